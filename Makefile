@@ -1,0 +1,195 @@
+# metrod — GNU make build.  `make demo` and `make check` are the two commands a user types.
+#
+# Layout of outputs: build/ holds the release build (build/metrod, build/metroctl,
+# build/metrosim); `make check` builds a second, sanitized tree in build/san/ and runs every
+# test against it.  SANITIZE=1 selects AddressSanitizer + UndefinedBehaviorSanitizer for any
+# target; COVERAGE=1 adds gcov instrumentation (see `make coverage`).
+
+VERSION    := 0.1.0
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+DATADIR    ?= $(PREFIX)/share
+sysconfdir ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+DESTDIR    ?=
+SYSTEMDUNITDIR ?= $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
+SYSUSERSDIR    ?= $(shell pkg-config --variable=sysusersdir systemd 2>/dev/null || echo /usr/lib/sysusers.d)
+TMPFILESDIR    ?= $(shell pkg-config --variable=tmpfilesdir systemd 2>/dev/null || echo /usr/lib/tmpfiles.d)
+
+BUILD    ?= build
+SANITIZE ?=
+COVERAGE ?=
+CC       ?= cc
+
+# Debian packages the build, the tests, the demo and `make lint` need.  `make deps` installs
+# the missing ones (as root) or prints the exact apt-get line.
+DEB_BUILD := gcc make pkg-config libmodbus-dev libserialport-dev libzmq3-dev libyaml-dev \
+             libcmocka-dev libsqlite3-dev libsodium-dev libsystemd-dev libjansson-dev
+DEB_TEST  := python3 python3-zmq python3-pymodbus python3-jsonschema mbpoll socat sqlite3 \
+             systemd
+DEB_LINT  := clang-format clang-tidy cppcheck
+DEB_ALL   := $(DEB_BUILD) $(DEB_TEST) $(DEB_LINT)
+
+PKGS := libmodbus libserialport libzmq yaml-0.1 jansson libsodium libsystemd sqlite3
+
+# Key paths in messages ("rigs[3].connection.port") are built in fixed buffers and truncate by
+# design, so -Wformat-truncation is off; every other format check stays on.
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+        -Wpointer-arith -Wvla -Wundef -Wnull-dereference -Wimplicit-fallthrough \
+        -Wmissing-declarations -Wold-style-definition -Wredundant-decls \
+        -Wno-format-truncation
+OPT  := -O2 -g
+ifeq ($(SANITIZE),1)
+OPT  := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDSAN := -fsanitize=address,undefined
+endif
+ifeq ($(COVERAGE),1)
+OPT  := -O0 -g --coverage
+LDSAN += --coverage
+endif
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CPPFLAGS += -D_GNU_SOURCE -DMETRO_VERSION='"$(VERSION)"' \
+            -DMETRO_DATADIR='"$(DATADIR)/metrod"' -DMETRO_SYSCONFDIR='"$(sysconfdir)/metrod"' \
+            -Idaemon -Idrivers
+CFLAGS   ?=
+ALL_CFLAGS = -std=gnu11 $(OPT) $(WARN) -fPIC $(PKG_CFLAGS) $(CFLAGS)
+LDLIBS   = $(PKG_LIBS) -lpthread -lm -ldl
+LDFLAGS  += $(LDSAN) -rdynamic
+
+# Library of everything but the program entry points: every .c in daemon/ and drivers/
+# except main.c files and plugin drivers (drivers/plugins/).
+LIB_SRC   := $(filter-out daemon/main.c,$(wildcard daemon/*.c drivers/*.c))
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB       := $(BUILD)/libmetro.a
+
+METROD_SRC   := daemon/main.c
+METROCTL_SRC := $(wildcard tools/metroctl*.c)
+METROSIM_SRC := $(wildcard tools/metrosim*.c tools/sim_*.c)
+
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+INTEG_SRC := $(wildcard tests/integration/test_*.c)
+INTEG_BIN := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/%)
+TESTLIB_SRC := $(wildcard tests/lib/*.c)
+TESTLIB_OBJ := $(TESTLIB_SRC:%.c=$(BUILD)/obj/%.o)
+
+PROGRAMS := $(BUILD)/metrod $(BUILD)/metroctl $(BUILD)/metrosim
+
+# Quiet build lines unless V=1.
+ifeq ($(V),1)
+Q :=
+say = @:
+else
+Q := @
+say = @printf '  %-6s %s\n' $(1) $(2);
+endif
+
+.PHONY: all check demo bench lint install clean deps tests unit integration coverage fuzz help
+.DEFAULT_GOAL := all
+
+all: $(PROGRAMS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/metrod: $(METROD_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/metroctl: $(METROCTL_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/metrosim: $(METROSIM_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(TESTLIB_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(call say,TEST,$@)
+	$(Q)$(CC) $(CPPFLAGS) -Itests/lib $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+$(BUILD)/tests/%: tests/integration/%.c $(TESTLIB_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(call say,TEST,$@)
+	$(Q)$(CC) $(CPPFLAGS) -Itests/lib $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+tests: $(PROGRAMS) $(UNIT_BIN) $(INTEG_BIN)
+
+# --- dependencies -------------------------------------------------------------------------
+deps:
+	@missing=""; for p in $(DEB_ALL); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "deps: all Debian packages present"; exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "deps: installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else \
+	  echo "deps: missing Debian packages; run as root:"; \
+	  echo "  apt-get update && apt-get install -y$$missing"; exit 1; \
+	fi
+
+# --- tests ----------------------------------------------------------------------------------
+# `make check` = deps, the release build, then the sanitized tree and every test in it.
+check: deps
+	$(MAKE) all
+	$(MAKE) BUILD=build/san SANITIZE=1 run-tests
+
+run-tests: tests
+	@BUILD=$(BUILD) tests/run.sh
+
+coverage: deps
+	$(MAKE) BUILD=build/cov COVERAGE=1 tests
+	BUILD=build/cov tests/run.sh unit
+	tools/coverage.sh build/cov
+
+# --- demo / bench / fuzz --------------------------------------------------------------------
+demo: deps all
+	tools/demo.sh
+
+bench: deps all
+	tools/bench.sh
+
+# --- lint -----------------------------------------------------------------------------------
+C_SOURCES = $(wildcard daemon/*.[ch] drivers/*.[ch] drivers/*/*.[ch] tools/*.[ch] tests/unit/*.c tests/integration/*.c tests/lib/*.[ch])
+lint: deps
+	clang-format --dry-run --Werror $(C_SOURCES)
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --std=c11 --inline-suppr -D__GNUC__ -DMETRO_VERSION='"x"' -Idaemon -Idrivers \
+	  --suppress=missingIncludeSystem daemon drivers tools
+	clang-tidy --quiet $(filter %.c,$(wildcard daemon/*.c drivers/*.c tools/*.c)) -- \
+	  $(CPPFLAGS) -std=gnu11 $(PKG_CFLAGS)
+	@mkdir -p $(BUILD)/lint
+	sed -e 's|@BINDIR@|$(CURDIR)/$(BUILD)|g' -e 's|@SYSCONFDIR@|$(CURDIR)/config|g' \
+	  systemd/metrod.service > $(BUILD)/lint/metrod.service
+	$(MAKE) $(BUILD)/metrod
+	systemd-analyze verify --man=no $(BUILD)/lint/metrod.service
+	@echo "lint: clean"
+
+# --- install --------------------------------------------------------------------------------
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(sysconfdir)/metrod $(DESTDIR)$(DATADIR)/metrod/procedures \
+	  $(DESTDIR)$(DATADIR)/metrod/profiles $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
+	install -m 0755 $(PROGRAMS) $(DESTDIR)$(BINDIR)/
+	install -m 0644 procedures/*.yaml $(DESTDIR)$(DATADIR)/metrod/procedures/ 2>/dev/null || true
+	install -m 0644 config/profiles/*.yaml $(DESTDIR)$(DATADIR)/metrod/profiles/ 2>/dev/null || true
+	test -e $(DESTDIR)$(sysconfdir)/metrod/metrod.yaml || install -m 0640 config/metrod.yaml $(DESTDIR)$(sysconfdir)/metrod/metrod.yaml
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(sysconfdir)|g' systemd/metrod.service \
+	  > $(DESTDIR)$(SYSTEMDUNITDIR)/metrod.service
+	install -m 0644 systemd/metrod.sysusers $(DESTDIR)$(SYSUSERSDIR)/metrod.conf
+	install -m 0644 systemd/metrod.tmpfiles $(DESTDIR)$(TMPFILESDIR)/metrod.conf
+
+clean:
+	rm -rf build
+
+help:
+	@echo "targets: all check demo bench lint install clean deps coverage"
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,113 @@
+/* config.h — the daemon configuration: what it holds and how it is loaded.
+ *
+ * metro_config_load() reads and validates a whole file and either returns a complete
+ * configuration or none at all (with every problem in the diagnostics): the daemon never runs
+ * on a half-checked configuration, and SIGHUP swaps configurations whole.  Relative paths in the
+ * file are resolved against the file's own directory, so a configuration and the profiles next
+ * to it can be moved together.  Every key is documented in docs/configuration.md.
+ */
+#ifndef METRO_CONFIG_H
+#define METRO_CONFIG_H
+
+#include <stddef.h>
+
+#include "diag.h"
+#include "yfile.h"
+
+enum metro_rig_kind {
+	METRO_RIG_FLOW_BENCH,
+	METRO_RIG_ELECTRICITY_BENCH,
+	METRO_RIG_BELL_PROVER,
+};
+const char *metro_rig_kind_name(enum metro_rig_kind k);
+
+struct metro_standard_conf {
+	char *id;
+	char *description;
+	char *serial;
+	char *certificate; /* calibration certificate number */
+	char *issuer;	   /* issuing body */
+	struct metro_date calibrated;
+	struct metro_date due; /* 有效期至 */
+	/* Expanded uncertainty in % (relative) with its coverage factor, or an accuracy class. */
+	double uncertainty_pct; /* 0 when a class is given instead */
+	double k;
+	char *accuracy_class;	      /* NULL when an uncertainty is given */
+	char *assessment_certificate; /* 计量标准考核证书 */
+	struct metro_date assessment_due;
+	unsigned line; /* where it was defined, for messages */
+};
+
+struct metro_connection_conf {
+	/* modbus-tcp (and TCP plugins) */
+	char *host;
+	long port;
+	/* modbus-rtu, serial-line */
+	char *device;
+	long baud;
+	char parity; /* 'N', 'E', 'O' */
+	long data_bits;
+	long stop_bits;
+	/* common */
+	long unit; /* Modbus unit id */
+	long timeout_ms;
+	long retries;
+};
+
+struct metro_rig_conf {
+	char *id;
+	enum metro_rig_kind kind;
+	char *driver;
+	struct metro_connection_conf conn;
+	char *profile; /* resolved path */
+	long positions;
+	char **standards; /* ids, validated against the standards list */
+	size_t nstandards;
+	double sample_hz;
+	int simulated; /* the rig is a metrosim instance: records are marked simulated */
+};
+
+struct metro_config {
+	char *path; /* the file it came from */
+	char *dir;  /* its directory, for relative paths */
+	struct {
+		char *id, *name, *institution, *authorisation, *address;
+	} station;
+	char *control_endpoint;
+	char *publish_endpoint;
+	char *store_path;      /* resolved */
+	char **procedure_dirs; /* resolved */
+	size_t nprocedure_dirs;
+	struct metro_standard_conf *standards;
+	size_t nstandards;
+	struct metro_rig_conf *rigs;
+	size_t nrigs;
+	long due_warning_days;
+	int log_level;
+};
+
+/* Load and validate FILE.  Returns 0 and *out, or METRO_E_INVAL (diagnostics in diag, *out
+ * NULL).  Every problem in the file is reported. */
+int metro_config_load(const char *path, struct metro_diag *diag, struct metro_config **out);
+/* Same from memory (name used in messages and as the base for relative paths). */
+int metro_config_load_buffer(const char *name, const unsigned char *buf, size_t len,
+			     struct metro_diag *diag, struct metro_config **out);
+void metro_config_destroy(struct metro_config **pc);
+
+const struct metro_rig_conf *metro_config_rig(const struct metro_config *c, const char *id);
+const struct metro_standard_conf *metro_config_standard(const struct metro_config *c,
+							const char *id);
+
+/* Nonzero when two rig configurations differ in anything that needs the rig restarted. */
+int metro_rig_conf_differs(const struct metro_rig_conf *a, const struct metro_rig_conf *b);
+
+/* Check the shape of a ZeroMQ endpoint we will bind: tcp://HOST:PORT or ipc://PATH.
+ * Returns 0 or METRO_E_INVAL with a reason in why. */
+int metro_endpoint_check(const char *ep, const char **why);
+
+/* Deep copy of one rig's configuration (rig actors own their copy, so a configuration swap on
+ * SIGHUP never pulls memory from under a running thread). */
+struct metro_rig_conf *metro_rig_conf_dup(const struct metro_rig_conf *r);
+void metro_rig_conf_free(struct metro_rig_conf **pr);
+
+#endif

@@ -1,0 +1,33 @@
+/* rig.h — the rig actor: one thread per rig.
+ *
+ * All blocking device I/O of a rig happens on its own thread, so the main thread never waits on
+ * a device.  The actor talks to the main thread only through an inproc PAIR socket (the "pipe"):
+ * commands go down as [verb][json], documents and state changes come up as [kind][json].  The
+ * drivers and the procedure engine (later issues) live inside this thread.
+ *
+ * Stopping an actor asks it to bring the rig to its safe state first and then joins it.
+ */
+#ifndef METRO_RIG_H
+#define METRO_RIG_H
+
+#include "config.h"
+
+struct metro_rig;
+
+/* Start the actor for a rig.  conf is copied.  Returns 0 and *out, or METRO_E_IO when the
+ * thread or the pipe cannot be created. */
+int metro_rig_start(void *zctx, const struct metro_rig_conf *conf, struct metro_rig **out);
+/* Ask the actor to reach its safe state and exit, then join it; takes NULL, clears *pr. */
+void metro_rig_stop(struct metro_rig **pr);
+
+/* Main-thread side of the pipe, for zmq_poll. */
+void *metro_rig_pipe(struct metro_rig *r);
+/* Read and apply one message from the pipe (call when the pipe is readable).  Returns the
+ * message kind (static string) or NULL when nothing was read. */
+const char *metro_rig_receive(struct metro_rig *r);
+
+const struct metro_rig_conf *metro_rig_conf(const struct metro_rig *r);
+/* Current state name as last reported by the actor ("starting", "idle", ...). */
+const char *metro_rig_state(const struct metro_rig *r);
+
+#endif

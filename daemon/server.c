@@ -1,0 +1,311 @@
+#include "server.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "error.h"
+#include "log.h"
+#include "util.h"
+
+static void *bind_socket(void *zctx, int type, const char *ep)
+{
+	void *sock = zmq_socket(zctx, type);
+	if (!sock)
+		return NULL;
+	int linger = 0;
+	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+	if (type == ZMQ_ROUTER) {
+		int64_t maxmsg = METRO_CONTROL_MAX_MSG + 1024;
+		zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+	}
+	if (zmq_bind(sock, ep)) {
+		metro_err("cannot bind %s: %s", ep, zmq_strerror(zmq_errno()));
+		zmq_close(sock);
+		return NULL;
+	}
+	return sock;
+}
+
+static void status_line(struct metro_server *s, const char *what)
+{
+	sd_notifyf(0, "STATUS=%s; %zu rigs; config generation %u", what, s->nrigs, s->generation);
+}
+
+static void start_rigs(struct metro_server *s)
+{
+	s->rigs = metro_calloc(s->cfg->nrigs, sizeof *s->rigs);
+	for (size_t i = 0; i < s->cfg->nrigs; i++)
+		if (!metro_rig_start(s->zctx, &s->cfg->rigs[i], &s->rigs[s->nrigs]))
+			s->nrigs++;
+}
+
+int metro_server_new(struct metro_config *cfg, struct metro_server **out)
+{
+	struct metro_server *s = metro_calloc(1, sizeof *s);
+	s->cfg = cfg;
+	s->sigfd = -1;
+	s->start_ns = metro_now_ns();
+	s->generation = 1;
+	metro_log_set_level(cfg->log_level);
+	metro_swid_collect(&s->swid, cfg->procedure_dirs, cfg->nprocedure_dirs);
+
+	/* Block the signals before any thread exists, so that every thread inherits the mask
+	 * and they are delivered only through the signalfd. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	s->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (s->sigfd < 0) {
+		metro_err("signalfd: %s", strerror(errno));
+		goto fail;
+	}
+	s->zctx = zmq_ctx_new();
+	s->control = bind_socket(s->zctx, ZMQ_ROUTER, cfg->control_endpoint);
+	if (!s->control)
+		goto fail;
+	s->publish = bind_socket(s->zctx, ZMQ_PUB, cfg->publish_endpoint);
+	if (!s->publish)
+		goto fail;
+	start_rigs(s);
+	*out = s;
+	return METRO_OK;
+fail:
+	metro_server_destroy(&s);
+	*out = NULL;
+	return METRO_E_IO;
+}
+
+static void stop_rigs(struct metro_server *s)
+{
+	for (size_t i = 0; i < s->nrigs; i++)
+		metro_rig_stop(&s->rigs[i]);
+	free(s->rigs);
+	s->rigs = NULL;
+	s->nrigs = 0;
+}
+
+void metro_server_destroy(struct metro_server **ps)
+{
+	struct metro_server *s = *ps;
+	if (!s)
+		return;
+	stop_rigs(s);
+	if (s->control)
+		zmq_close(s->control);
+	if (s->publish)
+		zmq_close(s->publish);
+	if (s->zctx)
+		zmq_ctx_term(s->zctx);
+	if (s->sigfd >= 0)
+		close(s->sigfd);
+	metro_swid_free(&s->swid);
+	metro_config_destroy(&s->cfg);
+	free(s->config_path);
+	free(s);
+	*ps = NULL;
+}
+
+int metro_server_reload(struct metro_server *s)
+{
+	struct metro_diag diag;
+	struct metro_config *next;
+	metro_diag_init(&diag);
+	metro_notice("reloading configuration from %s", s->cfg->path);
+	int err = metro_config_load(s->cfg->path, &diag, &next);
+	if (err) {
+		for (size_t i = 0; i < diag.n; i++)
+			metro_err("%s", diag.msgs[i]);
+		s->reloads_failed++;
+		snprintf(s->last_reload_error, sizeof s->last_reload_error, "%s",
+			 diag.n ? diag.msgs[0] : "invalid configuration");
+		metro_err("configuration reload failed with %zu problem(s); keeping generation "
+			  "%u",
+			  metro_diag_count(&diag), s->generation);
+		metro_diag_free(&diag);
+		return METRO_E_INVAL;
+	}
+	metro_diag_free(&diag);
+
+	/* Bind changed endpoints first: if one fails nothing has been given up yet. */
+	void *control = NULL, *publish = NULL;
+	if (strcmp(next->control_endpoint, s->cfg->control_endpoint)) {
+		control = bind_socket(s->zctx, ZMQ_ROUTER, next->control_endpoint);
+		if (!control)
+			goto bind_failed;
+	}
+	if (strcmp(next->publish_endpoint, s->cfg->publish_endpoint)) {
+		publish = bind_socket(s->zctx, ZMQ_PUB, next->publish_endpoint);
+		if (!publish)
+			goto bind_failed;
+	}
+	if (control) {
+		zmq_close(s->control);
+		s->control = control;
+	}
+	if (publish) {
+		zmq_close(s->publish);
+		s->publish = publish;
+	}
+
+	/* Rigs: keep the actors whose configuration did not change, stop the others (safe state
+	 * first) and start the new ones. */
+	struct metro_rig **rigs = metro_calloc(next->nrigs, sizeof *rigs);
+	size_t nrigs = 0;
+	for (size_t i = 0; i < next->nrigs; i++) {
+		const struct metro_rig_conf *nc = &next->rigs[i];
+		struct metro_rig *keep = NULL;
+		for (size_t j = 0; j < s->nrigs; j++) {
+			if (s->rigs[j] && !metro_rig_conf_differs(metro_rig_conf(s->rigs[j]), nc)) {
+				keep = s->rigs[j];
+				s->rigs[j] = NULL;
+				break;
+			}
+		}
+		if (keep || !metro_rig_start(s->zctx, nc, &keep))
+			rigs[nrigs++] = keep;
+	}
+	for (size_t j = 0; j < s->nrigs; j++)
+		if (s->rigs[j]) {
+			metro_notice("rig %s: stopping (removed or changed)",
+				     metro_rig_conf(s->rigs[j])->id);
+			metro_rig_stop(&s->rigs[j]);
+		}
+	free(s->rigs);
+	s->rigs = rigs;
+	s->nrigs = nrigs;
+	metro_config_destroy(&s->cfg);
+	s->cfg = next;
+	s->generation++;
+	s->last_reload_error[0] = '\0';
+	metro_log_set_level(next->log_level);
+	metro_swid_free(&s->swid);
+	metro_swid_collect(&s->swid, next->procedure_dirs, next->nprocedure_dirs);
+	metro_notice("configuration generation %u applied: %zu rigs", s->generation, s->nrigs);
+	return METRO_OK;
+
+bind_failed:
+	if (control)
+		zmq_close(control);
+	s->reloads_failed++;
+	snprintf(s->last_reload_error, sizeof s->last_reload_error, "cannot bind a new endpoint");
+	metro_err("configuration reload failed: cannot bind a new endpoint; keeping generation "
+		  "%u",
+		  s->generation);
+	metro_config_destroy(&next);
+	return METRO_E_IO;
+}
+
+/* Read one request from the ROUTER socket and answer it.  A REQ client puts an empty delimiter
+ * frame between its identity and the payload, a DEALER client need not: the reply mirrors
+ * whatever envelope came in. */
+static void serve_control(struct metro_server *s)
+{
+	zmq_msg_t frames[4];
+	int n = 0, more = 1;
+	while (more) {
+		zmq_msg_t m;
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, s->control, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&m);
+			break;
+		}
+		more = zmq_msg_more(&m);
+		if (n < 4)
+			frames[n++] = m;
+		else
+			zmq_msg_close(&m);
+	}
+	if (n < 2) {
+		for (int i = 0; i < n; i++)
+			zmq_msg_close(&frames[i]);
+		return;
+	}
+	zmq_msg_t *payload = &frames[n - 1];
+	json_t *reply = metro_control_handle(s, zmq_msg_data(payload), zmq_msg_size(payload));
+	char *text = json_dumps(reply, JSON_COMPACT);
+	json_decref(reply);
+	for (int i = 0; i < n - 1; i++)
+		zmq_msg_send(&frames[i], s->control, ZMQ_SNDMORE);
+	zmq_send(s->control, text, strlen(text), 0);
+	free(text);
+	zmq_msg_close(payload);
+}
+
+static void handle_signals(struct metro_server *s)
+{
+	struct signalfd_siginfo si;
+	while (read(s->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+		if (si.ssi_signo == SIGHUP) {
+			sd_notify(0, "RELOADING=1");
+			metro_server_reload(s);
+			sd_notify(0, "READY=1");
+			status_line(s, "serving");
+		} else {
+			metro_notice("signal %d: shutting down", (int)si.ssi_signo);
+			s->stopping = 1;
+		}
+	}
+}
+
+int metro_server_run(struct metro_server *s)
+{
+	uint64_t wd_usec = 0;
+	int wd = sd_watchdog_enabled(0, &wd_usec) > 0;
+	uint64_t wd_period_ns = wd ? wd_usec * 1000 / 2 : 0;
+	uint64_t next_wd = metro_now_ns();
+	sd_notify(0, "READY=1");
+	status_line(s, "serving");
+	metro_notice("metrod %s serving: control %s, publish %s, %zu rigs", METRO_VERSION,
+		     s->cfg->control_endpoint, s->cfg->publish_endpoint, s->nrigs);
+	while (!s->stopping) {
+		size_t nitems = 2 + s->nrigs;
+		zmq_pollitem_t *items = metro_calloc(nitems, sizeof *items);
+		items[0] = (zmq_pollitem_t){s->control, 0, ZMQ_POLLIN, 0};
+		items[1] = (zmq_pollitem_t){NULL, s->sigfd, ZMQ_POLLIN, 0};
+		for (size_t i = 0; i < s->nrigs; i++)
+			items[2 + i] =
+				(zmq_pollitem_t){metro_rig_pipe(s->rigs[i]), 0, ZMQ_POLLIN, 0};
+		long timeout = 1000;
+		if (wd) {
+			uint64_t now = metro_now_ns();
+			timeout = next_wd > now ? (long)((next_wd - now) / 1000000) : 0;
+		}
+		int rc = zmq_poll(items, (int)nitems, timeout);
+		if (rc < 0 && zmq_errno() != EINTR) {
+			metro_err("zmq_poll: %s", zmq_strerror(zmq_errno()));
+			free(items);
+			break;
+		}
+		if (wd && metro_now_ns() >= next_wd) {
+			sd_notify(0, "WATCHDOG=1");
+			next_wd = metro_now_ns() + wd_period_ns;
+		}
+		if (rc > 0) {
+			for (size_t i = 0; i < s->nrigs; i++)
+				if (items[2 + i].revents & ZMQ_POLLIN)
+					while (metro_rig_receive(s->rigs[i]))
+						;
+			if (items[0].revents & ZMQ_POLLIN)
+				serve_control(s);
+			if (items[1].revents & ZMQ_POLLIN)
+				handle_signals(s);
+		}
+		free(items);
+	}
+	sd_notify(0, "STOPPING=1");
+	status_line(s, "stopping: bringing rigs to their safe state");
+	stop_rigs(s);
+	metro_notice("stopped");
+	return 0;
+}

@@ -1,0 +1,55 @@
+/* server.h — the daemon's main thread: one event loop over the control socket, the rig actors'
+ * pipes, a signalfd and timers.
+ *
+ * Nothing here blocks on a device: rigs run in their own threads (rig.h).  Signals arrive
+ * through a signalfd, so no code runs in signal context.  A SIGHUP reload builds and validates a
+ * whole new configuration and binds any new endpoints before anything of the running one is
+ * given up; if any step fails the running configuration stays as it was.
+ */
+#ifndef METRO_SERVER_H
+#define METRO_SERVER_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "rig.h"
+#include "swid.h"
+
+struct metro_server {
+	struct metro_config *cfg;
+	char *config_path;
+	void *zctx;
+	void *control; /* ROUTER */
+	void *publish; /* PUB */
+	int sigfd;
+	struct metro_rig **rigs;
+	size_t nrigs;
+	uint64_t start_ns;
+	unsigned generation; /* 1 for the first configuration, +1 per successful reload */
+	unsigned reloads_failed;
+	char last_reload_error[256];
+	int stopping;
+	uint64_t requests;
+	struct metro_swid swid;
+};
+
+/* Create the server for a validated configuration (ownership of cfg passes to the server):
+ * binds the endpoints and starts the rig actors.  Returns 0 or an error (logged). */
+int metro_server_new(struct metro_config *cfg, struct metro_server **out);
+/* Run the event loop until SIGTERM/SIGINT; returns the exit status. */
+int metro_server_run(struct metro_server *s);
+/* Stop every rig (safe state first) and free everything; takes NULL, clears *ps. */
+void metro_server_destroy(struct metro_server **ps);
+
+/* Re-read the configuration file; apply it only when it is valid and its endpoints bind.
+ * Returns 0 when applied. */
+int metro_server_reload(struct metro_server *s);
+
+/* Control requests (control.c): handle one request message and return the reply document
+ * (never NULL; the caller owns it).  Malformed input gets an error reply and changes nothing. */
+json_t *metro_control_handle(struct metro_server *s, const char *msg, size_t len);
+
+#define METRO_CONTROL_MAX_MSG 65536
+
+#endif

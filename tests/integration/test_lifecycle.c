@@ -1,0 +1,288 @@
+/* Integration test of the daemon's lifecycle with a real process and real sockets:
+ * start build/.../metrod on a configuration with free ports, wait for `ping`, reload a broken
+ * configuration with SIGHUP (the daemon keeps the old one and says why), reload a valid
+ * changed one (applied), then SIGTERM (exit 0 within 2 s).  Also --check-config and --version. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "log.h"
+#include "testutil.h"
+#include "util.h"
+
+struct fixture {
+	char *dir, *cfg, *log, *metrod, *endpoint;
+	int cport, pport;
+	pid_t pid;
+};
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static char *config_text(struct fixture *fx, int nrigs)
+{
+	char cwd[4096];
+	assert_non_null(getcwd(cwd, sizeof cwd));
+	char *rigs = metro_strdup("");
+	for (int i = 0; i < nrigs; i++) {
+		char *r = metro_asprintf(
+			"%s  - id: rig-%d\n    kind: flow-bench\n    driver: modbus-tcp\n"
+			"    connection: {host: 127.0.0.1, port: %d}\n"
+			"    profile: %s/config/profiles/flow-bench.yaml\n    positions: 4\n"
+			"    standards: [std-1]\n",
+			rigs, i + 1, 1502 + i, cwd);
+		free(rigs);
+		rigs = r;
+	}
+	char *t = metro_asprintf(
+		"station: {id: it-lab, name: Integration, institution: Test, authorisation: A-1}\n"
+		"control: {endpoint: \"tcp://127.0.0.1:%d\"}\n"
+		"publish: {endpoint: \"tcp://127.0.0.1:%d\"}\n"
+		"store: {path: %s/records.db}\n"
+		"procedures: [%s/procedures]\n"
+		"standards:\n"
+		"  - {id: std-1, description: Bench, certificate: C-1, issuer: Test,\n"
+		"     calibrated: 2026-01-01, due: 2027-01-01, uncertainty: {value: 0.2, k: 2}}\n"
+		"rigs:\n%s",
+		fx->cport, fx->pport, fx->dir, cwd, rigs);
+	free(rigs);
+	return t;
+}
+
+static json_t *request(const char *endpoint, const char *cmd, int timeout_ms)
+{
+	void *ctx = zmq_ctx_new();
+	void *s = zmq_socket(ctx, ZMQ_DEALER);
+	int linger = 0;
+	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+	zmq_connect(s, endpoint);
+	char *req = metro_asprintf("{\"id\":7,\"cmd\":\"%s\"}", cmd);
+	zmq_send(s, req, strlen(req), 0);
+	free(req);
+	json_t *reply = NULL;
+	zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
+	if (zmq_poll(&it, 1, timeout_ms) == 1) {
+		char buf[65536];
+		int n = zmq_recv(s, buf, sizeof buf - 1, 0);
+		if (n > 0)
+			reply = json_loadb(buf, (size_t)n, 0, NULL);
+	}
+	zmq_close(s);
+	zmq_ctx_term(ctx);
+	return reply;
+}
+
+static json_t *wait_ping(const char *endpoint, int total_ms)
+{
+	for (int waited = 0; waited < total_ms; waited += 200) {
+		json_t *r = request(endpoint, "ping", 200);
+		if (r)
+			return r;
+	}
+	return NULL;
+}
+
+static pid_t spawn(const char *const argv[], const char *log)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+	pid_t pid;
+	int rc = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	assert_int_equal(rc, 0);
+	return pid;
+}
+
+/* Wait for a child up to ms; returns its raw status or -1 on timeout. */
+static int wait_child(pid_t pid, int ms)
+{
+	for (int waited = 0; waited <= ms; waited += 10) {
+		int st;
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return st;
+		usleep(10000);
+	}
+	return -1;
+}
+
+static int setup(void **state)
+{
+	struct fixture *fx = metro_calloc(1, sizeof *fx);
+	fx->dir = tu_tmpdir();
+	fx->cfg = metro_asprintf("%s/metrod.yaml", fx->dir);
+	fx->log = metro_asprintf("%s/metrod.log", fx->dir);
+	fx->metrod = tu_build_path("metrod");
+	fx->cport = tu_free_port();
+	do
+		fx->pport = tu_free_port();
+	while (fx->pport == fx->cport);
+	fx->endpoint = metro_asprintf("tcp://127.0.0.1:%d", fx->cport);
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+	if (fx->pid > 0 && wait_child(fx->pid, 0) == -1) {
+		kill(fx->pid, SIGKILL);
+		waitpid(fx->pid, NULL, 0);
+	}
+	tu_rmtree(fx->dir);
+	free(fx->dir);
+	free(fx->cfg);
+	free(fx->log);
+	free(fx->metrod);
+	free(fx->endpoint);
+	free(fx);
+	return 0;
+}
+
+static void test_lifecycle(void **state)
+{
+	struct fixture *fx = *state;
+	char *text = config_text(fx, 2);
+	write_file(fx->cfg, text);
+	free(text);
+	const char *argv[] = {fx->metrod, "-c", fx->cfg, NULL};
+	fx->pid = spawn(argv, fx->log);
+
+	json_t *r = wait_ping(fx->endpoint, 10000);
+	assert_non_null(r);
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	assert_true(json_is_true(json_object_get(r, "pong")));
+	assert_int_equal(json_integer_value(json_object_get(r, "id")), 7);
+	json_decref(r);
+
+	r = request(fx->endpoint, "status", 2000);
+	assert_non_null(r);
+	assert_int_equal(json_integer_value(json_object_get(r, "config_generation")), 1);
+	assert_int_equal(json_array_size(json_object_get(r, "rigs")), 2);
+	json_decref(r);
+
+	/* A broken configuration in place + SIGHUP: refused, the old one keeps running. */
+	write_file(fx->cfg, "station: {id: it-lab}\nrigs: 5\nbogus: 1\n");
+	assert_int_equal(kill(fx->pid, SIGHUP), 0);
+	json_t *st = NULL;
+	for (int i = 0; i < 50; i++) {
+		usleep(100000);
+		st = request(fx->endpoint, "status", 1000);
+		if (st && json_integer_value(json_object_get(st, "reloads_failed")) == 1)
+			break;
+		json_decref(st);
+		st = NULL;
+	}
+	assert_non_null(st);
+	assert_int_equal(json_integer_value(json_object_get(st, "config_generation")), 1);
+	assert_int_equal(json_array_size(json_object_get(st, "rigs")), 2);
+	const char *why = json_string_value(json_object_get(st, "last_reload_error"));
+	assert_non_null(why);
+	char *want = metro_asprintf("%s:3:1: unknown key 'bogus'", fx->cfg);
+	assert_memory_equal(why, want, strlen(want));
+	free(want);
+	json_decref(st);
+	/* ... and the log says why, with every problem at FILE:LINE:COL. */
+	char *log = NULL;
+	assert_int_equal(metro_read_file(fx->log, 1 << 20, &log, NULL), 0);
+	char *line = metro_asprintf("<3>%s:2:7: rigs: expected a list, found a scalar", fx->cfg);
+	assert_non_null(strstr(log, line));
+	free(line);
+	line = metro_asprintf("<3>%s:1:10: missing required key 'station.name'", fx->cfg);
+	assert_non_null(strstr(log, line));
+	free(line);
+	assert_non_null(strstr(log, "configuration reload failed"));
+	free(log);
+
+	/* A valid changed configuration: applied, one rig fewer. */
+	text = config_text(fx, 1);
+	write_file(fx->cfg, text);
+	free(text);
+	assert_int_equal(kill(fx->pid, SIGHUP), 0);
+	st = NULL;
+	for (int i = 0; i < 50; i++) {
+		usleep(100000);
+		st = request(fx->endpoint, "status", 1000);
+		if (st && json_integer_value(json_object_get(st, "config_generation")) == 2)
+			break;
+		json_decref(st);
+		st = NULL;
+	}
+	assert_non_null(st);
+	assert_int_equal(json_array_size(json_object_get(st, "rigs")), 1);
+	assert_null(json_object_get(st, "last_reload_error"));
+	json_decref(st);
+
+	/* SIGTERM: graceful stop, exit 0 within 2 s. */
+	uint64_t t0 = metro_now_ns();
+	assert_int_equal(kill(fx->pid, SIGTERM), 0);
+	int status = wait_child(fx->pid, 2000);
+	uint64_t dt_ms = (metro_now_ns() - t0) / 1000000;
+	printf("SIGTERM to exit: %llu ms\n", (unsigned long long)dt_ms);
+	assert_int_not_equal(status, -1);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	fx->pid = 0;
+}
+
+static void test_check_config_and_version(void **state)
+{
+	struct fixture *fx = *state;
+	write_file(fx->cfg, "station:\n  id: x\n  nmae: y\n");
+	const char *argv[] = {fx->metrod, "--check-config", fx->cfg, NULL};
+	pid_t pid = spawn(argv, fx->log);
+	int st = wait_child(pid, 10000);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 1);
+	char *log = NULL;
+	assert_int_equal(metro_read_file(fx->log, 1 << 20, &log, NULL), 0);
+	char *want = metro_asprintf("%s:3:3: unknown key 'station.nmae'", fx->cfg);
+	assert_non_null(strstr(log, want));
+	free(want);
+	want = metro_asprintf("%s:1:1: missing required key 'control'", fx->cfg);
+	assert_non_null(strstr(log, want));
+	free(want);
+	free(log);
+
+	char *text = config_text(fx, 1);
+	write_file(fx->cfg, text);
+	free(text);
+	const char *vargv[] = {fx->metrod, "--version", "-c", fx->cfg, NULL};
+	pid = spawn(vargv, fx->log);
+	st = wait_child(pid, 10000);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(metro_read_file(fx->log, 1 << 20, &log, NULL), 0);
+	assert_non_null(strstr(log, "metrod " METRO_VERSION));
+	assert_non_null(strstr(log, "  executable "));
+	free(log);
+}
+
+int main(void)
+{
+	tu_srcdir();
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_config_and_version, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,22 @@
+/* testutil.h — helpers shared by the cmocka test programs. */
+#ifndef METRO_TESTUTIL_H
+#define METRO_TESTUTIL_H
+
+#include <stddef.h>
+
+/* chdir to the project root ($METRO_SRCDIR, else the current directory) so that test data
+ * paths are stable; returns the root. */
+const char *tu_srcdir(void);
+/* Path of a built program in the build tree ($METRO_BUILD, default build/san). */
+char *tu_build_path(const char *name);
+/* Sorted list of files in dir whose names end with suffix; returns the count. */
+size_t tu_list_dir(const char *dir, const char *suffix, char ***out);
+void tu_free_list(char **list, size_t n);
+/* A free TCP port on 127.0.0.1 (bind to port 0 and read it back). */
+int tu_free_port(void);
+/* A fresh temporary directory (mkdtemp under $TMPDIR or /tmp); caller frees the string. */
+char *tu_tmpdir(void);
+/* Recursively remove a directory tree made by tu_tmpdir. */
+void tu_rmtree(const char *dir);
+
+#endif

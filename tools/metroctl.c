@@ -1,0 +1,188 @@
+/* metroctl — the client and offline tool of metrod.
+ *
+ * Global options come first, then a subcommand:  metroctl [--json] [-e ENDPOINT] CMD ...
+ * Exit codes: 0 ok, 1 a check failed, 2 usage or bad input, 3 daemon unreachable, 4 refused.
+ */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "metroctl.h"
+#include "util.h"
+
+#define DEFAULT_ENDPOINT "tcp://127.0.0.1:7710"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: metroctl [--json] [-e ENDPOINT] [--timeout MS] COMMAND [ARGS]\n"
+		"commands:\n"
+		"  ping                    check that the daemon answers\n"
+		"  status                  station, configuration generation, rigs and their "
+		"states\n"
+		"  calc ...                the verifier's calculator (metroctl calc --help)\n"
+		"options:\n"
+		"  -j, --json              machine-readable output (one JSON document)\n"
+		"  -e, --endpoint EP       control endpoint (default %s, or $METRO_ENDPOINT)\n"
+		"  -t, --timeout MS        reply timeout (default 3000)\n"
+		"exit codes: 0 ok, 1 check failed, 2 usage, 3 daemon unreachable, 4 refused\n",
+		DEFAULT_ENDPOINT);
+}
+
+/* Send one request and wait for its reply.  Returns the reply or NULL (unreachable). */
+static json_t *request(const struct metroctl_opts *o, json_t *req)
+{
+	void *ctx = zmq_ctx_new();
+	void *sock = zmq_socket(ctx, ZMQ_DEALER);
+	int linger = 0;
+	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+	json_t *reply = NULL;
+	if (zmq_connect(sock, o->endpoint)) {
+		fprintf(stderr, "metroctl: cannot connect to %s: %s\n", o->endpoint,
+			zmq_strerror(zmq_errno()));
+		goto out;
+	}
+	char *text = json_dumps(req, JSON_COMPACT);
+	zmq_send(sock, text, strlen(text), 0);
+	free(text);
+	zmq_pollitem_t it = {sock, 0, ZMQ_POLLIN, 0};
+	if (zmq_poll(&it, 1, o->timeout_ms) <= 0) {
+		fprintf(stderr, "metroctl: no reply from %s within %d ms\n", o->endpoint,
+			o->timeout_ms);
+		goto out;
+	}
+	zmq_msg_t m;
+	zmq_msg_init(&m);
+	if (zmq_msg_recv(&m, sock, 0) >= 0) {
+		json_error_t e;
+		reply = json_loadb(zmq_msg_data(&m), zmq_msg_size(&m), 0, &e);
+		if (!reply)
+			fprintf(stderr, "metroctl: malformed reply: %s\n", e.text);
+	}
+	zmq_msg_close(&m);
+out:
+	zmq_close(sock);
+	zmq_ctx_term(ctx);
+	return reply;
+}
+
+/* Run a simple command: send {"id":1,"cmd":name}, print the reply. */
+static int simple(const struct metroctl_opts *o, const char *name, void (*print)(json_t *reply))
+{
+	json_t *req = json_pack("{sisS}", "id", 1, "cmd", name);
+	json_t *reply = request(o, req);
+	json_decref(req);
+	if (!reply)
+		return METROCTL_EXIT_UNREACHABLE;
+	int ok = json_is_true(json_object_get(reply, "ok"));
+	if (o->json) {
+		char *t = json_dumps(reply, JSON_COMPACT);
+		puts(t);
+		free(t);
+	} else if (!ok) {
+		json_t *e = json_object_get(reply, "error");
+		fprintf(stderr, "metroctl: %s refused: %s (%s)\n", name,
+			json_string_value(json_object_get(e, "message")),
+			json_string_value(json_object_get(e, "code")));
+	} else {
+		print(reply);
+	}
+	json_decref(reply);
+	return ok ? METROCTL_EXIT_OK : METROCTL_EXIT_REFUSED;
+}
+
+static void print_ping(json_t *r)
+{
+	printf("metrod %s answers\n", json_string_value(json_object_get(r, "version")));
+}
+
+static void print_status(json_t *r)
+{
+	printf("station %s, metrod %s, up %.0f s, config %s (generation %lld",
+	       json_string_value(json_object_get(r, "station")),
+	       json_string_value(json_object_get(r, "version")),
+	       json_number_value(json_object_get(r, "uptime_s")),
+	       json_string_value(json_object_get(r, "config")),
+	       (long long)json_integer_value(json_object_get(r, "config_generation")));
+	long long failed = (long long)json_integer_value(json_object_get(r, "reloads_failed"));
+	if (failed)
+		printf(", %lld failed reloads", failed);
+	printf(")\n");
+	const char *lre = json_string_value(json_object_get(r, "last_reload_error"));
+	if (lre)
+		printf("last reload error: %s\n", lre);
+	json_t *rigs = json_object_get(r, "rigs");
+	size_t i;
+	json_t *rig;
+	printf("%-16s %-18s %-12s %9s  %s\n", "RIG", "KIND", "DRIVER", "POSITIONS", "STATE");
+	json_array_foreach (rigs, i, rig) {
+		printf("%-16s %-18s %-12s %9lld  %s\n",
+		       json_string_value(json_object_get(rig, "id")),
+		       json_string_value(json_object_get(rig, "kind")),
+		       json_string_value(json_object_get(rig, "driver")),
+		       (long long)json_integer_value(json_object_get(rig, "positions")),
+		       json_string_value(json_object_get(rig, "state")));
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"json", no_argument, NULL, 'j'},
+		{"endpoint", required_argument, NULL, 'e'},
+		{"timeout", required_argument, NULL, 't'},
+		{"help", no_argument, NULL, 'h'},
+		{0, 0, 0, 0},
+	};
+	struct metroctl_opts o = {0, NULL, 3000};
+	o.endpoint = getenv("METRO_ENDPOINT") ? getenv("METRO_ENDPOINT") : DEFAULT_ENDPOINT;
+	int c;
+	/* "+" stops at the first non-option: the subcommand parses its own options. */
+	while ((c = getopt_long(argc, argv, "+je:t:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			o.json = 1;
+			break;
+		case 'e':
+			o.endpoint = optarg;
+			break;
+		case 't': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || v < 1 || v > 600000) {
+				fprintf(stderr, "metroctl: --timeout: '%s' is not 1..600000 ms\n",
+					optarg);
+				return METROCTL_EXIT_USAGE;
+			}
+			o.timeout_ms = (int)v;
+			break;
+		}
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return METROCTL_EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return METROCTL_EXIT_USAGE;
+	}
+	const char *cmd = argv[optind];
+	int sub_argc = argc - optind;
+	char **sub_argv = argv + optind;
+	optind = 1; /* reset getopt for the subcommand */
+	if (!strcmp(cmd, "ping"))
+		return simple(&o, "ping", print_ping);
+	if (!strcmp(cmd, "status"))
+		return simple(&o, "status", print_status);
+	if (!strcmp(cmd, "calc"))
+		return metroctl_calc(sub_argc, sub_argv, &o);
+	fprintf(stderr, "metroctl: unknown command '%s'\n", cmd);
+	usage(stderr);
+	return METROCTL_EXIT_USAGE;
+}

@@ -1,0 +1,27 @@
+/* metroctl.h — subcommands of metroctl, one file each (tools/metroctl_*.c).
+ *
+ * Each subcommand gets argv starting at its own name (argv[0] == "calc") and the global
+ * options already parsed.  It returns the process exit status (see docs/operations.md):
+ *   0 success, 1 a verification/check failed, 2 usage or bad input, 3 daemon unreachable,
+ *   4 request refused by the daemon.
+ */
+#ifndef METROCTL_H
+#define METROCTL_H
+
+enum {
+	METROCTL_EXIT_OK = 0,
+	METROCTL_EXIT_FAIL = 1,
+	METROCTL_EXIT_USAGE = 2,
+	METROCTL_EXIT_UNREACHABLE = 3,
+	METROCTL_EXIT_REFUSED = 4,
+};
+
+struct metroctl_opts {
+	int json;	      /* --json: machine output on stdout */
+	const char *endpoint; /* --endpoint / -e: control endpoint */
+	int timeout_ms;	      /* --timeout */
+};
+
+int metroctl_calc(int argc, char **argv, const struct metroctl_opts *o);
+
+#endif

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "driver.h"
 #include "error.h"
 #include "log.h"
 #include "util.h"
@@ -15,16 +16,10 @@ const char *metro_rig_kind_name(enum metro_rig_kind k)
 	return (unsigned)k < METRO_ARRAY_SIZE(rig_kinds) ? rig_kinds[k] : "unknown";
 }
 
-/* Transport kinds of the built-in drivers: which connection keys each one takes. */
+/* Which connection keys a driver takes: TCP drivers a host and port, serial ones a device.
+ * Drivers are known by the registry (drivers/registry.c), plugins included; a driver whose name
+ * ends in "-tcp" is a TCP driver, every other one a serial driver (documented for plugins). */
 enum transport { T_TCP, T_SERIAL };
-static const struct {
-	const char *name;
-	enum transport t;
-} builtin_drivers[] = {
-	{"modbus-tcp", T_TCP},
-	{"modbus-rtu", T_SERIAL},
-	{"serial-line", T_SERIAL},
-};
 
 static const char *const log_levels[] = {"err", "warning", "notice", "info", "debug"};
 
@@ -49,7 +44,7 @@ int metro_endpoint_check(const char *ep, const char **why)
 		}
 		return METRO_OK;
 	}
-	if (strncmp(ep, "tcp://", 6)) {
+	if (strncmp(ep, "tcp://", 6) != 0) {
 		*why = "must be tcp://HOST:PORT or ipc://PATH";
 		return METRO_E_INVAL;
 	}
@@ -240,6 +235,29 @@ static void standards(struct loader *L, yaml_node_t *n)
 	}
 }
 
+/* Driver plugins are loaded while the file is validated, so that rigs can name their drivers;
+ * a plugin that loads stays registered even if the rest of the file is refused (it is then
+ * simply unused). */
+static void plugins(struct loader *L, yaml_node_t *n)
+{
+	int len = metro_y_seq(L->f, n, "driver_plugins");
+	struct metro_config *c = L->c;
+	if (len > 0)
+		c->driver_plugins = metro_calloc((size_t)len, sizeof(char *));
+	for (int i = 0; i < len; i++) {
+		yaml_node_t *item = metro_y_seq_at(L->f, n, i);
+		char name[48], *p = NULL, why[300];
+		snprintf(name, sizeof name, "driver_plugins[%d]", i);
+		if (metro_y_str(L->f, item, name, 4096, &p))
+			continue;
+		char *full = resolve(L, p);
+		free(p);
+		if (metro_driver_load_plugin(full, why, sizeof why))
+			metro_y_error(L->f, item, "%s: '%s': %s", name, full, why);
+		c->driver_plugins[c->ndriver_plugins++] = full;
+	}
+}
+
 static void connection(struct loader *L, yaml_node_t *n, const char *where, int transport,
 		       struct metro_connection_conf *cc)
 {
@@ -339,28 +357,55 @@ static void rig(struct loader *L, yaml_node_t *n, int i, struct metro_rig_conf *
 			r->kind = (enum metro_rig_kind)k;
 	}
 	int transport = -1;
+	const struct metro_driver *drv = NULL;
 	if (v[DRIVER] && !metro_y_str(L->f, v[DRIVER], KEY("driver"), 64, &r->driver)) {
-		for (size_t d = 0; d < METRO_ARRAY_SIZE(builtin_drivers); d++)
-			if (!strcmp(builtin_drivers[d].name, r->driver))
-				transport = (int)builtin_drivers[d].t;
-		if (transport < 0)
-			metro_y_error(L->f, v[DRIVER],
-				      "%s: unknown driver '%s' (built in: modbus-tcp, "
-				      "modbus-rtu, serial-line)",
-				      KEY("driver"), r->driver);
+		drv = metro_driver_find(r->driver);
+		if (drv) {
+			size_t len = strlen(r->driver);
+			transport = len > 4 && !strcmp(r->driver + len - 4, "-tcp") ? T_TCP
+										: T_SERIAL;
+		} else {
+			char names[256];
+			metro_driver_names(names, sizeof names);
+			metro_y_error(L->f, v[DRIVER], "%s: unknown driver '%s' (known: %s)",
+				      KEY("driver"), r->driver, names);
+		}
 	}
 	if (v[CONN])
 		connection(L, v[CONN], KEY("connection"), transport, &r->conn);
+	if (v[POSITIONS])
+		metro_y_long(L->f, v[POSITIONS], KEY("positions"), 1, 256, &r->positions);
 	char *p = NULL;
 	if (v[PROFILE] && !metro_y_str(L->f, v[PROFILE], KEY("profile"), 4096, &p)) {
 		r->profile = resolve(L, p);
-		if (!is_file(r->profile))
+		free(p);
+		if (!is_file(r->profile)) {
 			metro_y_error(L->f, v[PROFILE], "%s: profile file '%s' does not exist",
 				      KEY("profile"), r->profile);
-		free(p);
+		} else if (r->positions > 0) {
+			/* The profile's own problems are reported at their own FILE:LINE:COL,
+			 * with one line here saying which rig uses it. */
+			size_t before = metro_diag_count(L->f->diag);
+			metro_profile_load(r->profile, (int)r->positions, L->f->diag,
+					   &r->profile_data);
+			if (metro_diag_count(L->f->diag) != before)
+				metro_y_error(L->f, v[PROFILE], "%s: profile '%s' is not valid",
+					      KEY("profile"), r->profile);
+		}
 	}
-	if (v[POSITIONS])
-		metro_y_long(L->f, v[POSITIONS], KEY("positions"), 1, 256, &r->positions);
+	if (r->profile_data && v[KIND] &&
+	    strcmp(r->profile_data->kind, metro_rig_kind_name(r->kind)) != 0)
+		metro_y_error(L->f, v[PROFILE], "%s: profile is for a %s, the rig is a %s",
+			      KEY("profile"), r->profile_data->kind, metro_rig_kind_name(r->kind));
+	if (r->profile_data && drv) {
+		const char *want = r->profile_data->transport == METRO_TRANSPORT_MODBUS
+					   ? "modbus"
+					   : "serial-line";
+		if (strcmp(drv->transport, want) != 0)
+			metro_y_error(L->f, v[DRIVER],
+				      "%s: driver '%s' speaks %s, the profile is for %s",
+				      KEY("driver"), r->driver, drv->transport, want);
+	}
 	r->sample_hz = 10;
 	if (v[SAMPLE_HZ])
 		metro_y_double(L->f, v[SAMPLE_HZ], KEY("sample_hz"), 0.1, 1000, &r->sample_hz);
@@ -422,8 +467,12 @@ static int load(struct metro_yfile *f, const char *path, struct metro_diag *diag
 		{"station", 1}, {"control", 1},		 {"publish", 1},
 		{"store", 1},	{"procedures", 1},	 {"standards", 1},
 		{"rigs", 1},	{"due_warning_days", 0}, {"log_level", 0},
+		{"driver_plugins", 0},
 	};
-	enum { STATION, CONTROL, PUBLISH, STORE, PROCS, STANDARDS, RIGS, DUE_WARN, LOG_LEVEL };
+	enum {
+		STATION, CONTROL, PUBLISH, STORE, PROCS, STANDARDS, RIGS, DUE_WARN, LOG_LEVEL,
+		PLUGINS
+	};
 	size_t before = metro_diag_count(diag);
 	struct metro_config *c = metro_calloc(1, sizeof *c);
 	c->path = metro_strdup(path);
@@ -448,6 +497,8 @@ static int load(struct metro_yfile *f, const char *path, struct metro_diag *diag
 		procedures(&L, v[PROCS]);
 	if (v[STANDARDS])
 		standards(&L, v[STANDARDS]);
+	if (v[PLUGINS])
+		plugins(&L, v[PLUGINS]);
 	if (v[RIGS])
 		rigs(&L, v[RIGS]);
 	if (v[DUE_WARN])
@@ -514,6 +565,7 @@ void metro_config_destroy(struct metro_config **pc)
 	free(c->publish_endpoint);
 	free(c->store_path);
 	free_strv(c->procedure_dirs, c->nprocedure_dirs);
+	free_strv(c->driver_plugins, c->ndriver_plugins);
 	for (size_t i = 0; i < c->nstandards; i++) {
 		struct metro_standard_conf *s = &c->standards[i];
 		free(s->id);
@@ -532,6 +584,7 @@ void metro_config_destroy(struct metro_config **pc)
 		free(r->conn.host);
 		free(r->conn.device);
 		free(r->profile);
+		metro_profile_destroy(&r->profile_data);
 		free_strv(r->standards, r->nstandards);
 	}
 	free(c->rigs);
@@ -564,7 +617,8 @@ static int streq(const char *a, const char *b)
 int metro_rig_conf_differs(const struct metro_rig_conf *a, const struct metro_rig_conf *b)
 {
 	if (!streq(a->id, b->id) || a->kind != b->kind || !streq(a->driver, b->driver) ||
-	    !streq(a->profile, b->profile) || a->positions != b->positions ||
+	    !streq(a->profile, b->profile) || !a->profile_data != !b->profile_data ||
+	    (a->profile_data && strcmp(a->profile_data->sha256, b->profile_data->sha256) != 0) || a->positions != b->positions ||
 	    a->sample_hz != b->sample_hz || a->simulated != b->simulated ||
 	    a->nstandards != b->nstandards)
 		return 1;
@@ -575,7 +629,7 @@ int metro_rig_conf_differs(const struct metro_rig_conf *a, const struct metro_ri
 	    x->retries != y->retries)
 		return 1;
 	for (size_t i = 0; i < a->nstandards; i++)
-		if (strcmp(a->standards[i], b->standards[i]))
+		if (strcmp(a->standards[i], b->standards[i]) != 0)
 			return 1;
 	return 0;
 }
@@ -594,6 +648,7 @@ struct metro_rig_conf *metro_rig_conf_dup(const struct metro_rig_conf *r)
 	d->profile = dup_or_null(r->profile);
 	d->conn.host = dup_or_null(r->conn.host);
 	d->conn.device = dup_or_null(r->conn.device);
+	d->profile_data = metro_profile_ref(r->profile_data);
 	d->standards = metro_calloc(r->nstandards, sizeof(char *));
 	for (size_t i = 0; i < r->nstandards; i++)
 		d->standards[i] = metro_strdup(r->standards[i]);
@@ -610,6 +665,7 @@ void metro_rig_conf_free(struct metro_rig_conf **pr)
 	free(r->conn.host);
 	free(r->conn.device);
 	free(r->profile);
+	metro_profile_destroy(&r->profile_data);
 	free_strv(r->standards, r->nstandards);
 	free(r);
 	*pr = NULL;

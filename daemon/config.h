@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "diag.h"
+#include "profile.h"
 #include "yfile.h"
 
 enum metro_rig_kind {
@@ -60,6 +61,7 @@ struct metro_rig_conf {
 	char *driver;
 	struct metro_connection_conf conn;
 	char *profile; /* resolved path */
+	struct metro_profile *profile_data; /* loaded and validated; shared, see profile.h */
 	long positions;
 	char **standards; /* ids, validated against the standards list */
 	size_t nstandards;
@@ -78,6 +80,8 @@ struct metro_config {
 	char *store_path;      /* resolved */
 	char **procedure_dirs; /* resolved */
 	size_t nprocedure_dirs;
+	char **driver_plugins;  /* resolved paths of loaded plugin shared objects */
+	size_t ndriver_plugins;
 	struct metro_standard_conf *standards;
 	size_t nstandards;
 	struct metro_rig_conf *rigs;

@@ -40,7 +40,7 @@ static void status_line(struct metro_server *s, const char *what)
 
 static void start_rigs(struct metro_server *s)
 {
-	s->rigs = metro_calloc(s->cfg->nrigs, sizeof *s->rigs);
+	s->rigs = metro_calloc(s->cfg->nrigs, sizeof(struct metro_rig *));
 	for (size_t i = 0; i < s->cfg->nrigs; i++)
 		if (!metro_rig_start(s->zctx, &s->cfg->rigs[i], &s->rigs[s->nrigs]))
 			s->nrigs++;
@@ -139,12 +139,12 @@ int metro_server_reload(struct metro_server *s)
 
 	/* Bind changed endpoints first: if one fails nothing has been given up yet. */
 	void *control = NULL, *publish = NULL;
-	if (strcmp(next->control_endpoint, s->cfg->control_endpoint)) {
+	if (strcmp(next->control_endpoint, s->cfg->control_endpoint) != 0) {
 		control = bind_socket(s->zctx, ZMQ_ROUTER, next->control_endpoint);
 		if (!control)
 			goto bind_failed;
 	}
-	if (strcmp(next->publish_endpoint, s->cfg->publish_endpoint)) {
+	if (strcmp(next->publish_endpoint, s->cfg->publish_endpoint) != 0) {
 		publish = bind_socket(s->zctx, ZMQ_PUB, next->publish_endpoint);
 		if (!publish)
 			goto bind_failed;
@@ -160,7 +160,7 @@ int metro_server_reload(struct metro_server *s)
 
 	/* Rigs: keep the actors whose configuration did not change, stop the others (safe state
 	 * first) and start the new ones. */
-	struct metro_rig **rigs = metro_calloc(next->nrigs, sizeof *rigs);
+	struct metro_rig **rigs = metro_calloc(next->nrigs, sizeof(struct metro_rig *));
 	size_t nrigs = 0;
 	for (size_t i = 0; i < next->nrigs; i++) {
 		const struct metro_rig_conf *nc = &next->rigs[i];

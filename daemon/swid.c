@@ -73,7 +73,8 @@ void metro_swid_collect(struct metro_swid *id, char *const *dirs, size_t ndirs)
 		struct dirent *e;
 		while ((e = readdir(d))) {
 			size_t len = strlen(e->d_name);
-			if (len < 6 || strcmp(e->d_name + len - 5, ".yaml") || e->d_name[0] == '.')
+			if (len < 6 || strcmp(e->d_name + len - 5, ".yaml") != 0 ||
+			    e->d_name[0] == '.')
 				continue;
 			if (id->nprocedures == cap) {
 				cap = cap ? cap * 2 : 16;

@@ -396,7 +396,8 @@ static const char *scalar(struct metro_yfile *f, yaml_node_t *n, const char *nam
 	return sval(n);
 }
 
-int metro_y_str(struct metro_yfile *f, yaml_node_t *n, const char *name, size_t maxlen, char **out)
+static int text(struct metro_yfile *f, yaml_node_t *n, const char *name, size_t maxlen,
+		int allow_control, char **out)
 {
 	const char *s = scalar(f, n, name, "a string");
 	if (!s)
@@ -406,7 +407,7 @@ int metro_y_str(struct metro_yfile *f, yaml_node_t *n, const char *name, size_t 
 		metro_y_error(f, n, "%s: text of %zu bytes is longer than %zu", name, len, maxlen);
 		return METRO_E_INVAL;
 	}
-	for (size_t i = 0; i < len; i++) {
+	for (size_t i = 0; i < len && !allow_control; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7f) {
 			metro_y_error(f, n, "%s: control character 0x%02x in text", name, c);
@@ -416,6 +417,18 @@ int metro_y_str(struct metro_yfile *f, yaml_node_t *n, const char *name, size_t 
 	free(*out);
 	*out = metro_strndup(s, len);
 	return METRO_OK;
+}
+
+int metro_y_str(struct metro_yfile *f, yaml_node_t *n, const char *name, size_t maxlen,
+		char **out)
+{
+	return text(f, n, name, maxlen, 0, out);
+}
+
+int metro_y_bytes(struct metro_yfile *f, yaml_node_t *n, const char *name, size_t maxlen,
+		  char **out)
+{
+	return text(f, n, name, maxlen, 1, out);
 }
 
 int metro_y_ident(struct metro_yfile *f, yaml_node_t *n, const char *name, char **out)

@@ -67,6 +67,9 @@ yaml_node_t *metro_y_seq_at(struct metro_yfile *f, yaml_node_t *seq, int i);
  * Each returns 0 and sets *out, or returns METRO_E_INVAL after adding a diagnostic and leaves
  * *out unchanged.  String results are allocated (free them). */
 int metro_y_str(struct metro_yfile *f, yaml_node_t *n, const char *name, size_t maxlen, char **out);
+/* Like metro_y_str but control characters are allowed (terminators such as "\r\n"). */
+int metro_y_bytes(struct metro_yfile *f, yaml_node_t *n, const char *name, size_t maxlen,
+		  char **out);
 /* An identifier: 1..64 characters of [A-Za-z0-9_.-], starting with a letter or digit.  Ids end
  * up in topics and file names, so the alphabet is narrow on purpose. */
 int metro_y_ident(struct metro_yfile *f, yaml_node_t *n, const char *name, char **out);

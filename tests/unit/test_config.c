@@ -34,17 +34,24 @@ static size_t expected_messages(const char *path, char ***out)
 		size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
 		const char *body = NULL;
 		size_t blen = 0;
+		int full = 0;
 		if (from_sidecar && l) {
 			body = p;
 			blen = l;
 		} else if (!from_sidecar && l > 10 && !memcmp(p, "# expect: ", 10)) {
 			body = p + 10;
 			blen = l - 10;
+		} else if (!from_sidecar && l > 15 && !memcmp(p, "# expect-full: ", 15)) {
+			/* a message about another file (a profile the configuration uses) */
+			body = p + 15;
+			blen = l - 15;
+			full = 1;
 		}
 		if (body) {
 			char *b = metro_strndup(body, blen);
 			int positioned = b[0] >= '0' && b[0] <= '9';
-			list[n++] = metro_asprintf("%s%s%s", path, positioned ? ":" : ": ", b);
+			list[n++] = full ? metro_strdup(b)
+					 : metro_asprintf("%s%s%s", path, positioned ? ":" : ": ", b);
 			free(b);
 		}
 		p += l + 1;

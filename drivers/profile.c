@@ -1,0 +1,538 @@
+#include "profile.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "lineproto.h"
+#include "swid.h"
+#include "util.h"
+#include "yfile.h"
+
+static const char *const kinds[] = {"flow-bench", "electricity-bench", "bell-prover"};
+static const char *const transports[] = {"modbus", "serial-line"};
+static const char *const tables[] = {"holding", "input", "coil", "discrete"};
+
+const char *metro_table_name(enum metro_table t)
+{
+	return (unsigned)t < METRO_ARRAY_SIZE(tables) ? tables[t] : "?";
+}
+
+/* The channels the procedure engine relies on, by rig kind.  `pos` marks a per-position
+ * channel, `w` one the engine writes.  docs/drivers.md lists them with their units. */
+static const struct required {
+	const char *kind;
+	const char *name;
+	int pos, w;
+} required[] = {
+	{"flow-bench", "flow.setpoint", 0, 1},
+	{"flow-bench", "flow.actual", 0, 0},
+	{"flow-bench", "flow.run", 0, 1},
+	{"flow-bench", "collect", 0, 1},
+	{"flow-bench", "ref.volume", 0, 0},
+	{"flow-bench", "water.temp", 0, 0},
+	{"flow-bench", "water.pressure", 0, 0},
+	{"flow-bench", "volume", 1, 0},
+	{"electricity-bench", "source.voltage", 0, 1},
+	{"electricity-bench", "source.current", 0, 1},
+	{"electricity-bench", "source.phase", 0, 1},
+	{"electricity-bench", "source.on", 0, 1},
+	{"electricity-bench", "ref.voltage", 0, 0},
+	{"electricity-bench", "ref.current", 0, 0},
+	{"electricity-bench", "ref.constant", 0, 0},
+	{"electricity-bench", "meter_constant", 1, 1},
+	{"electricity-bench", "pulses_n", 1, 1},
+	{"electricity-bench", "start", 1, 1},
+	{"electricity-bench", "ref_pulses", 1, 0},
+	{"electricity-bench", "meter_pulses", 1, 0},
+	{"electricity-bench", "status", 1, 0},
+	{"bell-prover", "flow.setpoint", 0, 1},
+	{"bell-prover", "valve", 0, 1},
+	{"bell-prover", "bell.volume", 0, 0},
+	{"bell-prover", "bell.pressure", 0, 0},
+	{"bell-prover", "bell.temp", 0, 0},
+	{"bell-prover", "ambient.pressure", 0, 0},
+	{"bell-prover", "volume", 1, 0},
+	{"bell-prover", "pressure", 1, 0},
+	{"bell-prover", "temp", 1, 0},
+};
+
+struct loader {
+	struct metro_yfile *f;
+	struct metro_profile *p;
+	size_t cap;
+	enum metro_codec_order default_order;
+};
+
+static struct metro_channel *add_channel(struct loader *L)
+{
+	if (L->p->nchannels == L->cap) {
+		L->cap = L->cap ? L->cap * 2 : 64;
+		L->p->channels = metro_realloc(L->p->channels, L->cap * sizeof *L->p->channels);
+	}
+	struct metro_channel *c = &L->p->channels[L->p->nchannels];
+	memset(c, 0, sizeof *c);
+	c->index = (int)L->p->nchannels++;
+	return c;
+}
+
+/* "pos[N].x" -> base "x"; a plain dotted name -> itself.  Names are 1..64 characters of
+ * [a-z0-9_.] so they stay readable in topics and documents. */
+static int parse_name(const char *name, int *per_position, const char **base)
+{
+	*per_position = !strncmp(name, "pos[N].", 7);
+	*base = *per_position ? name + 7 : name;
+	size_t n = strlen(*base);
+	if (n == 0 || n > 64)
+		return -1;
+	for (const char *s = *base; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' ||
+		      *s == '.'))
+			return -1;
+	return (*base)[0] == '.' || (*base)[n - 1] == '.' ? -1 : 0;
+}
+
+/* Compile a template to check it, and check how many values it takes or produces. */
+static void check_template(struct loader *L, yaml_node_t *at, const char *key, const char *src,
+			   enum metro_line_dir dir, size_t want, const char *what)
+{
+	struct metro_line_tmpl *t = NULL;
+	char why[200];
+	if (metro_line_compile(src, dir, &t, why, sizeof why)) {
+		metro_y_error(L->f, at, "%s: %s", key, why);
+		return;
+	}
+	size_t n = metro_line_nvalues(t);
+	if (n != want)
+		metro_y_error(L->f, at, "%s: the template has %zu value conversion(s); %s", key, n,
+			      what);
+	metro_line_destroy(&t);
+}
+
+/* A serial-line template pair {command, reply}.  For a per-position channel the command's
+ * first conversion is the position number; a write command's last conversion is the value;
+ * a read reply yields exactly the value; a write reply yields nothing (it is matched). */
+static void template_pair(struct loader *L, yaml_node_t *n, const char *name, int per_pos,
+			  int is_write, char **cmd, char **reply)
+{
+	static const struct metro_yfield f[] = {{"command", 1}, {"reply", 0}};
+	yaml_node_t *v[2];
+	char key[160];
+	metro_y_map(L->f, n, name, f, 2, v);
+	snprintf(key, sizeof key, "%s.command", name);
+	if (v[0] && !metro_y_str(L->f, v[0], key, 200, cmd))
+		check_template(L, v[0], key, *cmd, METRO_LINE_OUT,
+			       (size_t)per_pos + (size_t)is_write,
+			       per_pos ? (is_write ? "a position's write command takes the position "
+						     "and the value"
+						   : "a position's read command takes the position")
+				       : (is_write ? "a write command takes the value"
+						   : "a read command takes no value"));
+	snprintf(key, sizeof key, "%s.reply", name);
+	if (v[1] && !metro_y_str(L->f, v[1], key, 200, reply))
+		check_template(L, v[1], key, *reply, METRO_LINE_IN, is_write ? 0 : 1,
+			       is_write ? "a write reply is matched, it yields no value (use %*f "
+					  "to skip a field)"
+					: "a read reply yields exactly the value (use %*d to skip "
+					  "other fields)");
+	else if (!v[1] && !is_write && v[0])
+		metro_y_error(L->f, n, "%s: a read needs a reply template", name);
+}
+
+static void channel(struct loader *L, yaml_node_t *n, int i)
+{
+	static const struct metro_yfield fields[] = {
+		{"name", 1},  {"table", 0}, {"address", 0},  {"stride", 0}, {"type", 0},
+		{"order", 0}, {"scale", 0}, {"offset", 0},   {"unit", 0},   {"writable", 0},
+		{"bit", 0},   {"bits", 0},  {"length", 0},   {"read", 0},   {"write", 0},
+	};
+	enum {
+		NAME, TABLE, ADDRESS, STRIDE, TYPE, ORDER, SCALE, OFFSET, UNIT, WRITABLE, BIT, BITS,
+		LENGTH, READ, WRITE, NFIELDS
+	};
+	yaml_node_t *v[NFIELDS];
+	char where[48], key[96];
+	snprintf(where, sizeof where, "channels[%d]", i);
+#define KEY(k) (snprintf(key, sizeof key, "%s.%s", where, k), key)
+	metro_y_map(L->f, n, where, fields, NFIELDS, v);
+	struct metro_channel proto;
+	memset(&proto, 0, sizeof proto);
+	proto.line = metro_y_line(n);
+	proto.col = metro_y_col(n);
+	char *name = NULL;
+	int per_pos = 0;
+	const char *base = NULL;
+	if (v[NAME] && !metro_y_str(L->f, v[NAME], KEY("name"), 80, &name) &&
+	    parse_name(name, &per_pos, &base)) {
+		metro_y_error(L->f, v[NAME],
+			      "%s: '%s' is not a channel name (lower-case words joined by dots, "
+			      "optionally prefixed pos[N].)",
+			      KEY("name"), name);
+		free(name);
+		name = NULL;
+	}
+	if (v[UNIT])
+		metro_y_str(L->f, v[UNIT], KEY("unit"), 32, &proto.unit);
+	if (v[WRITABLE])
+		metro_y_bool(L->f, v[WRITABLE], KEY("writable"), &proto.writable);
+	long stride = 0;
+	if (v[STRIDE] && !per_pos)
+		metro_y_error(L->f, v[STRIDE], "%s: only per-position channels (pos[N].) have a "
+					       "stride",
+			      KEY("stride"));
+	else if (v[STRIDE])
+		metro_y_long(L->f, v[STRIDE], KEY("stride"), 0, 65535, &stride);
+
+	if (L->p->transport == METRO_TRANSPORT_MODBUS) {
+		for (int k = READ; k <= WRITE; k++)
+			if (v[k])
+				metro_y_error(L->f, v[k], "%s: not used by a Modbus profile",
+					      KEY(fields[k].key));
+		int t = 0;
+		if (!v[TABLE])
+			metro_y_error(L->f, n, "%s: missing required key 'table'", where);
+		else if (!metro_y_enum(L->f, v[TABLE], KEY("table"), tables, 4, &t))
+			proto.table = (enum metro_table)t;
+		long addr = 0;
+		if (!v[ADDRESS])
+			metro_y_error(L->f, n, "%s: missing required key 'address'", where);
+		else
+			metro_y_long(L->f, v[ADDRESS], KEY("address"), 0, 65535, &addr);
+		proto.address = (unsigned)addr;
+		int bitwise = proto.table == METRO_TABLE_COIL || proto.table == METRO_TABLE_DISCRETE;
+		if (bitwise) {
+			for (int k = TYPE; k <= OFFSET; k++)
+				if (v[k])
+					metro_y_error(L->f, v[k], "%s: a %s has no %s",
+						      KEY(fields[k].key), tables[proto.table],
+						      fields[k].key);
+			for (int k = BIT; k <= LENGTH; k++)
+				if (v[k])
+					metro_y_error(L->f, v[k], "%s: a %s has no %s",
+						      KEY(fields[k].key), tables[proto.table],
+						      fields[k].key);
+			if (proto.writable && proto.table == METRO_TABLE_DISCRETE)
+				metro_y_error(L->f, v[WRITABLE], "%s: discrete inputs are read-only",
+					      KEY("writable"));
+		} else {
+			enum metro_codec_type ty = METRO_CODEC_U16;
+			enum metro_codec_order ord = L->default_order;
+			char *s = NULL;
+			if (v[TYPE] && !metro_y_str(L->f, v[TYPE], KEY("type"), 16, &s) &&
+			    metro_codec_parse_type(s, &ty))
+				metro_y_error(L->f, v[TYPE],
+					      "%s: '%s' is not one of: u16, i16, u32, i32, u64, "
+					      "i64, f32, f64, bits, string",
+					      KEY("type"), s);
+			free(s);
+			s = NULL;
+			if (v[ORDER] && !metro_y_str(L->f, v[ORDER], KEY("order"), 8, &s) &&
+			    metro_codec_parse_order(s, &ord))
+				metro_y_error(L->f, v[ORDER],
+					      "%s: '%s' is not one of: ABCD, CDAB, BADC, DCBA",
+					      KEY("order"), s);
+			free(s);
+			metro_codec_init(&proto.codec, ty, ord);
+			if (v[SCALE])
+				metro_y_double(L->f, v[SCALE], KEY("scale"), -1e12, 1e12,
+					       &proto.codec.scale);
+			if (v[SCALE] && proto.codec.scale == 0)
+				metro_y_error(L->f, v[SCALE], "%s: must not be zero", KEY("scale"));
+			if (v[OFFSET])
+				metro_y_double(L->f, v[OFFSET], KEY("offset"), -1e12, 1e12,
+					       &proto.codec.offset);
+			long bit = 0, bits = 1, length = 0;
+			if (ty == METRO_CODEC_BITS) {
+				if (!v[BIT])
+					metro_y_error(L->f, n,
+						      "%s: a bits channel needs 'bit' (0..15)", where);
+				else
+					metro_y_long(L->f, v[BIT], KEY("bit"), 0, 15, &bit);
+				if (v[BITS])
+					metro_y_long(L->f, v[BITS], KEY("bits"), 1, 16, &bits);
+				if (bit + bits > 16)
+					metro_y_error(L->f, v[BITS] ? v[BITS] : v[BIT],
+						      "%s: bits %ld..%ld do not fit one register",
+						      where, bit, bit + bits - 1);
+				proto.codec.bit_offset = (unsigned)bit;
+				proto.codec.bit_width = (unsigned)bits;
+			} else {
+				for (int k = BIT; k <= BITS; k++)
+					if (v[k])
+						metro_y_error(L->f, v[k],
+							      "%s: only a bits channel has %s",
+							      KEY(fields[k].key), fields[k].key);
+			}
+			if (ty == METRO_CODEC_STRING) {
+				if (!v[LENGTH])
+					metro_y_error(L->f, n,
+						      "%s: a string channel needs 'length'", where);
+				else
+					metro_y_long(L->f, v[LENGTH], KEY("length"), 1,
+						     METRO_CODEC_STR_MAX, &length);
+				proto.codec.str_len = (unsigned)length;
+				if (proto.writable)
+					metro_y_error(L->f, v[WRITABLE],
+						      "%s: string channels cannot be written",
+						      KEY("writable"));
+			} else if (v[LENGTH]) {
+				metro_y_error(L->f, v[LENGTH], "%s: only a string channel has length",
+					      KEY("length"));
+			}
+			if (proto.writable && proto.table == METRO_TABLE_INPUT)
+				metro_y_error(L->f, v[WRITABLE], "%s: input registers are read-only",
+					      KEY("writable"));
+			proto.nregs = metro_codec_type_words(ty, proto.codec.str_len);
+			if (!proto.nregs)
+				proto.nregs = 1;
+		}
+	} else {
+		for (int k = TABLE; k <= LENGTH; k++)
+			if (v[k] && k != UNIT && k != WRITABLE && k != STRIDE)
+				metro_y_error(L->f, v[k], "%s: not used by a serial-line profile",
+					      KEY(fields[k].key));
+		if (v[READ])
+			template_pair(L, v[READ], KEY("read"), per_pos, 0, &proto.read_cmd,
+				      &proto.read_reply);
+		if (v[WRITE])
+			template_pair(L, v[WRITE], KEY("write"), per_pos, 1, &proto.write_cmd,
+				      &proto.write_reply);
+		if (!v[READ])
+			metro_y_error(L->f, n, "%s: missing required key 'read'", where);
+		if (proto.writable && !v[WRITE])
+			metro_y_error(L->f, n, "%s: a writable channel needs 'write'", where);
+		if (!proto.writable && v[WRITE])
+			metro_y_error(L->f, v[WRITE], "%s: 'write' on a channel not marked writable",
+				      KEY("write"));
+	}
+#undef KEY
+	if (!name) {
+		free(proto.unit);
+		free(proto.read_cmd);
+		free(proto.read_reply);
+		free(proto.write_cmd);
+		free(proto.write_reply);
+		return;
+	}
+	/* Expand: one channel, or one per position. */
+	int count = per_pos ? L->p->positions : 1;
+	for (int k = 1; k <= count; k++) {
+		struct metro_channel *c = add_channel(L);
+		int idx = c->index;
+		*c = proto;
+		c->index = idx;
+		c->position = per_pos ? k : 0;
+		c->base = metro_strdup(base);
+		c->name = per_pos ? metro_asprintf("pos[%d].%s", k, base) : metro_strdup(name);
+		c->unit = proto.unit ? metro_strdup(proto.unit) : NULL;
+		c->read_cmd = proto.read_cmd ? metro_strdup(proto.read_cmd) : NULL;
+		c->read_reply = proto.read_reply ? metro_strdup(proto.read_reply) : NULL;
+		c->write_cmd = proto.write_cmd ? metro_strdup(proto.write_cmd) : NULL;
+		c->write_reply = proto.write_reply ? metro_strdup(proto.write_reply) : NULL;
+		if (L->p->transport == METRO_TRANSPORT_MODBUS) {
+			unsigned long a = proto.address + (unsigned long)stride * (unsigned)(k - 1);
+			unsigned long span = proto.nregs ? proto.nregs : 1;
+			if (a + span > 65536) {
+				metro_y_error(L->f, n,
+					      "%s: %s at address %lu runs past the end of the "
+					      "address space",
+					      where, c->name, a);
+				break;
+			}
+			c->address = (unsigned)a;
+		}
+	}
+	free(name);
+	free(proto.unit);
+	free(proto.read_cmd);
+	free(proto.read_reply);
+	free(proto.write_cmd);
+	free(proto.write_reply);
+}
+
+/* Two Modbus channels overlap when they share a register of the same table (coils and
+ * discrete inputs are tables of their own).  Overlaps are almost always a copy-paste error in
+ * a profile, so they are refused; a deliberate alias (a bit field inside a status word) is the
+ * exception and is allowed between a bits channel and anything else. */
+static void check_overlaps(struct loader *L, yaml_node_t *root)
+{
+	struct metro_profile *p = L->p;
+	for (size_t i = 0; i < p->nchannels; i++) {
+		const struct metro_channel *a = &p->channels[i];
+		for (size_t j = i + 1; j < p->nchannels; j++) {
+			const struct metro_channel *b = &p->channels[j];
+			if (!strcmp(a->name, b->name)) {
+				metro_diag_add(L->f->diag, L->f->name, b->line, b->col,
+					       "channel '%s' defined twice (first at line %u)",
+					       b->name, a->line);
+				continue;
+			}
+			if (p->transport != METRO_TRANSPORT_MODBUS || a->table != b->table)
+				continue;
+			if (a->codec.type == METRO_CODEC_BITS || b->codec.type == METRO_CODEC_BITS)
+				continue;
+			unsigned ae = a->address + (a->nregs ? a->nregs : 1);
+			unsigned be = b->address + (b->nregs ? b->nregs : 1);
+			if (a->address < be && b->address < ae)
+				metro_diag_add(L->f->diag, L->f->name, b->line, b->col,
+					       "channel '%s' (%s %u..%u) overlaps '%s' (%s %u..%u)",
+					       b->name, tables[b->table], b->address, be - 1,
+					       a->name, tables[a->table], a->address, ae - 1);
+		}
+	}
+	(void)root;
+}
+
+static void check_required(struct loader *L, yaml_node_t *root)
+{
+	struct metro_profile *p = L->p;
+	for (size_t i = 0; i < METRO_ARRAY_SIZE(required); i++) {
+		const struct required *r = &required[i];
+		if (strcmp(r->kind, p->kind) != 0)
+			continue;
+		const struct metro_channel *c =
+			r->pos ? metro_profile_pos_channel(p, r->name, 1) : metro_profile_channel(p, r->name);
+		if (!c) {
+			metro_y_error(L->f, root, "a %s profile needs the channel '%s%s'", p->kind,
+				      r->pos ? "pos[N]." : "", r->name);
+		} else if (r->w && !c->writable) {
+			metro_diag_add(L->f->diag, L->f->name, c->line, c->col,
+				       "channel '%s%s' must be writable on a %s",
+				       r->pos ? "pos[N]." : "", r->name, p->kind);
+		}
+	}
+}
+
+static int load(struct metro_yfile *f, const char *path, int positions,
+		struct metro_profile **out)
+{
+	static const struct metro_yfield fields[] = {
+		{"kind", 1},   {"model", 1},	 {"transport", 1},
+		{"order", 0},  {"serial", 0},	 {"channels", 1},
+	};
+	enum { KIND, MODEL, TRANSPORT, ORDER, SERIAL, CHANNELS, NF };
+	size_t before = metro_diag_count(f->diag);
+	struct metro_profile *p = metro_calloc(1, sizeof *p);
+	p->refs = 1;
+	metro_sha256_file(path, p->sha256);
+	p->path = metro_strdup(path);
+	p->positions = positions;
+	p->max_reply = 256;
+	struct loader L = {f, p, 0, METRO_CODEC_ABCD};
+	yaml_node_t *v[NF];
+	yaml_node_t *root = metro_y_root(f);
+	metro_y_map(f, root, "", fields, NF, v);
+	int k;
+	if (v[KIND] && !metro_y_enum(f, v[KIND], "kind", kinds, 3, &k))
+		p->kind = metro_strdup(kinds[k]);
+	if (v[MODEL])
+		metro_y_str(f, v[MODEL], "model", 200, &p->model);
+	int transport_ok = v[TRANSPORT] && !metro_y_enum(f, v[TRANSPORT], "transport",
+							 transports, 2, &k);
+	if (transport_ok)
+		p->transport = (enum metro_transport)k;
+	if (v[ORDER]) {
+		char *s = NULL;
+		if (!metro_y_str(f, v[ORDER], "order", 8, &s) &&
+		    metro_codec_parse_order(s, &L.default_order))
+			metro_y_error(f, v[ORDER], "order: '%s' is not one of: ABCD, CDAB, BADC, DCBA",
+				      s);
+		free(s);
+	}
+	if (v[SERIAL]) {
+		if (transport_ok && p->transport != METRO_TRANSPORT_SERIAL_LINE)
+			metro_y_error(f, v[SERIAL], "serial: only a serial-line profile has it");
+		static const struct metro_yfield sf[] = {
+			{"out_terminator", 1}, {"in_terminator", 1}, {"max_reply", 0}};
+		yaml_node_t *s[3];
+		metro_y_map(f, v[SERIAL], "serial", sf, 3, s);
+		if (s[0])
+			metro_y_bytes(f, s[0], "serial.out_terminator", 4, &p->out_terminator);
+		if (s[1])
+			metro_y_bytes(f, s[1], "serial.in_terminator", 4, &p->in_terminator);
+		long mr = 256;
+		if (s[2] && !metro_y_long(f, s[2], "serial.max_reply", 8, 4096, &mr))
+			p->max_reply = (unsigned)mr;
+	} else if (transport_ok && p->transport == METRO_TRANSPORT_SERIAL_LINE) {
+		metro_y_error(f, root, "a serial-line profile needs 'serial' (terminators)");
+	}
+	if (v[CHANNELS] && transport_ok) {
+		int len = metro_y_seq(f, v[CHANNELS], "channels");
+		for (int i = 0; i < len; i++)
+			channel(&L, metro_y_seq_at(f, v[CHANNELS], i), i);
+		check_overlaps(&L, root);
+		if (p->kind)
+			check_required(&L, root);
+	}
+	if (metro_diag_count(f->diag) != before) {
+		metro_profile_destroy(&p);
+		return METRO_E_INVAL;
+	}
+	*out = p;
+	return METRO_OK;
+}
+
+int metro_profile_load(const char *path, int positions, struct metro_diag *diag,
+		       struct metro_profile **out)
+{
+	struct metro_yfile *f;
+	*out = NULL;
+	if (metro_yfile_load(path, diag, &f))
+		return METRO_E_INVAL;
+	int err = load(f, path, positions, out);
+	metro_yfile_destroy(&f);
+	return err;
+}
+
+void metro_profile_destroy(struct metro_profile **pp)
+{
+	struct metro_profile *p = *pp;
+	if (!p)
+		return;
+	*pp = NULL;
+	if (__atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	for (size_t i = 0; i < p->nchannels; i++) {
+		struct metro_channel *c = &p->channels[i];
+		free(c->name);
+		free(c->base);
+		free(c->unit);
+		free(c->read_cmd);
+		free(c->read_reply);
+		free(c->write_cmd);
+		free(c->write_reply);
+	}
+	free(p->channels);
+	free(p->path);
+	free(p->kind);
+	free(p->model);
+	free(p->out_terminator);
+	free(p->in_terminator);
+	free(p);
+}
+
+struct metro_profile *metro_profile_ref(struct metro_profile *p)
+{
+	if (p)
+		__atomic_add_fetch(&p->refs, 1, __ATOMIC_ACQ_REL);
+	return p;
+}
+
+const struct metro_channel *metro_profile_channel(const struct metro_profile *p,
+						  const char *name)
+{
+	for (size_t i = 0; i < p->nchannels; i++)
+		if (!strcmp(p->channels[i].name, name))
+			return &p->channels[i];
+	return NULL;
+}
+
+const struct metro_channel *metro_profile_pos_channel(const struct metro_profile *p,
+						      const char *base, int position)
+{
+	for (size_t i = 0; i < p->nchannels; i++)
+		if (p->channels[i].position == position && !strcmp(p->channels[i].base, base))
+			return &p->channels[i];
+	return NULL;
+}

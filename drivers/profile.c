@@ -155,6 +155,7 @@ static void channel(struct loader *L, yaml_node_t *n, int i)
 	char where[48], key[96];
 	snprintf(where, sizeof where, "channels[%d]", i);
 #define KEY(k) (snprintf(key, sizeof key, "%s.%s", where, k), key)
+	size_t diag_before = metro_diag_count(L->f->diag);
 	metro_y_map(L->f, n, where, fields, NFIELDS, v);
 	struct metro_channel proto;
 	memset(&proto, 0, sizeof proto);
@@ -315,9 +316,23 @@ static void channel(struct loader *L, yaml_node_t *n, int i)
 		free(proto.write_reply);
 		return;
 	}
-	/* Expand: one channel, or one per position. */
+	/* Expand: one channel, or one per position.  A channel with a problem is kept (so that its
+	 * name still counts for the required-channel check) but marked, so that its half-read
+	 * address does not produce a second, spurious overlap message. */
+	proto.invalid = metro_diag_count(L->f->diag) != diag_before;
 	int count = per_pos ? L->p->positions : 1;
 	for (int k = 1; k <= count; k++) {
+		if (L->p->transport == METRO_TRANSPORT_MODBUS) {
+			unsigned long a = proto.address + (unsigned long)stride * (unsigned)(k - 1);
+			unsigned long span = proto.nregs ? proto.nregs : 1;
+			if (a + span > 65536) {
+				metro_y_error(L->f, n,
+					      "%s: pos[%d].%s at address %lu runs past the end of "
+					      "the address space",
+					      where, k, base, a);
+				break;
+			}
+		}
 		struct metro_channel *c = add_channel(L);
 		int idx = c->index;
 		*c = proto;
@@ -330,18 +345,8 @@ static void channel(struct loader *L, yaml_node_t *n, int i)
 		c->read_reply = proto.read_reply ? metro_strdup(proto.read_reply) : NULL;
 		c->write_cmd = proto.write_cmd ? metro_strdup(proto.write_cmd) : NULL;
 		c->write_reply = proto.write_reply ? metro_strdup(proto.write_reply) : NULL;
-		if (L->p->transport == METRO_TRANSPORT_MODBUS) {
-			unsigned long a = proto.address + (unsigned long)stride * (unsigned)(k - 1);
-			unsigned long span = proto.nregs ? proto.nregs : 1;
-			if (a + span > 65536) {
-				metro_y_error(L->f, n,
-					      "%s: %s at address %lu runs past the end of the "
-					      "address space",
-					      where, c->name, a);
-				break;
-			}
-			c->address = (unsigned)a;
-		}
+		if (L->p->transport == METRO_TRANSPORT_MODBUS)
+			c->address = proto.address + (unsigned)stride * (unsigned)(k - 1);
 	}
 	free(name);
 	free(proto.unit);
@@ -368,7 +373,8 @@ static void check_overlaps(struct loader *L, yaml_node_t *root)
 					       b->name, a->line);
 				continue;
 			}
-			if (p->transport != METRO_TRANSPORT_MODBUS || a->table != b->table)
+			if (p->transport != METRO_TRANSPORT_MODBUS || a->table != b->table ||
+			    a->invalid || b->invalid)
 				continue;
 			if (a->codec.type == METRO_CODEC_BITS || b->codec.type == METRO_CODEC_BITS)
 				continue;

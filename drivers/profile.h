@@ -47,6 +47,7 @@ struct metro_channel {
 	 * command, the value to write the last. */
 	char *read_cmd, *read_reply, *write_cmd, *write_reply;
 	unsigned line, col; /* where the channel was defined */
+	int invalid;        /* had a problem at load (only seen while loading) */
 };
 
 /* Profiles are immutable once loaded and shared between a configuration and the rig actors

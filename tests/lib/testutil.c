@@ -10,6 +10,7 @@
 
 #include "util.h"
 
+
 const char *tu_srcdir(void)
 {
 	const char *d = getenv("METRO_SRCDIR");
@@ -105,3 +106,50 @@ void tu_rmtree(const char *dir)
 	closedir(d);
 	rmdir(dir);
 }
+
+/* The expected messages of one bad file, with the file's path put in front. */
+size_t tu_expected_messages(const char *path, char ***out)
+{
+	char *sidecar = metro_asprintf("%.*s.expect", (int)(strlen(path) - 5), path);
+	char *text = NULL;
+	size_t len, n = 0;
+	int from_sidecar = metro_read_file(sidecar, 1 << 20, &text, &len) == 0;
+	free(sidecar);
+	if (!from_sidecar)
+		if (metro_read_file(path, 1 << 24, &text, &len) != 0)
+			abort();
+	char **list = metro_calloc(256, sizeof *list);
+	const char *p = text;
+	const char *end = text + len;
+	while (p < end && n < 256) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		const char *body = NULL;
+		size_t blen = 0;
+		int full = 0;
+		if (from_sidecar && l) {
+			body = p;
+			blen = l;
+		} else if (!from_sidecar && l > 10 && !memcmp(p, "# expect: ", 10)) {
+			body = p + 10;
+			blen = l - 10;
+		} else if (!from_sidecar && l > 15 && !memcmp(p, "# expect-full: ", 15)) {
+			/* a message about another file (a profile the configuration uses) */
+			body = p + 15;
+			blen = l - 15;
+			full = 1;
+		}
+		if (body) {
+			char *b = metro_strndup(body, blen);
+			int positioned = b[0] >= '0' && b[0] <= '9';
+			list[n++] = full ? metro_strdup(b)
+					 : metro_asprintf("%s%s%s", path, positioned ? ":" : ": ", b);
+			free(b);
+		}
+		p += l + 1;
+	}
+	free(text);
+	*out = list;
+	return n;
+}
+

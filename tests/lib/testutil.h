@@ -19,4 +19,10 @@ char *tu_tmpdir(void);
 /* Recursively remove a directory tree made by tu_tmpdir. */
 void tu_rmtree(const char *dir);
 
+/* The messages a bad-input file must produce, in order: from NAME.expect beside it (one per
+ * line, without the file name) or from "# expect: LINE:COL: message" lines in the file (the
+ * file's path is put in front) and "# expect-full: FILE:LINE:COL: message" lines (taken as
+ * they are: a message about another file). */
+size_t tu_expected_messages(const char *path, char ***out);
+
 #endif

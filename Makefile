@@ -76,6 +76,10 @@ TESTLIB_SRC := $(wildcard tests/lib/*.c)
 TESTLIB_OBJ := $(TESTLIB_SRC:%.c=$(BUILD)/obj/%.o)
 
 PROGRAMS := $(BUILD)/metrod $(BUILD)/metroctl $(BUILD)/metrosim
+# Plugin drivers (drivers/plugins/*.c), built as shared objects; bad-abi.so is the example
+# plugin built with a wrong ABI version, for the test that metrod refuses it.
+PLUGIN_SO := $(patsubst drivers/plugins/%.c,$(BUILD)/plugins/%.so,$(wildcard drivers/plugins/*.c))
+PLUGIN_SO := $(subst _,-,$(PLUGIN_SO)) $(BUILD)/plugins/bad-abi.so
 
 # Quiet build lines unless V=1.
 ifeq ($(V),1)
@@ -89,7 +93,16 @@ endif
 .PHONY: all check demo bench lint install clean deps tests unit integration coverage fuzz help
 .DEFAULT_GOAL := all
 
-all: $(PROGRAMS)
+all: $(PROGRAMS) $(PLUGIN_SO)
+
+$(BUILD)/plugins/scpi-tcp.so: drivers/plugins/scpi_tcp.c
+	@mkdir -p $(dir $@)
+	$(call say,SO,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -shared $(LDSAN) -o $@ $<
+$(BUILD)/plugins/bad-abi.so: drivers/plugins/scpi_tcp.c
+	@mkdir -p $(dir $@)
+	$(call say,SO,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -DMETRO_PLUGIN_BAD_ABI -shared $(LDSAN) -o $@ $<
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -120,7 +133,7 @@ $(BUILD)/tests/%: tests/integration/%.c $(TESTLIB_OBJ) $(LIB)
 	$(call say,TEST,$@)
 	$(Q)$(CC) $(CPPFLAGS) -Itests/lib $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
-tests: $(PROGRAMS) $(UNIT_BIN) $(INTEG_BIN)
+tests: $(PROGRAMS) $(PLUGIN_SO) $(UNIT_BIN) $(INTEG_BIN)
 
 # --- dependencies -------------------------------------------------------------------------
 deps:

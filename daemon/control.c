@@ -62,6 +62,8 @@ static json_t *cmd_status(struct metro_server *s, json_t *req, json_t *id)
 	if (s->last_reload_error[0])
 		json_object_set_new(r, "last_reload_error", json_string(s->last_reload_error));
 	json_object_set_new(r, "requests", json_integer((json_int_t)s->requests));
+	json_object_set_new(r, "seq", json_integer((json_int_t)s->seq));
+	json_object_set_new(r, "publish_drops", json_integer((json_int_t)s->publish_drops));
 	json_object_set_new(r, "executable_sha256", json_string(s->swid.exe_sha256));
 	json_object_set_new(r, "rigs", rigs);
 	return r;

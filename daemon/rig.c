@@ -1,16 +1,34 @@
+/* rig.c — the rig actor.
+ *
+ * One thread per rig.  The thread owns the rig's device (drivers/device.h) and samples it on a
+ * CLOCK_MONOTONIC timerfd armed with absolute deadlines, so the schedule does not drift with
+ * the time spent reading; the lateness of every tick is measured and ticks that could not be
+ * served (the read took longer than the period) are counted, never silently merged.
+ *
+ * Up the pipe go [kind][json] messages: "state", "reading" (one per tick, every readable
+ * channel), "health" (device counters and tick lateness, once a second) and "alarm" (device
+ * lost, device back).  Down the pipe come commands; STOP brings the rig to its safe state
+ * (flow off, source off, valve closed), verified by reading back, before the thread exits.
+ */
 #include "rig.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
+#include "device.h"
 #include "error.h"
 #include "log.h"
 #include "util.h"
+
+#define LATENCY_RING 1024
 
 struct metro_rig {
 	struct metro_rig_conf *conf;
@@ -19,73 +37,241 @@ struct metro_rig {
 	pthread_t thread;
 	int started;
 	char state[32]; /* main thread's view, updated by metro_rig_receive */
+	int connected;	/* main thread's view */
+
+	/* actor-only state */
+	struct metro_device *dev;
+	const struct metro_channel **readable;
+	size_t nreadable;
+	double *values;
+	uint64_t ticks, dropped_ticks, send_drops;
+	int64_t lateness[LATENCY_RING]; /* ns */
+	size_t nlate;
+	int device_ok;
 };
 
-static int send_frames(void *sock, const char *a, const char *b)
+static int send_frames(void *sock, const char *kind, const char *body, int flags)
 {
-	if (zmq_send(sock, a, strlen(a), ZMQ_SNDMORE) < 0)
+	if (zmq_send(sock, kind, strlen(kind), ZMQ_SNDMORE | flags) < 0)
 		return METRO_E_IO;
-	if (zmq_send(sock, b, strlen(b), 0) < 0)
+	if (zmq_send(sock, body, strlen(body), flags) < 0)
 		return METRO_E_IO;
 	return METRO_OK;
 }
 
-/* Receive a two-frame message into fixed buffers; extra frames are drained. */
-static int recv_frames(void *sock, char *a, size_t alen, char *b, size_t blen, int flags)
+/* Send a document up the pipe without ever blocking the actor: if the main thread is behind
+ * and the pipe is full, the document is dropped and counted. */
+static void up(struct metro_rig *r, const char *kind, json_t *doc)
 {
-	int n = zmq_recv(sock, a, alen - 1, flags);
-	if (n < 0)
-		return METRO_E_IO;
-	a[(size_t)n < alen - 1 ? (size_t)n : alen - 1] = '\0';
-	b[0] = '\0';
-	int more;
-	size_t sz = sizeof more;
-	zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &sz);
-	if (more) {
-		n = zmq_recv(sock, b, blen - 1, 0);
-		if (n >= 0)
-			b[(size_t)n < blen - 1 ? (size_t)n : blen - 1] = '\0';
-		for (;;) {
-			zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &sz);
-			if (!more)
-				break;
-			char junk[16];
-			zmq_recv(sock, junk, sizeof junk, 0);
-		}
-	}
-	return METRO_OK;
-}
-
-static void actor_state(struct metro_rig *r, const char *state)
-{
-	json_t *doc = json_pack("{ss}", "state", state);
-	char *text = json_dumps(doc, JSON_COMPACT);
-	send_frames(r->pipe_actor, "state", text);
+	char *text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(12));
+	if (text && send_frames(r->pipe_actor, kind, text, ZMQ_DONTWAIT))
+		r->send_drops++;
 	free(text);
 	json_decref(doc);
 }
 
-/* The actor's loop.  Until the drivers land it has no device to sample: it reports "idle",
- * waits for commands and answers STOP by reaching its (trivially) safe state. */
+static void actor_state(struct metro_rig *r, const char *state)
+{
+	up(r, "state", json_pack("{ss}", "state", state));
+}
+
+/* Channels worth sampling every tick: everything readable except identification strings. */
+static void choose_channels(struct metro_rig *r)
+{
+	const struct metro_profile *p = r->conf->profile_data;
+	r->readable = metro_calloc(p->nchannels, sizeof *r->readable);
+	for (size_t i = 0; i < p->nchannels; i++) {
+		const struct metro_channel *c = &p->channels[i];
+		if (p->transport == METRO_TRANSPORT_MODBUS && c->codec.type == METRO_CODEC_STRING &&
+		    c->table != METRO_TABLE_COIL && c->table != METRO_TABLE_DISCRETE)
+			continue;
+		r->readable[r->nreadable++] = c;
+	}
+	r->values = metro_calloc(r->nreadable ? r->nreadable : 1, sizeof *r->values);
+}
+
+static void sample(struct metro_rig *r, uint64_t deadline_ns)
+{
+	int err = metro_device_read(r->dev, r->readable, r->nreadable, r->values);
+	uint64_t done = metro_now_ns();
+	if (err) {
+		if (r->device_ok) {
+			r->device_ok = 0;
+			up(r, "alarm",
+			   json_pack("{sssssbss}", "alarm", "device-lost", "severity", "error",
+				     "active", 1, "message", metro_device_last_error(r->dev)));
+		}
+		return;
+	}
+	if (!r->device_ok) {
+		r->device_ok = 1;
+		up(r, "alarm",
+		   json_pack("{sssssbss}", "alarm", "device-lost", "severity", "error", "active", 0,
+			     "message", metro_device_describe(r->dev)));
+	}
+	json_t *vals = json_object();
+	for (size_t i = 0; i < r->nreadable; i++)
+		json_object_set_new(vals, r->readable[i]->name, json_real(r->values[i]));
+	up(r, "reading",
+	   json_pack("{sIsIso}", "tick", (json_int_t)r->ticks, "read_ns",
+		     (json_int_t)(done - deadline_ns), "values", vals));
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+static void health(struct metro_rig *r)
+{
+	struct metro_device_stats st;
+	metro_device_stats(r->dev, &st);
+	int64_t sorted[LATENCY_RING];
+	size_t n = r->nlate < LATENCY_RING ? r->nlate : LATENCY_RING;
+	memcpy(sorted, r->lateness, n * sizeof *sorted);
+	qsort(sorted, n, sizeof *sorted, cmp_i64);
+	double p50 = n ? (double)sorted[n / 2] / 1e3 : 0;
+	double p99 = n ? (double)sorted[(n * 99) / 100] / 1e3 : 0;
+	double mx = n ? (double)sorted[n - 1] / 1e3 : 0;
+	json_t *dev = json_pack(
+		"{sssbsIsIsIsIsIsIsIsIsIsIsfsfss}", "device", metro_device_describe(r->dev),
+		"connected", st.connected, "transactions", (json_int_t)st.transactions, "ok",
+		(json_int_t)st.ok, "timeouts", (json_int_t)st.timeouts, "io_errors",
+		(json_int_t)st.io_errors, "proto_errors", (json_int_t)st.proto_errors,
+		"device_errors", (json_int_t)st.device_errors, "other_errors",
+		(json_int_t)st.other_errors, "retries", (json_int_t)st.retries, "reconnects",
+		(json_int_t)st.reconnects, "readback_mismatches",
+		(json_int_t)st.readback_mismatches, "last_latency_ms",
+		(double)st.last_latency_ns / 1e6, "max_latency_ms", (double)st.max_latency_ns / 1e6,
+		"last_error", metro_device_last_error(r->dev));
+	json_t *ticks =
+		json_pack("{sIsIsIsfsfsfsf}", "count", (json_int_t)r->ticks, "dropped",
+			  (json_int_t)r->dropped_ticks, "send_drops", (json_int_t)r->send_drops,
+			  "period_ms", 1000.0 / r->conf->sample_hz, "lateness_p50_us", p50,
+			  "lateness_p99_us", p99, "lateness_max_us", mx);
+	up(r, "health", json_pack("{soso}", "device", dev, "ticks", ticks));
+	r->nlate = 0;
+}
+
+/* The safe state of each rig kind: the channel and the value that stops the stimulus. */
+static const struct {
+	enum metro_rig_kind kind;
+	const char *channel;
+	double value;
+} safe_state[] = {
+	{METRO_RIG_FLOW_BENCH, "collect", 0},
+	{METRO_RIG_FLOW_BENCH, "flow.run", 0},
+	{METRO_RIG_FLOW_BENCH, "flow.setpoint", 0},
+	{METRO_RIG_ELECTRICITY_BENCH, "source.on", 0},
+	{METRO_RIG_ELECTRICITY_BENCH, "source.current", 0},
+	{METRO_RIG_BELL_PROVER, "valve", 0},
+	{METRO_RIG_BELL_PROVER, "flow.setpoint", 0},
+};
+
+/* Bring the rig to its safe state; every write is read back by the device layer.  Returns 0
+ * when every safe value is confirmed. */
+static int go_safe(struct metro_rig *r)
+{
+	int bad = 0;
+	for (size_t i = 0; i < METRO_ARRAY_SIZE(safe_state); i++) {
+		if (safe_state[i].kind != r->conf->kind)
+			continue;
+		const struct metro_channel *c =
+			metro_profile_channel(r->conf->profile_data, safe_state[i].channel);
+		if (!c)
+			continue;
+		int err = metro_device_write(r->dev, c, safe_state[i].value);
+		if (err) {
+			bad = 1;
+			metro_err("rig %s: safe state: %s = %g not confirmed: %s", r->conf->id,
+				  c->name, safe_state[i].value, metro_device_last_error(r->dev));
+			struct metro_device_stats st;
+			metro_device_stats(r->dev, &st);
+			if (!st.connected)
+				break; /* unreachable: do not spend a timeout on every channel */
+		}
+	}
+	return bad ? METRO_E_DEVICE : METRO_OK;
+}
+
+static int arm_timer(int tfd, uint64_t deadline_ns)
+{
+	struct itimerspec its = {
+		{0, 0}, {(time_t)(deadline_ns / 1000000000u), (long)(deadline_ns % 1000000000u)}};
+	return timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
 static void *actor_main(void *arg)
 {
 	struct metro_rig *r = arg;
-	actor_state(r, "idle");
-	for (;;) {
-		zmq_pollitem_t it = {r->pipe_actor, 0, ZMQ_POLLIN, 0};
-		long period_ms = (long)(1000.0 / r->conf->sample_hz);
-		int rc = zmq_poll(&it, 1, period_ms > 0 ? period_ms : 1);
-		if (rc < 0)
-			break;
-		if (!(it.revents & ZMQ_POLLIN))
-			continue;
-		char verb[32], body[1024];
-		if (recv_frames(r->pipe_actor, verb, sizeof verb, body, sizeof body, 0))
-			break;
-		if (!strcmp(verb, "STOP"))
-			break;
+	const struct metro_driver *drv = metro_driver_find(r->conf->driver);
+	struct metro_driver_conn conn = {r->conf->id, &r->conf->conn, r->conf->profile_data};
+	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	if (!drv || metro_device_new(drv, &conn, &r->dev) || tfd < 0) {
+		metro_err("rig %s: cannot set up driver %s", r->conf->id, r->conf->driver);
+		actor_state(r, "failed");
+		if (tfd >= 0)
+			close(tfd);
+		return NULL;
 	}
-	actor_state(r, "stopped");
+	choose_channels(r);
+	r->device_ok = 1;
+	actor_state(r, "idle");
+	uint64_t period = (uint64_t)llround(1e9 / r->conf->sample_hz);
+	uint64_t next = metro_now_ns() + period;
+	uint64_t next_health = metro_now_ns() + 1000000000u;
+	arm_timer(tfd, next);
+	for (;;) {
+		zmq_pollitem_t it[2] = {{r->pipe_actor, 0, ZMQ_POLLIN, 0},
+					{NULL, tfd, ZMQ_POLLIN, 0}};
+		if (zmq_poll(it, 2, -1) < 0)
+			break;
+		if (it[0].revents & ZMQ_POLLIN) {
+			char verb[32] = "";
+			int n = zmq_recv(r->pipe_actor, verb, sizeof verb - 1, 0);
+			int more = 0;
+			size_t sz = sizeof more;
+			zmq_getsockopt(r->pipe_actor, ZMQ_RCVMORE, &more, &sz);
+			while (more) {
+				char junk[64];
+				zmq_recv(r->pipe_actor, junk, sizeof junk, 0);
+				zmq_getsockopt(r->pipe_actor, ZMQ_RCVMORE, &more, &sz);
+			}
+			if (n >= 0 && !strncmp(verb, "STOP", 4))
+				break;
+		}
+		if (it[1].revents & ZMQ_POLLIN) {
+			uint64_t expirations = 0;
+			if (read(tfd, &expirations, sizeof expirations) != sizeof expirations)
+				continue;
+			uint64_t now = metro_now_ns();
+			r->lateness[r->nlate++ % LATENCY_RING] = (int64_t)(now - next);
+			r->ticks++;
+			/* Deadlines missed while the previous read ran are dropped ticks: skip them
+			 * and keep the grid (absolute deadlines, no drift). */
+			uint64_t missed = now > next ? (now - next) / period : 0;
+			r->dropped_ticks += missed;
+			sample(r, next);
+			next += (missed + 1) * period;
+			now = metro_now_ns();
+			if (next <= now) {
+				uint64_t skip = (now - next) / period + 1;
+				r->dropped_ticks += skip;
+				next += skip * period;
+			}
+			arm_timer(tfd, next);
+			if (now >= next_health) {
+				health(r);
+				next_health = now + 1000000000u;
+			}
+		}
+	}
+	actor_state(r, "stopping");
+	int safe = go_safe(r);
+	metro_device_destroy(&r->dev);
+	close(tfd);
+	actor_state(r, safe ? "stopped-unsafe" : "stopped");
 	return NULL;
 }
 
@@ -103,9 +289,11 @@ int metro_rig_start(void *zctx, const struct metro_rig_conf *conf, struct metro_
 	if (!r->pipe_main || !r->pipe_actor || zmq_bind(r->pipe_main, ep) ||
 	    zmq_connect(r->pipe_actor, ep))
 		goto fail;
-	int linger = 0;
+	int linger = 0, hwm = 10000;
 	zmq_setsockopt(r->pipe_main, ZMQ_LINGER, &linger, sizeof linger);
 	zmq_setsockopt(r->pipe_actor, ZMQ_LINGER, &linger, sizeof linger);
+	zmq_setsockopt(r->pipe_actor, ZMQ_SNDHWM, &hwm, sizeof hwm);
+	zmq_setsockopt(r->pipe_main, ZMQ_RCVHWM, &hwm, sizeof hwm);
 	if (pthread_create(&r->thread, NULL, actor_main, r))
 		goto fail;
 	r->started = 1;
@@ -124,16 +312,19 @@ void metro_rig_stop(struct metro_rig **pr)
 	if (!r)
 		return;
 	if (r->started) {
-		send_frames(r->pipe_main, "STOP", "{}");
+		send_frames(r->pipe_main, "STOP", "{}", 0);
 		pthread_join(r->thread, NULL);
-		/* Drain what the actor said on its way out, so its final state is known. */
-		while (metro_rig_receive(r))
-			;
+		json_t *doc;
+		const char *kind;
+		while ((kind = metro_rig_receive(r, &doc)))
+			json_decref(doc);
 	}
 	if (r->pipe_main)
 		zmq_close(r->pipe_main);
 	if (r->pipe_actor)
 		zmq_close(r->pipe_actor);
+	free(r->readable);
+	free(r->values);
 	metro_rig_conf_free(&r->conf);
 	free(r);
 	*pr = NULL;
@@ -144,20 +335,38 @@ void *metro_rig_pipe(struct metro_rig *r)
 	return r->pipe_main;
 }
 
-const char *metro_rig_receive(struct metro_rig *r)
+const char *metro_rig_receive(struct metro_rig *r, json_t **doc)
 {
-	char kind[32], body[4096];
-	if (recv_frames(r->pipe_main, kind, sizeof kind, body, sizeof body, ZMQ_DONTWAIT))
+	static const char *const kinds[] = {"state", "reading", "health", "alarm"};
+	*doc = NULL;
+	zmq_msg_t k, b;
+	zmq_msg_init(&k);
+	if (zmq_msg_recv(&k, r->pipe_main, ZMQ_DONTWAIT) < 0) {
+		zmq_msg_close(&k);
 		return NULL;
+	}
+	zmq_msg_init(&b);
+	if (zmq_msg_more(&k))
+		zmq_msg_recv(&b, r->pipe_main, 0);
+	const char *kind = "other";
+	for (size_t i = 0; i < METRO_ARRAY_SIZE(kinds); i++)
+		if (zmq_msg_size(&k) == strlen(kinds[i]) &&
+		    !memcmp(zmq_msg_data(&k), kinds[i], zmq_msg_size(&k)))
+			kind = kinds[i];
+	*doc = json_loadb(zmq_msg_data(&b), zmq_msg_size(&b), 0, NULL);
+	zmq_msg_close(&k);
+	zmq_msg_close(&b);
+	if (!*doc)
+		*doc = json_object();
 	if (!strcmp(kind, "state")) {
-		json_t *doc = json_loads(body, 0, NULL);
-		const char *st = json_string_value(json_object_get(doc, "state"));
+		const char *st = json_string_value(json_object_get(*doc, "state"));
 		if (st)
 			metro_strlcpy(r->state, st, sizeof r->state);
-		json_decref(doc);
-		return "state";
+	} else if (!strcmp(kind, "health")) {
+		r->connected =
+			json_is_true(json_object_get(json_object_get(*doc, "device"), "connected"));
 	}
-	return "other";
+	return kind;
 }
 
 const struct metro_rig_conf *metro_rig_conf(const struct metro_rig *r)
@@ -168,4 +377,9 @@ const struct metro_rig_conf *metro_rig_conf(const struct metro_rig *r)
 const char *metro_rig_state(const struct metro_rig *r)
 {
 	return r->state;
+}
+
+int metro_rig_connected(const struct metro_rig *r)
+{
+	return r->connected;
 }

@@ -10,6 +10,8 @@
 #ifndef METRO_RIG_H
 #define METRO_RIG_H
 
+#include <jansson.h>
+
 #include "config.h"
 
 struct metro_rig;
@@ -22,12 +24,16 @@ void metro_rig_stop(struct metro_rig **pr);
 
 /* Main-thread side of the pipe, for zmq_poll. */
 void *metro_rig_pipe(struct metro_rig *r);
-/* Read and apply one message from the pipe (call when the pipe is readable).  Returns the
- * message kind (static string) or NULL when nothing was read. */
-const char *metro_rig_receive(struct metro_rig *r);
+/* Read one message from the pipe without waiting (call when the pipe is readable).  Returns
+ * its kind ("state", "reading", "health", "alarm"; a static string) and the document in *doc
+ * (the caller owns it), or NULL when nothing was waiting.  State and health messages also
+ * update the main thread's view of the rig. */
+const char *metro_rig_receive(struct metro_rig *r, json_t **doc);
 
 const struct metro_rig_conf *metro_rig_conf(const struct metro_rig *r);
 /* Current state name as last reported by the actor ("starting", "idle", ...). */
 const char *metro_rig_state(const struct metro_rig *r);
+/* Whether the rig's device was connected at the last health report. */
+int metro_rig_connected(const struct metro_rig *r);
 
 #endif

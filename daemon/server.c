@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -233,13 +234,76 @@ static void serve_control(struct metro_server *s)
 	}
 	zmq_msg_t *payload = &frames[n - 1];
 	json_t *reply = metro_control_handle(s, zmq_msg_data(payload), zmq_msg_size(payload));
-	char *text = json_dumps(reply, JSON_COMPACT);
+	char *text = json_dumps(reply, JSON_COMPACT | JSON_REAL_PRECISION(12));
 	json_decref(reply);
 	for (int i = 0; i < n - 1; i++)
 		zmq_msg_send(&frames[i], s->control, ZMQ_SNDMORE);
 	zmq_send(s->control, text, strlen(text), 0);
 	free(text);
 	zmq_msg_close(payload);
+}
+
+void metro_time_rfc3339(char out[40])
+{
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(out, 40, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
+}
+
+void metro_server_publish(struct metro_server *s, const char *kind, const char *rig, json_t *doc)
+{
+	char topic[128], now[40];
+	if (rig)
+		snprintf(topic, sizeof topic, "%s.%s", kind, rig);
+	else
+		snprintf(topic, sizeof topic, "%s", kind);
+	metro_time_rfc3339(now);
+	char schema[64];
+	snprintf(schema, sizeof schema, "metrod.%s/1", kind);
+	json_object_set_new(doc, "schema", json_string(schema));
+	json_object_set_new(doc, "seq", json_integer((json_int_t)++s->seq));
+	json_object_set_new(doc, "station", json_string(s->cfg->station.id));
+	json_object_set_new(doc, "time", json_string(now));
+	if (rig)
+		json_object_set_new(doc, "rig", json_string(rig));
+	char *text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(12));
+	json_decref(doc);
+	if (!text)
+		return;
+	/* PUB never blocks: at the high-water mark ZeroMQ drops, and subscribers see the gap in
+	 * seq.  A failed send here is counted for the same reason. */
+	if (zmq_send(s->publish, topic, strlen(topic), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+	    zmq_send(s->publish, text, strlen(text), ZMQ_DONTWAIT) < 0)
+		s->publish_drops++;
+	free(text);
+}
+
+/* Everything a rig actor has said: readings, health and alarms are published as they are;
+ * state changes are logged and shown by `status`. */
+static void drain_rig(struct metro_server *s, struct metro_rig *r)
+{
+	json_t *doc;
+	const char *kind;
+	const char *id = metro_rig_conf(r)->id;
+	while ((kind = metro_rig_receive(r, &doc))) {
+		if (!strcmp(kind, "state")) {
+			metro_info("rig %s: %s", id, metro_rig_state(r));
+			json_decref(doc);
+		} else if (!strcmp(kind, "alarm")) {
+			int active = json_is_true(json_object_get(doc, "active"));
+			const char *msg = json_string_value(json_object_get(doc, "message"));
+			if (active)
+				metro_warn("rig %s: alarm: %s", id, msg ? msg : "");
+			else
+				metro_notice("rig %s: alarm cleared: %s", id, msg ? msg : "");
+			metro_server_publish(s, kind, id, doc);
+		} else {
+			metro_server_publish(s, kind, id, doc);
+		}
+	}
 }
 
 static void handle_signals(struct metro_server *s)
@@ -294,8 +358,7 @@ int metro_server_run(struct metro_server *s)
 		if (rc > 0) {
 			for (size_t i = 0; i < s->nrigs; i++)
 				if (items[2 + i].revents & ZMQ_POLLIN)
-					while (metro_rig_receive(s->rigs[i]))
-						;
+					drain_rig(s, s->rigs[i]);
 			if (items[0].revents & ZMQ_POLLIN)
 				serve_control(s);
 			if (items[1].revents & ZMQ_POLLIN)

@@ -31,6 +31,8 @@ struct metro_server {
 	char last_reload_error[256];
 	int stopping;
 	uint64_t requests;
+	uint64_t seq; /* last published document's sequence number */
+	uint64_t publish_drops;
 	struct metro_swid swid;
 };
 
@@ -51,5 +53,11 @@ int metro_server_reload(struct metro_server *s);
 json_t *metro_control_handle(struct metro_server *s, const char *msg, size_t len);
 
 #define METRO_CONTROL_MAX_MSG 65536
+
+/* Publish a document on topic "<kind>.<rig>" (or "<kind>" when rig is NULL), adding schema,
+ * seq, station and time.  Takes ownership of doc.  Never blocks. */
+void metro_server_publish(struct metro_server *s, const char *kind, const char *rig, json_t *doc);
+/* Current UTC time as RFC 3339 with microseconds ("2026-11-28T12:00:00.123456Z"). */
+void metro_time_rfc3339(char out[40]);
 
 #endif

@@ -24,6 +24,8 @@ static void usage(FILE *out)
 		"  status                  station, configuration generation, rigs and their "
 		"states\n"
 		"  calc ...                the verifier's calculator (metroctl calc --help)\n"
+		"  probe ...               read/write a rig's channels through the drivers, without\n"
+		"                          the daemon (metroctl probe --help)\n"
 		"options:\n"
 		"  -j, --json              machine-readable output (one JSON document)\n"
 		"  -e, --endpoint EP       control endpoint (default %s, or $METRO_ENDPOINT)\n"
@@ -182,6 +184,8 @@ int main(int argc, char **argv)
 		return simple(&o, "status", print_status);
 	if (!strcmp(cmd, "calc"))
 		return metroctl_calc(sub_argc, sub_argv, &o);
+	if (!strcmp(cmd, "probe"))
+		return metroctl_probe(sub_argc, sub_argv, &o);
 	fprintf(stderr, "metroctl: unknown command '%s'\n", cmd);
 	usage(stderr);
 	return METROCTL_EXIT_USAGE;

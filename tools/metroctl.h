@@ -23,5 +23,6 @@ struct metroctl_opts {
 };
 
 int metroctl_calc(int argc, char **argv, const struct metroctl_opts *o);
+int metroctl_probe(int argc, char **argv, const struct metroctl_opts *o);
 
 #endif

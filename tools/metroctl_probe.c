@@ -1,0 +1,270 @@
+/* metroctl probe — read (and optionally write) a rig's channels through metrod's own driver
+ * stack, without the daemon: for commissioning a rig, checking a profile against a device, or
+ * diagnosing a line.  The same drivers, profile loader, device layer (retries, read-back of
+ * writes) and error texts as the daemon's.
+ *
+ *   metroctl probe --driver modbus-tcp --host H --port P --profile FILE [--positions N]
+ *                  [--unit N] [--timeout MS] [--retries N] [--write CHANNEL=VALUE]...
+ *                  [--count N] [--interval MS] [CHANNEL...]
+ *   metroctl probe --driver modbus-rtu|serial-line --device PATH [--baud B] [--parity P] ...
+ *
+ * Without channel names every readable channel is read.  Exit 1 when a read or write fails.
+ */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "device.h"
+#include "driver.h"
+#include "error.h"
+#include "metroctl.h"
+#include "util.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: metroctl probe --driver NAME --profile FILE (--host H --port P | --device PATH)\n"
+		"                      [--positions N] [--unit N] [--baud B] [--parity none|even|odd]\n"
+		"                      [--timeout MS] [--retries N] [--plugin FILE.so]\n"
+		"                      [--write CHANNEL=VALUE]... [--count N] [--interval MS]\n"
+		"                      [CHANNEL...]\n");
+}
+
+static int parse_long(const char *opt, const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (!*s || *end || v < min || v > max) {
+		fprintf(stderr, "metroctl probe: %s: '%s' is not an integer in [%ld, %ld]\n", opt, s,
+			min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int metroctl_probe(int argc, char **argv, const struct metroctl_opts *o)
+{
+	static const struct option opts[] = {
+		{"driver", required_argument, NULL, 'd'},    {"profile", required_argument, NULL, 'f'},
+		{"host", required_argument, NULL, 'H'},	     {"port", required_argument, NULL, 'p'},
+		{"device", required_argument, NULL, 'D'},    {"baud", required_argument, NULL, 'b'},
+		{"parity", required_argument, NULL, 'P'},    {"unit", required_argument, NULL, 'u'},
+		{"timeout", required_argument, NULL, 't'},   {"retries", required_argument, NULL, 'r'},
+		{"positions", required_argument, NULL, 'n'}, {"write", required_argument, NULL, 'w'},
+		{"count", required_argument, NULL, 'c'},     {"interval", required_argument, NULL, 'i'},
+		{"plugin", required_argument, NULL, 'L'},    {"help", no_argument, NULL, 'h'},
+		{0, 0, 0, 0},
+	};
+	struct metro_connection_conf cc = {.baud = 9600, .parity = 'N', .data_bits = 8,
+					   .stop_bits = 1, .unit = 1, .timeout_ms = 500,
+					   .retries = 2};
+	const char *driver = NULL, *profile = NULL;
+	long positions = 1, count = 1, interval = 1000;
+	char *writes[32];
+	int nwrites = 0, c, rc = METROCTL_EXIT_USAGE;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			driver = optarg;
+			break;
+		case 'f':
+			profile = optarg;
+			break;
+		case 'H':
+			cc.host = optarg;
+			break;
+		case 'p':
+			if (parse_long("--port", optarg, 1, 65535, &cc.port))
+				return METROCTL_EXIT_USAGE;
+			break;
+		case 'D':
+			cc.device = optarg;
+			break;
+		case 'b':
+			if (parse_long("--baud", optarg, 1200, 4000000, &cc.baud))
+				return METROCTL_EXIT_USAGE;
+			break;
+		case 'P':
+			if (strcmp(optarg, "none") && strcmp(optarg, "even") && strcmp(optarg, "odd")) {
+				fprintf(stderr, "metroctl probe: --parity: '%s' is not none, even or "
+						"odd\n",
+					optarg);
+				return METROCTL_EXIT_USAGE;
+			}
+			cc.parity = optarg[0] == 'n' ? 'N' : optarg[0] == 'e' ? 'E' : 'O';
+			break;
+		case 'u':
+			if (parse_long("--unit", optarg, 0, 247, &cc.unit))
+				return METROCTL_EXIT_USAGE;
+			break;
+		case 't':
+			if (parse_long("--timeout", optarg, 10, 60000, &cc.timeout_ms))
+				return METROCTL_EXIT_USAGE;
+			break;
+		case 'r':
+			if (parse_long("--retries", optarg, 0, 10, &cc.retries))
+				return METROCTL_EXIT_USAGE;
+			break;
+		case 'n':
+			if (parse_long("--positions", optarg, 1, 256, &positions))
+				return METROCTL_EXIT_USAGE;
+			break;
+		case 'c':
+			if (parse_long("--count", optarg, 1, 1000000, &count))
+				return METROCTL_EXIT_USAGE;
+			break;
+		case 'i':
+			if (parse_long("--interval", optarg, 0, 3600000, &interval))
+				return METROCTL_EXIT_USAGE;
+			break;
+		case 'w':
+			if (nwrites == 32) {
+				fprintf(stderr, "metroctl probe: at most 32 --write options\n");
+				return METROCTL_EXIT_USAGE;
+			}
+			writes[nwrites++] = optarg;
+			break;
+		case 'L': {
+			char why[300];
+			if (metro_driver_load_plugin(optarg, why, sizeof why)) {
+				fprintf(stderr, "metroctl probe: --plugin %s: %s\n", optarg, why);
+				return METROCTL_EXIT_USAGE;
+			}
+			break;
+		}
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return METROCTL_EXIT_USAGE;
+		}
+	}
+	if (!driver || !profile) {
+		fprintf(stderr, "metroctl probe: %s is required\n", !driver ? "--driver" : "--profile");
+		return METROCTL_EXIT_USAGE;
+	}
+	const struct metro_driver *drv = metro_driver_find(driver);
+	if (!drv) {
+		char names[256];
+		metro_driver_names(names, sizeof names);
+		fprintf(stderr, "metroctl probe: --driver: unknown driver '%s' (known: %s)\n", driver,
+			names);
+		return METROCTL_EXIT_USAGE;
+	}
+	if (!strcmp(drv->transport, "modbus") && !strcmp(driver + strlen(driver) - 4, "-tcp") &&
+	    (!cc.host || !cc.port)) {
+		fprintf(stderr, "metroctl probe: --host and --port are required for %s\n", driver);
+		return METROCTL_EXIT_USAGE;
+	}
+	if (strcmp(driver + strlen(driver) - 4, "-tcp") != 0 && !cc.device) {
+		fprintf(stderr, "metroctl probe: --device is required for %s\n", driver);
+		return METROCTL_EXIT_USAGE;
+	}
+	struct metro_diag diag;
+	struct metro_profile *p = NULL;
+	struct metro_device *dev = NULL;
+	const struct metro_channel **chs = NULL;
+	double *vals = NULL;
+	json_t *out = NULL;
+	metro_diag_init(&diag);
+	if (metro_profile_load(profile, (int)positions, &diag, &p)) {
+		metro_diag_print(&diag, stderr);
+		goto done;
+	}
+	size_t n = 0;
+	chs = metro_calloc(p->nchannels, sizeof *chs);
+	for (int i = optind; i < argc; i++) {
+		const struct metro_channel *ch = metro_profile_channel(p, argv[i]);
+		if (!ch) {
+			fprintf(stderr, "metroctl probe: no channel '%s' in %s\n", argv[i], profile);
+			goto done;
+		}
+		chs[n++] = ch;
+	}
+	if (optind == argc)
+		for (size_t i = 0; i < p->nchannels; i++)
+			if (!(p->transport == METRO_TRANSPORT_MODBUS &&
+			      p->channels[i].codec.type == METRO_CODEC_STRING &&
+			      p->channels[i].table != METRO_TABLE_COIL &&
+			      p->channels[i].table != METRO_TABLE_DISCRETE))
+				chs[n++] = &p->channels[i];
+	struct metro_driver_conn conn = {"probe", &cc, p};
+	if (metro_device_new(drv, &conn, &dev)) {
+		fprintf(stderr, "metroctl probe: driver %s does not serve %s profiles\n", driver,
+			p->transport == METRO_TRANSPORT_MODBUS ? "modbus" : "serial-line");
+		goto done;
+	}
+	rc = METROCTL_EXIT_FAIL;
+	if (metro_device_connect(dev)) {
+		fprintf(stderr, "metroctl probe: %s\n", metro_device_last_error(dev));
+		goto done;
+	}
+	for (int i = 0; i < nwrites; i++) {
+		char *eq = strchr(writes[i], '=');
+		char *end = NULL;
+		double v = eq ? strtod(eq + 1, &end) : 0;
+		if (!eq || !*(eq + 1) || *end) {
+			fprintf(stderr, "metroctl probe: --write '%s': expected CHANNEL=NUMBER\n",
+				writes[i]);
+			rc = METROCTL_EXIT_USAGE;
+			goto done;
+		}
+		*eq = '\0';
+		const struct metro_channel *ch = metro_profile_channel(p, writes[i]);
+		if (!ch) {
+			fprintf(stderr, "metroctl probe: no channel '%s' in %s\n", writes[i], profile);
+			rc = METROCTL_EXIT_USAGE;
+			goto done;
+		}
+		if (metro_device_write(dev, ch, v)) {
+			fprintf(stderr, "metroctl probe: write %s: %s\n", ch->name,
+				metro_device_last_error(dev));
+			goto done;
+		}
+		if (!o->json)
+			printf("wrote %s = %.9g (read back)\n", ch->name, v);
+	}
+	vals = metro_calloc(n ? n : 1, sizeof *vals);
+	if (o->json)
+		out = json_array();
+	for (long k = 0; k < count; k++) {
+		if (k && interval) {
+			struct timespec ts = {interval / 1000, (interval % 1000) * 1000000};
+			nanosleep(&ts, NULL);
+		}
+		if (n && metro_device_read(dev, chs, n, vals)) {
+			fprintf(stderr, "metroctl probe: read: %s\n", metro_device_last_error(dev));
+			goto done;
+		}
+		json_t *obj = o->json ? json_object() : NULL;
+		for (size_t i = 0; i < n; i++) {
+			if (obj)
+				json_object_set_new(obj, chs[i]->name, json_real(vals[i]));
+			else
+				printf("%-24s %.9g%s%s\n", chs[i]->name, vals[i],
+				       chs[i]->unit ? " " : "", chs[i]->unit ? chs[i]->unit : "");
+		}
+		if (obj)
+			json_array_append_new(out, obj);
+	}
+	if (out) {
+		char *t = json_dumps(count == 1 ? json_array_get(out, 0) : out,
+				     JSON_COMPACT | JSON_REAL_PRECISION(15));
+		puts(t);
+		free(t);
+	}
+	rc = METROCTL_EXIT_OK;
+done:
+	json_decref(out);
+	free(vals);
+	free(chs);
+	metro_device_destroy(&dev);
+	metro_profile_destroy(&p);
+	metro_diag_free(&diag);
+	return rc;
+}

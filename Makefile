@@ -135,6 +135,14 @@ $(BUILD)/tests/%: tests/integration/%.c $(TESTLIB_OBJ) $(LIB)
 
 tests: $(PROGRAMS) $(PLUGIN_SO) $(UNIT_BIN) $(INTEG_BIN)
 
+# Benchmarks (tests/bench/bench_*.c), run by `make bench` through tools/bench.sh.
+BENCH_SRC := $(wildcard tests/bench/bench_*.c)
+BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
+$(BUILD)/bench/%: tests/bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(call say,BENCH,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # --- dependencies -------------------------------------------------------------------------
 deps:
 	@missing=""; for p in $(DEB_ALL); do \
@@ -167,8 +175,9 @@ coverage: deps
 demo: deps all
 	tools/demo.sh
 
-bench: deps all
-	tools/bench.sh
+bench: deps
+	$(MAKE) all $(BENCH_BIN)
+	BUILD=$(BUILD) tools/bench.sh
 
 # --- lint -----------------------------------------------------------------------------------
 C_SOURCES = $(wildcard daemon/*.[ch] drivers/*.[ch] drivers/*/*.[ch] tools/*.[ch] tests/unit/*.c tests/integration/*.c tests/lib/*.[ch])

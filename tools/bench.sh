@@ -1,14 +1,33 @@
 #!/usr/bin/env bash
-# make bench: every benchmark against a baseline measured in the same run, as a table in
-# build/bench.md (figure | metrod | baseline | ratio | target).  The benchmarks are defined by
-# the drivers, engine, publisher and store issues and are added here as those land.
+# make bench: every benchmark against a baseline measured in the same run.  Each program in
+# $BUILD/bench/ prints one JSON object per figure:
+#   {"figure":..,"metrod":..,"baseline":..,"ratio":..,"target":">= X","baseline_is":..}
+# (ratio is metrod / baseline, or baseline / metrod where lower is better, as the program says).
+# The table goes to the terminal and to build/bench.md.  Nothing here is hard-coded: every
+# number is measured in this run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+B=${BUILD:-build}
 out=build/bench.md
 mkdir -p build
-{
-	echo "| figure | metrod | baseline | ratio | target |"
-	echo "|---|---|---|---|---|"
-} >"$out"
-echo "make bench: no benchmark is implemented yet (they arrive with the drivers, the engine,"
-echo "the publisher and the store); wrote the empty table to $out"
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+for b in "$B"/bench/bench_*; do
+	[ -x "$b" ] || continue
+	echo "running $(basename "$b") ..." >&2
+	"$b" >>"$results"
+done
+/usr/bin/python3 - "$results" "$out" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+lines = ["| figure | metrod | baseline | ratio | target |", "|---|---|---|---|---|"]
+for r in rows:
+    def fmt(v):
+        return f"{v:,.0f}" if isinstance(v, (int, float)) and abs(v) >= 100 else str(v)
+    lines.append(f"| {r['figure']} | {fmt(r['metrod'])} | {fmt(r['baseline'])} "
+                 f"({r.get('baseline_is', '')}) | {r['ratio']} | {r['target'].replace('>=', '≥').replace('<=', '≤')} |")
+text = "\n".join(lines) + "\n"
+open(sys.argv[2], "w").write(text)
+print(text)
+PY
+echo "written to $out"

@@ -127,7 +127,7 @@ static float float_of_bits(uint32_t u)
 static void test_names(void **state)
 {
 	(void)state;
-	static const char *const tnames[] = {"u16", "i16", "u32", "i32", "u64",
+	static const char *const tnames[] = {"u16", "i16", "u32", "i32",  "u64",
 					     "i64", "f32", "f64", "bits", "string"};
 	for (unsigned i = 0; i < METRO_CODEC_NTYPES; i++) {
 		enum metro_codec_type t = METRO_CODEC_STRING;
@@ -254,7 +254,8 @@ static void test_wrong_nregs(void **state)
 			assert_int_equal(metro_codec_decode_raw(&c, regs, wrong[k], &r),
 					 METRO_E_INVAL);
 			assert_true(r.u == 7);
-			assert_int_equal(metro_codec_encode(&c, 1.0, regs, wrong[k]), METRO_E_INVAL);
+			assert_int_equal(metro_codec_encode(&c, 1.0, regs, wrong[k]),
+					 METRO_E_INVAL);
 			assert_int_equal(metro_codec_encode_raw(&c, &r, regs, wrong[k]),
 					 METRO_E_INVAL);
 		}
@@ -319,13 +320,14 @@ static void test_known_patterns(void **state)
 		{METRO_CODEC_U32,
 		 2864434397.0,
 		 {{0xaabb, 0xccdd}, {0xccdd, 0xaabb}, {0xbbaa, 0xddcc}, {0xddcc, 0xbbaa}}},
-		/* 0x1122334455667788, the table in codec.h */
+		/* 0x1122334455667700 (the table's value with its low byte cleared, so that a
+		 * double holds it exactly) */
 		{METRO_CODEC_U64,
-		 1234605616436508552.0,
-		 {{0x1122, 0x3344, 0x5566, 0x7788},
-		  {0x7788, 0x5566, 0x3344, 0x1122},
-		  {0x2211, 0x4433, 0x6655, 0x8877},
-		  {0x8877, 0x6655, 0x4433, 0x2211}}},
+		 1234605616436508416.0,
+		 {{0x1122, 0x3344, 0x5566, 0x7700},
+		  {0x7700, 0x5566, 0x3344, 0x1122},
+		  {0x2211, 0x4433, 0x6655, 0x0077},
+		  {0x0077, 0x6655, 0x4433, 0x2211}}},
 		/* -2 as i32 = 0xFFFFFFFE */
 		{METRO_CODEC_I32,
 		 -2.0,
@@ -346,7 +348,8 @@ static void test_known_patterns(void **state)
 			double d = 0;
 			assert_int_equal(metro_codec_decode(&c, p->regs[o], n, &d), 0);
 			if (d != p->value)
-				fail_msg("%s %s: decoded %.17g, want %.17g", metro_codec_type_name(p->type),
+				fail_msg("%s %s: decoded %.17g, want %.17g",
+					 metro_codec_type_name(p->type),
 					 metro_codec_order_name(c.order), d, p->value);
 			uint16_t regs[4] = {0xdead, 0xdead, 0xdead, 0xdead};
 			assert_int_equal(metro_codec_encode(&c, p->value, regs, n), 0);
@@ -354,6 +357,20 @@ static void test_known_patterns(void **state)
 			if (n < 4)
 				assert_int_equal(regs[n], 0xdead); /* nothing written beyond n */
 		}
+	}
+	/* The 64-bit row of the table in codec.h, exactly, through the raw functions. */
+	static const uint16_t t64[4][4] = {{0x1122, 0x3344, 0x5566, 0x7788},
+					   {0x7788, 0x5566, 0x3344, 0x1122},
+					   {0x2211, 0x4433, 0x6655, 0x8877},
+					   {0x8877, 0x6655, 0x4433, 0x2211}};
+	for (unsigned o = 0; o < 4; o++) {
+		struct metro_codec c = codec(METRO_CODEC_U64, all_orders[o]);
+		struct metro_codec_raw raw;
+		assert_int_equal(metro_codec_decode_raw(&c, t64[o], 4, &raw), 0);
+		assert_true(raw.kind == METRO_CODEC_RAW_UINT && raw.u == 0x1122334455667788u);
+		uint16_t regs[4];
+		assert_int_equal(metro_codec_encode_raw(&c, &raw, regs, 4), 0);
+		assert_memory_equal(regs, t64[o], sizeof regs);
 	}
 	/* The reference model agrees with the hand-computed table (tests the test). */
 	uint16_t r[4];
@@ -440,9 +457,10 @@ static void test_raw_sweep(void **state)
 				}
 				memset(back, 0xee, sizeof back);
 				assert_int_equal(metro_codec_encode_raw(&c, &r, back, nb / 2), 0);
-				if (memcmp(back, regs, nb))
+				if (memcmp(back, regs, nb) != 0)
 					fail_msg("%s %s image %016llx: encode_raw differs",
-						 metro_codec_type_name(t), metro_codec_order_name(c.order),
+						 metro_codec_type_name(t),
+						 metro_codec_order_name(c.order),
 						 (unsigned long long)img);
 			}
 		}
@@ -466,12 +484,11 @@ static double random_value(enum metro_codec_type t, unsigned k)
 	case METRO_CODEC_U64:
 		/* every few values a large one that is exactly representable */
 		if (k % 4 == 0)
-			return ldexp((double)(x >> 11), (int)(x & 7) + 8);
+			return ldexp((double)(x >> 16), (int)(x & 15));
 		return (double)(x >> 11);
 	case METRO_CODEC_I64:
 		if (k % 4 == 0)
-			return ldexp((double)(int64_t)(x >> 11) - 4503599627370496.0,
-				     (int)(x & 7) + 8);
+			return ldexp((double)(int64_t)(x >> 16) - 140737488355328.0, (int)(x & 15));
 		return (double)((int64_t)(x >> 11) - 4503599627370496);
 	case METRO_CODEC_F32: {
 		float f;
@@ -506,18 +523,19 @@ static void test_value_sweep(void **state)
 				uint16_t regs[4], ref[4];
 				assert_int_equal(metro_codec_encode(&c, v, regs, n), 0);
 				assert_int_equal(metro_codec_decode(&c, regs, n, &back), 0);
-				if (bits_of_double(back) != bits_of_double(v) && !(v == 0 && back == 0))
+				/* Bit-exact, so the sign of a float zero counts too. */
+				if (bits_of_double(back) != bits_of_double(v))
 					fail_msg("%s %s: %.17g came back as %.17g",
-						 metro_codec_type_name(t), metro_codec_order_name(c.order),
-						 v, back);
+						 metro_codec_type_name(t),
+						 metro_codec_order_name(c.order), v, back);
 				/* And the registers are the reference layout of the raw image. */
 				struct metro_codec_raw r;
 				assert_int_equal(metro_codec_decode_raw(&c, regs, n, &r), 0);
-				uint64_t img = r.kind == METRO_CODEC_RAW_FLOAT
-						       ? (t == METRO_CODEC_F32
-								  ? bits_of_float((float)r.f)
-								  : bits_of_double(r.f))
-						       : r.u;
+				uint64_t img =
+					r.kind == METRO_CODEC_RAW_FLOAT
+						? (t == METRO_CODEC_F32 ? bits_of_float((float)r.f)
+									: bits_of_double(r.f))
+						: r.u;
 				if (n < 4)
 					img &= ((uint64_t)1 << (n * 16)) - 1;
 				ref_regs(img, (unsigned)n * 2, c.order, ref);
@@ -529,14 +547,12 @@ static void test_value_sweep(void **state)
 
 /* ---- integer edges, sign extension, 64-bit exactness ----------------------------------- */
 
-static void expect_decode(enum metro_codec_type t, const uint16_t *regs, double want)
+/* Decode the raw image img (most significant byte first) laid out in every order through
+ * the reference model, and expect the value want. */
+static void expect_decode(enum metro_codec_type t, uint64_t img, double want)
 {
 	for (unsigned oi = 0; oi < 4; oi++) {
-		/* regs are given in ABCD; lay them out for each order through the model */
-		uint64_t img = 0;
 		size_t n = metro_codec_type_words(t, 0);
-		for (size_t w = 0; w < n; w++)
-			img = img << 16 | regs[w];
 		uint16_t r[4];
 		ref_regs(img, (unsigned)n * 2, all_orders[oi], r);
 		struct metro_codec c = codec(t, all_orders[oi]);
@@ -551,29 +567,27 @@ static void expect_decode(enum metro_codec_type t, const uint16_t *regs, double 
 static void test_sign_extension(void **state)
 {
 	(void)state;
-	expect_decode(METRO_CODEC_I16, (uint16_t[]){0xffff}, -1);
-	expect_decode(METRO_CODEC_I16, (uint16_t[]){0x8000}, -32768);
-	expect_decode(METRO_CODEC_I16, (uint16_t[]){0x7fff}, 32767);
-	expect_decode(METRO_CODEC_I16, (uint16_t[]){0x8001}, -32767);
-	expect_decode(METRO_CODEC_U16, (uint16_t[]){0xffff}, 65535);
-	expect_decode(METRO_CODEC_U16, (uint16_t[]){0x8000}, 32768);
-	expect_decode(METRO_CODEC_I32, (uint16_t[]){0xffff, 0xffff}, -1);
-	expect_decode(METRO_CODEC_I32, (uint16_t[]){0x8000, 0x0000}, -2147483648.0);
-	expect_decode(METRO_CODEC_I32, (uint16_t[]){0x7fff, 0xffff}, 2147483647.0);
-	expect_decode(METRO_CODEC_I32, (uint16_t[]){0x0000, 0x8000}, 32768); /* no 16-bit sign */
-	expect_decode(METRO_CODEC_I32, (uint16_t[]){0xffff, 0x8000}, -32768);
-	expect_decode(METRO_CODEC_U32, (uint16_t[]){0xffff, 0xffff}, 4294967295.0);
-	expect_decode(METRO_CODEC_U32, (uint16_t[]){0x8000, 0x0000}, 2147483648.0);
-	expect_decode(METRO_CODEC_I64, (uint16_t[]){0xffff, 0xffff, 0xffff, 0xffff}, -1);
-	expect_decode(METRO_CODEC_I64, (uint16_t[]){0xffff, 0xffff, 0x8000, 0x0000},
-		      -2147483648.0);
-	expect_decode(METRO_CODEC_I64, (uint16_t[]){0x0000, 0x0000, 0x8000, 0x0000},
-		      2147483648.0);
-	expect_decode(METRO_CODEC_I64, (uint16_t[]){0x8000, 0, 0, 0}, -9223372036854775808.0);
-	expect_decode(METRO_CODEC_U64, (uint16_t[]){0x8000, 0, 0, 0}, 9223372036854775808.0);
-	expect_decode(METRO_CODEC_U64, (uint16_t[]){0x0020, 0, 0, 0}, 9007199254740992.0);
-	expect_decode(METRO_CODEC_U64, (uint16_t[]){0x0010, 0, 0, 0}, 4503599627370496.0);
-	expect_decode(METRO_CODEC_I64, (uint16_t[]){0xffe0, 0, 0, 0}, -9007199254740992.0);
+	expect_decode(METRO_CODEC_I16, 0xffffu, -1);
+	expect_decode(METRO_CODEC_I16, 0x8000u, -32768);
+	expect_decode(METRO_CODEC_I16, 0x7fffu, 32767);
+	expect_decode(METRO_CODEC_I16, 0x8001u, -32767);
+	expect_decode(METRO_CODEC_U16, 0xffffu, 65535);
+	expect_decode(METRO_CODEC_U16, 0x8000u, 32768);
+	expect_decode(METRO_CODEC_I32, 0xffffffffu, -1);
+	expect_decode(METRO_CODEC_I32, 0x80000000u, -2147483648.0);
+	expect_decode(METRO_CODEC_I32, 0x7fffffffu, 2147483647.0);
+	expect_decode(METRO_CODEC_I32, 0x00008000u, 32768); /* no 16-bit sign */
+	expect_decode(METRO_CODEC_I32, 0xffff8000u, -32768);
+	expect_decode(METRO_CODEC_U32, 0xffffffffu, 4294967295.0);
+	expect_decode(METRO_CODEC_U32, 0x80000000u, 2147483648.0);
+	expect_decode(METRO_CODEC_I64, 0xffffffffffffffffu, -1);
+	expect_decode(METRO_CODEC_I64, 0xffffffff80000000u, -2147483648.0);
+	expect_decode(METRO_CODEC_I64, 0x0000000080000000u, 2147483648.0);
+	expect_decode(METRO_CODEC_I64, 0x8000000000000000u, -9223372036854775808.0);
+	expect_decode(METRO_CODEC_U64, 0x8000000000000000u, 9223372036854775808.0);
+	expect_decode(METRO_CODEC_U64, 0x0020000000000000u, 9007199254740992.0);
+	expect_decode(METRO_CODEC_U64, 0x0010000000000000u, 4503599627370496.0);
+	expect_decode(METRO_CODEC_I64, 0xffe0000000000000u, -9007199254740992.0);
 	/* -1 through encode for each signed type gives all ones in every order */
 	static const enum metro_codec_type st[] = {METRO_CODEC_I16, METRO_CODEC_I32,
 						   METRO_CODEC_I64};
@@ -595,7 +609,7 @@ static void test_u64_exactness(void **state)
 {
 	(void)state;
 	static const uint64_t inexact_u[] = {9007199254740993u, UINT64_MAX, 0xfffffffffffff801u,
-					     (1u << 31) * (uint64_t)(1u << 31) * 4 + 1};
+					     ((uint64_t)1 << 62) + 1};
 	for (unsigned i = 0; i < sizeof inexact_u / sizeof inexact_u[0]; i++) {
 		for (unsigned oi = 0; oi < 4; oi++) {
 			struct metro_codec c = codec(METRO_CODEC_U64, all_orders[oi]);
@@ -644,7 +658,7 @@ static void test_encode_overflow(void **state)
 	(void)state;
 	static const struct {
 		enum metro_codec_type t;
-		double min, max;    /* exact limits */
+		double min, max;     /* exact limits */
 		double below, above; /* nearest refused values */
 	} lim[] = {
 		{METRO_CODEC_U16, 0, 65535, -1, 65536},
@@ -661,8 +675,8 @@ static void test_encode_overflow(void **state)
 			size_t n = metro_codec_type_words(c.type, 0);
 			uint16_t regs[4] = {0x5a5a, 0x5a5a, 0x5a5a, 0x5a5a};
 			const uint16_t keep[4] = {0x5a5a, 0x5a5a, 0x5a5a, 0x5a5a};
-			double refused[] = {lim[i].below, lim[i].above, 1e30,  -1e30, NAN,
-					    INFINITY,     -INFINITY,    1e300, DBL_MAX};
+			double refused[] = {lim[i].below, lim[i].above, 1e30,  -1e30,  NAN,
+					    INFINITY,	  -INFINITY,	1e300, DBL_MAX};
 			for (unsigned k = 0; k < sizeof refused / sizeof refused[0]; k++) {
 				if (metro_codec_encode(&c, refused[k], regs, n) != METRO_E_RANGE)
 					fail_msg("%s accepted %.17g", metro_codec_type_name(c.type),
@@ -671,9 +685,9 @@ static void test_encode_overflow(void **state)
 			}
 			double d;
 			assert_int_equal(metro_codec_encode(&c, lim[i].min, regs, n), 0);
-			assert_int_equal(metro_codec_decode_raw(&c, regs, n,
-								&(struct metro_codec_raw){0}),
-					 0);
+			assert_int_equal(
+				metro_codec_decode_raw(&c, regs, n, &(struct metro_codec_raw){0}),
+				0);
 			assert_int_equal(metro_codec_decode(&c, regs, n, &d), 0);
 			assert_true(d == lim[i].min);
 			assert_int_equal(metro_codec_encode(&c, lim[i].max, regs, n), 0);
@@ -750,8 +764,7 @@ static void test_float_specials(void **state)
 			struct metro_codec_raw r;
 			assert_int_equal(metro_codec_decode_raw(&c32, regs, 2, &r), 0);
 			assert_true(!isfinite(r.f));
-			assert_true(isnan(r.f) ==
-				    isnan(float_of_bits((uint32_t)f32_bad[i])));
+			assert_true(isnan(r.f) == isnan(float_of_bits((uint32_t)f32_bad[i])));
 			/* raw is raw: a NaN or infinity can be written back explicitly */
 			uint16_t back[2];
 			assert_int_equal(metro_codec_encode_raw(&c32, &r, back, 2), 0);
@@ -858,7 +871,8 @@ static void test_rounding(void **state)
 		double got = encode_decode_raw_i64(cases[i].in, &rc);
 		assert_int_equal(rc, 0);
 		if (got != cases[i].out)
-			fail_msg("round(%.17g) = %.17g, want %.17g", cases[i].in, got, cases[i].out);
+			fail_msg("round(%.17g) = %.17g, want %.17g", cases[i].in, got,
+				 cases[i].out);
 		/* the promised bound: at most half a unit away */
 		assert_true(fabs(got - cases[i].in) <= 0.5);
 	}
@@ -909,12 +923,11 @@ static void test_scale_offset(void **state)
 	assert_int_equal(metro_codec_encode(&c, -30.0, r, 1), 0);
 	assert_int_equal(r[0], 1000);
 	assert_int_equal(metro_codec_encode(&c, -40.006, r, 1), METRO_E_RANGE); /* raw -0.6 */
-	assert_int_equal(metro_codec_encode(&c, -40.004, r, 1), 0);             /* raw -0.4 */
+	assert_int_equal(metro_codec_encode(&c, -40.004, r, 1), 0);		/* raw -0.4 */
 	assert_int_equal(r[0], 0);
-	assert_int_equal(metro_codec_encode(&c, 615.36, r, 1), 0); /* raw 65536 - 0.0...? */
-	assert_int_equal(metro_codec_encode(&c, 615.355, r, 1), 0);
+	assert_int_equal(metro_codec_encode(&c, 615.35, r, 1), 0); /* raw 65535 */
 	assert_int_equal(r[0], 65535);
-	assert_int_equal(metro_codec_encode(&c, 615.37, r, 1), METRO_E_RANGE);
+	assert_int_equal(metro_codec_encode(&c, 615.36, r, 1), METRO_E_RANGE); /* raw 65536 */
 
 	/* a negative scale */
 	struct metro_codec n = codec(METRO_CODEC_I16, METRO_CODEC_BADC);
@@ -987,7 +1000,8 @@ static void test_bits(void **state)
 	(void)state;
 	rng_seed(4);
 	for (unsigned oi = 0; oi < 4; oi++) {
-		int bswap = all_orders[oi] == METRO_CODEC_BADC || all_orders[oi] == METRO_CODEC_DCBA;
+		int bswap =
+			all_orders[oi] == METRO_CODEC_BADC || all_orders[oi] == METRO_CODEC_DCBA;
 		for (unsigned off = 0; off < 16; off++) {
 			for (unsigned w = 1; off + w <= 16; w++) {
 				struct metro_codec c = codec(METRO_CODEC_BITS, all_orders[oi]);
@@ -998,7 +1012,8 @@ static void test_bits(void **state)
 				/* decode: random registers against the shift-and-mask model */
 				for (unsigned k = 0; k < 200; k++) {
 					uint16_t reg = (uint16_t)rng();
-					uint16_t v16 = bswap ? (uint16_t)(reg << 8 | reg >> 8) : reg;
+					uint16_t v16 =
+						bswap ? (uint16_t)(reg << 8 | reg >> 8) : reg;
 					double d;
 					assert_int_equal(metro_codec_decode(&c, &reg, 1, &d), 0);
 					assert_true(d == (double)((v16 & mask) >> off));
@@ -1009,21 +1024,22 @@ static void test_bits(void **state)
 				for (uint32_t v = 0; v <= maxv; v += step) {
 					uint16_t bg = (uint16_t)rng(), reg = bg;
 					assert_int_equal(metro_codec_encode(&c, v, &reg, 1), 0);
-					uint16_t v16 = bswap ? (uint16_t)(reg << 8 | reg >> 8) : reg;
+					uint16_t v16 =
+						bswap ? (uint16_t)(reg << 8 | reg >> 8) : reg;
 					uint16_t b16 = bswap ? (uint16_t)(bg << 8 | bg >> 8) : bg;
 					assert_int_equal((v16 & mask) >> off, v);
-					assert_int_equal(v16 & ~mask & 0xffff, b16 & ~mask & 0xffff);
+					assert_int_equal(v16 & ~mask & 0xffff,
+							 b16 & ~mask & 0xffff);
 					double d;
 					assert_int_equal(metro_codec_decode(&c, &reg, 1, &d), 0);
 					assert_true(d == v);
-					if (v + step < v)
-						break;
 				}
 				/* max + 1 and -1 are refused and the register is untouched */
 				uint16_t reg = 0x1234;
 				assert_int_equal(metro_codec_encode(&c, maxv + 1.0, &reg, 1),
 						 METRO_E_RANGE);
-				assert_int_equal(metro_codec_encode(&c, -1, &reg, 1), METRO_E_RANGE);
+				assert_int_equal(metro_codec_encode(&c, -1, &reg, 1),
+						 METRO_E_RANGE);
 				assert_int_equal(reg, 0x1234);
 				/* all ones: the field is at its maximum */
 				reg = 0xffff;
@@ -1163,7 +1179,9 @@ static void test_strings(void **state)
 
 	/* random round trips, every length and order; trailing spaces are trimmed by design */
 	rng_seed(5);
-	for (unsigned len = 1; len <= METRO_CODEC_STR_MAX; len += (len < 12 ? 1 : 37)) {
+	static const unsigned lens[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 49, 120, 239, 240};
+	for (unsigned li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+		unsigned len = lens[li];
 		for (unsigned oi = 0; oi < 4; oi++) {
 			struct metro_codec s = strcodec(len, all_orders[oi]);
 			size_t n = metro_codec_type_words(METRO_CODEC_STRING, len);
@@ -1187,13 +1205,20 @@ static void test_strings(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_names),           cmocka_unit_test(test_check),
-		cmocka_unit_test(test_wrong_nregs),     cmocka_unit_test(test_known_patterns),
-		cmocka_unit_test(test_raw_sweep),       cmocka_unit_test(test_value_sweep),
-		cmocka_unit_test(test_sign_extension),  cmocka_unit_test(test_u64_exactness),
-		cmocka_unit_test(test_encode_overflow), cmocka_unit_test(test_float_specials),
-		cmocka_unit_test(test_rounding),        cmocka_unit_test(test_scale_offset),
-		cmocka_unit_test(test_bits),            cmocka_unit_test(test_strings),
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_check),
+		cmocka_unit_test(test_wrong_nregs),
+		cmocka_unit_test(test_known_patterns),
+		cmocka_unit_test(test_raw_sweep),
+		cmocka_unit_test(test_value_sweep),
+		cmocka_unit_test(test_sign_extension),
+		cmocka_unit_test(test_u64_exactness),
+		cmocka_unit_test(test_encode_overflow),
+		cmocka_unit_test(test_float_specials),
+		cmocka_unit_test(test_rounding),
+		cmocka_unit_test(test_scale_offset),
+		cmocka_unit_test(test_bits),
+		cmocka_unit_test(test_strings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

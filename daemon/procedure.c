@@ -1,0 +1,762 @@
+#include "procedure.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "swid.h"
+#include "util.h"
+#include "yfile.h"
+
+static const char *const meters[] = {"water", "electricity", "gas"};
+static const char *const rigs[] = {"flow-bench", "electricity-bench", "bell-prover"};
+static const char *const verifications[] = {"initial",	       "subsequent",
+					    "in-service",      "supervision-new",
+					    "supervision-in-use", "complaint"};
+static const char *const limit_sets[] = {"verification", "in-service"};
+static const char *const item_kinds[] = {"judgement",  "flow-point", "load-point",
+					 "start-test", "creep-test", "constant-test"};
+static const char *const formulas[] = {"none",	"volumetric",	"gravimetric",
+				       "bell", "master-meter", "pulse"};
+static const char *const repeats[] = {"single", "water-retest", "electricity-mean"};
+static const char *const pfs[] = {"1.0", "0.5L", "0.8C"};
+
+/* Parameters a procedure may set, with their ranges.  A closed list: a misspelt parameter
+ * must be an error, not a silently ignored line that leaves the default in force. */
+static const struct {
+	const char *name;
+	const char *min, *max;
+} known_params[] = {
+	{"mpe_factor", "0.1", "1"},
+	{"uncertainty_ratio", "0.01", "1"},
+	{"prompt_timeout_s", "1", "86400"},
+	{"frequency_hz", "45", "65"},
+	{"due_warning_days", "0", "3650"},
+};
+
+const char *metro_item_kind_name(enum metro_item_kind k)
+{
+	return (unsigned)k < METRO_ARRAY_SIZE(item_kinds) ? item_kinds[k] : "?";
+}
+
+struct loader {
+	struct metro_yfile *f;
+	struct metro_procedure *p;
+};
+
+static int is_name(const char *s)
+{
+	if (!(*s >= 'a' && *s <= 'z'))
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+			return 0;
+	return 1;
+}
+
+/* An exact number from a scalar, within [min, max] given as decimal text. */
+static int number(struct loader *L, yaml_node_t *n, const char *name, const char *min,
+		  const char *max, struct metro_dec *out)
+{
+	char *text = NULL;
+	if (metro_y_number_text(L->f, n, name, &text))
+		return METRO_E_INVAL;
+	struct metro_dec v, lo, hi;
+	int rc = metro_dec_parse(text, &v);
+	if (rc) {
+		metro_y_error(L->f, n, "%s: %s has too many digits", name, text);
+		free(text);
+		return METRO_E_INVAL;
+	}
+	metro_dec_parse(min, &lo);
+	metro_dec_parse(max, &hi);
+	if (metro_dec_cmp(v, lo) < 0 || metro_dec_cmp(v, hi) > 0) {
+		metro_y_error(L->f, n, "%s: %s is out of range [%s, %s]", name, text, min, max);
+		free(text);
+		return METRO_E_INVAL;
+	}
+	free(text);
+	*out = v;
+	return METRO_OK;
+}
+
+/* Compile an expression scalar; errors point at the character within the scalar. */
+static void expression(struct loader *L, yaml_node_t *n, const char *name,
+		       struct metro_expr **out)
+{
+	if (!n)
+		return;
+	char *src = NULL;
+	/* A plain number is a valid expression too, so accept numbers and text alike. */
+	if (n->type != YAML_SCALAR_NODE || metro_y_is_null(n)) {
+		metro_y_error(L->f, n, "%s: expected an expression", name);
+		return;
+	}
+	src = metro_strndup((const char *)n->data.scalar.value, n->data.scalar.length);
+	unsigned col;
+	char err[300];
+	if (metro_expr_compile(src, L->p->names, L->p->nnames, out, &col, err, sizeof err)) {
+		int quoted = n->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+			     n->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+		metro_diag_add(L->f->diag, L->f->name, metro_y_line(n),
+			       metro_y_col(n) + (unsigned)quoted + col - 1, "%s: %s", name, err);
+	}
+	free(src);
+}
+
+/* A parameter: a number or a constant expression ("1 / 3": the ratio the regulation states,
+ * exactly, rather than a rounded 0.333). */
+static int constant(struct loader *L, yaml_node_t *n, const char *name, const char *min,
+		    const char *max, struct metro_dec *out)
+{
+	struct metro_expr *e = NULL;
+	const char **saved = L->p->names;
+	size_t nsaved = L->p->nnames;
+	L->p->names = NULL;
+	L->p->nnames = 0;
+	size_t before = metro_diag_count(L->f->diag);
+	expression(L, n, name, &e);
+	L->p->names = saved;
+	L->p->nnames = nsaved;
+	if (!e) {
+		if (metro_diag_count(L->f->diag) == before)
+			metro_y_error(L->f, n, "%s: expected a number", name);
+		return METRO_E_INVAL;
+	}
+	struct metro_dec v, lo, hi;
+	char err[200];
+	int rc = metro_expr_eval(e, NULL, &v, err, sizeof err);
+	metro_expr_destroy(&e);
+	if (rc) {
+		metro_y_error(L->f, n, "%s: %s", name, err);
+		return METRO_E_INVAL;
+	}
+	metro_dec_parse(min, &lo);
+	metro_dec_parse(max, &hi);
+	if (metro_dec_cmp(v, lo) < 0 || metro_dec_cmp(v, hi) > 0) {
+		char text[64];
+		metro_dec_format_sig(v, 12, text, sizeof text);
+		metro_y_error(L->f, n, "%s: %s is out of range [%s, %s]", name, text, min, max);
+		return METRO_E_INVAL;
+	}
+	*out = v;
+	return METRO_OK;
+}
+
+static void header(struct loader *L, yaml_node_t *n)
+{
+	static const struct metro_yfield fields[] = {
+		{"id", 1},  {"title", 1}, {"regulation", 1},   {"meter", 1},
+		{"rig", 1}, {"verification", 1}, {"limits", 0},
+	};
+	enum { ID, TITLE, REG, METER, RIG, VERIF, LIMITS, NF };
+	yaml_node_t *v[NF];
+	struct metro_procedure *p = L->p;
+	metro_y_map(L->f, n, "procedure", fields, NF, v);
+	if (v[ID])
+		metro_y_ident(L->f, v[ID], "procedure.id", &p->id);
+	if (v[TITLE])
+		metro_y_str(L->f, v[TITLE], "procedure.title", 300, &p->title);
+	if (v[REG]) {
+		static const struct metro_yfield rf[] = {{"id", 1}, {"edition", 1}};
+		yaml_node_t *r[2];
+		metro_y_map(L->f, v[REG], "procedure.regulation", rf, 2, r);
+		if (r[0])
+			metro_y_str(L->f, r[0], "procedure.regulation.id", 100, &p->regulation);
+		if (r[1])
+			metro_y_str(L->f, r[1], "procedure.regulation.edition", 32, &p->edition);
+	}
+	int k;
+	if (v[METER] && !metro_y_enum(L->f, v[METER], "procedure.meter", meters, 3, &k))
+		p->meter = metro_strdup(meters[k]);
+	if (v[RIG] && !metro_y_enum(L->f, v[RIG], "procedure.rig", rigs, 3, &k))
+		p->rig = metro_strdup(rigs[k]);
+	if (p->meter && p->rig && (int)(strcmp(p->meter, "water") == 0 ? 0 :
+				       strcmp(p->meter, "electricity") == 0 ? 1 : 2) !=
+					  (int)(strcmp(p->rig, "flow-bench") == 0 ? 0 :
+						strcmp(p->rig, "electricity-bench") == 0 ? 1 : 2))
+		metro_y_error(L->f, v[RIG], "procedure.rig: a %s rig does not verify %s meters",
+			      p->rig, p->meter);
+	if (v[VERIF] && !metro_y_enum(L->f, v[VERIF], "procedure.verification", verifications,
+				      METRO_ARRAY_SIZE(verifications), &k))
+		p->verification = metro_strdup(verifications[k]);
+	if (v[LIMITS]) {
+		if (!metro_y_enum(L->f, v[LIMITS], "procedure.limits", limit_sets, 2, &k))
+			p->limits = metro_strdup(limit_sets[k]);
+	} else if (p->verification) {
+		/* In-service inspection and sampling of in-use meters judge against the
+		 * in-service limits; complaint verification sets `limits` explicitly. */
+		int in_service = !strcmp(p->verification, "in-service") ||
+				 !strcmp(p->verification, "supervision-in-use");
+		if (!strcmp(p->verification, "complaint"))
+			metro_y_error(L->f, n, "procedure.limits: a complaint verification must say "
+					       "which limits apply (verification or in-service)");
+		p->limits = metro_strdup(in_service ? "in-service" : "verification");
+	}
+}
+
+static void nameplate(struct loader *L, yaml_node_t *n)
+{
+	if (!n || n->type != YAML_MAPPING_NODE) {
+		metro_y_error(L->f, n, "nameplate: expected a mapping of field names");
+		return;
+	}
+	size_t count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+	struct metro_procedure *p = L->p;
+	p->fields = metro_calloc(count, sizeof *p->fields);
+	for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top;
+	     pr++) {
+		yaml_node_t *k = yaml_document_get_node(&L->f->doc, pr->key);
+		yaml_node_t *v = yaml_document_get_node(&L->f->doc, pr->value);
+		char *name = NULL;
+		if (metro_y_str(L->f, k, "nameplate", 64, &name))
+			continue;
+		char where[96];
+		snprintf(where, sizeof where, "nameplate.%s", name);
+		if (!is_name(name)) {
+			metro_y_error(L->f, k, "%s: field names are lower-case words ([a-z][a-z0-9_]*)",
+				      where);
+			free(name);
+			continue;
+		}
+		if (metro_procedure_field(p, name)) {
+			metro_y_error(L->f, k, "%s: defined twice", where);
+			free(name);
+			continue;
+		}
+		struct metro_proc_field *fd = &p->fields[p->nfields++];
+		fd->name = name;
+		static const struct metro_yfield ff[] = {
+			{"unit", 0}, {"min", 0}, {"max", 0}, {"values", 0}};
+		yaml_node_t *fv[4];
+		if (v && metro_y_is_null(v))
+			continue; /* a bare field: any positive number */
+		metro_y_map(L->f, v, where, ff, 4, fv);
+		char key[128];
+		if (fv[0])
+			metro_y_str(L->f, fv[0], (snprintf(key, sizeof key, "%s.unit", where), key),
+				    32, &fd->unit);
+		if (fv[3]) {
+			if (fv[1] || fv[2])
+				metro_y_error(L->f, fv[3], "%s.values: a field is either a number "
+							   "(min/max) or one of values, not both",
+					      where);
+			int len = metro_y_seq(L->f, fv[3], (snprintf(key, sizeof key, "%s.values",
+								     where),
+							    key));
+			fd->is_text = 1;
+			if (len == 0)
+				metro_y_error(L->f, fv[3], "%s: at least one value", key);
+			fd->values = metro_calloc(len > 0 ? (size_t)len : 1, sizeof(char *));
+			for (int i = 0; i < len; i++) {
+				char vk[160];
+				snprintf(vk, sizeof vk, "%s.values[%d]", where, i);
+				if (!metro_y_str(L->f, metro_y_seq_at(L->f, fv[3], i), vk, 32,
+						 &fd->values[fd->nvalues]))
+					fd->nvalues++;
+			}
+		}
+		if (fv[1] && !number(L, fv[1], (snprintf(key, sizeof key, "%s.min", where), key),
+				     "-1e12", "1e12", &fd->min))
+			fd->has_min = 1;
+		if (fv[2] && !number(L, fv[2], (snprintf(key, sizeof key, "%s.max", where), key),
+				     "-1e12", "1e12", &fd->max))
+			fd->has_max = 1;
+		if (fd->has_min && fd->has_max && metro_dec_cmp(fd->min, fd->max) > 0)
+			metro_y_error(L->f, fv[2], "%s.max: below min", where);
+	}
+}
+
+static void parameters(struct loader *L, yaml_node_t *n)
+{
+	if (!n || n->type != YAML_MAPPING_NODE) {
+		metro_y_error(L->f, n, "parameters: expected a mapping of parameter names");
+		return;
+	}
+	size_t count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+	struct metro_procedure *p = L->p;
+	p->params = metro_calloc(count ? count : 1, sizeof *p->params);
+	for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top;
+	     pr++) {
+		yaml_node_t *k = yaml_document_get_node(&L->f->doc, pr->key);
+		yaml_node_t *v = yaml_document_get_node(&L->f->doc, pr->value);
+		char *name = NULL;
+		if (metro_y_str(L->f, k, "parameters", 64, &name))
+			continue;
+		size_t i;
+		for (i = 0; i < METRO_ARRAY_SIZE(known_params); i++)
+			if (!strcmp(known_params[i].name, name))
+				break;
+		if (i == METRO_ARRAY_SIZE(known_params)) {
+			metro_y_error(L->f, k,
+				      "parameters.%s: unknown parameter (known: mpe_factor, "
+				      "uncertainty_ratio, prompt_timeout_s, frequency_hz, "
+				      "due_warning_days)",
+				      name);
+			free(name);
+			continue;
+		}
+		for (size_t j = 0; j < p->nparams; j++)
+			if (!strcmp(p->params[j].name, name))
+				metro_y_error(L->f, k, "parameters.%s: set twice", name);
+		char key[96];
+		snprintf(key, sizeof key, "parameters.%s", name);
+		struct metro_dec val;
+		if (constant(L, v, key, known_params[i].min, known_params[i].max, &val)) {
+			free(name);
+			continue;
+		}
+		p->params[p->nparams].name = name;
+		p->params[p->nparams++].value = val;
+	}
+}
+
+static void conditions(struct loader *L, yaml_node_t *n)
+{
+	int len = metro_y_seq(L->f, n, "conditions");
+	struct metro_procedure *p = L->p;
+	if (len <= 0)
+		return;
+	p->conditions = metro_calloc((size_t)len, sizeof *p->conditions);
+	for (int i = 0; i < len; i++) {
+		static const struct metro_yfield cf[] = {
+			{"channel", 1}, {"min", 1}, {"max", 1}, {"unit", 0}};
+		yaml_node_t *v[4];
+		char where[48], key[96];
+		snprintf(where, sizeof where, "conditions[%d]", i);
+		metro_y_map(L->f, metro_y_seq_at(L->f, n, i), where, cf, 4, v);
+		struct metro_proc_condition *c = &p->conditions[p->nconditions++];
+		if (v[0])
+			metro_y_str(L->f, v[0], (snprintf(key, sizeof key, "%s.channel", where), key),
+				    80, &c->channel);
+		if (v[1])
+			number(L, v[1], (snprintf(key, sizeof key, "%s.min", where), key), "-1e9",
+			       "1e9", &c->min);
+		if (v[2])
+			number(L, v[2], (snprintf(key, sizeof key, "%s.max", where), key), "-1e9",
+			       "1e9", &c->max);
+		if (v[3])
+			metro_y_str(L->f, v[3], (snprintf(key, sizeof key, "%s.unit", where), key), 32,
+				    &c->unit);
+		if (v[1] && v[2] && metro_dec_valid(c->min) && metro_dec_valid(c->max) &&
+		    metro_dec_cmp(c->min, c->max) >= 0)
+			metro_y_error(L->f, v[2], "%s.max: must be above min", where);
+	}
+}
+
+/* The keys each item kind takes beyond id, kind, title. */
+static const char *const kind_keys[][14] = {
+	[METRO_ITEM_JUDGEMENT] = {"prompt"},
+	[METRO_ITEM_FLOW_POINT] = {"flow", "window", "stabilise", "steady_pct", "max_temp_change",
+				   "collect", "formula", "repeat", "readings", "prompt"},
+	[METRO_ITEM_LOAD_POINT] = {"current", "voltage", "pf", "min_seconds", "settle_seconds",
+				   "formula", "repeat"},
+	[METRO_ITEM_START_TEST] = {"voltage"},
+	[METRO_ITEM_CREEP_TEST] = {"allowed_pulses"},
+	[METRO_ITEM_CONSTANT_TEST] = {"current", "voltage", "pf", "energy_kwh", "limit_pct",
+				      "settle_seconds"},
+};
+
+static int key_allowed(enum metro_item_kind k, const char *key)
+{
+	if (!strcmp(key, "id") || !strcmp(key, "kind") || !strcmp(key, "title"))
+		return 1;
+	for (size_t i = 0; i < 14 && kind_keys[k][i]; i++)
+		if (!strcmp(kind_keys[k][i], key))
+			return 1;
+	return 0;
+}
+
+static yaml_node_t *get(struct loader *L, yaml_node_t *map, const char *key)
+{
+	for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top;
+	     pr++) {
+		yaml_node_t *k = yaml_document_get_node(&L->f->doc, pr->key);
+		if (k && k->type == YAML_SCALAR_NODE && !strcmp((const char *)k->data.scalar.value, key))
+			return yaml_document_get_node(&L->f->doc, pr->value);
+	}
+	return NULL;
+}
+
+static void repeat_rule(struct loader *L, yaml_node_t *n, const char *where,
+			struct metro_proc_item *it)
+{
+	char key[96];
+	snprintf(key, sizeof key, "%s.repeat", where);
+	if (n->type == YAML_MAPPING_NODE) {
+		static const struct metro_yfield rf[] = {{"rule", 1}, {"runs", 1}};
+		yaml_node_t *v[2];
+		metro_y_map(L->f, n, key, rf, 2, v);
+		static const char *const rules[] = {"mean"};
+		int k;
+		if (v[0])
+			metro_y_enum(L->f, v[0], (strcat(key, ".rule"), key), rules, 1, &k);
+		snprintf(key, sizeof key, "%s.repeat.runs", where);
+		if (v[1])
+			metro_y_long(L->f, v[1], key, 1, 10, &it->runs);
+		it->repeat = METRO_REPEAT_MEAN;
+		return;
+	}
+	int k;
+	if (!metro_y_enum(L->f, n, key, repeats, METRO_ARRAY_SIZE(repeats), &k))
+		it->repeat = (enum metro_repeat)k;
+}
+
+static void item(struct loader *L, yaml_node_t *n, int i, struct metro_proc_item *it)
+{
+	char where[48], key[128];
+	snprintf(where, sizeof where, "items[%d]", i);
+#define KEY(k) (snprintf(key, sizeof key, "%s.%s", where, k), key)
+	if (!n || n->type != YAML_MAPPING_NODE) {
+		metro_y_error(L->f, n, "%s: expected a mapping", where);
+		return;
+	}
+	it->line = metro_y_line(n);
+	struct metro_procedure *p = L->p;
+	yaml_node_t *kn = get(L, n, "kind");
+	int kind = -1;
+	if (!kn)
+		metro_y_error(L->f, n, "%s: missing required key 'kind'", where);
+	else if (!metro_y_enum(L->f, kn, KEY("kind"), item_kinds, METRO_ARRAY_SIZE(item_kinds),
+			       &kind))
+		it->kind = (enum metro_item_kind)kind;
+	/* Every key must be one this kind takes (checked once the kind is known). */
+	for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top;
+	     pr++) {
+		yaml_node_t *k = yaml_document_get_node(&L->f->doc, pr->key);
+		const char *ks = k && k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value
+								  : "?";
+		for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < pr; q++) {
+			yaml_node_t *kq = yaml_document_get_node(&L->f->doc, q->key);
+			if (kq && kq->type == YAML_SCALAR_NODE &&
+			    !strcmp((const char *)kq->data.scalar.value, ks))
+				metro_y_error(L->f, k, "%s: duplicate key", KEY(ks));
+		}
+		if (kind >= 0 && !key_allowed(it->kind, ks))
+			metro_y_error(L->f, k, "%s: a %s item has no key '%s'", KEY(ks),
+				      item_kinds[kind], ks);
+	}
+	yaml_node_t *v = get(L, n, "id");
+	if (!v)
+		metro_y_error(L->f, n, "%s: missing required key 'id'", where);
+	else
+		metro_y_ident(L->f, v, KEY("id"), &it->id);
+	if ((v = get(L, n, "title")))
+		metro_y_str(L->f, v, KEY("title"), 200, &it->title);
+	if ((v = get(L, n, "prompt")))
+		metro_y_str(L->f, v, KEY("prompt"), 1000, &it->prompt);
+	if (kind < 0)
+		return;
+
+	/* Which kinds fit which meter. */
+	int electric = p->meter && !strcmp(p->meter, "electricity");
+	int is_electric_item = it->kind >= METRO_ITEM_LOAD_POINT;
+	if (p->meter && it->kind != METRO_ITEM_JUDGEMENT && electric != is_electric_item)
+		metro_y_error(L->f, kn, "%s: a %s item does not apply to %s meters", KEY("kind"),
+			      item_kinds[kind], p->meter);
+
+	switch (it->kind) {
+	case METRO_ITEM_JUDGEMENT:
+		if (!it->prompt)
+			metro_y_error(L->f, n, "%s: a judgement needs a prompt", where);
+		break;
+	case METRO_ITEM_FLOW_POINT: {
+		if (!(v = get(L, n, "flow")))
+			metro_y_error(L->f, n, "%s: missing required key 'flow'", where);
+		expression(L, v, KEY("flow"), &it->flow);
+		if (!(v = get(L, n, "window"))) {
+			metro_y_error(L->f, n, "%s: missing required key 'window'", where);
+		} else {
+			static const struct metro_yfield wf[] = {{"min", 1}, {"max", 1}};
+			yaml_node_t *w[2];
+			metro_y_map(L->f, v, KEY("window"), wf, 2, w);
+			expression(L, w[0], KEY("window.min"), &it->window_min);
+			expression(L, w[1], KEY("window.max"), &it->window_max);
+		}
+		if ((v = get(L, n, "stabilise"))) {
+			static const struct metro_yfield sf[] = {
+				{"channel", 1}, {"band_pct", 1}, {"seconds", 1}};
+			yaml_node_t *s[3];
+			metro_y_map(L->f, v, KEY("stabilise"), sf, 3, s);
+			if (s[0])
+				metro_y_str(L->f, s[0], KEY("stabilise.channel"), 80,
+					    &it->stab_channel);
+			if (s[1])
+				number(L, s[1], KEY("stabilise.band_pct"), "0.01", "50",
+				       &it->stab_band_pct);
+			if (s[2])
+				number(L, s[2], KEY("stabilise.seconds"), "0", "3600",
+				       &it->stab_seconds);
+			it->has_stabilise = 1;
+		}
+		if ((v = get(L, n, "steady_pct")))
+			number(L, v, KEY("steady_pct"), "0.01", "50", &it->steady_pct);
+		if ((v = get(L, n, "max_temp_change")))
+			number(L, v, KEY("max_temp_change"), "0.01", "50", &it->max_temp_change);
+		if (!(v = get(L, n, "collect"))) {
+			metro_y_error(L->f, n, "%s: missing required key 'collect'", where);
+		} else {
+			static const struct metro_yfield cf[] = {{"volume_l", 1}, {"min_seconds", 0}};
+			yaml_node_t *c[2];
+			metro_y_map(L->f, v, KEY("collect"), cf, 2, c);
+			expression(L, c[0], KEY("collect.volume_l"), &it->volume_l);
+			if (c[1])
+				number(L, c[1], KEY("collect.min_seconds"), "0", "86400",
+				       &it->min_seconds);
+		}
+		if ((v = get(L, n, "readings"))) {
+			static const char *const r[] = {"pulses", "operator"};
+			int k;
+			if (!metro_y_enum(L->f, v, KEY("readings"), r, 2, &k))
+				it->operator_readings = k == 1;
+		}
+		break;
+	}
+	case METRO_ITEM_LOAD_POINT:
+	case METRO_ITEM_CONSTANT_TEST:
+		if (!(v = get(L, n, "current")))
+			metro_y_error(L->f, n, "%s: missing required key 'current'", where);
+		expression(L, v, KEY("current"), &it->current);
+		if ((v = get(L, n, "voltage")))
+			expression(L, v, KEY("voltage"), &it->voltage);
+		if (!(v = get(L, n, "pf"))) {
+			metro_y_error(L->f, n, "%s: missing required key 'pf'", where);
+		} else {
+			int k;
+			if (!metro_y_enum(L->f, v, KEY("pf"), pfs, 3, &k))
+				it->pf = metro_strdup(pfs[k]);
+		}
+		if ((v = get(L, n, "min_seconds")))
+			number(L, v, KEY("min_seconds"), "0.1", "86400", &it->min_seconds);
+		if ((v = get(L, n, "settle_seconds")))
+			number(L, v, KEY("settle_seconds"), "0", "3600", &it->settle_seconds);
+		if (it->kind == METRO_ITEM_CONSTANT_TEST) {
+			if (!(v = get(L, n, "energy_kwh")))
+				metro_y_error(L->f, n, "%s: missing required key 'energy_kwh'", where);
+			expression(L, v, KEY("energy_kwh"), &it->energy_kwh);
+			if (!(v = get(L, n, "limit_pct")))
+				metro_y_error(L->f, n, "%s: missing required key 'limit_pct'", where);
+			else
+				number(L, v, KEY("limit_pct"), "0.001", "100", &it->limit_pct);
+		}
+		break;
+	case METRO_ITEM_START_TEST:
+		if ((v = get(L, n, "voltage")))
+			expression(L, v, KEY("voltage"), &it->voltage);
+		break;
+	case METRO_ITEM_CREEP_TEST:
+		if (!(v = get(L, n, "allowed_pulses")))
+			metro_y_error(L->f, n, "%s: missing required key 'allowed_pulses'", where);
+		else
+			metro_y_long(L->f, v, KEY("allowed_pulses"), 0, 10, &it->allowed_pulses);
+		break;
+	}
+	if (it->kind == METRO_ITEM_FLOW_POINT || it->kind == METRO_ITEM_LOAD_POINT) {
+		int k;
+		if (!(v = get(L, n, "formula"))) {
+			metro_y_error(L->f, n, "%s: missing required key 'formula'", where);
+		} else if (!metro_y_enum(L->f, v, KEY("formula"), formulas,
+					 METRO_ARRAY_SIZE(formulas), &k)) {
+			it->formula = (enum metro_formula)k;
+			int ok = it->kind == METRO_ITEM_LOAD_POINT
+					 ? it->formula == METRO_FORMULA_PULSE
+				 : p->meter && !strcmp(p->meter, "gas")
+					 ? it->formula == METRO_FORMULA_BELL ||
+						   it->formula == METRO_FORMULA_MASTER_METER
+					 : it->formula == METRO_FORMULA_VOLUMETRIC ||
+						   it->formula == METRO_FORMULA_GRAVIMETRIC;
+			if (!ok)
+				metro_y_error(L->f, v, "%s: formula %s does not fit a %s item for %s "
+						       "meters",
+					      KEY("formula"), formulas[k], item_kinds[kind],
+					      p->meter ? p->meter : "these");
+		}
+		it->repeat = METRO_REPEAT_SINGLE;
+		it->runs = 1;
+		if ((v = get(L, n, "repeat")))
+			repeat_rule(L, v, where, it);
+		if (it->repeat == METRO_REPEAT_WATER_RETEST && p->meter &&
+		    strcmp(p->meter, "water") != 0)
+			metro_y_error(L->f, v, "%s: water-retest is the water meter rule", KEY("repeat"));
+		if (it->repeat == METRO_REPEAT_ELECTRICITY_MEAN && it->kind != METRO_ITEM_LOAD_POINT)
+			metro_y_error(L->f, v, "%s: electricity-mean is the rule of load points",
+				      KEY("repeat"));
+	}
+#undef KEY
+}
+
+static void items(struct loader *L, yaml_node_t *n)
+{
+	int len = metro_y_seq(L->f, n, "items");
+	struct metro_procedure *p = L->p;
+	if (len == 0)
+		metro_y_error(L->f, n, "items: a procedure needs at least one item");
+	if (len <= 0)
+		return;
+	p->items = metro_calloc((size_t)len, sizeof *p->items);
+	p->nitems = (size_t)len;
+	for (int i = 0; i < len; i++) {
+		yaml_node_t *in = metro_y_seq_at(L->f, n, i);
+		item(L, in, i, &p->items[i]);
+		for (int j = 0; j < i && p->items[i].id; j++)
+			if (p->items[j].id && !strcmp(p->items[j].id, p->items[i].id))
+				metro_y_error(L->f, in, "items[%d].id: '%s' already used at line %u",
+					      i, p->items[i].id, p->items[j].line);
+	}
+}
+
+/* Names usable in expressions: the numeric nameplate fields, then the parameters. */
+static void collect_names(struct metro_procedure *p)
+{
+	p->names = metro_calloc(p->nfields + p->nparams + 1, sizeof *p->names);
+	for (size_t i = 0; i < p->nfields; i++)
+		if (!p->fields[i].is_text)
+			p->names[p->nnames++] = p->fields[i].name;
+	for (size_t i = 0; i < p->nparams; i++)
+		p->names[p->nnames++] = p->params[i].name;
+}
+
+static int load(struct metro_yfile *f, const char *path, struct metro_procedure **out)
+{
+	static const struct metro_yfield fields[] = {
+		{"procedure", 1}, {"nameplate", 1}, {"parameters", 0},
+		{"conditions", 0}, {"items", 1},     {"teardown", 1},
+	};
+	enum { PROC, NAMEPLATE, PARAMS, CONDS, ITEMS, TEARDOWN, NF };
+	size_t before = metro_diag_count(f->diag);
+	struct metro_procedure *p = metro_calloc(1, sizeof *p);
+	p->path = metro_strdup(path);
+	metro_sha256_file(path, p->sha256);
+	struct loader L = {f, p};
+	yaml_node_t *v[NF];
+	metro_y_map(f, metro_y_root(f), "", fields, NF, v);
+	if (v[PROC])
+		header(&L, v[PROC]);
+	if (v[NAMEPLATE])
+		nameplate(&L, v[NAMEPLATE]);
+	if (v[PARAMS])
+		parameters(&L, v[PARAMS]);
+	collect_names(p);
+	if (v[CONDS])
+		conditions(&L, v[CONDS]);
+	if (v[ITEMS])
+		items(&L, v[ITEMS]);
+	if (v[TEARDOWN]) {
+		static const char *const td[] = {"safe-state"};
+		int k;
+		metro_y_enum(f, v[TEARDOWN], "teardown", td, 1, &k);
+	}
+	if (p->meter && !strcmp(p->meter, "electricity")) {
+		static const char *const need[] = {"un", "ib", "imax", "meter_constant", "class",
+						   "connection", "phases"};
+		for (size_t i = 0; i < METRO_ARRAY_SIZE(need); i++)
+			if (!metro_procedure_field(p, need[i]) && v[NAMEPLATE])
+				metro_y_error(f, v[NAMEPLATE],
+					      "nameplate: an electricity procedure needs the field "
+					      "'%s'",
+					      need[i]);
+	} else if (p->meter) {
+		const char *const *need = !strcmp(p->meter, "water")
+						  ? (const char *const[]){"q3", "r", "class", NULL}
+						  : (const char *const[]){"qmax", "class", NULL};
+		for (size_t i = 0; need[i]; i++)
+			if (!metro_procedure_field(p, need[i]) && v[NAMEPLATE])
+				metro_y_error(f, v[NAMEPLATE],
+					      "nameplate: a %s procedure needs the field '%s'",
+					      p->meter, need[i]);
+	}
+	if (!metro_dec_valid(metro_procedure_param(p, "uncertainty_ratio", metro_dec_invalid())) &&
+	    v[PROC] && !(v[PARAMS] && v[PARAMS]->type == YAML_MAPPING_NODE &&
+			 get(&L, v[PARAMS], "uncertainty_ratio")))
+		metro_y_error(f, v[PARAMS] ? v[PARAMS] : v[PROC],
+			      "parameters: uncertainty_ratio is required (the largest U/MPE the "
+			      "regulation allows for this verification)");
+	if (metro_diag_count(f->diag) != before) {
+		metro_procedure_destroy(&p);
+		return METRO_E_INVAL;
+	}
+	*out = p;
+	return METRO_OK;
+}
+
+int metro_procedure_load(const char *path, struct metro_diag *diag,
+			 struct metro_procedure **out)
+{
+	struct metro_yfile *f;
+	*out = NULL;
+	if (metro_yfile_load(path, diag, &f))
+		return METRO_E_INVAL;
+	int err = load(f, path, out);
+	metro_yfile_destroy(&f);
+	return err;
+}
+
+void metro_procedure_destroy(struct metro_procedure **pp)
+{
+	struct metro_procedure *p = *pp;
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->nfields; i++) {
+		free(p->fields[i].name);
+		free(p->fields[i].unit);
+		for (size_t j = 0; j < p->fields[i].nvalues; j++)
+			free(p->fields[i].values[j]);
+		free(p->fields[i].values);
+	}
+	free(p->fields);
+	for (size_t i = 0; i < p->nparams; i++)
+		free(p->params[i].name);
+	free(p->params);
+	for (size_t i = 0; i < p->nconditions; i++) {
+		free(p->conditions[i].channel);
+		free(p->conditions[i].unit);
+	}
+	free(p->conditions);
+	for (size_t i = 0; i < p->nitems; i++) {
+		struct metro_proc_item *it = &p->items[i];
+		free(it->id);
+		free(it->title);
+		free(it->prompt);
+		free(it->stab_channel);
+		free(it->pf);
+		metro_expr_destroy(&it->flow);
+		metro_expr_destroy(&it->window_min);
+		metro_expr_destroy(&it->window_max);
+		metro_expr_destroy(&it->volume_l);
+		metro_expr_destroy(&it->current);
+		metro_expr_destroy(&it->voltage);
+		metro_expr_destroy(&it->energy_kwh);
+	}
+	free(p->items);
+	free(p->names);
+	free(p->path);
+	free(p->id);
+	free(p->title);
+	free(p->regulation);
+	free(p->edition);
+	free(p->meter);
+	free(p->rig);
+	free(p->verification);
+	free(p->limits);
+	free(p);
+	*pp = NULL;
+}
+
+const struct metro_proc_field *metro_procedure_field(const struct metro_procedure *p,
+						     const char *name)
+{
+	for (size_t i = 0; i < p->nfields; i++)
+		if (p->fields[i].name && !strcmp(p->fields[i].name, name))
+			return &p->fields[i];
+	return NULL;
+}
+
+struct metro_dec metro_procedure_param(const struct metro_procedure *p, const char *name,
+				       struct metro_dec dflt)
+{
+	for (size_t i = 0; i < p->nparams; i++)
+		if (!strcmp(p->params[i].name, name))
+			return p->params[i].value;
+	return dflt;
+}

@@ -1,0 +1,132 @@
+/* procedure.h — verification procedures: declarative YAML files a metrologist can review.
+ *
+ * A procedure names the regulation it implements, the meter and rig kinds, the verification
+ * type, the nameplate fields a batch must give, parameters, influence-quantity conditions,
+ * and the items to run in order: operator judgements (visual inspection, leak tightness), flow
+ * points (water, gas), load points, start, creep and constant tests (electricity).  Quantities
+ * are expressions over the nameplate and the parameters (expr.h), evaluated exactly.
+ *
+ * metro_procedure_load() validates a whole file and reports every problem at FILE:LINE:COL;
+ * a loaded procedure is immutable and carries the SHA-256 of the file's bytes, which every run
+ * records.  The format is documented in docs/procedures.md.
+ */
+#ifndef METRO_PROCEDURE_H
+#define METRO_PROCEDURE_H
+
+#include <stddef.h>
+
+#include "decimal.h"
+#include "diag.h"
+#include "expr.h"
+
+enum metro_item_kind {
+	METRO_ITEM_JUDGEMENT,
+	METRO_ITEM_FLOW_POINT,
+	METRO_ITEM_LOAD_POINT,
+	METRO_ITEM_START_TEST,
+	METRO_ITEM_CREEP_TEST,
+	METRO_ITEM_CONSTANT_TEST,
+};
+
+enum metro_repeat {
+	METRO_REPEAT_SINGLE,           /* one measurement */
+	METRO_REPEAT_WATER_RETEST,     /* JJG 162: over the MPE -> two more, all must hold */
+	METRO_REPEAT_ELECTRICITY_MEAN, /* JJG 596: mean of 2, two more in the 80-120 % band */
+	METRO_REPEAT_MEAN,             /* mean of `runs` measurements (gas, configurable) */
+};
+
+enum metro_formula {
+	METRO_FORMULA_NONE,
+	METRO_FORMULA_VOLUMETRIC,
+	METRO_FORMULA_GRAVIMETRIC,
+	METRO_FORMULA_BELL,
+	METRO_FORMULA_MASTER_METER,
+	METRO_FORMULA_PULSE,
+};
+
+/* One nameplate field: a number within [min, max], or one of a list of words. */
+struct metro_proc_field {
+	char *name;
+	char *unit;
+	int is_text;
+	char **values; /* is_text: the allowed words */
+	size_t nvalues;
+	struct metro_dec min, max;
+	int has_min, has_max;
+};
+
+struct metro_proc_param {
+	char *name;
+	struct metro_dec value;
+};
+
+/* An influence quantity that must stay within [min, max] while points run (a suspender). */
+struct metro_proc_condition {
+	char *channel;
+	char *unit;
+	struct metro_dec min, max;
+};
+
+struct metro_proc_item {
+	char *id;
+	enum metro_item_kind kind;
+	char *title;
+	char *prompt; /* judgement: the question to the operator */
+	unsigned line;
+	/* flow points */
+	struct metro_expr *flow, *window_min, *window_max, *volume_l;
+	struct metro_dec min_seconds;
+	char *stab_channel;
+	struct metro_dec stab_band_pct, stab_seconds;
+	int has_stabilise;
+	struct metro_dec steady_pct, max_temp_change; /* 0 = not checked */
+	int operator_readings; /* the meter's start/end readings are typed by the operator */
+	/* load points and the constant test */
+	struct metro_expr *current, *voltage, *energy_kwh;
+	char *pf; /* "1.0", "0.5L", "0.8C" */
+	struct metro_dec settle_seconds, limit_pct;
+	/* creep test */
+	long allowed_pulses;
+	enum metro_formula formula;
+	enum metro_repeat repeat;
+	long runs; /* METRO_REPEAT_MEAN */
+};
+
+struct metro_procedure {
+	char *path;
+	char sha256[65];
+	char *id, *title, *regulation, *edition;
+	char *meter;        /* water | electricity | gas */
+	char *rig;          /* flow-bench | electricity-bench | bell-prover */
+	char *verification; /* initial | subsequent | in-service | supervision-new |
+			     * supervision-in-use | complaint */
+	char *limits;       /* verification | in-service: which MPE set judges */
+	struct metro_proc_field *fields;
+	size_t nfields;
+	struct metro_proc_param *params;
+	size_t nparams;
+	struct metro_proc_condition *conditions;
+	size_t nconditions;
+	struct metro_proc_item *items;
+	size_t nitems;
+	/* Names usable in expressions: numeric nameplate fields, then parameters.  names[i] is
+	 * the slot i of metro_expr_eval(). */
+	const char **names;
+	size_t nnames;
+};
+
+/* Load and validate a procedure.  Returns 0 and *out, or METRO_E_INVAL with every problem
+ * in diag. */
+int metro_procedure_load(const char *path, struct metro_diag *diag,
+			 struct metro_procedure **out);
+void metro_procedure_destroy(struct metro_procedure **pp);
+
+const struct metro_proc_field *metro_procedure_field(const struct metro_procedure *p,
+						     const char *name);
+/* A parameter's value, or dflt when the procedure does not set it. */
+struct metro_dec metro_procedure_param(const struct metro_procedure *p, const char *name,
+				       struct metro_dec dflt);
+
+const char *metro_item_kind_name(enum metro_item_kind k);
+
+#endif

@@ -1,0 +1,172 @@
+/* Unit tests of the procedure loader: the shipped library loads, test points evaluate exactly
+ * over a nameplate, and every file of tests/data/bad-procedures/ is rejected with exactly the
+ * messages written at its end. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "procedure.h"
+#include "testutil.h"
+#include "util.h"
+
+static void test_bad_procedures(void **state)
+{
+	(void)state;
+	char **files;
+	size_t nfiles = tu_list_dir("tests/data/bad-procedures", ".yaml", &files);
+	assert_true(nfiles >= 30);
+	int failures = 0;
+	for (size_t i = 0; i < nfiles; i++) {
+		char **want;
+		size_t nwant = tu_expected_messages(files[i], &want);
+		struct metro_diag d;
+		struct metro_procedure *p = (struct metro_procedure *)1;
+		metro_diag_init(&d);
+		int err = metro_procedure_load(files[i], &d, &p);
+		int ok = err == METRO_E_INVAL && p == NULL && nwant > 0 && d.n == nwant;
+		for (size_t k = 0; ok && k < nwant; k++)
+			ok = !strcmp(d.msgs[k], want[k]);
+		if (!ok) {
+			failures++;
+			fprintf(stderr, "MISMATCH %s\n  expected:\n", files[i]);
+			for (size_t k = 0; k < nwant; k++)
+				fprintf(stderr, "    %s\n", want[k]);
+			fprintf(stderr, "  got:\n");
+			for (size_t k = 0; k < d.n; k++)
+				fprintf(stderr, "    %s\n", d.msgs[k]);
+		}
+		metro_diag_free(&d);
+		tu_free_list(want, nwant);
+	}
+	printf("bad procedures: %zu files, %d mismatches\n", nfiles, failures);
+	tu_free_list(files, nfiles);
+	assert_int_equal(failures, 0);
+}
+
+static struct metro_procedure *load(const char *path)
+{
+	struct metro_diag d;
+	struct metro_procedure *p = NULL;
+	metro_diag_init(&d);
+	int err = metro_procedure_load(path, &d, &p);
+	metro_diag_print(&d, stderr);
+	metro_diag_free(&d);
+	assert_int_equal(err, 0);
+	return p;
+}
+
+static void test_library_loads(void **state)
+{
+	(void)state;
+	char **files;
+	size_t n = tu_list_dir("procedures", ".yaml", &files);
+	assert_true(n >= 5);
+	for (size_t i = 0; i < n; i++) {
+		struct metro_procedure *p = load(files[i]);
+		assert_int_equal(strlen(p->sha256), 64);
+		assert_true(p->nitems >= 1);
+		metro_procedure_destroy(&p);
+		assert_null(p);
+	}
+	tu_free_list(files, n);
+}
+
+/* Evaluate an item's expression for a water meter Q3 = 2.5, R = 100, δ = 0.05 L. */
+static const char *water_value(const struct metro_procedure *p, const struct metro_expr *e)
+{
+	static char buf[64];
+	struct metro_dec v[16];
+	for (size_t i = 0; i < p->nnames; i++) {
+		const char *n = p->names[i];
+		const char *text = !strcmp(n, "q3") ? "2.5" : !strcmp(n, "r") ? "100"
+				   : !strcmp(n, "scale_interval_l") ? "0.05"
+								    : "1";
+		metro_dec_parse(text, &v[i]);
+	}
+	struct metro_dec out;
+	char err[100];
+	assert_int_equal(metro_expr_eval(e, v, &out, err, sizeof err), 0);
+	metro_dec_format_sig(out, 20, buf, sizeof buf);
+	return buf;
+}
+
+static void test_water_points(void **state)
+{
+	(void)state;
+	struct metro_procedure *p = load("procedures/jjg162-water-initial.yaml");
+	assert_string_equal(p->meter, "water");
+	assert_string_equal(p->limits, "verification");
+	assert_int_equal(p->nitems, 5);
+	assert_int_equal(p->items[0].kind, METRO_ITEM_JUDGEMENT);
+	const struct metro_proc_item *q2 = &p->items[3];
+	assert_string_equal(q2->id, "q2");
+	assert_int_equal(q2->formula, METRO_FORMULA_VOLUMETRIC);
+	assert_int_equal(q2->repeat, METRO_REPEAT_WATER_RETEST);
+	/* Q2 = 1.6 Q3 / R = 0.04 exactly: the window starts on the zone boundary. */
+	assert_string_equal(water_value(p, q2->window_min), "0.04");
+	assert_string_equal(water_value(p, q2->window_max), "0.044");
+	assert_string_equal(water_value(p, q2->flow), "0.042");
+	assert_string_equal(water_value(p, q2->volume_l), "10");
+	assert_string_equal(water_value(p, p->items[2].volume_l), "41.666666666666666667");
+	struct metro_dec r = metro_procedure_param(p, "uncertainty_ratio", metro_dec_invalid());
+	char buf[32];
+	metro_dec_format_sig(r, 10, buf, sizeof buf);
+	assert_string_equal(buf, "0.2");
+	assert_false(metro_dec_valid(metro_procedure_param(p, "nope", metro_dec_invalid())));
+	const struct metro_proc_field *cls = metro_procedure_field(p, "class");
+	assert_non_null(cls);
+	assert_true(cls->is_text);
+	assert_int_equal(cls->nvalues, 2);
+	metro_procedure_destroy(&p);
+
+	p = load("procedures/jjg162-water-in-service.yaml");
+	assert_string_equal(p->limits, "in-service");
+	r = metro_procedure_param(p, "uncertainty_ratio", metro_dec_invalid());
+	struct metro_dec third = metro_dec_div(metro_dec_e(1, 0), metro_dec_e(3, 0));
+	assert_int_equal(metro_dec_cmp(r, third), 0); /* exactly 1/3, not 0.333 */
+	metro_procedure_destroy(&p);
+}
+
+static void test_electricity_items(void **state)
+{
+	(void)state;
+	struct metro_procedure *p = load("procedures/jjg596-electricity-initial.yaml");
+	int loads = 0, start = 0, creep = 0, constant = 0;
+	for (size_t i = 0; i < p->nitems; i++) {
+		const struct metro_proc_item *it = &p->items[i];
+		loads += it->kind == METRO_ITEM_LOAD_POINT;
+		start += it->kind == METRO_ITEM_START_TEST;
+		creep += it->kind == METRO_ITEM_CREEP_TEST;
+		constant += it->kind == METRO_ITEM_CONSTANT_TEST;
+		if (it->kind == METRO_ITEM_LOAD_POINT) {
+			assert_int_equal(it->formula, METRO_FORMULA_PULSE);
+			assert_int_equal(it->repeat, METRO_REPEAT_ELECTRICITY_MEAN);
+			assert_non_null(it->pf);
+		}
+	}
+	/* The load points of the reference record: Imax, 0.5Imax, Ib at 1.0 and 0.5L, 0.2Ib 0.5L,
+	 * 0.1Ib at 1.0 and 0.5L, 0.05Ib at 1.0. */
+	assert_int_equal(loads, 8);
+	assert_int_equal(start, 1);
+	assert_int_equal(creep, 1);
+	assert_int_equal(constant, 1);
+	metro_procedure_destroy(&p);
+}
+
+int main(void)
+{
+	tu_srcdir();
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bad_procedures),
+		cmocka_unit_test(test_library_loads),
+		cmocka_unit_test(test_water_points),
+		cmocka_unit_test(test_electricity_items),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

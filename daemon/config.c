@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include "driver.h"
@@ -128,6 +129,54 @@ static int is_file(const char *p)
 	return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Load every procedure of a directory; their problems are reported at their own
+ * FILE:LINE:COL, with one line here naming the directory entry that brought them in. */
+static void load_procedures(struct loader *L, yaml_node_t *item, const char *name, const char *dir)
+{
+	struct metro_config *c = L->c;
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	char **files = NULL;
+	size_t n = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		if (e->d_name[0] == '.' || len < 6 || strcmp(e->d_name + len - 5, ".yaml") != 0)
+			continue;
+		files = metro_realloc(files, (n + 1) * sizeof *files);
+		files[n++] = metro_path_join(dir, e->d_name);
+	}
+	closedir(d);
+	if (n)
+		qsort(files, n, sizeof *files, by_name);
+	for (size_t i = 0; i < n; i++) {
+		struct metro_procedure *p = NULL;
+		size_t before = metro_diag_count(L->f->diag);
+		metro_procedure_load(files[i], L->f->diag, &p);
+		if (!p) {
+			metro_y_error(L->f, item, "%s: procedure file '%s' is not valid", name,
+				      files[i]);
+		} else if (metro_config_procedure(c, p->id)) {
+			metro_y_error(L->f, item, "%s: procedure id '%s' of '%s' is already used by '%s'",
+				      name, p->id, files[i], metro_config_procedure(c, p->id)->path);
+			metro_procedure_destroy(&p);
+		} else {
+			(void)before;
+			c->procedures = metro_realloc(c->procedures,
+						      (c->nprocedures + 1) * sizeof *c->procedures);
+			c->procedures[c->nprocedures++] = p;
+		}
+		free(files[i]);
+	}
+	free(files);
+}
+
 static void procedures(struct loader *L, yaml_node_t *n)
 {
 	int len = metro_y_seq(L->f, n, "procedures");
@@ -148,6 +197,7 @@ static void procedures(struct loader *L, yaml_node_t *n)
 			free(full);
 		} else {
 			L->c->procedure_dirs[L->c->nprocedure_dirs++] = full;
+			load_procedures(L, item, name, full);
 		}
 		free(p);
 	}
@@ -341,8 +391,9 @@ static void rig(struct loader *L, yaml_node_t *n, int i, struct metro_rig_conf *
 		{"id", 1},	   {"kind", 1},	     {"driver", 1},
 		{"connection", 1}, {"profile", 1},   {"positions", 1},
 		{"standards", 1},  {"sample_hz", 0}, {"simulated", 0},
+		{"time_scale", 0},
 	};
-	enum { ID, KIND, DRIVER, CONN, PROFILE, POSITIONS, STANDARDS, SAMPLE_HZ, SIMULATED };
+	enum { ID, KIND, DRIVER, CONN, PROFILE, POSITIONS, STANDARDS, SAMPLE_HZ, SIMULATED, SCALE };
 	yaml_node_t *v[METRO_ARRAY_SIZE(fields)];
 	char where[48], name[96];
 	snprintf(where, sizeof where, "rigs[%d]", i);
@@ -411,6 +462,13 @@ static void rig(struct loader *L, yaml_node_t *n, int i, struct metro_rig_conf *
 		metro_y_double(L->f, v[SAMPLE_HZ], KEY("sample_hz"), 0.1, 1000, &r->sample_hz);
 	if (v[SIMULATED])
 		metro_y_bool(L->f, v[SIMULATED], KEY("simulated"), &r->simulated);
+	r->time_scale = 1;
+	if (v[SCALE] && !metro_y_double(L->f, v[SCALE], KEY("time_scale"), 0.01, 10000,
+					 &r->time_scale) &&
+	    r->time_scale != 1 && !r->simulated)
+		metro_y_error(L->f, v[SCALE],
+			      "%s: only a simulated rig (simulated: true) runs on scaled time",
+			      KEY("time_scale"));
 	if (v[STANDARDS]) {
 		int len = metro_y_seq(L->f, v[STANDARDS], KEY("standards"));
 		if (len == 0)
@@ -566,6 +624,9 @@ void metro_config_destroy(struct metro_config **pc)
 	free(c->store_path);
 	free_strv(c->procedure_dirs, c->nprocedure_dirs);
 	free_strv(c->driver_plugins, c->ndriver_plugins);
+	for (size_t i = 0; i < c->nprocedures; i++)
+		metro_procedure_destroy(&c->procedures[i]);
+	free(c->procedures);
 	for (size_t i = 0; i < c->nstandards; i++) {
 		struct metro_standard_conf *s = &c->standards[i];
 		free(s->id);
@@ -609,6 +670,15 @@ const struct metro_standard_conf *metro_config_standard(const struct metro_confi
 	return NULL;
 }
 
+const struct metro_procedure *metro_config_procedure(const struct metro_config *c,
+						     const char *id)
+{
+	for (size_t i = 0; i < c->nprocedures; i++)
+		if (!strcmp(c->procedures[i]->id, id))
+			return c->procedures[i];
+	return NULL;
+}
+
 static int streq(const char *a, const char *b)
 {
 	return (!a && !b) || (a && b && !strcmp(a, b));
@@ -620,6 +690,7 @@ int metro_rig_conf_differs(const struct metro_rig_conf *a, const struct metro_ri
 	    !streq(a->profile, b->profile) || !a->profile_data != !b->profile_data ||
 	    (a->profile_data && strcmp(a->profile_data->sha256, b->profile_data->sha256) != 0) || a->positions != b->positions ||
 	    a->sample_hz != b->sample_hz || a->simulated != b->simulated ||
+	    a->time_scale != b->time_scale ||
 	    a->nstandards != b->nstandards)
 		return 1;
 	const struct metro_connection_conf *x = &a->conn, *y = &b->conn;

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "diag.h"
+#include "procedure.h"
 #include "profile.h"
 #include "yfile.h"
 
@@ -67,6 +68,7 @@ struct metro_rig_conf {
 	size_t nstandards;
 	double sample_hz;
 	int simulated; /* the rig is a metrosim instance: records are marked simulated */
+	double time_scale; /* simulated seconds per real second (1 for a real rig) */
 };
 
 struct metro_config {
@@ -80,6 +82,8 @@ struct metro_config {
 	char *store_path;      /* resolved */
 	char **procedure_dirs; /* resolved */
 	size_t nprocedure_dirs;
+	struct metro_procedure **procedures; /* the library, loaded and validated */
+	size_t nprocedures;
 	char **driver_plugins;  /* resolved paths of loaded plugin shared objects */
 	size_t ndriver_plugins;
 	struct metro_standard_conf *standards;
@@ -101,6 +105,8 @@ void metro_config_destroy(struct metro_config **pc);
 const struct metro_rig_conf *metro_config_rig(const struct metro_config *c, const char *id);
 const struct metro_standard_conf *metro_config_standard(const struct metro_config *c,
 							const char *id);
+const struct metro_procedure *metro_config_procedure(const struct metro_config *c,
+						     const char *id);
 
 /* Nonzero when two rig configurations differ in anything that needs the rig restarted. */
 int metro_rig_conf_differs(const struct metro_rig_conf *a, const struct metro_rig_conf *b);

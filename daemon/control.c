@@ -5,8 +5,13 @@
  * are listed in one table; the protocol is documented in docs/protocol.md.
  */
 #include <string.h>
+#include <time.h>
 
+#include "batch.h"
+#include "error.h"
 #include "log.h"
+#include "metrology.h"
+#include "runs.h"
 #include "server.h"
 #include "util.h"
 
@@ -23,6 +28,11 @@ static json_t *error_reply(json_t *id, const char *code, const char *fmt, ...)
 			      "code", code, "message", msg);
 	free(msg);
 	return r;
+}
+
+static double dd_of(struct metro_dec d)
+{
+	return metro_dec_to_double(d);
 }
 
 static json_t *ok_reply(json_t *id)
@@ -57,6 +67,7 @@ static json_t *cmd_status(struct metro_server *s, json_t *req, json_t *id)
 	json_object_set_new(r, "version", json_string(METRO_VERSION));
 	json_object_set_new(r, "uptime_s", json_real((double)(metro_now_ns() - s->start_ns) / 1e9));
 	json_object_set_new(r, "config", json_string(s->cfg->path));
+	json_object_set_new(r, "publish", json_string(s->cfg->publish_endpoint));
 	json_object_set_new(r, "config_generation", json_integer(s->generation));
 	json_object_set_new(r, "reloads_failed", json_integer(s->reloads_failed));
 	if (s->last_reload_error[0])
@@ -69,12 +80,407 @@ static json_t *cmd_status(struct metro_server *s, json_t *req, json_t *id)
 	return r;
 }
 
+static struct metro_rig *find_rig(struct metro_server *s, json_t *req, json_t *id,
+				  json_t **reply)
+{
+	const char *name = json_string_value(json_object_get(req, "rig"));
+	if (!name) {
+		*reply = error_reply(id, "bad-request", "'rig' must be a string");
+		return NULL;
+	}
+	for (size_t i = 0; i < s->nrigs; i++)
+		if (!strcmp(metro_rig_conf(s->rigs[i])->id, name))
+			return s->rigs[i];
+	*reply = error_reply(id, "not-found", "no rig '%s'", name);
+	return NULL;
+}
+
+static json_t *cmd_rigs(struct metro_server *s, json_t *req, json_t *id)
+{
+	(void)req;
+	json_t *r = ok_reply(id);
+	json_t *rigs = json_array();
+	for (size_t i = 0; i < s->nrigs; i++) {
+		const struct metro_rig_conf *rc = metro_rig_conf(s->rigs[i]);
+		json_t *o = json_pack("{sssssssIsssbsbsfs[]}", "id", rc->id, "kind",
+				      metro_rig_kind_name(rc->kind), "driver", rc->driver,
+				      "positions", (json_int_t)rc->positions, "state",
+				      metro_rig_state(s->rigs[i]), "connected",
+				      metro_rig_connected(s->rigs[i]), "simulated", rc->simulated,
+				      "sample_hz", rc->sample_hz, "standards");
+		for (size_t k = 0; k < rc->nstandards; k++)
+			json_array_append_new(json_object_get(o, "standards"),
+					      json_string(rc->standards[k]));
+		const char *run = metro_runs_active(s->runs, rc->id);
+		if (run)
+			json_object_set_new(o, "run", json_string(run));
+		const char *prompt = metro_runs_prompt(s->runs, rc->id);
+		if (prompt)
+			json_object_set_new(o, "prompt", json_string(prompt));
+		json_array_append_new(rigs, o);
+	}
+	json_object_set_new(r, "rigs", rigs);
+	return r;
+}
+
+static json_t *cmd_procedures(struct metro_server *s, json_t *req, json_t *id)
+{
+	(void)req;
+	json_t *r = ok_reply(id);
+	json_t *list = json_array();
+	for (size_t i = 0; i < s->cfg->nprocedures; i++) {
+		const struct metro_procedure *p = s->cfg->procedures[i];
+		json_array_append_new(
+			list, json_pack("{sssssssssssssssssI}", "id", p->id, "title", p->title,
+					"regulation", p->regulation, "edition", p->edition, "meter",
+					p->meter, "rig", p->rig, "verification", p->verification,
+					"file", p->path, "sha256", p->sha256, "items",
+					(json_int_t)p->nitems));
+	}
+	json_object_set_new(r, "procedures", list);
+	return r;
+}
+
+static char *date_text(const struct metro_date *d)
+{
+	return metro_asprintf("%04d-%02d-%02d", d->year, d->month, d->day);
+}
+
+static struct metro_date today(void)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	localtime_r(&t, &tm);
+	return (struct metro_date){tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday};
+}
+
+static json_t *cmd_standards(struct metro_server *s, json_t *req, json_t *id)
+{
+	(void)req;
+	json_t *r = ok_reply(id);
+	json_t *list = json_array();
+	struct metro_date now = today();
+	for (size_t i = 0; i < s->cfg->nstandards; i++) {
+		const struct metro_standard_conf *st = &s->cfg->standards[i];
+		char *due = date_text(&st->due), *cal = date_text(&st->calibrated);
+		long left = metro_date_days(&st->due) - metro_date_days(&now);
+		json_t *o = json_pack("{sssssssssssssIsb}", "id", st->id, "description",
+				      st->description, "certificate", st->certificate, "issuer",
+				      st->issuer, "calibrated", cal, "due", due, "days_left",
+				      (json_int_t)left, "in_date", left >= 0);
+		if (st->accuracy_class)
+			json_object_set_new(o, "class", json_string(st->accuracy_class));
+		else
+			json_object_set_new(o, "uncertainty", json_pack("{sfsf}", "value",
+									 st->uncertainty_pct, "k",
+									 st->k));
+		if (st->serial)
+			json_object_set_new(o, "serial", json_string(st->serial));
+		if (st->assessment_certificate) {
+			char *ad = date_text(&st->assessment_due);
+			json_object_set_new(o, "assessment",
+					    json_pack("{ssss}", "certificate",
+						      st->assessment_certificate, "due", ad));
+			free(ad);
+		}
+		free(due);
+		free(cal);
+		json_array_append_new(list, o);
+	}
+	json_object_set_new(r, "standards", list);
+	return r;
+}
+
+/* The smallest MPE the batch's meters are judged against at the procedure's upper zone: what
+ * the standard's uncertainty must be small against. */
+static int tightest_mpe(const struct metro_batch *b, struct metro_dec *out)
+{
+	const struct metro_procedure *p = b->proc;
+	struct metro_mx_limits l = {0};
+	metro_mx_parse_vtype(!strcmp(p->verification, "supervision-new")	  ? "sampling-new"
+			     : !strcmp(p->verification, "supervision-in-use") ? "sampling-in-use"
+									      : p->verification,
+			     &l.type);
+	l.complaint = !strcmp(p->limits, "in-service") ? METRO_MX_COMPLAINT_IN_SERVICE
+						       : METRO_MX_COMPLAINT_NEW;
+	l.mpe_factor = metro_procedure_param(p, "mpe_factor", metro_dec_e(1, 0));
+	int have = 0;
+	for (size_t i = 0; i < b->nmeters; i++) {
+		const struct metro_batch_meter *m = &b->meters[i];
+		const char *cls = metro_batch_text(b, m, "class");
+		struct metro_dec mpe;
+		int rc;
+		if (!strcmp(p->meter, "water")) {
+			struct metro_mx_water_meter wm = {metro_batch_value(b, m, "q3"),
+							  metro_batch_value(b, m, "r"),
+							  METRO_MX_WCLASS_2};
+			struct metro_mx_water_point wp;
+			metro_mx_parse_wclass(cls, &wm.cls);
+			rc = metro_mx_water_mpe(&wm, wm.q3, metro_dec_e(20, 0), &l, &wp);
+			mpe = wp.mpe.mpe;
+		} else if (!strcmp(p->meter, "gas")) {
+			enum metro_mx_gclass gc = METRO_MX_GCLASS_1_5;
+			struct metro_mx_gas_point gp;
+			metro_mx_parse_gclass(cls, &gc);
+			struct metro_dec qmax = metro_batch_value(b, m, "qmax");
+			rc = metro_mx_gas_mpe(gc, qmax, metro_dec_e(0, 0), qmax, &l, &gp);
+			mpe = gp.mpe.mpe;
+		} else {
+			struct metro_mx_elec_meter em = {0};
+			struct metro_mx_elec_point ep;
+			metro_mx_parse_eclass(cls, &em.cls);
+			metro_mx_parse_connection(metro_batch_text(b, m, "connection"), &em.conn);
+			em.rated_a = metro_batch_value(b, m, "ib");
+			em.imax_a = metro_batch_value(b, m, "imax");
+			struct metro_mx_current one = {metro_dec_e(1, 0),
+						       em.conn == METRO_MX_CT ? METRO_MX_IN
+									      : METRO_MX_IB};
+			rc = metro_mx_elec_mpe(&em, &one, METRO_MX_PF_1, &l, &ep);
+			mpe = ep.mpe.mpe;
+		}
+		if (rc)
+			continue;
+		if (!have || metro_dec_cmp(mpe, *out) < 0)
+			*out = mpe;
+		have = 1;
+	}
+	return have ? METRO_OK : METRO_E_INVAL;
+}
+
+/* The traceability gate: every standard of the rig in date today, and its uncertainty small
+ * enough against the tightest MPE of the batch (ratio from the procedure). */
+static json_t *check_standards(struct metro_server *s, const struct metro_rig_conf *rc,
+			       const struct metro_batch *b, json_t *id, json_t *used)
+{
+	struct metro_date now = today();
+	struct metro_dec mpe, limit;
+	int have_mpe = tightest_mpe(b, &mpe) == METRO_OK;
+	limit = metro_procedure_param(b->proc, "uncertainty_ratio", metro_dec_invalid());
+	for (size_t i = 0; i < rc->nstandards; i++) {
+		const struct metro_standard_conf *st = metro_config_standard(s->cfg, rc->standards[i]);
+		char *due = date_text(&st->due);
+		if (metro_date_cmp(&st->due, &now) < 0) {
+			json_t *r = error_reply(id, "standard-expired",
+						"standard %s (certificate %s) was due %s: the run is "
+						"refused",
+						st->id, st->certificate, due);
+			free(due);
+			return r;
+		}
+		if (st->assessment_certificate && metro_date_cmp(&st->assessment_due, &now) < 0) {
+			char *ad = date_text(&st->assessment_due);
+			json_t *r = error_reply(id, "standard-expired",
+						"the assessment certificate %s of standard %s was due "
+						"%s: the run is refused",
+						st->assessment_certificate, st->id, ad);
+			free(ad);
+			free(due);
+			return r;
+		}
+		struct metro_dec u;
+		char text[40];
+		if (st->accuracy_class)
+			metro_dec_parse(st->accuracy_class, &u);
+		else
+			u = metro_dec_from_double(st->uncertainty_pct);
+		if (have_mpe && metro_dec_valid(limit) && metro_dec_valid(u)) {
+			struct metro_mx_uncertainty uc;
+			if (!metro_mx_uncertainty_check(u, mpe, limit, &uc) &&
+			    uc.verdict == METRO_MX_FAIL) {
+				char lim[40], m[40];
+				metro_dec_format_sig(uc.ratio, 4, text, sizeof text);
+				metro_dec_format_sig(limit, 4, lim, sizeof lim);
+				metro_dec_format_sig(mpe, 6, m, sizeof m);
+				free(due);
+				return error_reply(id, "uncertainty-inadequate",
+						   "standard %s: U = %.6g %% is %s of the MPE %s %%, "
+						   "more than the %s the procedure allows",
+						   st->id, dd_of(u), text, m, lim);
+			}
+		}
+		json_t *o = json_pack("{sssssssssb}", "id", st->id, "description", st->description,
+				      "certificate", st->certificate, "due", due, "simulated_check",
+				      0);
+		json_object_del(o, "simulated_check");
+		if (st->serial)
+			json_object_set_new(o, "serial", json_string(st->serial));
+		long left = metro_date_days(&st->due) - metro_date_days(&now);
+		if (left <= s->cfg->due_warning_days)
+			json_object_set_new(o, "warning", json_string("due soon"));
+		json_array_append_new(used, o);
+		free(due);
+	}
+	return NULL;
+}
+
+static json_t *cmd_start(struct metro_server *s, json_t *req, json_t *id)
+{
+	json_t *reply = NULL;
+	struct metro_rig *rig = find_rig(s, req, id, &reply);
+	if (!rig)
+		return reply;
+	const struct metro_rig_conf *rc = metro_rig_conf(rig);
+	const char *active = metro_runs_active(s->runs, rc->id);
+	if (active || strcmp(metro_rig_state(rig), "idle") != 0)
+		return error_reply(id, "busy", "rig %s is %s%s%s", rc->id, metro_rig_state(rig),
+				   active ? " with run " : "", active ? active : "");
+	const char *pid = json_string_value(json_object_get(req, "procedure"));
+	if (!pid)
+		return error_reply(id, "bad-request", "'procedure' must be a string");
+	const struct metro_procedure *lib = metro_config_procedure(s->cfg, pid);
+	if (!lib)
+		return error_reply(id, "not-found", "no procedure '%s'", pid);
+	/* The batch gets its own copy, read again now: the run records exactly what it ran. */
+	struct metro_diag diag;
+	struct metro_procedure *proc;
+	metro_diag_init(&diag);
+	if (metro_procedure_load(lib->path, &diag, &proc)) {
+		reply = error_reply(id, "procedure-invalid", "%s",
+				    diag.n ? diag.msgs[0] : "procedure no longer loads");
+		metro_diag_free(&diag);
+		return reply;
+	}
+	metro_diag_free(&diag);
+	struct metro_batch *b;
+	char err[300];
+	if (metro_batch_from_json(req, proc, rc, &b, err, sizeof err))
+		return error_reply(id, "bad-batch", "%s", err);
+	json_t *used = json_array();
+	if ((reply = check_standards(s, rc, b, id, used))) {
+		json_decref(used);
+		metro_batch_destroy(&b);
+		return reply;
+	}
+	char stamp[32];
+	time_t t = time(NULL);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+	b->run_id = metro_asprintf("%s-%s-%llu", rc->id, stamp, (unsigned long long)++s->run_counter);
+	char *run_id = metro_strdup(b->run_id);
+	metro_runs_submitted(s->runs, rc->id, run_id);
+	if (metro_rig_submit(rig, b)) {
+		free(run_id);
+		json_decref(used);
+		return error_reply(id, "internal", "cannot hand the batch to rig %s", rc->id);
+	}
+	metro_notice("run %s submitted on rig %s: procedure %s, %zu meters", run_id, rc->id, pid,
+		     json_array_size(json_object_get(req, "meters")));
+	reply = ok_reply(id);
+	json_object_set_new(reply, "run", json_string(run_id));
+	json_object_set_new(reply, "standards", used);
+	free(run_id);
+	return reply;
+}
+
+/* pause, resume, stop, abort, halt: checked against the rig's run and forwarded. */
+static json_t *run_control(struct metro_server *s, json_t *req, json_t *id, const char *verb)
+{
+	json_t *reply = NULL;
+	struct metro_rig *rig = find_rig(s, req, id, &reply);
+	if (!rig)
+		return reply;
+	const char *run = metro_runs_active(s->runs, metro_rig_conf(rig)->id);
+	if (!run)
+		return error_reply(id, "no-run", "no run is active on rig %s",
+				   metro_rig_conf(rig)->id);
+	if (metro_rig_command(rig, verb, req))
+		return error_reply(id, "internal", "cannot reach rig %s", metro_rig_conf(rig)->id);
+	reply = ok_reply(id);
+	json_object_set_new(reply, "run", json_string(run));
+	return reply;
+}
+
+static json_t *cmd_pause(struct metro_server *s, json_t *req, json_t *id)
+{
+	return run_control(s, req, id, "pause");
+}
+
+static json_t *cmd_resume(struct metro_server *s, json_t *req, json_t *id)
+{
+	return run_control(s, req, id, "resume");
+}
+
+static json_t *cmd_stop(struct metro_server *s, json_t *req, json_t *id)
+{
+	return run_control(s, req, id, "stop");
+}
+
+static json_t *cmd_abort(struct metro_server *s, json_t *req, json_t *id)
+{
+	return run_control(s, req, id, "abort");
+}
+
+static json_t *cmd_halt(struct metro_server *s, json_t *req, json_t *id)
+{
+	return run_control(s, req, id, "halt");
+}
+
+static json_t *cmd_input(struct metro_server *s, json_t *req, json_t *id)
+{
+	json_t *reply = NULL;
+	struct metro_rig *rig = find_rig(s, req, id, &reply);
+	if (!rig)
+		return reply;
+	const char *open = metro_runs_prompt(s->runs, metro_rig_conf(rig)->id);
+	const char *prompt = json_string_value(json_object_get(req, "prompt"));
+	if (!prompt)
+		return error_reply(id, "bad-request", "'prompt' must be a string");
+	if (!open || strcmp(open, prompt) != 0)
+		return error_reply(id, "no-prompt", "prompt '%s' is not open on rig %s%s%s", prompt,
+				   metro_rig_conf(rig)->id, open ? " (open: " : "",
+				   open ? open : "");
+	json_t *ans = json_object_get(req, "answer");
+	const char *a = json_string_value(ans);
+	if (!(a && (!strcmp(a, "pass") || !strcmp(a, "fail"))) && !json_is_object(ans))
+		return error_reply(id, "bad-request",
+				   "'answer' must be \"pass\", \"fail\" or {\"POSITION\": "
+				   "\"pass\"|\"fail\", ...}");
+	const char *op = json_string_value(json_object_get(req, "operator"));
+	if (!op || !op[0])
+		return error_reply(id, "bad-request", "'operator' must name who answers");
+	return run_control(s, req, id, "input");
+}
+
+static json_t *cmd_runs(struct metro_server *s, json_t *req, json_t *id)
+{
+	(void)req;
+	json_t *r = ok_reply(id);
+	json_object_set_new(r, "runs", metro_runs_list(s->runs));
+	return r;
+}
+
+static json_t *cmd_run(struct metro_server *s, json_t *req, json_t *id)
+{
+	const char *run = json_string_value(json_object_get(req, "run"));
+	if (!run)
+		return error_reply(id, "bad-request", "'run' must be a string");
+	json_t *detail = metro_runs_get(s->runs, run);
+	if (!detail)
+		return error_reply(id, "not-found", "no run '%s'", run);
+	json_t *r = ok_reply(id);
+	json_object_set_new(r, "run", detail);
+	return r;
+}
+
+static json_t *cmd_snapshot(struct metro_server *s, json_t *req, json_t *id)
+{
+	json_t *r = cmd_rigs(s, req, id);
+	json_object_set_new(r, "runs", metro_runs_list(s->runs));
+	json_object_set_new(r, "station", json_string(s->cfg->station.id));
+	json_object_set_new(r, "seq", json_integer((json_int_t)s->seq));
+	return r;
+}
+
 static const struct {
 	const char *name;
 	json_t *(*fn)(struct metro_server *s, json_t *req, json_t *id);
 } commands[] = {
-	{"ping", cmd_ping},
-	{"status", cmd_status},
+	{"ping", cmd_ping},	      {"status", cmd_status}, {"rigs", cmd_rigs},
+	{"procedures", cmd_procedures}, {"standards", cmd_standards}, {"start", cmd_start},
+	{"pause", cmd_pause},	      {"resume", cmd_resume}, {"stop", cmd_stop},
+	{"abort", cmd_abort},	      {"halt", cmd_halt},     {"input", cmd_input},
+	{"runs", cmd_runs},	      {"run", cmd_run},	      {"snapshot", cmd_snapshot},
 };
 
 json_t *metro_control_handle(struct metro_server *s, const char *msg, size_t len)

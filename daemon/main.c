@@ -46,9 +46,8 @@ static int check_config(const char *path)
 	size_t positions = 0;
 	for (size_t i = 0; i < c->nrigs; i++)
 		positions += (size_t)c->rigs[i].positions;
-	printf("%s: valid: station %s, %zu rigs, %zu positions, %zu standards, %zu procedure "
-	       "directories\n",
-	       path, c->station.id, c->nrigs, positions, c->nstandards, c->nprocedure_dirs);
+	printf("%s: valid: station %s, %zu rigs, %zu positions, %zu standards, %zu procedures\n",
+	       path, c->station.id, c->nrigs, positions, c->nstandards, c->nprocedures);
 	metro_config_destroy(&c);
 	metro_diag_free(&diag);
 	return 0;

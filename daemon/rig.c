@@ -24,6 +24,7 @@
 #include <zmq.h>
 
 #include "device.h"
+#include "engine.h"
 #include "error.h"
 #include "log.h"
 #include "util.h"
@@ -41,6 +42,11 @@ struct metro_rig {
 
 	/* actor-only state */
 	struct metro_device *dev;
+	int tfd;
+	uint64_t period, next, next_health;
+	int shutdown;
+	struct metro_batch *pending; /* a submitted batch waiting to run */
+	struct metro_engine *engine; /* the run in progress */
 	const struct metro_channel **readable;
 	size_t nreadable;
 	double *values;
@@ -202,77 +208,183 @@ static int arm_timer(int tfd, uint64_t deadline_ns)
 	return timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
+/* Send a command down to the actor: [verb][json], or for START [verb][pointer]. */
+static int send_cmd(struct metro_rig *r, const char *verb, const void *body, size_t len)
+{
+	if (zmq_send(r->pipe_main, verb, strlen(verb), ZMQ_SNDMORE) < 0 ||
+	    zmq_send(r->pipe_main, body, len, 0) < 0)
+		return METRO_E_IO;
+	return METRO_OK;
+}
+
+/* One tick of the sampling grid: read, publish, keep the grid (absolute deadlines, no drift;
+ * deadlines missed while a read ran are counted as dropped ticks). */
+static void tick(struct metro_rig *r)
+{
+	uint64_t expirations = 0;
+	if (read(r->tfd, &expirations, sizeof expirations) != sizeof expirations)
+		return;
+	uint64_t now = metro_now_ns();
+	r->lateness[r->nlate++ % LATENCY_RING] = (int64_t)(now - r->next);
+	r->ticks++;
+	uint64_t missed = now > r->next ? (now - r->next) / r->period : 0;
+	r->dropped_ticks += missed;
+	sample(r, r->next);
+	r->next += (missed + 1) * r->period;
+	now = metro_now_ns();
+	if (r->next <= now) {
+		uint64_t skip = (now - r->next) / r->period + 1;
+		r->dropped_ticks += skip;
+		r->next += skip * r->period;
+	}
+	arm_timer(r->tfd, r->next);
+	if (now >= r->next_health) {
+		health(r);
+		r->next_health = now + 1000000000u;
+	}
+}
+
+/* A command from the main thread.  Run commands go to the engine when a run is active. */
+static void command(struct metro_rig *r)
+{
+	char verb[32] = "";
+	zmq_msg_t body;
+	int n = zmq_recv(r->pipe_actor, verb, sizeof verb - 1, 0);
+	if (n < 0)
+		return;
+	verb[n < (int)sizeof verb - 1 ? n : (int)sizeof verb - 1] = '\0';
+	zmq_msg_init(&body);
+	int more = 0;
+	size_t sz = sizeof more;
+	zmq_getsockopt(r->pipe_actor, ZMQ_RCVMORE, &more, &sz);
+	if (more)
+		zmq_msg_recv(&body, r->pipe_actor, 0);
+	if (!strcmp(verb, "STOP")) {
+		r->shutdown = 1;
+		if (r->engine)
+			metro_engine_command(r->engine, "abort", NULL, NULL, 0);
+	} else if (!strcmp(verb, "START")) {
+		struct metro_batch *b = NULL;
+		if (zmq_msg_size(&body) == sizeof b)
+			memcpy(&b, zmq_msg_data(&body), sizeof b);
+		if (r->engine || r->pending) {
+			metro_err("rig %s: START while a run is active; batch dropped", r->conf->id);
+			metro_batch_destroy(&b);
+		} else {
+			r->pending = b;
+		}
+	} else if (r->engine) {
+		json_t *doc = json_loadb(zmq_msg_data(&body), zmq_msg_size(&body), 0, NULL);
+		char err[200] = "";
+		if (metro_engine_command(r->engine, verb, doc, err, sizeof err))
+			up(r, "alarm", json_pack("{sssssbss}", "alarm", "command-refused", "severity",
+						 "warning", "active", 0, "message", err));
+		json_decref(doc);
+	}
+	zmq_msg_close(&body);
+}
+
+/* Let `seconds` pass (real time) while sampling and serving commands: the engine's wait, and
+ * the idle loop's too (seconds < 0: until a command arrives that needs the loop to act). */
+static int actor_wait(void *ctx, double seconds)
+{
+	struct metro_rig *r = ctx;
+	uint64_t deadline = seconds >= 0 ? metro_now_ns() + (uint64_t)(seconds * 1e9) : UINT64_MAX;
+	for (;;) {
+		if (r->shutdown || (r->engine && metro_engine_must_end(r->engine)))
+			return METRO_E_STATE;
+		if (seconds < 0 && r->pending)
+			return METRO_OK;
+		uint64_t now = metro_now_ns();
+		if (now >= deadline)
+			return METRO_OK;
+		long timeout = deadline == UINT64_MAX ? -1 : (long)((deadline - now) / 1000000u) + 1;
+		zmq_pollitem_t it[2] = {{r->pipe_actor, 0, ZMQ_POLLIN, 0},
+					{NULL, r->tfd, ZMQ_POLLIN, 0}};
+		if (zmq_poll(it, 2, timeout) < 0)
+			return METRO_E_STATE;
+		if (it[0].revents & ZMQ_POLLIN)
+			command(r);
+		if (it[1].revents & ZMQ_POLLIN)
+			tick(r);
+	}
+}
+
+static void actor_emit(void *ctx, const char *kind, json_t *doc)
+{
+	up(ctx, kind, doc);
+}
+
+static void run_batch(struct metro_rig *r)
+{
+	struct metro_batch *b = r->pending;
+	r->pending = NULL;
+	struct metro_engine_io io = {r, r->dev, r->conf->profile_data, actor_wait, actor_emit,
+				     fmin(0.1, 1.0 / r->conf->sample_hz)};
+	r->engine = metro_engine_new(b, &io);
+	actor_state(r, "running");
+	const char *end = metro_engine_run(r->engine);
+	/* Every ending leaves the rig safe, read back. */
+	int unsafe = go_safe(r);
+	up(r, "run", json_pack("{sssssb}", "run", b->run_id, "state", "safe", "safe_state_verified",
+			       !unsafe));
+	metro_notice("rig %s: run %s %s%s", r->conf->id, b->run_id, end,
+		     unsafe ? "; SAFE STATE NOT CONFIRMED" : "");
+	metro_engine_destroy(&r->engine);
+	metro_batch_destroy(&b);
+	actor_state(r, unsafe ? "unsafe" : "idle");
+}
+
 static void *actor_main(void *arg)
 {
 	struct metro_rig *r = arg;
 	const struct metro_driver *drv = metro_driver_find(r->conf->driver);
 	struct metro_driver_conn conn = {r->conf->id, &r->conf->conn, r->conf->profile_data};
-	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
-	if (!drv || metro_device_new(drv, &conn, &r->dev) || tfd < 0) {
+	r->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	if (!drv || metro_device_new(drv, &conn, &r->dev) || r->tfd < 0) {
 		metro_err("rig %s: cannot set up driver %s", r->conf->id, r->conf->driver);
 		actor_state(r, "failed");
-		if (tfd >= 0)
-			close(tfd);
+		if (r->tfd >= 0)
+			close(r->tfd);
 		return NULL;
 	}
 	choose_channels(r);
 	r->device_ok = 1;
 	actor_state(r, "idle");
-	uint64_t period = (uint64_t)llround(1e9 / r->conf->sample_hz);
-	uint64_t next = metro_now_ns() + period;
-	uint64_t next_health = metro_now_ns() + 1000000000u;
-	arm_timer(tfd, next);
-	for (;;) {
-		zmq_pollitem_t it[2] = {{r->pipe_actor, 0, ZMQ_POLLIN, 0},
-					{NULL, tfd, ZMQ_POLLIN, 0}};
-		if (zmq_poll(it, 2, -1) < 0)
-			break;
-		if (it[0].revents & ZMQ_POLLIN) {
-			char verb[32] = "";
-			int n = zmq_recv(r->pipe_actor, verb, sizeof verb - 1, 0);
-			int more = 0;
-			size_t sz = sizeof more;
-			zmq_getsockopt(r->pipe_actor, ZMQ_RCVMORE, &more, &sz);
-			while (more) {
-				char junk[64];
-				zmq_recv(r->pipe_actor, junk, sizeof junk, 0);
-				zmq_getsockopt(r->pipe_actor, ZMQ_RCVMORE, &more, &sz);
-			}
-			if (n >= 0 && !strncmp(verb, "STOP", 4))
-				break;
-		}
-		if (it[1].revents & ZMQ_POLLIN) {
-			uint64_t expirations = 0;
-			if (read(tfd, &expirations, sizeof expirations) != sizeof expirations)
-				continue;
-			uint64_t now = metro_now_ns();
-			r->lateness[r->nlate++ % LATENCY_RING] = (int64_t)(now - next);
-			r->ticks++;
-			/* Deadlines missed while the previous read ran are dropped ticks: skip them
-			 * and keep the grid (absolute deadlines, no drift). */
-			uint64_t missed = now > next ? (now - next) / period : 0;
-			r->dropped_ticks += missed;
-			sample(r, next);
-			next += (missed + 1) * period;
-			now = metro_now_ns();
-			if (next <= now) {
-				uint64_t skip = (now - next) / period + 1;
-				r->dropped_ticks += skip;
-				next += skip * period;
-			}
-			arm_timer(tfd, next);
-			if (now >= next_health) {
-				health(r);
-				next_health = now + 1000000000u;
-			}
-		}
+	r->period = (uint64_t)llround(1e9 / r->conf->sample_hz);
+	r->next = metro_now_ns() + r->period;
+	r->next_health = metro_now_ns() + 1000000000u;
+	arm_timer(r->tfd, r->next);
+	while (!r->shutdown) {
+		actor_wait(r, -1);
+		if (r->pending && !r->shutdown)
+			run_batch(r);
 	}
+	metro_batch_destroy(&r->pending);
 	actor_state(r, "stopping");
-	int safe = go_safe(r);
+	int unsafe = go_safe(r);
 	metro_device_destroy(&r->dev);
-	close(tfd);
-	actor_state(r, safe ? "stopped-unsafe" : "stopped");
+	close(r->tfd);
+	actor_state(r, unsafe ? "stopped-unsafe" : "stopped");
 	return NULL;
+}
+
+int metro_rig_submit(struct metro_rig *r, struct metro_batch *b)
+{
+	if (send_cmd(r, "START", &b, sizeof b)) {
+		metro_batch_destroy(&b);
+		return METRO_E_IO;
+	}
+	metro_strlcpy(r->state, "running", sizeof r->state);
+	return METRO_OK;
+}
+
+int metro_rig_command(struct metro_rig *r, const char *verb, json_t *doc)
+{
+	char *text = json_dumps(doc ? doc : json_object(), JSON_COMPACT);
+	int rc = send_cmd(r, verb, text, strlen(text));
+	free(text);
+	return rc;
 }
 
 int metro_rig_start(void *zctx, const struct metro_rig_conf *conf, struct metro_rig **out)
@@ -312,7 +424,7 @@ void metro_rig_stop(struct metro_rig **pr)
 	if (!r)
 		return;
 	if (r->started) {
-		send_frames(r->pipe_main, "STOP", "{}", 0);
+		send_cmd(r, "STOP", "{}", 2);
 		pthread_join(r->thread, NULL);
 		json_t *doc;
 		const char *kind;
@@ -337,7 +449,8 @@ void *metro_rig_pipe(struct metro_rig *r)
 
 const char *metro_rig_receive(struct metro_rig *r, json_t **doc)
 {
-	static const char *const kinds[] = {"state", "reading", "health", "alarm"};
+	static const char *const kinds[] = {"state", "reading", "health", "alarm",
+					    "run",   "point",	"verdict", "prompt"};
 	*doc = NULL;
 	zmq_msg_t k, b;
 	zmq_msg_init(&k);

@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "batch.h"
 #include "config.h"
 
 struct metro_rig;
@@ -29,6 +30,12 @@ void *metro_rig_pipe(struct metro_rig *r);
  * (the caller owns it), or NULL when nothing was waiting.  State and health messages also
  * update the main thread's view of the rig. */
 const char *metro_rig_receive(struct metro_rig *r, json_t **doc);
+
+/* Hand a validated batch to the actor (ownership passes, also on failure); it runs as soon as
+ * the actor reads it.  The caller has checked that the rig is idle. */
+int metro_rig_submit(struct metro_rig *r, struct metro_batch *b);
+/* A run command for the actor's engine: pause, resume, stop, abort, halt, input. */
+int metro_rig_command(struct metro_rig *r, const char *verb, json_t *doc);
 
 const struct metro_rig_conf *metro_rig_conf(const struct metro_rig *r);
 /* Current state name as last reported by the actor ("starting", "idle", ...). */

@@ -13,6 +13,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "runs.h"
 #include "util.h"
 
 static void *bind_socket(void *zctx, int type, const char *ep)
@@ -54,6 +55,7 @@ int metro_server_new(struct metro_config *cfg, struct metro_server **out)
 	s->sigfd = -1;
 	s->start_ns = metro_now_ns();
 	s->generation = 1;
+	s->runs = metro_runs_new(200);
 	metro_log_set_level(cfg->log_level);
 	metro_swid_collect(&s->swid, cfg->procedure_dirs, cfg->nprocedure_dirs);
 
@@ -112,6 +114,7 @@ void metro_server_destroy(struct metro_server **ps)
 		close(s->sigfd);
 	metro_swid_free(&s->swid);
 	metro_config_destroy(&s->cfg);
+	metro_runs_destroy(&s->runs);
 	free(s->config_path);
 	free(s);
 	*ps = NULL;
@@ -137,6 +140,24 @@ int metro_server_reload(struct metro_server *s)
 		return METRO_E_INVAL;
 	}
 	metro_diag_free(&diag);
+
+	/* A rig with a run in progress keeps its configuration: refuse the whole reload rather
+	 * than restart a rig under a running batch. */
+	for (size_t j = 0; j < s->nrigs; j++) {
+		const struct metro_rig_conf *oc = metro_rig_conf(s->rigs[j]);
+		const char *run = metro_runs_active(s->runs, oc->id);
+		const struct metro_rig_conf *nc = metro_config_rig(next, oc->id);
+		if (run && (!nc || metro_rig_conf_differs(oc, nc))) {
+			s->reloads_failed++;
+			snprintf(s->last_reload_error, sizeof s->last_reload_error,
+				 "rig %s has run %s in progress: its configuration cannot change now",
+				 oc->id, run);
+			metro_err("configuration reload refused: %s; keeping generation %u",
+				  s->last_reload_error, s->generation);
+			metro_config_destroy(&next);
+			return METRO_E_STATE;
+		}
+	}
 
 	/* Bind changed endpoints first: if one fails nothing has been given up yet. */
 	void *control = NULL, *publish = NULL;
@@ -301,6 +322,9 @@ static void drain_rig(struct metro_server *s, struct metro_rig *r)
 				metro_notice("rig %s: alarm cleared: %s", id, msg ? msg : "");
 			metro_server_publish(s, kind, id, doc);
 		} else {
+			if (!strcmp(kind, "run") || !strcmp(kind, "point") ||
+			    !strcmp(kind, "verdict") || !strcmp(kind, "prompt"))
+				metro_runs_update(s->runs, id, kind, doc);
 			metro_server_publish(s, kind, id, doc);
 		}
 	}

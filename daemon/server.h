@@ -33,6 +33,8 @@ struct metro_server {
 	uint64_t requests;
 	uint64_t seq; /* last published document's sequence number */
 	uint64_t publish_drops;
+	uint64_t run_counter;
+	struct metro_runs *runs;
 	struct metro_swid swid;
 };
 

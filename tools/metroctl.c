@@ -23,6 +23,17 @@ static void usage(FILE *out)
 		"  ping                    check that the daemon answers\n"
 		"  status                  station, configuration generation, rigs and their "
 		"states\n"
+		"  rigs                    rigs, their state, connection and run\n"
+		"  procedures              the procedure library\n"
+		"  standards               reference standards and days until due\n"
+		"  start BATCH.yaml [--wait] [--auto-answer pass|fail]\n"
+		"                          submit a batch (format: docs/protocol.md)\n"
+		"  pause|resume|stop|abort|halt RIG\n"
+		"                          run control (pause and stop act at the next point)\n"
+		"  input RIG PROMPT pass|fail --operator NAME\n"
+		"                          answer an operator prompt\n"
+		"  runs | run ID           recent runs, one run in full\n"
+		"  watch [TOPIC...]        print published documents as they come\n"
 		"  calc ...                the verifier's calculator (metroctl calc --help)\n"
 		"  probe ...               read/write a rig's channels through the drivers, without\n"
 		"                          the daemon (metroctl probe --help)\n"
@@ -34,14 +45,17 @@ static void usage(FILE *out)
 		DEFAULT_ENDPOINT);
 }
 
-/* Send one request and wait for its reply.  Returns the reply or NULL (unreachable). */
-static json_t *request(const struct metroctl_opts *o, json_t *req)
+json_t *metroctl_request(const struct metroctl_opts *o, json_t *req)
 {
 	void *ctx = zmq_ctx_new();
 	void *sock = zmq_socket(ctx, ZMQ_DEALER);
 	int linger = 0;
 	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
 	json_t *reply = NULL;
+	if (!req) {
+		fprintf(stderr, "metroctl: internal error building the request\n");
+		goto out;
+	}
 	if (zmq_connect(sock, o->endpoint)) {
 		fprintf(stderr, "metroctl: cannot connect to %s: %s\n", o->endpoint,
 			zmq_strerror(zmq_errno()));
@@ -75,7 +89,7 @@ out:
 static int simple(const struct metroctl_opts *o, const char *name, void (*print)(json_t *reply))
 {
 	json_t *req = json_pack("{sisS}", "id", 1, "cmd", name);
-	json_t *reply = request(o, req);
+	json_t *reply = metroctl_request(o, req);
 	json_decref(req);
 	if (!reply)
 		return METROCTL_EXIT_UNREACHABLE;
@@ -177,7 +191,7 @@ int main(int argc, char **argv)
 	const char *cmd = argv[optind];
 	int sub_argc = argc - optind;
 	char **sub_argv = argv + optind;
-	optind = 1; /* reset getopt for the subcommand */
+	optind = 0; /* reinitialise getopt (glibc) for the subcommand's argv */
 	if (!strcmp(cmd, "ping"))
 		return simple(&o, "ping", print_ping);
 	if (!strcmp(cmd, "status"))
@@ -186,6 +200,8 @@ int main(int argc, char **argv)
 		return metroctl_calc(sub_argc, sub_argv, &o);
 	if (!strcmp(cmd, "probe"))
 		return metroctl_probe(sub_argc, sub_argv, &o);
+	if (metroctl_is_run_command(cmd))
+		return metroctl_run(sub_argc, sub_argv, &o);
 	fprintf(stderr, "metroctl: unknown command '%s'\n", cmd);
 	usage(stderr);
 	return METROCTL_EXIT_USAGE;

@@ -22,7 +22,17 @@ struct metroctl_opts {
 	int timeout_ms;	      /* --timeout */
 };
 
+#include <jansson.h>
+
+/* Send one request to the daemon and wait for the reply (o->timeout_ms).  Returns the reply
+ * (caller owns it) or NULL when the daemon did not answer (message on stderr). */
+json_t *metroctl_request(const struct metroctl_opts *o, json_t *req);
+
 int metroctl_calc(int argc, char **argv, const struct metroctl_opts *o);
+/* rigs, procedures, standards, start, pause, resume, stop, abort, halt, input, runs, run,
+ * watch (tools/metroctl_run.c). */
+int metroctl_is_run_command(const char *cmd);
+int metroctl_run(int argc, char **argv, const struct metroctl_opts *o);
 int metroctl_probe(int argc, char **argv, const struct metroctl_opts *o);
 
 #endif

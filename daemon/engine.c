@@ -1,0 +1,1371 @@
+#include "engine.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "log.h"
+#include "metrology.h"
+#include "util.h"
+
+#define MAX_POS 256
+#define RERUN 1 /* internal: the point was interrupted (suspender); run it again */
+#define MAX_RERUNS 5
+
+static const char *const verdict_names[] = {"pass", "conditional", "fail", "aborted", "error"};
+static const char *const state_names[] = {"idle",      "starting",  "running",
+					  "pausing",   "paused",    "suspended",
+					  "stopping",  "aborting",  "done"};
+
+const char *metro_verdict_name(enum metro_verdict v)
+{
+	return (unsigned)v < METRO_ARRAY_SIZE(verdict_names) ? verdict_names[v] : "?";
+}
+
+const char *metro_run_state_name(enum metro_run_state s)
+{
+	return (unsigned)s < METRO_ARRAY_SIZE(state_names) ? state_names[s] : "?";
+}
+
+struct pos {
+	const struct metro_batch_meter *m;
+	enum metro_verdict verdict;
+	int active; /* still taking part: not failed, not in error */
+	json_t *failed_items;
+	char reason[256];
+	/* per-item scratch */
+	struct metro_dec runs[METRO_MX_MAX_RUNS];
+	size_t nruns, nextra;
+	int done_item;
+	long long n_pulses;
+	struct metro_dec constant;
+};
+
+struct metro_engine {
+	struct metro_batch *b;
+	struct metro_engine_io io;
+	enum metro_run_state state;
+	struct pos pos[MAX_POS];
+	size_t npos;
+	int pause_req, stop_req, abort_req, halt_req;
+	const char *end_state;
+	/* the open prompt */
+	char prompt_id[64];
+	json_t *answer;
+	char answer_operator[100];
+	unsigned prompts;
+	char fault[320];
+};
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+static double dd(struct metro_dec d)
+{
+	return metro_dec_to_double(d);
+}
+
+static json_t *jdec(struct metro_dec d)
+{
+	char buf[64];
+	if (!metro_dec_valid(d) || metro_dec_format_sig(d, 15, buf, sizeof buf))
+		return json_null();
+	/* Decimal text as a JSON number: exact as written, parsed by any client. */
+	json_t *j = json_loads(buf, JSON_DECODE_ANY, NULL);
+	return j ? j : json_string(buf);
+}
+
+static void emit(struct metro_engine *e, const char *kind, json_t *doc)
+{
+	json_object_set_new(doc, "run", json_string(e->b->run_id));
+	e->io.emit(e->io.ctx, kind, doc);
+}
+
+static void set_state(struct metro_engine *e, enum metro_run_state s, const char *why)
+{
+	if (e->state == s)
+		return;
+	e->state = s;
+	json_t *doc = json_pack("{ss}", "state", state_names[s]);
+	if (why)
+		json_object_set_new(doc, "reason", json_string(why));
+	emit(e, "run", doc);
+}
+
+static int fault(struct metro_engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A rig fault: every active position ends in `error` with the reason; the run ends. */
+static int fault(struct metro_engine *e, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e->fault, sizeof e->fault, fmt, ap);
+	va_end(ap);
+	metro_err("run %s: rig fault: %s", e->b->run_id, e->fault);
+	for (size_t i = 0; i < e->npos; i++) {
+		struct pos *p = &e->pos[i];
+		if (!p->active)
+			continue;
+		p->active = 0;
+		p->verdict = METRO_VERDICT_ERROR;
+		snprintf(p->reason, sizeof p->reason, "rig fault: %s", e->fault);
+	}
+	return METRO_E_IO;
+}
+
+static int wait_real(struct metro_engine *e, double s)
+{
+	if (e->abort_req || e->halt_req)
+		return METRO_E_STATE;
+	int rc = e->io.wait(e->io.ctx, s);
+	if (rc || e->abort_req || e->halt_req)
+		return METRO_E_STATE;
+	return METRO_OK;
+}
+
+static const struct metro_channel *chan(struct metro_engine *e, const char *name)
+{
+	return metro_profile_channel(e->io.profile, name);
+}
+
+static int rd(struct metro_engine *e, const char *name, double *v)
+{
+	const struct metro_channel *c = chan(e, name);
+	if (!c)
+		return fault(e, "the rig profile has no channel %s", name);
+	if (metro_device_read1(e->io.dev, c, v))
+		return fault(e, "reading %s: %s", name, metro_device_last_error(e->io.dev));
+	return METRO_OK;
+}
+
+static int wr(struct metro_engine *e, const char *name, double v)
+{
+	const struct metro_channel *c = chan(e, name);
+	if (!c)
+		return fault(e, "the rig profile has no channel %s", name);
+	if (metro_device_write(e->io.dev, c, v))
+		return fault(e, "writing %s = %g: %s", name, v, metro_device_last_error(e->io.dev));
+	return METRO_OK;
+}
+
+static int rd_pos(struct metro_engine *e, const char *base, struct pos **ps, size_t n,
+		  double *out)
+{
+	const struct metro_channel *chs[MAX_POS];
+	for (size_t i = 0; i < n; i++) {
+		chs[i] = metro_profile_pos_channel(e->io.profile, base, ps[i]->m->position);
+		if (!chs[i])
+			return fault(e, "the rig profile has no channel pos[%d].%s",
+				     ps[i]->m->position, base);
+	}
+	if (n && metro_device_read(e->io.dev, chs, n, out))
+		return fault(e, "reading pos[*].%s: %s", base, metro_device_last_error(e->io.dev));
+	return METRO_OK;
+}
+
+static int wr_pos(struct metro_engine *e, const char *base, const struct pos *p, double v)
+{
+	const struct metro_channel *c = metro_profile_pos_channel(e->io.profile, base,
+								   p->m->position);
+	if (!c)
+		return fault(e, "the rig profile has no channel pos[%d].%s", p->m->position, base);
+	if (metro_device_write(e->io.dev, c, v))
+		return fault(e, "writing %s = %g: %s", c->name, v, metro_device_last_error(e->io.dev));
+	return METRO_OK;
+}
+
+/* Evaluate a stimulus expression (one value for the whole batch). */
+static int stim(struct metro_engine *e, const struct metro_expr *x, struct metro_dec *out)
+{
+	char err[200];
+	if (metro_expr_eval(x, e->b->stimulus, out, err, sizeof err))
+		return fault(e, "expression '%s': %s", metro_expr_source(x), err);
+	return METRO_OK;
+}
+
+static size_t active(struct metro_engine *e, struct pos **out)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < e->npos; i++)
+		if (e->pos[i].active)
+			out[n++] = &e->pos[i];
+	return n;
+}
+
+/* The conditions of the procedure (suspenders): 1 and a message when one is out of band. */
+static int conditions_violated(struct metro_engine *e, char *why, size_t whylen, int *rc)
+{
+	const struct metro_procedure *p = e->b->proc;
+	*rc = METRO_OK;
+	for (size_t i = 0; i < p->nconditions; i++) {
+		const struct metro_proc_condition *c = &p->conditions[i];
+		if (!chan(e, c->channel))
+			continue; /* checked at start: a profile may lack an optional channel */
+		double v;
+		if ((*rc = rd(e, c->channel, &v)))
+			return 0;
+		if (v < dd(c->min) || v > dd(c->max)) {
+			snprintf(why, whylen, "%s = %.6g outside %.6g..%.6g%s%s", c->channel, v,
+				 dd(c->min), dd(c->max), c->unit ? " " : "", c->unit ? c->unit : "");
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Suspended: wait (real time, bounded by prompt_timeout_s) until every condition is back. */
+static int wait_recovery(struct metro_engine *e, const char *why)
+{
+	set_state(e, METRO_RUN_SUSPENDED, why);
+	metro_warn("run %s: suspended: %s", e->b->run_id, why);
+	double limit = dd(metro_procedure_param(e->b->proc, "prompt_timeout_s", metro_dec_e(600, 0)));
+	for (double waited = 0; waited < limit; waited += e->io.poll_s) {
+		if (wait_real(e, e->io.poll_s))
+			return METRO_E_STATE;
+		char w[200];
+		int rc;
+		if (!conditions_violated(e, w, sizeof w, &rc) && !rc) {
+			set_state(e, METRO_RUN_RUNNING, "conditions recovered: the point is re-run");
+			return METRO_OK;
+		}
+		if (rc)
+			return rc;
+	}
+	return fault(e, "conditions did not recover within %.0f s: %s", limit, why);
+}
+
+static void point_doc(struct metro_engine *e, struct pos *p, const struct metro_proc_item *it,
+		      json_t *details, enum metro_verdict v)
+{
+	json_t *doc = json_pack("{sisssssssssO}", "position", p->m->position, "serial",
+				p->m->serial, "item", it->id, "kind", metro_item_kind_name(it->kind),
+				"verdict", verdict_names[v], "values", details);
+	if (it->title)
+		json_object_set_new(doc, "title", json_string(it->title));
+	emit(e, "point", doc);
+	json_decref(details);
+	if (v > p->verdict)
+		p->verdict = v;
+	if (v >= METRO_VERDICT_FAIL) {
+		p->active = 0;
+		json_array_append_new(p->failed_items, json_string(it->id));
+		if (!p->reason[0])
+			snprintf(p->reason, sizeof p->reason, "%s: %s", it->id, verdict_names[v]);
+	}
+}
+
+static void pos_error(struct metro_engine *e, struct pos *p, const struct metro_proc_item *it,
+		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* One position in error (e.g. its error calculator gave no result): it leaves the run. */
+static void pos_error(struct metro_engine *e, struct pos *p, const struct metro_proc_item *it,
+		      const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char msg[256];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	snprintf(p->reason, sizeof p->reason, "%s: %s", it->id, msg);
+	point_doc(e, p, it, json_pack("{ss}", "error", msg), METRO_VERDICT_ERROR);
+}
+
+static enum metro_mx_vtype vtype_of(const struct metro_procedure *p)
+{
+	static const char *const names[] = {"initial",	       "subsequent",
+					    "in-service",      "supervision-new",
+					    "supervision-in-use", "complaint"};
+	for (size_t i = 0; i < METRO_ARRAY_SIZE(names); i++)
+		if (!strcmp(p->verification, names[i]))
+			return (enum metro_mx_vtype)i;
+	return METRO_MX_INITIAL;
+}
+
+static struct metro_mx_limits limits_of(struct metro_engine *e)
+{
+	const struct metro_procedure *p = e->b->proc;
+	struct metro_mx_limits l = {0};
+	l.type = vtype_of(p);
+	l.complaint = !strcmp(p->limits, "in-service") ? METRO_MX_COMPLAINT_IN_SERVICE
+						       : METRO_MX_COMPLAINT_NEW;
+	l.mpe_factor = metro_procedure_param(p, "mpe_factor", metro_dec_e(1, 0));
+	return l;
+}
+
+static json_t *judgement_json(const struct metro_mx_judgement *j)
+{
+	json_t *o = json_pack("{sosososs}", "error", jdec(j->value), "mpe", jdec(j->mpe), "judged",
+			      jdec(j->judged), "rule", metro_mx_rule_name(j->rule));
+	if (j->rule == METRO_MX_RULE_ROUNDED) {
+		json_object_set_new(o, "rounded", jdec(j->rounded));
+		json_object_set_new(o, "interval", jdec(j->interval));
+	}
+	return o;
+}
+
+static json_t *runs_json(const struct metro_dec *runs, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, jdec(runs[i]));
+	return a;
+}
+
+/* ---- judgement items --------------------------------------------------------------------- */
+
+static int judgement(struct metro_engine *e, const struct metro_proc_item *it)
+{
+	struct pos *ps[MAX_POS];
+	size_t n = active(e, ps);
+	if (!n)
+		return METRO_OK;
+	snprintf(e->prompt_id, sizeof e->prompt_id, "%s-%u", it->id, ++e->prompts);
+	json_decref(e->answer);
+	e->answer = NULL;
+	double timeout = dd(metro_procedure_param(e->b->proc, "prompt_timeout_s",
+						  metro_dec_e(600, 0)));
+	json_t *positions = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(positions, json_integer(ps[i]->m->position));
+	emit(e, "prompt",
+	     json_pack("{sssssssosfs[ss]}", "prompt", e->prompt_id, "item", it->id, "question",
+		       it->prompt, "positions", positions, "timeout_s", timeout, "answers", "pass",
+		       "fail"));
+	double waited = 0;
+	while (!e->answer) {
+		if (waited >= timeout) {
+			for (size_t i = 0; i < n; i++)
+				pos_error(e, ps[i], it, "no answer to prompt %s within %.0f s",
+					  e->prompt_id, timeout);
+			e->prompt_id[0] = '\0';
+			return METRO_OK;
+		}
+		if (wait_real(e, e->io.poll_s))
+			return METRO_E_STATE;
+		waited += e->io.poll_s;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *ans = json_string_value(e->answer);
+		if (!ans) {
+			char key[16];
+			snprintf(key, sizeof key, "%d", ps[i]->m->position);
+			ans = json_string_value(json_object_get(e->answer, key));
+		}
+		int pass = ans && !strcmp(ans, "pass");
+		point_doc(e, ps[i], it,
+			  json_pack("{sssssss}", "answer", pass ? "pass" : "fail", "operator",
+				    e->answer_operator, "rule", "operator judgement"),
+			  pass ? METRO_VERDICT_PASS : METRO_VERDICT_FAIL);
+	}
+	e->prompt_id[0] = '\0';
+	return METRO_OK;
+}
+
+/* ---- flow points (water on a flow bench, gas on a bell prover) --------------------------- */
+
+struct flow_meas {
+	struct metro_dec ref;      /* reference volume collected, L */
+	struct metro_dec vi[MAX_POS]; /* indicated volume per position, L */
+	double flow;               /* mean actual flow, m3/h */
+	double temp0, temp1;       /* water or bell temperature at start and end */
+	double bell_p, ambient_p;
+	double pos_p[MAX_POS], pos_t[MAX_POS];
+	double seconds;            /* simulated duration */
+};
+
+/* Wait until flow.actual has stayed within band of the setpoint for `secs` (simulated). */
+static int stabilise(struct metro_engine *e, const struct metro_proc_item *it, double sp)
+{
+	double band = it->has_stabilise ? dd(it->stab_band_pct) : 5;
+	double secs = it->has_stabilise ? dd(it->stab_seconds) : 5;
+	const char *chname = it->has_stabilise && it->stab_channel ? it->stab_channel : "flow.actual";
+	double limit = fmax(60, 10 * secs), stable = 0, waited = 0, v = 0;
+	while (stable < secs) {
+		if (waited > limit)
+			return fault(e, "%s did not stabilise within ±%g %% of %.6g in %.0f s (last "
+					"%.6g)",
+				     chname, band, sp, limit, v);
+		if (wait_real(e, e->io.poll_s))
+			return METRO_E_STATE;
+		double dt = e->io.poll_s * e->b->time_scale;
+		waited += dt;
+		int rc = rd(e, chname, &v);
+		if (rc)
+			return rc;
+		stable = fabs(v - sp) <= band / 100 * sp ? stable + dt : 0;
+	}
+	return METRO_OK;
+}
+
+static int in_window(struct metro_engine *e, const struct metro_proc_item *it, double flow)
+{
+	struct metro_dec lo, hi, f = metro_dec_from_double(flow);
+	int rc = stim(e, it->window_min, &lo);
+	if (!rc)
+		rc = stim(e, it->window_max, &hi);
+	if (rc)
+		return rc;
+	if (metro_dec_cmp(f, lo) < 0 || metro_dec_cmp(f, hi) > 0)
+		return fault(e, "%s: actual flow %.6g m3/h outside the window %.6g..%.6g m3/h",
+			     it->id, flow, dd(lo), dd(hi));
+	return METRO_OK;
+}
+
+static int water_measure(struct metro_engine *e, const struct metro_proc_item *it, double sp,
+			 double vol, struct pos **ps, size_t n, struct flow_meas *out)
+{
+	int rc;
+	double v0[MAX_POS], v1[MAX_POS], r0, r1;
+	if ((rc = wr(e, "collect", 0)) || (rc = wr(e, "flow.setpoint", sp)) ||
+	    (rc = wr(e, "flow.run", 1)) || (rc = stabilise(e, it, sp)))
+		return rc;
+	double flow;
+	if ((rc = rd(e, "flow.actual", &flow)) || (rc = in_window(e, it, flow)))
+		return rc;
+	if (chan(e, "totals.reset") && ((rc = wr(e, "totals.reset", 1)) || (rc = wr(e, "totals.reset", 0))))
+		return rc;
+	if ((rc = rd(e, "ref.volume", &r0)) || (rc = rd_pos(e, "volume", ps, n, v0)) ||
+	    (rc = rd(e, "water.temp", &out->temp0)))
+		return rc;
+	if ((rc = wr(e, "collect", 1)))
+		return rc;
+	double elapsed = 0, sum = 0, r = r0, steady = dd(it->steady_pct),
+	       maxdt = dd(it->max_temp_change), min_s = dd(it->min_seconds);
+	long samples = 0;
+	double expected = vol / (sp * 1000 / 3600);
+	double limit = 3 * fmax(expected, min_s) + 30;
+	while (r - r0 < vol || elapsed < min_s) {
+		if (elapsed > limit) {
+			wr(e, "collect", 0);
+			return fault(e, "%s: %.6g L of %.6g L collected in %.0f s", it->id, r - r0, vol,
+				     elapsed);
+		}
+		if (wait_real(e, e->io.poll_s))
+			return METRO_E_STATE;
+		elapsed += e->io.poll_s * e->b->time_scale;
+		double t;
+		if ((rc = rd(e, "flow.actual", &flow)) || (rc = rd(e, "ref.volume", &r)) ||
+		    (rc = rd(e, "water.temp", &t)))
+			return rc;
+		sum += flow;
+		samples++;
+		char why[200] = "";
+		if (conditions_violated(e, why, sizeof why, &rc) ||
+		    (steady > 0 && fabs(flow - sp) > steady / 100 * sp &&
+		     snprintf(why, sizeof why, "flow %.6g m3/h not steady within ±%g %% of %.6g",
+			      flow, steady, sp)) ||
+		    (maxdt > 0 && fabs(t - out->temp0) > maxdt &&
+		     snprintf(why, sizeof why, "water temperature changed by %.3g °C (limit %g)",
+			      t - out->temp0, maxdt))) {
+			if ((rc = wr(e, "collect", 0)))
+				return rc;
+			rc = wait_recovery(e, why);
+			return rc ? rc : RERUN;
+		}
+		if (rc)
+			return rc;
+	}
+	if ((rc = wr(e, "collect", 0)) || (rc = wait_real(e, fmin(0.2, e->io.poll_s))))
+		return rc;
+	if ((rc = rd(e, "ref.volume", &r1)) || (rc = rd_pos(e, "volume", ps, n, v1)) ||
+	    (rc = rd(e, "water.temp", &out->temp1)))
+		return rc;
+	out->ref = metro_dec_sub(metro_dec_from_double(r1), metro_dec_from_double(r0));
+	for (size_t i = 0; i < n; i++)
+		out->vi[i] = metro_dec_sub(metro_dec_from_double(v1[i]), metro_dec_from_double(v0[i]));
+	out->flow = samples ? sum / (double)samples : flow;
+	out->seconds = elapsed;
+	return METRO_OK;
+}
+
+static int gas_measure(struct metro_engine *e, const struct metro_proc_item *it, double sp,
+		       double vol, struct pos **ps, size_t n, struct flow_meas *out)
+{
+	int rc;
+	double v0[MAX_POS], v1[MAX_POS], p0[MAX_POS], p1[MAX_POS], t0[MAX_POS], t1[MAX_POS];
+	double b0, b1, bp0, bp1, bt1;
+	/* Standing start and stop: the bell and the meters are read with the valve closed, so a
+	 * slow serial line cannot skew the volumes against each other. */
+	if ((rc = wr(e, "valve", 0)) || (rc = wr(e, "flow.setpoint", sp)))
+		return rc;
+	if (chan(e, "bell.reset") && ((rc = wr(e, "bell.reset", 1)) || (rc = wr(e, "bell.reset", 0))))
+		return rc;
+	if ((rc = rd(e, "bell.volume", &b0)) || (rc = rd_pos(e, "volume", ps, n, v0)) ||
+	    (rc = rd_pos(e, "pressure", ps, n, p0)) || (rc = rd_pos(e, "temp", ps, n, t0)) ||
+	    (rc = rd(e, "bell.pressure", &bp0)) || (rc = rd(e, "bell.temp", &out->temp0)) ||
+	    (rc = rd(e, "ambient.pressure", &out->ambient_p)))
+		return rc;
+	if ((rc = wr(e, "valve", 1)))
+		return rc;
+	double elapsed = 0, b = b0, flow = 0, sum = 0, min_s = dd(it->min_seconds);
+	double settle = it->has_stabilise ? dd(it->stab_seconds) : 5;
+	double band = it->has_stabilise ? dd(it->stab_band_pct) : 5;
+	long samples = 0;
+	double limit = 3 * fmax(vol / (sp * 1000 / 3600), min_s) + 30;
+	while (b - b0 < vol || elapsed < min_s) {
+		if (elapsed > limit) {
+			wr(e, "valve", 0);
+			return fault(e, "%s: %.6g L of %.6g L passed in %.0f s", it->id, b - b0, vol,
+				     elapsed);
+		}
+		if (wait_real(e, e->io.poll_s))
+			return METRO_E_STATE;
+		elapsed += e->io.poll_s * e->b->time_scale;
+		if ((rc = rd(e, "bell.volume", &b)) || (rc = rd(e, "flow.actual", &flow)))
+			return rc;
+		if (elapsed >= settle) {
+			if (fabs(flow - sp) > band / 100 * sp) {
+				wr(e, "valve", 0);
+				return fault(e, "%s: flow %.6g m3/h not within ±%g %% of %.6g", it->id,
+					     flow, band, sp);
+			}
+			sum += flow;
+			samples++;
+		}
+		char why[200];
+		if (conditions_violated(e, why, sizeof why, &rc)) {
+			if ((rc = wr(e, "valve", 0)))
+				return rc;
+			rc = wait_recovery(e, why);
+			return rc ? rc : RERUN;
+		}
+		if (rc)
+			return rc;
+	}
+	if ((rc = wr(e, "valve", 0)))
+		return rc;
+	/* Let the bell and the meters come to rest before reading them. */
+	for (double w = 0; w < 30; w += e->io.poll_s * e->b->time_scale) {
+		if ((rc = wait_real(e, e->io.poll_s)) || (rc = rd(e, "flow.actual", &flow)))
+			return rc;
+		if (flow <= 0.001 * sp)
+			break;
+	}
+	if ((rc = rd(e, "bell.volume", &b1)) || (rc = rd_pos(e, "volume", ps, n, v1)) ||
+	    (rc = rd_pos(e, "pressure", ps, n, p1)) || (rc = rd_pos(e, "temp", ps, n, t1)) ||
+	    (rc = rd(e, "bell.pressure", &bp1)) || (rc = rd(e, "bell.temp", &bt1)))
+		return rc;
+	out->flow = samples ? sum / (double)samples : flow;
+	if ((rc = in_window(e, it, out->flow)))
+		return rc;
+	out->ref = metro_dec_sub(metro_dec_from_double(b1), metro_dec_from_double(b0));
+	out->bell_p = (bp0 + bp1) / 2;
+	out->temp1 = bt1;
+	for (size_t i = 0; i < n; i++) {
+		out->vi[i] = metro_dec_sub(metro_dec_from_double(v1[i]), metro_dec_from_double(v0[i]));
+		out->pos_p[i] = (p0[i] + p1[i]) / 2;
+		out->pos_t[i] = (t0[i] + t1[i]) / 2;
+	}
+	out->seconds = elapsed;
+	return METRO_OK;
+}
+
+/* Round a measured double to `places` decimals, exactly, for use in a judgement input. */
+static struct metro_dec rounded(double v, int places)
+{
+	char buf[64];
+	snprintf(buf, sizeof buf, "%.*f", places, v);
+	struct metro_dec d;
+	return metro_dec_parse(buf, &d) ? metro_dec_invalid() : d;
+}
+
+static int flow_point(struct metro_engine *e, const struct metro_proc_item *it)
+{
+	struct pos *ps[MAX_POS];
+	size_t n = active(e, ps);
+	if (!n)
+		return METRO_OK;
+	struct metro_dec flow_d, vol_d;
+	int rc = stim(e, it->flow, &flow_d);
+	if (!rc)
+		rc = stim(e, it->volume_l, &vol_d);
+	if (rc)
+		return rc;
+	int gas = !strcmp(e->b->proc->meter, "gas");
+	for (size_t i = 0; i < n; i++) {
+		ps[i]->nruns = 0;
+		ps[i]->nextra = 0;
+		ps[i]->done_item = 0;
+	}
+	struct metro_mx_limits lim = limits_of(e);
+	struct flow_meas *m = metro_calloc(1, sizeof *m);
+	int reruns = 0;
+	for (;;) {
+		/* Positions that still need runs of this point. */
+		struct pos *need[MAX_POS];
+		size_t nn = 0;
+		for (size_t i = 0; i < n; i++)
+			if (ps[i]->active && !ps[i]->done_item)
+				need[nn++] = ps[i];
+		if (!nn)
+			break;
+		memset(m, 0, sizeof *m);
+		rc = gas ? gas_measure(e, it, dd(flow_d), dd(vol_d), need, nn, m)
+			 : water_measure(e, it, dd(flow_d), dd(vol_d), need, nn, m);
+		if (rc == RERUN) {
+			if (++reruns > MAX_RERUNS) {
+				rc = fault(e, "%s interrupted %d times", it->id, reruns);
+				break;
+			}
+			continue;
+		}
+		if (rc)
+			break;
+		for (size_t i = 0; i < nn; i++) {
+			struct pos *p = need[i];
+			const char *cls = metro_batch_text(e->b, p->m, "class");
+			json_t *vals = json_object();
+			struct metro_mx_judgement jm;
+			struct metro_dec mpe;
+			int crc;
+			if (!gas) {
+				struct metro_mx_water_input in = {0};
+				struct metro_mx_water_result res;
+				in.meter.q3 = metro_batch_value(e->b, p->m, "q3");
+				in.meter.r = metro_batch_value(e->b, p->m, "r");
+				metro_mx_parse_wclass(cls, &in.meter.cls);
+				in.limits = lim;
+				in.flow = rounded(m->flow, 6);
+				in.temp_c = rounded((m->temp0 + m->temp1) / 2, 3);
+				in.method = METRO_MX_WATER_VOLUMETRIC;
+				in.indicated_l = m->vi[i];
+				in.actual_l = m->ref;
+				crc = metro_mx_water_check(&in, &res);
+				jm = res.judgement;
+				mpe = res.point.mpe.mpe;
+				json_object_set_new(vals, "indicated_l", jdec(m->vi[i]));
+				json_object_set_new(vals, "reference_l", jdec(m->ref));
+				json_object_set_new(vals, "flow_m3h", jdec(in.flow));
+				json_object_set_new(vals, "temp_c", jdec(in.temp_c));
+				json_object_set_new(vals, "zone", json_string(metro_mx_zone_name(
+									  res.point.mpe.zone)));
+				if (crc)
+					json_object_set_new(vals, "error", json_string(
+									   res.bad.reason ? res.bad.reason
+											  : "refused"));
+			} else {
+				struct metro_mx_gas_input in = {0};
+				struct metro_mx_gas_result res;
+				metro_mx_parse_gclass(cls, &in.cls);
+				in.qmax = metro_batch_value(e->b, p->m, "qmax");
+				struct metro_dec qmin = metro_batch_value(e->b, p->m, "qmin");
+				in.qmin = metro_dec_valid(qmin) ? qmin : metro_dec_e(0, 0);
+				in.flow = rounded(m->flow, 6);
+				in.limits = lim;
+				in.method = METRO_MX_GAS_BELL;
+				in.ref.p_atm_kpa = rounded(m->ambient_p, 4);
+				in.ref.ref_volume_l = m->ref;
+				in.ref.ref_p_kpa = rounded(m->bell_p, 4);
+				in.ref.ref_t_c = rounded((m->temp0 + m->temp1) / 2, 3);
+				in.ref.meter_volume_l = m->vi[i];
+				in.ref.meter_p_kpa = rounded(m->pos_p[i], 4);
+				in.ref.meter_t_c = rounded(m->pos_t[i], 3);
+				crc = metro_mx_gas_check(&in, &res);
+				jm = res.judgement;
+				mpe = res.point.mpe.mpe;
+				json_object_set_new(vals, "indicated_l", jdec(m->vi[i]));
+				json_object_set_new(vals, "bell_l", jdec(m->ref));
+				json_object_set_new(vals, "reference_l", jdec(res.ref.reference_l));
+				json_object_set_new(vals, "pressure_factor",
+						    jdec(res.ref.pressure_factor));
+				json_object_set_new(vals, "temperature_factor",
+						    jdec(res.ref.temperature_factor));
+				json_object_set_new(vals, "flow_m3h", jdec(in.flow));
+				json_object_set_new(vals, "p_atm_kpa", jdec(in.ref.p_atm_kpa));
+				json_object_set_new(vals, "bell_p_kpa", jdec(in.ref.ref_p_kpa));
+				json_object_set_new(vals, "bell_t_c", jdec(in.ref.ref_t_c));
+				json_object_set_new(vals, "meter_p_kpa", jdec(in.ref.meter_p_kpa));
+				json_object_set_new(vals, "meter_t_c", jdec(in.ref.meter_t_c));
+				json_object_set_new(vals, "zone", json_string(metro_mx_zone_name(
+									  res.point.mpe.zone)));
+				if (crc)
+					json_object_set_new(vals, "error", json_string(
+									   res.bad.reason ? res.bad.reason
+											  : "refused"));
+			}
+			json_object_set_new(vals, "seconds", json_real(m->seconds));
+			if (crc) {
+				/* The measured point is outside what the rule covers (e.g. a flow
+				 * outside Q1..Q4): a rig or procedure problem, not the meter's. */
+				json_decref(vals);
+				pos_error(e, p, it, "cannot judge the measured point");
+				continue;
+			}
+			p->runs[p->nruns++] = jm.value;
+			/* The water rule decides after the first run and again after the two
+			 * extra ones; a run in between only waits for its sibling. */
+			if (it->repeat == METRO_REPEAT_WATER_RETEST && p->nruns > 1 &&
+			    p->nruns < 1 + p->nextra) {
+				json_object_set_new(vals, "run", json_integer((json_int_t)p->nruns));
+				json_object_set_new(vals, "last_run", judgement_json(&jm));
+				emit(e, "point",
+				     json_pack("{sisssssssssO}", "position", p->m->position, "serial",
+					       p->m->serial, "item", it->id, "kind",
+					       metro_item_kind_name(it->kind), "verdict", "pending",
+					       "values", vals));
+				json_decref(vals);
+				continue;
+			}
+			struct metro_mx_repeat rep;
+			if (gas) {
+				struct metro_mx_gas_rule rule = {(size_t)it->runs, METRO_MX_MEAN_ONLY};
+				crc = metro_mx_gas_repeat(p->runs, p->nruns, &rule, mpe, &rep);
+			} else if (it->repeat == METRO_REPEAT_WATER_RETEST) {
+				crc = metro_mx_water_repeat(p->runs, p->nruns, mpe, &rep);
+			} else {
+				struct metro_mx_gas_rule rule = {1, METRO_MX_MEAN_ONLY};
+				crc = metro_mx_gas_repeat(p->runs, p->nruns, &rule, mpe, &rep);
+			}
+			json_object_set_new(vals, "run", json_integer((json_int_t)p->nruns));
+			json_object_set_new(vals, "last_run", judgement_json(&jm));
+			if (crc) {
+				json_decref(vals);
+				pos_error(e, p, it, "repeat rule refused the runs");
+				continue;
+			}
+			if (rep.needs_more) {
+				p->nextra = rep.more;
+				/* Published as an intermediate point: the run that asks for more. */
+				json_object_set_new(vals, "needs_more", json_integer((json_int_t)rep.more));
+				json_t *doc = json_pack("{sisssssssssO}", "position", p->m->position,
+							"serial", p->m->serial, "item", it->id, "kind",
+							metro_item_kind_name(it->kind), "verdict",
+							"pending", "values", vals);
+				emit(e, "point", doc);
+				json_decref(vals);
+				continue;
+			}
+			json_object_set_new(vals, "runs", runs_json(p->runs, p->nruns));
+			json_object_set_new(vals, "mean", jdec(rep.mean));
+			json_object_set_new(vals, "judgement", judgement_json(&rep.judgement));
+			p->done_item = 1;
+			point_doc(e, p, it, vals, rep.verdict == METRO_MX_PASS ? METRO_VERDICT_PASS
+									       : METRO_VERDICT_FAIL);
+		}
+	}
+	free(m);
+	return rc;
+}
+
+/* ---- electricity ------------------------------------------------------------------------- */
+
+static double phase_of(const char *pf)
+{
+	if (!strcmp(pf, "0.5L"))
+		return 60.0;
+	if (!strcmp(pf, "0.8C"))
+		return -acos(0.8) * 180.0 / M_PI;
+	return 0.0;
+}
+
+static int source(struct metro_engine *e, double u, double i, double phase, double settle)
+{
+	int rc;
+	if ((rc = wr(e, "source.voltage", u)) || (rc = wr(e, "source.current", i)) ||
+	    (rc = wr(e, "source.phase", phase)) || (rc = wr(e, "source.on", 1)))
+		return rc;
+	double waited = 0, ru = 0, ri = 0;
+	double limit = fmax(settle, 1) + 30;
+	for (;;) {
+		if (wait_real(e, e->io.poll_s))
+			return METRO_E_STATE;
+		waited += e->io.poll_s * e->b->time_scale;
+		if ((rc = rd(e, "ref.voltage", &ru)) || (rc = rd(e, "ref.current", &ri)))
+			return rc;
+		int ok = fabs(ru - u) <= 0.01 * u && fabs(ri - i) <= fmax(0.01 * i, 1e-4);
+		if (ok && waited >= settle)
+			return METRO_OK;
+		if (waited > limit)
+			return fault(e, "source did not reach %.6g V %.6g A (reference meter: %.6g V "
+					"%.6g A)",
+				     u, i, ru, ri);
+	}
+}
+
+static int elec_meter(const struct metro_engine *e, const struct pos *p,
+		      struct metro_mx_elec_meter *m, enum metro_mx_phases *ph)
+{
+	const char *cls = metro_batch_text(e->b, p->m, "class");
+	const char *conn = metro_batch_text(e->b, p->m, "connection");
+	const char *phases = metro_batch_text(e->b, p->m, "phases");
+	memset(m, 0, sizeof *m);
+	if (metro_mx_parse_eclass(cls, &m->cls) || metro_mx_parse_connection(conn, &m->conn) ||
+	    metro_mx_parse_phases(phases, ph))
+		return METRO_E_INVAL;
+	m->rated_a = metro_batch_value(e->b, p->m, "ib");
+	m->imax_a = metro_batch_value(e->b, p->m, "imax");
+	return METRO_OK;
+}
+
+/* Arm the error calculators of the positions and wait for every result; m[i] = counted
+ * reference pulses, or -1 for a position whose calculator did not finish. */
+static int calculators(struct metro_engine *e, struct pos **ps, size_t n, double seconds_each,
+		       double *m)
+{
+	int rc;
+	for (size_t i = 0; i < n; i++) {
+		if ((rc = wr_pos(e, "meter_constant", ps[i], dd(ps[i]->constant))) ||
+		    (rc = wr_pos(e, "pulses_n", ps[i], (double)ps[i]->n_pulses)) ||
+		    (rc = wr_pos(e, "start", ps[i], 0)) || (rc = wr_pos(e, "start", ps[i], 1)))
+			return rc;
+	}
+	double status[MAX_POS], waited = 0, limit = 3 * seconds_each + 20;
+	for (;;) {
+		if (wait_real(e, e->io.poll_s))
+			return METRO_E_STATE;
+		waited += e->io.poll_s * e->b->time_scale;
+		if ((rc = rd_pos(e, "status", ps, n, status)))
+			return rc;
+		size_t done = 0;
+		for (size_t i = 0; i < n; i++)
+			done += status[i] == 2;
+		if (done == n || waited > limit)
+			break;
+	}
+	if ((rc = rd_pos(e, "ref_pulses", ps, n, m)))
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		if (status[i] != 2)
+			m[i] = -1;
+		wr_pos(e, "start", ps[i], 0);
+	}
+	return METRO_OK;
+}
+
+static int load_point(struct metro_engine *e, const struct metro_proc_item *it)
+{
+	struct pos *ps[MAX_POS];
+	size_t n = active(e, ps);
+	if (!n)
+		return METRO_OK;
+	struct metro_dec cur, volt;
+	int rc = stim(e, it->current, &cur);
+	if (!rc)
+		rc = it->voltage ? stim(e, it->voltage, &volt)
+				 : (volt = metro_batch_value(e->b, ps[0]->m, "un"), METRO_OK);
+	if (rc)
+		return rc;
+	enum metro_mx_pf pf;
+	metro_mx_parse_pf(it->pf, &pf);
+	if ((rc = source(e, dd(volt), dd(cur), phase_of(it->pf), dd(it->settle_seconds))))
+		return rc;
+	double c0;
+	if ((rc = rd(e, "ref.constant", &c0)))
+		return rc;
+	double longest = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct metro_mx_elec_meter mm;
+		enum metro_mx_phases ph;
+		elec_meter(e, ps[i], &mm, &ph);
+		ps[i]->constant = metro_batch_value(e->b, ps[i]->m, "meter_constant");
+		struct metro_mx_pulses_input pin = {volt, cur, pf, ph, ps[i]->constant,
+						    it->min_seconds};
+		if (!metro_dec_valid(pin.min_seconds) || metro_dec_sign(pin.min_seconds) <= 0)
+			pin.min_seconds = metro_dec_e(5, 0);
+		struct metro_mx_pulses_result pr;
+		if (metro_mx_pulses_needed(&pin, &pr))
+			return fault(e, "%s: cannot compute the meter pulses for position %d", it->id,
+				     ps[i]->m->position);
+		ps[i]->n_pulses = pr.pulses;
+		longest = fmax(longest, (double)pr.pulses * pr.period_s);
+		ps[i]->nruns = 0;
+		ps[i]->nextra = 0;
+		ps[i]->done_item = 0;
+	}
+	struct metro_mx_limits lim = limits_of(e);
+	for (;;) {
+		struct pos *need[MAX_POS];
+		size_t nn = 0;
+		for (size_t i = 0; i < n; i++)
+			if (ps[i]->active && !ps[i]->done_item)
+				need[nn++] = ps[i];
+		if (!nn)
+			break;
+		double counted[MAX_POS];
+		if ((rc = calculators(e, need, nn, longest, counted)))
+			return rc;
+		for (size_t i = 0; i < nn; i++) {
+			struct pos *p = need[i];
+			if (counted[i] < 0) {
+				pos_error(e, p, it, "error calculator gave no result in time");
+				continue;
+			}
+			struct metro_mx_pulse_input pin = {
+				metro_dec_from_double(c0), p->constant, metro_dec_e(p->n_pulses, 0),
+				metro_dec_from_double(counted[i]), metro_dec_e(1, 0),
+				metro_dec_e(1, 0)};
+			struct metro_dec m0, err;
+			if (metro_mx_pulse_error(&pin, &m0, &err)) {
+				pos_error(e, p, it, "pulse counts refused (m = %.0f)", counted[i]);
+				continue;
+			}
+			p->runs[p->nruns++] = err;
+			/* JJG 596 practice: two readings, averaged; two more when that mean lies in
+			 * 80-120 % of the MPE, and then all four averaged. */
+			if (p->nruns < 2 || (p->nextra && p->nruns < 2 + p->nextra))
+				continue;
+			struct metro_mx_elec_input in = {0};
+			enum metro_mx_phases ph;
+			elec_meter(e, p, &in.meter, &ph);
+			in.current.mult = metro_dec_div(cur, in.meter.rated_a);
+			in.current.base = in.meter.conn == METRO_MX_CT ? METRO_MX_IN : METRO_MX_IB;
+			in.pf = pf;
+			in.limits = lim;
+			in.method = METRO_MX_ELEC_READINGS;
+			memcpy(in.readings, p->runs, p->nruns * sizeof *p->runs);
+			in.nreadings = p->nruns;
+			in.nextra = p->nextra;
+			struct metro_mx_elec_result res;
+			if (metro_mx_elec_check(&in, &res)) {
+				pos_error(e, p, it, "cannot judge: %s %s",
+					  res.bad.input ? res.bad.input : "",
+					  res.bad.reason ? res.bad.reason : "");
+				continue;
+			}
+			if (!res.complete) {
+				p->nextra = res.repeat.more;
+				continue;
+			}
+			json_t *vals = json_object();
+			json_object_set_new(vals, "voltage_v", jdec(volt));
+			json_object_set_new(vals, "current_a", jdec(cur));
+			json_object_set_new(vals, "current_ratio", jdec(in.current.mult));
+			json_object_set_new(vals, "pf", json_string(metro_mx_pf_name(pf)));
+			json_object_set_new(vals, "meter_pulses", json_integer(p->n_pulses));
+			json_object_set_new(vals, "standard_constant", jdec(pin.c0));
+			json_object_set_new(vals, "meter_constant", jdec(p->constant));
+			json_object_set_new(vals, "computed_pulses_last", jdec(m0));
+			json_object_set_new(vals, "standard_pulses_last", json_real(counted[i]));
+			json_object_set_new(vals, "readings", runs_json(p->runs, p->nruns));
+			json_object_set_new(vals, "mean", jdec(res.repeat.mean));
+			json_object_set_new(vals, "band_80_120", json_boolean(res.repeat.band));
+			json_object_set_new(vals, "zone_low", jdec(res.point.low));
+			json_object_set_new(vals, "judgement", judgement_json(&res.judgement));
+			p->done_item = 1;
+			point_doc(e, p, it, vals,
+				  res.judgement.verdict == METRO_MX_PASS ? METRO_VERDICT_PASS
+									  : METRO_VERDICT_FAIL);
+		}
+	}
+	return METRO_OK;
+}
+
+/* Start and creep tests share a shape: a fixed stimulus for the longest of the positions' time
+ * limits, watching each position's free-running pulse counter. */
+static int pulse_watch(struct metro_engine *e, struct pos **ps, size_t n, const double *limit_min,
+		       double *first_min, long *pulses)
+{
+	double base[MAX_POS], now[MAX_POS], longest = 0;
+	int rc = rd_pos(e, "meter_pulses", ps, n, base);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		longest = fmax(longest, limit_min[i]);
+		first_min[i] = -1;
+		pulses[i] = 0;
+	}
+	double elapsed_min = 0;
+	while (elapsed_min < longest) {
+		if (wait_real(e, e->io.poll_s))
+			return METRO_E_STATE;
+		elapsed_min += e->io.poll_s * e->b->time_scale / 60;
+		if ((rc = rd_pos(e, "meter_pulses", ps, n, now)))
+			return rc;
+		for (size_t i = 0; i < n; i++) {
+			if (elapsed_min > limit_min[i] + e->io.poll_s * e->b->time_scale / 60)
+				continue; /* this position's time is over: later pulses do not count */
+			long c = (long)(now[i] - base[i]);
+			if (c > 0 && first_min[i] < 0)
+				first_min[i] = elapsed_min;
+			pulses[i] = c;
+		}
+		char why[200];
+		if (conditions_violated(e, why, sizeof why, &rc)) {
+			rc = wait_recovery(e, why);
+			return rc ? rc : RERUN;
+		}
+		if (rc)
+			return rc;
+	}
+	return METRO_OK;
+}
+
+static int start_or_creep(struct metro_engine *e, const struct metro_proc_item *it)
+{
+	struct pos *ps[MAX_POS];
+	size_t n = active(e, ps);
+	if (!n)
+		return METRO_OK;
+	int creep = it->kind == METRO_ITEM_CREEP_TEST;
+	double limit_min[MAX_POS], first[MAX_POS];
+	long pulses[MAX_POS];
+	struct metro_dec current = metro_dec_e(0, 0), voltage = metro_dec_e(0, 0);
+	json_t *info[MAX_POS];
+	for (size_t i = 0; i < n; i++) {
+		struct metro_mx_elec_meter mm;
+		enum metro_mx_phases ph;
+		elec_meter(e, ps[i], &mm, &ph);
+		struct metro_dec un = metro_batch_value(e->b, ps[i]->m, "un");
+		struct metro_dec c = metro_batch_value(e->b, ps[i]->m, "meter_constant");
+		if (creep) {
+			struct metro_mx_creep_input in = {mm.cls, mm.conn, mm.imax_a, un, c, ph};
+			struct metro_mx_creep_result r;
+			if (metro_mx_creep(&in, &r))
+				return fault(e, "creep test: %s", r.bad.reason ? r.bad.reason : "refused");
+			voltage = r.voltage_v;
+			limit_min[i] = r.time_min;
+			info[i] = json_pack("{sosfsosf}", "voltage_v", jdec(r.voltage_v), "time_min",
+					    r.time_min, "k", jdec(r.k), "m", r.m);
+		} else {
+			struct metro_mx_start_input in = {mm.cls, mm.conn, mm.rated_a, un, c, ph};
+			struct metro_mx_start_result r;
+			if (metro_mx_start(&in, &r))
+				return fault(e, "start test: %s", r.bad.reason ? r.bad.reason : "refused");
+			current = r.current_a;
+			voltage = un;
+			limit_min[i] = r.time_min;
+			info[i] = json_pack("{sososfsf}", "current_a", jdec(r.current_a), "factor",
+					    jdec(r.factor), "time_min", r.time_min, "m", r.m);
+		}
+	}
+	if (it->voltage && !creep && stim(e, it->voltage, &voltage))
+		return METRO_E_IO;
+	int rc = source(e, dd(voltage), dd(current), 0, 1);
+	if (!rc)
+		rc = pulse_watch(e, ps, n, limit_min, first, pulses);
+	if (rc) {
+		for (size_t i = 0; i < n; i++)
+			json_decref(info[i]);
+		return rc;
+	}
+	for (size_t i = 0; i < n; i++) {
+		enum metro_mx_verdict v;
+		json_object_set_new(info[i], "pulses", json_integer(pulses[i]));
+		if (creep) {
+			metro_mx_creep_judge(pulses[i], it->allowed_pulses, &v);
+			json_object_set_new(info[i], "allowed_pulses", json_integer(it->allowed_pulses));
+		} else {
+			struct metro_mx_start_result r = {0};
+			r.time_min = limit_min[i];
+			metro_mx_start_judge(&r, pulses[i], first[i] < 0 ? 0 : first[i], &v);
+			if (first[i] >= 0)
+				json_object_set_new(info[i], "first_pulse_min", json_real(first[i]));
+		}
+		point_doc(e, ps[i], it, info[i], v == METRO_MX_PASS ? METRO_VERDICT_PASS
+								 : METRO_VERDICT_FAIL);
+	}
+	return METRO_OK;
+}
+
+static int constant_test(struct metro_engine *e, const struct metro_proc_item *it)
+{
+	struct pos *ps[MAX_POS];
+	size_t n = active(e, ps);
+	if (!n)
+		return METRO_OK;
+	struct metro_dec cur, volt, kwh;
+	int rc = stim(e, it->current, &cur);
+	if (!rc)
+		rc = it->voltage ? stim(e, it->voltage, &volt)
+				 : (volt = metro_batch_value(e->b, ps[0]->m, "un"), METRO_OK);
+	if (!rc)
+		rc = stim(e, it->energy_kwh, &kwh);
+	if (!rc)
+		rc = source(e, dd(volt), dd(cur), phase_of(it->pf), dd(it->settle_seconds));
+	if (rc)
+		return rc;
+	double e0, e1, p0[MAX_POS], p1[MAX_POS];
+	if ((rc = rd(e, "ref.energy", &e0)) || (rc = rd_pos(e, "meter_pulses", ps, n, p0)))
+		return rc;
+	double target = dd(kwh) * 1000, waited = 0, e_now = e0;
+	double power = dd(volt) * dd(cur) * cos(phase_of(it->pf) * M_PI / 180);
+	double limit = 3 * target / fmax(power, 1e-6) * 3600 + 30;
+	while (e_now - e0 < target) {
+		if (waited > limit)
+			return fault(e, "%s: %.6g Wh of %.6g Wh in %.0f s", it->id, e_now - e0, target,
+				     waited);
+		if (wait_real(e, e->io.poll_s))
+			return METRO_E_STATE;
+		waited += e->io.poll_s * e->b->time_scale;
+		if ((rc = rd(e, "ref.energy", &e_now)))
+			return rc;
+	}
+	/* Read the meters and the reference together (one request per table) so that pulses
+	 * arriving in between do not skew the comparison. */
+	if ((rc = rd_pos(e, "meter_pulses", ps, n, p1)) || (rc = rd(e, "ref.energy", &e1)))
+		return rc;
+	struct metro_dec ref_wh = metro_dec_sub(metro_dec_from_double(e1), metro_dec_from_double(e0));
+	for (size_t i = 0; i < n; i++) {
+		struct metro_dec c = metro_batch_value(e->b, ps[i]->m, "meter_constant");
+		struct metro_dec pulses = metro_dec_from_double(p1[i] - p0[i]);
+		/* indicated energy in Wh = pulses / C[imp/kWh] × 1000 */
+		struct metro_dec ind = metro_dec_div(metro_dec_mul(pulses, metro_dec_e(1000, 0)), c);
+		struct metro_dec err;
+		json_t *vals = json_pack("{sosososo}", "pulses", jdec(pulses), "meter_constant",
+					 jdec(c), "indicated_wh", jdec(ind), "reference_wh",
+					 jdec(ref_wh));
+		if (metro_mx_volume_error(ind, ref_wh, &err)) {
+			json_decref(vals);
+			pos_error(e, ps[i], it, "no reference energy");
+			continue;
+		}
+		struct metro_mx_judgement j;
+		metro_mx_judge(err, it->limit_pct, METRO_MX_RULE_FULL, metro_dec_e(0, 0), &j);
+		json_object_set_new(vals, "judgement", judgement_json(&j));
+		point_doc(e, ps[i], it, vals,
+			  j.verdict == METRO_MX_PASS ? METRO_VERDICT_PASS : METRO_VERDICT_FAIL);
+	}
+	return METRO_OK;
+}
+
+/* ---- the run ------------------------------------------------------------------------------ */
+
+static int run_item(struct metro_engine *e, const struct metro_proc_item *it)
+{
+	for (int tries = 0;; tries++) {
+		int rc;
+		switch (it->kind) {
+		case METRO_ITEM_JUDGEMENT:
+			rc = judgement(e, it);
+			break;
+		case METRO_ITEM_FLOW_POINT:
+			rc = flow_point(e, it);
+			break;
+		case METRO_ITEM_LOAD_POINT:
+			rc = load_point(e, it);
+			break;
+		case METRO_ITEM_START_TEST:
+		case METRO_ITEM_CREEP_TEST:
+			rc = start_or_creep(e, it);
+			break;
+		default:
+			rc = constant_test(e, it);
+			break;
+		}
+		if (rc != RERUN)
+			return rc;
+		if (tries >= MAX_RERUNS)
+			return fault(e, "%s interrupted %d times", it->id, tries + 1);
+	}
+}
+
+static void run_start_doc(struct metro_engine *e)
+{
+	const struct metro_batch *b = e->b;
+	const struct metro_procedure *p = b->proc;
+	json_t *meters = json_array();
+	for (size_t i = 0; i < b->nmeters; i++) {
+		const struct metro_batch_meter *m = &b->meters[i];
+		json_t *o = json_pack("{sisssO}", "position", m->position, "serial", m->serial,
+				      "nameplate", m->nameplate);
+		if (m->model)
+			json_object_set_new(o, "model", json_string(m->model));
+		if (m->manufacturer)
+			json_object_set_new(o, "manufacturer", json_string(m->manufacturer));
+		if (m->approval)
+			json_object_set_new(o, "approval", json_string(m->approval));
+		json_array_append_new(meters, o);
+	}
+	json_t *doc = json_pack(
+		"{sss{ssssssssssss}sssssbsfso}", "state", "starting", "procedure", "id", p->id,
+		"sha256", p->sha256, "regulation", p->regulation, "edition", p->edition,
+		"verification", p->verification, "limits", p->limits, "operator",
+		b->operator_name, "rig_kind", p->rig, "simulated", b->simulated, "time_scale",
+		b->time_scale, "meters", meters);
+	if (b->submitter)
+		json_object_set_new(doc, "submitter", json_string(b->submitter));
+	emit(e, "run", doc);
+}
+
+struct metro_engine *metro_engine_new(struct metro_batch *b, const struct metro_engine_io *io)
+{
+	struct metro_engine *e = metro_calloc(1, sizeof *e);
+	e->b = b;
+	e->io = *io;
+	if (e->io.poll_s <= 0)
+		e->io.poll_s = 0.1;
+	e->state = METRO_RUN_IDLE;
+	for (size_t i = 0; i < b->nmeters && i < MAX_POS; i++) {
+		e->pos[i].m = &b->meters[i];
+		e->pos[i].active = 1;
+		e->pos[i].verdict = METRO_VERDICT_PASS;
+		e->pos[i].failed_items = json_array();
+	}
+	e->npos = b->nmeters < MAX_POS ? b->nmeters : MAX_POS;
+	return e;
+}
+
+void metro_engine_destroy(struct metro_engine **pe)
+{
+	struct metro_engine *e = *pe;
+	if (!e)
+		return;
+	for (size_t i = 0; i < e->npos; i++)
+		json_decref(e->pos[i].failed_items);
+	json_decref(e->answer);
+	free(e);
+	*pe = NULL;
+}
+
+/* Checks that need the rig: the profile has every channel the procedure names. */
+static int preflight(struct metro_engine *e)
+{
+	const struct metro_procedure *p = e->b->proc;
+	for (size_t i = 0; i < p->nconditions; i++)
+		if (!chan(e, p->conditions[i].channel))
+			return fault(e, "procedure condition on %s: the rig profile has no such "
+					"channel",
+				     p->conditions[i].channel);
+	for (size_t i = 0; i < p->nitems; i++)
+		if (p->items[i].stab_channel && !chan(e, p->items[i].stab_channel))
+			return fault(e, "%s: the rig profile has no channel %s", p->items[i].id,
+				     p->items[i].stab_channel);
+	return METRO_OK;
+}
+
+const char *metro_engine_run(struct metro_engine *e)
+{
+	const struct metro_procedure *p = e->b->proc;
+	run_start_doc(e);
+	e->state = METRO_RUN_STARTING;
+	int rc = preflight(e);
+	if (!rc)
+		set_state(e, METRO_RUN_RUNNING, NULL);
+	for (size_t i = 0; !rc && i < p->nitems; i++) {
+		/* Test-point boundary: pause and stop take effect here. */
+		if (e->stop_req) {
+			set_state(e, METRO_RUN_STOPPING, "stop requested");
+			break;
+		}
+		if (e->pause_req) {
+			set_state(e, METRO_RUN_PAUSED, "at the boundary before item");
+			while (e->pause_req && !e->stop_req && !e->abort_req && !e->halt_req)
+				if (wait_real(e, e->io.poll_s))
+					break;
+			if (e->abort_req || e->halt_req)
+				break;
+			if (e->stop_req) {
+				set_state(e, METRO_RUN_STOPPING, "stop requested");
+				break;
+			}
+			set_state(e, METRO_RUN_RUNNING, "resumed");
+		}
+		const struct metro_proc_item *it = &p->items[i];
+		struct pos *ps[MAX_POS];
+		if (!active(e, ps))
+			break; /* every meter has failed or is in error */
+		rc = run_item(e, it);
+	}
+	const char *end;
+	enum metro_verdict unfinished;
+	if (e->abort_req || e->halt_req) {
+		set_state(e, METRO_RUN_ABORTING, e->halt_req ? "halt" : "abort");
+		end = "aborted";
+		unfinished = METRO_VERDICT_ABORTED;
+	} else if (rc) {
+		end = "error";
+		unfinished = METRO_VERDICT_ERROR;
+	} else if (e->stop_req) {
+		end = "stopped";
+		unfinished = METRO_VERDICT_ABORTED;
+	} else {
+		end = "done";
+		unfinished = METRO_VERDICT_PASS;
+	}
+	/* A meter still active did not fail anything; it passes only if the run completed. */
+	int completed = !strcmp(end, "done");
+	for (size_t i = 0; i < e->npos; i++) {
+		struct pos *ps = &e->pos[i];
+		if (ps->active && !completed) {
+			ps->verdict = unfinished > ps->verdict ? unfinished : ps->verdict;
+			if (!ps->reason[0])
+				snprintf(ps->reason, sizeof ps->reason, "run %s before its end", end);
+		}
+		json_t *doc = json_pack("{sisssssO}", "position", ps->m->position, "serial",
+					ps->m->serial, "verdict", verdict_names[ps->verdict],
+					"failed_items", ps->failed_items);
+		if (ps->reason[0])
+			json_object_set_new(doc, "reason", json_string(ps->reason));
+		emit(e, "verdict", doc);
+	}
+	e->state = METRO_RUN_DONE;
+	json_t *doc = json_pack("{ssss}", "state", "done", "result", end);
+	if (e->fault[0])
+		json_object_set_new(doc, "fault", json_string(e->fault));
+	emit(e, "run", doc);
+	e->end_state = end;
+	return end;
+}
+
+int metro_engine_command(struct metro_engine *e, const char *verb, json_t *doc, char *err,
+			 size_t errlen)
+{
+	if (!strcmp(verb, "pause")) {
+		if (e->state == METRO_RUN_PAUSED || e->pause_req) {
+			snprintf(err, errlen, "already pausing or paused");
+			return METRO_E_STATE;
+		}
+		e->pause_req = 1;
+		set_state(e, METRO_RUN_PAUSING, "at the next test-point boundary");
+		return METRO_OK;
+	}
+	if (!strcmp(verb, "resume")) {
+		if (!e->pause_req) {
+			snprintf(err, errlen, "the run is not paused");
+			return METRO_E_STATE;
+		}
+		e->pause_req = 0;
+		if (e->state == METRO_RUN_PAUSING)
+			set_state(e, METRO_RUN_RUNNING, "pause cancelled");
+		return METRO_OK;
+	}
+	if (!strcmp(verb, "stop")) {
+		e->stop_req = 1;
+		return METRO_OK;
+	}
+	if (!strcmp(verb, "abort") || !strcmp(verb, "halt")) {
+		if (!strcmp(verb, "halt"))
+			e->halt_req = 1;
+		else
+			e->abort_req = 1;
+		return METRO_OK;
+	}
+	if (!strcmp(verb, "input")) {
+		const char *id = json_string_value(json_object_get(doc, "prompt"));
+		json_t *ans = json_object_get(doc, "answer");
+		const char *op = json_string_value(json_object_get(doc, "operator"));
+		if (!e->prompt_id[0] || !id || strcmp(id, e->prompt_id) != 0) {
+			snprintf(err, errlen, "no open prompt '%s'%s%s", id ? id : "",
+				 e->prompt_id[0] ? "; the open prompt is " : "", e->prompt_id);
+			return METRO_E_STATE;
+		}
+		if (!op || !op[0]) {
+			snprintf(err, errlen, "'operator' is required");
+			return METRO_E_INVAL;
+		}
+		const char *a = json_string_value(ans);
+		if (a ? strcmp(a, "pass") && strcmp(a, "fail") : !json_is_object(ans)) {
+			snprintf(err, errlen, "'answer' must be \"pass\", \"fail\" or an object of "
+					      "positions");
+			return METRO_E_INVAL;
+		}
+		json_decref(e->answer);
+		e->answer = json_incref(ans);
+		metro_strlcpy(e->answer_operator, op, sizeof e->answer_operator);
+		return METRO_OK;
+	}
+	snprintf(err, errlen, "unknown run command '%s'", verb);
+	return METRO_E_INVAL;
+}
+
+int metro_engine_must_end(const struct metro_engine *e)
+{
+	return e->abort_req || e->halt_req;
+}
+
+enum metro_run_state metro_engine_state(const struct metro_engine *e)
+{
+	return e->state;
+}

@@ -1,0 +1,84 @@
+/* engine.h — the procedure engine: runs one batch on one rig, inside the rig's actor thread.
+ *
+ * The engine is sequential code (a verifier can follow it against the regulation): items in
+ * order, and for each measuring item the same shape — set the stimulus, wait until it is
+ * stable and inside its window, measure, compute every position's error with the metrology
+ * module, apply the repeat rule, judge.  Waiting goes through the actor (io->wait), which keeps
+ * sampling, answers commands and tells the engine when to stop; so the engine never blocks the
+ * rig beyond one device transaction.
+ *
+ * Verdicts are ordered pass < conditional < fail < aborted < error.  A meter that fails a point
+ * drops out of later points; a rig fault (device lost, stimulus out of range, no result in
+ * time) makes the affected positions `error`, never `fail`.  Influence quantities outside the
+ * procedure's conditions suspend the run; when they recover the interrupted point is re-run
+ * from its start.  Every ending, normal or not, leaves the rig in its safe state (the actor
+ * does that, and reads it back).
+ *
+ * Documents go out through io->emit: "run" (start with the whole context, every state change,
+ * end), "point" (one test point's result for one position, with inputs and intermediate
+ * values), "verdict" (a meter's final verdict), "prompt" (a question to the operator).
+ */
+#ifndef METRO_ENGINE_H
+#define METRO_ENGINE_H
+
+#include <jansson.h>
+
+#include "batch.h"
+#include "device.h"
+
+enum metro_verdict {
+	METRO_VERDICT_PASS,
+	METRO_VERDICT_CONDITIONAL,
+	METRO_VERDICT_FAIL,
+	METRO_VERDICT_ABORTED,
+	METRO_VERDICT_ERROR,
+};
+const char *metro_verdict_name(enum metro_verdict v);
+
+enum metro_run_state {
+	METRO_RUN_IDLE,
+	METRO_RUN_STARTING,
+	METRO_RUN_RUNNING,
+	METRO_RUN_PAUSING,
+	METRO_RUN_PAUSED,
+	METRO_RUN_SUSPENDED,
+	METRO_RUN_STOPPING,
+	METRO_RUN_ABORTING,
+	METRO_RUN_DONE,
+};
+const char *metro_run_state_name(enum metro_run_state s);
+
+struct metro_engine_io {
+	void *ctx;
+	struct metro_device *dev;
+	const struct metro_profile *profile;
+	/* Let `seconds` of real time pass while the actor samples and serves commands.  Returns
+	 * 0, or METRO_E_STATE when the run must end at once (abort, halt, daemon shutdown). */
+	int (*wait)(void *ctx, double seconds);
+	/* Hand a document up (the actor sends it to the main thread); takes ownership. */
+	void (*emit)(void *ctx, const char *kind, json_t *doc);
+	/* Real seconds between polls while waiting for the rig (the sampling period). */
+	double poll_s;
+};
+
+struct metro_engine;
+
+/* Create an engine for a validated batch (the batch stays owned by the caller and must live
+ * until metro_engine_destroy). */
+struct metro_engine *metro_engine_new(struct metro_batch *b, const struct metro_engine_io *io);
+void metro_engine_destroy(struct metro_engine **pe);
+
+/* Run the batch to its end.  Returns the run's final state name ("done", "stopped",
+ * "aborted", "error"), a static string. */
+const char *metro_engine_run(struct metro_engine *e);
+
+/* Commands from the control API, delivered by the actor (also while the engine waits):
+ * "pause", "resume", "stop", "abort", "halt", "input" (doc: {"prompt", "operator",
+ * "answer"}).  Returns 0, METRO_E_STATE (not allowed now, reason in err) or METRO_E_INVAL. */
+int metro_engine_command(struct metro_engine *e, const char *verb, json_t *doc, char *err,
+			 size_t errlen);
+/* Nonzero when the run must end at once (abort or halt requested). */
+int metro_engine_must_end(const struct metro_engine *e);
+enum metro_run_state metro_engine_state(const struct metro_engine *e);
+
+#endif

@@ -1,0 +1,169 @@
+#include "runs.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+struct metro_runs {
+	json_t *runs; /* array of run objects, oldest first */
+	size_t keep;
+};
+
+struct metro_runs *metro_runs_new(size_t keep)
+{
+	struct metro_runs *r = metro_calloc(1, sizeof *r);
+	r->runs = json_array();
+	r->keep = keep ? keep : 100;
+	return r;
+}
+
+void metro_runs_destroy(struct metro_runs **pr)
+{
+	struct metro_runs *r = *pr;
+	if (!r)
+		return;
+	json_decref(r->runs);
+	free(r);
+	*pr = NULL;
+}
+
+static json_t *find(const struct metro_runs *r, const char *id)
+{
+	size_t i;
+	json_t *run;
+	json_array_foreach(r->runs, i, run)
+	{
+		const char *rid = json_string_value(json_object_get(run, "run"));
+		if (rid && !strcmp(rid, id))
+			return run;
+	}
+	return NULL;
+}
+
+static json_t *create(struct metro_runs *r, const char *rig, const char *id)
+{
+	json_t *run = json_pack("{sssssss[]s[]}", "run", id, "rig", rig, "state", "submitted",
+				"points", "verdicts");
+	json_array_append_new(r->runs, run);
+	while (json_array_size(r->runs) > r->keep) {
+		/* Drop the oldest finished run; never an active one. */
+		size_t i;
+		json_t *old;
+		int dropped = 0;
+		json_array_foreach(r->runs, i, old)
+		{
+			if (json_object_get(old, "result")) {
+				json_array_remove(r->runs, i);
+				dropped = 1;
+				break;
+			}
+		}
+		if (!dropped)
+			break;
+	}
+	return run;
+}
+
+void metro_runs_submitted(struct metro_runs *r, const char *rig, const char *run_id)
+{
+	if (!find(r, run_id))
+		create(r, rig, run_id);
+}
+
+void metro_runs_update(struct metro_runs *r, const char *rig, const char *kind, json_t *doc)
+{
+	const char *id = json_string_value(json_object_get(doc, "run"));
+	if (!id)
+		return;
+	json_t *run = find(r, id);
+	if (!run)
+		run = create(r, rig, id);
+	if (!strcmp(kind, "run")) {
+		const char *key;
+		json_t *v;
+		json_object_foreach(doc, key, v)
+		{
+			if (strcmp(key, "seq") && strcmp(key, "schema") && strcmp(key, "station"))
+				json_object_set(run, key, v);
+		}
+		if (json_object_get(doc, "procedure"))
+			json_object_set(run, "started", json_object_get(doc, "time"));
+		const char *st = json_string_value(json_object_get(doc, "state"));
+		if (st && !strcmp(st, "done"))
+			json_object_set(run, "ended", json_object_get(doc, "time"));
+	} else if (!strcmp(kind, "point")) {
+		json_array_append(json_object_get(run, "points"), doc);
+	} else if (!strcmp(kind, "verdict")) {
+		json_array_append(json_object_get(run, "verdicts"), doc);
+		json_object_del(run, "prompt");
+	} else if (!strcmp(kind, "prompt")) {
+		json_object_set(run, "prompt", doc);
+	}
+	/* A point after a prompt means the prompt was answered. */
+	if (!strcmp(kind, "point")) {
+		json_t *pr = json_object_get(run, "prompt");
+		const char *item = json_string_value(json_object_get(doc, "item"));
+		const char *pitem = json_string_value(json_object_get(pr, "item"));
+		if (pr && item && pitem && !strcmp(item, pitem))
+			json_object_del(run, "prompt");
+	}
+}
+
+json_t *metro_runs_list(const struct metro_runs *r)
+{
+	json_t *out = json_array();
+	for (size_t i = json_array_size(r->runs); i-- > 0;) {
+		json_t *run = json_array_get(r->runs, i);
+		json_t *s = json_object();
+		static const char *const keys[] = {"run",	"rig",	  "state", "result",
+						   "started", "ended", "operator", "simulated"};
+		for (size_t k = 0; k < METRO_ARRAY_SIZE(keys); k++)
+			if (json_object_get(run, keys[k]))
+				json_object_set(s, keys[k], json_object_get(run, keys[k]));
+		json_t *proc = json_object_get(run, "procedure");
+		if (proc)
+			json_object_set(s, "procedure", json_object_get(proc, "id"));
+		/* Count verdicts by name. */
+		json_t *counts = json_object();
+		size_t j;
+		json_t *v;
+		json_array_foreach(json_object_get(run, "verdicts"), j, v)
+		{
+			const char *name = json_string_value(json_object_get(v, "verdict"));
+			if (!name)
+				continue;
+			json_int_t c = json_integer_value(json_object_get(counts, name));
+			json_object_set_new(counts, name, json_integer(c + 1));
+		}
+		json_object_set_new(s, "verdicts", counts);
+		json_array_append_new(out, s);
+	}
+	return out;
+}
+
+json_t *metro_runs_get(const struct metro_runs *r, const char *id)
+{
+	json_t *run = find(r, id);
+	return run ? json_deep_copy(run) : NULL;
+}
+
+const char *metro_runs_active(const struct metro_runs *r, const char *rig)
+{
+	size_t i;
+	json_t *run;
+	json_array_foreach(r->runs, i, run)
+	{
+		const char *rr = json_string_value(json_object_get(run, "rig"));
+		if (rr && !strcmp(rr, rig) && !json_object_get(run, "ended"))
+			return json_string_value(json_object_get(run, "run"));
+	}
+	return NULL;
+}
+
+const char *metro_runs_prompt(const struct metro_runs *r, const char *rig)
+{
+	const char *id = metro_runs_active(r, rig);
+	json_t *run = id ? find(r, id) : NULL;
+	return json_string_value(json_object_get(json_object_get(run, "prompt"), "prompt"));
+}

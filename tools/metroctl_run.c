@@ -1,0 +1,424 @@
+/* metroctl: the daemon's commands for rigs and runs, and `watch`.
+ *
+ * Every command prints a readable summary, or with --json the daemon's reply as it is.
+ * Exit codes: 0 ok, 2 usage, 3 daemon unreachable, 4 refused (the reply's error on stderr).
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "diag.h"
+#include "metroctl.h"
+#include "util.h"
+#include "yfile.h"
+
+static const char *const run_commands[] = {"rigs",  "procedures", "standards", "start",
+					   "pause", "resume",	  "stop",      "abort",
+					   "halt",  "input",	  "runs",      "run",
+					   "watch"};
+
+int metroctl_is_run_command(const char *cmd)
+{
+	for (size_t i = 0; i < METRO_ARRAY_SIZE(run_commands); i++)
+		if (!strcmp(run_commands[i], cmd))
+			return 1;
+	return 0;
+}
+
+static const char *str(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+	return s ? s : "-";
+}
+
+/* Send, print, and map the reply to an exit status.  The reply is returned in *out if asked. */
+static int call(const struct metroctl_opts *o, json_t *req, void (*print)(json_t *), json_t **out)
+{
+	json_t *reply = metroctl_request(o, req);
+	json_decref(req);
+	if (!reply)
+		return METROCTL_EXIT_UNREACHABLE;
+	int ok = json_is_true(json_object_get(reply, "ok"));
+	if (o->json) {
+		char *t = json_dumps(reply, JSON_COMPACT);
+		puts(t);
+		free(t);
+	} else if (!ok) {
+		json_t *e = json_object_get(reply, "error");
+		fprintf(stderr, "metroctl: refused: %s (%s)\n", str(e, "message"), str(e, "code"));
+	} else if (print) {
+		print(reply);
+	}
+	if (out)
+		*out = reply;
+	else
+		json_decref(reply);
+	return ok ? METROCTL_EXIT_OK : METROCTL_EXIT_REFUSED;
+}
+
+static void print_rigs(json_t *r)
+{
+	size_t i;
+	json_t *rig;
+	printf("%-12s %-18s %-12s %5s %-10s %-5s %s\n", "RIG", "KIND", "DRIVER", "POS", "STATE",
+	       "LINK", "RUN");
+	json_array_foreach(json_object_get(r, "rigs"), i, rig)
+	{
+		printf("%-12s %-18s %-12s %5lld %-10s %-5s %s%s%s\n", str(rig, "id"),
+		       str(rig, "kind"), str(rig, "driver"),
+		       (long long)json_integer_value(json_object_get(rig, "positions")),
+		       str(rig, "state"),
+		       json_is_true(json_object_get(rig, "connected")) ? "up" : "down",
+		       str(rig, "run"), json_object_get(rig, "prompt") ? "  prompt " : "",
+		       json_object_get(rig, "prompt") ? str(rig, "prompt") : "");
+	}
+}
+
+static void print_procedures(json_t *r)
+{
+	size_t i;
+	json_t *p;
+	json_array_foreach(json_object_get(r, "procedures"), i, p)
+	{
+		printf("%-28s %-8s %-5s %-12s %-12s %.12s  %s\n", str(p, "id"), str(p, "regulation"),
+		       str(p, "edition"), str(p, "meter"), str(p, "verification"), str(p, "sha256"),
+		       str(p, "title"));
+	}
+}
+
+static void print_standards(json_t *r)
+{
+	size_t i;
+	json_t *s;
+	printf("%-12s %-20s %-10s %-10s %9s  %s\n", "ID", "CERTIFICATE", "CALIBRATED", "DUE",
+	       "DAYS LEFT", "DESCRIPTION");
+	json_array_foreach(json_object_get(r, "standards"), i, s)
+	{
+		printf("%-12s %-20s %-10s %-10s %9lld  %s%s\n", str(s, "id"), str(s, "certificate"),
+		       str(s, "calibrated"), str(s, "due"),
+		       (long long)json_integer_value(json_object_get(s, "days_left")),
+		       str(s, "description"),
+		       json_is_true(json_object_get(s, "in_date")) ? "" : "  ** EXPIRED **");
+	}
+}
+
+static void print_runs(json_t *r)
+{
+	size_t i;
+	json_t *run;
+	printf("%-40s %-10s %-28s %-8s %s\n", "RUN", "RIG", "PROCEDURE", "RESULT", "VERDICTS");
+	json_array_foreach(json_object_get(r, "runs"), i, run)
+	{
+		char counts[128] = "";
+		size_t o = 0;
+		const char *k;
+		json_t *v;
+		json_object_foreach(json_object_get(run, "verdicts"), k, v)
+			o += (size_t)snprintf(counts + o, sizeof counts - o, "%s%s %lld", o ? ", " : "", k,
+				      (long long)json_integer_value(v));
+		printf("%-40s %-10s %-28s %-8s %s\n", str(run, "run"), str(run, "rig"),
+		       str(run, "procedure"),
+		       json_object_get(run, "result") ? str(run, "result") : str(run, "state"),
+		       counts);
+	}
+}
+
+/* The verdict table of a run: one line per position. */
+static void print_verdicts(json_t *run)
+{
+	size_t i;
+	json_t *v;
+	printf("%-4s %-16s %-12s %s\n", "POS", "SERIAL", "VERDICT", "FAILED ITEMS / REASON");
+	json_array_foreach(json_object_get(run, "verdicts"), i, v)
+	{
+		char items[256] = "";
+		size_t o = 0, k;
+		json_t *it;
+		json_array_foreach(json_object_get(v, "failed_items"), k, it)
+			o += (size_t)snprintf(items + o, sizeof items - o, "%s%s", o ? "," : "",
+					      json_string_value(it));
+		const char *verdict = str(v, "verdict");
+		printf("%-4lld %-16s %-12s %s%s%s\n",
+		       (long long)json_integer_value(json_object_get(v, "position")), str(v, "serial"),
+		       verdict, items, items[0] && json_object_get(v, "reason") ? " — " : "",
+		       strcmp(verdict, "pass") && json_object_get(v, "reason") ? str(v, "reason")
+									       : "");
+	}
+}
+
+static void print_run(json_t *r)
+{
+	json_t *run = json_object_get(r, "run");
+	json_t *proc = json_object_get(run, "procedure");
+	printf("run %s on rig %s: %s %s (%s), operator %s%s\n", str(run, "run"), str(run, "rig"),
+	       str(proc, "id"), str(proc, "regulation"), str(proc, "verification"),
+	       str(run, "operator"), json_is_true(json_object_get(run, "simulated")) ? ", SIMULATED" : "");
+	printf("state %s%s%s, %zu points\n", str(run, "state"),
+	       json_object_get(run, "result") ? ", result " : "",
+	       json_object_get(run, "result") ? str(run, "result") : "",
+	       json_array_size(json_object_get(run, "points")));
+	print_verdicts(run);
+}
+
+static void print_ok(json_t *r)
+{
+	printf("ok%s%s\n", json_object_get(r, "run") ? ": run " : "",
+	       json_object_get(r, "run") ? str(r, "run") : "");
+}
+
+/* YAML batch file -> the JSON of a start request: scalars become strings (so numbers stay
+ * exact decimal text), except `position`, which is an integer. */
+static json_t *yaml_to_json(struct metro_yfile *f, yaml_node_t *n, const char *key)
+{
+	if (n->type == YAML_MAPPING_NODE) {
+		json_t *o = json_object();
+		for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+		     p++) {
+			yaml_node_t *k = yaml_document_get_node(&f->doc, p->key);
+			yaml_node_t *v = yaml_document_get_node(&f->doc, p->value);
+			if (k->type != YAML_SCALAR_NODE)
+				continue;
+			const char *ks = (const char *)k->data.scalar.value;
+			json_object_set_new(o, ks, yaml_to_json(f, v, ks));
+		}
+		return o;
+	}
+	if (n->type == YAML_SEQUENCE_NODE) {
+		json_t *a = json_array();
+		for (yaml_node_item_t *it = n->data.sequence.items.start;
+		     it < n->data.sequence.items.top; it++)
+			json_array_append_new(a, yaml_to_json(f, yaml_document_get_node(&f->doc, *it),
+							      key));
+		return a;
+	}
+	const char *s = (const char *)n->data.scalar.value;
+	if (key && !strcmp(key, "position")) {
+		char *end;
+		long v = strtol(s, &end, 10);
+		if (*s && !*end)
+			return json_integer(v);
+	}
+	return json_string(s);
+}
+
+static int wait_run(const struct metroctl_opts *o, const char *rig, const char *run,
+		    const char *auto_answer, const char *operator_name)
+{
+	int tty = isatty(1);
+	size_t last_points = (size_t)-1;
+	char last_state[32] = "";
+	for (;;) {
+		json_t *reply = metroctl_request(o, json_pack("{sissss}", "id", 1, "cmd", "run", "run",
+							      run));
+		if (!reply)
+			return METROCTL_EXIT_UNREACHABLE;
+		json_t *r = json_object_get(reply, "run");
+		size_t points = json_array_size(json_object_get(r, "points"));
+		size_t meters = json_array_size(json_object_get(r, "meters"));
+		const char *state = str(r, "state");
+		json_t *prompt = json_object_get(r, "prompt");
+		if (points != last_points || strcmp(state, last_state) != 0) {
+			if (tty)
+				printf("\r\033[K%s: %-10s %zu points, %zu meters", rig, state, points,
+				       meters);
+			else
+				printf("%s: %s, %zu points, %zu meters\n", rig, state, points, meters);
+			fflush(stdout);
+			last_points = points;
+			metro_strlcpy(last_state, state, sizeof last_state);
+		}
+		if (prompt && auto_answer) {
+			json_t *ans = metroctl_request(
+				o, json_pack("{sissssssssss}", "id", 2, "cmd", "input", "rig", rig,
+					     "prompt", str(prompt, "prompt"), "answer", auto_answer,
+					     "operator", operator_name));
+			if (ans && !o->json && !tty)
+				printf("%s: answered prompt %s (%s): %s\n", rig, str(prompt, "prompt"),
+				       str(prompt, "question"), auto_answer);
+			json_decref(ans);
+		}
+		if (json_object_get(r, "result")) {
+			if (tty)
+				printf("\n");
+			if (o->json) {
+				char *t = json_dumps(r, JSON_COMPACT);
+				puts(t);
+				free(t);
+			} else {
+				printf("run %s: %s\n", run, str(r, "result"));
+				print_verdicts(r);
+			}
+			json_decref(reply);
+			return METROCTL_EXIT_OK;
+		}
+		json_decref(reply);
+		usleep(200000);
+	}
+}
+
+static int start(int argc, char **argv, const struct metroctl_opts *o)
+{
+	static const struct option opts[] = {
+		{"rig", required_argument, NULL, 'r'},
+		{"operator", required_argument, NULL, 'p'},
+		{"wait", no_argument, NULL, 'w'},
+		{"auto-answer", required_argument, NULL, 'a'},
+		{0, 0, 0, 0},
+	};
+	const char *rig = NULL, *op = NULL, *auto_answer = NULL;
+	int wait = 0, c;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'r')
+			rig = optarg;
+		else if (c == 'p')
+			op = optarg;
+		else if (c == 'w')
+			wait = 1;
+		else if (c == 'a')
+			auto_answer = optarg;
+		else
+			return METROCTL_EXIT_USAGE;
+	}
+	if (optind + 1 != argc) {
+		fprintf(stderr, "usage: metroctl start BATCH.yaml [--rig RIG] [--operator NAME] "
+				"[--wait] [--auto-answer pass|fail]\n");
+		return METROCTL_EXIT_USAGE;
+	}
+	if (auto_answer && strcmp(auto_answer, "pass") && strcmp(auto_answer, "fail")) {
+		fprintf(stderr, "metroctl start: --auto-answer must be pass or fail\n");
+		return METROCTL_EXIT_USAGE;
+	}
+	struct metro_diag d;
+	struct metro_yfile *f;
+	metro_diag_init(&d);
+	if (metro_yfile_load(argv[optind], &d, &f)) {
+		metro_diag_print(&d, stderr);
+		metro_diag_free(&d);
+		return METROCTL_EXIT_USAGE;
+	}
+	metro_diag_free(&d);
+	json_t *req = yaml_to_json(f, metro_y_root(f), NULL);
+	metro_yfile_destroy(&f);
+	if (!json_is_object(req)) {
+		fprintf(stderr, "metroctl start: %s: expected a mapping\n", argv[optind]);
+		json_decref(req);
+		return METROCTL_EXIT_USAGE;
+	}
+	if (rig)
+		json_object_set_new(req, "rig", json_string(rig));
+	if (op)
+		json_object_set_new(req, "operator", json_string(op));
+	json_object_set_new(req, "id", json_integer(1));
+	json_object_set_new(req, "cmd", json_string("start"));
+	char *rig_name = metro_strdup(str(req, "rig"));
+	char *op_name = metro_strdup(str(req, "operator"));
+	json_t *reply = NULL;
+	int rc = call(o, req, wait ? NULL : print_ok, &reply);
+	if (rc == METROCTL_EXIT_OK && wait)
+		rc = wait_run(o, rig_name, str(reply, "run"), auto_answer, op_name);
+	json_decref(reply);
+	free(rig_name);
+	free(op_name);
+	return rc;
+}
+
+static volatile sig_atomic_t stop_watch;
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_watch = 1;
+}
+
+static int watch(int argc, char **argv, const struct metroctl_opts *o)
+{
+	json_t *st = metroctl_request(o, json_pack("{siss}", "id", 1, "cmd", "status"));
+	if (!st)
+		return METROCTL_EXIT_UNREACHABLE;
+	char *ep = metro_strdup(str(st, "publish"));
+	json_decref(st);
+	void *ctx = zmq_ctx_new();
+	void *sub = zmq_socket(ctx, ZMQ_SUB);
+	zmq_connect(sub, ep);
+	if (argc <= 1)
+		zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0);
+	for (int i = 1; i < argc; i++)
+		zmq_setsockopt(sub, ZMQ_SUBSCRIBE, argv[i], strlen(argv[i]));
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	while (!stop_watch) {
+		zmq_pollitem_t it = {sub, 0, ZMQ_POLLIN, 0};
+		if (zmq_poll(&it, 1, 200) <= 0)
+			continue;
+		zmq_msg_t topic, body;
+		zmq_msg_init(&topic);
+		zmq_msg_init(&body);
+		zmq_msg_recv(&topic, sub, 0);
+		if (zmq_msg_more(&topic))
+			zmq_msg_recv(&body, sub, 0);
+		printf("%.*s %.*s\n", (int)zmq_msg_size(&topic), (char *)zmq_msg_data(&topic),
+		       (int)zmq_msg_size(&body), (char *)zmq_msg_data(&body));
+		fflush(stdout);
+		zmq_msg_close(&topic);
+		zmq_msg_close(&body);
+	}
+	zmq_close(sub);
+	zmq_ctx_term(ctx);
+	free(ep);
+	return METROCTL_EXIT_OK;
+}
+
+int metroctl_run(int argc, char **argv, const struct metroctl_opts *o)
+{
+	const char *cmd = argv[0];
+	if (!strcmp(cmd, "start"))
+		return start(argc, argv, o);
+	if (!strcmp(cmd, "watch"))
+		return watch(argc, argv, o);
+	if (!strcmp(cmd, "rigs") || !strcmp(cmd, "procedures") || !strcmp(cmd, "standards") ||
+	    !strcmp(cmd, "runs")) {
+		void (*print)(json_t *) = !strcmp(cmd, "rigs")	      ? print_rigs
+					  : !strcmp(cmd, "procedures") ? print_procedures
+					  : !strcmp(cmd, "standards")  ? print_standards
+								       : print_runs;
+		return call(o, json_pack("{siss}", "id", 1, "cmd", cmd), print, NULL);
+	}
+	if (!strcmp(cmd, "run")) {
+		if (argc != 2) {
+			fprintf(stderr, "usage: metroctl run RUN-ID\n");
+			return METROCTL_EXIT_USAGE;
+		}
+		return call(o, json_pack("{sissss}", "id", 1, "cmd", "run", "run", argv[1]),
+			    print_run, NULL);
+	}
+	if (!strcmp(cmd, "input")) {
+		static const struct option opts[] = {{"operator", required_argument, NULL, 'p'},
+						     {0, 0, 0, 0}};
+		const char *op = NULL;
+		int c;
+		while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+			if (c != 'p')
+				return METROCTL_EXIT_USAGE;
+			op = optarg;
+		}
+		if (argc - optind != 3 || !op) {
+			fprintf(stderr, "usage: metroctl input RIG PROMPT pass|fail --operator NAME\n");
+			return METROCTL_EXIT_USAGE;
+		}
+		return call(o,
+			    json_pack("{sissssssssss}", "id", 1, "cmd", "input", "rig", argv[optind],
+				      "prompt", argv[optind + 1], "answer", argv[optind + 2],
+				      "operator", op),
+			    print_ok, NULL);
+	}
+	/* pause, resume, stop, abort, halt */
+	if (argc != 2) {
+		fprintf(stderr, "usage: metroctl %s RIG\n", cmd);
+		return METROCTL_EXIT_USAGE;
+	}
+	return call(o, json_pack("{sissss}", "id", 1, "cmd", cmd, "rig", argv[1]), print_ok, NULL);
+}

@@ -131,7 +131,7 @@ static json_t *cmd_procedures(struct metro_server *s, json_t *req, json_t *id)
 	for (size_t i = 0; i < s->cfg->nprocedures; i++) {
 		const struct metro_procedure *p = s->cfg->procedures[i];
 		json_array_append_new(
-			list, json_pack("{sssssssssssssssssI}", "id", p->id, "title", p->title,
+			list, json_pack("{sssssssssssssssssssI}", "id", p->id, "title", p->title,
 					"regulation", p->regulation, "edition", p->edition, "meter",
 					p->meter, "rig", p->rig, "verification", p->verification,
 					"file", p->path, "sha256", p->sha256, "items",

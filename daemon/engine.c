@@ -355,7 +355,7 @@ static int judgement(struct metro_engine *e, const struct metro_proc_item *it)
 		}
 		int pass = ans && !strcmp(ans, "pass");
 		point_doc(e, ps[i], it,
-			  json_pack("{sssssss}", "answer", pass ? "pass" : "fail", "operator",
+			  json_pack("{ssssss}", "answer", pass ? "pass" : "fail", "operator",
 				    e->answer_operator, "rule", "operator judgement"),
 			  pass ? METRO_VERDICT_PASS : METRO_VERDICT_FAIL);
 	}
@@ -562,6 +562,19 @@ static int gas_measure(struct metro_engine *e, const struct metro_proc_item *it,
 	return METRO_OK;
 }
 
+/* An error as carried into a repeat rule: rounded half to even to 1e-10 %.  The errors of
+ * measured volumes are exact fractions whose denominators are the reference volumes' digits;
+ * the mean of three or four of them can exceed exact 128-bit arithmetic.  1e-10 % is far below
+ * any rounding interval or meaningful digit (a verdict at a boundary is not affected: a value
+ * that is exactly on a limit has few decimals and is kept exactly). */
+static struct metro_dec carry(struct metro_dec err)
+{
+	struct metro_dec out;
+	if (metro_mx_round(err, metro_dec_e(1, -10), &out))
+		return err;
+	return out;
+}
+
 /* Round a measured double to `places` decimals, exactly, for use in a judgement input. */
 static struct metro_dec rounded(double v, int places)
 {
@@ -693,7 +706,7 @@ static int flow_point(struct metro_engine *e, const struct metro_proc_item *it)
 				pos_error(e, p, it, "cannot judge the measured point");
 				continue;
 			}
-			p->runs[p->nruns++] = jm.value;
+			p->runs[p->nruns++] = carry(jm.value);
 			/* The water rule decides after the first run and again after the two
 			 * extra ones; a run in between only waits for its sibling. */
 			if (it->repeat == METRO_REPEAT_WATER_RETEST && p->nruns > 1 &&
@@ -901,7 +914,7 @@ static int load_point(struct metro_engine *e, const struct metro_proc_item *it)
 				pos_error(e, p, it, "pulse counts refused (m = %.0f)", counted[i]);
 				continue;
 			}
-			p->runs[p->nruns++] = err;
+			p->runs[p->nruns++] = carry(err);
 			/* JJG 596 practice: two readings, averaged; two more when that mean lies in
 			 * 80-120 % of the MPE, and then all four averaged. */
 			if (p->nruns < 2 || (p->nextra && p->nruns < 2 + p->nextra))

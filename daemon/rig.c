@@ -277,8 +277,7 @@ static void command(struct metro_rig *r)
 		json_t *doc = json_loadb(zmq_msg_data(&body), zmq_msg_size(&body), 0, NULL);
 		char err[200] = "";
 		if (metro_engine_command(r->engine, verb, doc, err, sizeof err))
-			up(r, "alarm", json_pack("{sssssbss}", "alarm", "command-refused", "severity",
-						 "warning", "active", 0, "message", err));
+			metro_warn("rig %s: %s refused: %s", r->conf->id, verb, err);
 		json_decref(doc);
 	}
 	zmq_msg_close(&body);

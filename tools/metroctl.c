@@ -62,6 +62,8 @@ json_t *metroctl_request(const struct metroctl_opts *o, json_t *req)
 		goto out;
 	}
 	char *text = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	req = NULL;
 	zmq_send(sock, text, strlen(text), 0);
 	free(text);
 	zmq_pollitem_t it = {sock, 0, ZMQ_POLLIN, 0};
@@ -80,6 +82,7 @@ json_t *metroctl_request(const struct metroctl_opts *o, json_t *req)
 	}
 	zmq_msg_close(&m);
 out:
+	json_decref(req);
 	zmq_close(sock);
 	zmq_ctx_term(ctx);
 	return reply;
@@ -88,9 +91,8 @@ out:
 /* Run a simple command: send {"id":1,"cmd":name}, print the reply. */
 static int simple(const struct metroctl_opts *o, const char *name, void (*print)(json_t *reply))
 {
-	json_t *req = json_pack("{sisS}", "id", 1, "cmd", name);
+	json_t *req = json_pack("{siss}", "id", 1, "cmd", name);
 	json_t *reply = metroctl_request(o, req);
-	json_decref(req);
 	if (!reply)
 		return METROCTL_EXIT_UNREACHABLE;
 	int ok = json_is_true(json_object_get(reply, "ok"));

@@ -24,8 +24,9 @@ struct metroctl_opts {
 
 #include <jansson.h>
 
-/* Send one request to the daemon and wait for the reply (o->timeout_ms).  Returns the reply
- * (caller owns it) or NULL when the daemon did not answer (message on stderr). */
+/* Send one request to the daemon and wait for the reply (o->timeout_ms).  Takes ownership of
+ * req (NULL is reported as an internal error).  Returns the reply (caller owns it) or NULL
+ * when the daemon did not answer (message on stderr). */
 json_t *metroctl_request(const struct metroctl_opts *o, json_t *req);
 
 int metroctl_calc(int argc, char **argv, const struct metroctl_opts *o);

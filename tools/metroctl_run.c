@@ -40,7 +40,6 @@ static const char *str(json_t *o, const char *k)
 static int call(const struct metroctl_opts *o, json_t *req, void (*print)(json_t *), json_t **out)
 {
 	json_t *reply = metroctl_request(o, req);
-	json_decref(req);
 	if (!reply)
 		return METROCTL_EXIT_UNREACHABLE;
 	int ok = json_is_true(json_object_get(reply, "ok"));
@@ -211,7 +210,7 @@ static int wait_run(const struct metroctl_opts *o, const char *rig, const char *
 {
 	int tty = isatty(1);
 	size_t last_points = (size_t)-1;
-	char last_state[32] = "";
+	char last_state[32] = "", answered[64] = "";
 	for (;;) {
 		json_t *reply = metroctl_request(o, json_pack("{sissss}", "id", 1, "cmd", "run", "run",
 							      run));
@@ -232,7 +231,8 @@ static int wait_run(const struct metroctl_opts *o, const char *rig, const char *
 			last_points = points;
 			metro_strlcpy(last_state, state, sizeof last_state);
 		}
-		if (prompt && auto_answer) {
+		if (prompt && auto_answer && strcmp(str(prompt, "prompt"), answered) != 0) {
+			metro_strlcpy(answered, str(prompt, "prompt"), sizeof answered);
 			json_t *ans = metroctl_request(
 				o, json_pack("{sissssssssss}", "id", 2, "cmd", "input", "rig", rig,
 					     "prompt", str(prompt, "prompt"), "answer", auto_answer,

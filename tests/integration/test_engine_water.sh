@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The water procedure end to end: metrosim flow bench over Modbus TCP, metrod, a batch of nine
+# class 2 meters where position 3 reads +3.5 % at Q2 (and must fail there after the retest
+# rule's two extra runs), position 7 reads -1.25 % everywhere (passes), position 5 is empty.
+# Checks verdicts, the point documents and the safe state read back from the simulator.
+set -u
+. tests/lib/rigs.sh
+SCALE=120
+start_sim water --rig flow-bench --modbus-tcp 127.0.0.1:0 --meters tests/data/sim/flow-bench-meters.yaml --time-scale $SCALE
+port=${SIM_water##*:}
+{ config_head; cat <<YAML
+  - {id: water-1, kind: flow-bench, driver: modbus-tcp, connection: {host: 127.0.0.1, port: $port}, profile: $PWD/config/profiles/flow-bench.yaml, positions: 10, standards: [ws], sample_hz: 20, simulated: true, time_scale: $SCALE}
+YAML
+} >"$TMP/metrod.yaml"
+start_metrod "$TMP/metrod.yaml"
+
+out=$(timeout 240 "$B/metroctl" -e "$CTL" --json start config/batches/water-initial.yaml --wait --auto-answer pass 2>"$TMP/start.err")
+check "batch runs to its end" "$?" "0"
+echo "$out" | tail -n 1 >"$TMP/run.json"
+v() { json "$1" <"$TMP/run.json"; }
+check "run result" "$(v "d['result']")" "done"
+check "run marked simulated" "$(v "d['simulated']")" "True"
+check "procedure hash recorded" "$(v "len(d['procedure']['sha256'])")" "64"
+check "nine verdicts" "$(v "len(d['verdicts'])")" "9"
+check "position 3 fails" "$(v "[x['verdict'] for x in d['verdicts'] if x['position']==3][0]")" "fail"
+check "position 3 fails at q2" "$(v "[x['failed_items'] for x in d['verdicts'] if x['position']==3][0]")" "['q2']"
+check "every other meter passes" "$(v "sorted(x['position'] for x in d['verdicts'] if x['verdict']=='pass')")" "[1, 2, 4, 6, 7, 8, 9, 10]"
+check "no verdict for empty position 5" "$(v "[x for x in d['verdicts'] if x['position']==5]")" "[]"
+# The retest rule: position 3 at q2 took three runs and failed on them.
+check "q2 of position 3 took three runs" "$(v "[len(p['values']['runs']) for p in d['points'] if p['position']==3 and p['item']=='q2' and p['verdict']=='fail'][0]")" "3"
+check "q2 error of position 3 is +3.5 % within quantisation" "$(v "[abs(p['values']['mean']-3.5)<0.02 for p in d['points'] if p['position']==3 and p['item']=='q2' and p['verdict']=='fail'][0]")" "True"
+check "q2 is in the upper zone (Q2 inclusive)" "$(v "[p['values']['zone'] for p in d['points'] if p['position']==1 and p['item']=='q2'][0]")" "upper"
+check "q1 is in the lower zone with MPE 5 %" "$(v "[(p['values']['zone'], p['values']['judgement']['mpe']) for p in d['points'] if p['position']==1 and p['item']=='q1'][0]")" "('lower', 5)"
+check "position 3 dropped out after q2 (no q1)" "$(v "[p for p in d['points'] if p['position']==3 and p['item']=='q1']")" "[]"
+check "position 7 reads -1.25 % at q3" "$(v "[round(p['values']['mean'],2) for p in d['points'] if p['position']==7 and p['item']=='q3'][0]")" "-1.25"
+check "judgements answered by the operator" "$(v "[p['values']['operator'] for p in d['points'] if p['item']=='visual'][0]")" "张工 (demo)"
+
+# Safe state read back from the simulator with a peer that is not metrod's actor.
+safe=$("$B/metroctl" --json probe --driver modbus-tcp --host 127.0.0.1 --port "$port" --profile config/profiles/flow-bench.yaml --positions 10 flow.run collect flow.setpoint)
+check "flow.run off after the run" "$(echo "$safe" | json "d['flow.run']")" "0.0"
+check "collect off after the run" "$(echo "$safe" | json "d['collect']")" "0.0"
+check "runs lists the run" "$(mctl --json runs | json "d['runs'][0]['verdicts']")" "{'pass': 8, 'fail': 1}"
+finish

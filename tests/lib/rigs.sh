@@ -1,0 +1,89 @@
+# rigs.sh — sourced by integration tests: simulated rigs (metrosim) and a metrod on free ports
+# in a temporary directory, torn down on exit.  Needs METRO_BUILD (default build/san).
+B=${METRO_BUILD:-build/san}
+TMP=$(mktemp -d)
+PIDS=()
+pass=0
+fail=0
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	if [ "${KEEP_TMP:-}" ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+
+free_port() {
+	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+check() { # name got want
+	if [ "$2" = "$3" ]; then
+		pass=$((pass + 1)); echo "ok   $1"
+	else
+		fail=$((fail + 1)); echo "FAIL $1: got '$2', want '$3'"
+	fi
+}
+
+finish() {
+	if [ $fail -ne 0 ]; then
+		echo "--- metrod log (tail) ---"; tail -n 40 "$TMP/metrod.log" 2>/dev/null
+	fi
+	echo "$pass passed, $fail failed"
+	[ $fail -eq 0 ]
+}
+
+# start_sim NAME ARGS...: metrosim in the background; its first stdout line (address or pty
+# path) lands in the variable SIM_<NAME>.
+start_sim() {
+	local name=$1; shift
+	"$B/metrosim" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+	PIDS+=($!)
+	eval "SIM_PID_$name=$!"
+	local i line=
+	for i in $(seq 100); do
+		line=$(head -n 1 "$TMP/$name.out" 2>/dev/null)
+		[ -n "$line" ] && break
+		sleep 0.05
+	done
+	if [ -z "$line" ]; then echo "metrosim $name did not start:"; cat "$TMP/$name.err"; exit 1; fi
+	eval "SIM_$name=\"\${line#listening }\""
+}
+
+# start_metrod CONFIG: metrod in the background on the endpoints of the config; waits for ping.
+start_metrod() {
+	"$B/metrod" -c "$1" 2>>"$TMP/metrod.log" &
+	METROD_PID=$!
+	PIDS+=($METROD_PID)
+	local i
+	for i in $(seq 100); do
+		"$B/metroctl" -e "$CTL" -t 200 ping >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "metrod did not answer:"; cat "$TMP/metrod.log"; exit 1
+}
+
+mctl() { "$B/metroctl" -e "$CTL" "$@"; }
+
+# json EXPR: evaluate a Python expression over the JSON on stdin bound to `d`.
+json() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+# A daemon configuration header with free ports; rigs are appended by the test.
+CTL_PORT=$(free_port)
+PUB_PORT=$(free_port)
+CTL=tcp://127.0.0.1:$CTL_PORT
+PUB=tcp://127.0.0.1:$PUB_PORT
+config_head() {
+	cat <<YAML
+station: {id: it-lab, name: Integration test lab, institution: Test institute, authorisation: "T-0001"}
+control: {endpoint: "$CTL"}
+publish: {endpoint: "$PUB"}
+store: {path: $TMP/records.db}
+procedures: [$PWD/procedures]
+standards:
+  - {id: ws, description: Flow bench, certificate: C-W-1, issuer: Test, calibrated: 2026-01-01, due: 2099-01-01, uncertainty: {value: 0.2, k: 2}}
+  - {id: es, description: Reference meter, certificate: C-E-1, issuer: Test, calibrated: 2026-01-01, due: 2099-01-01, class: "0.05"}
+  - {id: gs, description: Bell prover, certificate: C-G-1, issuer: Test, calibrated: 2026-01-01, due: 2099-01-01, uncertainty: {value: 0.2, k: 2}}
+rigs:
+YAML
+}

@@ -640,7 +640,9 @@ static int flow_point(struct metro_engine *e, const struct metro_proc_item *it)
 				in.meter.r = metro_batch_value(e->b, p->m, "r");
 				metro_mx_parse_wclass(cls, &in.meter.cls);
 				in.limits = lim;
-				in.flow = rounded(m->flow, 6);
+				/* The zone is the test point's: the nominal flow, exact.  The window
+				 * has already checked that the measured flow belongs to it. */
+				in.flow = flow_d;
 				in.temp_c = rounded((m->temp0 + m->temp1) / 2, 3);
 				in.method = METRO_MX_WATER_VOLUMETRIC;
 				in.indicated_l = m->vi[i];
@@ -650,7 +652,8 @@ static int flow_point(struct metro_engine *e, const struct metro_proc_item *it)
 				mpe = res.point.mpe.mpe;
 				json_object_set_new(vals, "indicated_l", jdec(m->vi[i]));
 				json_object_set_new(vals, "reference_l", jdec(m->ref));
-				json_object_set_new(vals, "flow_m3h", jdec(in.flow));
+				json_object_set_new(vals, "flow_m3h", jdec(rounded(m->flow, 6)));
+				json_object_set_new(vals, "test_flow_m3h", jdec(flow_d));
 				json_object_set_new(vals, "temp_c", jdec(in.temp_c));
 				json_object_set_new(vals, "zone", json_string(metro_mx_zone_name(
 									  res.point.mpe.zone)));
@@ -665,7 +668,7 @@ static int flow_point(struct metro_engine *e, const struct metro_proc_item *it)
 				in.qmax = metro_batch_value(e->b, p->m, "qmax");
 				struct metro_dec qmin = metro_batch_value(e->b, p->m, "qmin");
 				in.qmin = metro_dec_valid(qmin) ? qmin : metro_dec_e(0, 0);
-				in.flow = rounded(m->flow, 6);
+				in.flow = flow_d;
 				in.limits = lim;
 				in.method = METRO_MX_GAS_BELL;
 				in.ref.p_atm_kpa = rounded(m->ambient_p, 4);
@@ -685,7 +688,8 @@ static int flow_point(struct metro_engine *e, const struct metro_proc_item *it)
 						    jdec(res.ref.pressure_factor));
 				json_object_set_new(vals, "temperature_factor",
 						    jdec(res.ref.temperature_factor));
-				json_object_set_new(vals, "flow_m3h", jdec(in.flow));
+				json_object_set_new(vals, "flow_m3h", jdec(rounded(m->flow, 6)));
+				json_object_set_new(vals, "test_flow_m3h", jdec(flow_d));
 				json_object_set_new(vals, "p_atm_kpa", jdec(in.ref.p_atm_kpa));
 				json_object_set_new(vals, "bell_p_kpa", jdec(in.ref.ref_p_kpa));
 				json_object_set_new(vals, "bell_t_c", jdec(in.ref.ref_t_c));
@@ -1045,7 +1049,14 @@ static int start_or_creep(struct metro_engine *e, const struct metro_proc_item *
 	}
 	if (it->voltage && !creep && stim(e, it->voltage, &voltage))
 		return METRO_E_IO;
-	int rc = source(e, dd(voltage), dd(current), 0, 1);
+	/* The error calculators learn each meter's constant (their pulse inputs are scaled by it,
+	 * and a simulated meter takes it as its own). */
+	int rc = 0;
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = wr_pos(e, "meter_constant", ps[i],
+			    dd(metro_batch_value(e->b, ps[i]->m, "meter_constant")));
+	if (!rc)
+		rc = source(e, dd(voltage), dd(current), 0, 1);
 	if (!rc)
 		rc = pulse_watch(e, ps, n, limit_min, first, pulses);
 	if (rc) {

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The electricity procedure end to end over Modbus RTU on a pty: start and creep tests, eight
+# load points with the error calculators and the 80-120 % repeat band, the constant test.
+set -u
+. tests/lib/rigs.sh
+SCALE=120
+start_sim elec --rig electricity-bench --modbus-rtu --pty-link "$TMP/elec.pty" --positions 6 --meters tests/data/sim/electricity-test-meters.yaml --time-scale $SCALE
+{ config_head; cat <<YAML
+  - {id: elec-1, kind: electricity-bench, driver: modbus-rtu, connection: {device: $TMP/elec.pty, baud: 115200}, profile: $PWD/config/profiles/electricity-bench.yaml, positions: 6, standards: [es], sample_hz: 10, simulated: true, time_scale: $SCALE}
+YAML
+} >"$TMP/metrod.yaml"
+start_metrod "$TMP/metrod.yaml"
+head -n 7 config/batches/electricity-initial.yaml >"$TMP/batch.yaml"
+grep -E 'position: [1-5],' config/batches/electricity-initial.yaml >>"$TMP/batch.yaml"
+timeout 300 "$B/metroctl" -e "$CTL" --json start "$TMP/batch.yaml" --wait --auto-answer pass 2>"$TMP/start.err" | tail -n 1 >"$TMP/run.json"
+check "batch runs to its end" "$(json "d['result']" <"$TMP/run.json")" "done"
+v() { json "$1" <"$TMP/run.json"; }
+verdict() { v "[(x['verdict'], x['failed_items']) for x in d['verdicts'] if x['position']==$1][0]"; }
+check "position 1 passes" "$(verdict 1)" "('pass', [])"
+check "position 2 fails at the first load point" "$(verdict 2)" "('fail', ['imax-1.0'])"
+check "position 3 fails the start test" "$(verdict 3)" "('fail', ['start'])"
+check "position 4 fails the creep test" "$(verdict 4)" "('fail', ['creep'])"
+check "position 5 passes" "$(verdict 5)" "('pass', [])"
+pt() { v "[p['values']$2 for p in d['points'] if p['position']==$1 and p['item']=='$3' and p['verdict']!='pending'][0]"; }
+check "position 1 at Ib: two readings" "$(pt 1 "['readings'].__len__()" ib-1.0)" "2"
+check "position 5 in the band: four readings" "$(pt 5 "['readings'].__len__()" ib-1.0)" "4"
+check "position 5 band flag" "$(pt 5 "['band_80_120']" ib-1.0)" "True"
+check "position 1 error rounded to the class 1 interval" "$(pt 1 "['judgement']['interval']" ib-1.0)" "0.1"
+check "position 1 judged on the rounded value" "$(pt 1 "['judgement']['rule']" ib-1.0)" "rounded"
+check "position 1 rounded error is 0.2 %" "$(pt 1 "['judgement']['rounded']" ib-1.0)" "0.2"
+check "0.05 Ib has the lower-zone MPE 1.5 %" "$(pt 1 "['judgement']['mpe']" 0.05ib-1.0)" "1.5"
+check "start current 0.004 Ib = 0.02 A" "$(pt 1 "['current_a']" start)" "0.02"
+check "creep voltage 115 % Un" "$(pt 1 "['voltage_v']" creep)" "253"
+check "constant test passes" "$(v "[p['verdict'] for p in d['points'] if p['position']==1 and p['item']=='constant'][0]")" "pass"
+safe=$("$B/metroctl" --json probe --driver modbus-rtu --device "$TMP/elec.pty" --baud 115200 --profile config/profiles/electricity-bench.yaml --positions 6 source.on 2>&1)
+check "source off after the run" "$(echo "$safe" | json "d['source.on']")" "0.0"
+finish

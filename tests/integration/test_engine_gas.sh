@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The gas procedure end to end over the serial line protocol on a pty: bell prover, qmax,
+# 0.2 qmax and qmin with the pressure and temperature correction of the bell volume.
+set -u
+. tests/lib/rigs.sh
+SCALE=120
+start_sim gas --rig bell-prover --serial-line --pty-link "$TMP/gas.pty" --positions 6 --meters tests/data/sim/gas-test-meters.yaml --time-scale $SCALE
+{ config_head; cat <<YAML
+  - {id: gas-1, kind: bell-prover, driver: serial-line, connection: {device: $TMP/gas.pty, baud: 9600}, profile: $PWD/config/profiles/bell-prover.yaml, positions: 6, standards: [gs], sample_hz: 2, simulated: true, time_scale: $SCALE}
+YAML
+} >"$TMP/metrod.yaml"
+start_metrod "$TMP/metrod.yaml"
+grep -v 'position: 6,' config/batches/gas-initial.yaml >"$TMP/batch.yaml"
+timeout 300 "$B/metroctl" -e "$CTL" --json start "$TMP/batch.yaml" --wait --auto-answer pass 2>"$TMP/start.err" | tail -n 1 >"$TMP/run.json"
+v() { json "$1" <"$TMP/run.json"; }
+check "batch runs to its end" "$(v "d['result']")" "done"
+verdict() { v "[(x['verdict'], x['failed_items']) for x in d['verdicts'] if x['position']==$1][0]"; }
+check "position 1 passes" "$(verdict 1)" "('pass', [])"
+check "position 2 (+2.4 %) fails at qmax" "$(verdict 2)" "('fail', ['qmax'])"
+check "position 3 (-1.0 %) passes" "$(verdict 3)" "('pass', [])"
+pt() { v "[p['values']$2 for p in d['points'] if p['position']==$1 and p['item']=='$3'][0]"; }
+check "position 3 error at qmax is -1.0 % within quantisation" "$(pt 3 "['mean']" qmax | python3 -c 'import sys; print(abs(float(sys.stdin.read())+1.0) < 0.05)')" "True"
+check "qmin is in the lower zone, MPE 3 %" "$(pt 1 "['judgement']['mpe']" qmin)" "3"
+check "pressure factor reported" "$(pt 1 "['pressure_factor'] > 1" qmax)" "True"
+check "temperature factor reported" "$(pt 1 "['temperature_factor'] > 1" qmax)" "True"
+finish

@@ -348,8 +348,12 @@ static void connection(struct loader *L, yaml_node_t *n, const char *where, int 
 					      KEY(fields[k].key));
 		if (!v[DEVICE] && n && n->type == YAML_MAPPING_NODE)
 			metro_y_error(L->f, n, "%s: a serial driver needs 'device'", where);
-		if (v[DEVICE])
-			metro_y_str(L->f, v[DEVICE], KEY("device"), 4096, &cc->device);
+		char *dev = NULL;
+		if (v[DEVICE] && !metro_y_str(L->f, v[DEVICE], KEY("device"), 4096, &dev)) {
+			/* Like every path in the file, relative to the file's directory. */
+			cc->device = resolve(L, dev);
+			free(dev);
+		}
 		if (v[BAUD]) {
 			static const long rates[] = {1200,  2400,  4800,   9600,  19200,
 						     38400, 57600, 115200, 230400};

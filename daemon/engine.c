@@ -251,8 +251,6 @@ static void point_doc(struct metro_engine *e, struct pos *p, const struct metro_
 	if (v >= METRO_VERDICT_FAIL) {
 		p->active = 0;
 		json_array_append_new(p->failed_items, json_string(it->id));
-		if (!p->reason[0])
-			snprintf(p->reason, sizeof p->reason, "%s: %s", it->id, verdict_names[v]);
 	}
 }
 
@@ -1096,12 +1094,15 @@ static int constant_test(struct metro_engine *e, const struct metro_proc_item *i
 				 : (volt = metro_batch_value(e->b, ps[0]->m, "un"), METRO_OK);
 	if (!rc)
 		rc = stim(e, it->energy_kwh, &kwh);
+	/* Standing start and stop: the reference and the meters are read with no current, so
+	 * that reading 24 positions over a slow line cannot skew them against each other. */
 	if (!rc)
-		rc = source(e, dd(volt), dd(cur), phase_of(it->pf), dd(it->settle_seconds));
+		rc = source(e, dd(volt), 0, phase_of(it->pf), 1);
 	if (rc)
 		return rc;
 	double e0, e1, p0[MAX_POS], p1[MAX_POS];
-	if ((rc = rd(e, "ref.energy", &e0)) || (rc = rd_pos(e, "meter_pulses", ps, n, p0)))
+	if ((rc = rd(e, "ref.energy", &e0)) || (rc = rd_pos(e, "meter_pulses", ps, n, p0)) ||
+	    (rc = source(e, dd(volt), dd(cur), phase_of(it->pf), dd(it->settle_seconds))))
 		return rc;
 	double target = dd(kwh) * 1000, waited = 0, e_now = e0;
 	double power = dd(volt) * dd(cur) * cos(phase_of(it->pf) * M_PI / 180);
@@ -1116,9 +1117,8 @@ static int constant_test(struct metro_engine *e, const struct metro_proc_item *i
 		if ((rc = rd(e, "ref.energy", &e_now)))
 			return rc;
 	}
-	/* Read the meters and the reference together (one request per table) so that pulses
-	 * arriving in between do not skew the comparison. */
-	if ((rc = rd_pos(e, "meter_pulses", ps, n, p1)) || (rc = rd(e, "ref.energy", &e1)))
+	if ((rc = source(e, dd(volt), 0, phase_of(it->pf), 1)) ||
+	    (rc = rd_pos(e, "meter_pulses", ps, n, p1)) || (rc = rd(e, "ref.energy", &e1)))
 		return rc;
 	struct metro_dec ref_wh = metro_dec_sub(metro_dec_from_double(e1), metro_dec_from_double(e0));
 	for (size_t i = 0; i < n; i++) {
@@ -1200,6 +1200,10 @@ static void run_start_doc(struct metro_engine *e)
 		b->time_scale, "meters", meters);
 	if (b->submitter)
 		json_object_set_new(doc, "submitter", json_string(b->submitter));
+	json_t *items = json_array();
+	for (size_t i = 0; i < p->nitems; i++)
+		json_array_append_new(items, json_string(p->items[i].id));
+	json_object_set_new(doc, "items", items);
 	emit(e, "run", doc);
 }
 

@@ -33,6 +33,8 @@ static void usage(FILE *out)
 		"  input RIG PROMPT pass|fail --operator NAME\n"
 		"                          answer an operator prompt\n"
 		"  runs | run ID           recent runs, one run in full\n"
+		"  follow RUN... [--auto-answer pass|fail --operator NAME]\n"
+		"                          progress of runs, then their verdict tables\n"
 		"  watch [TOPIC...]        print published documents as they come\n"
 		"  calc ...                the verifier's calculator (metroctl calc --help)\n"
 		"  probe ...               read/write a rig's channels through the drivers, without\n"

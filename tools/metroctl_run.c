@@ -20,7 +20,7 @@
 static const char *const run_commands[] = {"rigs",  "procedures", "standards", "start",
 					   "pause", "resume",	  "stop",      "abort",
 					   "halt",  "input",	  "runs",      "run",
-					   "watch"};
+					   "watch", "follow"};
 
 int metroctl_is_run_command(const char *cmd)
 {
@@ -327,6 +327,116 @@ static int start(int argc, char **argv, const struct metroctl_opts *o)
 	return rc;
 }
 
+/* Progress of a run as a fraction: final point results over meters × items. */
+static double progress(json_t *run)
+{
+	size_t items = json_array_size(json_object_get(run, "items"));
+	size_t meters = json_array_size(json_object_get(run, "meters"));
+	size_t done = 0, i;
+	json_t *p;
+	json_array_foreach(json_object_get(run, "points"), i, p)
+		done += strcmp(str(p, "verdict"), "pending") != 0;
+	if (json_object_get(run, "result"))
+		return 1.0;
+	double f = items && meters ? (double)done / (double)(items * meters) : 0;
+	return f > 0.99 ? 0.99 : f;
+}
+
+/* follow RUN...: a progress line per run (a bar on a terminal), prompts answered when asked,
+ * then each run's verdict table.  Exit 1 when a run ended other than "done". */
+static int follow(int argc, char **argv, const struct metroctl_opts *o)
+{
+	static const struct option opts[] = {{"auto-answer", required_argument, NULL, 'a'},
+					     {"operator", required_argument, NULL, 'p'},
+					     {0, 0, 0, 0}};
+	const char *auto_answer = NULL, *op = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'a')
+			auto_answer = optarg;
+		else if (c == 'p')
+			op = optarg;
+		else
+			return METROCTL_EXIT_USAGE;
+	}
+	int n = argc - optind;
+	if (n < 1 || n > 16 || (auto_answer && !op)) {
+		fprintf(stderr, "usage: metroctl follow RUN... [--auto-answer pass|fail --operator "
+				"NAME]\n");
+		return METROCTL_EXIT_USAGE;
+	}
+	char **runs = argv + optind;
+	int tty = isatty(1), drawn = 0, done_all = 0;
+	char answered[16][64];
+	int last_pct[16];
+	memset(answered, 0, sizeof answered);
+	for (int i = 0; i < n; i++)
+		last_pct[i] = -1;
+	json_t *finals[16] = {0};
+	while (!done_all) {
+		done_all = 1;
+		if (tty && drawn)
+			printf("\033[%dA", n);
+		for (int i = 0; i < n; i++) {
+			json_t *reply = finals[i] ? NULL
+						  : metroctl_request(o, json_pack("{sissss}", "id", 1, "cmd",
+										"run", "run", runs[i]));
+			if (!finals[i] && !reply)
+				return METROCTL_EXIT_UNREACHABLE;
+			json_t *r = finals[i] ? finals[i] : json_object_get(reply, "run");
+			if (!r) {
+				fprintf(stderr, "metroctl follow: no run '%s'\n", runs[i]);
+				json_decref(reply);
+				return METROCTL_EXIT_REFUSED;
+			}
+			json_t *prompt = json_object_get(r, "prompt");
+			if (prompt && auto_answer && strcmp(str(prompt, "prompt"), answered[i]) != 0) {
+				metro_strlcpy(answered[i], str(prompt, "prompt"), sizeof answered[i]);
+				json_decref(metroctl_request(
+					o, json_pack("{sissssssssss}", "id", 2, "cmd", "input", "rig",
+						     str(r, "rig"), "prompt", str(prompt, "prompt"),
+						     "answer", auto_answer, "operator", op)));
+			}
+			int pct = (int)(progress(r) * 100);
+			const char *state = json_object_get(r, "result") ? str(r, "result")
+									 : str(r, "state");
+			if (tty) {
+				char bar[31];
+				int fill = pct * 30 / 100;
+				for (int k = 0; k < 30; k++)
+					bar[k] = k < fill ? '#' : '.';
+				bar[30] = '\0';
+				printf("\033[K%-10s [%s] %3d%%  %-10s %zu points\n", str(r, "rig"), bar,
+				       pct, state, json_array_size(json_object_get(r, "points")));
+			} else if (pct / 10 != last_pct[i] / 10 || json_object_get(r, "result")) {
+				if (!finals[i])
+					printf("%s: %d%% %s, %zu points\n", str(r, "rig"), pct, state,
+					       json_array_size(json_object_get(r, "points")));
+			}
+			last_pct[i] = pct;
+			if (!finals[i] && json_object_get(r, "result"))
+				finals[i] = json_incref(r);
+			if (!finals[i])
+				done_all = 0;
+			json_decref(reply);
+		}
+		drawn = 1;
+		fflush(stdout);
+		if (!done_all)
+			usleep(250000);
+	}
+	int rc = METROCTL_EXIT_OK;
+	for (int i = 0; i < n; i++) {
+		printf("\nrun %s on %s: %s\n", str(finals[i], "run"), str(finals[i], "rig"),
+		       str(finals[i], "result"));
+		print_verdicts(finals[i]);
+		if (strcmp(str(finals[i], "result"), "done") != 0)
+			rc = METROCTL_EXIT_FAIL;
+		json_decref(finals[i]);
+	}
+	return rc;
+}
+
 static volatile sig_atomic_t stop_watch;
 static void on_signal(int sig)
 {
@@ -379,6 +489,8 @@ int metroctl_run(int argc, char **argv, const struct metroctl_opts *o)
 		return start(argc, argv, o);
 	if (!strcmp(cmd, "watch"))
 		return watch(argc, argv, o);
+	if (!strcmp(cmd, "follow"))
+		return follow(argc, argv, o);
 	if (!strcmp(cmd, "rigs") || !strcmp(cmd, "procedures") || !strcmp(cmd, "standards") ||
 	    !strcmp(cmd, "runs")) {
 		void (*print)(json_t *) = !strcmp(cmd, "rigs")	      ? print_rigs

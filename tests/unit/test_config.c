@@ -100,7 +100,7 @@ static void test_demo_values(void **state)
 	const struct metro_standard_conf *s = metro_config_standard(c, "es-ref-01");
 	assert_non_null(s);
 	assert_string_equal(s->accuracy_class, "0.05");
-	assert_int_equal(s->due.year, 2027);
+	assert_int_equal(s->due.year, 2029);
 	assert_int_equal(s->due.month, 5);
 	assert_int_equal(s->due.day, 17);
 	s = metro_config_standard(c, "ws-flow-01");

@@ -83,26 +83,27 @@ static int meter(json_t *j, size_t idx, struct metro_batch *b, struct metro_batc
 	snprintf(path, sizeof path, "meters[%zu].", idx);
 	if (!json_is_object(j))
 		return fail(err, errlen, "meters[%zu]: must be an object", idx);
-	static const char *const keys[] = {"position",	   "serial",   "model", "manufacturer",
-					   "approval",	   "nameplate", "empty"};
+	static const char *const keys[] = {"position", "serial",    "model", "manufacturer",
+					   "approval", "nameplate", "empty"};
 	const char *key;
 	json_t *val;
-	json_object_foreach(j, key, val)
-	{
+	json_object_foreach (j, key, val) {
 		size_t k;
 		for (k = 0; k < METRO_ARRAY_SIZE(keys); k++)
 			if (!strcmp(keys[k], key))
 				break;
 		if (k == METRO_ARRAY_SIZE(keys))
-			return fail(err, errlen, "%s%s: unknown key (expected position, serial, "
-						 "model, manufacturer, approval, nameplate)",
+			return fail(err, errlen,
+				    "%s%s: unknown key (expected position, serial, "
+				    "model, manufacturer, approval, nameplate)",
 				    path, key);
 	}
 	json_t *pos = json_object_get(j, "position");
 	if (!json_is_integer(pos) || json_integer_value(pos) < 1 ||
 	    json_integer_value(pos) > b->positions)
-		return fail(err, errlen, "%sposition: must be an integer from 1 to %d (the rig's "
-					 "positions)",
+		return fail(err, errlen,
+			    "%sposition: must be an integer from 1 to %d (the rig's "
+			    "positions)",
 			    path, b->positions);
 	m->position = (int)json_integer_value(pos);
 	if (string(j, "serial", path, 1, 64, &m->serial, err, errlen) ||
@@ -116,8 +117,7 @@ static int meter(json_t *j, size_t idx, struct metro_batch *b, struct metro_batc
 	m->nameplate = json_incref(np);
 	m->values = metro_calloc(p->nnames ? p->nnames : 1, sizeof *m->values);
 	m->text = metro_calloc(p->nfields ? p->nfields : 1, sizeof *m->text);
-	json_object_foreach(np, key, val)
-	{
+	json_object_foreach (np, key, val) {
 		if (!metro_procedure_field(p, key))
 			return fail(err, errlen, "%snameplate.%s: the procedure has no such field",
 				    path, key);
@@ -155,8 +155,8 @@ static int meter(json_t *j, size_t idx, struct metro_batch *b, struct metro_batc
 		struct metro_dec d;
 		if (decimal(v, &d)) {
 			char *t = json_dumps(v, JSON_ENCODE_ANY);
-			int rc = fail(err, errlen, "%snameplate.%s: %s is not a number", path, f->name,
-				      t ? t : "?");
+			int rc = fail(err, errlen, "%snameplate.%s: %s is not a number", path,
+				      f->name, t ? t : "?");
 			free(t);
 			return rc;
 		}
@@ -169,13 +169,14 @@ static int meter(json_t *j, size_t idx, struct metro_batch *b, struct metro_batc
 				metro_dec_format_sig(f->min, 20, lo, sizeof lo);
 			if (f->has_max)
 				metro_dec_format_sig(f->max, 20, hi, sizeof hi);
-			return fail(err, errlen, "%snameplate.%s: %s is out of the procedure's range "
-						 "[%s, %s]",
+			return fail(err, errlen,
+				    "%snameplate.%s: %s is out of the procedure's range "
+				    "[%s, %s]",
 				    path, f->name, text, lo, hi);
 		}
 		if (!f->has_min && metro_dec_sign(d) <= 0)
-			return fail(err, errlen, "%snameplate.%s: %s must be positive", path, f->name,
-				    text);
+			return fail(err, errlen, "%snameplate.%s: %s must be positive", path,
+				    f->name, text);
 		m->values[slot++] = d;
 	}
 	for (size_t i = 0; i < p->nparams; i++)
@@ -195,8 +196,8 @@ static unsigned long long stimulus_names(const struct metro_procedure *p)
 	unsigned long long used = 0;
 	for (size_t i = 0; i < p->nitems; i++) {
 		const struct metro_proc_item *it = &p->items[i];
-		const struct metro_expr *e[] = {it->flow,    it->window_min, it->window_max,
-						it->volume_l, it->current,   it->voltage,
+		const struct metro_expr *e[] = {it->flow,      it->window_min, it->window_max,
+						it->volume_l,  it->current,    it->voltage,
 						it->energy_kwh};
 		for (size_t k = 0; k < METRO_ARRAY_SIZE(e); k++)
 			if (e[k])
@@ -238,14 +239,14 @@ int metro_batch_from_json(json_t *req, struct metro_procedure *proc,
 	b->meters = metro_calloc(json_array_size(meters), sizeof *b->meters);
 	size_t i;
 	json_t *jm;
-	json_array_foreach(meters, i, jm)
-	{
+	json_array_foreach (meters, i, jm) {
 		b->nmeters++;
 		if (meter(jm, i, b, &b->meters[i], err, errlen))
 			goto out;
 		for (size_t k = 0; k < i; k++) {
 			if (b->meters[k].position == b->meters[i].position) {
-				fail(err, errlen, "meters[%zu].position: %d is taken by meters[%zu]", i,
+				fail(err, errlen,
+				     "meters[%zu].position: %d is taken by meters[%zu]", i,
 				     b->meters[i].position, k);
 				goto out;
 			}
@@ -266,7 +267,8 @@ int metro_batch_from_json(json_t *req, struct metro_procedure *proc,
 		for (size_t k = 1; k < b->nmeters; k++) {
 			if (metro_dec_cmp(b->meters[k].values[n], b->stimulus[n]) != 0) {
 				fail(err, errlen,
-				     "meters: positions %d and %d differ in %s, which sets the stimulus "
+				     "meters: positions %d and %d differ in %s, which sets the "
+				     "stimulus "
 				     "(one flow or load serves the whole batch): verify them in "
 				     "separate batches",
 				     b->meters[0].position, b->meters[k].position, proc->names[n]);

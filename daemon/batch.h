@@ -33,10 +33,10 @@ struct metro_batch {
 	char *rig;
 	char *operator_name;
 	char *submitter;
-	struct metro_procedure *proc; /* owned */
+	struct metro_procedure *proc;	  /* owned */
 	struct metro_batch_meter *meters; /* sorted by position */
 	size_t nmeters;
-	int positions; /* of the rig */
+	int positions;		    /* of the rig */
 	struct metro_dec *stimulus; /* [proc->nnames]: values for stimulus expressions */
 	int simulated;
 	double time_scale;

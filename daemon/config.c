@@ -163,8 +163,9 @@ static void load_procedures(struct loader *L, yaml_node_t *item, const char *nam
 			metro_y_error(L->f, item, "%s: procedure file '%s' is not valid", name,
 				      files[i]);
 		} else if (metro_config_procedure(c, p->id)) {
-			metro_y_error(L->f, item, "%s: procedure id '%s' of '%s' is already used by '%s'",
-				      name, p->id, files[i], metro_config_procedure(c, p->id)->path);
+			metro_y_error(L->f, item,
+				      "%s: procedure id '%s' of '%s' is already used by '%s'", name,
+				      p->id, files[i], metro_config_procedure(c, p->id)->path);
 			metro_procedure_destroy(&p);
 		} else {
 			(void)before;
@@ -392,10 +393,9 @@ static void connection(struct loader *L, yaml_node_t *n, const char *where, int 
 static void rig(struct loader *L, yaml_node_t *n, int i, struct metro_rig_conf *r)
 {
 	static const struct metro_yfield fields[] = {
-		{"id", 1},	   {"kind", 1},	     {"driver", 1},
-		{"connection", 1}, {"profile", 1},   {"positions", 1},
-		{"standards", 1},  {"sample_hz", 0}, {"simulated", 0},
-		{"time_scale", 0},
+		{"id", 1},	  {"kind", 1},	     {"driver", 1},    {"connection", 1},
+		{"profile", 1},	  {"positions", 1},  {"standards", 1}, {"sample_hz", 0},
+		{"simulated", 0}, {"time_scale", 0},
 	};
 	enum { ID, KIND, DRIVER, CONN, PROFILE, POSITIONS, STANDARDS, SAMPLE_HZ, SIMULATED, SCALE };
 	yaml_node_t *v[METRO_ARRAY_SIZE(fields)];
@@ -417,8 +417,8 @@ static void rig(struct loader *L, yaml_node_t *n, int i, struct metro_rig_conf *
 		drv = metro_driver_find(r->driver);
 		if (drv) {
 			size_t len = strlen(r->driver);
-			transport = len > 4 && !strcmp(r->driver + len - 4, "-tcp") ? T_TCP
-										: T_SERIAL;
+			transport =
+				len > 4 && !strcmp(r->driver + len - 4, "-tcp") ? T_TCP : T_SERIAL;
 		} else {
 			char names[256];
 			metro_driver_names(names, sizeof names);
@@ -467,8 +467,8 @@ static void rig(struct loader *L, yaml_node_t *n, int i, struct metro_rig_conf *
 	if (v[SIMULATED])
 		metro_y_bool(L->f, v[SIMULATED], KEY("simulated"), &r->simulated);
 	r->time_scale = 1;
-	if (v[SCALE] && !metro_y_double(L->f, v[SCALE], KEY("time_scale"), 0.01, 10000,
-					 &r->time_scale) &&
+	if (v[SCALE] &&
+	    !metro_y_double(L->f, v[SCALE], KEY("time_scale"), 0.01, 10000, &r->time_scale) &&
 	    r->time_scale != 1 && !r->simulated)
 		metro_y_error(L->f, v[SCALE],
 			      "%s: only a simulated rig (simulated: true) runs on scaled time",
@@ -526,13 +526,20 @@ static int load(struct metro_yfile *f, const char *path, struct metro_diag *diag
 		struct metro_config **out)
 {
 	static const struct metro_yfield fields[] = {
-		{"station", 1}, {"control", 1},		 {"publish", 1},
-		{"store", 1},	{"procedures", 1},	 {"standards", 1},
-		{"rigs", 1},	{"due_warning_days", 0}, {"log_level", 0},
-		{"driver_plugins", 0},
+		{"station", 1},	   {"control", 1},	  {"publish", 1}, {"store", 1},
+		{"procedures", 1}, {"standards", 1},	  {"rigs", 1},	  {"due_warning_days", 0},
+		{"log_level", 0},  {"driver_plugins", 0},
 	};
 	enum {
-		STATION, CONTROL, PUBLISH, STORE, PROCS, STANDARDS, RIGS, DUE_WARN, LOG_LEVEL,
+		STATION,
+		CONTROL,
+		PUBLISH,
+		STORE,
+		PROCS,
+		STANDARDS,
+		RIGS,
+		DUE_WARN,
+		LOG_LEVEL,
 		PLUGINS
 	};
 	size_t before = metro_diag_count(diag);
@@ -674,8 +681,7 @@ const struct metro_standard_conf *metro_config_standard(const struct metro_confi
 	return NULL;
 }
 
-const struct metro_procedure *metro_config_procedure(const struct metro_config *c,
-						     const char *id)
+const struct metro_procedure *metro_config_procedure(const struct metro_config *c, const char *id)
 {
 	for (size_t i = 0; i < c->nprocedures; i++)
 		if (!strcmp(c->procedures[i]->id, id))
@@ -692,9 +698,9 @@ int metro_rig_conf_differs(const struct metro_rig_conf *a, const struct metro_ri
 {
 	if (!streq(a->id, b->id) || a->kind != b->kind || !streq(a->driver, b->driver) ||
 	    !streq(a->profile, b->profile) || !a->profile_data != !b->profile_data ||
-	    (a->profile_data && strcmp(a->profile_data->sha256, b->profile_data->sha256) != 0) || a->positions != b->positions ||
-	    a->sample_hz != b->sample_hz || a->simulated != b->simulated ||
-	    a->time_scale != b->time_scale ||
+	    (a->profile_data && strcmp(a->profile_data->sha256, b->profile_data->sha256) != 0) ||
+	    a->positions != b->positions || a->sample_hz != b->sample_hz ||
+	    a->simulated != b->simulated || a->time_scale != b->time_scale ||
 	    a->nstandards != b->nstandards)
 		return 1;
 	const struct metro_connection_conf *x = &a->conn, *y = &b->conn;

@@ -61,13 +61,13 @@ struct metro_rig_conf {
 	enum metro_rig_kind kind;
 	char *driver;
 	struct metro_connection_conf conn;
-	char *profile; /* resolved path */
+	char *profile;			    /* resolved path */
 	struct metro_profile *profile_data; /* loaded and validated; shared, see profile.h */
 	long positions;
 	char **standards; /* ids, validated against the standards list */
 	size_t nstandards;
 	double sample_hz;
-	int simulated; /* the rig is a metrosim instance: records are marked simulated */
+	int simulated;	   /* the rig is a metrosim instance: records are marked simulated */
 	double time_scale; /* simulated seconds per real second (1 for a real rig) */
 };
 
@@ -84,7 +84,7 @@ struct metro_config {
 	size_t nprocedure_dirs;
 	struct metro_procedure **procedures; /* the library, loaded and validated */
 	size_t nprocedures;
-	char **driver_plugins;  /* resolved paths of loaded plugin shared objects */
+	char **driver_plugins; /* resolved paths of loaded plugin shared objects */
 	size_t ndriver_plugins;
 	struct metro_standard_conf *standards;
 	size_t nstandards;
@@ -105,8 +105,7 @@ void metro_config_destroy(struct metro_config **pc);
 const struct metro_rig_conf *metro_config_rig(const struct metro_config *c, const char *id);
 const struct metro_standard_conf *metro_config_standard(const struct metro_config *c,
 							const char *id);
-const struct metro_procedure *metro_config_procedure(const struct metro_config *c,
-						     const char *id);
+const struct metro_procedure *metro_config_procedure(const struct metro_config *c, const char *id);
 
 /* Nonzero when two rig configurations differ in anything that needs the rig restarted. */
 int metro_rig_conf_differs(const struct metro_rig_conf *a, const struct metro_rig_conf *b);

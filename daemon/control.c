@@ -80,8 +80,7 @@ static json_t *cmd_status(struct metro_server *s, json_t *req, json_t *id)
 	return r;
 }
 
-static struct metro_rig *find_rig(struct metro_server *s, json_t *req, json_t *id,
-				  json_t **reply)
+static struct metro_rig *find_rig(struct metro_server *s, json_t *req, json_t *id, json_t **reply)
 {
 	const char *name = json_string_value(json_object_get(req, "rig"));
 	if (!name) {
@@ -102,12 +101,12 @@ static json_t *cmd_rigs(struct metro_server *s, json_t *req, json_t *id)
 	json_t *rigs = json_array();
 	for (size_t i = 0; i < s->nrigs; i++) {
 		const struct metro_rig_conf *rc = metro_rig_conf(s->rigs[i]);
-		json_t *o = json_pack("{sssssssIsssbsbsfs[]}", "id", rc->id, "kind",
-				      metro_rig_kind_name(rc->kind), "driver", rc->driver,
-				      "positions", (json_int_t)rc->positions, "state",
-				      metro_rig_state(s->rigs[i]), "connected",
-				      metro_rig_connected(s->rigs[i]), "simulated", rc->simulated,
-				      "sample_hz", rc->sample_hz, "standards");
+		json_t *o =
+			json_pack("{sssssssIsssbsbsfs[]}", "id", rc->id, "kind",
+				  metro_rig_kind_name(rc->kind), "driver", rc->driver, "positions",
+				  (json_int_t)rc->positions, "state", metro_rig_state(s->rigs[i]),
+				  "connected", metro_rig_connected(s->rigs[i]), "simulated",
+				  rc->simulated, "sample_hz", rc->sample_hz, "standards");
 		for (size_t k = 0; k < rc->nstandards; k++)
 			json_array_append_new(json_object_get(o, "standards"),
 					      json_string(rc->standards[k]));
@@ -130,12 +129,12 @@ static json_t *cmd_procedures(struct metro_server *s, json_t *req, json_t *id)
 	json_t *list = json_array();
 	for (size_t i = 0; i < s->cfg->nprocedures; i++) {
 		const struct metro_procedure *p = s->cfg->procedures[i];
-		json_array_append_new(
-			list, json_pack("{sssssssssssssssssssI}", "id", p->id, "title", p->title,
-					"regulation", p->regulation, "edition", p->edition, "meter",
-					p->meter, "rig", p->rig, "verification", p->verification,
-					"file", p->path, "sha256", p->sha256, "items",
-					(json_int_t)p->nitems));
+		json_array_append_new(list, json_pack("{sssssssssssssssssssI}", "id", p->id,
+						      "title", p->title, "regulation",
+						      p->regulation, "edition", p->edition, "meter",
+						      p->meter, "rig", p->rig, "verification",
+						      p->verification, "file", p->path, "sha256",
+						      p->sha256, "items", (json_int_t)p->nitems));
 	}
 	json_object_set_new(r, "procedures", list);
 	return r;
@@ -171,9 +170,9 @@ static json_t *cmd_standards(struct metro_server *s, json_t *req, json_t *id)
 		if (st->accuracy_class)
 			json_object_set_new(o, "class", json_string(st->accuracy_class));
 		else
-			json_object_set_new(o, "uncertainty", json_pack("{sfsf}", "value",
-									 st->uncertainty_pct, "k",
-									 st->k));
+			json_object_set_new(
+				o, "uncertainty",
+				json_pack("{sfsf}", "value", st->uncertainty_pct, "k", st->k));
 		if (st->serial)
 			json_object_set_new(o, "serial", json_string(st->serial));
 		if (st->assessment_certificate) {
@@ -197,7 +196,7 @@ static int tightest_mpe(const struct metro_batch *b, struct metro_dec *out)
 {
 	const struct metro_procedure *p = b->proc;
 	struct metro_mx_limits l = {0};
-	metro_mx_parse_vtype(!strcmp(p->verification, "supervision-new")	  ? "sampling-new"
+	metro_mx_parse_vtype(!strcmp(p->verification, "supervision-new")      ? "sampling-new"
 			     : !strcmp(p->verification, "supervision-in-use") ? "sampling-in-use"
 									      : p->verification,
 			     &l.type);
@@ -232,9 +231,9 @@ static int tightest_mpe(const struct metro_batch *b, struct metro_dec *out)
 			metro_mx_parse_connection(metro_batch_text(b, m, "connection"), &em.conn);
 			em.rated_a = metro_batch_value(b, m, "ib");
 			em.imax_a = metro_batch_value(b, m, "imax");
-			struct metro_mx_current one = {metro_dec_e(1, 0),
-						       em.conn == METRO_MX_CT ? METRO_MX_IN
-									      : METRO_MX_IB};
+			struct metro_mx_current one = {metro_dec_e(1, 0), em.conn == METRO_MX_CT
+										  ? METRO_MX_IN
+										  : METRO_MX_IB};
 			rc = metro_mx_elec_mpe(&em, &one, METRO_MX_PF_1, &l, &ep);
 			mpe = ep.mpe.mpe;
 		}
@@ -257,22 +256,25 @@ static json_t *check_standards(struct metro_server *s, const struct metro_rig_co
 	int have_mpe = tightest_mpe(b, &mpe) == METRO_OK;
 	limit = metro_procedure_param(b->proc, "uncertainty_ratio", metro_dec_invalid());
 	for (size_t i = 0; i < rc->nstandards; i++) {
-		const struct metro_standard_conf *st = metro_config_standard(s->cfg, rc->standards[i]);
+		const struct metro_standard_conf *st =
+			metro_config_standard(s->cfg, rc->standards[i]);
 		char *due = date_text(&st->due);
 		if (metro_date_cmp(&st->due, &now) < 0) {
-			json_t *r = error_reply(id, "standard-expired",
-						"standard %s (certificate %s) was due %s: the run is "
-						"refused",
-						st->id, st->certificate, due);
+			json_t *r =
+				error_reply(id, "standard-expired",
+					    "standard %s (certificate %s) was due %s: the run is "
+					    "refused",
+					    st->id, st->certificate, due);
 			free(due);
 			return r;
 		}
 		if (st->assessment_certificate && metro_date_cmp(&st->assessment_due, &now) < 0) {
 			char *ad = date_text(&st->assessment_due);
-			json_t *r = error_reply(id, "standard-expired",
-						"the assessment certificate %s of standard %s was due "
-						"%s: the run is refused",
-						st->assessment_certificate, st->id, ad);
+			json_t *r =
+				error_reply(id, "standard-expired",
+					    "the assessment certificate %s of standard %s was due "
+					    "%s: the run is refused",
+					    st->assessment_certificate, st->id, ad);
 			free(ad);
 			free(due);
 			return r;
@@ -292,15 +294,16 @@ static json_t *check_standards(struct metro_server *s, const struct metro_rig_co
 				metro_dec_format_sig(limit, 4, lim, sizeof lim);
 				metro_dec_format_sig(mpe, 6, m, sizeof m);
 				free(due);
-				return error_reply(id, "uncertainty-inadequate",
-						   "standard %s: U = %.6g %% is %s of the MPE %s %%, "
-						   "more than the %s the procedure allows",
-						   st->id, dd_of(u), text, m, lim);
+				return error_reply(
+					id, "uncertainty-inadequate",
+					"standard %s: U = %.6g %% is %s of the MPE %s %%, "
+					"more than the %s the procedure allows",
+					st->id, dd_of(u), text, m, lim);
 			}
 		}
-		json_t *o = json_pack("{sssssssssb}", "id", st->id, "description", st->description,
-				      "certificate", st->certificate, "due", due, "simulated_check",
-				      0);
+		json_t *o =
+			json_pack("{sssssssssb}", "id", st->id, "description", st->description,
+				  "certificate", st->certificate, "due", due, "simulated_check", 0);
 		json_object_del(o, "simulated_check");
 		if (st->serial)
 			json_object_set_new(o, "serial", json_string(st->serial));
@@ -356,7 +359,8 @@ static json_t *cmd_start(struct metro_server *s, json_t *req, json_t *id)
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-	b->run_id = metro_asprintf("%s-%s-%llu", rc->id, stamp, (unsigned long long)++s->run_counter);
+	b->run_id =
+		metro_asprintf("%s-%s-%llu", rc->id, stamp, (unsigned long long)++s->run_counter);
 	char *run_id = metro_strdup(b->run_id);
 	metro_runs_submitted(s->runs, rc->id, run_id);
 	if (metro_rig_submit(rig, b)) {
@@ -476,11 +480,14 @@ static const struct {
 	const char *name;
 	json_t *(*fn)(struct metro_server *s, json_t *req, json_t *id);
 } commands[] = {
-	{"ping", cmd_ping},	      {"status", cmd_status}, {"rigs", cmd_rigs},
-	{"procedures", cmd_procedures}, {"standards", cmd_standards}, {"start", cmd_start},
-	{"pause", cmd_pause},	      {"resume", cmd_resume}, {"stop", cmd_stop},
-	{"abort", cmd_abort},	      {"halt", cmd_halt},     {"input", cmd_input},
-	{"runs", cmd_runs},	      {"run", cmd_run},	      {"snapshot", cmd_snapshot},
+	{"ping", cmd_ping},	      {"status", cmd_status},
+	{"rigs", cmd_rigs},	      {"procedures", cmd_procedures},
+	{"standards", cmd_standards}, {"start", cmd_start},
+	{"pause", cmd_pause},	      {"resume", cmd_resume},
+	{"stop", cmd_stop},	      {"abort", cmd_abort},
+	{"halt", cmd_halt},	      {"input", cmd_input},
+	{"runs", cmd_runs},	      {"run", cmd_run},
+	{"snapshot", cmd_snapshot},
 };
 
 json_t *metro_control_handle(struct metro_server *s, const char *msg, size_t len)

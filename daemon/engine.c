@@ -16,9 +16,8 @@
 #define MAX_RERUNS 5
 
 static const char *const verdict_names[] = {"pass", "conditional", "fail", "aborted", "error"};
-static const char *const state_names[] = {"idle",      "starting",  "running",
-					  "pausing",   "paused",    "suspended",
-					  "stopping",  "aborting",  "done"};
+static const char *const state_names[] = {"idle",      "starting", "running",  "pausing", "paused",
+					  "suspended", "stopping", "aborting", "done"};
 
 const char *metro_verdict_name(enum metro_verdict v)
 {
@@ -94,7 +93,8 @@ static void set_state(struct metro_engine *e, enum metro_run_state s, const char
 	emit(e, "run", doc);
 }
 
-static int fault(struct metro_engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fault(struct metro_engine *e, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* A rig fault: every active position ends in `error` with the reason; the run ends. */
 static int fault(struct metro_engine *e, const char *fmt, ...)
@@ -150,8 +150,7 @@ static int wr(struct metro_engine *e, const char *name, double v)
 	return METRO_OK;
 }
 
-static int rd_pos(struct metro_engine *e, const char *base, struct pos **ps, size_t n,
-		  double *out)
+static int rd_pos(struct metro_engine *e, const char *base, struct pos **ps, size_t n, double *out)
 {
 	const struct metro_channel *chs[MAX_POS];
 	for (size_t i = 0; i < n; i++) {
@@ -167,12 +166,13 @@ static int rd_pos(struct metro_engine *e, const char *base, struct pos **ps, siz
 
 static int wr_pos(struct metro_engine *e, const char *base, const struct pos *p, double v)
 {
-	const struct metro_channel *c = metro_profile_pos_channel(e->io.profile, base,
-								   p->m->position);
+	const struct metro_channel *c =
+		metro_profile_pos_channel(e->io.profile, base, p->m->position);
 	if (!c)
 		return fault(e, "the rig profile has no channel pos[%d].%s", p->m->position, base);
 	if (metro_device_write(e->io.dev, c, v))
-		return fault(e, "writing %s = %g: %s", c->name, v, metro_device_last_error(e->io.dev));
+		return fault(e, "writing %s = %g: %s", c->name, v,
+			     metro_device_last_error(e->io.dev));
 	return METRO_OK;
 }
 
@@ -208,7 +208,8 @@ static int conditions_violated(struct metro_engine *e, char *why, size_t whylen,
 			return 0;
 		if (v < dd(c->min) || v > dd(c->max)) {
 			snprintf(why, whylen, "%s = %.6g outside %.6g..%.6g%s%s", c->channel, v,
-				 dd(c->min), dd(c->max), c->unit ? " " : "", c->unit ? c->unit : "");
+				 dd(c->min), dd(c->max), c->unit ? " " : "",
+				 c->unit ? c->unit : "");
 			return 1;
 		}
 	}
@@ -220,14 +221,16 @@ static int wait_recovery(struct metro_engine *e, const char *why)
 {
 	set_state(e, METRO_RUN_SUSPENDED, why);
 	metro_warn("run %s: suspended: %s", e->b->run_id, why);
-	double limit = dd(metro_procedure_param(e->b->proc, "prompt_timeout_s", metro_dec_e(600, 0)));
+	double limit =
+		dd(metro_procedure_param(e->b->proc, "prompt_timeout_s", metro_dec_e(600, 0)));
 	for (double waited = 0; waited < limit; waited += e->io.poll_s) {
 		if (wait_real(e, e->io.poll_s))
 			return METRO_E_STATE;
 		char w[200];
 		int rc;
 		if (!conditions_violated(e, w, sizeof w, &rc) && !rc) {
-			set_state(e, METRO_RUN_RUNNING, "conditions recovered: the point is re-run");
+			set_state(e, METRO_RUN_RUNNING,
+				  "conditions recovered: the point is re-run");
 			return METRO_OK;
 		}
 		if (rc)
@@ -239,9 +242,10 @@ static int wait_recovery(struct metro_engine *e, const char *why)
 static void point_doc(struct metro_engine *e, struct pos *p, const struct metro_proc_item *it,
 		      json_t *details, enum metro_verdict v)
 {
-	json_t *doc = json_pack("{sisssssssssO}", "position", p->m->position, "serial",
-				p->m->serial, "item", it->id, "kind", metro_item_kind_name(it->kind),
-				"verdict", verdict_names[v], "values", details);
+	json_t *doc =
+		json_pack("{sisssssssssO}", "position", p->m->position, "serial", p->m->serial,
+			  "item", it->id, "kind", metro_item_kind_name(it->kind), "verdict",
+			  verdict_names[v], "values", details);
 	if (it->title)
 		json_object_set_new(doc, "title", json_string(it->title));
 	emit(e, "point", doc);
@@ -272,9 +276,8 @@ static void pos_error(struct metro_engine *e, struct pos *p, const struct metro_
 
 static enum metro_mx_vtype vtype_of(const struct metro_procedure *p)
 {
-	static const char *const names[] = {"initial",	       "subsequent",
-					    "in-service",      "supervision-new",
-					    "supervision-in-use", "complaint"};
+	static const char *const names[] = {"initial",	       "subsequent",	     "in-service",
+					    "supervision-new", "supervision-in-use", "complaint"};
 	for (size_t i = 0; i < METRO_ARRAY_SIZE(names); i++)
 		if (!strcmp(p->verification, names[i]))
 			return (enum metro_mx_vtype)i;
@@ -322,8 +325,8 @@ static int judgement(struct metro_engine *e, const struct metro_proc_item *it)
 	snprintf(e->prompt_id, sizeof e->prompt_id, "%s-%u", it->id, ++e->prompts);
 	json_decref(e->answer);
 	e->answer = NULL;
-	double timeout = dd(metro_procedure_param(e->b->proc, "prompt_timeout_s",
-						  metro_dec_e(600, 0)));
+	double timeout =
+		dd(metro_procedure_param(e->b->proc, "prompt_timeout_s", metro_dec_e(600, 0)));
 	json_t *positions = json_array();
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(positions, json_integer(ps[i]->m->position));
@@ -364,13 +367,13 @@ static int judgement(struct metro_engine *e, const struct metro_proc_item *it)
 /* ---- flow points (water on a flow bench, gas on a bell prover) --------------------------- */
 
 struct flow_meas {
-	struct metro_dec ref;      /* reference volume collected, L */
+	struct metro_dec ref;	      /* reference volume collected, L */
 	struct metro_dec vi[MAX_POS]; /* indicated volume per position, L */
-	double flow;               /* mean actual flow, m3/h */
-	double temp0, temp1;       /* water or bell temperature at start and end */
+	double flow;		      /* mean actual flow, m3/h */
+	double temp0, temp1;	      /* water or bell temperature at start and end */
 	double bell_p, ambient_p;
 	double pos_p[MAX_POS], pos_t[MAX_POS];
-	double seconds;            /* simulated duration */
+	double seconds; /* simulated duration */
 };
 
 /* Wait until flow.actual has stayed within band of the setpoint for `secs` (simulated). */
@@ -378,12 +381,14 @@ static int stabilise(struct metro_engine *e, const struct metro_proc_item *it, d
 {
 	double band = it->has_stabilise ? dd(it->stab_band_pct) : 5;
 	double secs = it->has_stabilise ? dd(it->stab_seconds) : 5;
-	const char *chname = it->has_stabilise && it->stab_channel ? it->stab_channel : "flow.actual";
+	const char *chname =
+		it->has_stabilise && it->stab_channel ? it->stab_channel : "flow.actual";
 	double limit = fmax(60, 10 * secs), stable = 0, waited = 0, v = 0;
 	while (stable < secs) {
 		if (waited > limit)
-			return fault(e, "%s did not stabilise within ±%g %% of %.6g in %.0f s (last "
-					"%.6g)",
+			return fault(e,
+				     "%s did not stabilise within ±%g %% of %.6g in %.0f s (last "
+				     "%.6g)",
 				     chname, band, sp, limit, v);
 		if (wait_real(e, e->io.poll_s))
 			return METRO_E_STATE;
@@ -415,14 +420,15 @@ static int water_measure(struct metro_engine *e, const struct metro_proc_item *i
 			 double vol, struct pos **ps, size_t n, struct flow_meas *out)
 {
 	int rc;
-	double v0[MAX_POS], v1[MAX_POS], r0, r1;
+	double v0[MAX_POS] = {0}, v1[MAX_POS] = {0}, r0 = 0, r1 = 0;
 	if ((rc = wr(e, "collect", 0)) || (rc = wr(e, "flow.setpoint", sp)) ||
 	    (rc = wr(e, "flow.run", 1)) || (rc = stabilise(e, it, sp)))
 		return rc;
-	double flow;
+	double flow = 0;
 	if ((rc = rd(e, "flow.actual", &flow)) || (rc = in_window(e, it, flow)))
 		return rc;
-	if (chan(e, "totals.reset") && ((rc = wr(e, "totals.reset", 1)) || (rc = wr(e, "totals.reset", 0))))
+	if (chan(e, "totals.reset") &&
+	    ((rc = wr(e, "totals.reset", 1)) || (rc = wr(e, "totals.reset", 0))))
 		return rc;
 	if ((rc = rd(e, "ref.volume", &r0)) || (rc = rd_pos(e, "volume", ps, n, v0)) ||
 	    (rc = rd(e, "water.temp", &out->temp0)))
@@ -437,8 +443,8 @@ static int water_measure(struct metro_engine *e, const struct metro_proc_item *i
 	while (r - r0 < vol || elapsed < min_s) {
 		if (elapsed > limit) {
 			wr(e, "collect", 0);
-			return fault(e, "%s: %.6g L of %.6g L collected in %.0f s", it->id, r - r0, vol,
-				     elapsed);
+			return fault(e, "%s: %.6g L of %.6g L collected in %.0f s", it->id, r - r0,
+				     vol, elapsed);
 		}
 		if (wait_real(e, e->io.poll_s))
 			return METRO_E_STATE;
@@ -472,7 +478,8 @@ static int water_measure(struct metro_engine *e, const struct metro_proc_item *i
 		return rc;
 	out->ref = metro_dec_sub(metro_dec_from_double(r1), metro_dec_from_double(r0));
 	for (size_t i = 0; i < n; i++)
-		out->vi[i] = metro_dec_sub(metro_dec_from_double(v1[i]), metro_dec_from_double(v0[i]));
+		out->vi[i] =
+			metro_dec_sub(metro_dec_from_double(v1[i]), metro_dec_from_double(v0[i]));
 	out->flow = samples ? sum / (double)samples : flow;
 	out->seconds = elapsed;
 	return METRO_OK;
@@ -482,13 +489,15 @@ static int gas_measure(struct metro_engine *e, const struct metro_proc_item *it,
 		       double vol, struct pos **ps, size_t n, struct flow_meas *out)
 {
 	int rc;
-	double v0[MAX_POS], v1[MAX_POS], p0[MAX_POS], p1[MAX_POS], t0[MAX_POS], t1[MAX_POS];
-	double b0, b1, bp0, bp1, bt1;
+	double v0[MAX_POS] = {0}, v1[MAX_POS] = {0}, p0[MAX_POS] = {0}, p1[MAX_POS] = {0};
+	double t0[MAX_POS] = {0}, t1[MAX_POS] = {0};
+	double b0 = 0, b1 = 0, bp0 = 0, bp1 = 0, bt1 = 0;
 	/* Standing start and stop: the bell and the meters are read with the valve closed, so a
 	 * slow serial line cannot skew the volumes against each other. */
 	if ((rc = wr(e, "valve", 0)) || (rc = wr(e, "flow.setpoint", sp)))
 		return rc;
-	if (chan(e, "bell.reset") && ((rc = wr(e, "bell.reset", 1)) || (rc = wr(e, "bell.reset", 0))))
+	if (chan(e, "bell.reset") &&
+	    ((rc = wr(e, "bell.reset", 1)) || (rc = wr(e, "bell.reset", 0))))
 		return rc;
 	if ((rc = rd(e, "bell.volume", &b0)) || (rc = rd_pos(e, "volume", ps, n, v0)) ||
 	    (rc = rd_pos(e, "pressure", ps, n, p0)) || (rc = rd_pos(e, "temp", ps, n, t0)) ||
@@ -505,8 +514,8 @@ static int gas_measure(struct metro_engine *e, const struct metro_proc_item *it,
 	while (b - b0 < vol || elapsed < min_s) {
 		if (elapsed > limit) {
 			wr(e, "valve", 0);
-			return fault(e, "%s: %.6g L of %.6g L passed in %.0f s", it->id, b - b0, vol,
-				     elapsed);
+			return fault(e, "%s: %.6g L of %.6g L passed in %.0f s", it->id, b - b0,
+				     vol, elapsed);
 		}
 		if (wait_real(e, e->io.poll_s))
 			return METRO_E_STATE;
@@ -516,8 +525,8 @@ static int gas_measure(struct metro_engine *e, const struct metro_proc_item *it,
 		if (elapsed >= settle) {
 			if (fabs(flow - sp) > band / 100 * sp) {
 				wr(e, "valve", 0);
-				return fault(e, "%s: flow %.6g m3/h not within ±%g %% of %.6g", it->id,
-					     flow, band, sp);
+				return fault(e, "%s: flow %.6g m3/h not within ±%g %% of %.6g",
+					     it->id, flow, band, sp);
 			}
 			sum += flow;
 			samples++;
@@ -552,7 +561,8 @@ static int gas_measure(struct metro_engine *e, const struct metro_proc_item *it,
 	out->bell_p = (bp0 + bp1) / 2;
 	out->temp1 = bt1;
 	for (size_t i = 0; i < n; i++) {
-		out->vi[i] = metro_dec_sub(metro_dec_from_double(v1[i]), metro_dec_from_double(v0[i]));
+		out->vi[i] =
+			metro_dec_sub(metro_dec_from_double(v1[i]), metro_dec_from_double(v0[i]));
 		out->pos_p[i] = (p0[i] + p1[i]) / 2;
 		out->pos_t[i] = (t0[i] + t1[i]) / 2;
 	}
@@ -638,8 +648,9 @@ static int flow_point(struct metro_engine *e, const struct metro_proc_item *it)
 				in.meter.r = metro_batch_value(e->b, p->m, "r");
 				metro_mx_parse_wclass(cls, &in.meter.cls);
 				in.limits = lim;
-				/* The zone is the test point's: the nominal flow, exact.  The window
-				 * has already checked that the measured flow belongs to it. */
+				/* The zone is the test point's: the nominal flow, exact.  The
+				 * window has already checked that the measured flow belongs to it.
+				 */
 				in.flow = flow_d;
 				in.temp_c = rounded((m->temp0 + m->temp1) / 2, 3);
 				in.method = METRO_MX_WATER_VOLUMETRIC;
@@ -653,12 +664,14 @@ static int flow_point(struct metro_engine *e, const struct metro_proc_item *it)
 				json_object_set_new(vals, "flow_m3h", jdec(rounded(m->flow, 6)));
 				json_object_set_new(vals, "test_flow_m3h", jdec(flow_d));
 				json_object_set_new(vals, "temp_c", jdec(in.temp_c));
-				json_object_set_new(vals, "zone", json_string(metro_mx_zone_name(
-									  res.point.mpe.zone)));
+				json_object_set_new(
+					vals, "zone",
+					json_string(metro_mx_zone_name(res.point.mpe.zone)));
 				if (crc)
-					json_object_set_new(vals, "error", json_string(
-									   res.bad.reason ? res.bad.reason
-											  : "refused"));
+					json_object_set_new(vals, "error",
+							    json_string(res.bad.reason
+										? res.bad.reason
+										: "refused"));
 			} else {
 				struct metro_mx_gas_input in = {0};
 				struct metro_mx_gas_result res;
@@ -693,12 +706,14 @@ static int flow_point(struct metro_engine *e, const struct metro_proc_item *it)
 				json_object_set_new(vals, "bell_t_c", jdec(in.ref.ref_t_c));
 				json_object_set_new(vals, "meter_p_kpa", jdec(in.ref.meter_p_kpa));
 				json_object_set_new(vals, "meter_t_c", jdec(in.ref.meter_t_c));
-				json_object_set_new(vals, "zone", json_string(metro_mx_zone_name(
-									  res.point.mpe.zone)));
+				json_object_set_new(
+					vals, "zone",
+					json_string(metro_mx_zone_name(res.point.mpe.zone)));
 				if (crc)
-					json_object_set_new(vals, "error", json_string(
-									   res.bad.reason ? res.bad.reason
-											  : "refused"));
+					json_object_set_new(vals, "error",
+							    json_string(res.bad.reason
+										? res.bad.reason
+										: "refused"));
 			}
 			json_object_set_new(vals, "seconds", json_real(m->seconds));
 			if (crc) {
@@ -713,11 +728,12 @@ static int flow_point(struct metro_engine *e, const struct metro_proc_item *it)
 			 * extra ones; a run in between only waits for its sibling. */
 			if (it->repeat == METRO_REPEAT_WATER_RETEST && p->nruns > 1 &&
 			    p->nruns < 1 + p->nextra) {
-				json_object_set_new(vals, "run", json_integer((json_int_t)p->nruns));
+				json_object_set_new(vals, "run",
+						    json_integer((json_int_t)p->nruns));
 				json_object_set_new(vals, "last_run", judgement_json(&jm));
 				emit(e, "point",
-				     json_pack("{sisssssssssO}", "position", p->m->position, "serial",
-					       p->m->serial, "item", it->id, "kind",
+				     json_pack("{sisssssssssO}", "position", p->m->position,
+					       "serial", p->m->serial, "item", it->id, "kind",
 					       metro_item_kind_name(it->kind), "verdict", "pending",
 					       "values", vals));
 				json_decref(vals);
@@ -725,7 +741,8 @@ static int flow_point(struct metro_engine *e, const struct metro_proc_item *it)
 			}
 			struct metro_mx_repeat rep;
 			if (gas) {
-				struct metro_mx_gas_rule rule = {(size_t)it->runs, METRO_MX_MEAN_ONLY};
+				struct metro_mx_gas_rule rule = {(size_t)it->runs,
+								 METRO_MX_MEAN_ONLY};
 				crc = metro_mx_gas_repeat(p->runs, p->nruns, &rule, mpe, &rep);
 			} else if (it->repeat == METRO_REPEAT_WATER_RETEST) {
 				crc = metro_mx_water_repeat(p->runs, p->nruns, mpe, &rep);
@@ -742,12 +759,15 @@ static int flow_point(struct metro_engine *e, const struct metro_proc_item *it)
 			}
 			if (rep.needs_more) {
 				p->nextra = rep.more;
-				/* Published as an intermediate point: the run that asks for more. */
-				json_object_set_new(vals, "needs_more", json_integer((json_int_t)rep.more));
-				json_t *doc = json_pack("{sisssssssssO}", "position", p->m->position,
-							"serial", p->m->serial, "item", it->id, "kind",
-							metro_item_kind_name(it->kind), "verdict",
-							"pending", "values", vals);
+				/* Published as an intermediate point: the run that asks for more.
+				 */
+				json_object_set_new(vals, "needs_more",
+						    json_integer((json_int_t)rep.more));
+				json_t *doc =
+					json_pack("{sisssssssssO}", "position", p->m->position,
+						  "serial", p->m->serial, "item", it->id, "kind",
+						  metro_item_kind_name(it->kind), "verdict",
+						  "pending", "values", vals);
 				emit(e, "point", doc);
 				json_decref(vals);
 				continue;
@@ -756,8 +776,9 @@ static int flow_point(struct metro_engine *e, const struct metro_proc_item *it)
 			json_object_set_new(vals, "mean", jdec(rep.mean));
 			json_object_set_new(vals, "judgement", judgement_json(&rep.judgement));
 			p->done_item = 1;
-			point_doc(e, p, it, vals, rep.verdict == METRO_MX_PASS ? METRO_VERDICT_PASS
-									       : METRO_VERDICT_FAIL);
+			point_doc(e, p, it, vals,
+				  rep.verdict == METRO_MX_PASS ? METRO_VERDICT_PASS
+							       : METRO_VERDICT_FAIL);
 		}
 	}
 	free(m);
@@ -793,8 +814,9 @@ static int source(struct metro_engine *e, double u, double i, double phase, doub
 		if (ok && waited >= settle)
 			return METRO_OK;
 		if (waited > limit)
-			return fault(e, "source did not reach %.6g V %.6g A (reference meter: %.6g V "
-					"%.6g A)",
+			return fault(e,
+				     "source did not reach %.6g V %.6g A (reference meter: %.6g V "
+				     "%.6g A)",
 				     u, i, ru, ri);
 	}
 }
@@ -826,7 +848,7 @@ static int calculators(struct metro_engine *e, struct pos **ps, size_t n, double
 		    (rc = wr_pos(e, "start", ps[i], 0)) || (rc = wr_pos(e, "start", ps[i], 1)))
 			return rc;
 	}
-	double status[MAX_POS], waited = 0, limit = 3 * seconds_each + 20;
+	double status[MAX_POS] = {0}, waited = 0, limit = 3 * seconds_each + 20;
 	for (;;) {
 		if (wait_real(e, e->io.poll_s))
 			return METRO_E_STATE;
@@ -875,14 +897,14 @@ static int load_point(struct metro_engine *e, const struct metro_proc_item *it)
 		enum metro_mx_phases ph;
 		elec_meter(e, ps[i], &mm, &ph);
 		ps[i]->constant = metro_batch_value(e->b, ps[i]->m, "meter_constant");
-		struct metro_mx_pulses_input pin = {volt, cur, pf, ph, ps[i]->constant,
+		struct metro_mx_pulses_input pin = {volt,	    cur, pf, ph, ps[i]->constant,
 						    it->min_seconds};
 		if (!metro_dec_valid(pin.min_seconds) || metro_dec_sign(pin.min_seconds) <= 0)
 			pin.min_seconds = metro_dec_e(5, 0);
 		struct metro_mx_pulses_result pr;
 		if (metro_mx_pulses_needed(&pin, &pr))
-			return fault(e, "%s: cannot compute the meter pulses for position %d", it->id,
-				     ps[i]->m->position);
+			return fault(e, "%s: cannot compute the meter pulses for position %d",
+				     it->id, ps[i]->m->position);
 		ps[i]->n_pulses = pr.pulses;
 		longest = fmax(longest, (double)pr.pulses * pr.period_s);
 		ps[i]->nruns = 0;
@@ -898,7 +920,7 @@ static int load_point(struct metro_engine *e, const struct metro_proc_item *it)
 				need[nn++] = ps[i];
 		if (!nn)
 			break;
-		double counted[MAX_POS];
+		double counted[MAX_POS] = {0};
 		if ((rc = calculators(e, need, nn, longest, counted)))
 			return rc;
 		for (size_t i = 0; i < nn; i++) {
@@ -908,9 +930,9 @@ static int load_point(struct metro_engine *e, const struct metro_proc_item *it)
 				continue;
 			}
 			struct metro_mx_pulse_input pin = {
-				metro_dec_from_double(c0), p->constant, metro_dec_e(p->n_pulses, 0),
-				metro_dec_from_double(counted[i]), metro_dec_e(1, 0),
-				metro_dec_e(1, 0)};
+				metro_dec_from_double(c0),   p->constant,
+				metro_dec_e(p->n_pulses, 0), metro_dec_from_double(counted[i]),
+				metro_dec_e(1, 0),	     metro_dec_e(1, 0)};
 			struct metro_dec m0, err;
 			if (metro_mx_pulse_error(&pin, &m0, &err)) {
 				pos_error(e, p, it, "pulse counts refused (m = %.0f)", counted[i]);
@@ -961,7 +983,7 @@ static int load_point(struct metro_engine *e, const struct metro_proc_item *it)
 			p->done_item = 1;
 			point_doc(e, p, it, vals,
 				  res.judgement.verdict == METRO_MX_PASS ? METRO_VERDICT_PASS
-									  : METRO_VERDICT_FAIL);
+									 : METRO_VERDICT_FAIL);
 		}
 	}
 	return METRO_OK;
@@ -972,7 +994,7 @@ static int load_point(struct metro_engine *e, const struct metro_proc_item *it)
 static int pulse_watch(struct metro_engine *e, struct pos **ps, size_t n, const double *limit_min,
 		       double *first_min, long *pulses)
 {
-	double base[MAX_POS], now[MAX_POS], longest = 0;
+	double base[MAX_POS] = {0}, now[MAX_POS] = {0}, longest = 0;
 	int rc = rd_pos(e, "meter_pulses", ps, n, base);
 	if (rc)
 		return rc;
@@ -990,7 +1012,8 @@ static int pulse_watch(struct metro_engine *e, struct pos **ps, size_t n, const 
 			return rc;
 		for (size_t i = 0; i < n; i++) {
 			if (elapsed_min > limit_min[i] + e->io.poll_s * e->b->time_scale / 60)
-				continue; /* this position's time is over: later pulses do not count */
+				continue; /* this position's time is over: later pulses do not count
+					   */
 			long c = (long)(now[i] - base[i]);
 			if (c > 0 && first_min[i] < 0)
 				first_min[i] = elapsed_min;
@@ -1014,7 +1037,7 @@ static int start_or_creep(struct metro_engine *e, const struct metro_proc_item *
 	if (!n)
 		return METRO_OK;
 	int creep = it->kind == METRO_ITEM_CREEP_TEST;
-	double limit_min[MAX_POS], first[MAX_POS];
+	double limit_min[MAX_POS] = {0}, first[MAX_POS] = {0};
 	long pulses[MAX_POS];
 	struct metro_dec current = metro_dec_e(0, 0), voltage = metro_dec_e(0, 0);
 	json_t *info[MAX_POS];
@@ -1028,16 +1051,18 @@ static int start_or_creep(struct metro_engine *e, const struct metro_proc_item *
 			struct metro_mx_creep_input in = {mm.cls, mm.conn, mm.imax_a, un, c, ph};
 			struct metro_mx_creep_result r;
 			if (metro_mx_creep(&in, &r))
-				return fault(e, "creep test: %s", r.bad.reason ? r.bad.reason : "refused");
+				return fault(e, "creep test: %s",
+					     r.bad.reason ? r.bad.reason : "refused");
 			voltage = r.voltage_v;
 			limit_min[i] = r.time_min;
-			info[i] = json_pack("{sosfsosf}", "voltage_v", jdec(r.voltage_v), "time_min",
-					    r.time_min, "k", jdec(r.k), "m", r.m);
+			info[i] = json_pack("{sosfsosf}", "voltage_v", jdec(r.voltage_v),
+					    "time_min", r.time_min, "k", jdec(r.k), "m", r.m);
 		} else {
 			struct metro_mx_start_input in = {mm.cls, mm.conn, mm.rated_a, un, c, ph};
 			struct metro_mx_start_result r;
 			if (metro_mx_start(&in, &r))
-				return fault(e, "start test: %s", r.bad.reason ? r.bad.reason : "refused");
+				return fault(e, "start test: %s",
+					     r.bad.reason ? r.bad.reason : "refused");
 			current = r.current_a;
 			voltage = un;
 			limit_min[i] = r.time_min;
@@ -1067,16 +1092,18 @@ static int start_or_creep(struct metro_engine *e, const struct metro_proc_item *
 		json_object_set_new(info[i], "pulses", json_integer(pulses[i]));
 		if (creep) {
 			metro_mx_creep_judge(pulses[i], it->allowed_pulses, &v);
-			json_object_set_new(info[i], "allowed_pulses", json_integer(it->allowed_pulses));
+			json_object_set_new(info[i], "allowed_pulses",
+					    json_integer(it->allowed_pulses));
 		} else {
 			struct metro_mx_start_result r = {0};
 			r.time_min = limit_min[i];
 			metro_mx_start_judge(&r, pulses[i], first[i] < 0 ? 0 : first[i], &v);
 			if (first[i] >= 0)
-				json_object_set_new(info[i], "first_pulse_min", json_real(first[i]));
+				json_object_set_new(info[i], "first_pulse_min",
+						    json_real(first[i]));
 		}
-		point_doc(e, ps[i], it, info[i], v == METRO_MX_PASS ? METRO_VERDICT_PASS
-								 : METRO_VERDICT_FAIL);
+		point_doc(e, ps[i], it, info[i],
+			  v == METRO_MX_PASS ? METRO_VERDICT_PASS : METRO_VERDICT_FAIL);
 	}
 	return METRO_OK;
 }
@@ -1100,7 +1127,7 @@ static int constant_test(struct metro_engine *e, const struct metro_proc_item *i
 		rc = source(e, dd(volt), 0, phase_of(it->pf), 1);
 	if (rc)
 		return rc;
-	double e0, e1, p0[MAX_POS], p1[MAX_POS];
+	double e0 = 0, e1 = 0, p0[MAX_POS] = {0}, p1[MAX_POS] = {0};
 	if ((rc = rd(e, "ref.energy", &e0)) || (rc = rd_pos(e, "meter_pulses", ps, n, p0)) ||
 	    (rc = source(e, dd(volt), dd(cur), phase_of(it->pf), dd(it->settle_seconds))))
 		return rc;
@@ -1109,8 +1136,8 @@ static int constant_test(struct metro_engine *e, const struct metro_proc_item *i
 	double limit = 3 * target / fmax(power, 1e-6) * 3600 + 30;
 	while (e_now - e0 < target) {
 		if (waited > limit)
-			return fault(e, "%s: %.6g Wh of %.6g Wh in %.0f s", it->id, e_now - e0, target,
-				     waited);
+			return fault(e, "%s: %.6g Wh of %.6g Wh in %.0f s", it->id, e_now - e0,
+				     target, waited);
 		if (wait_real(e, e->io.poll_s))
 			return METRO_E_STATE;
 		waited += e->io.poll_s * e->b->time_scale;
@@ -1120,16 +1147,18 @@ static int constant_test(struct metro_engine *e, const struct metro_proc_item *i
 	if ((rc = source(e, dd(volt), 0, phase_of(it->pf), 1)) ||
 	    (rc = rd_pos(e, "meter_pulses", ps, n, p1)) || (rc = rd(e, "ref.energy", &e1)))
 		return rc;
-	struct metro_dec ref_wh = metro_dec_sub(metro_dec_from_double(e1), metro_dec_from_double(e0));
+	struct metro_dec ref_wh =
+		metro_dec_sub(metro_dec_from_double(e1), metro_dec_from_double(e0));
 	for (size_t i = 0; i < n; i++) {
 		struct metro_dec c = metro_batch_value(e->b, ps[i]->m, "meter_constant");
 		struct metro_dec pulses = metro_dec_from_double(p1[i] - p0[i]);
 		/* indicated energy in Wh = pulses / C[imp/kWh] × 1000 */
-		struct metro_dec ind = metro_dec_div(metro_dec_mul(pulses, metro_dec_e(1000, 0)), c);
+		struct metro_dec ind =
+			metro_dec_div(metro_dec_mul(pulses, metro_dec_e(1000, 0)), c);
 		struct metro_dec err;
-		json_t *vals = json_pack("{sosososo}", "pulses", jdec(pulses), "meter_constant",
-					 jdec(c), "indicated_wh", jdec(ind), "reference_wh",
-					 jdec(ref_wh));
+		json_t *vals =
+			json_pack("{sosososo}", "pulses", jdec(pulses), "meter_constant", jdec(c),
+				  "indicated_wh", jdec(ind), "reference_wh", jdec(ref_wh));
 		if (metro_mx_volume_error(ind, ref_wh, &err)) {
 			json_decref(vals);
 			pos_error(e, ps[i], it, "no reference energy");
@@ -1192,12 +1221,12 @@ static void run_start_doc(struct metro_engine *e)
 			json_object_set_new(o, "approval", json_string(m->approval));
 		json_array_append_new(meters, o);
 	}
-	json_t *doc = json_pack(
-		"{sss{ssssssssssss}sssssbsfso}", "state", "starting", "procedure", "id", p->id,
-		"sha256", p->sha256, "regulation", p->regulation, "edition", p->edition,
-		"verification", p->verification, "limits", p->limits, "operator",
-		b->operator_name, "rig_kind", p->rig, "simulated", b->simulated, "time_scale",
-		b->time_scale, "meters", meters);
+	json_t *doc =
+		json_pack("{sss{ssssssssssss}sssssbsfso}", "state", "starting", "procedure", "id",
+			  p->id, "sha256", p->sha256, "regulation", p->regulation, "edition",
+			  p->edition, "verification", p->verification, "limits", p->limits,
+			  "operator", b->operator_name, "rig_kind", p->rig, "simulated",
+			  b->simulated, "time_scale", b->time_scale, "meters", meters);
 	if (b->submitter)
 		json_object_set_new(doc, "submitter", json_string(b->submitter));
 	json_t *items = json_array();
@@ -1243,8 +1272,9 @@ static int preflight(struct metro_engine *e)
 	const struct metro_procedure *p = e->b->proc;
 	for (size_t i = 0; i < p->nconditions; i++)
 		if (!chan(e, p->conditions[i].channel))
-			return fault(e, "procedure condition on %s: the rig profile has no such "
-					"channel",
+			return fault(e,
+				     "procedure condition on %s: the rig profile has no such "
+				     "channel",
 				     p->conditions[i].channel);
 	for (size_t i = 0; i < p->nitems; i++)
 		if (p->items[i].stab_channel && !chan(e, p->items[i].stab_channel))
@@ -1309,7 +1339,8 @@ const char *metro_engine_run(struct metro_engine *e)
 		if (ps->active && !completed) {
 			ps->verdict = unfinished > ps->verdict ? unfinished : ps->verdict;
 			if (!ps->reason[0])
-				snprintf(ps->reason, sizeof ps->reason, "run %s before its end", end);
+				snprintf(ps->reason, sizeof ps->reason, "run %s before its end",
+					 end);
 		}
 		json_t *doc = json_pack("{sisssssO}", "position", ps->m->position, "serial",
 					ps->m->serial, "verdict", verdict_names[ps->verdict],
@@ -1374,9 +1405,10 @@ int metro_engine_command(struct metro_engine *e, const char *verb, json_t *doc, 
 			return METRO_E_INVAL;
 		}
 		const char *a = json_string_value(ans);
-		if (a ? strcmp(a, "pass") && strcmp(a, "fail") : !json_is_object(ans)) {
-			snprintf(err, errlen, "'answer' must be \"pass\", \"fail\" or an object of "
-					      "positions");
+		if (a ? strcmp(a, "pass") != 0 && strcmp(a, "fail") != 0 : !json_is_object(ans)) {
+			snprintf(err, errlen,
+				 "'answer' must be \"pass\", \"fail\" or an object of "
+				 "positions");
 			return METRO_E_INVAL;
 		}
 		json_decref(e->answer);

@@ -46,7 +46,7 @@ static const struct {
 	enum fn fn;
 	int min_args, max_args;
 } functions[] = {
-	{"min", FN_MIN, 2, 16}, {"max", FN_MAX, 2, 16}, {"abs", FN_ABS, 1, 1},
+	{"min", FN_MIN, 2, 16},	 {"max", FN_MAX, 2, 16},    {"abs", FN_ABS, 1, 1},
 	{"ceil", FN_CEIL, 1, 1}, {"floor", FN_FLOOR, 1, 1},
 };
 
@@ -137,7 +137,8 @@ static struct node *primary(struct parser *p)
 	if (c == '(') {
 		/* Nesting is bounded: the parser recurses once per '(' (and per unary minus). */
 		if (++p->depth > METRO_EXPR_MAX_DEPTH) {
-			fail(p, at, "expression nested deeper than %d levels", METRO_EXPR_MAX_DEPTH);
+			fail(p, at, "expression nested deeper than %d levels",
+			     METRO_EXPR_MAX_DEPTH);
 			return NULL;
 		}
 		p->pos++;
@@ -145,7 +146,8 @@ static struct node *primary(struct parser *p)
 		p->depth--;
 		skip_space(p);
 		if (p->s[p->pos] != ')') {
-			fail(p, p->pos, "expected ')' to close the '(' at column %u", column(p->s, at));
+			fail(p, p->pos, "expected ')' to close the '(' at column %u",
+			     column(p->s, at));
 			free_node(n);
 			return NULL;
 		}
@@ -196,8 +198,9 @@ static struct node *primary(struct parser *p)
 				    !strncmp(functions[f].name, p->s + at, len))
 					break;
 			if (f == METRO_ARRAY_SIZE(functions)) {
-				fail(p, at, "unknown function '%.*s' (functions: min, max, abs, ceil, "
-					    "floor)",
+				fail(p, at,
+				     "unknown function '%.*s' (functions: min, max, abs, ceil, "
+				     "floor)",
 				     (int)len, p->s + at);
 				return NULL;
 			}
@@ -276,7 +279,8 @@ static struct node *unary(struct parser *p)
 	struct node *n;
 	if (match(p, "-", "\xe2\x88\x92")) {
 		if (++p->depth > METRO_EXPR_MAX_DEPTH) {
-			fail(p, at, "expression nested deeper than %d levels", METRO_EXPR_MAX_DEPTH);
+			fail(p, at, "expression nested deeper than %d levels",
+			     METRO_EXPR_MAX_DEPTH);
 			return NULL;
 		}
 		struct node *a = unary(p);
@@ -289,7 +293,8 @@ static struct node *unary(struct parser *p)
 		n->nargs = 1;
 	} else if (match(p, "+", NULL)) {
 		if (++p->depth > METRO_EXPR_MAX_DEPTH) {
-			fail(p, at, "expression nested deeper than %d levels", METRO_EXPR_MAX_DEPTH);
+			fail(p, at, "expression nested deeper than %d levels",
+			     METRO_EXPR_MAX_DEPTH);
 			return NULL;
 		}
 		n = unary(p);
@@ -300,8 +305,7 @@ static struct node *unary(struct parser *p)
 	return n;
 }
 
-static struct node *binary(enum op op, struct node *a, struct node *b, size_t at,
-			   struct parser *p)
+static struct node *binary(enum op op, struct node *a, struct node *b, size_t at, struct parser *p)
 {
 	struct node *n = new_node(op, at, p);
 	n->args = metro_malloc(2 * sizeof *n->args);
@@ -405,8 +409,8 @@ void metro_expr_destroy(struct metro_expr **pe)
 	*pe = NULL;
 }
 
-static int eval(const struct node *n, const struct metro_dec *v, struct metro_dec *out,
-		char *err, size_t errlen)
+static int eval(const struct node *n, const struct metro_dec *v, struct metro_dec *out, char *err,
+		size_t errlen)
 {
 	struct metro_dec a, b;
 	switch (n->op) {
@@ -414,6 +418,8 @@ static int eval(const struct node *n, const struct metro_dec *v, struct metro_de
 		*out = n->num;
 		return METRO_OK;
 	case OP_NAME:
+		if (!v) /* compiled without names: cannot happen, but never dereference NULL */
+			return METRO_E_RANGE;
 		*out = v[n->slot];
 		return METRO_OK;
 	case OP_NEG:
@@ -446,7 +452,7 @@ static int eval(const struct node *n, const struct metro_dec *v, struct metro_de
 			if ((n->fn == FN_MIN && c < 0) || (n->fn == FN_MAX && c > 0))
 				a = b;
 		}
-		*out = n->fn == FN_ABS	  ? metro_dec_abs(a)
+		*out = n->fn == FN_ABS	   ? metro_dec_abs(a)
 		       : n->fn == FN_CEIL  ? metro_dec_ceil(a)
 		       : n->fn == FN_FLOOR ? metro_dec_floor(a)
 					   : a;

@@ -11,13 +11,12 @@
 
 static const char *const meters[] = {"water", "electricity", "gas"};
 static const char *const rigs[] = {"flow-bench", "electricity-bench", "bell-prover"};
-static const char *const verifications[] = {"initial",	       "subsequent",
-					    "in-service",      "supervision-new",
-					    "supervision-in-use", "complaint"};
+static const char *const verifications[] = {"initial",	       "subsequent",	     "in-service",
+					    "supervision-new", "supervision-in-use", "complaint"};
 static const char *const limit_sets[] = {"verification", "in-service"};
 static const char *const item_kinds[] = {"judgement",  "flow-point", "load-point",
 					 "start-test", "creep-test", "constant-test"};
-static const char *const formulas[] = {"none",	"volumetric",	"gravimetric",
+static const char *const formulas[] = {"none", "volumetric",   "gravimetric",
 				       "bell", "master-meter", "pulse"};
 static const char *const repeats[] = {"single", "water-retest", "electricity-mean"};
 static const char *const pfs[] = {"1.0", "0.5L", "0.8C"};
@@ -28,10 +27,8 @@ static const struct {
 	const char *name;
 	const char *min, *max;
 } known_params[] = {
-	{"mpe_factor", "0.1", "1"},
-	{"uncertainty_ratio", "0.01", "1"},
-	{"prompt_timeout_s", "1", "86400"},
-	{"frequency_hz", "45", "65"},
+	{"mpe_factor", "0.1", "1"},	    {"uncertainty_ratio", "0.01", "1"},
+	{"prompt_timeout_s", "1", "86400"}, {"frequency_hz", "45", "65"},
 	{"due_warning_days", "0", "3650"},
 };
 
@@ -82,8 +79,7 @@ static int number(struct loader *L, yaml_node_t *n, const char *name, const char
 }
 
 /* Compile an expression scalar; errors point at the character within the scalar. */
-static void expression(struct loader *L, yaml_node_t *n, const char *name,
-		       struct metro_expr **out)
+static void expression(struct loader *L, yaml_node_t *n, const char *name, struct metro_expr **out)
 {
 	if (!n)
 		return;
@@ -147,7 +143,7 @@ static int constant(struct loader *L, yaml_node_t *n, const char *name, const ch
 static void header(struct loader *L, yaml_node_t *n)
 {
 	static const struct metro_yfield fields[] = {
-		{"id", 1},  {"title", 1}, {"regulation", 1},   {"meter", 1},
+		{"id", 1},  {"title", 1},	 {"regulation", 1}, {"meter", 1},
 		{"rig", 1}, {"verification", 1}, {"limits", 0},
 	};
 	enum { ID, TITLE, REG, METER, RIG, VERIF, LIMITS, NF };
@@ -172,10 +168,13 @@ static void header(struct loader *L, yaml_node_t *n)
 		p->meter = metro_strdup(meters[k]);
 	if (v[RIG] && !metro_y_enum(L->f, v[RIG], "procedure.rig", rigs, 3, &k))
 		p->rig = metro_strdup(rigs[k]);
-	if (p->meter && p->rig && (int)(strcmp(p->meter, "water") == 0 ? 0 :
-				       strcmp(p->meter, "electricity") == 0 ? 1 : 2) !=
-					  (int)(strcmp(p->rig, "flow-bench") == 0 ? 0 :
-						strcmp(p->rig, "electricity-bench") == 0 ? 1 : 2))
+	if (p->meter && p->rig &&
+	    (int)(strcmp(p->meter, "water") == 0 ? 0
+		  : strcmp(p->meter, "electricity") == 0
+			  ? 1
+			  : 2) != (int)(strcmp(p->rig, "flow-bench") == 0	   ? 0
+					: strcmp(p->rig, "electricity-bench") == 0 ? 1
+										   : 2))
 		metro_y_error(L->f, v[RIG], "procedure.rig: a %s rig does not verify %s meters",
 			      p->rig, p->meter);
 	if (v[VERIF] && !metro_y_enum(L->f, v[VERIF], "procedure.verification", verifications,
@@ -190,8 +189,9 @@ static void header(struct loader *L, yaml_node_t *n)
 		int in_service = !strcmp(p->verification, "in-service") ||
 				 !strcmp(p->verification, "supervision-in-use");
 		if (!strcmp(p->verification, "complaint"))
-			metro_y_error(L->f, n, "procedure.limits: a complaint verification must say "
-					       "which limits apply (verification or in-service)");
+			metro_y_error(L->f, n,
+				      "procedure.limits: a complaint verification must say "
+				      "which limits apply (verification or in-service)");
 		p->limits = metro_strdup(in_service ? "in-service" : "verification");
 	}
 }
@@ -215,7 +215,8 @@ static void nameplate(struct loader *L, yaml_node_t *n)
 		char where[96];
 		snprintf(where, sizeof where, "nameplate.%s", name);
 		if (!is_name(name)) {
-			metro_y_error(L->f, k, "%s: field names are lower-case words ([a-z][a-z0-9_]*)",
+			metro_y_error(L->f, k,
+				      "%s: field names are lower-case words ([a-z][a-z0-9_]*)",
 				      where);
 			free(name);
 			continue;
@@ -239,12 +240,12 @@ static void nameplate(struct loader *L, yaml_node_t *n)
 				    32, &fd->unit);
 		if (fv[3]) {
 			if (fv[1] || fv[2])
-				metro_y_error(L->f, fv[3], "%s.values: a field is either a number "
-							   "(min/max) or one of values, not both",
+				metro_y_error(L->f, fv[3],
+					      "%s.values: a field is either a number "
+					      "(min/max) or one of values, not both",
 					      where);
-			int len = metro_y_seq(L->f, fv[3], (snprintf(key, sizeof key, "%s.values",
-								     where),
-							    key));
+			int len = metro_y_seq(L->f, fv[3],
+					      (snprintf(key, sizeof key, "%s.values", where), key));
 			fd->is_text = 1;
 			if (len == 0)
 				metro_y_error(L->f, fv[3], "%s: at least one value", key);
@@ -328,8 +329,9 @@ static void conditions(struct loader *L, yaml_node_t *n)
 		metro_y_map(L->f, metro_y_seq_at(L->f, n, i), where, cf, 4, v);
 		struct metro_proc_condition *c = &p->conditions[p->nconditions++];
 		if (v[0])
-			metro_y_str(L->f, v[0], (snprintf(key, sizeof key, "%s.channel", where), key),
-				    80, &c->channel);
+			metro_y_str(L->f, v[0],
+				    (snprintf(key, sizeof key, "%s.channel", where), key), 80,
+				    &c->channel);
 		if (v[1])
 			number(L, v[1], (snprintf(key, sizeof key, "%s.min", where), key), "-1e9",
 			       "1e9", &c->min);
@@ -337,8 +339,8 @@ static void conditions(struct loader *L, yaml_node_t *n)
 			number(L, v[2], (snprintf(key, sizeof key, "%s.max", where), key), "-1e9",
 			       "1e9", &c->max);
 		if (v[3])
-			metro_y_str(L->f, v[3], (snprintf(key, sizeof key, "%s.unit", where), key), 32,
-				    &c->unit);
+			metro_y_str(L->f, v[3], (snprintf(key, sizeof key, "%s.unit", where), key),
+				    32, &c->unit);
 		if (v[1] && v[2] && metro_dec_valid(c->min) && metro_dec_valid(c->max) &&
 		    metro_dec_cmp(c->min, c->max) >= 0)
 			metro_y_error(L->f, v[2], "%s.max: must be above min", where);
@@ -373,7 +375,8 @@ static yaml_node_t *get(struct loader *L, yaml_node_t *map, const char *key)
 	for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top;
 	     pr++) {
 		yaml_node_t *k = yaml_document_get_node(&L->f->doc, pr->key);
-		if (k && k->type == YAML_SCALAR_NODE && !strcmp((const char *)k->data.scalar.value, key))
+		if (k && k->type == YAML_SCALAR_NODE &&
+		    !strcmp((const char *)k->data.scalar.value, key))
 			return yaml_document_get_node(&L->f->doc, pr->value);
 	}
 	return NULL;
@@ -425,8 +428,8 @@ static void item(struct loader *L, yaml_node_t *n, int i, struct metro_proc_item
 	for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top;
 	     pr++) {
 		yaml_node_t *k = yaml_document_get_node(&L->f->doc, pr->key);
-		const char *ks = k && k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value
-								  : "?";
+		const char *ks =
+			k && k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "?";
 		for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < pr; q++) {
 			yaml_node_t *kq = yaml_document_get_node(&L->f->doc, q->key);
 			if (kq && kq->type == YAML_SCALAR_NODE &&
@@ -497,7 +500,8 @@ static void item(struct loader *L, yaml_node_t *n, int i, struct metro_proc_item
 		if (!(v = get(L, n, "collect"))) {
 			metro_y_error(L->f, n, "%s: missing required key 'collect'", where);
 		} else {
-			static const struct metro_yfield cf[] = {{"volume_l", 1}, {"min_seconds", 0}};
+			static const struct metro_yfield cf[] = {{"volume_l", 1},
+								 {"min_seconds", 0}};
 			yaml_node_t *c[2];
 			metro_y_map(L->f, v, KEY("collect"), cf, 2, c);
 			expression(L, c[0], KEY("collect.volume_l"), &it->volume_l);
@@ -533,10 +537,12 @@ static void item(struct loader *L, yaml_node_t *n, int i, struct metro_proc_item
 			number(L, v, KEY("settle_seconds"), "0", "3600", &it->settle_seconds);
 		if (it->kind == METRO_ITEM_CONSTANT_TEST) {
 			if (!(v = get(L, n, "energy_kwh")))
-				metro_y_error(L->f, n, "%s: missing required key 'energy_kwh'", where);
+				metro_y_error(L->f, n, "%s: missing required key 'energy_kwh'",
+					      where);
 			expression(L, v, KEY("energy_kwh"), &it->energy_kwh);
 			if (!(v = get(L, n, "limit_pct")))
-				metro_y_error(L->f, n, "%s: missing required key 'limit_pct'", where);
+				metro_y_error(L->f, n, "%s: missing required key 'limit_pct'",
+					      where);
 			else
 				number(L, v, KEY("limit_pct"), "0.001", "100", &it->limit_pct);
 		}
@@ -567,8 +573,9 @@ static void item(struct loader *L, yaml_node_t *n, int i, struct metro_proc_item
 					 : it->formula == METRO_FORMULA_VOLUMETRIC ||
 						   it->formula == METRO_FORMULA_GRAVIMETRIC;
 			if (!ok)
-				metro_y_error(L->f, v, "%s: formula %s does not fit a %s item for %s "
-						       "meters",
+				metro_y_error(L->f, v,
+					      "%s: formula %s does not fit a %s item for %s "
+					      "meters",
 					      KEY("formula"), formulas[k], item_kinds[kind],
 					      p->meter ? p->meter : "these");
 		}
@@ -578,8 +585,10 @@ static void item(struct loader *L, yaml_node_t *n, int i, struct metro_proc_item
 			repeat_rule(L, v, where, it);
 		if (it->repeat == METRO_REPEAT_WATER_RETEST && p->meter &&
 		    strcmp(p->meter, "water") != 0)
-			metro_y_error(L->f, v, "%s: water-retest is the water meter rule", KEY("repeat"));
-		if (it->repeat == METRO_REPEAT_ELECTRICITY_MEAN && it->kind != METRO_ITEM_LOAD_POINT)
+			metro_y_error(L->f, v, "%s: water-retest is the water meter rule",
+				      KEY("repeat"));
+		if (it->repeat == METRO_REPEAT_ELECTRICITY_MEAN &&
+		    it->kind != METRO_ITEM_LOAD_POINT)
 			metro_y_error(L->f, v, "%s: electricity-mean is the rule of load points",
 				      KEY("repeat"));
 	}
@@ -601,8 +610,9 @@ static void items(struct loader *L, yaml_node_t *n)
 		item(L, in, i, &p->items[i]);
 		for (int j = 0; j < i && p->items[i].id; j++)
 			if (p->items[j].id && !strcmp(p->items[j].id, p->items[i].id))
-				metro_y_error(L->f, in, "items[%d].id: '%s' already used at line %u",
-					      i, p->items[i].id, p->items[j].line);
+				metro_y_error(L->f, in,
+					      "items[%d].id: '%s' already used at line %u", i,
+					      p->items[i].id, p->items[j].line);
 	}
 }
 
@@ -620,7 +630,7 @@ static void collect_names(struct metro_procedure *p)
 static int load(struct metro_yfile *f, const char *path, struct metro_procedure **out)
 {
 	static const struct metro_yfield fields[] = {
-		{"procedure", 1}, {"nameplate", 1}, {"parameters", 0},
+		{"procedure", 1},  {"nameplate", 1}, {"parameters", 0},
 		{"conditions", 0}, {"items", 1},     {"teardown", 1},
 	};
 	enum { PROC, NAMEPLATE, PARAMS, CONDS, ITEMS, TEARDOWN, NF };
@@ -648,8 +658,8 @@ static int load(struct metro_yfile *f, const char *path, struct metro_procedure 
 		metro_y_enum(f, v[TEARDOWN], "teardown", td, 1, &k);
 	}
 	if (p->meter && !strcmp(p->meter, "electricity")) {
-		static const char *const need[] = {"un", "ib", "imax", "meter_constant", "class",
-						   "connection", "phases"};
+		static const char *const need[] = {"un",    "ib",	  "imax",  "meter_constant",
+						   "class", "connection", "phases"};
 		for (size_t i = 0; i < METRO_ARRAY_SIZE(need); i++)
 			if (!metro_procedure_field(p, need[i]) && v[NAMEPLATE])
 				metro_y_error(f, v[NAMEPLATE],
@@ -667,8 +677,9 @@ static int load(struct metro_yfile *f, const char *path, struct metro_procedure 
 					      p->meter, need[i]);
 	}
 	if (!metro_dec_valid(metro_procedure_param(p, "uncertainty_ratio", metro_dec_invalid())) &&
-	    v[PROC] && !(v[PARAMS] && v[PARAMS]->type == YAML_MAPPING_NODE &&
-			 get(&L, v[PARAMS], "uncertainty_ratio")))
+	    v[PROC] &&
+	    !(v[PARAMS] && v[PARAMS]->type == YAML_MAPPING_NODE &&
+	      get(&L, v[PARAMS], "uncertainty_ratio")))
 		metro_y_error(f, v[PARAMS] ? v[PARAMS] : v[PROC],
 			      "parameters: uncertainty_ratio is required (the largest U/MPE the "
 			      "regulation allows for this verification)");
@@ -680,8 +691,7 @@ static int load(struct metro_yfile *f, const char *path, struct metro_procedure 
 	return METRO_OK;
 }
 
-int metro_procedure_load(const char *path, struct metro_diag *diag,
-			 struct metro_procedure **out)
+int metro_procedure_load(const char *path, struct metro_diag *diag, struct metro_procedure **out)
 {
 	struct metro_yfile *f;
 	*out = NULL;

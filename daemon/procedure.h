@@ -29,10 +29,10 @@ enum metro_item_kind {
 };
 
 enum metro_repeat {
-	METRO_REPEAT_SINGLE,           /* one measurement */
+	METRO_REPEAT_SINGLE,	       /* one measurement */
 	METRO_REPEAT_WATER_RETEST,     /* JJG 162: over the MPE -> two more, all must hold */
 	METRO_REPEAT_ELECTRICITY_MEAN, /* JJG 596: mean of 2, two more in the 80-120 % band */
-	METRO_REPEAT_MEAN,             /* mean of `runs` measurements (gas, configurable) */
+	METRO_REPEAT_MEAN,	       /* mean of `runs` measurements (gas, configurable) */
 };
 
 enum metro_formula {
@@ -96,11 +96,11 @@ struct metro_procedure {
 	char *path;
 	char sha256[65];
 	char *id, *title, *regulation, *edition;
-	char *meter;        /* water | electricity | gas */
-	char *rig;          /* flow-bench | electricity-bench | bell-prover */
+	char *meter;	    /* water | electricity | gas */
+	char *rig;	    /* flow-bench | electricity-bench | bell-prover */
 	char *verification; /* initial | subsequent | in-service | supervision-new |
 			     * supervision-in-use | complaint */
-	char *limits;       /* verification | in-service: which MPE set judges */
+	char *limits;	    /* verification | in-service: which MPE set judges */
 	struct metro_proc_field *fields;
 	size_t nfields;
 	struct metro_proc_param *params;
@@ -117,8 +117,7 @@ struct metro_procedure {
 
 /* Load and validate a procedure.  Returns 0 and *out, or METRO_E_INVAL with every problem
  * in diag. */
-int metro_procedure_load(const char *path, struct metro_diag *diag,
-			 struct metro_procedure **out);
+int metro_procedure_load(const char *path, struct metro_diag *diag, struct metro_procedure **out);
 void metro_procedure_destroy(struct metro_procedure **pp);
 
 const struct metro_proc_field *metro_procedure_field(const struct metro_procedure *p,

@@ -268,7 +268,8 @@ static void command(struct metro_rig *r)
 		if (zmq_msg_size(&body) == sizeof b)
 			memcpy(&b, zmq_msg_data(&body), sizeof b);
 		if (r->engine || r->pending) {
-			metro_err("rig %s: START while a run is active; batch dropped", r->conf->id);
+			metro_err("rig %s: START while a run is active; batch dropped",
+				  r->conf->id);
 			metro_batch_destroy(&b);
 		} else {
 			r->pending = b;
@@ -297,7 +298,8 @@ static int actor_wait(void *ctx, double seconds)
 		uint64_t now = metro_now_ns();
 		if (now >= deadline)
 			return METRO_OK;
-		long timeout = deadline == UINT64_MAX ? -1 : (long)((deadline - now) / 1000000u) + 1;
+		long timeout =
+			deadline == UINT64_MAX ? -1 : (long)((deadline - now) / 1000000u) + 1;
 		zmq_pollitem_t it[2] = {{r->pipe_actor, 0, ZMQ_POLLIN, 0},
 					{NULL, r->tfd, ZMQ_POLLIN, 0}};
 		if (zmq_poll(it, 2, timeout) < 0)
@@ -318,15 +320,16 @@ static void run_batch(struct metro_rig *r)
 {
 	struct metro_batch *b = r->pending;
 	r->pending = NULL;
-	struct metro_engine_io io = {r, r->dev, r->conf->profile_data, actor_wait, actor_emit,
-				     fmin(0.1, 1.0 / r->conf->sample_hz)};
+	struct metro_engine_io io = {r,		 r->dev,     r->conf->profile_data,
+				     actor_wait, actor_emit, fmin(0.1, 1.0 / r->conf->sample_hz)};
 	r->engine = metro_engine_new(b, &io);
 	actor_state(r, "running");
 	const char *end = metro_engine_run(r->engine);
 	/* Every ending leaves the rig safe, read back. */
 	int unsafe = go_safe(r);
-	up(r, "run", json_pack("{sssssb}", "run", b->run_id, "state", "safe", "safe_state_verified",
-			       !unsafe));
+	up(r, "run",
+	   json_pack("{sssssb}", "run", b->run_id, "state", "safe", "safe_state_verified",
+		     !unsafe));
 	metro_notice("rig %s: run %s %s%s", r->conf->id, b->run_id, end,
 		     unsafe ? "; SAFE STATE NOT CONFIRMED" : "");
 	metro_engine_destroy(&r->engine);
@@ -426,8 +429,7 @@ void metro_rig_stop(struct metro_rig **pr)
 		send_cmd(r, "STOP", "{}", 2);
 		pthread_join(r->thread, NULL);
 		json_t *doc;
-		const char *kind;
-		while ((kind = metro_rig_receive(r, &doc)))
+		while (metro_rig_receive(r, &doc))
 			json_decref(doc);
 	}
 	if (r->pipe_main)
@@ -448,7 +450,7 @@ void *metro_rig_pipe(struct metro_rig *r)
 
 const char *metro_rig_receive(struct metro_rig *r, json_t **doc)
 {
-	static const char *const kinds[] = {"state", "reading", "health", "alarm",
+	static const char *const kinds[] = {"state", "reading", "health",  "alarm",
 					    "run",   "point",	"verdict", "prompt"};
 	*doc = NULL;
 	zmq_msg_t k, b;

@@ -32,8 +32,7 @@ static json_t *find(const struct metro_runs *r, const char *id)
 {
 	size_t i;
 	json_t *run;
-	json_array_foreach(r->runs, i, run)
-	{
+	json_array_foreach (r->runs, i, run) {
 		const char *rid = json_string_value(json_object_get(run, "run"));
 		if (rid && !strcmp(rid, id))
 			return run;
@@ -51,8 +50,7 @@ static json_t *create(struct metro_runs *r, const char *rig, const char *id)
 		size_t i;
 		json_t *old;
 		int dropped = 0;
-		json_array_foreach(r->runs, i, old)
-		{
+		json_array_foreach (r->runs, i, old) {
 			if (json_object_get(old, "result")) {
 				json_array_remove(r->runs, i);
 				dropped = 1;
@@ -82,9 +80,9 @@ void metro_runs_update(struct metro_runs *r, const char *rig, const char *kind, 
 	if (!strcmp(kind, "run")) {
 		const char *key;
 		json_t *v;
-		json_object_foreach(doc, key, v)
-		{
-			if (strcmp(key, "seq") && strcmp(key, "schema") && strcmp(key, "station"))
+		json_object_foreach (doc, key, v) {
+			if (strcmp(key, "seq") != 0 && strcmp(key, "schema") != 0 &&
+			    strcmp(key, "station") != 0)
 				json_object_set(run, key, v);
 		}
 		if (json_object_get(doc, "procedure"))
@@ -116,7 +114,7 @@ json_t *metro_runs_list(const struct metro_runs *r)
 	for (size_t i = json_array_size(r->runs); i-- > 0;) {
 		json_t *run = json_array_get(r->runs, i);
 		json_t *s = json_object();
-		static const char *const keys[] = {"run",	"rig",	  "state", "result",
+		static const char *const keys[] = {"run",     "rig",   "state",	   "result",
 						   "started", "ended", "operator", "simulated"};
 		for (size_t k = 0; k < METRO_ARRAY_SIZE(keys); k++)
 			if (json_object_get(run, keys[k]))
@@ -128,8 +126,7 @@ json_t *metro_runs_list(const struct metro_runs *r)
 		json_t *counts = json_object();
 		size_t j;
 		json_t *v;
-		json_array_foreach(json_object_get(run, "verdicts"), j, v)
-		{
+		json_array_foreach (json_object_get(run, "verdicts"), j, v) {
 			const char *name = json_string_value(json_object_get(v, "verdict"));
 			if (!name)
 				continue;
@@ -152,8 +149,7 @@ const char *metro_runs_active(const struct metro_runs *r, const char *rig)
 {
 	size_t i;
 	json_t *run;
-	json_array_foreach(r->runs, i, run)
-	{
+	json_array_foreach (r->runs, i, run) {
 		const char *rr = json_string_value(json_object_get(run, "rig"));
 		if (rr && !strcmp(rr, rig) && !json_object_get(run, "ended"))
 			return json_string_value(json_object_get(run, "run"));

@@ -150,7 +150,8 @@ int metro_server_reload(struct metro_server *s)
 		if (run && (!nc || metro_rig_conf_differs(oc, nc))) {
 			s->reloads_failed++;
 			snprintf(s->last_reload_error, sizeof s->last_reload_error,
-				 "rig %s has run %s in progress: its configuration cannot change now",
+				 "rig %s has run %s in progress: its configuration cannot change "
+				 "now",
 				 oc->id, run);
 			metro_err("configuration reload refused: %s; keeping generation %u",
 				  s->last_reload_error, s->generation);

@@ -419,8 +419,7 @@ static int text(struct metro_yfile *f, yaml_node_t *n, const char *name, size_t 
 	return METRO_OK;
 }
 
-int metro_y_str(struct metro_yfile *f, yaml_node_t *n, const char *name, size_t maxlen,
-		char **out)
+int metro_y_str(struct metro_yfile *f, yaml_node_t *n, const char *name, size_t maxlen, char **out)
 {
 	return text(f, n, name, maxlen, 0, out);
 }

@@ -28,8 +28,8 @@ int metro_device_new(const struct metro_driver *drv, const struct metro_driver_c
 		     struct metro_device **out)
 {
 	*out = NULL;
-	const char *want = conn->profile->transport == METRO_TRANSPORT_MODBUS ? "modbus"
-										: "serial-line";
+	const char *want =
+		conn->profile->transport == METRO_TRANSPORT_MODBUS ? "modbus" : "serial-line";
 	if (strcmp(drv->transport, want) != 0)
 		return METRO_E_INVAL;
 	struct metro_device *d = metro_calloc(1, sizeof *d);

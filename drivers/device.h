@@ -19,15 +19,15 @@
 #include "driver.h"
 
 struct metro_device_stats {
-	uint64_t transactions;  /* read or write calls that reached the driver */
+	uint64_t transactions; /* read or write calls that reached the driver */
 	uint64_t ok;
-	uint64_t timeouts;      /* METRO_E_TIMEOUT */
-	uint64_t io_errors;     /* METRO_E_IO, METRO_E_CLOSED */
-	uint64_t proto_errors;  /* METRO_E_PROTO: CRC, framing, malformed reply */
+	uint64_t timeouts;	/* METRO_E_TIMEOUT */
+	uint64_t io_errors;	/* METRO_E_IO, METRO_E_CLOSED */
+	uint64_t proto_errors;	/* METRO_E_PROTO: CRC, framing, malformed reply */
 	uint64_t device_errors; /* METRO_E_DEVICE: exception answered by the device */
-	uint64_t other_errors;  /* METRO_E_INVAL, METRO_E_RANGE: bad argument, unrepresentable */
+	uint64_t other_errors;	/* METRO_E_INVAL, METRO_E_RANGE: bad argument, unrepresentable */
 	uint64_t retries;
-	uint64_t reconnects;    /* successful (re)connections after the first */
+	uint64_t reconnects; /* successful (re)connections after the first */
 	uint64_t readback_mismatches;
 	uint64_t last_latency_ns, max_latency_ns;
 	int connected;

@@ -41,8 +41,7 @@ struct metro_driver {
 	void (*close)(void *handle);
 	/* Read n channels of the profile into values[0..n): all of them, or an error and nothing.
 	 * Drivers may coalesce neighbouring registers into one transaction. */
-	int (*read)(void *handle, const struct metro_channel *const *chs, size_t n,
-		    double *values);
+	int (*read)(void *handle, const struct metro_channel *const *chs, size_t n, double *values);
 	/* Write one writable channel. */
 	int (*write)(void *handle, const struct metro_channel *ch, double value);
 	/* One line naming the connection ("modbus-tcp 127.0.0.1:1502 unit 1"). */

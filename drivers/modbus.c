@@ -75,8 +75,8 @@ static int mb_open(const struct metro_driver_conn *c, void **handle, char *err, 
 		const char *dev = realpath(cc->device, real) ? real : cc->device;
 		m->ctx = modbus_new_rtu(dev, (int)cc->baud, cc->parity, (int)cc->data_bits,
 					(int)cc->stop_bits);
-		snprintf(m->desc, sizeof m->desc, "modbus-rtu %s %ld %ld%c%ld unit %ld", dev, cc->baud,
-			 cc->data_bits, cc->parity, cc->stop_bits, cc->unit);
+		snprintf(m->desc, sizeof m->desc, "modbus-rtu %s %ld %ld%c%ld unit %ld", dev,
+			 cc->baud, cc->data_bits, cc->parity, cc->stop_bits, cc->unit);
 	} else {
 		char port[16];
 		snprintf(port, sizeof port, "%ld", cc->port);
@@ -160,8 +160,7 @@ static int read_span(struct mb *m, enum metro_table t, unsigned addr, unsigned c
 	return METRO_OK;
 }
 
-static int decode(struct mb *m, const struct metro_channel *c, unsigned span_start,
-		  double *out)
+static int decode(struct mb *m, const struct metro_channel *c, unsigned span_start, double *out)
 {
 	if (is_bit_table(c->table)) {
 		*out = m->bits[c->address - span_start] ? 1.0 : 0.0;
@@ -177,7 +176,8 @@ static int decode(struct mb *m, const struct metro_channel *c, unsigned span_sta
 	if (err)
 		snprintf(m->err, sizeof m->err, "%s: %s (%s %u, %s %s): value not representable",
 			 m->desc, c->name, metro_table_name(c->table), c->address,
-			 metro_codec_type_name(c->codec.type), metro_codec_order_name(c->codec.order));
+			 metro_codec_type_name(c->codec.type),
+			 metro_codec_order_name(c->codec.order));
 	return err;
 }
 
@@ -269,8 +269,9 @@ static int mb_write(void *handle, const struct metro_channel *c, double value)
 			 c->name, value, metro_codec_type_name(c->codec.type));
 		return err;
 	}
-	int rc = c->nregs == 1 ? modbus_write_register(m->ctx, (int)c->address, regs[0])
-			       : modbus_write_registers(m->ctx, (int)c->address, (int)c->nregs, regs);
+	int rc = c->nregs == 1
+			 ? modbus_write_register(m->ctx, (int)c->address, regs[0])
+			 : modbus_write_registers(m->ctx, (int)c->address, (int)c->nregs, regs);
 	if (rc == -1)
 		return fail(m, errno, "write", "holding", c->address, c->nregs);
 	return METRO_OK;

@@ -18,7 +18,7 @@
 struct metro_port {
 	char path[PATH_MAX];
 	struct sp_port *sp; /* libserialport backend */
-	int fd;             /* termios backend */
+	int fd;		    /* termios backend */
 };
 
 static speed_t speed_of(long baud)
@@ -88,7 +88,7 @@ static int open_sp(struct metro_port *p, const struct metro_connection_conf *c, 
 		p->sp = NULL;
 		return rc;
 	}
-	enum sp_parity par = c->parity == 'E' ? SP_PARITY_EVEN
+	enum sp_parity par = c->parity == 'E'	? SP_PARITY_EVEN
 			     : c->parity == 'O' ? SP_PARITY_ODD
 						: SP_PARITY_NONE;
 	if (sp_set_baudrate(p->sp, (int)c->baud) != SP_OK ||

@@ -122,13 +122,13 @@ static void template_pair(struct loader *L, yaml_node_t *n, const char *name, in
 	metro_y_map(L->f, n, name, f, 2, v);
 	snprintf(key, sizeof key, "%s.command", name);
 	if (v[0] && !metro_y_str(L->f, v[0], key, 200, cmd))
-		check_template(L, v[0], key, *cmd, METRO_LINE_OUT,
-			       (size_t)per_pos + (size_t)is_write,
-			       per_pos ? (is_write ? "a position's write command takes the position "
-						     "and the value"
-						   : "a position's read command takes the position")
-				       : (is_write ? "a write command takes the value"
-						   : "a read command takes no value"));
+		check_template(
+			L, v[0], key, *cmd, METRO_LINE_OUT, (size_t)per_pos + (size_t)is_write,
+			per_pos ? (is_write ? "a position's write command takes the position "
+					      "and the value"
+					    : "a position's read command takes the position")
+				: (is_write ? "a write command takes the value"
+					    : "a read command takes no value"));
 	snprintf(key, sizeof key, "%s.reply", name);
 	if (v[1] && !metro_y_str(L->f, v[1], key, 200, reply))
 		check_template(L, v[1], key, *reply, METRO_LINE_IN, is_write ? 0 : 1,
@@ -143,13 +143,27 @@ static void template_pair(struct loader *L, yaml_node_t *n, const char *name, in
 static void channel(struct loader *L, yaml_node_t *n, int i)
 {
 	static const struct metro_yfield fields[] = {
-		{"name", 1},  {"table", 0}, {"address", 0},  {"stride", 0}, {"type", 0},
-		{"order", 0}, {"scale", 0}, {"offset", 0},   {"unit", 0},   {"writable", 0},
-		{"bit", 0},   {"bits", 0},  {"length", 0},   {"read", 0},   {"write", 0},
+		{"name", 1},  {"table", 0}, {"address", 0}, {"stride", 0}, {"type", 0},
+		{"order", 0}, {"scale", 0}, {"offset", 0},  {"unit", 0},   {"writable", 0},
+		{"bit", 0},   {"bits", 0},  {"length", 0},  {"read", 0},   {"write", 0},
 	};
 	enum {
-		NAME, TABLE, ADDRESS, STRIDE, TYPE, ORDER, SCALE, OFFSET, UNIT, WRITABLE, BIT, BITS,
-		LENGTH, READ, WRITE, NFIELDS
+		NAME,
+		TABLE,
+		ADDRESS,
+		STRIDE,
+		TYPE,
+		ORDER,
+		SCALE,
+		OFFSET,
+		UNIT,
+		WRITABLE,
+		BIT,
+		BITS,
+		LENGTH,
+		READ,
+		WRITE,
+		NFIELDS
 	};
 	yaml_node_t *v[NFIELDS];
 	char where[48], key[96];
@@ -179,8 +193,9 @@ static void channel(struct loader *L, yaml_node_t *n, int i)
 		metro_y_bool(L->f, v[WRITABLE], KEY("writable"), &proto.writable);
 	long stride = 0;
 	if (v[STRIDE] && !per_pos)
-		metro_y_error(L->f, v[STRIDE], "%s: only per-position channels (pos[N].) have a "
-					       "stride",
+		metro_y_error(L->f, v[STRIDE],
+			      "%s: only per-position channels (pos[N].) have a "
+			      "stride",
 			      KEY("stride"));
 	else if (v[STRIDE])
 		metro_y_long(L->f, v[STRIDE], KEY("stride"), 0, 65535, &stride);
@@ -201,7 +216,8 @@ static void channel(struct loader *L, yaml_node_t *n, int i)
 		else
 			metro_y_long(L->f, v[ADDRESS], KEY("address"), 0, 65535, &addr);
 		proto.address = (unsigned)addr;
-		int bitwise = proto.table == METRO_TABLE_COIL || proto.table == METRO_TABLE_DISCRETE;
+		int bitwise =
+			proto.table == METRO_TABLE_COIL || proto.table == METRO_TABLE_DISCRETE;
 		if (bitwise) {
 			for (int k = TYPE; k <= OFFSET; k++)
 				if (v[k])
@@ -214,8 +230,8 @@ static void channel(struct loader *L, yaml_node_t *n, int i)
 						      KEY(fields[k].key), tables[proto.table],
 						      fields[k].key);
 			if (proto.writable && proto.table == METRO_TABLE_DISCRETE)
-				metro_y_error(L->f, v[WRITABLE], "%s: discrete inputs are read-only",
-					      KEY("writable"));
+				metro_y_error(L->f, v[WRITABLE],
+					      "%s: discrete inputs are read-only", KEY("writable"));
 		} else {
 			enum metro_codec_type ty = METRO_CODEC_U16;
 			enum metro_codec_order ord = L->default_order;
@@ -247,7 +263,8 @@ static void channel(struct loader *L, yaml_node_t *n, int i)
 			if (ty == METRO_CODEC_BITS) {
 				if (!v[BIT])
 					metro_y_error(L->f, n,
-						      "%s: a bits channel needs 'bit' (0..15)", where);
+						      "%s: a bits channel needs 'bit' (0..15)",
+						      where);
 				else
 					metro_y_long(L->f, v[BIT], KEY("bit"), 0, 15, &bit);
 				if (v[BITS])
@@ -278,12 +295,13 @@ static void channel(struct loader *L, yaml_node_t *n, int i)
 						      "%s: string channels cannot be written",
 						      KEY("writable"));
 			} else if (v[LENGTH]) {
-				metro_y_error(L->f, v[LENGTH], "%s: only a string channel has length",
+				metro_y_error(L->f, v[LENGTH],
+					      "%s: only a string channel has length",
 					      KEY("length"));
 			}
 			if (proto.writable && proto.table == METRO_TABLE_INPUT)
-				metro_y_error(L->f, v[WRITABLE], "%s: input registers are read-only",
-					      KEY("writable"));
+				metro_y_error(L->f, v[WRITABLE],
+					      "%s: input registers are read-only", KEY("writable"));
 			proto.nregs = metro_codec_type_words(ty, proto.codec.str_len);
 			if (!proto.nregs)
 				proto.nregs = 1;
@@ -304,8 +322,8 @@ static void channel(struct loader *L, yaml_node_t *n, int i)
 		if (proto.writable && !v[WRITE])
 			metro_y_error(L->f, n, "%s: a writable channel needs 'write'", where);
 		if (!proto.writable && v[WRITE])
-			metro_y_error(L->f, v[WRITE], "%s: 'write' on a channel not marked writable",
-				      KEY("write"));
+			metro_y_error(L->f, v[WRITE],
+				      "%s: 'write' on a channel not marked writable", KEY("write"));
 	}
 #undef KEY
 	if (!name) {
@@ -397,8 +415,8 @@ static void check_required(struct loader *L, yaml_node_t *root)
 		const struct required *r = &required[i];
 		if (strcmp(r->kind, p->kind) != 0)
 			continue;
-		const struct metro_channel *c =
-			r->pos ? metro_profile_pos_channel(p, r->name, 1) : metro_profile_channel(p, r->name);
+		const struct metro_channel *c = r->pos ? metro_profile_pos_channel(p, r->name, 1)
+						       : metro_profile_channel(p, r->name);
 		if (!c) {
 			metro_y_error(L->f, root, "a %s profile needs the channel '%s%s'", p->kind,
 				      r->pos ? "pos[N]." : "", r->name);
@@ -410,12 +428,11 @@ static void check_required(struct loader *L, yaml_node_t *root)
 	}
 }
 
-static int load(struct metro_yfile *f, const char *path, int positions,
-		struct metro_profile **out)
+static int load(struct metro_yfile *f, const char *path, int positions, struct metro_profile **out)
 {
 	static const struct metro_yfield fields[] = {
-		{"kind", 1},   {"model", 1},	 {"transport", 1},
-		{"order", 0},  {"serial", 0},	 {"channels", 1},
+		{"kind", 1},  {"model", 1},  {"transport", 1},
+		{"order", 0}, {"serial", 0}, {"channels", 1},
 	};
 	enum { KIND, MODEL, TRANSPORT, ORDER, SERIAL, CHANNELS, NF };
 	size_t before = metro_diag_count(f->diag);
@@ -434,16 +451,16 @@ static int load(struct metro_yfile *f, const char *path, int positions,
 		p->kind = metro_strdup(kinds[k]);
 	if (v[MODEL])
 		metro_y_str(f, v[MODEL], "model", 200, &p->model);
-	int transport_ok = v[TRANSPORT] && !metro_y_enum(f, v[TRANSPORT], "transport",
-							 transports, 2, &k);
+	int transport_ok =
+		v[TRANSPORT] && !metro_y_enum(f, v[TRANSPORT], "transport", transports, 2, &k);
 	if (transport_ok)
 		p->transport = (enum metro_transport)k;
 	if (v[ORDER]) {
 		char *s = NULL;
 		if (!metro_y_str(f, v[ORDER], "order", 8, &s) &&
 		    metro_codec_parse_order(s, &L.default_order))
-			metro_y_error(f, v[ORDER], "order: '%s' is not one of: ABCD, CDAB, BADC, DCBA",
-				      s);
+			metro_y_error(f, v[ORDER],
+				      "order: '%s' is not one of: ABCD, CDAB, BADC, DCBA", s);
 		free(s);
 	}
 	if (v[SERIAL]) {
@@ -525,8 +542,7 @@ struct metro_profile *metro_profile_ref(struct metro_profile *p)
 	return p;
 }
 
-const struct metro_channel *metro_profile_channel(const struct metro_profile *p,
-						  const char *name)
+const struct metro_channel *metro_profile_channel(const struct metro_profile *p, const char *name)
 {
 	for (size_t i = 0; i < p->nchannels; i++)
 		if (!strcmp(p->channels[i].name, name))

@@ -32,12 +32,12 @@ enum metro_transport {
 struct metro_line_tmpl;
 
 struct metro_channel {
-	char *name;     /* "flow.actual", "pos[3].volume" */
-	char *base;     /* the name without the position: "volume" for "pos[3].volume" */
-	int position;   /* 0 for a rig-level channel, 1..N for a position's */
-	char *unit;     /* may be NULL */
+	char *name;   /* "flow.actual", "pos[3].volume" */
+	char *base;   /* the name without the position: "volume" for "pos[3].volume" */
+	int position; /* 0 for a rig-level channel, 1..N for a position's */
+	char *unit;   /* may be NULL */
 	int writable;
-	int index;      /* index in profile->channels */
+	int index; /* index in profile->channels */
 	/* Modbus */
 	enum metro_table table;
 	unsigned address;
@@ -47,7 +47,7 @@ struct metro_channel {
 	 * command, the value to write the last. */
 	char *read_cmd, *read_reply, *write_cmd, *write_reply;
 	unsigned line, col; /* where the channel was defined */
-	int invalid;        /* had a problem at load (only seen while loading) */
+	int invalid;	    /* had a problem at load (only seen while loading) */
 };
 
 /* Profiles are immutable once loaded and shared between a configuration and the rig actors
@@ -56,7 +56,7 @@ struct metro_profile {
 	int refs;
 	char sha256[65]; /* of the file's content: a changed profile restarts its rig on reload */
 	char *path;
-	char *kind;  /* flow-bench | electricity-bench | bell-prover */
+	char *kind; /* flow-bench | electricity-bench | bell-prover */
 	char *model;
 	enum metro_transport transport;
 	int positions;
@@ -77,8 +77,7 @@ void metro_profile_destroy(struct metro_profile **pp);
 struct metro_profile *metro_profile_ref(struct metro_profile *p);
 
 /* A channel by full name ("flow.actual", "pos[2].volume"); NULL if absent. */
-const struct metro_channel *metro_profile_channel(const struct metro_profile *p,
-						  const char *name);
+const struct metro_channel *metro_profile_channel(const struct metro_profile *p, const char *name);
 /* A position's channel by base name and position (1-based); NULL if absent. */
 const struct metro_channel *metro_profile_pos_channel(const struct metro_profile *p,
 						      const char *base, int position);

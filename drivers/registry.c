@@ -41,8 +41,9 @@ void metro_driver_names(char *buf, size_t len)
 	size_t o = 0;
 	buf[0] = '\0';
 	for (size_t i = 0; i < METRO_ARRAY_SIZE(builtin) + nplugins && o < len; i++) {
-		const struct metro_driver *d =
-			i < METRO_ARRAY_SIZE(builtin) ? builtin[i] : plugins[i - METRO_ARRAY_SIZE(builtin)];
+		const struct metro_driver *d = i < METRO_ARRAY_SIZE(builtin)
+						       ? builtin[i]
+						       : plugins[i - METRO_ARRAY_SIZE(builtin)];
 		o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? ", " : "", d->name);
 	}
 }
@@ -74,8 +75,9 @@ int metro_driver_load_plugin(const char *path, char *why, size_t whylen)
 		return METRO_E_INVAL;
 	}
 	if (!valid_ops(d)) {
-		snprintf(why, whylen, "incomplete ops table (name, transport, open, close, read, "
-				      "write, describe and last_error are required)");
+		snprintf(why, whylen,
+			 "incomplete ops table (name, transport, open, close, read, "
+			 "write, describe and last_error are required)");
 		dlclose(h);
 		return METRO_E_INVAL;
 	}

@@ -65,8 +65,8 @@ static int compile(const char *src, enum metro_line_dir dir, struct metro_line_t
 		return METRO_OK;
 	char why[200];
 	if (metro_line_compile(src, dir, out, why, sizeof why)) {
-		snprintf(err, errlen, "profile %s: channel %s: template '%s': %s",
-			 c->name, c->name, src, why);
+		snprintf(err, errlen, "profile %s: channel %s: template '%s': %s", c->name, c->name,
+			 src, why);
 		return METRO_E_INVAL;
 	}
 	return METRO_OK;
@@ -128,8 +128,8 @@ static void show(const char *b, size_t n, char *out, size_t cap)
 /* Send one request and, if a reply template is given, receive and parse the reply. */
 static int transact(struct sl *s, const struct metro_channel *ch, const char *what,
 		    const struct metro_line_tmpl *cmd, const struct metro_line_value *args,
-		    size_t nargs, const struct metro_line_tmpl *reply, struct metro_line_value *vals,
-		    size_t *nvals)
+		    size_t nargs, const struct metro_line_tmpl *reply,
+		    struct metro_line_value *vals, size_t *nvals)
 {
 	char req[512], why[200];
 	size_t len;
@@ -159,8 +159,9 @@ static int transact(struct sl *s, const struct metro_channel *ch, const char *wh
 		if (f == 1)
 			break;
 		if (f < 0) {
-			snprintf(s->err, sizeof s->err, "%s: %s %s '%s': reply longer than %u bytes",
-				 s->desc, ch->name, what, shown, s->profile->max_reply);
+			snprintf(s->err, sizeof s->err,
+				 "%s: %s %s '%s': reply longer than %u bytes", s->desc, ch->name,
+				 what, shown, s->profile->max_reply);
 			metro_port_flush(s->port);
 			return METRO_E_PROTO;
 		}
@@ -210,8 +211,7 @@ static double as_double(const struct metro_line_value *v)
 	}
 }
 
-static int sl_read(void *handle, const struct metro_channel *const *chs, size_t n,
-		   double *values)
+static int sl_read(void *handle, const struct metro_channel *const *chs, size_t n, double *values)
 {
 	struct sl *s = handle;
 	for (size_t i = 0; i < n; i++) {
@@ -225,13 +225,14 @@ static int sl_read(void *handle, const struct metro_channel *const *chs, size_t 
 				 ch->name);
 			return METRO_E_INVAL;
 		}
-		int rc = transact(s, ch, "read", t->rcmd, &arg, metro_line_nvalues(t->rcmd), t->rrep,
-				  vals, &nv);
+		int rc = transact(s, ch, "read", t->rcmd, &arg, metro_line_nvalues(t->rcmd),
+				  t->rrep, vals, &nv);
 		if (rc)
 			return rc;
 		if (nv != 1 || vals[0].type == METRO_LINE_STR) {
-			snprintf(s->err, sizeof s->err, "%s: %s: reply holds %zu values, not one number",
-				 s->desc, ch->name, nv);
+			snprintf(s->err, sizeof s->err,
+				 "%s: %s: reply holds %zu values, not one number", s->desc,
+				 ch->name, nv);
 			return METRO_E_PROTO;
 		}
 		values[i] = as_double(&vals[0]);

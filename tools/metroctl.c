@@ -11,6 +11,7 @@
 #include <zmq.h>
 
 #include "metroctl.h"
+#include "metroctl_store.h"
 #include "util.h"
 
 #define DEFAULT_ENDPOINT "tcp://127.0.0.1:7710"
@@ -37,7 +38,14 @@ static void usage(FILE *out)
 		"                          progress of runs, then their verdict tables\n"
 		"  watch [TOPIC...]        print published documents as they come\n"
 		"  calc ...                the verifier's calculator (metroctl calc --help)\n"
-		"  probe ...               read/write a rig's channels through the drivers, without\n"
+		"  audit verify --db FILE [--pubkey FILE] [--checkpoint FILE]\n"
+		"                          check a record store offline (docs/records.md)\n"
+		"  audit checkpoint --db FILE   the latest signed checkpoint\n"
+		"  standards --db FILE     standards with days left, from a record store\n"
+		"  trace --db FILE CERTIFICATE-OR-SERIAL\n"
+		"                          the whole evidence behind one meter's result\n"
+		"  probe ...               read/write a rig's channels through the drivers, "
+		"without\n"
 		"                          the daemon (metroctl probe --help)\n"
 		"options:\n"
 		"  -j, --json              machine-readable output (one JSON document)\n"
@@ -204,6 +212,15 @@ int main(int argc, char **argv)
 		return metroctl_calc(sub_argc, sub_argv, &o);
 	if (!strcmp(cmd, "probe"))
 		return metroctl_probe(sub_argc, sub_argv, &o);
+	if (!strcmp(cmd, "audit"))
+		return metroctl_audit(sub_argc, sub_argv, &o);
+	if (!strcmp(cmd, "trace"))
+		return metroctl_records(sub_argc, sub_argv, &o);
+	/* `standards --db FILE` reads a record store offline; without --db it asks the daemon. */
+	if (!strcmp(cmd, "standards"))
+		for (int i = 1; i < sub_argc; i++)
+			if (!strcmp(sub_argv[i], "--db") || !strncmp(sub_argv[i], "--db=", 5))
+				return metroctl_records(sub_argc, sub_argv, &o);
 	if (metroctl_is_run_command(cmd))
 		return metroctl_run(sub_argc, sub_argv, &o);
 	fprintf(stderr, "metroctl: unknown command '%s'\n", cmd);

@@ -26,8 +26,10 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: metroctl probe --driver NAME --profile FILE (--host H --port P | --device PATH)\n"
-		"                      [--positions N] [--unit N] [--baud B] [--parity none|even|odd]\n"
+		"usage: metroctl probe --driver NAME --profile FILE (--host H --port P | --device "
+		"PATH)\n"
+		"                      [--positions N] [--unit N] [--baud B] [--parity "
+		"none|even|odd]\n"
 		"                      [--timeout MS] [--retries N] [--plugin FILE.so]\n"
 		"                      [--write CHANNEL=VALUE]... [--count N] [--interval MS]\n"
 		"                      [CHANNEL...]\n");
@@ -38,8 +40,8 @@ static int parse_long(const char *opt, const char *s, long min, long max, long *
 	char *end;
 	long v = strtol(s, &end, 10);
 	if (!*s || *end || v < min || v > max) {
-		fprintf(stderr, "metroctl probe: %s: '%s' is not an integer in [%ld, %ld]\n", opt, s,
-			min, max);
+		fprintf(stderr, "metroctl probe: %s: '%s' is not an integer in [%ld, %ld]\n", opt,
+			s, min, max);
 		return -1;
 	}
 	*out = v;
@@ -49,18 +51,30 @@ static int parse_long(const char *opt, const char *s, long min, long max, long *
 int metroctl_probe(int argc, char **argv, const struct metroctl_opts *o)
 {
 	static const struct option opts[] = {
-		{"driver", required_argument, NULL, 'd'},    {"profile", required_argument, NULL, 'f'},
-		{"host", required_argument, NULL, 'H'},	     {"port", required_argument, NULL, 'p'},
-		{"device", required_argument, NULL, 'D'},    {"baud", required_argument, NULL, 'b'},
-		{"parity", required_argument, NULL, 'P'},    {"unit", required_argument, NULL, 'u'},
-		{"timeout", required_argument, NULL, 't'},   {"retries", required_argument, NULL, 'r'},
-		{"positions", required_argument, NULL, 'n'}, {"write", required_argument, NULL, 'w'},
-		{"count", required_argument, NULL, 'c'},     {"interval", required_argument, NULL, 'i'},
-		{"plugin", required_argument, NULL, 'L'},    {"help", no_argument, NULL, 'h'},
+		{"driver", required_argument, NULL, 'd'},
+		{"profile", required_argument, NULL, 'f'},
+		{"host", required_argument, NULL, 'H'},
+		{"port", required_argument, NULL, 'p'},
+		{"device", required_argument, NULL, 'D'},
+		{"baud", required_argument, NULL, 'b'},
+		{"parity", required_argument, NULL, 'P'},
+		{"unit", required_argument, NULL, 'u'},
+		{"timeout", required_argument, NULL, 't'},
+		{"retries", required_argument, NULL, 'r'},
+		{"positions", required_argument, NULL, 'n'},
+		{"write", required_argument, NULL, 'w'},
+		{"count", required_argument, NULL, 'c'},
+		{"interval", required_argument, NULL, 'i'},
+		{"plugin", required_argument, NULL, 'L'},
+		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
-	struct metro_connection_conf cc = {.baud = 9600, .parity = 'N', .data_bits = 8,
-					   .stop_bits = 1, .unit = 1, .timeout_ms = 500,
+	struct metro_connection_conf cc = {.baud = 9600,
+					   .parity = 'N',
+					   .data_bits = 8,
+					   .stop_bits = 1,
+					   .unit = 1,
+					   .timeout_ms = 500,
 					   .retries = 2};
 	const char *driver = NULL, *profile = NULL;
 	long positions = 1, count = 1, interval = 1000;
@@ -89,9 +103,11 @@ int metroctl_probe(int argc, char **argv, const struct metroctl_opts *o)
 				return METROCTL_EXIT_USAGE;
 			break;
 		case 'P':
-			if (strcmp(optarg, "none") && strcmp(optarg, "even") && strcmp(optarg, "odd")) {
-				fprintf(stderr, "metroctl probe: --parity: '%s' is not none, even or "
-						"odd\n",
+			if (strcmp(optarg, "none") != 0 && strcmp(optarg, "even") != 0 &&
+			    strcmp(optarg, "odd") != 0) {
+				fprintf(stderr,
+					"metroctl probe: --parity: '%s' is not none, even or "
+					"odd\n",
 					optarg);
 				return METROCTL_EXIT_USAGE;
 			}
@@ -145,15 +161,16 @@ int metroctl_probe(int argc, char **argv, const struct metroctl_opts *o)
 		}
 	}
 	if (!driver || !profile) {
-		fprintf(stderr, "metroctl probe: %s is required\n", !driver ? "--driver" : "--profile");
+		fprintf(stderr, "metroctl probe: %s is required\n",
+			!driver ? "--driver" : "--profile");
 		return METROCTL_EXIT_USAGE;
 	}
 	const struct metro_driver *drv = metro_driver_find(driver);
 	if (!drv) {
 		char names[256];
 		metro_driver_names(names, sizeof names);
-		fprintf(stderr, "metroctl probe: --driver: unknown driver '%s' (known: %s)\n", driver,
-			names);
+		fprintf(stderr, "metroctl probe: --driver: unknown driver '%s' (known: %s)\n",
+			driver, names);
 		return METROCTL_EXIT_USAGE;
 	}
 	if (!strcmp(drv->transport, "modbus") && !strcmp(driver + strlen(driver) - 4, "-tcp") &&
@@ -181,7 +198,8 @@ int metroctl_probe(int argc, char **argv, const struct metroctl_opts *o)
 	for (int i = optind; i < argc; i++) {
 		const struct metro_channel *ch = metro_profile_channel(p, argv[i]);
 		if (!ch) {
-			fprintf(stderr, "metroctl probe: no channel '%s' in %s\n", argv[i], profile);
+			fprintf(stderr, "metroctl probe: no channel '%s' in %s\n", argv[i],
+				profile);
 			goto done;
 		}
 		chs[n++] = ch;
@@ -217,7 +235,8 @@ int metroctl_probe(int argc, char **argv, const struct metroctl_opts *o)
 		*eq = '\0';
 		const struct metro_channel *ch = metro_profile_channel(p, writes[i]);
 		if (!ch) {
-			fprintf(stderr, "metroctl probe: no channel '%s' in %s\n", writes[i], profile);
+			fprintf(stderr, "metroctl probe: no channel '%s' in %s\n", writes[i],
+				profile);
 			rc = METROCTL_EXIT_USAGE;
 			goto done;
 		}

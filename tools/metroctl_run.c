@@ -17,10 +17,9 @@
 #include "util.h"
 #include "yfile.h"
 
-static const char *const run_commands[] = {"rigs",  "procedures", "standards", "start",
-					   "pause", "resume",	  "stop",      "abort",
-					   "halt",  "input",	  "runs",      "run",
-					   "watch", "follow"};
+static const char *const run_commands[] = {"rigs",   "procedures", "standards", "start", "pause",
+					   "resume", "stop",	   "abort",	"halt",	 "input",
+					   "runs",   "run",	   "watch",	"follow"};
 
 int metroctl_is_run_command(const char *cmd)
 {
@@ -66,8 +65,7 @@ static void print_rigs(json_t *r)
 	json_t *rig;
 	printf("%-12s %-18s %-12s %5s %-10s %-5s %s\n", "RIG", "KIND", "DRIVER", "POS", "STATE",
 	       "LINK", "RUN");
-	json_array_foreach(json_object_get(r, "rigs"), i, rig)
-	{
+	json_array_foreach (json_object_get(r, "rigs"), i, rig) {
 		printf("%-12s %-18s %-12s %5lld %-10s %-5s %s%s%s\n", str(rig, "id"),
 		       str(rig, "kind"), str(rig, "driver"),
 		       (long long)json_integer_value(json_object_get(rig, "positions")),
@@ -82,11 +80,10 @@ static void print_procedures(json_t *r)
 {
 	size_t i;
 	json_t *p;
-	json_array_foreach(json_object_get(r, "procedures"), i, p)
-	{
-		printf("%-28s %-8s %-5s %-12s %-12s %.12s  %s\n", str(p, "id"), str(p, "regulation"),
-		       str(p, "edition"), str(p, "meter"), str(p, "verification"), str(p, "sha256"),
-		       str(p, "title"));
+	json_array_foreach (json_object_get(r, "procedures"), i, p) {
+		printf("%-28s %-8s %-5s %-12s %-12s %.12s  %s\n", str(p, "id"),
+		       str(p, "regulation"), str(p, "edition"), str(p, "meter"),
+		       str(p, "verification"), str(p, "sha256"), str(p, "title"));
 	}
 }
 
@@ -96,8 +93,7 @@ static void print_standards(json_t *r)
 	json_t *s;
 	printf("%-12s %-20s %-10s %-10s %9s  %s\n", "ID", "CERTIFICATE", "CALIBRATED", "DUE",
 	       "DAYS LEFT", "DESCRIPTION");
-	json_array_foreach(json_object_get(r, "standards"), i, s)
-	{
+	json_array_foreach (json_object_get(r, "standards"), i, s) {
 		printf("%-12s %-20s %-10s %-10s %9lld  %s%s\n", str(s, "id"), str(s, "certificate"),
 		       str(s, "calibrated"), str(s, "due"),
 		       (long long)json_integer_value(json_object_get(s, "days_left")),
@@ -111,15 +107,14 @@ static void print_runs(json_t *r)
 	size_t i;
 	json_t *run;
 	printf("%-40s %-10s %-28s %-8s %s\n", "RUN", "RIG", "PROCEDURE", "RESULT", "VERDICTS");
-	json_array_foreach(json_object_get(r, "runs"), i, run)
-	{
+	json_array_foreach (json_object_get(r, "runs"), i, run) {
 		char counts[128] = "";
 		size_t o = 0;
 		const char *k;
 		json_t *v;
-		json_object_foreach(json_object_get(run, "verdicts"), k, v)
-			o += (size_t)snprintf(counts + o, sizeof counts - o, "%s%s %lld", o ? ", " : "", k,
-				      (long long)json_integer_value(v));
+		json_object_foreach (json_object_get(run, "verdicts"), k, v)
+			o += (size_t)snprintf(counts + o, sizeof counts - o, "%s%s %lld",
+					      o ? ", " : "", k, (long long)json_integer_value(v));
 		printf("%-40s %-10s %-28s %-8s %s\n", str(run, "run"), str(run, "rig"),
 		       str(run, "procedure"),
 		       json_object_get(run, "result") ? str(run, "result") : str(run, "state"),
@@ -133,20 +128,21 @@ static void print_verdicts(json_t *run)
 	size_t i;
 	json_t *v;
 	printf("%-4s %-16s %-12s %s\n", "POS", "SERIAL", "VERDICT", "FAILED ITEMS / REASON");
-	json_array_foreach(json_object_get(run, "verdicts"), i, v)
-	{
+	json_array_foreach (json_object_get(run, "verdicts"), i, v) {
 		char items[256] = "";
 		size_t o = 0, k;
 		json_t *it;
-		json_array_foreach(json_object_get(v, "failed_items"), k, it)
+		json_array_foreach (json_object_get(v, "failed_items"), k, it)
 			o += (size_t)snprintf(items + o, sizeof items - o, "%s%s", o ? "," : "",
 					      json_string_value(it));
 		const char *verdict = str(v, "verdict");
 		printf("%-4lld %-16s %-12s %s%s%s\n",
-		       (long long)json_integer_value(json_object_get(v, "position")), str(v, "serial"),
-		       verdict, items, items[0] && json_object_get(v, "reason") ? " — " : "",
-		       strcmp(verdict, "pass") && json_object_get(v, "reason") ? str(v, "reason")
-									       : "");
+		       (long long)json_integer_value(json_object_get(v, "position")),
+		       str(v, "serial"), verdict, items,
+		       items[0] && json_object_get(v, "reason") ? " — " : "",
+		       strcmp(verdict, "pass") != 0 && json_object_get(v, "reason")
+			       ? str(v, "reason")
+			       : "");
 	}
 }
 
@@ -156,7 +152,8 @@ static void print_run(json_t *r)
 	json_t *proc = json_object_get(run, "procedure");
 	printf("run %s on rig %s: %s %s (%s), operator %s%s\n", str(run, "run"), str(run, "rig"),
 	       str(proc, "id"), str(proc, "regulation"), str(proc, "verification"),
-	       str(run, "operator"), json_is_true(json_object_get(run, "simulated")) ? ", SIMULATED" : "");
+	       str(run, "operator"),
+	       json_is_true(json_object_get(run, "simulated")) ? ", SIMULATED" : "");
 	printf("state %s%s%s, %zu points\n", str(run, "state"),
 	       json_object_get(run, "result") ? ", result " : "",
 	       json_object_get(run, "result") ? str(run, "result") : "",
@@ -176,8 +173,8 @@ static json_t *yaml_to_json(struct metro_yfile *f, yaml_node_t *n, const char *k
 {
 	if (n->type == YAML_MAPPING_NODE) {
 		json_t *o = json_object();
-		for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
-		     p++) {
+		for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
+		     p < n->data.mapping.pairs.top; p++) {
 			yaml_node_t *k = yaml_document_get_node(&f->doc, p->key);
 			yaml_node_t *v = yaml_document_get_node(&f->doc, p->value);
 			if (k->type != YAML_SCALAR_NODE)
@@ -191,8 +188,8 @@ static json_t *yaml_to_json(struct metro_yfile *f, yaml_node_t *n, const char *k
 		json_t *a = json_array();
 		for (yaml_node_item_t *it = n->data.sequence.items.start;
 		     it < n->data.sequence.items.top; it++)
-			json_array_append_new(a, yaml_to_json(f, yaml_document_get_node(&f->doc, *it),
-							      key));
+			json_array_append_new(
+				a, yaml_to_json(f, yaml_document_get_node(&f->doc, *it), key));
 		return a;
 	}
 	const char *s = (const char *)n->data.scalar.value;
@@ -212,8 +209,8 @@ static int wait_run(const struct metroctl_opts *o, const char *rig, const char *
 	size_t last_points = (size_t)-1;
 	char last_state[32] = "", answered[64] = "";
 	for (;;) {
-		json_t *reply = metroctl_request(o, json_pack("{sissss}", "id", 1, "cmd", "run", "run",
-							      run));
+		json_t *reply = metroctl_request(
+			o, json_pack("{sissss}", "id", 1, "cmd", "run", "run", run));
 		if (!reply)
 			return METROCTL_EXIT_UNREACHABLE;
 		json_t *r = json_object_get(reply, "run");
@@ -223,10 +220,11 @@ static int wait_run(const struct metroctl_opts *o, const char *rig, const char *
 		json_t *prompt = json_object_get(r, "prompt");
 		if (points != last_points || strcmp(state, last_state) != 0) {
 			if (tty)
-				printf("\r\033[K%s: %-10s %zu points, %zu meters", rig, state, points,
-				       meters);
+				printf("\r\033[K%s: %-10s %zu points, %zu meters", rig, state,
+				       points, meters);
 			else
-				printf("%s: %s, %zu points, %zu meters\n", rig, state, points, meters);
+				printf("%s: %s, %zu points, %zu meters\n", rig, state, points,
+				       meters);
 			fflush(stdout);
 			last_points = points;
 			metro_strlcpy(last_state, state, sizeof last_state);
@@ -238,8 +236,8 @@ static int wait_run(const struct metroctl_opts *o, const char *rig, const char *
 					     "prompt", str(prompt, "prompt"), "answer", auto_answer,
 					     "operator", operator_name));
 			if (ans && !o->json && !tty)
-				printf("%s: answered prompt %s (%s): %s\n", rig, str(prompt, "prompt"),
-				       str(prompt, "question"), auto_answer);
+				printf("%s: answered prompt %s (%s): %s\n", rig,
+				       str(prompt, "prompt"), str(prompt, "question"), auto_answer);
 			json_decref(ans);
 		}
 		if (json_object_get(r, "result")) {
@@ -289,7 +287,7 @@ static int start(int argc, char **argv, const struct metroctl_opts *o)
 				"[--wait] [--auto-answer pass|fail]\n");
 		return METROCTL_EXIT_USAGE;
 	}
-	if (auto_answer && strcmp(auto_answer, "pass") && strcmp(auto_answer, "fail")) {
+	if (auto_answer && strcmp(auto_answer, "pass") != 0 && strcmp(auto_answer, "fail") != 0) {
 		fprintf(stderr, "metroctl start: --auto-answer must be pass or fail\n");
 		return METROCTL_EXIT_USAGE;
 	}
@@ -334,7 +332,7 @@ static double progress(json_t *run)
 	size_t meters = json_array_size(json_object_get(run, "meters"));
 	size_t done = 0, i;
 	json_t *p;
-	json_array_foreach(json_object_get(run, "points"), i, p)
+	json_array_foreach (json_object_get(run, "points"), i, p)
 		done += strcmp(str(p, "verdict"), "pending") != 0;
 	if (json_object_get(run, "result"))
 		return 1.0;
@@ -378,9 +376,11 @@ static int follow(int argc, char **argv, const struct metroctl_opts *o)
 		if (tty && drawn)
 			printf("\033[%dA", n);
 		for (int i = 0; i < n; i++) {
-			json_t *reply = finals[i] ? NULL
-						  : metroctl_request(o, json_pack("{sissss}", "id", 1, "cmd",
-										"run", "run", runs[i]));
+			json_t *reply =
+				finals[i]
+					? NULL
+					: metroctl_request(o, json_pack("{sissss}", "id", 1, "cmd",
+									"run", "run", runs[i]));
 			if (!finals[i] && !reply)
 				return METROCTL_EXIT_UNREACHABLE;
 			json_t *r = finals[i] ? finals[i] : json_object_get(reply, "run");
@@ -390,27 +390,32 @@ static int follow(int argc, char **argv, const struct metroctl_opts *o)
 				return METROCTL_EXIT_REFUSED;
 			}
 			json_t *prompt = json_object_get(r, "prompt");
-			if (prompt && auto_answer && strcmp(str(prompt, "prompt"), answered[i]) != 0) {
-				metro_strlcpy(answered[i], str(prompt, "prompt"), sizeof answered[i]);
+			if (prompt && auto_answer &&
+			    strcmp(str(prompt, "prompt"), answered[i]) != 0) {
+				metro_strlcpy(answered[i], str(prompt, "prompt"),
+					      sizeof answered[i]);
 				json_decref(metroctl_request(
-					o, json_pack("{sissssssssss}", "id", 2, "cmd", "input", "rig",
-						     str(r, "rig"), "prompt", str(prompt, "prompt"),
-						     "answer", auto_answer, "operator", op)));
+					o,
+					json_pack("{sissssssssss}", "id", 2, "cmd", "input", "rig",
+						  str(r, "rig"), "prompt", str(prompt, "prompt"),
+						  "answer", auto_answer, "operator", op)));
 			}
 			int pct = (int)(progress(r) * 100);
-			const char *state = json_object_get(r, "result") ? str(r, "result")
-									 : str(r, "state");
+			const char *state =
+				json_object_get(r, "result") ? str(r, "result") : str(r, "state");
 			if (tty) {
 				char bar[31];
 				int fill = pct * 30 / 100;
 				for (int k = 0; k < 30; k++)
 					bar[k] = k < fill ? '#' : '.';
 				bar[30] = '\0';
-				printf("\033[K%-10s [%s] %3d%%  %-10s %zu points\n", str(r, "rig"), bar,
-				       pct, state, json_array_size(json_object_get(r, "points")));
+				printf("\033[K%-10s [%s] %3d%%  %-10s %zu points\n", str(r, "rig"),
+				       bar, pct, state,
+				       json_array_size(json_object_get(r, "points")));
 			} else if (pct / 10 != last_pct[i] / 10 || json_object_get(r, "result")) {
 				if (!finals[i])
-					printf("%s: %d%% %s, %zu points\n", str(r, "rig"), pct, state,
+					printf("%s: %d%% %s, %zu points\n", str(r, "rig"), pct,
+					       state,
 					       json_array_size(json_object_get(r, "points")));
 			}
 			last_pct[i] = pct;
@@ -493,7 +498,7 @@ int metroctl_run(int argc, char **argv, const struct metroctl_opts *o)
 		return follow(argc, argv, o);
 	if (!strcmp(cmd, "rigs") || !strcmp(cmd, "procedures") || !strcmp(cmd, "standards") ||
 	    !strcmp(cmd, "runs")) {
-		void (*print)(json_t *) = !strcmp(cmd, "rigs")	      ? print_rigs
+		void (*print)(json_t *) = !strcmp(cmd, "rigs")	       ? print_rigs
 					  : !strcmp(cmd, "procedures") ? print_procedures
 					  : !strcmp(cmd, "standards")  ? print_standards
 								       : print_runs;
@@ -518,13 +523,14 @@ int metroctl_run(int argc, char **argv, const struct metroctl_opts *o)
 			op = optarg;
 		}
 		if (argc - optind != 3 || !op) {
-			fprintf(stderr, "usage: metroctl input RIG PROMPT pass|fail --operator NAME\n");
+			fprintf(stderr,
+				"usage: metroctl input RIG PROMPT pass|fail --operator NAME\n");
 			return METROCTL_EXIT_USAGE;
 		}
 		return call(o,
-			    json_pack("{sissssssssss}", "id", 1, "cmd", "input", "rig", argv[optind],
-				      "prompt", argv[optind + 1], "answer", argv[optind + 2],
-				      "operator", op),
+			    json_pack("{sissssssssss}", "id", 1, "cmd", "input", "rig",
+				      argv[optind], "prompt", argv[optind + 1], "answer",
+				      argv[optind + 2], "operator", op),
 			    print_ok, NULL);
 	}
 	/* pause, resume, stop, abort, halt */

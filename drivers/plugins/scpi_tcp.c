@@ -75,10 +75,10 @@ static int scpi_open(const struct metro_driver_conn *c, void **handle, char *err
 	for (size_t i = 0; i < p->nchannels; i++) {
 		const struct metro_channel *ch = &p->channels[i];
 		char why[200];
-		if ((ch->read_cmd && metro_line_compile(ch->read_cmd, METRO_LINE_OUT, &s->rcmd[i], why,
-							sizeof why)) ||
-		    (ch->read_reply && metro_line_compile(ch->read_reply, METRO_LINE_IN, &s->rrep[i],
-							  why, sizeof why)) ||
+		if ((ch->read_cmd && metro_line_compile(ch->read_cmd, METRO_LINE_OUT, &s->rcmd[i],
+							why, sizeof why)) ||
+		    (ch->read_reply && metro_line_compile(ch->read_reply, METRO_LINE_IN,
+							  &s->rrep[i], why, sizeof why)) ||
 		    (ch->write_cmd && metro_line_compile(ch->write_cmd, METRO_LINE_OUT, &s->wcmd[i],
 							 why, sizeof why))) {
 			snprintf(err, errlen, "scpi-tcp: channel %s: %s", ch->name, why);
@@ -167,8 +167,7 @@ static int recv_line(struct scpi *s, size_t *len)
 	}
 }
 
-static int scpi_read(void *handle, const struct metro_channel *const *chs, size_t n,
-		     double *values)
+static int scpi_read(void *handle, const struct metro_channel *const *chs, size_t n, double *values)
 {
 	struct scpi *s = handle;
 	for (size_t i = 0; i < n; i++) {

@@ -65,8 +65,8 @@ static double raw_rate(int n)
 
 static double driver_rate(int n, const struct metro_profile *p)
 {
-	struct metro_connection_conf cc = {.host = "127.0.0.1", .port = port, .unit = 1,
-					   .timeout_ms = 1000, .retries = 0};
+	struct metro_connection_conf cc = {
+		.host = "127.0.0.1", .port = port, .unit = 1, .timeout_ms = 1000, .retries = 0};
 	struct metro_driver_conn conn = {"bench", &cc, p};
 	struct metro_device *dev;
 	if (metro_device_new(&metro_driver_modbus_tcp, &conn, &dev) || metro_device_connect(dev))

@@ -119,8 +119,8 @@ static void test_plugin_reads_and_writes(void **state)
 	metro_diag_init(&d);
 	assert_int_equal(metro_profile_load("tests/data/profiles/scpi-bell.yaml", 2, &d, &p), 0);
 	metro_diag_free(&d);
-	struct metro_connection_conf cc = {.host = "127.0.0.1", .port = in.port, .unit = 1,
-					   .timeout_ms = 500, .retries = 0};
+	struct metro_connection_conf cc = {
+		.host = "127.0.0.1", .port = in.port, .unit = 1, .timeout_ms = 500, .retries = 0};
 	struct metro_driver_conn conn = {"plugin-test", &cc, p};
 	struct metro_device *dev;
 	assert_int_equal(metro_device_new(drv, &conn, &dev), 0);
@@ -163,17 +163,19 @@ static void test_config_names_plugin(void **state)
 	char cwd[4096];
 	assert_non_null(getcwd(cwd, sizeof cwd));
 	char *so = tu_build_path("plugins/scpi-tcp.so");
-	char *text = metro_asprintf(
-		"station: {id: p, name: P, institution: I, authorisation: A}\n"
-		"control: {endpoint: \"tcp://127.0.0.1:1\"}\npublish: {endpoint: \"tcp://127.0.0.1:2\"}\n"
-		"store: {path: x.db}\nprocedures: [%s/procedures]\n"
-		"driver_plugins: [%s/%s]\n"
-		"standards:\n  - {id: s, description: d, certificate: c, issuer: i,"
-		" calibrated: 2026-01-01, due: 2027-01-01, class: \"0.1\"}\n"
-		"rigs:\n  - {id: bell, kind: bell-prover, driver: scpi-tcp,"
-		" connection: {host: 127.0.0.1, port: 5025}, profile: %s/tests/data/profiles/scpi-bell.yaml,"
-		" positions: 3, standards: [s]}\n",
-		cwd, cwd, so, cwd);
+	char *text =
+		metro_asprintf("station: {id: p, name: P, institution: I, authorisation: A}\n"
+			       "control: {endpoint: \"tcp://127.0.0.1:1\"}\npublish: {endpoint: "
+			       "\"tcp://127.0.0.1:2\"}\n"
+			       "store: {path: x.db}\nprocedures: [%s/procedures]\n"
+			       "driver_plugins: [%s/%s]\n"
+			       "standards:\n  - {id: s, description: d, certificate: c, issuer: i,"
+			       " calibrated: 2026-01-01, due: 2027-01-01, class: \"0.1\"}\n"
+			       "rigs:\n  - {id: bell, kind: bell-prover, driver: scpi-tcp,"
+			       " connection: {host: 127.0.0.1, port: 5025}, profile: "
+			       "%s/tests/data/profiles/scpi-bell.yaml,"
+			       " positions: 3, standards: [s]}\n",
+			       cwd, cwd, so, cwd);
 	char *cfg = metro_asprintf("%s/c.yaml", dir);
 	FILE *f = fopen(cfg, "w");
 	fputs(text, f);

@@ -10,7 +10,6 @@
 
 #include "util.h"
 
-
 const char *tu_srcdir(void)
 {
 	const char *d = getenv("METRO_SRCDIR");
@@ -142,8 +141,9 @@ size_t tu_expected_messages(const char *path, char ***out)
 		if (body) {
 			char *b = metro_strndup(body, blen);
 			int positioned = b[0] >= '0' && b[0] <= '9';
-			list[n++] = full ? metro_strdup(b)
-					 : metro_asprintf("%s%s%s", path, positioned ? ":" : ": ", b);
+			list[n++] =
+				full ? metro_strdup(b)
+				     : metro_asprintf("%s%s%s", path, positioned ? ":" : ": ", b);
 			free(b);
 		}
 		p += l + 1;
@@ -152,4 +152,3 @@ size_t tu_expected_messages(const char *path, char ***out)
 	*out = list;
 	return n;
 }
-

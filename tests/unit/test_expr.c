@@ -55,8 +55,8 @@ static void test_values(void **state)
 	assert_string_equal(eval("0.5*imax"), "30");
 	assert_string_equal(eval("1 + 2 * 3"), "7");
 	assert_string_equal(eval("(1 + 2) * 3"), "9");
-	assert_string_equal(eval("10 - 4 - 3"), "3");     /* left associative */
-	assert_string_equal(eval("100 / 10 / 5"), "2");   /* left associative */
+	assert_string_equal(eval("10 - 4 - 3"), "3");	/* left associative */
+	assert_string_equal(eval("100 / 10 / 5"), "2"); /* left associative */
 	assert_string_equal(eval("-q3 + 1"), "-1.5");
 	assert_string_equal(eval("- -2"), "2");
 	assert_string_equal(eval("+3"), "3");
@@ -79,8 +79,7 @@ static void expect_error(const char *src, unsigned col, const char *msg)
 	struct metro_expr *e = (struct metro_expr *)1;
 	unsigned c = 0;
 	char err[200] = "";
-	assert_int_equal(metro_expr_compile(src, names, 5, &e, &c, err, sizeof err),
-			 METRO_E_INVAL);
+	assert_int_equal(metro_expr_compile(src, names, 5, &e, &c, err, sizeof err), METRO_E_INVAL);
 	assert_null(e);
 	if (c != col || strcmp(err, msg) != 0)
 		fprintf(stderr, "'%s': got column %u '%s', want %u '%s'\n", src, c, err, col, msg);
@@ -95,7 +94,8 @@ static void test_errors(void **state)
 	expect_error("q3 +", 5, "expression ends where a value was expected");
 	expect_error("q4 / r", 1, "unknown name 'q4' (known: q3, r, ib, imax, scale_interval_l)");
 	expect_error("2 * Ib", 5, "unknown name 'Ib' (known: q3, r, ib, imax, scale_interval_l)");
-	expect_error("sqrt(2)", 1, "unknown function 'sqrt' (functions: min, max, abs, ceil, floor)");
+	expect_error("sqrt(2)", 1,
+		     "unknown function 'sqrt' (functions: min, max, abs, ceil, floor)");
 	expect_error("(q3 / r", 8, "expected ')' to close the '(' at column 1");
 	expect_error("q3 / r)", 7, "')' without a matching '('");
 	expect_error("q3 r", 4, "unexpected 'r' after a complete expression");
@@ -114,8 +114,9 @@ static void test_errors(void **state)
 	char digits[64];
 	memset(digits, '9', 45);
 	digits[45] = '\0';
-	expect_error(digits, 1, "number '999999999999999999999999999999999999999999999' has too "
-				"many digits");
+	expect_error(digits, 1,
+		     "number '999999999999999999999999999999999999999999999' has too "
+		     "many digits");
 	char longsrc[600];
 	memset(longsrc, '1', 599);
 	longsrc[599] = '\0';

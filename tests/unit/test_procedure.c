@@ -84,7 +84,8 @@ static const char *water_value(const struct metro_procedure *p, const struct met
 	struct metro_dec v[16];
 	for (size_t i = 0; i < p->nnames; i++) {
 		const char *n = p->names[i];
-		const char *text = !strcmp(n, "q3") ? "2.5" : !strcmp(n, "r") ? "100"
+		const char *text = !strcmp(n, "q3")		    ? "2.5"
+				   : !strcmp(n, "r")		    ? "100"
 				   : !strcmp(n, "scale_interval_l") ? "0.05"
 								    : "1";
 		metro_dec_parse(text, &v[i]);

@@ -1,0 +1,243 @@
+/* store.h — the record store: SQLite, one file, the system of record.
+ *
+ * Everything a verdict depends on is written here before anything is acknowledged or
+ * published: each write function runs in a transaction that is durably committed (WAL,
+ * synchronous=FULL) before it returns, or, between metro_store_tx_begin() and
+ * metro_store_tx_commit(), when the commit returns.  Chained rows (audit.h lists the tables)
+ * are appended to a SHA-256 hash chain in the same transaction; metro_store_checkpoint() signs
+ * the chain head with the station's Ed25519 key.  docs/records.md documents the schema, the
+ * chain and the recovery rules.
+ *
+ * Failure is closed: an I/O error, a full disk, a damaged file (anything but a constraint
+ * refusal or a lock timeout) rolls the transaction back and puts the store into a failed
+ * state in which every later write returns METRO_E_IO and metro_store_failed() says why.
+ * The daemon then refuses new runs and raises an alarm; only a restart clears the state,
+ * because after an I/O error nothing the process believes about the file can be trusted.
+ *
+ * Errors: every function returns 0 or a negative code from error.h; metro_store_errmsg()
+ * holds a sentence about the last failure (it names the record, the standard, the state).
+ * A store is used by one thread at a time.
+ */
+#ifndef METRO_STORE_H
+#define METRO_STORE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "yfile.h"
+
+#define METRO_STORE_SCHEMA 2	/* the schema version this code writes (PRAGMA user_version) */
+#define METRO_STORE_CERT_MAX 96 /* bytes of a certificate number, with its NUL */
+
+struct metro_store;
+
+struct metro_store_opts {
+	const char *path;     /* database file; created (with its directory's key pair) if absent */
+	const char *station;  /* station id, 1..63 bytes: certificates, checkpoints (writable) */
+	const char *key_path; /* secret key; NULL: path with its extension replaced by ".key" */
+	const char *pub_path; /* public key; NULL: key_path with ".key" replaced by ".pub" */
+	int readonly;	      /* inspect only (metroctl): no migration, key, recovery or write */
+	int busy_timeout_ms;  /* wait for another process's lock; 0 means 5000 */
+	int max_schema;	      /* tests only: migrate no further than this version (0: latest) */
+};
+
+/* Open (creating and migrating as needed) a record store.  A writable open also loads or
+ * creates the station key pair (secret key mode 0600; a key file readable by others is
+ * refused), marks every run left `running` by a crash as `incomplete` (an audit event each),
+ * and records key creation or a key change as audit events.  A database whose schema is
+ * newer than METRO_STORE_SCHEMA is refused with METRO_E_UNSUPPORTED.  Returns 0 and *out, or
+ * an error with a message in err (errcap bytes) and *out NULL. */
+int metro_store_open(const struct metro_store_opts *o, struct metro_store **out, char *err,
+		     size_t errcap);
+/* Close and set *ps to NULL; takes NULL.  A healthy writable store first signs any records
+ * made since the last checkpoint, so that a cleanly closed database is entirely signed. */
+void metro_store_close(struct metro_store **ps);
+
+/* NULL while the store is healthy; otherwise why it failed closed (stays until reopened). */
+const char *metro_store_failed(const struct metro_store *s);
+/* The last error's explanation ("" when none).  Valid until the next call on s. */
+const char *metro_store_errmsg(const struct metro_store *s);
+/* Runs that metro_store_open() found `running` and marked `incomplete`. */
+size_t metro_store_recovered(const struct metro_store *s, const int64_t **runs);
+/* The station's public key in hex (64 digits and a NUL); "" for a read-only store. */
+const char *metro_store_pubkey(const struct metro_store *s);
+
+/* Group several writes into one transaction (for a result and the document describing it).
+ * Nesting is allowed; only the outermost commit commits.  After a failed write inside the
+ * group, later writes are refused with the same error and commit rolls everything back and
+ * returns it: nothing half-written survives.  commit returns METRO_E_STATE without a begin. */
+int metro_store_tx_begin(struct metro_store *s);
+int metro_store_tx_commit(struct metro_store *s);
+void metro_store_tx_rollback(struct metro_store *s);
+
+/* ---- registry ------------------------------------------------------------------------------ */
+
+struct metro_store_station {
+	const char *id; /* required */
+	const char *name, *institution, *authorisation, *address;
+};
+
+/* Insert or update the station's row.  A change is an audit event (old and new values of the
+ * changed fields) by actor for reason why. */
+int metro_store_station(struct metro_store *s, const struct metro_store_station *st,
+			const char *actor, const char *why);
+/* Bring the registry in line with a loaded configuration, in one transaction: the station,
+ * the reference standards (metro_store_sync_standards) and the rigs.  Each difference from
+ * what is stored is an audit event with actor "config" and reason "configuration load". */
+int metro_store_sync_config(struct metro_store *s, const struct metro_config *c);
+/* Sync the standards registry with the configured standards: new ones are added, changed
+ * fields are updated, standards no longer configured are retired (kept, inactive).  Every
+ * change is an audit event (old and new values) plus one standard_changes row per field. */
+int metro_store_sync_standards(struct metro_store *s, const struct metro_standard_conf *std,
+			       size_t n);
+/* A manager's change of one standard (added if unknown): the fields of std replace the
+ * stored ones.  actor and why are required (METRO_E_INVAL otherwise).  A change that changes
+ * nothing is not recorded. */
+int metro_store_standard_change(struct metro_store *s, const struct metro_standard_conf *std,
+				const char *actor, const char *why);
+/* Insert or update a rig's row (an audit event when it changes). */
+int metro_store_rig(struct metro_store *s, const struct metro_rig_conf *r, const char *actor,
+		    const char *why);
+/* Register a procedure's exact content.  sha256 (hex) may be NULL; when given it must be the
+ * digest of content (METRO_E_CORRUPT otherwise).  The same content registered twice gives
+ * the same id.  Returns 0 and *id. */
+int metro_store_procedure(struct metro_store *s, const char *name, const char *content, size_t len,
+			  const char *sha256, int64_t *id);
+
+/* ---- runs ---------------------------------------------------------------------------------- */
+
+struct metro_store_meter {
+	int position;	    /* 1-based position on the rig */
+	const char *serial; /* required */
+	const char *model, *manufacturer, *pattern_approval, *accuracy_class; /* may be NULL */
+	const json_t *nameplate; /* Q3, R, Ib, Imax, constants...; may be NULL (borrowed) */
+};
+
+struct metro_store_run {
+	const char *rig;
+	int64_t procedure;				/* from metro_store_procedure() */
+	const char *software_version, *software_sha256; /* METRO_VERSION, executable digest */
+	const char *verification_type; /* initial, subsequent, in-service, sampling-new,
+					* sampling-in-use, complaint */
+	const char *operator_id;
+	const char *client; /* submitting organisation; may be NULL */
+	int simulated;
+	const json_t *environment, *parameters; /* may be NULL (borrowed) */
+	const char *const *standards;		/* registry ids of the standards the run uses */
+	size_t nstandards;
+	const struct metro_store_meter *meters;
+	size_t nmeters;
+	int64_t resumed_from; /* 0, or the incomplete run this one resumes */
+};
+
+/* Start a run: records the run (state `running`), a copy of each standard's certificate
+ * fields as they are today (run_standards: later registry edits cannot change history), the
+ * software, the meters and their positions.  Refused with METRO_E_DENIED, naming the
+ * standard and the date, when a standard or its assessment certificate is past due today;
+ * METRO_E_NOTFOUND when a standard is not in the registry (or retired) or the procedure or
+ * resumed run does not exist; METRO_E_STATE when the resumed run is not `incomplete`;
+ * METRO_E_EXISTS when it was resumed already.  Returns 0 and *run. */
+int metro_store_run_begin(struct metro_store *s, const struct metro_store_run *r, int64_t *run);
+
+struct metro_store_point {
+	int64_t run;
+	int position;
+	const char *test_point; /* the procedure's test point id ("Q3", "Ib-PF1") */
+	int attempt;		/* 1-based repeat number */
+	const json_t *readings; /* required: raw readings with their times (borrowed) */
+	const json_t *intermediates, *environment; /* may be NULL (borrowed) */
+	const char *error, *rounded, *mpe;	   /* exact decimals (%), may be NULL */
+	const char *verdict; /* pass, conditional, fail, aborted, error; may be NULL */
+	const char *rule;    /* the rule that decided it, may be NULL */
+};
+/* Record one test-point result of a running run (METRO_E_STATE otherwise).  Returns 0 and *id
+ * (id may be NULL). */
+int metro_store_point(struct metro_store *s, const struct metro_store_point *p, int64_t *id);
+
+struct metro_store_verdict {
+	int64_t run;
+	int position;
+	const char *verdict;	    /* pass, conditional, fail, aborted, error */
+	const json_t *failed_items; /* may be NULL (borrowed) */
+	const char *rule;
+	int64_t corrects;  /* 0, or the id of the current verdict this one corrects */
+	const char *actor; /* required */
+	const char *why;   /* required for a correction */
+};
+/* Record a position's verdict.  Verdict rows are immutable (the schema refuses UPDATE and
+ * DELETE); a correction is a new row that names the verdict it replaces and becomes the
+ * position's current verdict (plus an audit event).  A first verdict needs a running run and
+ * no current verdict (METRO_E_STATE / METRO_E_EXISTS); a correction must name the current
+ * verdict.  Returns 0 and *id (id may be NULL). */
+int metro_store_verdict(struct metro_store *s, const struct metro_store_verdict *v, int64_t *id);
+
+struct metro_store_input {
+	int64_t run;
+	int position;	    /* 0 when the prompt is about the whole batch */
+	const char *prompt; /* the procedure's prompt id or text */
+	const char *answer;
+	const char *operator_id;
+};
+int metro_store_input(struct metro_store *s, const struct metro_store_input *in, int64_t *id);
+
+/* End a running run with state done, stopped, aborted or error (METRO_E_INVAL otherwise;
+ * METRO_E_STATE when the run is not running).  reason may be NULL. */
+int metro_store_run_end(struct metro_store *s, int64_t run, const char *state, const char *reason);
+/* The committed test-point results of a run and of the runs it resumes, as a JSON array of
+ * {run, position, test_point, attempt, verdict, error, rounded}: what a resume-run must not
+ * repeat.  Returns 0 and *out (new reference). */
+int metro_store_committed_points(struct metro_store *s, int64_t run, json_t **out);
+
+/* ---- audit events, certificates, documents, checkpoints ----------------------------------- */
+
+/* Record an audit event: who (actor), what (action, subject), old and new values (JSON,
+ * borrowed, may be NULL) and why (required).  Returns 0 and *id (id may be NULL). */
+int metro_store_audit(struct metro_store *s, const char *actor, const char *action,
+		      const char *subject, const json_t *old_value, const json_t *new_value,
+		      const char *why, int64_t *id);
+
+/* Issue the next certificate number for a position's current verdict:
+ * "<station>-<year>-<6 digits>", from a per-station, per-year sequence that only rises, so a
+ * number is never issued twice, even if rows were deleted.  A pass gets a verification
+ * certificate, anything else a notice of nonconformity.  METRO_E_STATE when the position has
+ * no verdict. */
+int metro_store_certificate(struct metro_store *s, int64_t run, int position,
+			    char number[METRO_STORE_CERT_MAX]);
+
+/* The next `seq` for a published document.  Monotonic across restarts: seqs are reserved in
+ * durable blocks, so a restart may skip some but never repeats one. */
+int metro_store_next_seq(struct metro_store *s, int64_t *seq);
+/* Store a published document for replay: assigns the next seq, sets doc["seq"] to it and
+ * stores the compact JSON under topic.  Call inside the transaction of the result the
+ * document describes.  Returns 0 and *seq (may be NULL). */
+int metro_store_document(struct metro_store *s, const char *topic, json_t *doc, int64_t *seq);
+/* Stored documents with seq >= from, oldest first, at most limit (0: 1000), as an array of
+ * {seq, topic, doc}.  Returns 0 and *out (new reference). */
+int metro_store_replay(struct metro_store *s, int64_t from, size_t limit, json_t **out);
+
+/* Sign the chain head: a new checkpoint (epoch one above the last) stored as a chained row
+ * and as a document on topic "audit".  Returns 0 and *doc (new reference, with seq), or 0 and
+ * *doc NULL when nothing was recorded since the last checkpoint. */
+int metro_store_checkpoint(struct metro_store *s, json_t **doc);
+
+/* ---- queries (JSON, new references) -------------------------------------------------------- */
+
+/* The latest runs, newest first (limit 0: 100). */
+int metro_store_runs(struct metro_store *s, size_t limit, json_t **out);
+/* One run: the run, procedure, software, standards as of the run, positions with meters and
+ * verdicts, points, inputs, certificates.  METRO_E_NOTFOUND when there is no such run. */
+int metro_store_run(struct metro_store *s, int64_t run, json_t **out);
+/* The evidence behind a certificate number or every result of a meter serial: for each
+ * (run, position) the run, standards and certificates as of the run, procedure and its hash
+ * (and whether the stored content still has it), software, operator, meter, raw readings and
+ * intermediate values of every point (those of resumed runs too), verdicts with
+ * corrections, inputs, certificates and the first checkpoint that signs it all.
+ * METRO_E_NOTFOUND when nothing matches. */
+int metro_store_trace(struct metro_store *s, const char *cert_or_serial, json_t **out);
+/* The standards registry with days left until each due date as of today (and until the
+ * assessment certificate's due date). */
+int metro_store_standards(struct metro_store *s, const struct metro_date *today, json_t **out);
+
+#endif

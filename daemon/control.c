@@ -76,6 +76,9 @@ static json_t *cmd_status(struct metro_server *s, json_t *req, json_t *id)
 	json_object_set_new(r, "seq", json_integer((json_int_t)s->seq));
 	json_object_set_new(r, "publish_drops", json_integer((json_int_t)s->publish_drops));
 	json_object_set_new(r, "executable_sha256", json_string(s->swid.exe_sha256));
+	json_object_set_new(r, "store", json_string(s->cfg->store_path));
+	if (metro_store_failed(s->store))
+		json_object_set_new(r, "store_failed", json_string(metro_store_failed(s->store)));
 	json_object_set_new(r, "rigs", rigs);
 	return r;
 }
@@ -316,6 +319,70 @@ static json_t *check_standards(struct metro_server *s, const struct metro_rig_co
 	return NULL;
 }
 
+static const char *store_vtype(const char *v)
+{
+	if (!strcmp(v, "supervision-new"))
+		return "sampling-new";
+	if (!strcmp(v, "supervision-in-use"))
+		return "sampling-in-use";
+	return v;
+}
+
+static json_t *record_run(struct metro_server *s, const struct metro_rig_conf *rc,
+			  const struct metro_batch *b, json_t *id, int64_t *run)
+{
+	char *content = NULL;
+	size_t len = 0;
+	if (metro_read_file(b->proc->path, 1 << 22, &content, &len))
+		return error_reply(id, "procedure-invalid", "cannot read %s", b->proc->path);
+	int64_t proc_id;
+	if (metro_store_procedure(s->store, b->proc->id, content, len, b->proc->sha256, &proc_id)) {
+		free(content);
+		return error_reply(id, "procedure-invalid",
+				   "%s changed while it was loaded (%s): start again",
+				   b->proc->path, metro_store_errmsg(s->store));
+	}
+	free(content);
+	struct metro_store_meter *meters = metro_calloc(b->nmeters, sizeof *meters);
+	for (size_t i = 0; i < b->nmeters; i++) {
+		const struct metro_batch_meter *m = &b->meters[i];
+		meters[i] = (struct metro_store_meter){m->position, m->serial,
+						       m->model,    m->manufacturer,
+						       m->approval, metro_batch_text(b, m, "class"),
+						       m->nameplate};
+	}
+	json_t *params = json_object();
+	for (size_t i = 0; i < b->proc->nparams; i++) {
+		char v[64];
+		metro_dec_format_sig(b->proc->params[i].value, 15, v, sizeof v);
+		json_object_set_new(params, b->proc->params[i].name, json_string(v));
+	}
+	struct metro_store_run r = {
+		.rig = rc->id,
+		.procedure = proc_id,
+		.software_version = METRO_VERSION,
+		.software_sha256 = s->swid.exe_sha256,
+		.verification_type = store_vtype(b->proc->verification),
+		.operator_id = b->operator_name,
+		.client = b->submitter,
+		.simulated = b->simulated,
+		.parameters = params,
+		.standards = (const char *const *)rc->standards,
+		.nstandards = rc->nstandards,
+		.meters = meters,
+		.nmeters = b->nmeters,
+	};
+	int err = metro_store_run_begin(s->store, &r, run);
+	json_decref(params);
+	free(meters);
+	if (err == METRO_E_DENIED)
+		return error_reply(id, "standard-expired", "%s", metro_store_errmsg(s->store));
+	if (err)
+		return error_reply(id, "store-failed", "the record store refused the run: %s",
+				   metro_store_errmsg(s->store));
+	return NULL;
+}
+
 static json_t *cmd_start(struct metro_server *s, json_t *req, json_t *id)
 {
 	json_t *reply = NULL;
@@ -354,13 +421,15 @@ static json_t *cmd_start(struct metro_server *s, json_t *req, json_t *id)
 		metro_batch_destroy(&b);
 		return reply;
 	}
-	char stamp[32];
-	time_t t = time(NULL);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-	b->run_id =
-		metro_asprintf("%s-%s-%llu", rc->id, stamp, (unsigned long long)++s->run_counter);
+	/* The run is recorded before anything moves: procedure content, standards as of today,
+	 * software, operator, meters.  Its number in the store is the run's id. */
+	int64_t run = 0;
+	if ((reply = record_run(s, rc, b, id, &run))) {
+		json_decref(used);
+		metro_batch_destroy(&b);
+		return reply;
+	}
+	b->run_id = metro_asprintf("%lld", (long long)run);
 	char *run_id = metro_strdup(b->run_id);
 	metro_runs_submitted(s->runs, rc->id, run_id);
 	if (metro_rig_submit(rig, b)) {
@@ -443,6 +512,15 @@ static json_t *cmd_input(struct metro_server *s, json_t *req, json_t *id)
 	const char *op = json_string_value(json_object_get(req, "operator"));
 	if (!op || !op[0])
 		return error_reply(id, "bad-request", "'operator' must name who answers");
+	/* The answer is a record: who said what, before the engine acts on it. */
+	char *answer = json_dumps(ans, JSON_ENCODE_ANY | JSON_COMPACT);
+	const char *run = metro_runs_active(s->runs, metro_rig_conf(rig)->id);
+	struct metro_store_input in = {run ? strtoll(run, NULL, 10) : 0, 0, prompt, answer, op};
+	int rc = metro_store_input(s->store, &in, NULL);
+	free(answer);
+	if (rc)
+		return error_reply(id, "store-failed", "cannot record the answer: %s",
+				   metro_store_errmsg(s->store));
 	return run_control(s, req, id, "input");
 }
 
@@ -467,6 +545,41 @@ static json_t *cmd_run(struct metro_server *s, json_t *req, json_t *id)
 	return r;
 }
 
+/* Stored result documents from a seq on (the Clone pattern: a subscriber that saw a gap
+ * asks for what it missed). */
+static json_t *cmd_replay(struct metro_server *s, json_t *req, json_t *id)
+{
+	json_t *from = json_object_get(req, "from");
+	json_t *limit = json_object_get(req, "limit");
+	if (!json_is_integer(from) || json_integer_value(from) < 0)
+		return error_reply(id, "bad-request", "'from' must be a seq (integer >= 0)");
+	if (limit && (!json_is_integer(limit) || json_integer_value(limit) < 1 ||
+		      json_integer_value(limit) > 10000))
+		return error_reply(id, "bad-request", "'limit' must be 1..10000");
+	json_t *docs;
+	if (metro_store_replay(s->store, json_integer_value(from),
+			       limit ? (size_t)json_integer_value(limit) : 1000, &docs))
+		return error_reply(id, "store-failed", "%s", metro_store_errmsg(s->store));
+	json_t *r = ok_reply(id);
+	json_object_set_new(r, "documents", docs);
+	json_object_set_new(r, "seq", json_integer((json_int_t)s->seq));
+	return r;
+}
+
+/* The signed head of the audit chain: a new checkpoint when anything was recorded since the
+ * last one, else null (the last published checkpoint still holds). */
+static json_t *cmd_audit_head(struct metro_server *s, json_t *req, json_t *id)
+{
+	(void)req;
+	json_t *cp = NULL;
+	if (metro_store_checkpoint(s->store, &cp))
+		return error_reply(id, "store-failed", "%s", metro_store_errmsg(s->store));
+	json_t *r = ok_reply(id);
+	json_object_set_new(r, "checkpoint", cp ? cp : json_null());
+	json_object_set_new(r, "pubkey", json_string(metro_store_pubkey(s->store)));
+	return r;
+}
+
 static json_t *cmd_snapshot(struct metro_server *s, json_t *req, json_t *id)
 {
 	json_t *r = cmd_rigs(s, req, id);
@@ -480,14 +593,23 @@ static const struct {
 	const char *name;
 	json_t *(*fn)(struct metro_server *s, json_t *req, json_t *id);
 } commands[] = {
-	{"ping", cmd_ping},	      {"status", cmd_status},
-	{"rigs", cmd_rigs},	      {"procedures", cmd_procedures},
-	{"standards", cmd_standards}, {"start", cmd_start},
-	{"pause", cmd_pause},	      {"resume", cmd_resume},
-	{"stop", cmd_stop},	      {"abort", cmd_abort},
-	{"halt", cmd_halt},	      {"input", cmd_input},
-	{"runs", cmd_runs},	      {"run", cmd_run},
+	{"ping", cmd_ping},
+	{"status", cmd_status},
+	{"rigs", cmd_rigs},
+	{"procedures", cmd_procedures},
+	{"standards", cmd_standards},
+	{"start", cmd_start},
+	{"pause", cmd_pause},
+	{"resume", cmd_resume},
+	{"stop", cmd_stop},
+	{"abort", cmd_abort},
+	{"halt", cmd_halt},
+	{"input", cmd_input},
+	{"runs", cmd_runs},
+	{"run", cmd_run},
 	{"snapshot", cmd_snapshot},
+	{"replay", cmd_replay},
+	{"audit-head", cmd_audit_head},
 };
 
 json_t *metro_control_handle(struct metro_server *s, const char *msg, size_t len)

@@ -13,7 +13,9 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "log.h"
 #include "rig.h"
+#include "store.h"
 #include "swid.h"
 
 struct metro_server {
@@ -35,6 +37,9 @@ struct metro_server {
 	uint64_t publish_drops;
 	uint64_t run_counter;
 	struct metro_runs *runs;
+	struct metro_store *store; /* the system of record */
+	uint64_t next_checkpoint_ns;
+	struct metro_ratelimit store_rl;
 	struct metro_swid swid;
 };
 

@@ -435,7 +435,9 @@ static sqlite3_stmt *prep(struct metro_store *s, const char *sql)
 
 static char *dump_json(const json_t *j)
 {
-	return j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
+	return j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY |
+					 JSON_REAL_PRECISION(15))
+		 : NULL;
 }
 
 /* Bind a JSON scalar by type (string, real, integer, null); anything else as JSON text. */

@@ -37,6 +37,8 @@ static void usage(FILE *out)
 		"  follow RUN... [--auto-answer pass|fail --operator NAME]\n"
 		"                          progress of runs, then their verdict tables\n"
 		"  watch [TOPIC...]        print published documents as they come\n"
+		"  replay FROM-SEQ         stored result documents from a seq on\n"
+		"  audit-head              sign and show the head of the audit chain\n"
 		"  calc ...                the verifier's calculator (metroctl calc --help)\n"
 		"  audit verify --db FILE [--pubkey FILE] [--checkpoint FILE]\n"
 		"                          check a record store offline (docs/records.md)\n"

@@ -17,9 +17,9 @@
 #include "util.h"
 #include "yfile.h"
 
-static const char *const run_commands[] = {"rigs",   "procedures", "standards", "start", "pause",
-					   "resume", "stop",	   "abort",	"halt",	 "input",
-					   "runs",   "run",	   "watch",	"follow"};
+static const char *const run_commands[] = {
+	"rigs", "procedures", "standards", "start", "pause", "resume", "stop",	 "abort",
+	"halt", "input",      "runs",	   "run",   "watch", "follow", "replay", "audit-head"};
 
 int metroctl_is_run_command(const char *cmd)
 {
@@ -159,6 +159,31 @@ static void print_run(json_t *r)
 	       json_object_get(run, "result") ? str(run, "result") : "",
 	       json_array_size(json_object_get(run, "points")));
 	print_verdicts(run);
+}
+
+static void print_head(json_t *r)
+{
+	json_t *cp = json_object_get(r, "checkpoint");
+	if (json_is_null(cp) || !cp)
+		printf("no new records since the last checkpoint; station key %s\n",
+		       str(r, "pubkey"));
+	else
+		printf("checkpoint %s: epoch %lld, chain head %lld, station key %s\n",
+		       str(cp, "id"), (long long)json_integer_value(json_object_get(cp, "epoch")),
+		       (long long)json_integer_value(json_object_get(cp, "head_seq")),
+		       str(r, "pubkey"));
+}
+
+static void print_replay(json_t *r)
+{
+	size_t i;
+	json_t *d;
+	json_array_foreach (json_object_get(r, "documents"), i, d) {
+		char *t = json_dumps(json_object_get(d, "doc"), JSON_COMPACT);
+		printf("%lld %s %s\n", (long long)json_integer_value(json_object_get(d, "seq")),
+		       str(d, "topic"), t ? t : "");
+		free(t);
+	}
 }
 
 static void print_ok(json_t *r)
@@ -503,6 +528,18 @@ int metroctl_run(int argc, char **argv, const struct metroctl_opts *o)
 					  : !strcmp(cmd, "standards")  ? print_standards
 								       : print_runs;
 		return call(o, json_pack("{siss}", "id", 1, "cmd", cmd), print, NULL);
+	}
+	if (!strcmp(cmd, "audit-head"))
+		return call(o, json_pack("{siss}", "id", 1, "cmd", cmd), print_head, NULL);
+	if (!strcmp(cmd, "replay")) {
+		char *end = NULL;
+		long long from = argc == 2 ? strtoll(argv[1], &end, 10) : -1;
+		if (argc != 2 || *end || from < 0) {
+			fprintf(stderr, "usage: metroctl replay FROM-SEQ\n");
+			return METROCTL_EXIT_USAGE;
+		}
+		return call(o, json_pack("{sisssI}", "id", 1, "cmd", cmd, "from", (json_int_t)from),
+			    print_replay, NULL);
 	}
 	if (!strcmp(cmd, "run")) {
 		if (argc != 2) {

@@ -90,7 +90,8 @@ Q := @
 say = @printf '  %-6s %s\n' $(1) $(2);
 endif
 
-.PHONY: all check demo bench lint install clean deps tests unit integration coverage fuzz help
+.PHONY: all check demo bench lint install clean deps tests unit integration coverage fuzz help \
+	campaign run-tests
 .DEFAULT_GOAL := all
 
 all: $(PROGRAMS) $(PLUGIN_SO)
@@ -170,6 +171,13 @@ coverage: deps
 	$(MAKE) BUILD=build/cov COVERAGE=1 tests
 	BUILD=build/cov tests/run.sh unit
 	tools/coverage.sh build/cov
+
+# Long campaigns, outside `make check`: the driver fault campaign at full size (100000 reads
+# per transport with 1 % injected faults; about 15 minutes).
+campaign: deps
+	$(MAKE) all tests
+	METRO_FAULT_N=$${METRO_FAULT_N:-100000} METRO_BUILD=$(BUILD) METRO_SRCDIR=$(CURDIR) \
+	  $(BUILD)/tests/test_faults
 
 # --- demo / bench / fuzz --------------------------------------------------------------------
 demo: deps all

@@ -1,6 +1,11 @@
 #include "testutil.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,4 +156,62 @@ size_t tu_expected_messages(const char *path, char ***out)
 	free(text);
 	*out = list;
 	return n;
+}
+
+int tu_spawn(const char *const argv[], const char *dir, const char *name, char *first, size_t cap)
+{
+	char *out = metro_asprintf("%s/%s.out", dir, name);
+	char *err = metro_asprintf("%s/%s.err", dir, name);
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	pid_t pid;
+	int rc = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	first[0] = '\0';
+	for (int i = 0; !rc && i < 300 && !first[0]; i++) {
+		char *text = NULL;
+		if (!metro_read_file(out, 1 << 16, &text, NULL)) {
+			char *nl = strchr(text, '\n');
+			if (nl) {
+				*nl = '\0';
+				metro_strlcpy(first, text, cap);
+			}
+		}
+		free(text);
+		if (!first[0]) {
+			struct timespec ts = {0, 50000000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	if (rc || !first[0]) {
+		char *text = NULL;
+		metro_read_file(err, 1 << 16, &text, NULL);
+		fprintf(stderr, "%s did not start: %s\n", argv[0], text ? text : "");
+		free(text);
+		if (!rc) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
+		pid = -1;
+	}
+	free(out);
+	free(err);
+	return (int)pid;
+}
+
+void tu_stop(int pid)
+{
+	if (pid <= 0)
+		return;
+	kill(pid, SIGTERM);
+	for (int i = 0; i < 500; i++) {
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			return;
+		struct timespec ts = {0, 10000000};
+		nanosleep(&ts, NULL);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
 }

@@ -25,4 +25,11 @@ void tu_rmtree(const char *dir);
  * they are: a message about another file). */
 size_t tu_expected_messages(const char *path, char ***out);
 
+/* Start a program with stdout and stderr in files under dir (NAME.out, NAME.err) and wait
+ * up to 15 s for its first line of stdout, copied into first (cap bytes).  Returns the pid,
+ * or -1 (with what it said on stderr printed) when it did not start. */
+int tu_spawn(const char *const argv[], const char *dir, const char *name, char *first, size_t cap);
+/* SIGTERM a child and reap it (SIGKILL after 5 s). */
+void tu_stop(int pid);
+
 #endif

@@ -1,0 +1,78 @@
+/* sim_meters.h — the meters under test and the bench parameters of a simulation (--meters).
+ *
+ * A meters file (YAML, docs/simulator.md) gives every position a meter with an error curve,
+ * or marks it empty, plus a `default:` meter for the positions not listed and a `bench:` map of
+ * the rig's physical parameters.  Errors are reported as FILE:LINE:COL through yfile, all of
+ * them in one run.
+ */
+#ifndef SIM_METERS_H
+#define SIM_METERS_H
+
+#include <stddef.h>
+
+#include "diag.h"
+
+enum sim_rig_kind {
+	SIM_RIG_FLOW,
+	SIM_RIG_ELEC,
+	SIM_RIG_BELL,
+};
+
+/* One point of an error curve.  Water and gas: x is the flow (m3/h), angle unused.
+ * Electricity: x is the current (A), angle the phase angle of the point's power factor in
+ * degrees (acos(pf), positive inductive "L", negative capacitive "C"). */
+struct sim_point {
+	double x, angle, err;
+};
+
+struct sim_meter {
+	int empty;
+	char *serial;
+	struct sim_point *pts; /* sorted by (angle, x); none: the error is `constant` */
+	size_t npts;
+	double constant;
+	/* electricity */
+	double start_current_a;
+	double creep_per_hour;
+	double meter_constant; /* imp/kWh; 0: take the calculator's pos[N].meter_constant */
+	/* water and gas */
+	double resolution_l; /* < 0: the register's resolution (integer channels), 0: none */
+	/* gas */
+	double temp_offset;
+	int has_temp_offset;
+};
+
+struct sim_bench {
+	/* flow bench */
+	double water_temp, temp_drift_per_min, temp_drift_limit, pressure_kpa, pressure_drop_coeff,
+		flow_tau_s, max_flow_m3h;
+	/* electricity bench */
+	double ref_constant, source_tau_s;
+	/* bell prover (also temp_drift_per_min, temp_drift_limit, flow_tau_s, max_flow_m3h) */
+	double bell_pressure_kpa, bell_temp, ambient_kpa, meter_pressure_drop_kpa,
+		meter_temp_offset, bell_capacity_l;
+};
+
+struct sim_meters {
+	struct sim_bench bench;
+	struct sim_meter *pos; /* pos[1..npos]; pos[0] is the default meter */
+	int npos;
+};
+
+/* Parse a rig kind name; returns 0 or -1. */
+int sim_rig_kind_parse(const char *name, enum sim_rig_kind *out);
+const char *sim_rig_kind_name(enum sim_rig_kind k);
+
+/* Load path (NULL: defaults only) for a rig of kind and positions.  Returns 0 and *out, or
+ * METRO_E_INVAL (METRO_E_NOTFOUND, METRO_E_IO) with every problem in diag. */
+int sim_meters_load(const char *path, enum sim_rig_kind kind, int positions,
+		    struct metro_diag *diag, struct sim_meters **out);
+void sim_meters_destroy(struct sim_meters **pm);
+
+/* A meter's error in percent: at flow q (water, gas); at current i and phase angle phase_deg
+ * (electricity: the points of the nearest power factor, interpolated in current).  Piecewise
+ * linear, constant beyond the ends. */
+double sim_meter_error_flow(const struct sim_meter *m, double q);
+double sim_meter_error_elec(const struct sim_meter *m, double i, double phase_deg);
+
+#endif

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "device.h"
 #include "driver.h"
@@ -182,6 +183,99 @@ static void test_rtu(void **state)
 	campaign("rtu", args, &metro_driver_modbus_rtu, &cc, 1);
 }
 
+/* Kill the simulator under a connected device and start it again: reads fail quickly while it
+ * is gone (never a value, never longer than the bound), then the device reconnects by itself
+ * (backoff capped at 5 s) and reads the new simulator's values. */
+static void reconnect(const char *label, const char *const *args, const struct metro_driver *drv,
+		      struct metro_connection_conf *cc)
+{
+	char *bin = tu_build_path("metrosim");
+	const char *argv[32];
+	size_t n = 0;
+	argv[n++] = bin;
+	for (size_t i = 0; args[i]; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	char first[256];
+	int pid = tu_spawn(argv, dir, label, first, sizeof first);
+	assert_true(pid > 0);
+	struct metro_profile *p = profile("config/profiles/flow-bench.yaml", 10);
+	struct metro_driver_conn conn = {label, cc, p};
+	struct metro_device *dev;
+	assert_int_equal(metro_device_new(drv, &conn, &dev), 0);
+	const struct metro_channel *sp = metro_profile_channel(p, "flow.setpoint");
+	assert_int_equal(metro_device_write(dev, sp, 2.5), 0);
+	double v = -1;
+	assert_int_equal(metro_device_read1(dev, sp, &v), 0);
+	assert_true(v == 2.5);
+
+	tu_stop(pid);
+	uint64_t bound = (uint64_t)(cc->timeout_ms * (cc->retries + 1) + 100) * 1000000u;
+	int failures = 0;
+	for (int i = 0; i < 20; i++) {
+		v = -1;
+		uint64_t t0 = metro_now_ns();
+		int rc = metro_device_read1(dev, sp, &v);
+		uint64_t dt = metro_now_ns() - t0;
+		assert_true(dt <= bound);
+		if (rc) {
+			failures++;
+			assert_true(v == -1); /* no value on an error */
+		}
+	}
+	assert_int_equal(failures, 20);
+	pid = tu_spawn(argv, dir, label, first, sizeof first);
+	assert_true(pid > 0);
+	/* The new simulator starts with a setpoint of 0: reading 0 proves we talk to it. */
+	int rc = -1;
+	uint64_t t0 = metro_now_ns();
+	while (rc != 0 && metro_now_ns() - t0 < 8000000000ull) {
+		rc = metro_device_read1(dev, sp, &v);
+		if (rc) {
+			struct timespec ts = {0, 100000000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	double secs = (double)(metro_now_ns() - t0) / 1e9;
+	assert_int_equal(rc, 0);
+	assert_true(v == 0.0);
+	struct metro_device_stats st;
+	metro_device_stats(dev, &st);
+	printf("%s: reconnected %.2f s after the simulator came back; reconnects %llu, "
+	       "io errors %llu, timeouts %llu\n",
+	       label, secs, (unsigned long long)st.reconnects, (unsigned long long)st.io_errors,
+	       (unsigned long long)st.timeouts);
+	assert_int_equal(st.reconnects, 1);
+	metro_device_destroy(&dev);
+	metro_profile_destroy(&p);
+	tu_stop(pid);
+	free(bin);
+}
+
+static void test_tcp_reconnect(void **state)
+{
+	(void)state;
+	int port = tu_free_port();
+	char *addr = metro_asprintf("127.0.0.1:%d", port);
+	const char *args[] = {"--rig", "flow-bench", "--modbus-tcp", addr, NULL};
+	struct metro_connection_conf cc = {.host = "127.0.0.1", .port = port, .unit = 1,
+					   .timeout_ms = 150, .retries = 1};
+	reconnect("tcp-reconnect", args, &metro_driver_modbus_tcp, &cc);
+	free(addr);
+}
+
+static void test_rtu_reconnect(void **state)
+{
+	(void)state;
+	char *link = metro_asprintf("%s/rig.pty", dir);
+	const char *args[] = {"--rig", "flow-bench", "--modbus-rtu", "--pty-link", link, NULL};
+	struct metro_connection_conf cc = {.device = link, .unit = 1, .timeout_ms = 150,
+					   .retries = 1, .baud = 115200, .parity = 'N',
+					   .data_bits = 8, .stop_bits = 1};
+	reconnect("rtu-reconnect", args, &metro_driver_modbus_rtu, &cc);
+	free(link);
+}
+
 int main(void)
 {
 	tu_srcdir();
@@ -189,6 +283,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tcp),
 		cmocka_unit_test(test_rtu),
+		cmocka_unit_test(test_tcp_reconnect),
+		cmocka_unit_test(test_rtu_reconnect),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	tu_rmtree(dir);

@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${BUILD:-build}
+export METRO_BUILD=$B
 out=build/bench.md
 mkdir -p build
 results=$(mktemp)

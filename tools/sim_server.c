@@ -260,9 +260,13 @@ static int rtu_frame(struct sim_server *s, struct link *l, uint64_t now)
 		crc = (uint16_t)~crc;
 	out[1 + rl] = (uint8_t)(crc & 0xff); /* CRC low byte first */
 	out[2 + rl] = (uint8_t)(crc >> 8);
+	/* A paced line costs the request and the reply on the wire and a 3.5-character silence
+	 * after each frame: the one that ends the request, and the one the line must keep
+	 * after the reply before the next request (a client that does not wait for it gets its
+	 * next answer that much later, as on a real bus). */
 	uint64_t t35 = s->char_ns * 7 / 2;
-	uint64_t due =
-		now + ms_to_ns(a.delay_ms) + (s->conf.pace ? wire(s, flen + 3 + rl) + t35 : 0);
+	uint64_t due = now + ms_to_ns(a.delay_ms) +
+		       (s->conf.pace ? wire(s, flen + 3 + rl) + 2 * t35 : 0);
 	queue(l, out, 3 + rl, due);
 	consume(l, flen);
 	return 1;

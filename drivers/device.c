@@ -20,7 +20,8 @@ struct metro_device {
 	char err[320];
 	pthread_mutex_t lock; /* guards stats */
 	struct metro_device_stats st;
-	struct metro_ratelimit rl;
+	struct metro_ratelimit rl;    /* failures */
+	struct metro_ratelimit rl_up; /* recoveries */
 	uint64_t (*now)(void);
 };
 
@@ -94,7 +95,8 @@ int metro_device_connect(struct metro_device *d)
 	d->st.connected = 1;
 	pthread_mutex_unlock(&d->lock);
 	if (d->ever_connected)
-		metro_notice("rig %s: %s connected again", d->conn.rig_id, d->desc);
+		metro_log_limited(&d->rl_up, METRO_LOG_NOTICE, "rig %s: %s connected again",
+				  d->conn.rig_id, d->desc);
 	d->ever_connected = 1;
 	d->rl.window_start_ns = 0; /* the next failure is news again */
 	return METRO_OK;

@@ -641,7 +641,7 @@ int metro_audit_checkpoint_parse(const json_t *doc, struct metro_audit_checkpoin
 		*why = "bad or missing signature (128 hex digits)";
 	else if (!id || strlen(id) != METRO_AUDIT_SHORT_ID)
 		*why = "bad or missing id";
-	if (*why)
+	if (*why || !station || !tm || !id) /* the last three: for the analyzers */
 		return METRO_E_INVAL;
 	metro_strlcpy(cp->station, station, sizeof cp->station);
 	metro_strlcpy(cp->time, tm, sizeof cp->time);

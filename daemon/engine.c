@@ -877,7 +877,7 @@ static int load_point(struct metro_engine *e, const struct metro_proc_item *it)
 	size_t n = active(e, ps);
 	if (!n)
 		return METRO_OK;
-	struct metro_dec cur, volt;
+	struct metro_dec cur = {0, 0}, volt = {0, 0};
 	int rc = stim(e, it->current, &cur);
 	if (!rc)
 		rc = it->voltage ? stim(e, it->voltage, &volt)
@@ -1114,7 +1114,7 @@ static int constant_test(struct metro_engine *e, const struct metro_proc_item *i
 	size_t n = active(e, ps);
 	if (!n)
 		return METRO_OK;
-	struct metro_dec cur, volt, kwh;
+	struct metro_dec cur = {0, 0}, volt = {0, 0}, kwh = {0, 0};
 	int rc = stim(e, it->current, &cur);
 	if (!rc)
 		rc = it->voltage ? stim(e, it->voltage, &volt)

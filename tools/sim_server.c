@@ -265,8 +265,8 @@ static int rtu_frame(struct sim_server *s, struct link *l, uint64_t now)
 	 * after the reply before the next request (a client that does not wait for it gets its
 	 * next answer that much later, as on a real bus). */
 	uint64_t t35 = s->char_ns * 7 / 2;
-	uint64_t due = now + ms_to_ns(a.delay_ms) +
-		       (s->conf.pace ? wire(s, flen + 3 + rl) + 2 * t35 : 0);
+	uint64_t due =
+		now + ms_to_ns(a.delay_ms) + (s->conf.pace ? wire(s, flen + 3 + rl) + 2 * t35 : 0);
 	queue(l, out, 3 + rl, due);
 	consume(l, flen);
 	return 1;

@@ -258,8 +258,8 @@ static void test_tcp_reconnect(void **state)
 	int port = tu_free_port();
 	char *addr = metro_asprintf("127.0.0.1:%d", port);
 	const char *args[] = {"--rig", "flow-bench", "--modbus-tcp", addr, NULL};
-	struct metro_connection_conf cc = {.host = "127.0.0.1", .port = port, .unit = 1,
-					   .timeout_ms = 150, .retries = 1};
+	struct metro_connection_conf cc = {
+		.host = "127.0.0.1", .port = port, .unit = 1, .timeout_ms = 150, .retries = 1};
 	reconnect("tcp-reconnect", args, &metro_driver_modbus_tcp, &cc);
 	free(addr);
 }
@@ -269,9 +269,14 @@ static void test_rtu_reconnect(void **state)
 	(void)state;
 	char *link = metro_asprintf("%s/rig.pty", dir);
 	const char *args[] = {"--rig", "flow-bench", "--modbus-rtu", "--pty-link", link, NULL};
-	struct metro_connection_conf cc = {.device = link, .unit = 1, .timeout_ms = 150,
-					   .retries = 1, .baud = 115200, .parity = 'N',
-					   .data_bits = 8, .stop_bits = 1};
+	struct metro_connection_conf cc = {.device = link,
+					   .unit = 1,
+					   .timeout_ms = 150,
+					   .retries = 1,
+					   .baud = 115200,
+					   .parity = 'N',
+					   .data_bits = 8,
+					   .stop_bits = 1};
 	reconnect("rtu-reconnect", args, &metro_driver_modbus_rtu, &cc);
 	free(link);
 }

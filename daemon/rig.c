@@ -45,6 +45,7 @@ struct metro_rig {
 	int tfd;
 	uint64_t period, next, next_health;
 	int shutdown;
+	int unsafe;		     /* the last run ended without its safe state confirmed */
 	struct metro_batch *pending; /* a submitted batch waiting to run */
 	struct metro_engine *engine; /* the run in progress */
 	const struct metro_channel **readable;
@@ -230,6 +231,14 @@ static void tick(struct metro_rig *r)
 	uint64_t missed = now > r->next ? (now - r->next) / r->period : 0;
 	r->dropped_ticks += missed;
 	sample(r, r->next);
+	/* A rig left unsafe (its device was gone when the run ended) is brought to its safe
+	 * state as soon as the device answers again; only then does it take new runs. */
+	if (r->unsafe && r->device_ok && !r->engine && !go_safe(r)) {
+		r->unsafe = 0;
+		metro_notice("rig %s: safe state confirmed after the device came back",
+			     r->conf->id);
+		actor_state(r, "idle");
+	}
 	r->next += (missed + 1) * r->period;
 	now = metro_now_ns();
 	if (r->next <= now) {
@@ -334,6 +343,7 @@ static void run_batch(struct metro_rig *r)
 		     unsafe ? "; SAFE STATE NOT CONFIRMED" : "");
 	metro_engine_destroy(&r->engine);
 	metro_batch_destroy(&b);
+	r->unsafe = unsafe;
 	actor_state(r, unsafe ? "unsafe" : "idle");
 }
 

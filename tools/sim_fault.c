@@ -238,6 +238,7 @@ void sim_fault_decide(struct sim_fault *f, struct sim_fault_action *a)
 	if (noreply) {
 		a->noreply = 1;
 		f->counts[SIM_F_NOREPLY]++;
+		f->faulted++;
 		return;
 	}
 	/* At most one way of spoiling a reply, so that a client sees exactly one error per
@@ -256,6 +257,9 @@ void sim_fault_decide(struct sim_fault *f, struct sim_fault_action *a)
 		a->delay_ms = f->late_ms;
 		f->counts[SIM_F_LATE]++;
 	}
+	/* A late reply may also be spoilt: the client sees one fault, so count requests too. */
+	if (exc || crc || wrongunit || late)
+		f->faulted++;
 }
 
 int sim_fault_lose_pulse(struct sim_fault *f)
@@ -289,9 +293,9 @@ int sim_fault_write_log(const struct sim_fault *f, const char *path)
 		if (f->configured[k])
 			json_object_set_new(counts, names[k],
 					    json_integer((json_int_t)f->counts[k]));
-	json_t *doc = json_pack("{s:s, s:I, s:I, s:o}", "spec", f->spec ? f->spec : "", "seed",
+	json_t *doc = json_pack("{s:s, s:I, s:I, s:I, s:o}", "spec", f->spec ? f->spec : "", "seed",
 				(json_int_t)f->seed, "requests", (json_int_t)f->requests,
-				"injected", counts);
+				"faulted_requests", (json_int_t)f->faulted, "injected", counts);
 	if (!doc)
 		return METRO_E_NOMEM;
 	int rc = json_dump_file(doc, path, JSON_INDENT(2) | JSON_SORT_KEYS);

@@ -63,6 +63,7 @@ struct sim_fault {
 	size_t nstuck;
 	/* which kinds the transport can inject (crc needs a checksum, wrongunit a unit id) */
 	int applicable[SIM_F_NKINDS];
+	uint64_t faulted; /* requests that got at least one fault */
 	struct sim_rng req_rng, pulse_rng;
 	uint64_t seed;
 	char *spec;

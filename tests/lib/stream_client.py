@@ -1,0 +1,85 @@
+#!/usr/bin/python3
+"""Clients of metrod's stream written with python3-zmq and python3-jsonschema, for
+tests/integration/test_stream.sh.
+
+  stream_client.py subscribe PUB OUT SECONDS   record every document (one JSON line each) until
+                                               a run's final `safe` document, or SECONDS
+  stream_client.py check OUT SCHEMADIR         validate every document against its schema and
+                                               check that seq has no gaps; prints a summary
+  stream_client.py latejoin CTL OUT            as a late joiner: snapshot, then replay from 0,
+                                               and compare the stored results with OUT
+"""
+import json
+import sys
+import time
+
+import zmq
+
+
+def subscribe(pub, out, seconds):
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.SUB)
+    s.setsockopt(zmq.SUBSCRIBE, b"")
+    s.connect(pub)
+    end = time.time() + float(seconds)
+    with open(out, "w") as f:
+        f.write("")
+    print("subscribed", flush=True)
+    with open(out, "a") as f:
+        while time.time() < end:
+            if not s.poll(200):
+                continue
+            topic, body = s.recv_multipart()
+            doc = json.loads(body)
+            f.write(json.dumps({"topic": topic.decode(), "doc": doc}, ensure_ascii=False) + "\n")
+            f.flush()
+            if topic.startswith(b"run.") and doc.get("state") == "safe":
+                break
+
+
+def check(out, schemadir):
+    import jsonschema
+    schemas = {}
+    for kind in ["reading", "health", "alarm", "run", "point", "verdict", "prompt", "audit"]:
+        with open(f"{schemadir}/{kind}.json") as f:
+            schemas[kind] = json.load(f)
+    docs = [json.loads(l) for l in open(out) if l.strip()]
+    bad = 0
+    kinds = {}
+    for d in docs:
+        kind = d["topic"].split(".")[0]
+        kinds[kind] = kinds.get(kind, 0) + 1
+        try:
+            jsonschema.validate(d["doc"], schemas[kind])
+        except Exception as e:  # report the first few
+            bad += 1
+            if bad <= 3:
+                print("INVALID", d["topic"], str(e).splitlines()[0], file=sys.stderr)
+    seqs = [d["doc"]["seq"] for d in docs]
+    gaps = sum(1 for a, b in zip(seqs, seqs[1:]) if b != a + 1)
+    print(len(docs), bad, gaps, ",".join(f"{k}={v}" for k, v in sorted(kinds.items())))
+
+
+def latejoin(ctl, out):
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.DEALER)
+    s.connect(ctl)
+
+    def req(**kw):
+        s.send(json.dumps(kw).encode())
+        if not s.poll(5000):
+            raise SystemExit("no reply")
+        return json.loads(s.recv())
+    snap = req(id="late-1", cmd="snapshot")
+    replay = req(id="late-2", cmd="replay", **{"from": 0, "limit": 10000})
+    stored = {d["seq"]: d for d in replay["documents"]}
+    seen = [json.loads(l) for l in open(out) if l.strip()]
+    results = [d for d in seen if d["topic"].split(".")[0] in ("point", "verdict")]
+    same = sum(1 for d in results
+               if d["doc"]["seq"] in stored and stored[d["doc"]["seq"]]["doc"] == d["doc"])
+    print(snap["seq"] >= max(d["doc"]["seq"] for d in seen), len(results), same,
+          sum(1 for d in stored.values() if d["topic"].startswith("verdict.")))
+
+
+if __name__ == "__main__":
+    {"subscribe": subscribe, "check": check, "latejoin": latejoin}[sys.argv[1]](*sys.argv[2:])

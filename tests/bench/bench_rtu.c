@@ -45,9 +45,14 @@ static double run(long baud, int n)
 	metro_diag_init(&d);
 	if (metro_profile_load("config/profiles/flow-bench.yaml", 1, &d, &p))
 		abort();
-	struct metro_connection_conf cc = {.device = path, .baud = baud, .parity = 'N',
-					   .data_bits = 8, .stop_bits = 1, .unit = 1,
-					   .timeout_ms = 2000, .retries = 0};
+	struct metro_connection_conf cc = {.device = path,
+					   .baud = baud,
+					   .parity = 'N',
+					   .data_bits = 8,
+					   .stop_bits = 1,
+					   .unit = 1,
+					   .timeout_ms = 2000,
+					   .retries = 0};
 	struct metro_driver_conn conn = {"bench", &cc, p};
 	struct metro_device *dev;
 	if (metro_device_new(&metro_driver_modbus_rtu, &conn, &dev) || metro_device_connect(dev))

@@ -91,7 +91,7 @@ say = @printf '  %-6s %s\n' $(1) $(2);
 endif
 
 .PHONY: all check demo bench lint install clean deps tests unit integration coverage fuzz help \
-	campaign run-tests
+	campaign kill-campaign run-tests
 .DEFAULT_GOAL := all
 
 all: $(PROGRAMS) $(PLUGIN_SO)
@@ -178,6 +178,12 @@ campaign: deps
 	$(MAKE) all tests
 	METRO_FAULT_N=$${METRO_FAULT_N:-100000} METRO_BUILD=$(BUILD) METRO_SRCDIR=$(CURDIR) \
 	  $(BUILD)/tests/test_faults
+
+# The kill -9 campaign at full size: 200 kills of metrod at random moments of simulated runs
+# (about 30 minutes); `make check` runs 6.
+kill-campaign: deps
+	$(MAKE) all
+	KILLS=$${KILLS:-200} METRO_BUILD=$(BUILD) bash tests/integration/test_kill.sh
 
 # --- demo / bench / fuzz --------------------------------------------------------------------
 demo: deps all

@@ -362,7 +362,12 @@ static void *actor_main(void *arg)
 	}
 	choose_channels(r);
 	r->device_ok = 1;
-	actor_state(r, "idle");
+	/* A rig is assumed unsafe until its safe state is read back: after a crash or a kill
+	 * of the daemon the flow or the source may still be on. */
+	r->unsafe = go_safe(r) != METRO_OK;
+	if (r->unsafe)
+		r->device_ok = 0;
+	actor_state(r, r->unsafe ? "unsafe" : "idle");
 	r->period = (uint64_t)llround(1e9 / r->conf->sample_hz);
 	r->next = metro_now_ns() + r->period;
 	r->next_health = metro_now_ns() + 1000000000u;

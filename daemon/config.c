@@ -64,14 +64,158 @@ int metro_endpoint_check(const char *ep, const char **why)
 	return METRO_OK;
 }
 
-static void endpoint(struct loader *L, yaml_node_t *n, const char *where, char **out)
+static const char *const role_names[] = {"observer", "operator", "manager"};
+
+const char *metro_role_name(enum metro_role r)
 {
-	static const struct metro_yfield fields[] = {{"endpoint", 1}};
-	yaml_node_t *v[1];
-	metro_y_map(L->f, n, where, fields, 1, v);
+	return (unsigned)r < 3 ? role_names[r] : "?";
+}
+
+/* A Z85 CURVE key: 40 characters of the Z85 alphabet. */
+static int z85_key(const char *s)
+{
+	static const char alphabet[] =
+		"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		".-:+=^!/*?&<>()[]{}@%$#";
+	if (strlen(s) != 40)
+		return 0;
+	for (const char *p = s; *p; p++)
+		if (!strchr(alphabet, *p))
+			return 0;
+	return 1;
+}
+
+/* A key file (YAML): `public: Z85` and, for a secret key file, `secret: Z85` (mode 0600);
+ * an allowlist entry also has `role:`.  Problems are reported at the key file's position. */
+static int key_file(struct loader *L, yaml_node_t *at, const char *name, const char *path,
+		    int secret, char pub[41], char sec[41], enum metro_role *role)
+{
+	struct stat st;
+	if (stat(path, &st) != 0) {
+		metro_y_error(L->f, at, "%s: key file '%s' does not exist", name, path);
+		return -1;
+	}
+	if (secret && (st.st_mode & 077)) {
+		metro_y_error(L->f, at,
+			      "%s: secret key file '%s' is readable by others (chmod 600)", name,
+			      path);
+		return -1;
+	}
+	struct metro_yfile *kf;
+	if (metro_yfile_load(path, L->f->diag, &kf))
+		return -1;
+	static const struct metro_yfield kfields[] = {{"public", 1}, {"secret", 0}, {"role", 0}};
+	yaml_node_t *v[3];
+	int bad = metro_y_map(kf, metro_y_root(kf), "", kfields, 3, v) != 0;
+	char *text = NULL;
+	if (v[0] && !metro_y_str(kf, v[0], "public", 64, &text)) {
+		if (!z85_key(text)) {
+			metro_y_error(kf, v[0], "public: not a Z85 CURVE key (40 characters)");
+			bad = 1;
+		} else {
+			metro_strlcpy(pub, text, 41);
+		}
+	}
+	free(text);
+	text = NULL;
+	if (secret && !v[1]) {
+		metro_y_error(kf, metro_y_root(kf), "missing required key 'secret'");
+		bad = 1;
+	} else if (!secret && v[1]) {
+		metro_y_error(kf, v[1],
+			      "secret: a client allowlist entry must not hold a secret key");
+		bad = 1;
+	} else if (v[1] && !metro_y_str(kf, v[1], "secret", 64, &text)) {
+		if (!z85_key(text)) {
+			metro_y_error(kf, v[1], "secret: not a Z85 CURVE key (40 characters)");
+			bad = 1;
+		} else {
+			metro_strlcpy(sec, text, 41);
+		}
+	}
+	free(text);
+	if (role) {
+		int r;
+		if (!v[2]) {
+			metro_y_error(kf, metro_y_root(kf), "missing required key 'role'");
+			bad = 1;
+		} else if (!metro_y_enum(kf, v[2], "role", role_names, 3, &r)) {
+			*role = (enum metro_role)r;
+		} else {
+			bad = 1;
+		}
+	}
+	metro_yfile_destroy(&kf);
+	return bad ? -1 : 0;
+}
+
+static void curve(struct loader *L, yaml_node_t *n, const char *where, struct metro_curve_conf *cc)
+{
+	static const struct metro_yfield fields[] = {{"secret_key", 1}, {"clients", 1}};
+	yaml_node_t *v[2];
+	char name[96], *p = NULL;
+	metro_y_map(L->f, n, where, fields, 2, v);
+	snprintf(name, sizeof name, "%s.secret_key", where);
+	if (v[0] && !metro_y_str(L->f, v[0], name, 4096, &p)) {
+		char *path = resolve(L, p);
+		if (!key_file(L, v[0], name, path, 1, cc->public_z85, cc->secret_z85, NULL))
+			cc->enabled = 1;
+		free(path);
+	}
+	free(p);
+	p = NULL;
+	snprintf(name, sizeof name, "%s.clients", where);
+	if (v[1] && !metro_y_str(L->f, v[1], name, 4096, &p)) {
+		char *dir = resolve(L, p);
+		DIR *d = opendir(dir);
+		if (!d) {
+			metro_y_error(L->f, v[1], "%s: directory '%s' does not exist", name, dir);
+			cc->enabled = 0;
+		} else {
+			struct dirent *e;
+			while ((e = readdir(d))) {
+				size_t len = strlen(e->d_name);
+				if (e->d_name[0] == '.' || len < 5 ||
+				    strcmp(e->d_name + len - 4, ".pub"))
+					continue;
+				char *kp = metro_path_join(dir, e->d_name);
+				struct metro_curve_client c = {0};
+				if (!key_file(L, v[1], name, kp, 0, c.public_z85, NULL, &c.role)) {
+					c.name = metro_strndup(e->d_name, len - 4);
+					cc->clients = metro_realloc(cc->clients,
+								    (cc->nclients + 1) * sizeof c);
+					cc->clients[cc->nclients++] = c;
+				}
+				free(kp);
+			}
+			closedir(d);
+		}
+		free(dir);
+	}
+	free(p);
+}
+
+/* Loopback (or a Unix socket) is the only place an endpoint may live without CURVE. */
+static int loopback(const char *ep)
+{
+	if (!strncmp(ep, "ipc://", 6) || !strncmp(ep, "inproc://", 9))
+		return 1;
+	const char *h = ep + 6;
+	return !strncmp(h, "127.", 4) || !strncmp(h, "localhost:", 10) || !strncmp(h, "[::1]:", 6);
+}
+
+static void endpoint(struct loader *L, yaml_node_t *n, const char *where, char **out,
+		     struct metro_curve_conf *cc)
+{
+	static const struct metro_yfield fields[] = {{"endpoint", 1}, {"curve", 0}};
+	yaml_node_t *v[2];
+	metro_y_map(L->f, n, where, fields, 2, v);
+	char name[64];
+	snprintf(name, sizeof name, "%s.curve", where);
+	if (v[1])
+		curve(L, v[1], name, cc);
 	if (!v[0])
 		return;
-	char name[64];
 	snprintf(name, sizeof name, "%s.endpoint", where);
 	char *ep = NULL;
 	if (metro_y_str(L->f, v[0], name, 256, &ep))
@@ -79,6 +223,14 @@ static void endpoint(struct loader *L, yaml_node_t *n, const char *where, char *
 	const char *why;
 	if (metro_endpoint_check(ep, &why)) {
 		metro_y_error(L->f, v[0], "%s: '%s': %s", name, ep, why);
+		free(ep);
+		return;
+	}
+	if (!loopback(ep) && !v[1]) {
+		metro_y_error(L->f, v[0],
+			      "%s: '%s' is not a loopback address: it needs a `curve:` section "
+			      "(CURVE encryption and client keys)",
+			      name, ep);
 		free(ep);
 		return;
 	}
@@ -554,9 +706,9 @@ static int load(struct metro_yfile *f, const char *path, struct metro_diag *diag
 	if (v[STATION])
 		station(&L, v[STATION]);
 	if (v[CONTROL])
-		endpoint(&L, v[CONTROL], "control", &c->control_endpoint);
+		endpoint(&L, v[CONTROL], "control", &c->control_endpoint, &c->control_curve);
 	if (v[PUBLISH])
-		endpoint(&L, v[PUBLISH], "publish", &c->publish_endpoint);
+		endpoint(&L, v[PUBLISH], "publish", &c->publish_endpoint, &c->publish_curve);
 	if (c->control_endpoint && c->publish_endpoint &&
 	    !strcmp(c->control_endpoint, c->publish_endpoint))
 		metro_y_error(f, v[PUBLISH], "publish.endpoint: same as control.endpoint");
@@ -632,6 +784,12 @@ void metro_config_destroy(struct metro_config **pc)
 	free(c->station.address);
 	free(c->control_endpoint);
 	free(c->publish_endpoint);
+	for (size_t i = 0; i < c->control_curve.nclients; i++)
+		free(c->control_curve.clients[i].name);
+	free(c->control_curve.clients);
+	for (size_t i = 0; i < c->publish_curve.nclients; i++)
+		free(c->publish_curve.clients[i].name);
+	free(c->publish_curve.clients);
 	free(c->store_path);
 	free_strv(c->procedure_dirs, c->nprocedure_dirs);
 	free_strv(c->driver_plugins, c->ndriver_plugins);

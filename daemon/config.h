@@ -71,6 +71,24 @@ struct metro_rig_conf {
 	double time_scale; /* simulated seconds per real second (1 for a real rig) */
 };
 
+/* CURVE security of one endpoint (docs/protocol.md): the server's key pair and the allowed
+ * clients with their roles.  enabled is 0 when the endpoint has no `curve:` section. */
+enum metro_role { METRO_ROLE_OBSERVER, METRO_ROLE_OPERATOR, METRO_ROLE_MANAGER };
+const char *metro_role_name(enum metro_role r);
+
+struct metro_curve_client {
+	char *name; /* the key file's name without .pub */
+	char public_z85[41];
+	enum metro_role role;
+};
+
+struct metro_curve_conf {
+	int enabled;
+	char public_z85[41], secret_z85[41];
+	struct metro_curve_client *clients;
+	size_t nclients;
+};
+
 struct metro_config {
 	char *path; /* the file it came from */
 	char *dir;  /* its directory, for relative paths */
@@ -79,6 +97,7 @@ struct metro_config {
 	} station;
 	char *control_endpoint;
 	char *publish_endpoint;
+	struct metro_curve_conf control_curve, publish_curve;
 	char *store_path;      /* resolved */
 	char **procedure_dirs; /* resolved */
 	size_t nprocedure_dirs;

@@ -589,30 +589,46 @@ static json_t *cmd_snapshot(struct metro_server *s, json_t *req, json_t *id)
 	return r;
 }
 
+/* Every command with the least role that may use it: observers read, operators run batches,
+ * managers change the registry (docs/protocol.md). */
 static const struct {
 	const char *name;
 	json_t *(*fn)(struct metro_server *s, json_t *req, json_t *id);
+	enum metro_role role;
+	int records; /* changes something: recorded in the audit trail with the client */
 } commands[] = {
-	{"ping", cmd_ping},
-	{"status", cmd_status},
-	{"rigs", cmd_rigs},
-	{"procedures", cmd_procedures},
-	{"standards", cmd_standards},
-	{"start", cmd_start},
-	{"pause", cmd_pause},
-	{"resume", cmd_resume},
-	{"stop", cmd_stop},
-	{"abort", cmd_abort},
-	{"halt", cmd_halt},
-	{"input", cmd_input},
-	{"runs", cmd_runs},
-	{"run", cmd_run},
-	{"snapshot", cmd_snapshot},
-	{"replay", cmd_replay},
-	{"audit-head", cmd_audit_head},
+	{"ping", cmd_ping, METRO_ROLE_OBSERVER, 0},
+	{"status", cmd_status, METRO_ROLE_OBSERVER, 0},
+	{"rigs", cmd_rigs, METRO_ROLE_OBSERVER, 0},
+	{"procedures", cmd_procedures, METRO_ROLE_OBSERVER, 0},
+	{"standards", cmd_standards, METRO_ROLE_OBSERVER, 0},
+	{"start", cmd_start, METRO_ROLE_OPERATOR, 1},
+	{"pause", cmd_pause, METRO_ROLE_OPERATOR, 1},
+	{"resume", cmd_resume, METRO_ROLE_OPERATOR, 1},
+	{"stop", cmd_stop, METRO_ROLE_OPERATOR, 1},
+	{"abort", cmd_abort, METRO_ROLE_OPERATOR, 1},
+	{"halt", cmd_halt, METRO_ROLE_OPERATOR, 1},
+	{"input", cmd_input, METRO_ROLE_OPERATOR, 1},
+	{"runs", cmd_runs, METRO_ROLE_OBSERVER, 0},
+	{"run", cmd_run, METRO_ROLE_OBSERVER, 0},
+	{"snapshot", cmd_snapshot, METRO_ROLE_OBSERVER, 0},
+	{"replay", cmd_replay, METRO_ROLE_OBSERVER, 0},
+	{"audit-head", cmd_audit_head, METRO_ROLE_OBSERVER, 0},
 };
 
-json_t *metro_control_handle(struct metro_server *s, const char *msg, size_t len)
+/* The role of a CURVE client by its allowlist name; local clients have every right. */
+static enum metro_role role_of(struct metro_server *s, const char *user)
+{
+	if (!user)
+		return METRO_ROLE_MANAGER;
+	const struct metro_curve_conf *cc = &s->cfg->control_curve;
+	for (size_t i = 0; i < cc->nclients; i++)
+		if (!strcmp(cc->clients[i].name, user))
+			return cc->clients[i].role;
+	return METRO_ROLE_OBSERVER; /* removed from the allowlist by a reload: read only */
+}
+
+json_t *metro_control_handle(struct metro_server *s, const char *msg, size_t len, const char *user)
 {
 	s->requests++;
 	if (len > METRO_CONTROL_MAX_MSG)
@@ -639,10 +655,36 @@ json_t *metro_control_handle(struct metro_server *s, const char *msg, size_t len
 		goto out;
 	}
 	for (size_t i = 0; i < METRO_ARRAY_SIZE(commands); i++) {
-		if (!strcmp(commands[i].name, json_string_value(cmd))) {
-			reply = commands[i].fn(s, req, id);
+		if (strcmp(commands[i].name, json_string_value(cmd)) != 0)
+			continue;
+		enum metro_role role = role_of(s, user);
+		const char *who = user ? user : "local";
+		if (role < commands[i].role) {
+			metro_warn("control: %s (%s) refused '%s': needs %s", who,
+				   metro_role_name(role), commands[i].name,
+				   metro_role_name(commands[i].role));
+			if (commands[i].records)
+				metro_store_audit(s->store, who, "refused", commands[i].name, NULL,
+						  req, "role too low", NULL);
+			reply = error_reply(id, "forbidden",
+					    "'%s' needs the role %s; client %s is %s",
+					    commands[i].name, metro_role_name(commands[i].role),
+					    who, metro_role_name(role));
 			goto out;
 		}
+		reply = commands[i].fn(s, req, id);
+		/* Commands that change something are recorded with who sent them. */
+		if (commands[i].records) {
+			int ok = json_is_true(json_object_get(reply, "ok"));
+			metro_notice("control: %s (%s) %s %s: %s", who, metro_role_name(role),
+				     commands[i].name,
+				     json_string_value(json_object_get(req, "rig")) ?: "",
+				     ok ? "done" : "refused");
+			metro_store_audit(s->store, who, commands[i].name,
+					  json_string_value(json_object_get(req, "rig")), NULL, req,
+					  ok ? "accepted" : "refused", NULL);
+		}
+		goto out;
 	}
 	reply = error_reply(id, "unknown-command", "unknown command '%s'", json_string_value(cmd));
 out:

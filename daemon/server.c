@@ -17,7 +17,7 @@
 #include "runs.h"
 #include "util.h"
 
-static void *bind_socket(void *zctx, int type, const char *ep)
+static void *bind_socket(void *zctx, int type, const char *ep, const struct metro_curve_conf *cc)
 {
 	void *sock = zmq_socket(zctx, type);
 	if (!sock)
@@ -28,12 +28,84 @@ static void *bind_socket(void *zctx, int type, const char *ep)
 		int64_t maxmsg = METRO_CONTROL_MAX_MSG + 1024;
 		zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
 	}
+	if (cc && cc->enabled) {
+		/* CURVE: only clients whose public key the ZAP handler finds in the allowlist
+		 * get through; the domain tells the handler which allowlist. */
+		int one = 1;
+		const char *domain = type == ZMQ_ROUTER ? "control" : "publish";
+		if (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) ||
+		    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, cc->secret_z85, 41) ||
+		    zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, domain, strlen(domain))) {
+			metro_err("%s: cannot enable CURVE: %s", ep, zmq_strerror(zmq_errno()));
+			zmq_close(sock);
+			return NULL;
+		}
+	}
 	if (zmq_bind(sock, ep)) {
 		metro_err("cannot bind %s: %s", ep, zmq_strerror(zmq_errno()));
 		zmq_close(sock);
 		return NULL;
 	}
 	return sock;
+}
+
+/* The ZAP handler (RFC 27): every CURVE handshake on the control or publish socket asks here.
+ * A client is admitted when its public key is in the endpoint's allowlist; its user id is the
+ * allowlist entry's name, from which the control API takes the role.  Every refusal is logged
+ * with the peer's address. */
+static void serve_zap(struct metro_server *s)
+{
+	zmq_msg_t f[8];
+	int n = 0, more = 1;
+	while (more) {
+		zmq_msg_t m;
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, s->zap, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&m);
+			break;
+		}
+		more = zmq_msg_more(&m);
+		if (n < 8)
+			f[n++] = m;
+		else
+			zmq_msg_close(&m);
+	}
+	if (n < 6) {
+		for (int i = 0; i < n; i++)
+			zmq_msg_close(&f[i]);
+		return;
+	}
+	char domain[16] = "", address[64] = "", mech[16] = "";
+	snprintf(domain, sizeof domain, "%.*s", (int)zmq_msg_size(&f[2]),
+		 (char *)zmq_msg_data(&f[2]));
+	snprintf(address, sizeof address, "%.*s", (int)zmq_msg_size(&f[3]),
+		 (char *)zmq_msg_data(&f[3]));
+	snprintf(mech, sizeof mech, "%.*s", (int)zmq_msg_size(&f[5]), (char *)zmq_msg_data(&f[5]));
+	const struct metro_curve_conf *cc =
+		!strcmp(domain, "publish") ? &s->cfg->publish_curve : &s->cfg->control_curve;
+	const char *user = NULL;
+	char key[41] = "";
+	if (!strcmp(mech, "CURVE") && n >= 7 && zmq_msg_size(&f[6]) == 32) {
+		zmq_z85_encode(key, zmq_msg_data(&f[6]), 32);
+		for (size_t i = 0; i < cc->nclients; i++)
+			if (!strcmp(cc->clients[i].public_z85, key))
+				user = cc->clients[i].name;
+	}
+	if (user)
+		metro_info("%s: client %s (%s) admitted from %s", domain, user, key, address);
+	else
+		metro_warn("%s: refused %s client %s from %s: not in the allowlist", domain, mech,
+			   key[0] ? key : "(no key)", address);
+	const char *code = user ? "200" : "400";
+	const char *text = user ? "OK" : "unknown client key";
+	zmq_send(s->zap, "1.0", 3, ZMQ_SNDMORE);
+	zmq_send(s->zap, zmq_msg_data(&f[1]), zmq_msg_size(&f[1]), ZMQ_SNDMORE);
+	zmq_send(s->zap, code, 3, ZMQ_SNDMORE);
+	zmq_send(s->zap, text, strlen(text), ZMQ_SNDMORE);
+	zmq_send(s->zap, user ? user : "", user ? strlen(user) : 0, ZMQ_SNDMORE);
+	zmq_send(s->zap, "", 0, 0);
+	for (int i = 0; i < n; i++)
+		zmq_msg_close(&f[i]);
 }
 
 static void status_line(struct metro_server *s, const char *what)
@@ -75,10 +147,16 @@ int metro_server_new(struct metro_config *cfg, struct metro_server **out)
 		goto fail;
 	}
 	s->zctx = zmq_ctx_new();
-	s->control = bind_socket(s->zctx, ZMQ_ROUTER, cfg->control_endpoint);
+	/* The ZAP handler must be bound before any CURVE socket accepts a peer. */
+	s->zap = zmq_socket(s->zctx, ZMQ_REP);
+	if (!s->zap || zmq_bind(s->zap, "inproc://zeromq.zap.01")) {
+		metro_err("cannot start the ZAP handler: %s", zmq_strerror(zmq_errno()));
+		goto fail;
+	}
+	s->control = bind_socket(s->zctx, ZMQ_ROUTER, cfg->control_endpoint, &cfg->control_curve);
 	if (!s->control)
 		goto fail;
-	s->publish = bind_socket(s->zctx, ZMQ_PUB, cfg->publish_endpoint);
+	s->publish = bind_socket(s->zctx, ZMQ_PUB, cfg->publish_endpoint, &cfg->publish_curve);
 	if (!s->publish)
 		goto fail;
 	char err[300];
@@ -132,6 +210,8 @@ void metro_server_destroy(struct metro_server **ps)
 		zmq_close(s->control);
 	if (s->publish)
 		zmq_close(s->publish);
+	if (s->zap)
+		zmq_close(s->zap);
 	if (s->zctx)
 		zmq_ctx_term(s->zctx);
 	if (s->sigfd >= 0)
@@ -188,12 +268,14 @@ int metro_server_reload(struct metro_server *s)
 	/* Bind changed endpoints first: if one fails nothing has been given up yet. */
 	void *control = NULL, *publish = NULL;
 	if (strcmp(next->control_endpoint, s->cfg->control_endpoint) != 0) {
-		control = bind_socket(s->zctx, ZMQ_ROUTER, next->control_endpoint);
+		control = bind_socket(s->zctx, ZMQ_ROUTER, next->control_endpoint,
+				      &next->control_curve);
 		if (!control)
 			goto bind_failed;
 	}
 	if (strcmp(next->publish_endpoint, s->cfg->publish_endpoint) != 0) {
-		publish = bind_socket(s->zctx, ZMQ_PUB, next->publish_endpoint);
+		publish =
+			bind_socket(s->zctx, ZMQ_PUB, next->publish_endpoint, &next->publish_curve);
 		if (!publish)
 			goto bind_failed;
 	}
@@ -283,7 +365,10 @@ static void serve_control(struct metro_server *s)
 		return;
 	}
 	zmq_msg_t *payload = &frames[n - 1];
-	json_t *reply = metro_control_handle(s, zmq_msg_data(payload), zmq_msg_size(payload));
+	/* CURVE clients carry the user id the ZAP handler gave them; others are local (loopback
+	 * or a Unix socket: configuration refuses anything else without CURVE). */
+	const char *user = s->cfg->control_curve.enabled ? zmq_msg_gets(payload, "User-Id") : NULL;
+	json_t *reply = metro_control_handle(s, zmq_msg_data(payload), zmq_msg_size(payload), user);
 	char *text = json_dumps(reply, JSON_COMPACT | JSON_REAL_PRECISION(12));
 	json_decref(reply);
 	for (int i = 0; i < n - 1; i++)
@@ -545,10 +630,11 @@ int metro_server_run(struct metro_server *s)
 	metro_notice("metrod %s serving: control %s, publish %s, %zu rigs", METRO_VERSION,
 		     s->cfg->control_endpoint, s->cfg->publish_endpoint, s->nrigs);
 	while (!s->stopping) {
-		size_t nitems = 2 + s->nrigs;
+		size_t nitems = 3 + s->nrigs;
 		zmq_pollitem_t *items = metro_calloc(nitems, sizeof *items);
 		items[0] = (zmq_pollitem_t){s->control, 0, ZMQ_POLLIN, 0};
 		items[1] = (zmq_pollitem_t){NULL, s->sigfd, ZMQ_POLLIN, 0};
+		items[2 + s->nrigs] = (zmq_pollitem_t){s->zap, 0, ZMQ_POLLIN, 0};
 		for (size_t i = 0; i < s->nrigs; i++)
 			items[2 + i] =
 				(zmq_pollitem_t){metro_rig_pipe(s->rigs[i]), 0, ZMQ_POLLIN, 0};
@@ -575,6 +661,8 @@ int metro_server_run(struct metro_server *s)
 			for (size_t i = 0; i < s->nrigs; i++)
 				if (items[2 + i].revents & ZMQ_POLLIN)
 					drain_rig(s, s->rigs[i]);
+			if (items[2 + s->nrigs].revents & ZMQ_POLLIN)
+				serve_zap(s);
 			if (items[0].revents & ZMQ_POLLIN)
 				serve_control(s);
 			if (items[1].revents & ZMQ_POLLIN)

@@ -24,6 +24,7 @@ struct metro_server {
 	void *zctx;
 	void *control; /* ROUTER */
 	void *publish; /* PUB */
+	void *zap;     /* REP: the ZAP handler of CURVE sockets */
 	int sigfd;
 	struct metro_rig **rigs;
 	size_t nrigs;
@@ -56,8 +57,9 @@ void metro_server_destroy(struct metro_server **ps);
 int metro_server_reload(struct metro_server *s);
 
 /* Control requests (control.c): handle one request message and return the reply document
- * (never NULL; the caller owns it).  Malformed input gets an error reply and changes nothing. */
-json_t *metro_control_handle(struct metro_server *s, const char *msg, size_t len);
+ * (never NULL; the caller owns it).  Malformed input gets an error reply and changes nothing.
+ * user is the CURVE client's allowlist name (NULL: a local client with every right). */
+json_t *metro_control_handle(struct metro_server *s, const char *msg, size_t len, const char *user);
 
 #define METRO_CONTROL_MAX_MSG 65536
 

@@ -39,6 +39,7 @@ static void usage(FILE *out)
 		"  watch [TOPIC...]        print published documents as they come\n"
 		"  replay FROM-SEQ         stored result documents from a seq on\n"
 		"  audit-head              sign and show the head of the audit chain\n"
+		"  keygen NAME [--dir DIR] a CURVE key pair: NAME.key (secret) and NAME.pub\n"
 		"  calc ...                the verifier's calculator (metroctl calc --help)\n"
 		"  audit verify --db FILE [--pubkey FILE] [--checkpoint FILE]\n"
 		"                          check a record store offline (docs/records.md)\n"
@@ -53,6 +54,8 @@ static void usage(FILE *out)
 		"  -j, --json              machine-readable output (one JSON document)\n"
 		"  -e, --endpoint EP       control endpoint (default %s, or $METRO_ENDPOINT)\n"
 		"  -t, --timeout MS        reply timeout (default 3000)\n"
+		"  --key FILE              CURVE: this client's key pair (or $METRO_KEY)\n"
+		"  --server-key FILE       CURVE: the daemon's public key (or $METRO_SERVER_KEY)\n"
 		"exit codes: 0 ok, 1 check failed, 2 usage, 3 daemon unreachable, 4 refused\n",
 		DEFAULT_ENDPOINT);
 }
@@ -68,6 +71,8 @@ json_t *metroctl_request(const struct metroctl_opts *o, json_t *req)
 		fprintf(stderr, "metroctl: internal error building the request\n");
 		goto out;
 	}
+	if (metroctl_curve_client(o, sock))
+		goto out;
 	if (zmq_connect(sock, o->endpoint)) {
 		fprintf(stderr, "metroctl: cannot connect to %s: %s\n", o->endpoint,
 			zmq_strerror(zmq_errno()));
@@ -164,10 +169,13 @@ int main(int argc, char **argv)
 		{"json", no_argument, NULL, 'j'},
 		{"endpoint", required_argument, NULL, 'e'},
 		{"timeout", required_argument, NULL, 't'},
+		{"key", required_argument, NULL, 'k'},
+		{"server-key", required_argument, NULL, 'K'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
-	struct metroctl_opts o = {0, NULL, 3000};
+	struct metroctl_opts o = {0, NULL, 3000, "", "", ""};
+	const char *keyfile = getenv("METRO_KEY"), *serverkey = getenv("METRO_SERVER_KEY");
 	o.endpoint = getenv("METRO_ENDPOINT") ? getenv("METRO_ENDPOINT") : DEFAULT_ENDPOINT;
 	int c;
 	/* "+" stops at the first non-option: the subcommand parses its own options. */
@@ -190,6 +198,12 @@ int main(int argc, char **argv)
 			o.timeout_ms = (int)v;
 			break;
 		}
+		case 'k':
+			keyfile = optarg;
+			break;
+		case 'K':
+			serverkey = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -198,6 +212,14 @@ int main(int argc, char **argv)
 			return METROCTL_EXIT_USAGE;
 		}
 	}
+	if ((keyfile && *keyfile) != (serverkey && *serverkey)) {
+		fprintf(stderr, "metroctl: --key and --server-key go together (CURVE)\n");
+		return METROCTL_EXIT_USAGE;
+	}
+	if (keyfile && *keyfile &&
+	    (metroctl_read_key(keyfile, o.curve_public, o.curve_secret) ||
+	     metroctl_read_key(serverkey, o.curve_server, NULL)))
+		return METROCTL_EXIT_USAGE;
 	if (optind >= argc) {
 		usage(stderr);
 		return METROCTL_EXIT_USAGE;
@@ -214,6 +236,8 @@ int main(int argc, char **argv)
 		return metroctl_calc(sub_argc, sub_argv, &o);
 	if (!strcmp(cmd, "probe"))
 		return metroctl_probe(sub_argc, sub_argv, &o);
+	if (!strcmp(cmd, "keygen"))
+		return metroctl_keygen(sub_argc, sub_argv, &o);
 	if (!strcmp(cmd, "audit"))
 		return metroctl_audit(sub_argc, sub_argv, &o);
 	if (!strcmp(cmd, "trace"))

@@ -20,7 +20,12 @@ struct metroctl_opts {
 	int json;	      /* --json: machine output on stdout */
 	const char *endpoint; /* --endpoint / -e: control endpoint */
 	int timeout_ms;	      /* --timeout */
+	/* CURVE (--key, --server-key): empty strings when not used */
+	char curve_public[41], curve_secret[41], curve_server[41];
 };
+
+/* Apply the CURVE options of o to a client socket (no-op without --key).  Returns 0 or -1. */
+int metroctl_curve_client(const struct metroctl_opts *o, void *sock);
 
 #include <jansson.h>
 
@@ -35,5 +40,10 @@ int metroctl_calc(int argc, char **argv, const struct metroctl_opts *o);
 int metroctl_is_run_command(const char *cmd);
 int metroctl_run(int argc, char **argv, const struct metroctl_opts *o);
 int metroctl_probe(int argc, char **argv, const struct metroctl_opts *o);
+/* keygen NAME [--dir DIR]: a CURVE key pair for a client or the daemon (metroctl_keygen.c). */
+int metroctl_keygen(int argc, char **argv, const struct metroctl_opts *o);
+/* Read a key file's public (and, when secret is not NULL, secret) Z85 key.  Returns 0, or -1
+ * with the problem on stderr. */
+int metroctl_read_key(const char *path, char pub[41], char secret[41]);
 
 #endif

@@ -483,6 +483,7 @@ static int watch(int argc, char **argv, const struct metroctl_opts *o)
 	json_decref(st);
 	void *ctx = zmq_ctx_new();
 	void *sub = zmq_socket(ctx, ZMQ_SUB);
+	metroctl_curve_client(o, sub);
 	zmq_connect(sub, ep);
 	if (argc <= 1)
 		zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0);

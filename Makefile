@@ -216,7 +216,11 @@ install: all
 	install -m 0755 $(PROGRAMS) $(DESTDIR)$(BINDIR)/
 	install -m 0644 procedures/*.yaml $(DESTDIR)$(DATADIR)/metrod/procedures/ 2>/dev/null || true
 	install -m 0644 config/profiles/*.yaml $(DESTDIR)$(DATADIR)/metrod/profiles/ 2>/dev/null || true
-	test -e $(DESTDIR)$(sysconfdir)/metrod/metrod.yaml || install -m 0640 config/metrod.yaml $(DESTDIR)$(sysconfdir)/metrod/metrod.yaml
+	test -e $(DESTDIR)$(sysconfdir)/metrod/metrod.yaml || \
+	  sed 's|/usr/local/share/metrod|$(DATADIR)/metrod|g' config/metrod.yaml > $(DESTDIR)$(sysconfdir)/metrod/metrod.yaml
+	chmod 0640 $(DESTDIR)$(sysconfdir)/metrod/metrod.yaml
+	install -d $(DESTDIR)$(PREFIX)/lib/metrod/plugins
+	install -m 0755 $(BUILD)/plugins/scpi-tcp.so $(DESTDIR)$(PREFIX)/lib/metrod/plugins/
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(sysconfdir)|g' systemd/metrod.service \
 	  > $(DESTDIR)$(SYSTEMDUNITDIR)/metrod.service
 	install -m 0644 systemd/metrod.sysusers $(DESTDIR)$(SYSUSERSDIR)/metrod.conf

@@ -13,6 +13,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "diag.h"
+#include "error.h"
 #include "util.h"
 
 const char *tu_srcdir(void)
@@ -214,4 +216,40 @@ void tu_stop(int pid)
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
+}
+
+int tu_check_corpus(const char *dir, size_t min_files, tu_loader load)
+{
+	char **files;
+	size_t nfiles = tu_list_dir(dir, ".yaml", &files);
+	if (nfiles < min_files) {
+		fprintf(stderr, "%s: %zu files, fewer than %zu\n", dir, nfiles, min_files);
+		tu_free_list(files, nfiles);
+		return -1;
+	}
+	int failures = 0;
+	for (size_t i = 0; i < nfiles; i++) {
+		char **want;
+		size_t nwant = tu_expected_messages(files[i], &want);
+		struct metro_diag d;
+		metro_diag_init(&d);
+		int err = load(files[i], &d);
+		int ok = err == METRO_E_INVAL && nwant > 0 && d.n == nwant;
+		for (size_t k = 0; ok && k < nwant; k++)
+			ok = !strcmp(d.msgs[k], want[k]);
+		if (!ok) {
+			failures++;
+			fprintf(stderr, "MISMATCH %s (err %d)\n  expected:\n", files[i], err);
+			for (size_t k = 0; k < nwant; k++)
+				fprintf(stderr, "    %s\n", want[k]);
+			fprintf(stderr, "  got:\n");
+			for (size_t k = 0; k < d.n; k++)
+				fprintf(stderr, "    %s\n", d.msgs[k]);
+		}
+		metro_diag_free(&d);
+		tu_free_list(want, nwant);
+	}
+	printf("%s: %zu files, %d mismatches\n", dir, nfiles, failures);
+	tu_free_list(files, nfiles);
+	return failures;
 }

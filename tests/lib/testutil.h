@@ -32,4 +32,13 @@ int tu_spawn(const char *const argv[], const char *dir, const char *name, char *
 /* SIGTERM a child and reap it (SIGKILL after 5 s). */
 void tu_stop(int pid);
 
+/* A loader under test: load path, report problems into diag, return 0 when the file was
+ * accepted (the loaded object freed again) and an error when it was refused. */
+struct metro_diag;
+typedef int (*tu_loader)(const char *path, struct metro_diag *diag);
+/* Run a bad-input corpus: every *.yaml of dir must be refused with exactly its expected
+ * messages (tu_expected_messages).  Prints every mismatch and a summary; returns the number
+ * of mismatches, or -1 when the directory has fewer than min_files files. */
+int tu_check_corpus(const char *dir, size_t min_files, tu_loader load);
+
 #endif

@@ -390,10 +390,6 @@ static json_t *cmd_start(struct metro_server *s, json_t *req, json_t *id)
 	if (!rig)
 		return reply;
 	const struct metro_rig_conf *rc = metro_rig_conf(rig);
-	const char *active = metro_runs_active(s->runs, rc->id);
-	if (active || strcmp(metro_rig_state(rig), "idle") != 0)
-		return error_reply(id, "busy", "rig %s is %s%s%s", rc->id, metro_rig_state(rig),
-				   active ? " with run " : "", active ? active : "");
 	const char *pid = json_string_value(json_object_get(req, "procedure"));
 	if (!pid)
 		return error_reply(id, "bad-request", "'procedure' must be a string");
@@ -415,6 +411,13 @@ static json_t *cmd_start(struct metro_server *s, json_t *req, json_t *id)
 	char err[300];
 	if (metro_batch_from_json(req, proc, rc, &b, err, sizeof err))
 		return error_reply(id, "bad-batch", "%s", err);
+	/* A well-formed batch, and only then: is the rig free and safe? */
+	const char *active = metro_runs_active(s->runs, rc->id);
+	if (active || strcmp(metro_rig_state(rig), "idle") != 0) {
+		metro_batch_destroy(&b);
+		return error_reply(id, "busy", "rig %s is %s%s%s", rc->id, metro_rig_state(rig),
+				   active ? " with run " : "", active ? active : "");
+	}
 	json_t *used = json_array();
 	if ((reply = check_standards(s, rc, b, id, used))) {
 		json_decref(used);
@@ -635,7 +638,7 @@ json_t *metro_control_handle(struct metro_server *s, const char *msg, size_t len
 		return error_reply(NULL, "too-large", "request of %zu bytes exceeds %d", len,
 				   METRO_CONTROL_MAX_MSG);
 	json_error_t jerr;
-	json_t *req = json_loadb(msg, len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *req = json_loadb(msg, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (!req)
 		return error_reply(NULL, "bad-json", "line %d column %d: %s", jerr.line,
 				   jerr.column, jerr.text);
@@ -672,7 +675,34 @@ json_t *metro_control_handle(struct metro_server *s, const char *msg, size_t len
 					    who, metro_role_name(role));
 			goto out;
 		}
+		/* A repeated request id is answered, not executed twice: a client that lost a
+		 * reply may ask again without starting a second batch. */
+		char *key = NULL;
+		if (commands[i].records) {
+			/* The same id with the same request is a repeat; the same id with another
+			 * request is another request (the key holds the canonical request). */
+			char *reqtext = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
+			key = metro_asprintf("%s\x1f%s", who, reqtext ? reqtext : "");
+			free(reqtext);
+			json_t *seen = json_object_get(s->recent, key);
+			if (seen) {
+				reply = json_deep_copy(seen);
+				json_object_set_new(reply, "repeated", json_true());
+				free(key);
+				goto out;
+			}
+		}
 		reply = commands[i].fn(s, req, id);
+		if (key) {
+			json_object_set(s->recent, key, reply);
+			json_array_append_new(s->recent_keys, json_string(key));
+			while (json_array_size(s->recent_keys) > 256) {
+				json_object_del(s->recent, json_string_value(json_array_get(
+								   s->recent_keys, 0)));
+				json_array_remove(s->recent_keys, 0);
+			}
+			free(key);
+		}
 		/* Commands that change something are recorded with who sent them. */
 		if (commands[i].records) {
 			int ok = json_is_true(json_object_get(reply, "ok"));

@@ -129,6 +129,8 @@ int metro_server_new(struct metro_config *cfg, struct metro_server **out)
 	s->start_ns = metro_now_ns();
 	s->generation = 1;
 	s->runs = metro_runs_new(200);
+	s->recent = json_object();
+	s->recent_keys = json_array();
 	metro_log_set_level(cfg->log_level);
 	metro_swid_collect(&s->swid, cfg->procedure_dirs, cfg->nprocedure_dirs);
 
@@ -220,6 +222,8 @@ void metro_server_destroy(struct metro_server **ps)
 	metro_swid_free(&s->swid);
 	metro_config_destroy(&s->cfg);
 	metro_runs_destroy(&s->runs);
+	json_decref(s->recent);
+	json_decref(s->recent_keys);
 	free(s->config_path);
 	free(s);
 	*ps = NULL;

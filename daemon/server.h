@@ -41,6 +41,7 @@ struct metro_server {
 	struct metro_store *store; /* the system of record */
 	uint64_t next_checkpoint_ns;
 	struct metro_ratelimit store_rl;
+	json_t *recent, *recent_keys; /* replies to recent state-changing requests, by client+id */
 	struct metro_swid swid;
 };
 

@@ -176,7 +176,7 @@ static void curve(struct loader *L, yaml_node_t *n, const char *where, struct me
 			while ((e = readdir(d))) {
 				size_t len = strlen(e->d_name);
 				if (e->d_name[0] == '.' || len < 5 ||
-				    strcmp(e->d_name + len - 4, ".pub"))
+				    strcmp(e->d_name + len - 4, ".pub") != 0)
 					continue;
 				char *kp = metro_path_join(dir, e->d_name);
 				struct metro_curve_client c = {0};

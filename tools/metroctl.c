@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
+#include "log.h"
 #include "metroctl.h"
 #include "metroctl_store.h"
 #include "util.h"
@@ -78,6 +80,14 @@ json_t *metroctl_request(const struct metroctl_opts *o, json_t *req)
 			zmq_strerror(zmq_errno()));
 		goto out;
 	}
+	/* Every request gets its own id: the daemon answers a repeated id (with the same
+	 * request) from its first reply instead of executing it again, so ids must not be
+	 * reused by accident across invocations. */
+	static unsigned counter;
+	char idbuf[64];
+	snprintf(idbuf, sizeof idbuf, "metroctl-%ld-%llx-%u", (long)getpid(),
+		 (unsigned long long)metro_now_ns(), ++counter);
+	json_object_set_new(req, "id", json_string(idbuf));
 	char *text = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
 	req = NULL;

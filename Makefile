@@ -23,13 +23,16 @@ CC       ?= cc
 # Debian packages the build, the tests, the demo and `make lint` need.  `make deps` installs
 # the missing ones (as root) or prints the exact apt-get line.
 DEB_BUILD := gcc make pkg-config libmodbus-dev libserialport-dev libzmq3-dev libyaml-dev \
-             libcmocka-dev libsqlite3-dev libsodium-dev libsystemd-dev libjansson-dev
-DEB_TEST  := python3 python3-zmq python3-pymodbus python3-serial python3-jsonschema mbpoll socat sqlite3 \
+             libcmocka-dev libsqlite3-dev libsodium-dev libsystemd-dev libjansson-dev \
+             libcairo2-dev libpango1.0-dev libxlsxwriter-dev fonts-noto-cjk
+DEB_TEST  := python3 python3-zmq python3-openpyxl poppler-utils python3-pymodbus python3-serial python3-jsonschema mbpoll socat sqlite3 \
              systemd
 DEB_LINT  := clang-format clang-tidy cppcheck
 DEB_ALL   := $(DEB_BUILD) $(DEB_TEST) $(DEB_LINT)
 
 PKGS := libmodbus libserialport libzmq yaml-0.1 jansson libsodium libsystemd sqlite3
+# Reports (metroctl only): PDF through cairo + pango, XLSX through libxlsxwriter.
+REPORT_PKGS := cairo pangocairo fontconfig xlsxwriter
 
 # Key paths in messages ("rigs[3].connection.port") are built in fixed buffers and truncate by
 # design, so -Wformat-truncation is off; every other format check stays on.
@@ -47,7 +50,7 @@ OPT  := -O0 -g --coverage
 LDSAN += --coverage
 endif
 
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) $(REPORT_PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CPPFLAGS += -D_GNU_SOURCE -DMETRO_VERSION='"$(VERSION)"' \
@@ -120,7 +123,7 @@ $(BUILD)/metrod: $(METROD_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/metroctl: $(METROCTL_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs $(REPORT_PKGS) 2>/dev/null)
 $(BUILD)/metrosim: $(METROSIM_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -224,8 +224,26 @@ int metro_batch_from_json(json_t *req, struct metro_procedure *proc,
 		goto out;
 	}
 	if (string(req, "operator", "", 1, 100, &b->operator_name, err, errlen) ||
-	    string(req, "submitter", "", 0, 200, &b->submitter, err, errlen))
+	    string(req, "submitter", "", 0, 200, &b->submitter, err, errlen) ||
+	    string(req, "verification_type", "", 0, 32, &b->verification_type, err, errlen))
 		goto out;
+	if (b->verification_type) {
+		/* Supervision sampling and complaint verification run an ordinary procedure; the
+		 * records count them apart (the special-inspection statistics). */
+		static const char *const purposes[] = {"sampling-new", "sampling-in-use",
+						       "complaint"};
+		size_t k = 0;
+		while (k < METRO_ARRAY_SIZE(purposes) &&
+		       strcmp(purposes[k], b->verification_type) != 0)
+			k++;
+		if (k == METRO_ARRAY_SIZE(purposes)) {
+			fail(err, errlen,
+			     "verification_type: '%s' is not one of sampling-new, sampling-in-use, "
+			     "complaint (leave it out for the procedure's own, %s)",
+			     b->verification_type, proc->verification);
+			goto out;
+		}
+	}
 	json_t *meters = json_object_get(req, "meters");
 	if (!json_is_array(meters) || json_array_size(meters) == 0) {
 		fail(err, errlen, "meters: must be a non-empty array");
@@ -308,6 +326,7 @@ void metro_batch_destroy(struct metro_batch **pb)
 	free(b->rig);
 	free(b->operator_name);
 	free(b->submitter);
+	free(b->verification_type);
 	metro_procedure_destroy(&b->proc);
 	free(b);
 	*pb = NULL;

@@ -33,6 +33,9 @@ struct metro_batch {
 	char *rig;
 	char *operator_name;
 	char *submitter;
+	/* The purpose the records count it under (statistics): the request's verification_type,
+	 * or NULL for the procedure's own. */
+	char *verification_type;
 	struct metro_procedure *proc;	  /* owned */
 	struct metro_batch_meter *meters; /* sorted by position */
 	size_t nmeters;

@@ -362,7 +362,8 @@ static json_t *record_run(struct metro_server *s, const struct metro_rig_conf *r
 		.procedure = proc_id,
 		.software_version = METRO_VERSION,
 		.software_sha256 = s->swid.exe_sha256,
-		.verification_type = store_vtype(b->proc->verification),
+		.verification_type = b->verification_type ? b->verification_type
+							  : store_vtype(b->proc->verification),
 		.operator_id = b->operator_name,
 		.client = b->submitter,
 		.simulated = b->simulated,

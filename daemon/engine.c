@@ -1229,6 +1229,8 @@ static void run_start_doc(struct metro_engine *e)
 			  b->simulated, "time_scale", b->time_scale, "meters", meters);
 	if (b->submitter)
 		json_object_set_new(doc, "submitter", json_string(b->submitter));
+	if (b->verification_type)
+		json_object_set_new(doc, "verification_type", json_string(b->verification_type));
 	json_t *items = json_array();
 	for (size_t i = 0; i < p->nitems; i++)
 		json_array_append_new(items, json_string(p->items[i].id));

@@ -627,17 +627,37 @@ static void collect_names(struct metro_procedure *p)
 		p->names[p->nnames++] = p->params[i].name;
 }
 
-static int load(struct metro_yfile *f, const char *path, struct metro_procedure **out)
+/* certificate: {instrument, valid_months, note}: what the certificate of a pass says. */
+static void certificate(struct loader *L, yaml_node_t *n)
 {
 	static const struct metro_yfield fields[] = {
-		{"procedure", 1},  {"nameplate", 1}, {"parameters", 0},
-		{"conditions", 0}, {"items", 1},     {"teardown", 1},
+		{"instrument", 0}, {"valid_months", 0}, {"note", 0}};
+	yaml_node_t *v[3];
+	struct metro_procedure *p = L->p;
+	metro_y_map(L->f, n, "certificate", fields, 3, v);
+	if (v[0])
+		metro_y_str(L->f, v[0], "certificate.instrument", 100, &p->cert_instrument);
+	if (v[1])
+		metro_y_long(L->f, v[1], "certificate.valid_months", 1, 240, &p->cert_valid_months);
+	if (v[2])
+		metro_y_str(L->f, v[2], "certificate.note", 300, &p->cert_note);
+}
+
+static int load(struct metro_yfile *f, const char *path, const char *sha256,
+		struct metro_procedure **out)
+{
+	static const struct metro_yfield fields[] = {
+		{"procedure", 1}, {"nameplate", 1}, {"parameters", 0},	{"conditions", 0},
+		{"items", 1},	  {"teardown", 1},  {"certificate", 0},
 	};
-	enum { PROC, NAMEPLATE, PARAMS, CONDS, ITEMS, TEARDOWN, NF };
+	enum { PROC, NAMEPLATE, PARAMS, CONDS, ITEMS, TEARDOWN, CERT, NF };
 	size_t before = metro_diag_count(f->diag);
 	struct metro_procedure *p = metro_calloc(1, sizeof *p);
 	p->path = metro_strdup(path);
-	metro_sha256_file(path, p->sha256);
+	if (sha256)
+		snprintf(p->sha256, sizeof p->sha256, "%s", sha256);
+	else
+		metro_sha256_file(path, p->sha256);
 	struct loader L = {f, p};
 	yaml_node_t *v[NF];
 	metro_y_map(f, metro_y_root(f), "", fields, NF, v);
@@ -657,6 +677,8 @@ static int load(struct metro_yfile *f, const char *path, struct metro_procedure 
 		int k;
 		metro_y_enum(f, v[TEARDOWN], "teardown", td, 1, &k);
 	}
+	if (v[CERT])
+		certificate(&L, v[CERT]);
 	if (p->meter && !strcmp(p->meter, "electricity")) {
 		static const char *const need[] = {"un",    "ib",	  "imax",  "meter_constant",
 						   "class", "connection", "phases"};
@@ -697,7 +719,21 @@ int metro_procedure_load(const char *path, struct metro_diag *diag, struct metro
 	*out = NULL;
 	if (metro_yfile_load(path, diag, &f))
 		return METRO_E_INVAL;
-	int err = load(f, path, out);
+	int err = load(f, path, NULL, out);
+	metro_yfile_destroy(&f);
+	return err;
+}
+
+int metro_procedure_load_buffer(const char *name, const char *buf, size_t len,
+				struct metro_diag *diag, struct metro_procedure **out)
+{
+	struct metro_yfile *f;
+	char sha[METRO_SHA256_HEX];
+	*out = NULL;
+	if (metro_yfile_load_buffer(name, (const unsigned char *)buf, len, diag, &f))
+		return METRO_E_INVAL;
+	metro_sha256_hex(buf, len, sha);
+	int err = load(f, name, sha, out);
 	metro_yfile_destroy(&f);
 	return err;
 }
@@ -743,6 +779,8 @@ void metro_procedure_destroy(struct metro_procedure **pp)
 	free(p->path);
 	free(p->id);
 	free(p->title);
+	free(p->cert_instrument);
+	free(p->cert_note);
 	free(p->regulation);
 	free(p->edition);
 	free(p->meter);

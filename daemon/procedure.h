@@ -101,6 +101,10 @@ struct metro_procedure {
 	char *verification; /* initial | subsequent | in-service | supervision-new |
 			     * supervision-in-use | complaint */
 	char *limits;	    /* verification | in-service: which MPE set judges */
+	/* certificate: what the verification certificate says (reports); all optional. */
+	char *cert_instrument;	/* instrument name ("水表 / Water meter") */
+	long cert_valid_months; /* 0: no valid-until date; else months from the verification */
+	char *cert_note;	/* service-life note ("限期使用，到期更换") */
 	struct metro_proc_field *fields;
 	size_t nfields;
 	struct metro_proc_param *params;
@@ -118,6 +122,10 @@ struct metro_procedure {
 /* Load and validate a procedure.  Returns 0 and *out, or METRO_E_INVAL with every problem
  * in diag. */
 int metro_procedure_load(const char *path, struct metro_diag *diag, struct metro_procedure **out);
+/* Same from memory (a procedure's stored content, for reports); name is used in messages and
+ * as the path, sha256 is the digest of buf. */
+int metro_procedure_load_buffer(const char *name, const char *buf, size_t len,
+				struct metro_diag *diag, struct metro_procedure **out);
 void metro_procedure_destroy(struct metro_procedure **pp);
 
 const struct metro_proc_field *metro_procedure_field(const struct metro_procedure *p,

@@ -8,6 +8,7 @@ which=${1:-all}
 export METRO_BUILD="$BUILD" METRO_SRCDIR="$(pwd)"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$(pwd)/tests/lsan.supp:print_suppressions=0}
 pass=0 fail=0 skip=0 failed=()
 run() {
 	local bin=$1 name

@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "metroctl.h"
+#include "metroctl_report.h"
 #include "metroctl_store.h"
 #include "util.h"
 
@@ -49,6 +50,11 @@ static void usage(FILE *out)
 		"  standards --db FILE     standards with days left, from a record store\n"
 		"  trace --db FILE CERTIFICATE-OR-SERIAL\n"
 		"                          the whole evidence behind one meter's result\n"
+		"  report certificate|run|stats ...\n"
+		"                          certificates, notices, batch reports (PDF) and the\n"
+		"                          statistics table (XLSX, CSV) from a record store\n"
+		"  export results|inventory ...\n"
+		"                          results and the instrument inventory (CSV, JSON)\n"
 		"  probe ...               read/write a rig's channels through the drivers, "
 		"without\n"
 		"                          the daemon (metroctl probe --help)\n"
@@ -252,6 +258,10 @@ int main(int argc, char **argv)
 		return metroctl_audit(sub_argc, sub_argv, &o);
 	if (!strcmp(cmd, "trace"))
 		return metroctl_records(sub_argc, sub_argv, &o);
+	if (!strcmp(cmd, "report"))
+		return metroctl_report(sub_argc, sub_argv, &o);
+	if (!strcmp(cmd, "export"))
+		return metroctl_export(sub_argc, sub_argv, &o);
 	/* `standards --db FILE` reads a record store offline; without --db it asks the daemon. */
 	if (!strcmp(cmd, "standards"))
 		for (int i = 1; i < sub_argc; i++)

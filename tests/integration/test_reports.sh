@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# Reports end to end: a simulated campaign on a bell prover (initial verification, supervision
+# sampling of new and in-use meters, verification on complaint; position 2 reads +2.4 % and
+# fails the verification limits), then certificates and notices (pdftotext finds the serial,
+# the conclusion, the standard's certificate and the checkpoint), a batch report, the
+# statistics table (openpyxl reads the XLSX; its counts are checked against an independent
+# SQL count of the records), the CSV table and the exports, and the refusals: a tampered
+# store, a bad side file, bad usage.
+set -u
+. tests/lib/rigs.sh
+PY=/usr/bin/python3
+SCALE=120
+start_sim gas --rig bell-prover --serial-line --pty-link "$TMP/gas.pty" --positions 6 --meters tests/data/sim/gas-test-meters.yaml --time-scale $SCALE
+{ config_head; cat <<YAML
+  - {id: gas-1, kind: bell-prover, driver: serial-line, connection: {device: $TMP/gas.pty, baud: 9600}, profile: $PWD/config/profiles/bell-prover.yaml, positions: 6, standards: [gs], sample_hz: 2, simulated: true, time_scale: $SCALE}
+YAML
+} >"$TMP/metrod.yaml"
+start_metrod "$TMP/metrod.yaml"
+
+# batch NAME SERIAL-PREFIX PROCEDURE [VERIFICATION-TYPE]: five meters (position 6 is empty)
+batch() {
+	{
+		sed -n '/^meters:/q;p' config/batches/gas-initial.yaml | sed "s/^procedure: .*/procedure: $3/"
+		[ -n "${4:-}" ] && echo "verification_type: $4"
+		echo "meters:"
+		grep -e '- {position: [1-5],' config/batches/gas-initial.yaml | sed "s/G4-2024-/$2-/"
+	} >"$TMP/$1.yaml"
+	timeout 300 "$B/metroctl" -e "$CTL" --json start "$TMP/$1.yaml" --wait --auto-answer pass \
+		2>"$TMP/$1.err" | tail -n 1 >"$TMP/$1.json"
+	check "batch $1 runs to its end" "$(json "d.get('result')" <"$TMP/$1.json")" "done"
+}
+batch initial G4-A jjg577-gas-initial
+batch sampnew G4-N jjg577-gas-initial sampling-new
+batch sampuse G4-U jjg577-gas-in-service sampling-in-use
+batch complaint G4-C jjg577-gas-initial complaint
+kill -TERM "$METROD_PID"; wait "$METROD_PID" 2>/dev/null
+DB=$TMP/records.db
+# cairo leaks inside cairo_surface_finish (tests/lsan.supp); the suppression names that
+# function, which only a full unwind through libcairo's frames can see.
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0}
+R() { ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}fast_unwind_on_malloc=0" "$B/metroctl" "$@"; }
+sql() { $PY -c "import sqlite3,sys; c=sqlite3.connect('file:$DB?mode=ro',uri=True); print(c.execute(sys.argv[1]).fetchone()[0])" "$1"; }
+check "the campaign recorded four runs" "$(sql 'select count(*) from runs')" "4"
+check "certificate numbers are unique" "$(sql 'select count(*) = count(distinct number) from certificates')" "1"
+check "a verdict for every meter" "$(sql 'select count(*) from positions where verdict is not null')" "20"
+check "the batch's verification type is what the records count" \
+	"$(sql "select group_concat(verification_type, ' ') from (select verification_type from runs order by id)")" \
+	"initial sampling-new sampling-in-use complaint"
+
+# ---- certificates and notices --------------------------------------------------------------
+OUT=$TMP/out; mkdir -p "$OUT"
+CP=$(sql 'select short_id from checkpoints order by epoch limit 1')
+R report certificate --db "$DB" --run 1 --position 1 --checker 李工 --approver 赵主任 -o "$OUT/c1.pdf" >"$TMP/c1.log" 2>&1
+check "certificate for run 1 position 1 is written" "$?" "0"
+pdftotext -layout "$OUT/c1.pdf" "$OUT/c1.txt"
+has() { grep -q -e "$2" "$1" && echo yes || echo "no '$2'"; }
+N1=$(sql 'select number from certificates where run = 1 and position = 1')
+check "certificate: title" "$(has "$OUT/c1.txt" '检 *定 *证 *书')" "yes"
+check "certificate: its number" "$(has "$OUT/c1.txt" "$N1")" "yes"
+check "certificate: the serial" "$(has "$OUT/c1.txt" 'G4-A-0001')" "yes"
+check "certificate: the conclusion" "$(has "$OUT/c1.txt" '合格 / Pass')" "yes"
+check "certificate: the standard's certificate" "$(has "$OUT/c1.txt" 'C-G-1')" "yes"
+check "certificate: the standard's due date" "$(has "$OUT/c1.txt" '2099-01-01')" "yes"
+check "certificate: the checkpoint that signs it" "$(has "$OUT/c1.txt" "id $CP")" "yes"
+check "certificate: the regulation" "$(has "$OUT/c1.txt" 'JJG 577-2012')" "yes"
+check "certificate: the service-life note of the procedure" "$(has "$OUT/c1.txt" '限期使用')" "yes"
+check "certificate: the checker's name" "$(has "$OUT/c1.txt" '李工')" "yes"
+check "certificate: marked as simulated" "$(has "$OUT/c1.txt" 'SIMULATED')" "yes"
+check "certificate: institution and authorisation" "$(has "$OUT/c1.txt" 'T-0001')" "yes"
+check "certificate: two pages" "$(pdfinfo "$OUT/c1.pdf" | awk '/^Pages:/ {print $2}')" "2"
+check "certificate: a CJK font is embedded" "$(pdffonts "$OUT/c1.pdf" | grep -c 'CJK')" "2"
+
+R report certificate --db "$DB" --serial G4-A-0002 -o "$OUT/n2.pdf" >/dev/null 2>&1
+check "notice by serial is written" "$?" "0"
+pdftotext -layout "$OUT/n2.pdf" "$OUT/n2.txt"
+check "notice: title" "$(has "$OUT/n2.txt" '检 *定 *结 *果 *通 *知 *书')" "yes"
+check "notice: the conclusion" "$(has "$OUT/n2.txt" '不合格 / Fail')" "yes"
+check "notice: names the failed item" "$(has "$OUT/n2.txt" '不合格项目 Failed items')" "yes"
+check "notice: the failed test point" "$(grep -c '^ *qmax' "$OUT/n2.txt" | awk '{print ($1 > 0)}')" "1"
+check "notice: no valid-until date" "$(grep -c '有效期至 Valid until' "$OUT/n2.txt")" "0"
+
+# ---- the batch report ----------------------------------------------------------------------
+R report run --db "$DB" --run 1 -o "$OUT/run1.pdf" --certificates "$OUT" >"$TMP/run1.log" 2>&1
+check "batch report and its certificates are written" "$?" "0"
+pdftotext -layout "$OUT/run1.pdf" "$OUT/run1.txt"
+for s in 1 2 3 4 5; do
+	check "batch report: meter G4-A-000$s" "$(has "$OUT/run1.txt" "G4-A-000$s")" "yes"
+done
+check "batch report: an error curve per meter" "$(grep -c '误差曲线 Error curve' "$OUT/run1.txt")" "5"
+check "batch report: the verdict summary" "$(has "$OUT/run1.txt" '5 meters: 4 passed, 1 failed')" "yes"
+check "one certificate file per position" "$(ls "$OUT"/it-lab-*.pdf | wc -l)" "5"
+pdftoppm -r 40 -png -f 2 -l 2 "$OUT/run1.pdf" "$OUT/page" 2>/dev/null
+check "a report page renders" "$(ls "$OUT"/page*.png 2>/dev/null | wc -l)" "1"
+
+# ---- the statistics table ------------------------------------------------------------------
+TODAY=$(date +%F)
+cat >"$TMP/extra.yaml" <<'YAML'
+header: {unit: 测试市场监督管理局, date: 2026-12-01, person: 测试员, contact: "0000-1234567"}
+gas: {in_use: 52000, violations: 1, producer_inspection: 检查生产企业 2 家, institutions_inspected: 3, service_complaints: 7, service_replaced: 4, regulator_complaints: 2, cases: 1}
+water: {in_use: 81000}
+YAML
+R report stats --db "$DB" --from "$TODAY" --to "$TODAY" --extra "$TMP/extra.yaml" --include-simulated --format xlsx -o "$OUT/stats.xlsx" >/dev/null 2>"$TMP/stats.err"
+check "statistics table (XLSX) is written" "$?" "0"
+R report stats --db "$DB" --from "$TODAY" --to "$TODAY" --extra "$TMP/extra.yaml" --include-simulated --format csv -o "$OUT/stats.csv" >/dev/null 2>&1
+check "statistics table (CSV) is written" "$?" "0"
+cat >"$TMP/xlsx.py" <<'PY'
+import csv, sqlite3, sys
+import openpyxl
+db, xlsx, csvf = sys.argv[1:4]
+ws = openpyxl.load_workbook(xlsx).active
+c = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+# the oracle: meters by kind, verification type and current verdict, straight from the tables
+kind = {"flow-bench": "水表", "electricity-bench": "电能表", "bell-prover": "燃气表"}
+want = {k: [0] * 6 for k in kind.values()}
+col = {"sampling-new": 0, "sampling-in-use": 2, "complaint": 4}
+for rk, vt, verdict in c.execute(
+        "select g.kind, r.verification_type, p.verdict from positions p join runs r on r.id = p.run "
+        "join rigs g on g.rig = r.rig where p.verdict in ('pass', 'conditional', 'fail')"):
+    if vt in col:
+        want[kind[rk]][col[vt]] += 1
+        want[kind[rk]][col[vt] + 1] += verdict == "fail"
+problems = []
+head = [ws.cell(row=3, column=i).value for i in range(1, 18)]
+expect_head = ["类别", "在用计量器具数量", "抽查已首检未安装的计量器具数量", "不合格数量", "抽查在用计量器具数量",
+               "不合格数量", "发现违法行为数量", "民用“三表”生产企业检查情况", "检查检定机构数量", "发现违法行为数量",
+               "检定机构检查情况", "服务企业受理投诉举报数量", "服务企业更换计量器具数量",
+               "计量机构对投诉举报计量器具开展检定数量", "不合格数量", "市场监管部门受理投诉举报数量", "立案案件数量"]
+if head != expect_head:
+    problems.append("header row %r" % head)
+if ws.cell(row=1, column=1).value != "民用“三表”计量专项监督检查统计表":
+    problems.append("title %r" % ws.cell(row=1, column=1).value)
+if "测试市场监督管理局" not in str(ws.cell(row=2, column=1).value):
+    problems.append("reporting unit %r" % ws.cell(row=2, column=1).value)
+rows = {ws.cell(row=r, column=1).value: r for r in range(4, 8)}
+if list(rows) != ["电能表", "水表", "燃气表", "合计"]:
+    problems.append("row labels %r" % list(rows))
+csv_rows = {r[0]: r for r in csv.reader(open(csvf, encoding="utf-8"))}
+for k, w in want.items():
+    got = [ws.cell(row=rows[k], column=cc).value for cc in (3, 4, 5, 6, 14, 15)]
+    if got != w:
+        problems.append("%s counts: xlsx %r, records %r" % (k, got, w))
+    if [int(x) for x in (csv_rows[k][i] for i in (2, 3, 4, 5, 13, 14))] != w:
+        problems.append("%s counts in the CSV: %r, records %r" % (k, csv_rows[k], w))
+g = rows["燃气表"]
+side = {2: 52000, 7: 1, 8: "检查生产企业 2 家", 9: 3, 12: 7, 13: 4, 16: 2, 17: 1}
+for cc, v in side.items():
+    if ws.cell(row=g, column=cc).value != v:
+        problems.append("gas side column %d: %r, want %r" % (cc, ws.cell(row=g, column=cc).value, v))
+if ws.cell(row=rows["电能表"], column=2).value is not None:
+    problems.append("a side value not given must stay empty, not 0")
+if ws.cell(row=rows["合计"], column=3).value != sum(w[0] for w in want.values()):
+    problems.append("total of sampled new meters")
+if sum(sum(w) for w in want.values()) == 0:
+    problems.append("the campaign counted nothing")
+if sum(w[1] + w[3] + w[5] for w in want.values()) == 0:
+    problems.append("the campaign has no nonconforming meter: the fail columns are untested")
+print("; ".join(problems) or "ok")
+PY
+check "XLSX layout and counts agree with the records" "$($PY "$TMP/xlsx.py" "$DB" "$OUT/stats.xlsx" "$OUT/stats.csv" 2>&1)" "ok"
+R report stats --db "$DB" --from "$TODAY" --to "$TODAY" --format csv -o "$OUT/nosim.csv" >/dev/null 2>"$TMP/nosim.err"
+check "simulated records are left out unless asked for" "$(grep -c '^燃气表,,0,0,0,0,' "$OUT/nosim.csv")" "1"
+check "and the leaving out is said" "$(grep -c 'from simulated rigs left out' "$TMP/nosim.err")" "1"
+R report stats --db "$DB" --from 2000-01-01 --to 2000-12-31 --include-simulated --format csv -o "$OUT/old.csv" >/dev/null 2>&1
+check "a period without records counts nothing" "$(grep -c '^燃气表,,0,0,0,0,' "$OUT/old.csv")" "1"
+
+# ---- exports -------------------------------------------------------------------------------
+R export results --db "$DB" --from "$TODAY" --to "$TODAY" --include-simulated --format csv -o "$OUT/results.csv" 2>/dev/null
+check "results export (CSV)" "$?" "0"
+check "one CSV row per recorded point" "$(($(wc -l <"$OUT/results.csv") - 1))" "$(sql 'select count(*) from points')"
+R export results --db "$DB" --from "$TODAY" --to "$TODAY" --include-simulated --format json -o "$OUT/results.json" 2>/dev/null
+check "results export (JSON) has every point" "$($PY -c "import json; print(len(json.load(open('$OUT/results.json'))['results']))")" "$(sql 'select count(*) from points')"
+check "the failing point is exported as failed" \
+	"$($PY -c "import json; print(sorted({(r['serial'], r['test_point']) for r in json.load(open('$OUT/results.json'))['results'] if r['point_verdict'] == 'fail'})[:1])")" \
+	"[('G4-A-0002', 'qmax')]"
+R export inventory --db "$DB" --from "$TODAY" --to "$TODAY" --include-simulated -o "$OUT/inv.csv" 2>/dev/null
+check "inventory: one row per verified meter" "$(($(wc -l <"$OUT/inv.csv") - 1))" "20"
+check "inventory: the e-CQS columns" "$(head -n 1 "$OUT/inv.csv")" \
+	"名称 name,类别 category,型号 model,测量范围 range,准确度等级 class,出厂编号 serial,制造单位 manufacturer,产地 origin,使用地点 location,数量 quantity,用途 purpose,检定方式 mode,检定结论 verdict,证书编号 certificate"
+
+# ---- refusals ------------------------------------------------------------------------------
+cp "$DB" "$TMP/tampered.db"; cp "$TMP/records.key" "$TMP/tampered.key" 2>/dev/null; cp "$TMP/records.pub" "$TMP/tampered.pub" 2>/dev/null
+$PY - "$TMP/tampered.db" <<'PY'
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute("drop trigger points_no_update")
+c.execute("update points set error = '0.1' where test_point = 'qmax' and position = 2 and run = 1")
+c.commit()
+PY
+R report certificate --db "$TMP/tampered.db" --run 1 --position 2 -o "$OUT/forged.pdf" >/dev/null 2>"$TMP/forged.err"
+check "a tampered store is refused" "$?" "1"
+check "and the refusal says why" "$(grep -c 'fails verification' "$TMP/forged.err")" "1"
+check "and no document is written" "$(ls "$OUT/forged.pdf" 2>/dev/null | wc -l)" "0"
+R report stats --db "$TMP/tampered.db" --from "$TODAY" --to "$TODAY" --format csv -o "$OUT/forged.csv" >/dev/null 2>&1
+check "statistics from a tampered store are refused" "$?" "1"
+printf 'gas: {in_use: many}\nwatr: {}\n' >"$TMP/bad-extra.yaml"
+R report stats --db "$DB" --from "$TODAY" --to "$TODAY" --extra "$TMP/bad-extra.yaml" --format csv -o "$OUT/bad.csv" >/dev/null 2>"$TMP/bad.err"
+check "a bad side file is refused" "$?" "1"
+check "with the place of each problem" "$(grep -c "^$TMP/bad-extra.yaml:[12]:[0-9]*:" "$TMP/bad.err")" "2"
+check "and nothing is written" "$(ls "$OUT/bad.csv" 2>/dev/null | wc -l)" "0"
+R report certificate --db "$DB" --run 1 -o "$OUT/x.pdf" >/dev/null 2>&1
+check "--run without --position is a usage error" "$?" "2"
+R report certificate --db "$DB" --number no-such-number -o "$OUT/x.pdf" >/dev/null 2>&1
+check "an unknown certificate number is refused" "$?" "1"
+R report stats --db "$DB" --from 2026-12-31 --to 2026-01-01 --format csv -o - >/dev/null 2>&1
+check "a reversed period is a usage error" "$?" "2"
+R report certificate --db "$TMP/nonexistent.db" --number x -o "$OUT/x.pdf" >/dev/null 2>&1
+check "a missing store cannot be read" "$?" "5"
+finish

@@ -1,0 +1,1032 @@
+/* metroctl report / export — documents and tables from a verified record store.
+ *
+ *   metroctl report certificate --db FILE (--number N | --serial S | --run ID --position N)
+ *                               -o FILE.pdf [--checker NAME] [--approver NAME] [--pubkey FILE]
+ *   metroctl report run --db FILE --run ID -o FILE.pdf [--certificates DIR] [...]
+ *   metroctl report stats --db FILE --from DATE --to DATE [--extra FILE.yaml]
+ *                         --format xlsx|csv -o FILE [--include-simulated]
+ *   metroctl export results --db FILE --from DATE --to DATE --format csv|json [-o FILE]
+ *   metroctl export inventory --db FILE --from DATE --to DATE [-o FILE]
+ *
+ * Every command verifies the store first (metro_audit_verify) and refuses one that fails;
+ * certificates and batch reports are refused for records no signed checkpoint covers, and
+ * the tables leave such records out and say how many.  docs/reports.md is the reference.
+ */
+#include "metroctl_report.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "audit.h"
+#include "diag.h"
+#include "error.h"
+#include "metroctl.h"
+#include "metroctl_stats.h"
+#include "procedure.h"
+#include "store.h"
+#include "util.h"
+
+enum { EXIT_UNREADABLE = 5 };
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: metroctl report certificate --db FILE (--number CERT | --serial S |\n"
+		"                           --run ID --position N) -o FILE.pdf\n"
+		"       metroctl report run --db FILE --run ID -o FILE.pdf [--certificates DIR]\n"
+		"       metroctl report stats --db FILE --from DATE --to DATE [--extra FILE.yaml]\n"
+		"                           --format xlsx|csv -o FILE\n"
+		"       metroctl export results --db FILE --from DATE --to DATE --format csv|json\n"
+		"                           [-o FILE]\n"
+		"       metroctl export inventory --db FILE --from DATE --to DATE [-o FILE]\n"
+		"options: --pubkey FILE (trusted station key, repeatable), --checker NAME,\n"
+		"         --approver NAME, --include-simulated (tables; certificates always\n"
+		"         mark simulated data)\n"
+		"dates are local (YYYY-MM-DD, inclusive); docs/reports.md describes every field\n"
+		"exit codes: 0 ok, 1 refused (not verified, not signed, nothing found), 2 usage,\n"
+		"            5 cannot read the store or write the output\n");
+}
+
+/* ---- helpers shared with the PDF side ------------------------------------------------------ */
+
+void rpt_local_time(const char *iso, int withtime, char *out, size_t cap)
+{
+	struct tm tm;
+	memset(&tm, 0, sizeof tm);
+	const char *end = iso ? strptime(iso, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+	if (!end) {
+		snprintf(out, cap, "%s", iso ? iso : "—");
+		return;
+	}
+	time_t t = timegm(&tm);
+	struct tm lt;
+	localtime_r(&t, &lt);
+	strftime(out, cap, withtime ? "%Y-%m-%d %H:%M" : "%Y-%m-%d", &lt);
+}
+
+void rpt_add_months(const char *date, long months, char *out, size_t cap)
+{
+	struct tm tm;
+	memset(&tm, 0, sizeof tm);
+	if (!strptime(date, "%Y-%m-%d", &tm)) {
+		snprintf(out, cap, "—");
+		return;
+	}
+	tm.tm_mon += (int)months;
+	tm.tm_mday -= 1;
+	tm.tm_hour = 12;
+	tm.tm_isdst = -1;
+	mktime(&tm); /* normalises */
+	strftime(out, cap, "%Y-%m-%d", &tm);
+}
+
+const char *rpt_item_title(const struct metro_procedure *p, const char *test_point)
+{
+	for (size_t i = 0; p && test_point && i < p->nitems; i++)
+		if (p->items[i].id && !strcmp(p->items[i].id, test_point) && p->items[i].title)
+			return p->items[i].title;
+	return test_point ? test_point : "—";
+}
+
+const char *rpt_instrument(const struct metro_procedure *p)
+{
+	if (p->cert_instrument)
+		return p->cert_instrument;
+	if (p->meter && !strcmp(p->meter, "water"))
+		return "水表 / Water meter";
+	if (p->meter && !strcmp(p->meter, "electricity"))
+		return "电能表 / Energy meter";
+	return "燃气表 / Gas meter";
+}
+
+const char *rpt_vtype_name(const char *v)
+{
+	static const char *const names[][2] = {
+		{"initial", "首次检定 / Initial verification"},
+		{"subsequent", "后续检定 / Subsequent verification"},
+		{"in-service", "使用中检查 / In-service inspection"},
+		{"sampling-new", "监督抽查 (已首检未安装) / Supervision sampling, verified not "
+				 "installed"},
+		{"sampling-in-use", "监督抽查 (在用) / Supervision sampling, in use"},
+		{"complaint", "投诉举报检定 / Verification on complaint"},
+	};
+	for (size_t i = 0; v && i < METRO_ARRAY_SIZE(names); i++)
+		if (!strcmp(v, names[i][0]))
+			return names[i][1];
+	return v ? v : "—";
+}
+
+const char *rpt_verdict_name(const char *v)
+{
+	static const char *const names[][2] = {
+		{"pass", "合格 / Pass"},
+		{"conditional", "合格 (复检) / Pass on retest"},
+		{"fail", "不合格 / Fail"},
+		{"aborted", "检定中止 / Not completed (aborted)"},
+		{"error", "检定失败 / Not completed (error)"},
+	};
+	for (size_t i = 0; v && i < METRO_ARRAY_SIZE(names); i++)
+		if (!strcmp(v, names[i][0]))
+			return names[i][1];
+	return v ? v : "—";
+}
+
+/* ---- options ------------------------------------------------------------------------------- */
+
+struct ropts {
+	struct metro_audit_opts ao;
+	const char *out, *number, *serial, *from, *to, *extra, *format, *certdir;
+	const char *checker, *approver;
+	long long run;
+	long position;
+	int include_simulated;
+};
+
+static int parse(int argc, char **argv, struct ropts *r)
+{
+	enum {
+		O_DB = 256,
+		O_PUB,
+		O_NUM,
+		O_SER,
+		O_RUN,
+		O_POS,
+		O_FROM,
+		O_TO,
+		O_EXTRA,
+		O_FMT,
+		O_CERTS,
+		O_CHECK,
+		O_APPR,
+		O_SIM
+	};
+	static const struct option opts[] = {
+		{"db", required_argument, NULL, O_DB},
+		{"pubkey", required_argument, NULL, O_PUB},
+		{"number", required_argument, NULL, O_NUM},
+		{"serial", required_argument, NULL, O_SER},
+		{"run", required_argument, NULL, O_RUN},
+		{"position", required_argument, NULL, O_POS},
+		{"from", required_argument, NULL, O_FROM},
+		{"to", required_argument, NULL, O_TO},
+		{"extra", required_argument, NULL, O_EXTRA},
+		{"format", required_argument, NULL, O_FMT},
+		{"certificates", required_argument, NULL, O_CERTS},
+		{"checker", required_argument, NULL, O_CHECK},
+		{"approver", required_argument, NULL, O_APPR},
+		{"include-simulated", no_argument, NULL, O_SIM},
+		{"output", required_argument, NULL, 'o'},
+		{"help", no_argument, NULL, 'h'},
+		{0, 0, 0, 0},
+	};
+	int c;
+	char *end;
+	memset(r, 0, sizeof *r);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+		switch (c) {
+		case O_DB:
+			r->ao.db_path = optarg;
+			break;
+		case O_PUB:
+			if (r->ao.npubkeys == METRO_AUDIT_MAX_PUBKEYS ||
+			    metro_audit_read_pubkey(optarg, r->ao.pubkeys[r->ao.npubkeys])) {
+				fprintf(stderr, "metroctl: --pubkey %s: cannot read a public key\n",
+					optarg);
+				return -1;
+			}
+			r->ao.npubkeys++;
+			break;
+		case O_NUM:
+			r->number = optarg;
+			break;
+		case O_SER:
+			r->serial = optarg;
+			break;
+		case O_RUN:
+			errno = 0;
+			r->run = strtoll(optarg, &end, 10);
+			if (errno || *end || r->run < 1) {
+				fprintf(stderr, "metroctl: --run '%s': not a run id\n", optarg);
+				return -1;
+			}
+			break;
+		case O_POS:
+			errno = 0;
+			r->position = strtol(optarg, &end, 10);
+			if (errno || *end || r->position < 1 || r->position > 10000) {
+				fprintf(stderr, "metroctl: --position '%s': not a position\n",
+					optarg);
+				return -1;
+			}
+			break;
+		case O_FROM:
+		case O_TO: {
+			struct metro_date d;
+			if (metro_date_parse(optarg, &d)) {
+				fprintf(stderr, "metroctl: --%s '%s': not a date YYYY-MM-DD\n",
+					c == O_FROM ? "from" : "to", optarg);
+				return -1;
+			}
+			*(c == O_FROM ? &r->from : &r->to) = optarg;
+			break;
+		}
+		case O_EXTRA:
+			r->extra = optarg;
+			break;
+		case O_FMT:
+			r->format = optarg;
+			break;
+		case O_CERTS:
+			r->certdir = optarg;
+			break;
+		case O_CHECK:
+			r->checker = optarg;
+			break;
+		case O_APPR:
+			r->approver = optarg;
+			break;
+		case O_SIM:
+			r->include_simulated = 1;
+			break;
+		case 'o':
+			r->out = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 1;
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "metroctl: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	if (!r->ao.db_path) {
+		fprintf(stderr, "metroctl: --db FILE is required\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the verified store -------------------------------------------------------------------- */
+
+struct vstore {
+	struct metro_store *s;
+	sqlite3 *db;
+	struct rpt_ctx ctx;
+	int64_t signed_head; /* chain records up to here are covered by a checkpoint */
+};
+
+static void vstore_close(struct vstore *v)
+{
+	metro_store_close(&v->s);
+	if (v->db)
+		sqlite3_close(v->db);
+	json_decref(v->ctx.station);
+	memset(v, 0, sizeof *v);
+}
+
+/* Verify the store (refusing one that fails) and open it read-only.  Returns an exit code. */
+static int vstore_open(struct ropts *r, struct vstore *v)
+{
+	struct metro_audit_report rep;
+	memset(&rep, 0, sizeof rep);
+	memset(v, 0, sizeof *v);
+	int err = metro_audit_verify(&r->ao, &rep);
+	if (err && err != METRO_E_CORRUPT) {
+		fprintf(stderr, "metroctl: %s: %s\n", r->ao.db_path,
+			rep.nfailures ? rep.failures[0].message : metro_strerror(err));
+		metro_audit_report_free(&rep);
+		return EXIT_UNREADABLE;
+	}
+	if (err) {
+		fprintf(stderr,
+			"metroctl: refused: %s fails verification (%zu problem%s); first: %s\n"
+			"  nothing is reported from records that cannot be relied on; run "
+			"`metroctl audit verify --db %s` for the whole report\n",
+			r->ao.db_path, rep.total_failures, rep.total_failures == 1 ? "" : "s",
+			rep.failures[0].message, r->ao.db_path);
+		metro_audit_report_free(&rep);
+		return METROCTL_EXIT_FAIL;
+	}
+	v->signed_head = rep.checkpoints ? rep.last.head_seq : 0;
+	snprintf(v->ctx.verification, sizeof v->ctx.verification,
+		 "记录已验证 Records verified: %lld chain records, %lld signed checkpoints, "
+		 "signatures checked against %s.",
+		 (long long)rep.records, (long long)rep.checkpoints,
+		 rep.trusted_key ? "the station's trusted public key"
+				 : "the key stored in the database (no --pubkey given)");
+	metro_audit_report_free(&rep);
+
+	char msg[512];
+	struct metro_store_opts so = {.path = r->ao.db_path, .readonly = 1};
+	int schema;
+	if (metro_store_open(&so, &v->s, msg, sizeof msg) ||
+	    metro_audit_open_ro(r->ao.db_path, &v->db, &schema, msg, sizeof msg)) {
+		fprintf(stderr, "metroctl: %s\n", msg);
+		vstore_close(v);
+		return EXIT_UNREADABLE;
+	}
+	sqlite3_stmt *st;
+	v->ctx.station = json_object();
+	if (sqlite3_prepare_v2(v->db,
+			       "SELECT station, name, institution, authorisation, address "
+			       "FROM stations ORDER BY id LIMIT 1",
+			       -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		static const char *const k[] = {"station", "name", "institution", "authorisation",
+						"address"};
+		for (int i = 0; i < 5; i++)
+			if (sqlite3_column_type(st, i) == SQLITE_TEXT)
+				json_object_set_new(
+					v->ctx.station, k[i],
+					json_string((const char *)sqlite3_column_text(st, i)));
+	}
+	sqlite3_finalize(st);
+	time_t now = time(NULL);
+	struct tm lt;
+	localtime_r(&now, &lt);
+	strftime(v->ctx.generated, sizeof v->ctx.generated, "%Y-%m-%d %H:%M", &lt);
+	v->ctx.checker = r->checker;
+	v->ctx.approver = r->approver;
+	return METROCTL_EXIT_OK;
+}
+
+/* ---- one meter's evidence ------------------------------------------------------------------ */
+
+struct evidence {
+	json_t *trace; /* owns */
+	struct rpt_meter m;
+	struct metro_procedure *proc;
+};
+
+static void evidence_free(struct evidence *ev)
+{
+	json_decref(ev->trace);
+	metro_procedure_destroy(&ev->proc);
+	memset(ev, 0, sizeof *ev);
+}
+
+/* The evidence behind a certificate number: refused when unsigned or when the stored
+ * procedure does not parse.  Returns an exit code. */
+static int evidence_load(struct vstore *v, const char *number, struct evidence *ev)
+{
+	memset(ev, 0, sizeof *ev);
+	int err = metro_store_trace(v->s, number, &ev->trace);
+	if (err) {
+		fprintf(stderr, "metroctl: %s\n", metro_store_errmsg(v->s));
+		return err == METRO_E_NOTFOUND ? METROCTL_EXIT_FAIL : EXIT_UNREADABLE;
+	}
+	json_t *e = json_array_get(json_object_get(ev->trace, "results"), 0);
+	if (!json_is_object(json_object_get(e, "signed_by"))) {
+		fprintf(stderr,
+			"metroctl: refused: the records of %s are not yet covered by a signed "
+			"checkpoint (metrod signs at the end of every run and every 10 minutes; a "
+			"cleanly stopped daemon signs on exit)\n",
+			number);
+		evidence_free(ev);
+		return METROCTL_EXIT_FAIL;
+	}
+	json_t *pj = json_object_get(json_object_get(e, "run"), "procedure");
+	const char *content = json_string_value(json_object_get(pj, "content"));
+	struct metro_diag d;
+	metro_diag_init(&d);
+	if (!content || metro_procedure_load_buffer(json_string_value(json_object_get(pj, "name")),
+						    content, strlen(content), &d, &ev->proc)) {
+		fprintf(stderr, "metroctl: the procedure stored with %s does not load:\n", number);
+		metro_diag_print(&d, stderr);
+		metro_diag_free(&d);
+		evidence_free(ev);
+		return METROCTL_EXIT_FAIL;
+	}
+	metro_diag_free(&d);
+	ev->m.e = e;
+	ev->m.proc = ev->proc;
+	return METROCTL_EXIT_OK;
+}
+
+/* The certificate number of a run's position (the latest issued), or NULL. */
+static const char *position_number(json_t *run, long long position)
+{
+	const char *num = NULL;
+	size_t i;
+	json_t *c;
+	json_array_foreach (json_object_get(run, "certificates"), i, c) {
+		if (json_integer_value(json_object_get(c, "position")) == position)
+			num = json_string_value(json_object_get(c, "number"));
+	}
+	return num;
+}
+
+static int load_run(struct vstore *v, long long id, json_t **run)
+{
+	int err = metro_store_run(v->s, id, run);
+	if (err) {
+		fprintf(stderr, "metroctl: %s\n", metro_store_errmsg(v->s));
+		return err == METRO_E_NOTFOUND ? METROCTL_EXIT_FAIL : EXIT_UNREADABLE;
+	}
+	return METROCTL_EXIT_OK;
+}
+
+static int write_certificate(struct vstore *v, const char *number, const char *path)
+{
+	struct evidence ev;
+	int rc = evidence_load(v, number, &ev);
+	if (rc)
+		return rc;
+	char err[512];
+	if (rpt_pdf_certificate(path, &v->ctx, &ev.m, err, sizeof err)) {
+		fprintf(stderr, "metroctl: %s\n", err);
+		rc = EXIT_UNREADABLE;
+	} else {
+		json_t *c = json_object_get(ev.m.e, "certificates");
+		c = json_array_get(c, json_array_size(c) - 1);
+		printf("%s: %s %s (%s)\n", path,
+		       strcmp(json_string_value(json_object_get(c, "kind")), "certificate")
+			       ? "notice of nonconformity"
+			       : "verification certificate",
+		       number,
+		       json_string_value(
+			       json_object_get(json_object_get(ev.m.e, "meter"), "serial")));
+	}
+	evidence_free(&ev);
+	return rc;
+}
+
+static int report_certificate(struct ropts *r)
+{
+	int ways = !!r->number + !!r->serial + !!(r->run || r->position);
+	if (ways != 1 || !!r->run != !!r->position || !r->out) {
+		fprintf(stderr, "metroctl report certificate: give -o FILE.pdf and one of "
+				"--number, --serial, or --run with --position\n");
+		return METROCTL_EXIT_USAGE;
+	}
+	struct vstore v;
+	int rc = vstore_open(r, &v);
+	if (rc)
+		return rc;
+	json_t *run = NULL, *tr = NULL;
+	const char *number = r->number;
+	if (r->run) {
+		if (!(rc = load_run(&v, r->run, &run)) &&
+		    !(number = position_number(run, r->position))) {
+			fprintf(stderr,
+				"metroctl: run %lld has no certificate number for position %ld "
+				"(no meter there, or no verdict yet)\n",
+				r->run, r->position);
+			rc = METROCTL_EXIT_FAIL;
+		}
+	} else if (r->serial) {
+		/* The latest verification of the meter. */
+		int err = metro_store_trace(v.s, r->serial, &tr);
+		size_t i, n = 0;
+		json_t *e;
+		json_array_foreach (json_object_get(tr, "results"), i, e) {
+			json_t *cs = json_object_get(e, "certificates");
+			json_t *c = json_array_get(cs, json_array_size(cs) - 1);
+			if (c) {
+				number = json_string_value(json_object_get(c, "number"));
+				n++;
+			}
+		}
+		if (err || !number) {
+			fprintf(stderr, "metroctl: no certificate or notice for serial %s\n",
+				r->serial);
+			rc = METROCTL_EXIT_FAIL;
+		} else if (n > 1) {
+			fprintf(stderr,
+				"metroctl: %s was verified %zu times; reporting the latest (%s); "
+				"use --number for another\n",
+				r->serial, n, number);
+		}
+	}
+	if (!rc)
+		rc = write_certificate(&v, number, r->out);
+	json_decref(run);
+	json_decref(tr);
+	vstore_close(&v);
+	return rc;
+}
+
+static int report_run(struct ropts *r)
+{
+	if (!r->run || !r->out) {
+		fprintf(stderr, "metroctl report run: give --run ID and -o FILE.pdf\n");
+		return METROCTL_EXIT_USAGE;
+	}
+	struct vstore v;
+	int rc = vstore_open(r, &v);
+	if (rc)
+		return rc;
+	json_t *run = NULL;
+	struct evidence *ev = NULL;
+	struct rpt_meter *m = NULL;
+	size_t n = 0;
+	if ((rc = load_run(&v, r->run, &run)))
+		goto out;
+	json_t *positions = json_object_get(run, "positions");
+	ev = metro_calloc(json_array_size(positions) + 1, sizeof *ev);
+	m = metro_calloc(json_array_size(positions) + 1, sizeof *m);
+	size_t i;
+	json_t *pos;
+	json_array_foreach (positions, i, pos) {
+		long long p = json_integer_value(json_object_get(pos, "position"));
+		const char *num = position_number(run, p);
+		if (!num) {
+			fprintf(stderr,
+				"metroctl: refused: run %lld position %lld has no verdict yet "
+				"(state "
+				"%s)\n",
+				r->run, p, json_string_value(json_object_get(run, "state")));
+			rc = METROCTL_EXIT_FAIL;
+			goto out;
+		}
+		if ((rc = evidence_load(&v, num, &ev[n])))
+			goto out;
+		m[n] = ev[n].m;
+		n++;
+	}
+	char err[512];
+	if (rpt_pdf_run(r->out, &v.ctx, run, m, n, err, sizeof err)) {
+		fprintf(stderr, "metroctl: %s\n", err);
+		rc = EXIT_UNREADABLE;
+		goto out;
+	}
+	printf("%s: batch report of run %lld (%zu meters)\n", r->out, r->run, n);
+	for (size_t k = 0; r->certdir && k < n && !rc; k++) {
+		json_t *cs = json_object_get(m[k].e, "certificates");
+		const char *num = json_string_value(
+			json_object_get(json_array_get(cs, json_array_size(cs) - 1), "number"));
+		char *path;
+		if (asprintf(&path, "%s/%s.pdf", r->certdir, num) < 0) {
+			rc = EXIT_UNREADABLE;
+			break;
+		}
+		rc = write_certificate(&v, num, path);
+		free(path);
+	}
+out:
+	for (size_t k = 0; ev && k < n; k++)
+		evidence_free(&ev[k]);
+	free(ev);
+	free(m);
+	json_decref(run);
+	vstore_close(&v);
+	return rc;
+}
+
+/* ---- period queries ------------------------------------------------------------------------ */
+
+static const char *meter_kind(const char *rig_kind)
+{
+	if (!rig_kind)
+		return "unknown";
+	if (!strcmp(rig_kind, "flow-bench"))
+		return "water";
+	if (!strcmp(rig_kind, "electricity-bench"))
+		return "electricity";
+	if (!strcmp(rig_kind, "bell-prover"))
+		return "gas";
+	return "unknown";
+}
+
+/* Does the run's local start date fall in [from, to]? */
+static int in_period(const char *started, const char *from, const char *to)
+{
+	char d[32];
+	rpt_local_time(started, 0, d, sizeof d);
+	return strcmp(d, from) >= 0 && strcmp(d, to) <= 0;
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? NULL
+							 : (const char *)sqlite3_column_text(st, i);
+}
+
+/* Positions with a verdict, one row each: what stats and inventory count. */
+#define POSITIONS_SQL                                                                          \
+	"SELECT r.id, r.started, r.verification_type, r.simulated, g.kind, p.position, "       \
+	"       p.verdict, v.chain_seq, m.serial, m.model, m.manufacturer, m.accuracy_class, " \
+	"       m.nameplate, r.client, "                                                       \
+	"       (SELECT number FROM certificates c WHERE c.run = p.run AND "                   \
+	"        c.position = p.position ORDER BY c.id DESC LIMIT 1) "                         \
+	"FROM positions p JOIN runs r ON r.id = p.run JOIN meters m ON m.id = p.meter "        \
+	"LEFT JOIN rigs g ON g.rig = r.rig LEFT JOIN verdicts v ON v.id = p.verdict_id "       \
+	"WHERE p.verdict IS NOT NULL ORDER BY r.id, p.position"
+
+/* Which rows a table counts, and why the others are left out. */
+struct tally {
+	long long counted, simulated, unsigned_, outside;
+};
+
+static int row_counts(struct vstore *v, const struct ropts *r, sqlite3_stmt *st, struct tally *t)
+{
+	if (!in_period(col_text(st, 1), r->from, r->to)) {
+		t->outside++;
+		return 0;
+	}
+	if (sqlite3_column_int(st, 3) && !r->include_simulated) {
+		t->simulated++;
+		return 0;
+	}
+	if (sqlite3_column_int64(st, 7) > v->signed_head) {
+		t->unsigned_++;
+		return 0;
+	}
+	t->counted++;
+	return 1;
+}
+
+static void tally_note(const struct tally *t, const char *what)
+{
+	fprintf(stderr, "metroctl: %s: %lld verified meter%s counted", what, t->counted,
+		t->counted == 1 ? "" : "s");
+	if (t->simulated)
+		fprintf(stderr, ", %lld from simulated rigs left out (--include-simulated)",
+			t->simulated);
+	if (t->unsigned_)
+		fprintf(stderr, ", %lld not yet covered by a signed checkpoint left out",
+			t->unsigned_);
+	fprintf(stderr, "\n");
+}
+
+static int need_period(const struct ropts *r, const char *cmd)
+{
+	if (!r->from || !r->to) {
+		fprintf(stderr, "metroctl %s: --from DATE and --to DATE are required\n", cmd);
+		return -1;
+	}
+	if (strcmp(r->from, r->to) > 0) {
+		fprintf(stderr, "metroctl %s: --from %s is after --to %s\n", cmd, r->from, r->to);
+		return -1;
+	}
+	return 0;
+}
+
+static FILE *open_out(const char *path)
+{
+	if (!path || !strcmp(path, "-"))
+		return stdout;
+	FILE *f = fopen(path, "w");
+	if (!f)
+		fprintf(stderr, "metroctl: %s: %s\n", path, strerror(errno));
+	return f;
+}
+
+static int close_out(FILE *f, const char *path)
+{
+	int bad = ferror(f);
+	if (f != stdout)
+		bad |= fclose(f) != 0;
+	else
+		bad |= fflush(f) != 0;
+	if (bad) {
+		fprintf(stderr, "metroctl: %s: write failed\n", path ? path : "stdout");
+		return EXIT_UNREADABLE;
+	}
+	return METROCTL_EXIT_OK;
+}
+
+static int report_stats(struct ropts *r)
+{
+	if (need_period(r, "report stats"))
+		return METROCTL_EXIT_USAGE;
+	int xlsx = r->format && !strcmp(r->format, "xlsx");
+	if (!r->format || (!xlsx && strcmp(r->format, "csv") != 0) || !r->out) {
+		fprintf(stderr, "metroctl report stats: give --format xlsx|csv and -o FILE\n");
+		return METROCTL_EXIT_USAGE;
+	}
+	struct rpt_stats stats;
+	rpt_stats_init(&stats, r->from, r->to);
+	if (r->extra && rpt_stats_extra(&stats, r->extra)) {
+		rpt_stats_free(&stats);
+		return METROCTL_EXIT_FAIL;
+	}
+	struct vstore v;
+	int rc = vstore_open(r, &v);
+	if (rc) {
+		rpt_stats_free(&stats);
+		return rc;
+	}
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(v.db, POSITIONS_SQL, -1, &st, NULL) != SQLITE_OK) {
+		fprintf(stderr, "metroctl: %s: %s\n", r->ao.db_path, sqlite3_errmsg(v.db));
+		vstore_close(&v);
+		rpt_stats_free(&stats);
+		return EXIT_UNREADABLE;
+	}
+	struct tally t = {0};
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *vt = col_text(st, 2), *verdict = col_text(st, 6);
+		if (!vt || (strcmp(vt, "sampling-new") != 0 && strcmp(vt, "sampling-in-use") != 0 &&
+			    strcmp(vt, "complaint") != 0))
+			continue;
+		if (!strcmp(verdict, "aborted") || !strcmp(verdict, "error"))
+			continue; /* not verified: no conclusion to count */
+		if (!row_counts(&v, r, st, &t))
+			continue;
+		stats.simulated |= sqlite3_column_int(st, 3);
+		rpt_stats_count(&stats, meter_kind(col_text(st, 4)), vt, col_text(st, 8),
+				!strcmp(verdict, "fail"));
+	}
+	sqlite3_finalize(st);
+	vstore_close(&v);
+	tally_note(&t, "report stats");
+	char err[512];
+	if (xlsx ? rpt_stats_xlsx(&stats, r->out, err, sizeof err) : 0) {
+		fprintf(stderr, "metroctl: %s\n", err);
+		rc = EXIT_UNREADABLE;
+	} else if (!xlsx) {
+		FILE *f = open_out(r->out);
+		if (!f)
+			rc = EXIT_UNREADABLE;
+		else {
+			rpt_stats_csv(&stats, f);
+			rc = close_out(f, r->out);
+		}
+	}
+	if (!rc && strcmp(r->out, "-") != 0)
+		printf("%s: statistics %s to %s\n", r->out, r->from, r->to);
+	rpt_stats_free(&stats);
+	return rc;
+}
+
+/* ---- exports ------------------------------------------------------------------------------- */
+
+/* A CSV field: quoted when it holds a comma, quote or line break. */
+static void csv(FILE *f, const char *s, int last)
+{
+	if (!s)
+		s = "";
+	if (strpbrk(s, ",\"\r\n")) {
+		fputc('"', f);
+		for (; *s; s++) {
+			if (*s == '"')
+				fputc('"', f);
+			fputc(*s, f);
+		}
+		fputc('"', f);
+	} else {
+		fputs(s, f);
+	}
+	fputc(last ? '\n' : ',', f);
+}
+
+static const char *const result_cols[] = {
+	"run",	     "started",	      "rig",	       "meter_kind",  "verification_type",
+	"simulated", "position",      "serial",	       "model",	      "manufacturer",
+	"class",     "test_point",    "attempt",       "error_pct",   "rounded_pct",
+	"mpe_pct",   "point_verdict", "meter_verdict", "certificate", "recorded",
+};
+
+static int export_results(struct ropts *r)
+{
+	if (need_period(r, "export results"))
+		return METROCTL_EXIT_USAGE;
+	int json = r->format && !strcmp(r->format, "json");
+	if (!r->format || (!json && strcmp(r->format, "csv") != 0)) {
+		fprintf(stderr, "metroctl export results: give --format csv|json\n");
+		return METROCTL_EXIT_USAGE;
+	}
+	struct vstore v;
+	int rc = vstore_open(r, &v);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(
+		    v.db,
+		    "SELECT r.id, r.started, r.rig, g.kind, r.verification_type, r.simulated, "
+		    "       p.position, m.serial, m.model, m.manufacturer, m.accuracy_class, "
+		    "       pt.test_point, pt.attempt, pt.error, pt.rounded, pt.mpe, pt.verdict, "
+		    "       p.verdict, (SELECT number FROM certificates c WHERE c.run = p.run AND "
+		    "        c.position = p.position ORDER BY c.id DESC LIMIT 1), pt.recorded, "
+		    "       pt.chain_seq "
+		    "FROM points pt JOIN positions p ON p.run = pt.run AND "
+		    "     p.position = pt.position JOIN runs r ON r.id = pt.run "
+		    "JOIN meters m ON m.id = p.meter LEFT JOIN rigs g ON g.rig = r.rig "
+		    "ORDER BY r.id, p.position, pt.id",
+		    -1, &st, NULL) != SQLITE_OK) {
+		fprintf(stderr, "metroctl: %s: %s\n", r->ao.db_path, sqlite3_errmsg(v.db));
+		vstore_close(&v);
+		return EXIT_UNREADABLE;
+	}
+	FILE *f = open_out(r->out);
+	if (!f) {
+		sqlite3_finalize(st);
+		vstore_close(&v);
+		return EXIT_UNREADABLE;
+	}
+	json_t *arr = json_array();
+	size_t ncol = METRO_ARRAY_SIZE(result_cols);
+	if (!json)
+		for (size_t i = 0; i < ncol; i++)
+			csv(f, result_cols[i], i + 1 == ncol);
+	long long rows = 0, simulated = 0, unsigned_ = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (!in_period(col_text(st, 1), r->from, r->to))
+			continue;
+		if (sqlite3_column_int(st, 5) && !r->include_simulated) {
+			simulated++;
+			continue;
+		}
+		if (sqlite3_column_int64(st, 20) > v.signed_head) {
+			unsigned_++;
+			continue;
+		}
+		rows++;
+		json_t *o = json_object();
+		for (size_t i = 0; i < ncol; i++) {
+			const char *s = col_text(st, (int)i);
+			char started[32];
+			if (i == 3)
+				s = meter_kind(s);
+			if (i == 1) {
+				rpt_local_time(s, 1, started, sizeof started);
+				s = started;
+			}
+			if (json) {
+				json_t *val =
+					(i == 0 || i == 6 || i == 12)
+						? json_integer(sqlite3_column_int64(st, (int)i))
+					: i == 5 ? json_boolean(sqlite3_column_int(st, 5))
+					: s	 ? json_string(s)
+						 : json_null();
+				json_object_set_new(o, result_cols[i], val);
+			} else {
+				csv(f, s, i + 1 == ncol);
+			}
+		}
+		if (json)
+			json_array_append_new(arr, o);
+		else
+			json_decref(o);
+	}
+	sqlite3_finalize(st);
+	vstore_close(&v);
+	if (json) {
+		json_t *doc = json_pack("{ss ss ss sb sO}", "schema", "metrod.export.results/1",
+					"from", r->from, "to", r->to, "includes_simulated",
+					r->include_simulated, "results", arr);
+		json_dumpf(doc, f, JSON_INDENT(1));
+		fputc('\n', f);
+		json_decref(doc);
+	}
+	json_decref(arr);
+	fprintf(stderr, "metroctl: export results: %lld results", rows);
+	if (simulated)
+		fprintf(stderr, ", %lld from simulated rigs left out (--include-simulated)",
+			simulated);
+	if (unsigned_)
+		fprintf(stderr, ", %lld not yet signed left out", unsigned_);
+	fprintf(stderr, "\n");
+	return close_out(f, r->out);
+}
+
+/* "Q3 2.5 m³/h, R 100" and the like from a nameplate, for the inventory's range column. */
+static void range_text(const char *kind, const char *nameplate, char *out, size_t cap)
+{
+	json_t *np = nameplate ? json_loads(nameplate, 0, NULL) : NULL;
+#define NP(k) json_string_value(json_object_get(np, k))
+	out[0] = '\0';
+	if (!strcmp(kind, "water") && NP("q3"))
+		snprintf(out, cap, "Q3 %s m³/h, R%s", NP("q3"), NP("r") ? NP("r") : "?");
+	else if (!strcmp(kind, "gas") && NP("qmax"))
+		snprintf(out, cap, "(%s–%s) m³/h", NP("qmin") ? NP("qmin") : "?", NP("qmax"));
+	else if (!strcmp(kind, "electricity") && NP("ib"))
+		snprintf(out, cap, "%s V, %s(%s) A", NP("un") ? NP("un") : "?", NP("ib"),
+			 NP("imax") ? NP("imax") : "?");
+#undef NP
+	json_decref(np);
+}
+
+static int export_inventory(struct ropts *r)
+{
+	static const struct {
+		const char *kind, *name, *category;
+	} names[] = {
+		{"water", "水表", "流量"},
+		{"electricity", "电能表", "电磁"},
+		{"gas", "燃气表", "流量"},
+	};
+	if (need_period(r, "export inventory"))
+		return METROCTL_EXIT_USAGE;
+	struct vstore v;
+	int rc = vstore_open(r, &v);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(v.db, POSITIONS_SQL, -1, &st, NULL) != SQLITE_OK) {
+		fprintf(stderr, "metroctl: %s: %s\n", r->ao.db_path, sqlite3_errmsg(v.db));
+		vstore_close(&v);
+		return EXIT_UNREADABLE;
+	}
+	FILE *f = open_out(r->out);
+	if (!f) {
+		sqlite3_finalize(st);
+		vstore_close(&v);
+		return EXIT_UNREADABLE;
+	}
+	static const char *const head[] = {"名称 name",
+					   "类别 category",
+					   "型号 model",
+					   "测量范围 range",
+					   "准确度等级 class",
+					   "出厂编号 serial",
+					   "制造单位 manufacturer",
+					   "产地 origin",
+					   "使用地点 location",
+					   "数量 quantity",
+					   "用途 purpose",
+					   "检定方式 mode",
+					   "检定结论 verdict",
+					   "证书编号 certificate"};
+	for (size_t i = 0; i < METRO_ARRAY_SIZE(head); i++)
+		csv(f, head[i], i + 1 == METRO_ARRAY_SIZE(head));
+	struct tally t = {0};
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (!row_counts(&v, r, st, &t))
+			continue;
+		const char *kind = meter_kind(col_text(st, 4));
+		size_t k = 0;
+		while (k < METRO_ARRAY_SIZE(names) && strcmp(names[k].kind, kind) != 0)
+			k++;
+		char range[128];
+		range_text(kind, col_text(st, 12), range, sizeof range);
+		const char *row[] = {
+			k < METRO_ARRAY_SIZE(names) ? names[k].name : kind,
+			k < METRO_ARRAY_SIZE(names) ? names[k].category : "",
+			col_text(st, 9),
+			range,
+			col_text(st, 11),
+			col_text(st, 8),
+			col_text(st, 10),
+			"", /* origin: not recorded */
+			col_text(st, 13),
+			"1",
+			"贸易结算",
+			"强制检定",
+			col_text(st, 6),
+			col_text(st, 14),
+		};
+		for (size_t i = 0; i < METRO_ARRAY_SIZE(row); i++)
+			csv(f, row[i], i + 1 == METRO_ARRAY_SIZE(row));
+	}
+	sqlite3_finalize(st);
+	vstore_close(&v);
+	tally_note(&t, "export inventory");
+	return close_out(f, r->out);
+}
+
+/* ---- entry points -------------------------------------------------------------------------- */
+
+int metroctl_report(int argc, char **argv, const struct metroctl_opts *o)
+{
+	(void)o;
+	if (argc < 2) {
+		usage(stderr);
+		return METROCTL_EXIT_USAGE;
+	}
+	const char *what = argv[1];
+	struct ropts r;
+	int p = parse(argc - 1, argv + 1, &r);
+	if (p)
+		return p > 0 ? METROCTL_EXIT_OK : METROCTL_EXIT_USAGE;
+	if (!strcmp(what, "certificate") || !strcmp(what, "run")) {
+		int rc = !strcmp(what, "run") ? report_run(&r) : report_certificate(&r);
+		rpt_pdf_shutdown();
+		return rc;
+	}
+	if (!strcmp(what, "stats"))
+		return report_stats(&r);
+	fprintf(stderr, "metroctl report: unknown report '%s' (certificate, run, stats)\n", what);
+	return METROCTL_EXIT_USAGE;
+}
+
+int metroctl_export(int argc, char **argv, const struct metroctl_opts *o)
+{
+	(void)o;
+	if (argc < 2) {
+		usage(stderr);
+		return METROCTL_EXIT_USAGE;
+	}
+	const char *what = argv[1];
+	struct ropts r;
+	int p = parse(argc - 1, argv + 1, &r);
+	if (p)
+		return p > 0 ? METROCTL_EXIT_OK : METROCTL_EXIT_USAGE;
+	if (!strcmp(what, "results"))
+		return export_results(&r);
+	if (!strcmp(what, "inventory"))
+		return export_inventory(&r);
+	fprintf(stderr, "metroctl export: unknown export '%s' (results, inventory)\n", what);
+	return METROCTL_EXIT_USAGE;
+}

@@ -1,0 +1,969 @@
+/* metroctl_report_pdf.c — certificates, notices and batch reports as PDF (cairo + pango).
+ *
+ * A4 portrait, a CJK font through fontconfig (Noto Sans CJK SC from fonts-noto-cjk), a
+ * small flow layout: text blocks that wrap, tables that break across pages and repeat their
+ * header, and the error-curve plot.  Each document is drawn twice: once into a discarding
+ * stream to count its pages, then into the file with "page n of N" in every footer.
+ */
+#include <cairo-pdf.h>
+#include <cairo.h>
+#include <fontconfig/fontconfig.h>
+#include <math.h>
+#include <pango/pangocairo.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metroctl_report.h"
+#include "procedure.h"
+#include "util.h"
+
+#define PAGE_W 595.276
+#define PAGE_H 841.890
+#define MARGIN 50.0
+#define BODY_W (PAGE_W - 2 * MARGIN)
+#define TOP (MARGIN + 22.0)
+#define BOTTOM (PAGE_H - MARGIN - 20.0)
+#define FONT "Noto Sans CJK SC"
+#define PAD 3.0
+
+enum { LEFT, CENTER, RIGHT };
+
+struct pdf {
+	cairo_surface_t *surf;
+	cairo_t *cr;
+	double y;
+	int page, total;
+	const struct rpt_ctx *ctx;
+	const char *running; /* footer: certificate number or run */
+	int simulated;	     /* watermark every page */
+};
+
+/* ---- text ---------------------------------------------------------------------------------- */
+
+static PangoLayout *layout(struct pdf *p, const char *s, double size, int bold, double w, int align)
+{
+	PangoLayout *l = pango_cairo_create_layout(p->cr);
+	PangoFontDescription *fd = pango_font_description_from_string(FONT);
+	pango_font_description_set_absolute_size(fd, size * PANGO_SCALE);
+	pango_font_description_set_weight(fd, bold ? PANGO_WEIGHT_BOLD : PANGO_WEIGHT_NORMAL);
+	pango_layout_set_font_description(l, fd);
+	pango_font_description_free(fd);
+	pango_layout_set_width(l, (int)(w * PANGO_SCALE));
+	pango_layout_set_wrap(l, PANGO_WRAP_WORD_CHAR);
+	pango_layout_set_alignment(l, align == CENTER  ? PANGO_ALIGN_CENTER
+				      : align == RIGHT ? PANGO_ALIGN_RIGHT
+						       : PANGO_ALIGN_LEFT);
+	pango_layout_set_text(l, s ? s : "", -1);
+	return l;
+}
+
+static double text_h(struct pdf *p, const char *s, double size, int bold, double w)
+{
+	PangoLayout *l = layout(p, s, size, bold, w, LEFT);
+	int pw, ph;
+	pango_layout_get_size(l, &pw, &ph);
+	g_object_unref(l);
+	return (double)ph / PANGO_SCALE;
+}
+
+/* Draw s in the box at (x, y) of width w; returns the height used. */
+static double text_at(struct pdf *p, double x, double y, double w, const char *s, double size,
+		      int bold, int align)
+{
+	PangoLayout *l = layout(p, s, size, bold, w, align);
+	int pw, ph;
+	pango_layout_get_size(l, &pw, &ph);
+	cairo_move_to(p->cr, x, y);
+	pango_cairo_show_layout(p->cr, l);
+	g_object_unref(l);
+	return (double)ph / PANGO_SCALE;
+}
+
+/* ---- pages --------------------------------------------------------------------------------- */
+
+static void furniture(struct pdf *p)
+{
+	cairo_t *cr = p->cr;
+	const char *inst = json_string_value(json_object_get(p->ctx->station, "institution"));
+	cairo_set_source_rgb(cr, 0.35, 0.35, 0.35);
+	text_at(p, MARGIN, MARGIN, BODY_W, inst ? inst : "", 8, 0, LEFT);
+	text_at(p, MARGIN, MARGIN, BODY_W, p->running, 8, 0, RIGHT);
+	cairo_set_line_width(cr, 0.5);
+	cairo_move_to(cr, MARGIN, MARGIN + 14);
+	cairo_line_to(cr, PAGE_W - MARGIN, MARGIN + 14);
+	cairo_stroke(cr);
+	char foot[160];
+	if (p->total)
+		snprintf(foot, sizeof foot, "第 %d 页 共 %d 页 / Page %d of %d", p->page, p->total,
+			 p->page, p->total);
+	else
+		snprintf(foot, sizeof foot, "第 %d 页 / Page %d", p->page, p->page);
+	text_at(p, MARGIN, PAGE_H - MARGIN - 10, BODY_W, foot, 8, 0, CENTER);
+	char made[96];
+	snprintf(made, sizeof made, "metrod %s · %s", METRO_VERSION, p->ctx->generated);
+	text_at(p, MARGIN, PAGE_H - MARGIN - 10, BODY_W, made, 7, 0, RIGHT);
+	if (p->simulated) {
+		cairo_save(cr);
+		cairo_translate(cr, PAGE_W / 2, PAGE_H / 2);
+		cairo_rotate(cr, -M_PI / 5);
+		cairo_set_source_rgba(cr, 0.85, 0.1, 0.1, 0.13);
+		PangoLayout *l =
+			layout(p, "模拟数据 · SIMULATED\n不具法律效力 · NOT A LEGAL DOCUMENT", 30,
+			       1, 560, CENTER);
+		int w, h;
+		pango_layout_get_size(l, &w, &h);
+		cairo_move_to(cr, -280, -(double)h / PANGO_SCALE / 2);
+		pango_cairo_show_layout(cr, l);
+		g_object_unref(l);
+		cairo_restore(cr);
+	}
+	cairo_set_source_rgb(cr, 0, 0, 0);
+	p->y = TOP;
+}
+
+static void new_page(struct pdf *p)
+{
+	if (p->page)
+		cairo_show_page(p->cr);
+	p->page++;
+	furniture(p);
+}
+
+/* Make room for h points: a new page when they do not fit. */
+static void need(struct pdf *p, double h)
+{
+	if (p->y + h > BOTTOM)
+		new_page(p);
+}
+
+static void heading(struct pdf *p, const char *s)
+{
+	need(p, 60);
+	p->y += 8;
+	p->y += text_at(p, MARGIN, p->y, BODY_W, s, 11, 1, LEFT) + 4;
+}
+
+static void para(struct pdf *p, const char *s, double size)
+{
+	double h = text_h(p, s, size, 0, BODY_W);
+	need(p, h);
+	p->y += text_at(p, MARGIN, p->y, BODY_W, s, size, 0, LEFT) + 3;
+}
+
+/* ---- tables -------------------------------------------------------------------------------- */
+
+struct table {
+	size_t ncols;
+	const double *w;	   /* fractions of BODY_W */
+	const char *const *head;   /* NULL: no header row */
+	double size;		   /* font size */
+	const unsigned char *bold; /* per column: bold cells (may be NULL) */
+};
+
+static double row_h(struct pdf *p, const struct table *t, const char *const *cells, int bold)
+{
+	double h = 0;
+	for (size_t c = 0; c < t->ncols; c++) {
+		double ch = text_h(p, cells[c], t->size, bold || (t->bold && t->bold[c]),
+				   t->w[c] * BODY_W - 2 * PAD);
+		if (ch > h)
+			h = ch;
+	}
+	return h + 2 * PAD;
+}
+
+static void row_draw(struct pdf *p, const struct table *t, const char *const *cells, int head,
+		     double h)
+{
+	cairo_t *cr = p->cr;
+	double x = MARGIN;
+	for (size_t c = 0; c < t->ncols; c++) {
+		double w = t->w[c] * BODY_W;
+		if (head) {
+			cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
+			cairo_rectangle(cr, x, p->y, w, h);
+			cairo_fill(cr);
+		}
+		cairo_set_source_rgb(cr, 0, 0, 0);
+		cairo_set_line_width(cr, 0.5);
+		cairo_rectangle(cr, x, p->y, w, h);
+		cairo_stroke(cr);
+		text_at(p, x + PAD, p->y + PAD, w - 2 * PAD, cells[c], t->size,
+			head || (t->bold && t->bold[c]), LEFT);
+		x += w;
+	}
+	p->y += h;
+}
+
+/* Rows of ncols cells each; breaks across pages, repeating the header. */
+static void table(struct pdf *p, const struct table *t, const char *const *cells, size_t nrows)
+{
+	double hh = t->head ? row_h(p, t, t->head, 1) : 0;
+	for (size_t r = 0; r < nrows; r++) {
+		const char *const *row = cells + r * t->ncols;
+		double h = row_h(p, t, row, 0);
+		if (r == 0 || p->y + h > BOTTOM) {
+			need(p, hh + h);
+			if (t->head)
+				row_draw(p, t, t->head, 1, hh);
+		}
+		row_draw(p, t, row, 0, h);
+	}
+	p->y += 6;
+}
+
+/* A growing list of owned strings, the cells of a table. */
+struct cells {
+	char **v;
+	size_t n, cap;
+};
+
+static void cell(struct cells *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void cell(struct cells *c, const char *fmt, ...)
+{
+	if (c->n == c->cap) {
+		c->cap = c->cap ? 2 * c->cap : 64;
+		c->v = metro_realloc(c->v, c->cap * sizeof *c->v);
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	if (vasprintf(&c->v[c->n], fmt, ap) < 0)
+		c->v[c->n] = metro_strdup("");
+	va_end(ap);
+	c->n++;
+}
+
+static void cells_free(struct cells *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->v[i]);
+	free(c->v);
+	memset(c, 0, sizeof *c);
+}
+
+static void table_cells(struct pdf *p, const struct table *t, struct cells *c)
+{
+	table(p, t, (const char *const *)c->v, c->n / t->ncols);
+	cells_free(c);
+}
+
+/* ---- values -------------------------------------------------------------------------------- */
+
+static const char *js(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+	return s && *s ? s : "—";
+}
+
+static long long ji(json_t *o, const char *k)
+{
+	return (long long)json_integer_value(json_object_get(o, k));
+}
+
+/* "q3 2.5, r 100, class 2" from a nameplate object. */
+static void nameplate_text(json_t *np, char *out, size_t cap)
+{
+	const char *k;
+	json_t *v;
+	size_t n = 0;
+	out[0] = '\0';
+	json_object_foreach (np, k, v) {
+		const char *s = json_string_value(v);
+		char num[32];
+		if (!s && json_is_number(v)) {
+			snprintf(num, sizeof num, "%g", json_number_value(v));
+			s = num;
+		}
+		if (!s || n >= cap)
+			continue;
+		n += (size_t)snprintf(out + n, cap - n, "%s%s %s", n ? ", " : "", k, s);
+	}
+	if (!out[0])
+		snprintf(out, cap, "—");
+}
+
+/* The stored exact error for display: as stored when short, else to 4 decimals (half-even
+ * on the digits; the regulation's rounding is in the "rounded" column). */
+static void show_decimal(const char *s, char *out, size_t cap)
+{
+	const char *dot = s ? strchr(s, '.') : NULL;
+	if (!s || !*s) {
+		snprintf(out, cap, "—");
+		return;
+	}
+	if (!dot || strlen(dot + 1) <= 4) {
+		snprintf(out, cap, "%s", s);
+		return;
+	}
+	/* Round the text to 4 decimals: a digit string, half-even, with carry. */
+	char d[64];
+	size_t len = (size_t)(dot - s) + 5;
+	if (len >= sizeof d) {
+		snprintf(out, cap, "%s", s);
+		return;
+	}
+	memcpy(d, s, len);
+	d[len] = '\0';
+	const char *rest = dot + 5;
+	int up = 0;
+	if (rest[0] > '5')
+		up = 1;
+	else if (rest[0] == '5') {
+		int more = 0;
+		for (const char *q = rest + 1; *q; q++)
+			more |= *q != '0';
+		up = more || ((d[len - 1] - '0') % 2 == 1);
+	}
+	for (size_t i = len; up && i-- > 0;) {
+		if (d[i] == '.' || d[i] == '-' || d[i] == '+')
+			continue;
+		if (d[i] == '9') {
+			d[i] = '0';
+			continue;
+		}
+		d[i]++;
+		up = 0;
+	}
+	if (up) { /* 9.99995 -> 10.0000: insert a 1 after the sign */
+		size_t sign = d[0] == '-' || d[0] == '+';
+		snprintf(out, cap, "%.*s1%s", (int)sign, d, d + sign);
+		return;
+	}
+	snprintf(out, cap, "%s", d);
+}
+
+/* ---- shared blocks ------------------------------------------------------------------------- */
+
+static void standards_table(struct pdf *p, json_t *stds)
+{
+	static const double w[] = {0.22, 0.13, 0.21, 0.12, 0.12, 0.20};
+	static const char *const head[] = {"计量标准 Standard",	   "编号 Serial",
+					   "证书号 Certificate",   "U / 等级 class",
+					   "有效期至 Valid until", "考核证书 Assessment"};
+	struct table t = {6, w, head, 7.5, NULL};
+	struct cells c = {0};
+	size_t i;
+	json_t *s;
+	json_array_foreach (stds, i, s) {
+		cell(&c, "%s", js(s, "description"));
+		cell(&c, "%s", js(s, "serial"));
+		cell(&c, "%s\n%s", js(s, "certificate"), js(s, "issuer"));
+		if (json_is_number(json_object_get(s, "uncertainty_pct")))
+			cell(&c, "U = %g %% (k = %g)",
+			     json_number_value(json_object_get(s, "uncertainty_pct")),
+			     json_number_value(json_object_get(s, "k")));
+		else
+			cell(&c, "%s", js(s, "accuracy_class"));
+		cell(&c, "%s", js(s, "due"));
+		if (json_is_string(json_object_get(s, "assessment_certificate")))
+			cell(&c, "%s\n有效期至 %s", js(s, "assessment_certificate"),
+			     js(s, "assessment_due"));
+		else
+			cell(&c, "—");
+	}
+	table_cells(p, &t, &c);
+}
+
+/* Min–max of the environment readings recorded with the points. */
+static void environment_text(json_t *run, json_t *points, char *out, size_t cap)
+{
+	static const struct {
+		const char *key, *label;
+	} env[] = {
+		{"temp_c", "水温 water °C"},	     {"bell_t_c", "钟罩气温 bell °C"},
+		{"meter_t_c", "表处气温 meter °C"},  {"p_atm_kpa", "大气压 atmosphere kPa"},
+		{"bell_p_kpa", "钟罩压力 bell kPa"}, {"voltage_v", "电压 voltage V"},
+	};
+	size_t n = 0;
+	out[0] = '\0';
+	json_t *re = json_object_get(run, "environment");
+	if (json_is_object(re)) {
+		char *t = json_dumps(re, JSON_COMPACT | JSON_SORT_KEYS);
+		n += (size_t)snprintf(out, cap, "%s", t ? t : "");
+		free(t);
+	}
+	for (size_t k = 0; k < METRO_ARRAY_SIZE(env); k++) {
+		double lo = INFINITY, hi = -INFINITY;
+		size_t i;
+		json_t *pt;
+		json_array_foreach (points, i, pt) {
+			json_t *v = json_object_get(json_object_get(pt, "readings"), env[k].key);
+			if (json_is_number(v)) {
+				lo = fmin(lo, json_number_value(v));
+				hi = fmax(hi, json_number_value(v));
+			}
+		}
+		if (lo > hi || n >= cap)
+			continue;
+		if (lo == hi)
+			n += (size_t)snprintf(out + n, cap - n, "%s%s %g", n ? "; " : "",
+					      env[k].label, lo);
+		else
+			n += (size_t)snprintf(out + n, cap - n, "%s%s %g – %g", n ? "; " : "",
+					      env[k].label, lo, hi);
+	}
+	if (!out[0])
+		snprintf(out, cap, "—");
+}
+
+static void points_table(struct pdf *p, const struct metro_procedure *proc, json_t *points,
+			 long long position)
+{
+	static const double w[] = {0.30, 0.08, 0.17, 0.12, 0.13, 0.20};
+	static const char *const head[] = {"项目 / 检定点 Item", "次 Run",   "误差 Error (%)",
+					   "修约 Rounded",	 "MPE (±%)", "结论 Result"};
+	struct table t = {6, w, head, 7.5, NULL};
+	struct cells c = {0};
+	size_t i;
+	json_t *pt;
+	json_array_foreach (points, i, pt) {
+		if (position && ji(pt, "position") != position)
+			continue;
+		char e[64];
+		show_decimal(json_string_value(json_object_get(pt, "error")), e, sizeof e);
+		cell(&c, "%s", rpt_item_title(proc, js(pt, "test_point")));
+		cell(&c, "%lld", ji(pt, "attempt"));
+		cell(&c, "%s", e);
+		cell(&c, "%s", js(pt, "rounded"));
+		cell(&c, "%s", js(pt, "mpe"));
+		cell(&c, "%s", rpt_verdict_name(js(pt, "verdict")));
+	}
+	table_cells(p, &t, &c);
+}
+
+/* ---- the error curve ----------------------------------------------------------------------- */
+
+struct series {
+	char label[24];
+	double x[32], y[32], mpe[32];
+	size_t n;
+};
+
+/* The abscissa of a point: the test flow (m³/h) or the current relative to Ib. */
+static int point_x(json_t *r, double *x, const char **pf)
+{
+	static const char *const keys[] = {"test_flow_m3h", "flow_m3h", "current_ratio"};
+	*pf = json_string_value(json_object_get(r, "pf"));
+	for (size_t k = 0; k < METRO_ARRAY_SIZE(keys); k++) {
+		json_t *v = json_object_get(r, keys[k]);
+		if (json_is_number(v) && json_number_value(v) > 0) {
+			*x = json_number_value(v);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Series of a meter's points: one per power factor (electricity), the last attempt of each
+ * test point, sorted by x. */
+static size_t collect_series(json_t *points, long long position, struct series *s, size_t cap,
+			     int *is_current)
+{
+	size_t ns = 0, i;
+	json_t *pt;
+	*is_current = 0;
+	json_array_foreach (points, i, pt) {
+		if (position && ji(pt, "position") != position)
+			continue;
+		json_t *r = json_object_get(pt, "readings");
+		const char *pf, *err = json_string_value(json_object_get(pt, "error"));
+		const char *mpe = json_string_value(json_object_get(pt, "mpe"));
+		double x;
+		if (!err || !mpe || !point_x(r, &x, &pf))
+			continue;
+		*is_current |= json_object_get(r, "current_ratio") != NULL;
+		size_t k = 0;
+		while (k < ns && strcmp(s[k].label, pf ? pf : "") != 0)
+			k++;
+		if (k == ns) {
+			if (ns == cap)
+				continue;
+			memset(&s[ns], 0, sizeof s[ns]);
+			snprintf(s[ns].label, sizeof s[ns].label, "%s", pf ? pf : "");
+			ns++;
+		}
+		struct series *q = &s[k];
+		size_t j = 0;
+		while (j < q->n && q->x[j] != x)
+			j++;
+		if (j == q->n) {
+			if (q->n == METRO_ARRAY_SIZE(q->x))
+				continue;
+			q->n++;
+		}
+		q->x[j] = x;
+		q->y[j] = strtod(err, NULL);
+		q->mpe[j] = strtod(mpe, NULL);
+	}
+	for (size_t k = 0; k < ns; k++) /* insertion sort by x */
+		for (size_t a = 1; a < s[k].n; a++)
+			for (size_t b = a; b > 0 && s[k].x[b - 1] > s[k].x[b]; b--) {
+				double t;
+				t = s[k].x[b], s[k].x[b] = s[k].x[b - 1], s[k].x[b - 1] = t;
+				t = s[k].y[b], s[k].y[b] = s[k].y[b - 1], s[k].y[b - 1] = t;
+				t = s[k].mpe[b], s[k].mpe[b] = s[k].mpe[b - 1], s[k].mpe[b - 1] = t;
+			}
+	return ns;
+}
+
+static const double palette[][3] = {
+	{0.10, 0.35, 0.75}, {0.85, 0.40, 0.05}, {0.15, 0.55, 0.20}, {0.55, 0.20, 0.60}};
+
+/* Error against flow or load on a log abscissa, with the ±MPE envelope of each series. */
+static void error_curve(struct pdf *p, json_t *points, long long position, const char *title)
+{
+	struct series s[4];
+	int is_current;
+	size_t ns = collect_series(points, position, s, 4, &is_current);
+	const double H = 170, left = MARGIN + 40, right = PAGE_W - MARGIN - 10;
+	if (!ns)
+		return;
+	need(p, H + 40);
+	cairo_t *cr = p->cr;
+	double top = p->y + 16, bot = p->y + H - 22;
+	text_at(p, MARGIN, p->y, BODY_W, title, 8.5, 1, LEFT);
+	double xmin = INFINITY, xmax = -INFINITY, ymax = 0;
+	for (size_t k = 0; k < ns; k++)
+		for (size_t j = 0; j < s[k].n; j++) {
+			xmin = fmin(xmin, s[k].x[j]);
+			xmax = fmax(xmax, s[k].x[j]);
+			ymax = fmax(ymax, fmax(fabs(s[k].y[j]), s[k].mpe[j]));
+		}
+	double lx0 = floor(log10(xmin) * 2) / 2 - 0.15, lx1 = ceil(log10(xmax) * 2) / 2 + 0.15;
+	ymax = ceil(ymax * 1.25 * 2) / 2;
+	if (ymax <= 0)
+		ymax = 1;
+#define PX(v) (left + (log10(v) - lx0) / (lx1 - lx0) * (right - left))
+#define PY(v) (top + (ymax - (v)) / (2 * ymax) * (bot - top))
+	/* frame, zero line, grid */
+	cairo_set_line_width(cr, 0.5);
+	cairo_set_source_rgb(cr, 0, 0, 0);
+	cairo_rectangle(cr, left, top, right - left, bot - top);
+	cairo_stroke(cr);
+	double step = ymax > 4 ? 1 : 0.5;
+	for (double v = -ymax; v <= ymax + 1e-9; v += step) {
+		cairo_set_source_rgb(cr, 0.85, 0.85, 0.85);
+		cairo_move_to(cr, left, PY(v));
+		cairo_line_to(cr, right, PY(v));
+		cairo_stroke(cr);
+		char lab[16];
+		snprintf(lab, sizeof lab, "%g", v);
+		cairo_set_source_rgb(cr, 0, 0, 0);
+		text_at(p, MARGIN, PY(v) - 5, 36, lab, 7, 0, RIGHT);
+	}
+	for (int d = (int)floor(lx0); d <= (int)ceil(lx1); d++)
+		for (int m = 1; m <= 9; m++) {
+			double v = m * pow(10, d);
+			if (log10(v) < lx0 || log10(v) > lx1)
+				continue;
+			cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
+			cairo_move_to(cr, PX(v), top);
+			cairo_line_to(cr, PX(v), bot);
+			cairo_stroke(cr);
+			if (m == 1 || m == 2 || m == 5) {
+				char lab[16];
+				snprintf(lab, sizeof lab, "%g", v);
+				cairo_set_source_rgb(cr, 0, 0, 0);
+				text_at(p, PX(v) - 20, bot + 2, 40, lab, 7, 0, CENTER);
+			}
+		}
+	cairo_set_source_rgb(cr, 0, 0, 0);
+	text_at(p, left, bot + 11, right - left,
+		is_current ? "负载电流 I/Ib (对数坐标) · load current I/Ib (log scale)"
+			   : "流量 flow rate m³/h (对数坐标, log scale)",
+		7, 0, CENTER);
+	cairo_save(cr);
+	cairo_move_to(cr, MARGIN - 2, bot);
+	cairo_rotate(cr, -M_PI / 2);
+	PangoLayout *l = layout(p, "误差 error %", 7, 0, bot - top, CENTER);
+	pango_cairo_show_layout(cr, l);
+	g_object_unref(l);
+	cairo_restore(cr);
+	for (size_t k = 0; k < ns; k++) {
+		const double *c = palette[k % 4];
+		/* envelope: a step at the midpoints between test points */
+		static const double dash[] = {4, 2};
+		cairo_set_dash(cr, dash, 2, 0);
+		cairo_set_source_rgb(cr, c[0], c[1], c[2]);
+		for (int sign = -1; sign <= 1; sign += 2) {
+			for (size_t j = 0; j < s[k].n; j++) {
+				double a = j ? sqrt(s[k].x[j - 1] * s[k].x[j]) : pow(10, lx0 + 0.1);
+				double b = j + 1 < s[k].n ? sqrt(s[k].x[j] * s[k].x[j + 1])
+							  : pow(10, lx1 - 0.1);
+				if (j == 0)
+					cairo_move_to(cr, PX(a), PY(sign * s[k].mpe[j]));
+				else
+					cairo_line_to(cr, PX(a), PY(sign * s[k].mpe[j]));
+				cairo_line_to(cr, PX(b), PY(sign * s[k].mpe[j]));
+			}
+			cairo_stroke(cr);
+		}
+		cairo_set_dash(cr, NULL, 0, 0);
+		cairo_set_line_width(cr, 1.2);
+		for (size_t j = 0; j < s[k].n; j++)
+			(j ? cairo_line_to : cairo_move_to)(cr, PX(s[k].x[j]), PY(s[k].y[j]));
+		cairo_stroke(cr);
+		for (size_t j = 0; j < s[k].n; j++) {
+			int out = fabs(s[k].y[j]) > s[k].mpe[j];
+			cairo_arc(cr, PX(s[k].x[j]), PY(s[k].y[j]), out ? 3.2 : 2.2, 0, 2 * M_PI);
+			if (out) {
+				cairo_set_source_rgb(cr, 0.8, 0, 0);
+				cairo_fill(cr);
+				cairo_set_source_rgb(cr, c[0], c[1], c[2]);
+			} else {
+				cairo_fill(cr);
+			}
+		}
+		cairo_set_line_width(cr, 0.5);
+		if (s[k].label[0]) {
+			char lab[48];
+			snprintf(lab, sizeof lab, "PF %s", s[k].label);
+			text_at(p, right - 60, top + 3 + 10 * (double)k, 56, lab, 7, 1, RIGHT);
+		}
+	}
+	cairo_set_source_rgb(cr, 0, 0, 0);
+#undef PX
+#undef PY
+	p->y += H + 4;
+}
+
+/* ---- certificate --------------------------------------------------------------------------- */
+
+static const char *current_verdict(json_t *e, json_t **failed)
+{
+	json_t *vs = json_object_get(e, "verdicts"), *v = NULL;
+	size_t i;
+	json_t *x;
+	json_array_foreach (vs, i, x) {
+		v = x; /* corrections come later: the last is current */
+	}
+	*failed = json_object_get(v, "failed_items");
+	return v ? js(v, "verdict") : "—";
+}
+
+static json_t *last_certificate(json_t *e)
+{
+	json_t *cs = json_object_get(e, "certificates");
+	return json_array_get(cs, json_array_size(cs) - 1);
+}
+
+static void certificate_body(struct pdf *p, const struct rpt_meter *m)
+{
+	json_t *e = m->e, *run = json_object_get(e, "run"), *meter = json_object_get(e, "meter");
+	json_t *cert = last_certificate(e), *failed;
+	const struct metro_procedure *proc = m->proc;
+	const char *verdict = current_verdict(e, &failed);
+	int pass = !strcmp(js(cert, "kind"), "certificate");
+	const struct rpt_ctx *c = p->ctx;
+
+	new_page(p);
+	p->y += 10;
+	p->y += text_at(p, MARGIN, p->y, BODY_W, js(c->station, "institution"), 15, 1, CENTER) + 10;
+	p->y += text_at(p, MARGIN, p->y, BODY_W, pass ? "检 定 证 书" : "检 定 结 果 通 知 书", 24,
+			1, CENTER);
+	p->y += text_at(p, MARGIN, p->y, BODY_W,
+			pass ? "VERIFICATION CERTIFICATE" : "NOTICE OF NONCONFORMITY", 11, 0,
+			CENTER) +
+		14;
+	char line[256];
+	snprintf(line, sizeof line, "证书编号 No.: %s", js(cert, "number"));
+	p->y += text_at(p, MARGIN, p->y, BODY_W, line, 10.5, 1, RIGHT) + 8;
+
+	char np[512], reg[400], failed_txt[600] = "", date[16], until[64];
+	nameplate_text(json_object_get(meter, "nameplate"), np, sizeof np);
+	snprintf(reg, sizeof reg, "%s-%s %s", proc->regulation, proc->edition, proc->title);
+	size_t fi, fn = 0;
+	json_t *f;
+	json_array_foreach (failed, fi, f) {
+		if (fn < sizeof failed_txt)
+			fn += (size_t)snprintf(failed_txt + fn, sizeof failed_txt - fn, "%s%s",
+					       fn ? "; " : "",
+					       rpt_item_title(proc, json_string_value(f)));
+	}
+	json_t *vs = json_object_get(e, "verdicts");
+	rpt_local_time(js(json_array_get(vs, json_array_size(vs) - 1), "decided"), 0, date,
+		       sizeof date);
+	snprintf(until, sizeof until, "—");
+	if (pass && proc->cert_valid_months)
+		rpt_add_months(date, proc->cert_valid_months, until, sizeof until);
+
+	static const double w[] = {0.30, 0.70};
+	static const unsigned char bold[] = {1, 0};
+	struct table t = {2, w, NULL, 10, bold};
+	struct cells cs = {0};
+	cell(&cs, "送检单位 Submitter");
+	cell(&cs, "%s", js(run, "client"));
+	cell(&cs, "计量器具名称 Instrument");
+	cell(&cs, "%s", rpt_instrument(proc));
+	cell(&cs, "型号规格 Model");
+	cell(&cs, "%s", js(meter, "model"));
+	cell(&cs, "出厂编号 Serial No.");
+	cell(&cs, "%s", js(meter, "serial"));
+	cell(&cs, "制造单位 Manufacturer");
+	cell(&cs, "%s", js(meter, "manufacturer"));
+	cell(&cs, "型式批准 Pattern approval");
+	cell(&cs, "%s", js(meter, "pattern_approval"));
+	cell(&cs, "准确度等级 Accuracy class");
+	cell(&cs, "%s", js(meter, "accuracy_class"));
+	cell(&cs, "铭牌参数 Nameplate");
+	cell(&cs, "%s", np);
+	cell(&cs, "检定依据 Regulation");
+	cell(&cs, "%s", reg);
+	cell(&cs, "检定类别 Verification");
+	cell(&cs, "%s", rpt_vtype_name(js(run, "verification_type")));
+	cell(&cs, "检定结论 Conclusion");
+	cell(&cs, "%s", rpt_verdict_name(verdict));
+	if (!pass) {
+		cell(&cs, "不合格项目 Failed items");
+		cell(&cs, "%s", failed_txt[0] ? failed_txt : "—");
+	}
+	table_cells(p, &t, &cs);
+
+	p->y += 10;
+	static const double ws[] = {0.30, 0.70};
+	struct table sig = {2, ws, NULL, 10, bold};
+	cell(&cs, "批准人 Approver");
+	cell(&cs, "%s", c->approver ? c->approver : "");
+	cell(&cs, "核验员 Checker");
+	cell(&cs, "%s", c->checker ? c->checker : "");
+	cell(&cs, "检定员 Verifier");
+	cell(&cs, "%s", js(run, "operator"));
+	cell(&cs, "检定日期 Date of verification");
+	cell(&cs, "%s", date);
+	if (pass && proc->cert_valid_months) {
+		cell(&cs, "有效期至 Valid until");
+		cell(&cs, "%s", until);
+	}
+	if (pass && proc->cert_note) {
+		cell(&cs, "使用说明 Service life");
+		cell(&cs, "%s", proc->cert_note);
+	}
+	table_cells(p, &sig, &cs);
+
+	p->y += 6;
+	snprintf(line, sizeof line, "%s · 授权证书号 Authorisation No.: %s",
+		 js(c->station, "institution"), js(c->station, "authorisation"));
+	para(p, line, 8.5);
+	if (json_is_string(json_object_get(c->station, "address"))) {
+		snprintf(line, sizeof line, "地址 Address: %s", js(c->station, "address"));
+		para(p, line, 8.5);
+	}
+
+	/* page 2: the evidence */
+	new_page(p);
+	heading(p, "检定使用的计量标准 Reference standards used");
+	standards_table(p, json_object_get(e, "standards"));
+	heading(p, "检定环境条件 Conditions");
+	char env[600];
+	environment_text(run, json_object_get(e, "points"), env, sizeof env);
+	para(p, env, 8.5);
+	heading(p, "检定结果 Results");
+	points_table(p, proc, json_object_get(e, "points"), 0);
+	if (!pass && failed_txt[0]) {
+		snprintf(line, sizeof line, "不合格项目 Failed items: %s", failed_txt);
+		para(p, line, 9);
+	}
+	heading(p, "记录与追溯 Records and traceability");
+	json_t *sb = json_object_get(e, "signed_by");
+	json_t *proc_j = json_object_get(run, "procedure"), *sw = json_object_get(run, "software");
+	char buf[900];
+	snprintf(buf, sizeof buf,
+		 "记录 Record: station %s, run %lld, position %lld, rig %s%s\n"
+		 "检定规程文件 Procedure: %s, sha256 %.16s…\n"
+		 "软件 Software: %s %s, sha256 %.16s…\n"
+		 "审计检查点 Audit checkpoint: epoch %lld, id %s, %s (covers chain records to "
+		 "%lld)\n"
+		 "%s",
+		 js(run, "station"), ji(run, "id"), ji(e, "position"), js(run, "rig"),
+		 ji(run, "simulated") ? " — 模拟装置 SIMULATED RIG" : "", js(proc_j, "name"),
+		 js(proc_j, "sha256"), js(sw, "name"), js(sw, "version"), js(sw, "exe_sha256"),
+		 ji(sb, "epoch"), js(sb, "id"), js(sb, "time"), ji(sb, "head_seq"),
+		 c->verification);
+	para(p, buf, 8);
+	if (ji(run, "simulated"))
+		para(p,
+		     "本文件数据来自模拟装置，不具法律效力。 The data in this document come from a "
+		     "simulated rig: it is not a legal document.",
+		     8.5);
+}
+
+/* ---- batch report -------------------------------------------------------------------------- */
+
+static void run_body(struct pdf *p, json_t *run, const struct rpt_meter *m, size_t n)
+{
+	const struct metro_procedure *proc = n ? m[0].proc : NULL;
+	new_page(p);
+	p->y += text_at(p, MARGIN, p->y, BODY_W, "批量检定报告 Batch verification report", 16, 1,
+			CENTER) +
+		8;
+	char started[32], ended[32], reg[400];
+	rpt_local_time(js(run, "started"), 1, started, sizeof started);
+	rpt_local_time(js(run, "ended"), 1, ended, sizeof ended);
+	snprintf(reg, sizeof reg, "%s-%s %s", proc ? proc->regulation : "—",
+		 proc ? proc->edition : "", proc ? proc->title : "");
+	static const double w[] = {0.18, 0.32, 0.18, 0.32};
+	static const unsigned char bold[] = {1, 0, 1, 0};
+	struct table t = {4, w, NULL, 8.5, bold};
+	struct cells c = {0};
+	cell(&c, "运行 Run");
+	cell(&c, "%lld (%s)", ji(run, "id"), js(run, "state"));
+	cell(&c, "装置 Rig");
+	cell(&c, "%s%s", js(run, "rig"), ji(run, "simulated") ? " (模拟 simulated)" : "");
+	cell(&c, "检定依据 Regulation");
+	cell(&c, "%s", reg);
+	cell(&c, "检定类别 Verification");
+	cell(&c, "%s", rpt_vtype_name(js(run, "verification_type")));
+	cell(&c, "送检单位 Submitter");
+	cell(&c, "%s", js(run, "client"));
+	cell(&c, "检定员 Verifier");
+	cell(&c, "%s", js(run, "operator"));
+	cell(&c, "开始 Started");
+	cell(&c, "%s", started);
+	cell(&c, "结束 Ended");
+	cell(&c, "%s", ended);
+	table_cells(p, &t, &c);
+	heading(p, "计量标准 Reference standards");
+	standards_table(p, json_object_get(run, "standards"));
+
+	heading(p, "结论汇总 Verdicts");
+	static const double wv[] = {0.08, 0.20, 0.16, 0.14, 0.20, 0.22};
+	static const char *const hv[] = {
+		"表位 Pos.",	"出厂编号 Serial",	   "型号 Model",
+		"结论 Verdict", "不合格项目 Failed items", "证书编号 Certificate"};
+	struct table tv = {6, wv, hv, 8, NULL};
+	size_t counts[3] = {0};
+	for (size_t i = 0; i < n; i++) {
+		json_t *e = m[i].e, *failed, *meter = json_object_get(e, "meter");
+		const char *v = current_verdict(e, &failed);
+		counts[!strcmp(v, "pass") ? 0 : !strcmp(v, "fail") ? 1 : 2]++;
+		char ft[400] = "";
+		size_t fi, fn = 0;
+		json_t *f;
+		json_array_foreach (failed, fi, f) {
+			if (fn < sizeof ft)
+				fn += (size_t)snprintf(ft + fn, sizeof ft - fn, "%s%s",
+						       fn ? ", " : "", json_string_value(f));
+		}
+		cell(&c, "%lld", ji(e, "position"));
+		cell(&c, "%s", js(meter, "serial"));
+		cell(&c, "%s", js(meter, "model"));
+		cell(&c, "%s", rpt_verdict_name(v));
+		cell(&c, "%s", ft[0] ? ft : "—");
+		cell(&c, "%s", js(last_certificate(e), "number"));
+	}
+	table_cells(p, &tv, &c);
+	char line[300];
+	snprintf(line, sizeof line,
+		 "%zu 只表: 合格 %zu, 不合格 %zu, 其他 %zu · %zu meters: %zu passed, %zu failed, "
+		 "%zu other (aborted or error)",
+		 n, counts[0], counts[1], counts[2], n, counts[0], counts[1], counts[2]);
+	para(p, line, 9);
+	para(p, p->ctx->verification, 8);
+
+	for (size_t i = 0; i < n; i++) {
+		json_t *e = m[i].e, *failed, *meter = json_object_get(e, "meter");
+		const char *v = current_verdict(e, &failed);
+		char title[300];
+		snprintf(title, sizeof title, "表位 %lld · %s · %s — %s", ji(e, "position"),
+			 js(meter, "serial"), js(meter, "model"), rpt_verdict_name(v));
+		need(p, 260);
+		heading(p, title);
+		error_curve(p, json_object_get(e, "points"), 0,
+			    "误差曲线 Error curve (虚线: 最大允许误差 dashed: MPE envelope)");
+		points_table(p, m[i].proc, json_object_get(e, "points"), 0);
+	}
+}
+
+/* ---- documents ----------------------------------------------------------------------------- */
+
+static cairo_status_t discard(void *closure, const unsigned char *data, unsigned int len)
+{
+	(void)closure;
+	(void)data;
+	(void)len;
+	return CAIRO_STATUS_SUCCESS;
+}
+
+typedef void (*draw_fn)(struct pdf *p, const void *arg);
+
+static int render(const char *path, const struct rpt_ctx *c, const char *running, int simulated,
+		  const char *title, draw_fn draw, const void *arg, char *err, size_t cap)
+{
+	int total = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		struct pdf p = {
+			.ctx = c, .running = running, .simulated = simulated, .total = total};
+		p.surf = pass ? cairo_pdf_surface_create(path, PAGE_W, PAGE_H)
+			      : cairo_pdf_surface_create_for_stream(discard, NULL, PAGE_W, PAGE_H);
+		if (pass) {
+			cairo_pdf_surface_set_metadata(p.surf, CAIRO_PDF_METADATA_TITLE, title);
+			cairo_pdf_surface_set_metadata(p.surf, CAIRO_PDF_METADATA_CREATOR,
+						       "metrod " METRO_VERSION);
+		}
+		p.cr = cairo_create(p.surf);
+		draw(&p, arg);
+		cairo_show_page(p.cr);
+		total = p.page;
+		cairo_destroy(p.cr);
+		cairo_surface_finish(p.surf);
+		cairo_status_t st = cairo_surface_status(p.surf);
+		cairo_surface_destroy(p.surf);
+		if (st != CAIRO_STATUS_SUCCESS) {
+			snprintf(err, cap, "%s: cannot write the PDF: %s", path,
+				 cairo_status_to_string(st));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void draw_certificate(struct pdf *p, const void *arg)
+{
+	certificate_body(p, arg);
+}
+
+int rpt_pdf_certificate(const char *path, const struct rpt_ctx *c, const struct rpt_meter *m,
+			char *err, size_t cap)
+{
+	json_t *cert = last_certificate(m->e);
+	char running[160], title[200];
+	snprintf(running, sizeof running, "证书编号 No. %s", js(cert, "number"));
+	snprintf(title, sizeof title, "%s %s",
+		 strcmp(js(cert, "kind"), "certificate") ? "检定结果通知书" : "检定证书",
+		 js(cert, "number"));
+	return render(path, c, running, (int)ji(json_object_get(m->e, "run"), "simulated"), title,
+		      draw_certificate, m, err, cap);
+}
+
+struct run_arg {
+	json_t *run;
+	const struct rpt_meter *m;
+	size_t n;
+};
+
+static void draw_run(struct pdf *p, const void *arg)
+{
+	const struct run_arg *a = arg;
+	run_body(p, a->run, a->m, a->n);
+}
+
+int rpt_pdf_run(const char *path, const struct rpt_ctx *c, json_t *run, const struct rpt_meter *m,
+		size_t n, char *err, size_t cap)
+{
+	char running[160], title[160];
+	snprintf(running, sizeof running, "批量检定报告 run %lld · %s", ji(run, "id"),
+		 js(run, "rig"));
+	snprintf(title, sizeof title, "批量检定报告 Batch report, run %lld", ji(run, "id"));
+	struct run_arg a = {run, m, n};
+	return render(path, c, running, (int)ji(run, "simulated"), title, draw_run, &a, err, cap);
+}
+
+void rpt_pdf_shutdown(void)
+{
+	/* Release the font caches of pango, cairo and fontconfig, so that a leak checker sees
+	 * only what this program owns. */
+	pango_cairo_font_map_set_default(NULL);
+	cairo_debug_reset_static_data();
+	FcFini();
+}

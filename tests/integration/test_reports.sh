@@ -68,7 +68,8 @@ check "certificate: the checker's name" "$(has "$OUT/c1.txt" '李工')" "yes"
 check "certificate: marked as simulated" "$(has "$OUT/c1.txt" 'SIMULATED')" "yes"
 check "certificate: institution and authorisation" "$(has "$OUT/c1.txt" 'T-0001')" "yes"
 check "certificate: two pages" "$(pdfinfo "$OUT/c1.pdf" | awk '/^Pages:/ {print $2}')" "2"
-check "certificate: a CJK font is embedded" "$(pdffonts "$OUT/c1.pdf" | grep -c 'CJK')" "2"
+check "certificate: the CJK font is embedded, subset" "$(pdffonts "$OUT/c1.pdf" | grep -c '^[A-Z]*+WenQuanYiMicroHei .* yes yes yes')" "2"
+check "certificate: under 200 kB" "$(($(stat -c %s "$OUT/c1.pdf") < 200000))" "1"
 
 R report certificate --db "$DB" --serial G4-A-0002 -o "$OUT/n2.pdf" >/dev/null 2>&1
 check "notice by serial is written" "$?" "0"

@@ -27,7 +27,7 @@ DEB_BUILD := gcc make pkg-config libmodbus-dev libserialport-dev libzmq3-dev lib
              libcairo2-dev libpango1.0-dev libxlsxwriter-dev fonts-wqy-microhei
 DEB_TEST  := python3 python3-zmq python3-openpyxl poppler-utils python3-pymodbus python3-serial python3-jsonschema mbpoll socat sqlite3 \
              systemd
-DEB_LINT  := clang-format clang-tidy cppcheck
+DEB_LINT  := clang-format clang-tidy cppcheck clang libclang-rt-14-dev
 DEB_ALL   := $(DEB_BUILD) $(DEB_TEST) $(DEB_LINT)
 
 PKGS := libmodbus libserialport libzmq yaml-0.1 jansson libsodium libsystemd sqlite3
@@ -44,6 +44,9 @@ OPT  := -O2 -g
 ifeq ($(SANITIZE),1)
 OPT  := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDSAN := -fsanitize=address,undefined
+endif
+ifeq ($(FUZZ),1)
+OPT  += -fsanitize=fuzzer-no-link -Wno-unknown-warning-option
 endif
 ifeq ($(COVERAGE),1)
 OPT  := -O0 -g --coverage
@@ -75,6 +78,8 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 INTEG_SRC := $(wildcard tests/integration/test_*.c)
 INTEG_BIN := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/%)
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 TESTLIB_SRC := $(wildcard tests/lib/*.c)
 TESTLIB_OBJ := $(TESTLIB_SRC:%.c=$(BUILD)/obj/%.o)
 
@@ -137,7 +142,22 @@ $(BUILD)/tests/%: tests/integration/%.c $(TESTLIB_OBJ) $(LIB)
 	$(call say,TEST,$@)
 	$(Q)$(CC) $(CPPFLAGS) -Itests/lib $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
-tests: $(PROGRAMS) $(PLUGIN_SO) $(UNIT_BIN) $(INTEG_BIN)
+tests: $(PROGRAMS) $(PLUGIN_SO) $(UNIT_BIN) $(INTEG_BIN) $(FUZZ_BIN)
+
+# Fuzz harnesses (tests/fuzz/fuzz_*.c).  In a normal build each is linked with replay.c, which
+# runs the seed corpus and the crash regressions once (test_fuzz_replay.sh, in `make check`);
+# with FUZZ=1 (clang, `make fuzz`) they are linked with libFuzzer instead.
+ifeq ($(FUZZ),1)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(call say,FUZZ,$@)
+	$(Q)$(CC) $(CPPFLAGS) -Itests/fuzz $(ALL_CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $^ $(LDLIBS)
+else
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/replay.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(call say,FUZZ,$@)
+	$(Q)$(CC) $(CPPFLAGS) -Itests/fuzz $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+endif
 
 # Benchmarks (tests/bench/bench_*.c), run by `make bench` through tools/bench.sh.
 BENCH_SRC := $(wildcard tests/bench/bench_*.c)
@@ -196,8 +216,15 @@ bench: deps
 	$(MAKE) all $(BENCH_BIN)
 	BUILD=$(BUILD) tools/bench.sh
 
+# libFuzzer (clang) with ASan + UBSan: every harness for FUZZ_SECONDS, new inputs kept in
+# build/fuzz/corpus/, crashes in build/fuzz/crashes/, figures in build/fuzz/report.md.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	$(MAKE) BUILD=build/fuzz CC=clang SANITIZE=1 FUZZ=1 $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/fuzz/%)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tools/fuzz.sh build/fuzz
+
 # --- lint -----------------------------------------------------------------------------------
-C_SOURCES = $(wildcard daemon/*.[ch] drivers/*.[ch] drivers/*/*.[ch] tools/*.[ch] tests/unit/*.c tests/integration/*.c tests/lib/*.[ch])
+C_SOURCES = $(wildcard daemon/*.[ch] drivers/*.[ch] drivers/*/*.[ch] tools/*.[ch] tests/unit/*.c tests/integration/*.c tests/lib/*.[ch] tests/fuzz/*.[ch])
 lint: deps
 	clang-format --dry-run --Werror $(C_SOURCES)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \

@@ -22,6 +22,8 @@ int metro_log_get_level(void)
 
 /* One fprintf per line keeps lines from different threads whole: stdio locks the stream. */
 static void vlog(int prio, const char *prefix, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+static void vlog(int prio, const char *prefix, const char *fmt, va_list ap)
 {
 	char *msg = metro_vasprintf(fmt, ap);
 	fprintf(stderr, "<%d>%s%s\n", prio, prefix, msg);

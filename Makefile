@@ -99,7 +99,7 @@ say = @printf '  %-6s %s\n' $(1) $(2);
 endif
 
 .PHONY: all check demo bench lint install clean deps tests unit integration coverage fuzz help \
-	campaign kill-campaign run-tests
+	campaign kill-campaign run-tests soak
 .DEFAULT_GOAL := all
 
 all: $(PROGRAMS) $(PLUGIN_SO)
@@ -206,7 +206,13 @@ campaign: deps
 # (about 30 minutes); `make check` runs 6.
 kill-campaign: deps
 	$(MAKE) all
-	KILLS=$${KILLS:-200} METRO_BUILD=$(BUILD) bash tests/integration/test_kill.sh
+	KILLS=$${KILLS:-200} BUILD=$(BUILD) tools/soak.sh kill
+
+# The soak: SOAK_MINUTES (default 30) of continuous batches with random faults; memory,
+# descriptors and threads sampled (tools/soak.sh; figures in build/soak/report.md).
+soak: deps
+	$(MAKE) all
+	SOAK_MINUTES=$${SOAK_MINUTES:-30} BUILD=$(BUILD) tools/soak.sh
 
 # --- demo / bench / fuzz --------------------------------------------------------------------
 demo: deps all

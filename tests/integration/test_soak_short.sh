@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The short version of the soak (tools/soak.sh, `make soak`) inside `make check`: 60 s of
+# continuous batches on the three simulated rigs with random faults, sampled every 2 s.  It
+# runs the release build (build/, which `make check` builds first): under AddressSanitizer
+# the quarantine of freed memory makes resident memory grow by design, so growth could not
+# be judged there.
+set -u
+if [ ! -x build/metrod ] || [ ! -x build/metroctl ] || [ ! -x build/metrosim ]; then
+	echo "skipped: the release build (build/) is missing; run make first"
+	exit 77
+fi
+BUILD=build SOAK_SECONDS=${SOAK_SECONDS:-60} SOAK_SAMPLE_S=2 SOAK_SEED=${SOAK_SEED:-7} \
+	SOAK_RSS_PCT=${SOAK_RSS_PCT:-10} tools/soak.sh

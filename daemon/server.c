@@ -329,6 +329,7 @@ int metro_server_reload(struct metro_server *s)
 	metro_swid_free(&s->swid);
 	metro_swid_collect(&s->swid, next->procedure_dirs, next->nprocedure_dirs);
 	metro_notice("configuration generation %u applied: %zu rigs", s->generation, s->nrigs);
+	s->due_checked_day = 0; /* the standards may have changed: check their due dates again */
 	return METRO_OK;
 
 bind_failed:
@@ -440,6 +441,69 @@ static void send_doc(struct metro_server *s, const char *topic, char *text)
 	    zmq_send(s->publish, text, strlen(text), ZMQ_DONTWAIT) < 0)
 		s->publish_drops++;
 	free(text);
+}
+
+static long today_days(void)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	localtime_r(&t, &tm);
+	struct metro_date d = {tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday};
+	return metro_date_days(&d);
+}
+
+/* One due date of a standard against today: an alarm on every rig that uses the standard. */
+static size_t due_alarm(struct metro_server *s, const struct metro_standard_conf *st,
+			const char *what, const char *number, const struct metro_date *due,
+			long today)
+{
+	long left = metro_date_days(due) - today;
+	size_t n = 0;
+	if (left > s->cfg->due_warning_days)
+		return 0;
+	char date[16];
+	snprintf(date, sizeof date, "%04d-%02d-%02d", due->year % 10000, due->month % 100,
+		 due->day % 100);
+	for (size_t i = 0; i < s->cfg->nrigs; i++) {
+		const struct metro_rig_conf *rc = &s->cfg->rigs[i];
+		for (size_t k = 0; k < rc->nstandards; k++) {
+			if (strcmp(rc->standards[k], st->id) != 0)
+				continue;
+			char *msg =
+				left < 0 ? metro_asprintf("standard %s: %s %s expired on %s: runs "
+							  "that need it are refused",
+							  st->id, what, number, date)
+					 : metro_asprintf("standard %s: %s %s is due on %s, in %ld "
+							  "day%s",
+							  st->id, what, number, date, left,
+							  left == 1 ? "" : "s");
+			json_t *doc =
+				json_pack("{sssssbsssssssssI}", "alarm", "standard-due", "severity",
+					  left < 0 ? "error" : "warning", "active", 1, "message",
+					  msg, "standard", st->id, "certificate", number, "due",
+					  date, "days_left", (json_int_t)left);
+			metro_warn("rig %s: %s", rc->id, msg);
+			free(msg);
+			metro_server_publish(s, "alarm", rc->id, doc);
+			n++;
+		}
+	}
+	return n;
+}
+
+size_t metro_server_check_due(struct metro_server *s)
+{
+	long today = today_days();
+	size_t n = 0;
+	s->due_checked_day = today;
+	for (size_t i = 0; i < s->cfg->nstandards; i++) {
+		const struct metro_standard_conf *st = &s->cfg->standards[i];
+		n += due_alarm(s, st, "certificate", st->certificate, &st->due, today);
+		if (st->assessment_certificate)
+			n += due_alarm(s, st, "assessment certificate", st->assessment_certificate,
+				       &st->assessment_due, today);
+	}
+	return n;
 }
 
 void metro_server_publish(struct metro_server *s, const char *kind, const char *rig, json_t *doc)
@@ -653,6 +717,8 @@ int metro_server_run(struct metro_server *s)
 			free(items);
 			break;
 		}
+		if (today_days() != s->due_checked_day)
+			metro_server_check_due(s);
 		if (metro_now_ns() >= s->next_checkpoint_ns) {
 			json_decref(checkpoint(s));
 			s->next_checkpoint_ns = metro_now_ns() + 600000000000ull;

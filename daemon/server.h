@@ -40,8 +40,11 @@ struct metro_server {
 	struct metro_runs *runs;
 	struct metro_store *store; /* the system of record */
 	uint64_t next_checkpoint_ns;
+	long due_checked_day; /* the day (metro_date_days) standards were last checked for due dates
+			       */
 	struct metro_ratelimit store_rl;
 	json_t *recent, *recent_keys; /* replies to recent state-changing requests, by client+id */
+	const char *client; /* who sent the request being handled ("local" or a CURVE name) */
 	struct metro_swid swid;
 };
 
@@ -67,6 +70,10 @@ json_t *metro_control_handle(struct metro_server *s, const char *msg, size_t len
 /* Publish a document on topic "<kind>.<rig>" (or "<kind>" when rig is NULL), adding schema,
  * seq, station and time.  Takes ownership of doc.  Never blocks. */
 void metro_server_publish(struct metro_server *s, const char *kind, const char *rig, json_t *doc);
+/* Publish a "standard-due" alarm on alarm.<rig> for every rig that uses a standard (or its
+ * assessment certificate) due within due_warning_days of today, or past due (severity error).
+ * Done at start, after a reload and once a day.  Returns the number of alarms published. */
+size_t metro_server_check_due(struct metro_server *s);
 /* Current UTC time as RFC 3339 with microseconds ("2026-11-28T12:00:00.123456Z"). */
 void metro_time_rfc3339(char out[40]);
 

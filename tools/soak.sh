@@ -80,7 +80,14 @@ declare -A batch=([water-1]=water [elec-1]=electricity [gas-1]=gas)
 echo "t_s,rss_kb,fds,threads,runs" >"$OUT/samples.csv"
 t0=$SECONDS next=0 started=0
 while [ $((SECONDS - t0)) -lt "$SECS" ]; do
-	rigs=$(M --json rigs 2>/dev/null) || die "metrod stopped answering: $(tail -n 5 "$OUT/metrod.log")"
+	if ! rigs=$(M --json rigs 2>/dev/null); then
+		kill -0 $MPID 2>/dev/null || die "metrod died: $(tail -n 5 "$OUT/metrod.log")"
+		fails=$((${fails:-0} + 1))
+		[ "$fails" -lt 10 ] || die "metrod stopped answering: $(tail -n 5 "$OUT/metrod.log")"
+		sleep 1
+		continue
+	fi
+	fails=0
 	for r in water-1 elec-1 gas-1; do
 		st=$(echo "$rigs" | /usr/bin/python3 -c "import json,sys; r=[x for x in json.load(sys.stdin)['rigs'] if x['id']=='$r'][0]; print(r['state'], r.get('connected'), r.get('prompt') or '')")
 		set -- $st

@@ -40,11 +40,33 @@ static json_t *find(const struct metro_runs *r, const char *id)
 	return NULL;
 }
 
+/* Finished runs beyond the newest METRO_RUNS_FULL keep their summary and verdicts but not
+ * their point documents: those are in the record store (metroctl trace, replay), and a
+ * daemon that ran for months must not hold every point it ever published. */
+#define METRO_RUNS_FULL 16
+
+static void trim_points(struct metro_runs *r)
+{
+	size_t full = 0;
+	for (size_t i = json_array_size(r->runs); i-- > 0;) {
+		json_t *run = json_array_get(r->runs, i);
+		json_t *points = json_object_get(run, "points");
+		if (!json_object_get(run, "result") || !json_is_array(points))
+			continue;
+		if (++full <= METRO_RUNS_FULL)
+			continue;
+		json_object_set_new(run, "points_in_store",
+				    json_integer((json_int_t)json_array_size(points)));
+		json_object_del(run, "points");
+	}
+}
+
 static json_t *create(struct metro_runs *r, const char *rig, const char *id)
 {
 	json_t *run = json_pack("{sssssss[]s[]}", "run", id, "rig", rig, "state", "submitted",
 				"points", "verdicts");
 	json_array_append_new(r->runs, run);
+	trim_points(r);
 	while (json_array_size(r->runs) > r->keep) {
 		/* Drop the oldest finished run; never an active one. */
 		size_t i;

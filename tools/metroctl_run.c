@@ -154,10 +154,13 @@ static void print_run(json_t *r)
 	       str(proc, "id"), str(proc, "regulation"), str(proc, "verification"),
 	       str(run, "operator"),
 	       json_is_true(json_object_get(run, "simulated")) ? ", SIMULATED" : "");
-	printf("state %s%s%s, %zu points\n", str(run, "state"),
+	json_t *stored = json_object_get(run, "points_in_store");
+	printf("state %s%s%s, %zu points%s\n", str(run, "state"),
 	       json_object_get(run, "result") ? ", result " : "",
 	       json_object_get(run, "result") ? str(run, "result") : "",
-	       json_array_size(json_object_get(run, "points")));
+	       json_is_integer(stored) ? (size_t)json_integer_value(stored)
+				       : json_array_size(json_object_get(run, "points")),
+	       json_is_integer(stored) ? " (in the record store: metroctl trace, replay)" : "");
 	print_verdicts(run);
 }
 

@@ -18,8 +18,9 @@
 #include "yfile.h"
 
 static const char *const run_commands[] = {
-	"rigs", "procedures", "standards", "start", "pause", "resume", "stop",	 "abort",
-	"halt", "input",      "runs",	   "run",   "watch", "follow", "replay", "audit-head"};
+	"rigs",	 "procedures", "standards", "start",	  "pause",	 "resume",
+	"stop",	 "abort",      "halt",	    "input",	  "runs",	 "run",
+	"watch", "follow",     "replay",    "audit-head", "standard-set"};
 
 int metroctl_is_run_command(const char *cmd)
 {
@@ -353,6 +354,48 @@ static int start(int argc, char **argv, const struct metroctl_opts *o)
 	return rc;
 }
 
+/* standard-set STANDARD.yaml --why TEXT: a manager's change of a reference standard; the
+ * file holds the standard as the configuration writes it (docs/configuration.md). */
+static int standard_set(int argc, char **argv, const struct metroctl_opts *o)
+{
+	static const struct option opts[] = {{"why", required_argument, NULL, 'w'}, {0, 0, 0, 0}};
+	const char *why = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c != 'w')
+			return METROCTL_EXIT_USAGE;
+		why = optarg;
+	}
+	if (optind + 1 != argc || !why) {
+		fprintf(stderr, "usage: metroctl standard-set STANDARD.yaml --why TEXT\n");
+		return METROCTL_EXIT_USAGE;
+	}
+	struct metro_diag d;
+	struct metro_yfile *f;
+	metro_diag_init(&d);
+	if (metro_yfile_load(argv[optind], &d, &f)) {
+		metro_diag_print(&d, stderr);
+		metro_diag_free(&d);
+		return METROCTL_EXIT_USAGE;
+	}
+	metro_diag_free(&d);
+	json_t *std = yaml_to_json(f, metro_y_root(f), NULL);
+	metro_yfile_destroy(&f);
+	json_t *u = json_object_get(std, "uncertainty");
+	static const char *const nums[] = {"value", "k"};
+	for (size_t i = 0; json_is_object(u) && i < 2; i++) {
+		const char *t = json_string_value(json_object_get(u, nums[i]));
+		char *end = NULL;
+		double v = t ? strtod(t, &end) : 0;
+		if (t && *t && !*end)
+			json_object_set_new(u, nums[i], json_real(v));
+	}
+	return call(o,
+		    json_pack("{sisssoss}", "id", 1, "cmd", "standard-set", "standard", std, "why",
+			      why),
+		    print_ok, NULL);
+}
+
 /* Progress of a run as a fraction: final point results over meters × items. */
 static double progress(json_t *run)
 {
@@ -521,6 +564,8 @@ int metroctl_run(int argc, char **argv, const struct metroctl_opts *o)
 	const char *cmd = argv[0];
 	if (!strcmp(cmd, "start"))
 		return start(argc, argv, o);
+	if (!strcmp(cmd, "standard-set"))
+		return standard_set(argc, argv, o);
 	if (!strcmp(cmd, "watch"))
 		return watch(argc, argv, o);
 	if (!strcmp(cmd, "follow"))

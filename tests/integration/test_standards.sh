@@ -65,9 +65,17 @@ check "an unknown field is refused" "$(req '{"id": 5, "cmd": "standard-set", "wh
 check "nothing changed by the refusals" "$(mctl --json standards | json "[x['certificate'] for x in d['standards'] if x['id']=='ws'][0]")" "C-W-1"
 check "a manager's change with a reason is accepted" "$(req '{"id": 6, "cmd": "standard-set", "why": "recalibrated, certificate C-W-2", "standard": '"$NEW"'}')" "ok"
 check "the running configuration uses it at once" "$(mctl --json standards | json "[(x['certificate'], x['due']) for x in d['standards'] if x['id']=='ws'][0]")" "('C-W-2', '$D400')"
+cat >"$TMP/ws.yaml" <<YAML
+{id: ws, description: Flow bench, certificate: C-W-3, issuer: Provincial institute, calibrated: $(date +%F), due: $D400, uncertainty: {value: 0.1, k: 2}, assessment: {certificate: "[2026]A-1", due: $D400}}
+YAML
+mctl standard-set "$TMP/ws.yaml" --why "certificate reissued" >/dev/null 2>&1
+check "metroctl standard-set" "$?" "0"
+check "metroctl standard-set: the change is in effect" "$(mctl --json standards | json "[(x['certificate'], x['uncertainty']['value'], x['assessment']['certificate']) for x in d['standards'] if x['id']=='ws'][0]")" "('C-W-3', 0.1, '[2026]A-1')"
+mctl standard-set "$TMP/ws.yaml" >/dev/null 2>&1
+check "metroctl standard-set without --why is a usage error" "$?" "2"
 kill -TERM "$METROD_PID"; wait "$METROD_PID" 2>/dev/null
 sq() { sqlite3 "$TMP/records.db" "$1"; }
-check "the registry holds the new certificate" "$(sq "select certificate || ' ' || due from standards where std_id = 'ws'")" "C-W-2 $D400"
+check "the registry holds the new certificate" "$(sq "select certificate || ' ' || due from standards where std_id = 'ws'")" "C-W-3 $D400"
 check "each changed field is a standard_changes row (old and new)" "$(sq "select old || '>' || new from standard_changes where field = 'certificate' and new like '%C-W-2%'" | tr -d '"')" "C-W-1>C-W-2"
 check "the change is an audit event by the client, with the reason" "$(sq "select actor || '|' || why from audit_events where why like 'recalibrated%' and action like 'standard%'" | head -n 1)" "local|recalibrated, certificate C-W-2"
 "$B/metroctl" audit verify --db "$TMP/records.db" --pubkey "$TMP/records.pub" >/dev/null 2>&1

@@ -128,7 +128,7 @@ int metro_server_new(struct metro_config *cfg, struct metro_server **out)
 	s->sigfd = -1;
 	s->start_ns = metro_now_ns();
 	s->generation = 1;
-	s->runs = metro_runs_new(200);
+	s->runs = metro_runs_new(64);
 	s->recent = json_object();
 	s->recent_keys = json_array();
 	metro_log_set_level(cfg->log_level);

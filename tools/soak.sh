@@ -139,7 +139,7 @@ first, last = after[:third], after[-third:]
 mean = lambda xs: sum(xs) / len(xs)
 rss_first, rss_last = mean([r["rss_kb"] for r in first]), mean([r["rss_kb"] for r in last])
 growth = 100.0 * (rss_last - rss_first) / rss_first
-# Memory fills up for minutes by design (the newest 16 runs in full, 200 summaries, SQLite's
+# Memory fills up for minutes by design (the newest 16 runs in full, 64 summaries, SQLite's
 # page cache): a run shorter than 10 minutes cannot tell that from a leak, so it reports the
 # figures without judging them.
 judged = int(secs) >= 600

@@ -147,24 +147,48 @@ struct ropts {
 	int include_simulated;
 };
 
+enum {
+	O_DB = 256,
+	O_PUB,
+	O_NUM,
+	O_SER,
+	O_RUN,
+	O_POS,
+	O_FROM,
+	O_TO,
+	O_EXTRA,
+	O_FMT,
+	O_CERTS,
+	O_CHECK,
+	O_APPR,
+	O_SIM
+};
+
+/* Where an option that takes text keeps it. */
+static const char **text_option(struct ropts *r, int c)
+{
+	switch (c) {
+	case O_NUM:
+		return &r->number;
+	case O_SER:
+		return &r->serial;
+	case O_EXTRA:
+		return &r->extra;
+	case O_FMT:
+		return &r->format;
+	case O_CERTS:
+		return &r->certdir;
+	case O_CHECK:
+		return &r->checker;
+	case O_APPR:
+		return &r->approver;
+	default:
+		return &r->out;
+	}
+}
+
 static int parse(int argc, char **argv, struct ropts *r)
 {
-	enum {
-		O_DB = 256,
-		O_PUB,
-		O_NUM,
-		O_SER,
-		O_RUN,
-		O_POS,
-		O_FROM,
-		O_TO,
-		O_EXTRA,
-		O_FMT,
-		O_CERTS,
-		O_CHECK,
-		O_APPR,
-		O_SIM
-	};
 	static const struct option opts[] = {
 		{"db", required_argument, NULL, O_DB},
 		{"pubkey", required_argument, NULL, O_PUB},
@@ -202,12 +226,6 @@ static int parse(int argc, char **argv, struct ropts *r)
 			}
 			r->ao.npubkeys++;
 			break;
-		case O_NUM:
-			r->number = optarg;
-			break;
-		case O_SER:
-			r->serial = optarg;
-			break;
 		case O_RUN:
 			errno = 0;
 			r->run = strtoll(optarg, &end, 10);
@@ -237,25 +255,17 @@ static int parse(int argc, char **argv, struct ropts *r)
 			break;
 		}
 		case O_EXTRA:
-			r->extra = optarg;
-			break;
 		case O_FMT:
-			r->format = optarg;
-			break;
 		case O_CERTS:
-			r->certdir = optarg;
-			break;
 		case O_CHECK:
-			r->checker = optarg;
-			break;
 		case O_APPR:
-			r->approver = optarg;
+		case O_NUM:
+		case O_SER:
+		case 'o':
+			*text_option(r, c) = optarg;
 			break;
 		case O_SIM:
 			r->include_simulated = 1;
-			break;
-		case 'o':
-			r->out = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -762,22 +772,9 @@ static int report_stats(struct ropts *r)
 
 /* ---- exports ------------------------------------------------------------------------------- */
 
-/* A CSV field: quoted when it holds a comma, quote or line break. */
 static void csv(FILE *f, const char *s, int last)
 {
-	if (!s)
-		s = "";
-	if (strpbrk(s, ",\"\r\n")) {
-		fputc('"', f);
-		for (; *s; s++) {
-			if (*s == '"')
-				fputc('"', f);
-			fputc(*s, f);
-		}
-		fputc('"', f);
-	} else {
-		fputs(s, f);
-	}
+	rpt_csv_field(f, s ? s : "");
 	fputc(last ? '\n' : ',', f);
 }
 
@@ -988,45 +985,53 @@ static int export_inventory(struct ropts *r)
 
 /* ---- entry points -------------------------------------------------------------------------- */
 
-int metroctl_report(int argc, char **argv, const struct metroctl_opts *o)
+struct subcommand {
+	const char *name;
+	int (*fn)(struct ropts *r);
+	int pdf; /* release the PDF libraries' caches afterwards */
+};
+
+static int dispatch(int argc, char **argv, const char *group, const struct subcommand *subs,
+		    size_t n)
 {
-	(void)o;
 	if (argc < 2) {
 		usage(stderr);
 		return METROCTL_EXIT_USAGE;
 	}
-	const char *what = argv[1];
 	struct ropts r;
 	int p = parse(argc - 1, argv + 1, &r);
 	if (p)
 		return p > 0 ? METROCTL_EXIT_OK : METROCTL_EXIT_USAGE;
-	if (!strcmp(what, "certificate") || !strcmp(what, "run")) {
-		int rc = !strcmp(what, "run") ? report_run(&r) : report_certificate(&r);
-		rpt_pdf_shutdown();
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(subs[i].name, argv[1]) != 0)
+			continue;
+		int rc = subs[i].fn(&r);
+		if (subs[i].pdf)
+			rpt_pdf_shutdown();
 		return rc;
 	}
-	if (!strcmp(what, "stats"))
-		return report_stats(&r);
-	fprintf(stderr, "metroctl report: unknown report '%s' (certificate, run, stats)\n", what);
+	fprintf(stderr, "metroctl %s: unknown subcommand '%s'\n", group, argv[1]);
+	usage(stderr);
 	return METROCTL_EXIT_USAGE;
+}
+
+int metroctl_report(int argc, char **argv, const struct metroctl_opts *o)
+{
+	static const struct subcommand subs[] = {
+		{"certificate", report_certificate, 1},
+		{"run", report_run, 1},
+		{"stats", report_stats, 0},
+	};
+	(void)o;
+	return dispatch(argc, argv, "report", subs, METRO_ARRAY_SIZE(subs));
 }
 
 int metroctl_export(int argc, char **argv, const struct metroctl_opts *o)
 {
+	static const struct subcommand subs[] = {
+		{"results", export_results, 0},
+		{"inventory", export_inventory, 0},
+	};
 	(void)o;
-	if (argc < 2) {
-		usage(stderr);
-		return METROCTL_EXIT_USAGE;
-	}
-	const char *what = argv[1];
-	struct ropts r;
-	int p = parse(argc - 1, argv + 1, &r);
-	if (p)
-		return p > 0 ? METROCTL_EXIT_OK : METROCTL_EXIT_USAGE;
-	if (!strcmp(what, "results"))
-		return export_results(&r);
-	if (!strcmp(what, "inventory"))
-		return export_inventory(&r);
-	fprintf(stderr, "metroctl export: unknown export '%s' (results, inventory)\n", what);
-	return METROCTL_EXIT_USAGE;
+	return dispatch(argc, argv, "export", subs, METRO_ARRAY_SIZE(subs));
 }

@@ -289,7 +289,7 @@ int rpt_stats_xlsx(const struct rpt_stats *s, const char *path, char *err, size_
 	return 0;
 }
 
-static void csv_field(FILE *f, const char *s)
+void rpt_csv_field(FILE *f, const char *s)
 {
 	if (strpbrk(s, ",\"\r\n")) {
 		fputc('"', f);
@@ -309,7 +309,7 @@ void rpt_stats_csv(const struct rpt_stats *s, FILE *f)
 	fputs("类别", f);
 	for (int c = 0; c < RPT_NCOLS; c++) {
 		fputc(',', f);
-		csv_field(f, cols[c].head);
+		rpt_csv_field(f, cols[c].head);
 	}
 	fputc('\n', f);
 	for (int k = 0; k <= RPT_KINDS; k++) {
@@ -318,7 +318,7 @@ void rpt_stats_csv(const struct rpt_stats *s, FILE *f)
 			long long x = k < RPT_KINDS ? s->v[k][c] : total(s, c);
 			fputc(',', f);
 			if (cols[c].text && k < RPT_KINDS && s->text[k][c])
-				csv_field(f, s->text[k][c]);
+				rpt_csv_field(f, s->text[k][c]);
 			else if (!cols[c].text && x >= 0)
 				fprintf(f, "%lld", x);
 		}

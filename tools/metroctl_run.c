@@ -288,6 +288,28 @@ static int wait_run(const struct metroctl_opts *o, const char *rig, const char *
 	}
 }
 
+/* A YAML file holding one mapping, as the JSON of a request (NULL after saying why). */
+static json_t *yaml_request(const char *path, const char *cmd)
+{
+	struct metro_diag d;
+	struct metro_yfile *f;
+	metro_diag_init(&d);
+	if (metro_yfile_load(path, &d, &f)) {
+		metro_diag_print(&d, stderr);
+		metro_diag_free(&d);
+		return NULL;
+	}
+	metro_diag_free(&d);
+	json_t *req = yaml_to_json(f, metro_y_root(f), NULL);
+	metro_yfile_destroy(&f);
+	if (!json_is_object(req)) {
+		fprintf(stderr, "metroctl %s: %s: expected a mapping\n", cmd, path);
+		json_decref(req);
+		return NULL;
+	}
+	return req;
+}
+
 static int start(int argc, char **argv, const struct metroctl_opts *o)
 {
 	static const struct option opts[] = {
@@ -320,22 +342,9 @@ static int start(int argc, char **argv, const struct metroctl_opts *o)
 		fprintf(stderr, "metroctl start: --auto-answer must be pass or fail\n");
 		return METROCTL_EXIT_USAGE;
 	}
-	struct metro_diag d;
-	struct metro_yfile *f;
-	metro_diag_init(&d);
-	if (metro_yfile_load(argv[optind], &d, &f)) {
-		metro_diag_print(&d, stderr);
-		metro_diag_free(&d);
+	json_t *req = yaml_request(argv[optind], "start");
+	if (!req)
 		return METROCTL_EXIT_USAGE;
-	}
-	metro_diag_free(&d);
-	json_t *req = yaml_to_json(f, metro_y_root(f), NULL);
-	metro_yfile_destroy(&f);
-	if (!json_is_object(req)) {
-		fprintf(stderr, "metroctl start: %s: expected a mapping\n", argv[optind]);
-		json_decref(req);
-		return METROCTL_EXIT_USAGE;
-	}
 	if (rig)
 		json_object_set_new(req, "rig", json_string(rig));
 	if (op)
@@ -370,17 +379,9 @@ static int standard_set(int argc, char **argv, const struct metroctl_opts *o)
 		fprintf(stderr, "usage: metroctl standard-set STANDARD.yaml --why TEXT\n");
 		return METROCTL_EXIT_USAGE;
 	}
-	struct metro_diag d;
-	struct metro_yfile *f;
-	metro_diag_init(&d);
-	if (metro_yfile_load(argv[optind], &d, &f)) {
-		metro_diag_print(&d, stderr);
-		metro_diag_free(&d);
+	json_t *std = yaml_request(argv[optind], "standard-set");
+	if (!std)
 		return METROCTL_EXIT_USAGE;
-	}
-	metro_diag_free(&d);
-	json_t *std = yaml_to_json(f, metro_y_root(f), NULL);
-	metro_yfile_destroy(&f);
 	json_t *u = json_object_get(std, "uncertainty");
 	static const char *const nums[] = {"value", "k"};
 	for (size_t i = 0; json_is_object(u) && i < 2; i++) {

@@ -59,5 +59,7 @@ void rpt_stats_count(struct rpt_stats *s, const char *kind, const char *vtype, c
 		     int fail);
 int rpt_stats_xlsx(const struct rpt_stats *s, const char *path, char *err, size_t cap);
 void rpt_stats_csv(const struct rpt_stats *s, FILE *f);
+/* One CSV field: quoted (with quotes doubled) when it holds a comma, quote or line break. */
+void rpt_csv_field(FILE *f, const char *s);
 
 #endif

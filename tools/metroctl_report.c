@@ -706,6 +706,39 @@ static int close_out(FILE *f, const char *path)
 	return METROCTL_EXIT_OK;
 }
 
+#define RESULTS_SQL                                                                     \
+	"SELECT r.id, r.started, r.rig, g.kind, r.verification_type, r.simulated, "     \
+	"       p.position, m.serial, m.model, m.manufacturer, m.accuracy_class, "      \
+	"       pt.test_point, pt.attempt, pt.error, pt.rounded, pt.mpe, pt.verdict, "  \
+	"       p.verdict, (SELECT number FROM certificates c WHERE c.run = p.run AND " \
+	"        c.position = p.position ORDER BY c.id DESC LIMIT 1), pt.recorded, "    \
+	"       pt.chain_seq "                                                          \
+	"FROM points pt JOIN positions p ON p.run = pt.run AND "                        \
+	"     p.position = pt.position JOIN runs r ON r.id = pt.run "                   \
+	"JOIN meters m ON m.id = p.meter LEFT JOIN rigs g ON g.rig = r.rig "            \
+	"ORDER BY r.id, p.position, pt.id"
+
+/* Verify and open the store, prepare sql, and open the output when f is not NULL.  Returns
+ * an exit code; on success the caller finalizes *st, closes *v and the output. */
+static int query_open(struct ropts *r, struct vstore *v, const char *sql, sqlite3_stmt **st,
+		      FILE **f)
+{
+	int rc = vstore_open(r, v);
+	if (rc)
+		return rc;
+	if (sqlite3_prepare_v2(v->db, sql, -1, st, NULL) != SQLITE_OK) {
+		fprintf(stderr, "metroctl: %s: %s\n", r->ao.db_path, sqlite3_errmsg(v->db));
+		vstore_close(v);
+		return EXIT_UNREADABLE;
+	}
+	if (f && !(*f = open_out(r->out))) {
+		sqlite3_finalize(*st);
+		vstore_close(v);
+		return EXIT_UNREADABLE;
+	}
+	return METROCTL_EXIT_OK;
+}
+
 static int report_stats(struct ropts *r)
 {
 	if (need_period(r, "report stats"))
@@ -722,17 +755,11 @@ static int report_stats(struct ropts *r)
 		return METROCTL_EXIT_FAIL;
 	}
 	struct vstore v;
-	int rc = vstore_open(r, &v);
+	sqlite3_stmt *st;
+	int rc = query_open(r, &v, POSITIONS_SQL, &st, NULL);
 	if (rc) {
 		rpt_stats_free(&stats);
 		return rc;
-	}
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(v.db, POSITIONS_SQL, -1, &st, NULL) != SQLITE_OK) {
-		fprintf(stderr, "metroctl: %s: %s\n", r->ao.db_path, sqlite3_errmsg(v.db));
-		vstore_close(&v);
-		rpt_stats_free(&stats);
-		return EXIT_UNREADABLE;
 	}
 	struct tally t = {0};
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -795,33 +822,11 @@ static int export_results(struct ropts *r)
 		return METROCTL_EXIT_USAGE;
 	}
 	struct vstore v;
-	int rc = vstore_open(r, &v);
+	sqlite3_stmt *st;
+	FILE *f;
+	int rc = query_open(r, &v, RESULTS_SQL, &st, &f);
 	if (rc)
 		return rc;
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(
-		    v.db,
-		    "SELECT r.id, r.started, r.rig, g.kind, r.verification_type, r.simulated, "
-		    "       p.position, m.serial, m.model, m.manufacturer, m.accuracy_class, "
-		    "       pt.test_point, pt.attempt, pt.error, pt.rounded, pt.mpe, pt.verdict, "
-		    "       p.verdict, (SELECT number FROM certificates c WHERE c.run = p.run AND "
-		    "        c.position = p.position ORDER BY c.id DESC LIMIT 1), pt.recorded, "
-		    "       pt.chain_seq "
-		    "FROM points pt JOIN positions p ON p.run = pt.run AND "
-		    "     p.position = pt.position JOIN runs r ON r.id = pt.run "
-		    "JOIN meters m ON m.id = p.meter LEFT JOIN rigs g ON g.rig = r.rig "
-		    "ORDER BY r.id, p.position, pt.id",
-		    -1, &st, NULL) != SQLITE_OK) {
-		fprintf(stderr, "metroctl: %s: %s\n", r->ao.db_path, sqlite3_errmsg(v.db));
-		vstore_close(&v);
-		return EXIT_UNREADABLE;
-	}
-	FILE *f = open_out(r->out);
-	if (!f) {
-		sqlite3_finalize(st);
-		vstore_close(&v);
-		return EXIT_UNREADABLE;
-	}
 	json_t *arr = json_array();
 	size_t ncol = METRO_ARRAY_SIZE(result_cols);
 	if (!json)
@@ -917,21 +922,11 @@ static int export_inventory(struct ropts *r)
 	if (need_period(r, "export inventory"))
 		return METROCTL_EXIT_USAGE;
 	struct vstore v;
-	int rc = vstore_open(r, &v);
+	sqlite3_stmt *st;
+	FILE *f;
+	int rc = query_open(r, &v, POSITIONS_SQL, &st, &f);
 	if (rc)
 		return rc;
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(v.db, POSITIONS_SQL, -1, &st, NULL) != SQLITE_OK) {
-		fprintf(stderr, "metroctl: %s: %s\n", r->ao.db_path, sqlite3_errmsg(v.db));
-		vstore_close(&v);
-		return EXIT_UNREADABLE;
-	}
-	FILE *f = open_out(r->out);
-	if (!f) {
-		sqlite3_finalize(st);
-		vstore_close(&v);
-		return EXIT_UNREADABLE;
-	}
 	static const char *const head[] = {"名称 name",
 					   "类别 category",
 					   "型号 model",

@@ -32,6 +32,7 @@ check "0.05 Ib has the lower-zone MPE 1.5 %" "$(pt 1 "['judgement']['mpe']" 0.05
 check "start current 0.004 Ib = 0.02 A" "$(pt 1 "['current_a']" start)" "0.02"
 check "creep voltage 115 % Un" "$(pt 1 "['voltage_v']" creep)" "253"
 check "constant test passes" "$(v "[p['verdict'] for p in d['points'] if p['position']==1 and p['item']=='constant'][0]")" "pass"
+check "constant test counts at least 1000 pulses (resolution 0.1 %)" "$(v "[float(p['values']['pulses']) >= 1000 for p in d['points'] if p['position']==1 and p['item']=='constant'][0]")" "True"
 safe=$("$B/metroctl" --json probe --driver modbus-rtu --device "$TMP/elec.pty" --baud 115200 --profile config/profiles/electricity-bench.yaml --positions 6 source.on 2>&1)
 check "source off after the run" "$(echo "$safe" | json "d['source.on']")" "0.0"
 finish

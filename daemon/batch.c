@@ -327,6 +327,7 @@ void metro_batch_destroy(struct metro_batch **pb)
 	free(b->operator_name);
 	free(b->submitter);
 	free(b->verification_type);
+	json_decref(b->done);
 	metro_procedure_destroy(&b->proc);
 	free(b);
 	*pb = NULL;

@@ -14,6 +14,7 @@
 #define METRO_BATCH_H
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -36,6 +37,11 @@ struct metro_batch {
 	/* The purpose the records count it under (statistics): the request's verification_type,
 	 * or NULL for the procedure's own. */
 	char *verification_type;
+	/* A resume-run: the incomplete run this batch continues (0 for a new batch) and, by
+	 * position ("3") and item id, the verdicts already committed there ("pass", "fail"):
+	 * those points are not run again.  done is owned (may be NULL). */
+	int64_t resumed_from;
+	json_t *done;
 	struct metro_procedure *proc;	  /* owned */
 	struct metro_batch_meter *meters; /* sorted by position */
 	size_t nmeters;

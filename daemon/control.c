@@ -372,19 +372,26 @@ static json_t *record_run(struct metro_server *s, const struct metro_rig_conf *r
 		.nstandards = rc->nstandards,
 		.meters = meters,
 		.nmeters = b->nmeters,
+		.resumed_from = b->resumed_from,
 	};
 	int err = metro_store_run_begin(s->store, &r, run);
 	json_decref(params);
 	free(meters);
 	if (err == METRO_E_DENIED)
 		return error_reply(id, "standard-expired", "%s", metro_store_errmsg(s->store));
+	if (b->resumed_from && (err == METRO_E_STATE || err == METRO_E_EXISTS))
+		return error_reply(id, err == METRO_E_STATE ? "state" : "exists", "%s",
+				   metro_store_errmsg(s->store));
 	if (err)
 		return error_reply(id, "store-failed", "the record store refused the run: %s",
 				   metro_store_errmsg(s->store));
 	return NULL;
 }
 
-static json_t *cmd_start(struct metro_server *s, json_t *req, json_t *id)
+/* Validate, record and submit a batch; resumed_from, done (borrowed) and the procedure's
+ * digest then describe a resume-run. */
+static json_t *start_batch(struct metro_server *s, json_t *req, json_t *id, int64_t resumed_from,
+			   json_t *done, const char *sha256)
 {
 	json_t *reply = NULL;
 	struct metro_rig *rig = find_rig(s, req, id, &reply);
@@ -408,10 +415,20 @@ static json_t *cmd_start(struct metro_server *s, json_t *req, json_t *id)
 		return reply;
 	}
 	metro_diag_free(&diag);
+	if (sha256 && strcmp(sha256, proc->sha256) != 0) {
+		metro_procedure_destroy(&proc);
+		return error_reply(
+			id, "procedure-changed",
+			"procedure %s has changed since the interrupted run (sha256 %.12s… "
+			"then, %.12s… now): a resume-run must run the same procedure",
+			pid, sha256, lib->sha256);
+	}
 	struct metro_batch *b;
 	char err[300];
 	if (metro_batch_from_json(req, proc, rc, &b, err, sizeof err))
 		return error_reply(id, "bad-batch", "%s", err);
+	b->resumed_from = resumed_from;
+	b->done = json_incref(done);
 	/* A well-formed batch, and only then: is the rig free and safe? */
 	const char *active = metro_runs_active(s->runs, rc->id);
 	if (active || strcmp(metro_rig_state(rig), "idle") != 0) {
@@ -445,8 +462,97 @@ static json_t *cmd_start(struct metro_server *s, json_t *req, json_t *id)
 		     json_array_size(json_object_get(req, "meters")));
 	reply = ok_reply(id);
 	json_object_set_new(reply, "run", json_string(run_id));
+	json_object_set_new(reply, "rig", json_string(rc->id));
 	json_object_set_new(reply, "standards", used);
 	free(run_id);
+	return reply;
+}
+
+static json_t *cmd_start(struct metro_server *s, json_t *req, json_t *id)
+{
+	return start_batch(s, req, id, 0, NULL, NULL);
+}
+
+/* resume-run: continue a run a crash left incomplete, as a new run linked to it that runs
+ * only the points without a committed result (docs/records.md).  The meters, procedure
+ * (which must be unchanged), submitter and verification type are those of the record. */
+static json_t *cmd_resume_run(struct metro_server *s, json_t *req, json_t *id)
+{
+	json_t *jr = json_object_get(req, "run");
+	const char *op = json_string_value(json_object_get(req, "operator"));
+	long long old = json_is_integer(jr)  ? (long long)json_integer_value(jr)
+			: json_is_string(jr) ? strtoll(json_string_value(jr), NULL, 10)
+					     : 0;
+	if (old <= 0)
+		return error_reply(id, "bad-request", "'run' must be a run id");
+	if (!op || !*op)
+		return error_reply(id, "bad-request", "'operator' is required");
+	json_t *rec;
+	if (metro_store_run(s->store, old, &rec))
+		return error_reply(id, "not-found", "no run %lld in the record store", old);
+	const char *state = json_string_value(json_object_get(rec, "state"));
+	if (!state || strcmp(state, "incomplete") != 0) {
+		json_t *r = error_reply(id, "state",
+					"run %lld is %s: only a run left incomplete by a crash can "
+					"be resumed",
+					old, state ? state : "?");
+		json_decref(rec);
+		return r;
+	}
+	json_t *proc = json_object_get(rec, "procedure"), *meters = json_array();
+	size_t i;
+	json_t *p;
+	json_array_foreach (json_object_get(rec, "positions"), i, p) {
+		json_t *m = json_pack("{sIsO}", "position",
+				      json_integer_value(json_object_get(p, "position")), "serial",
+				      json_object_get(p, "serial"));
+		static const char *const keys[][2] = {{"model", "model"},
+						      {"manufacturer", "manufacturer"},
+						      {"pattern_approval", "approval"},
+						      {"nameplate", "nameplate"}};
+		for (size_t k = 0; k < METRO_ARRAY_SIZE(keys); k++) {
+			json_t *v = json_object_get(p, keys[k][0]);
+			if (v && !json_is_null(v))
+				json_object_set(m, keys[k][1], v);
+		}
+		json_array_append_new(meters, m);
+	}
+	json_t *start = json_pack("{sOsOsssO}", "rig", json_object_get(rec, "rig"), "procedure",
+				  json_object_get(proc, "name"), "operator", op, "meters", meters);
+	json_decref(meters);
+	if (json_is_string(json_object_get(rec, "client")))
+		json_object_set(start, "submitter", json_object_get(rec, "client"));
+	const char *vt = json_string_value(json_object_get(rec, "verification_type"));
+	if (vt && (!strcmp(vt, "sampling-new") || !strcmp(vt, "sampling-in-use") ||
+		   !strcmp(vt, "complaint")))
+		json_object_set_new(start, "verification_type", json_string(vt));
+	/* what the interrupted run (and any run it resumed) committed */
+	json_t *pts = NULL, *done = json_object();
+	if (metro_store_committed_points(s->store, old, &pts) == 0) {
+		json_array_foreach (pts, i, p) {
+			const char *v = json_string_value(json_object_get(p, "verdict"));
+			/* an attempt the repeat rule extended, or an error: run it again */
+			if (!v || (strcmp(v, "pass") != 0 && strcmp(v, "conditional") != 0 &&
+				   strcmp(v, "fail") != 0))
+				continue;
+			char key[24];
+			snprintf(key, sizeof key, "%lld",
+				 (long long)json_integer_value(json_object_get(p, "position")));
+			json_t *pos = json_object_get(done, key);
+			if (!pos)
+				json_object_set_new(done, key, pos = json_object());
+			json_object_set(pos, json_string_value(json_object_get(p, "test_point")),
+					json_object_get(p, "verdict"));
+		}
+	}
+	json_decref(pts);
+	json_t *reply = start_batch(s, start, id, old, done,
+				    json_string_value(json_object_get(proc, "sha256")));
+	json_decref(done);
+	if (json_is_true(json_object_get(reply, "ok")))
+		json_object_set_new(reply, "resumes", json_sprintf("%lld", old));
+	json_decref(start);
+	json_decref(rec);
 	return reply;
 }
 
@@ -733,6 +839,7 @@ static const struct {
 	{"standards", cmd_standards, METRO_ROLE_OBSERVER, 0},
 	{"standard-set", cmd_standard_set, METRO_ROLE_MANAGER, 1},
 	{"start", cmd_start, METRO_ROLE_OPERATOR, 1},
+	{"resume-run", cmd_resume_run, METRO_ROLE_OPERATOR, 1},
 	{"pause", cmd_pause, METRO_ROLE_OPERATOR, 1},
 	{"resume", cmd_resume, METRO_ROLE_OPERATOR, 1},
 	{"stop", cmd_stop, METRO_ROLE_OPERATOR, 1},

@@ -203,7 +203,7 @@ static int conditions_violated(struct metro_engine *e, char *why, size_t whylen,
 		const struct metro_proc_condition *c = &p->conditions[i];
 		if (!chan(e, c->channel))
 			continue; /* checked at start: a profile may lack an optional channel */
-		double v;
+		double v = 0;
 		if ((*rc = rd(e, c->channel, &v)))
 			return 0;
 		if (v < dd(c->min) || v > dd(c->max)) {
@@ -1231,6 +1231,9 @@ static void run_start_doc(struct metro_engine *e)
 		json_object_set_new(doc, "submitter", json_string(b->submitter));
 	if (b->verification_type)
 		json_object_set_new(doc, "verification_type", json_string(b->verification_type));
+	if (b->resumed_from)
+		json_object_set_new(doc, "resumes",
+				    json_sprintf("%lld", (long long)b->resumed_from));
 	json_t *items = json_array();
 	for (size_t i = 0; i < p->nitems; i++)
 		json_array_append_new(items, json_string(p->items[i].id));
@@ -1285,10 +1288,41 @@ static int preflight(struct metro_engine *e)
 	return METRO_OK;
 }
 
+/* A resume-run: the verdict committed for this position's item in the interrupted run, or
+ * NULL when the point has to be run. */
+static const char *committed(const struct metro_engine *e, const struct pos *p,
+			     const struct metro_proc_item *it)
+{
+	char key[16];
+	snprintf(key, sizeof key, "%d", p->m->position);
+	return json_string_value(json_object_get(json_object_get(e->b->done, key), it->id));
+}
+
+/* A resume-run starts where the interrupted run stood: a position that failed an item there
+ * has failed (and takes no further part); the others run only the items they lack. */
+static void apply_committed(struct metro_engine *e)
+{
+	const struct metro_procedure *p = e->b->proc;
+	for (size_t i = 0; e->b->done && i < e->npos; i++)
+		for (size_t k = 0; k < p->nitems; k++) {
+			const char *v = committed(e, &e->pos[i], &p->items[k]);
+			if (v && !strcmp(v, "fail")) {
+				e->pos[i].active = 0;
+				e->pos[i].verdict = METRO_VERDICT_FAIL;
+				json_array_append_new(e->pos[i].failed_items,
+						      json_string(p->items[k].id));
+			} else if (v && !strcmp(v, "conditional") &&
+				   e->pos[i].verdict < METRO_VERDICT_CONDITIONAL) {
+				e->pos[i].verdict = METRO_VERDICT_CONDITIONAL;
+			}
+		}
+}
+
 const char *metro_engine_run(struct metro_engine *e)
 {
 	const struct metro_procedure *p = e->b->proc;
 	run_start_doc(e);
+	apply_committed(e);
 	e->state = METRO_RUN_STARTING;
 	int rc = preflight(e);
 	if (!rc)
@@ -1314,9 +1348,21 @@ const char *metro_engine_run(struct metro_engine *e)
 		}
 		const struct metro_proc_item *it = &p->items[i];
 		struct pos *ps[MAX_POS];
-		if (!active(e, ps))
+		size_t n = active(e, ps);
+		if (!n)
 			break; /* every meter has failed or is in error */
-		rc = run_item(e, it);
+		/* resume-run: positions with this item committed sit it out */
+		size_t skipped = 0;
+		for (size_t k = 0; k < n; k++)
+			if (committed(e, ps[k], it)) {
+				ps[k]->active = 0;
+				skipped++;
+			}
+		if (skipped < n)
+			rc = run_item(e, it);
+		for (size_t k = 0; k < n; k++)
+			if (committed(e, ps[k], it))
+				ps[k]->active = 1;
 	}
 	const char *end;
 	enum metro_verdict unfinished;

@@ -30,6 +30,8 @@ static void usage(FILE *out)
 		"  rigs                    rigs, their state, connection and run\n"
 		"  procedures              the procedure library\n"
 		"  standards               reference standards and days until due\n"
+		"  resume-run RUN --operator NAME [--wait]\n"
+		"                          continue a run a crash left incomplete\n"
 		"  standard-set FILE.yaml --why TEXT\n"
 		"                          (manager) change a reference standard\n"
 		"  start BATCH.yaml [--wait] [--auto-answer pass|fail]\n"

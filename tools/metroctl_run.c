@@ -18,9 +18,9 @@
 #include "yfile.h"
 
 static const char *const run_commands[] = {
-	"rigs",	 "procedures", "standards", "start",	  "pause",	 "resume",
-	"stop",	 "abort",      "halt",	    "input",	  "runs",	 "run",
-	"watch", "follow",     "replay",    "audit-head", "standard-set"};
+	"rigs",	 "procedures", "standards", "start",	  "pause",	  "resume",
+	"stop",	 "abort",      "halt",	    "input",	  "runs",	  "run",
+	"watch", "follow",     "replay",    "audit-head", "standard-set", "resume-run"};
 
 int metroctl_is_run_command(const char *cmd)
 {
@@ -363,6 +363,43 @@ static int start(int argc, char **argv, const struct metroctl_opts *o)
 	return rc;
 }
 
+/* resume-run RUN --operator NAME [--wait [--auto-answer pass|fail]]: continue an incomplete
+ * run as a new run that runs only the points without a committed result. */
+static int resume_run(int argc, char **argv, const struct metroctl_opts *o)
+{
+	static const struct option opts[] = {{"operator", required_argument, NULL, 'p'},
+					     {"wait", no_argument, NULL, 'w'},
+					     {"auto-answer", required_argument, NULL, 'a'},
+					     {0, 0, 0, 0}};
+	const char *op = NULL, *auto_answer = NULL;
+	int wait = 0, c;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'p')
+			op = optarg;
+		else if (c == 'w')
+			wait = 1;
+		else if (c == 'a')
+			auto_answer = optarg;
+		else
+			return METROCTL_EXIT_USAGE;
+	}
+	if (optind + 1 != argc || !op ||
+	    (auto_answer && strcmp(auto_answer, "pass") != 0 && strcmp(auto_answer, "fail") != 0)) {
+		fprintf(stderr, "usage: metroctl resume-run RUN --operator NAME [--wait] "
+				"[--auto-answer pass|fail]\n");
+		return METROCTL_EXIT_USAGE;
+	}
+	json_t *reply = NULL;
+	int rc = call(o,
+		      json_pack("{sissssss}", "id", 1, "cmd", "resume-run", "run", argv[optind],
+				"operator", op),
+		      wait ? NULL : print_ok, &reply);
+	if (rc == METROCTL_EXIT_OK && wait)
+		rc = wait_run(o, str(reply, "rig"), str(reply, "run"), auto_answer, op);
+	json_decref(reply);
+	return rc;
+}
+
 /* standard-set STANDARD.yaml --why TEXT: a manager's change of a reference standard; the
  * file holds the standard as the configuration writes it (docs/configuration.md). */
 static int standard_set(int argc, char **argv, const struct metroctl_opts *o)
@@ -567,6 +604,8 @@ int metroctl_run(int argc, char **argv, const struct metroctl_opts *o)
 		return start(argc, argv, o);
 	if (!strcmp(cmd, "standard-set"))
 		return standard_set(argc, argv, o);
+	if (!strcmp(cmd, "resume-run"))
+		return resume_run(argc, argv, o);
 	if (!strcmp(cmd, "watch"))
 		return watch(argc, argv, o);
 	if (!strcmp(cmd, "follow"))

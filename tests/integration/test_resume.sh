@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# resume-run: a gas batch is killed (SIGKILL) after its first flow point is committed; the
+# restarted daemon marks the run incomplete; `metroctl resume-run` continues it as a new run
+# linked to it, which runs exactly the points that had no committed result (a meter that
+# failed before the crash stays failed, on the failed item), and a run can be resumed once.
+set -u
+. tests/lib/rigs.sh
+PY=/usr/bin/python3
+SCALE=60
+start_sim gas --rig bell-prover --serial-line --pty-link "$TMP/gas.pty" --positions 6 --meters tests/data/sim/gas-test-meters.yaml --time-scale $SCALE
+{ config_head; cat <<YAML
+  - {id: gas-1, kind: bell-prover, driver: serial-line, connection: {device: $TMP/gas.pty, baud: 9600}, profile: $PWD/config/profiles/bell-prover.yaml, positions: 6, standards: [gs], sample_hz: 2, simulated: true, time_scale: $SCALE}
+YAML
+} >"$TMP/metrod.yaml"
+start_metrod "$TMP/metrod.yaml"
+grep -v 'position: 6,' config/batches/gas-initial.yaml >"$TMP/batch.yaml"
+mctl --json start "$TMP/batch.yaml" >/dev/null 2>&1
+check "the batch starts" "$?" "0"
+DB=$TMP/records.db
+committed() { sqlite3 "file:$DB?mode=ro" "select count(*) from points where run = 1 and test_point = 'qmax' and verdict is not null" 2>/dev/null || echo 0; }
+for _ in $(seq 600); do
+	p=$(mctl --json rigs 2>/dev/null | json "d['rigs'][0].get('prompt') or ''" 2>/dev/null)
+	[ -n "$p" ] && mctl input gas-1 "$p" pass --operator "resume test" >/dev/null 2>&1
+	[ "$(committed)" -ge 5 ] && break
+	sleep 0.05
+done
+kill -9 "$METROD_PID"; wait "$METROD_PID" 2>/dev/null
+check "killed after the qmax results were committed" "$(committed)" "5"
+start_metrod "$TMP/metrod.yaml"
+check "the interrupted run is incomplete" "$(sqlite3 "$DB" 'select state from runs where id = 1')" "incomplete"
+mctl resume-run 1 >/dev/null 2>&1
+check "resume-run without an operator is a usage error" "$?" "2"
+timeout 300 "$B/metroctl" -e "$CTL" --json resume-run 1 --operator "resume test" --wait --auto-answer pass >"$TMP/resume.json" 2>"$TMP/resume.err"
+check "resume-run runs to its end" "$(tail -n 1 "$TMP/resume.json" | json "d.get('result')")" "done"
+check "the new run is linked to the interrupted one" "$(sqlite3 "$DB" 'select resumed_from from runs where id = 2')" "1"
+problems=$($PY - "$DB" <<'PY'
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+items = ["visual", "leak", "qmax", "0.2qmax", "qmin"]
+done1 = {(p, t): v for p, t, v in c.execute(
+    "select position, test_point, verdict from points where run = 1 and verdict in ('pass', 'conditional', 'fail')")}
+ran2 = {(p, t) for p, t in c.execute("select position, test_point from points where run = 2")}
+failed1 = {p for (p, t), v in done1.items() if v == "fail"}
+out = []
+for pos in range(1, 6):
+    for it in items:
+        if (pos, it) in done1 and (pos, it) in ran2:
+            out.append("%s of position %d ran again" % (it, pos))
+        if (pos, it) not in done1 and pos not in failed1 and (pos, it) not in ran2:
+            out.append("%s of position %d never ran" % (it, pos))
+        if pos in failed1 and (pos, it) in ran2:
+            out.append("position %d failed before the crash but ran %s" % (pos, it))
+if not any(t == "qmax" for _, t in done1):
+    out.append("nothing was committed before the kill: the test proves nothing")
+verdicts = dict(c.execute("select position, verdict || ' ' || coalesce(failed_items, '') from verdicts where run = 2"))
+if verdicts.get(2) != 'fail ["qmax"]':
+    out.append("position 2 (fails qmax before the crash): %r" % verdicts.get(2))
+for pos in (1, 3, 4, 5):
+    if not verdicts.get(pos, "").startswith("pass"):
+        out.append("position %d: %r" % (pos, verdicts.get(pos)))
+print("; ".join(out) or "ok")
+PY
+)
+check "the new run ran exactly the points without a committed result" "$problems" "ok"
+check "resuming the same run twice is refused" "$(mctl --json resume-run 1 --operator x 2>&1 | json "d['error']['code']" 2>/dev/null)" "exists"
+check "resuming a finished run is refused" "$(mctl --json resume-run 2 --operator x 2>&1 | json "d['error']['code']" 2>/dev/null)" "state"
+check "the certificate's evidence spans both runs" "$("$B/metroctl" trace --db "$DB" --json "$(sqlite3 "$DB" 'select number from certificates where run = 2 and position = 1')" | json "sorted({p['run'] for p in d['results'][0]['points']})")" "[1, 2]"
+kill -TERM "$METROD_PID"; wait "$METROD_PID" 2>/dev/null
+"$B/metroctl" audit verify --db "$DB" --pubkey "$TMP/records.pub" >/dev/null 2>&1
+check "the records verify" "$?" "0"
+finish

@@ -80,4 +80,16 @@ kill -HUP "$METROD_PID"; sleep 1
 out=$(mctl --json start config/batches/water-initial.yaml)
 check "expired standard refused" "$(echo "$out" | json "d['error']['code']")" "standard-expired"
 check "the refusal names the standard and its due date" "$(echo "$out" | json "'ws' in d['error']['message'] and '2020-01-01' in d['error']['message']")" "True"
+
+# 4. a standard whose uncertainty is too large for the meters' class refuses the run: a
+# manager records a (fictitious) recalibration at U = 1 % (k = 2), more than 1/5 of the
+# class 2 water meters' 2 % MPE the procedure allows
+cat >"$TMP/ws.yaml" <<YAML
+{id: ws, description: Flow bench, certificate: C-W-9, issuer: Test, calibrated: 2026-01-01, due: 2099-01-01, uncertainty: {value: 1.0, k: 2}}
+YAML
+mctl standard-set "$TMP/ws.yaml" --why "test: a coarse recalibration" >/dev/null 2>&1
+check "the manager's change is accepted" "$?" "0"
+out=$(mctl --json start config/batches/water-initial.yaml)
+check "an inadequate uncertainty refuses the run" "$(echo "$out" | json "d['error']['code']")" "uncertainty-inadequate"
+check "the refusal names the standard and the ratio" "$(echo "$out" | json "'ws' in d['error']['message'] and 'allows' in d['error']['message']")" "True"
 finish

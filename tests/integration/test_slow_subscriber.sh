@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A subscriber that never reads must not slow sampling: with one connected and silent (tiny
-# receive buffer) while a rig samples at 200 Hz, the rig drops no tick and hands up every
-# document, and the daemon keeps answering at once.
+# receive buffer) while a rig samples at 200 Hz, the rig is not held up (a blocked publisher
+# would stall it), hands up every document, and the daemon keeps answering at once.
 set -u
 . tests/lib/rigs.sh
 start_sim water --rig flow-bench --modbus-tcp 127.0.0.1:0
@@ -40,9 +40,12 @@ PY
 read -r count dropped send_drops p99 <<<"$health"
 echo "ticks $count, dropped $dropped, send drops $send_drops, lateness p99 ${p99} us, ping ${dt} ms"
 check "sampling went on" "$([ "${count:-0}" -gt 1000 ] && echo yes)" "yes"
-# A publisher that blocked would stall the actor and drop nearly every tick; a loaded 2-core
-# machine running the sanitized build may drop an odd one whatever the subscriber does.
-check "ticks not held up (dropped < 1 % of ticks)" "$([ "${dropped:-99999}" -lt $((count / 100 + 1)) ] && echo yes)" "yes"
+# What is tested is that the subscriber cannot hold the rig up: a publisher that blocked
+# would stall the actor and drop nearly every tick.  Timing is not what is tested (that is
+# `make bench`): the sanitized build at 200 Hz on a 2-core machine drops 0-2 % of ticks
+# whatever the subscriber does (1.9 % seen in a clean CI run), so the line between the two is
+# drawn at 10 %.
+check "ticks not held up (dropped < 10 % of ticks)" "$([ "${dropped:-99999}" -lt $((count / 10 + 1)) ] && echo yes)" "yes"
 check "no document lost between the rig and the main thread" "$send_drops" "0"
 check "the daemon answers at once" "$([ "$dt" -lt 1000 ] && echo yes)" "yes"
 finish

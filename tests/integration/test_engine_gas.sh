@@ -4,13 +4,8 @@
 set -u
 . tests/lib/rigs.sh
 SCALE=120
-start_sim gas --rig bell-prover --serial-line --pty-link "$TMP/gas.pty" --positions 6 --meters tests/data/sim/gas-test-meters.yaml --time-scale $SCALE
-{ config_head; cat <<YAML
-  - {id: gas-1, kind: bell-prover, driver: serial-line, connection: {device: $TMP/gas.pty, baud: 9600}, profile: $PWD/config/profiles/bell-prover.yaml, positions: 6, standards: [gs], sample_hz: 2, simulated: true, time_scale: $SCALE}
-YAML
-} >"$TMP/metrod.yaml"
+gas_bench $SCALE
 start_metrod "$TMP/metrod.yaml"
-grep -v 'position: 6,' config/batches/gas-initial.yaml >"$TMP/batch.yaml"
 timeout 300 "$B/metroctl" -e "$CTL" --json start "$TMP/batch.yaml" --wait --auto-answer pass 2>"$TMP/start.err" | tail -n 1 >"$TMP/run.json"
 v() { json "$1" <"$TMP/run.json"; }
 check "batch runs to its end" "$(v "d['result']")" "done"

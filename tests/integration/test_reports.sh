@@ -10,11 +10,7 @@ set -u
 . tests/lib/rigs.sh
 PY=/usr/bin/python3
 SCALE=120
-start_sim gas --rig bell-prover --serial-line --pty-link "$TMP/gas.pty" --positions 6 --meters tests/data/sim/gas-test-meters.yaml --time-scale $SCALE
-{ config_head; cat <<YAML
-  - {id: gas-1, kind: bell-prover, driver: serial-line, connection: {device: $TMP/gas.pty, baud: 9600}, profile: $PWD/config/profiles/bell-prover.yaml, positions: 6, standards: [gs], sample_hz: 2, simulated: true, time_scale: $SCALE}
-YAML
-} >"$TMP/metrod.yaml"
+gas_bench $SCALE
 start_metrod "$TMP/metrod.yaml"
 
 # batch NAME SERIAL-PREFIX PROCEDURE [VERIFICATION-TYPE]: five meters (position 6 is empty)

@@ -7,13 +7,8 @@ set -u
 . tests/lib/rigs.sh
 PY=/usr/bin/python3
 SCALE=60
-start_sim gas --rig bell-prover --serial-line --pty-link "$TMP/gas.pty" --positions 6 --meters tests/data/sim/gas-test-meters.yaml --time-scale $SCALE
-{ config_head; cat <<YAML
-  - {id: gas-1, kind: bell-prover, driver: serial-line, connection: {device: $TMP/gas.pty, baud: 9600}, profile: $PWD/config/profiles/bell-prover.yaml, positions: 6, standards: [gs], sample_hz: 2, simulated: true, time_scale: $SCALE}
-YAML
-} >"$TMP/metrod.yaml"
+gas_bench $SCALE
 start_metrod "$TMP/metrod.yaml"
-grep -v 'position: 6,' config/batches/gas-initial.yaml >"$TMP/batch.yaml"
 mctl --json start "$TMP/batch.yaml" >/dev/null 2>&1
 check "the batch starts" "$?" "0"
 DB=$TMP/records.db

@@ -356,7 +356,9 @@ static void procedures(struct loader *L, yaml_node_t *n)
 	}
 }
 
-static void standard(struct loader *L, yaml_node_t *n, int i, struct metro_standard_conf *s)
+/* One reference standard; where names it in messages ("standards[2]", "standard"). */
+static void standard(struct loader *L, yaml_node_t *n, const char *where,
+		     struct metro_standard_conf *s)
 {
 	static const struct metro_yfield fields[] = {
 		{"id", 1},     {"description", 1}, {"serial", 0}, {"certificate", 1},
@@ -364,8 +366,7 @@ static void standard(struct loader *L, yaml_node_t *n, int i, struct metro_stand
 		{"class", 0},  {"assessment", 0},
 	};
 	yaml_node_t *v[METRO_ARRAY_SIZE(fields)];
-	char where[48], name[96];
-	snprintf(where, sizeof where, "standards[%d]", i);
+	char name[96];
 	metro_y_map(L->f, n, where, fields, METRO_ARRAY_SIZE(fields), v);
 	s->line = metro_y_line(n);
 #define KEY(k) (snprintf(name, sizeof name, "%s.%s", where, k), name)
@@ -425,7 +426,9 @@ static void standards(struct loader *L, yaml_node_t *n)
 	c->nstandards = (size_t)len;
 	for (int i = 0; i < len; i++) {
 		yaml_node_t *item = metro_y_seq_at(L->f, n, i);
-		standard(L, item, i, &c->standards[i]);
+		char where[48];
+		snprintf(where, sizeof where, "standards[%d]", i);
+		standard(L, item, where, &c->standards[i]);
 		for (int j = 0; j < i && c->standards[i].id; j++) {
 			if (c->standards[j].id && !strcmp(c->standards[j].id, c->standards[i].id)) {
 				metro_y_error(L->f, item,
@@ -796,16 +799,8 @@ void metro_config_destroy(struct metro_config **pc)
 	for (size_t i = 0; i < c->nprocedures; i++)
 		metro_procedure_destroy(&c->procedures[i]);
 	free(c->procedures);
-	for (size_t i = 0; i < c->nstandards; i++) {
-		struct metro_standard_conf *s = &c->standards[i];
-		free(s->id);
-		free(s->description);
-		free(s->serial);
-		free(s->certificate);
-		free(s->issuer);
-		free(s->accuracy_class);
-		free(s->assessment_certificate);
-	}
+	for (size_t i = 0; i < c->nstandards; i++)
+		metro_standard_conf_free(&c->standards[i]);
 	free(c->standards);
 	for (size_t i = 0; i < c->nrigs; i++) {
 		struct metro_rig_conf *r = &c->rigs[i];
@@ -828,6 +823,36 @@ const struct metro_rig_conf *metro_config_rig(const struct metro_config *c, cons
 		if (c->rigs[i].id && !strcmp(c->rigs[i].id, id))
 			return &c->rigs[i];
 	return NULL;
+}
+
+int metro_standard_conf_parse(const char *name, const char *text, size_t len, const char *where,
+			      struct metro_diag *diag, struct metro_standard_conf *out)
+{
+	struct metro_yfile *f;
+	memset(out, 0, sizeof *out);
+	size_t before = metro_diag_count(diag);
+	if (metro_yfile_load_buffer(name, (const unsigned char *)text, len, diag, &f))
+		return METRO_E_INVAL;
+	struct loader L = {f, NULL};
+	standard(&L, metro_y_root(f), where, out);
+	metro_yfile_destroy(&f);
+	if (metro_diag_count(diag) != before) {
+		metro_standard_conf_free(out);
+		return METRO_E_INVAL;
+	}
+	return METRO_OK;
+}
+
+void metro_standard_conf_free(struct metro_standard_conf *s)
+{
+	free(s->id);
+	free(s->description);
+	free(s->serial);
+	free(s->certificate);
+	free(s->issuer);
+	free(s->accuracy_class);
+	free(s->assessment_certificate);
+	memset(s, 0, sizeof *s);
 }
 
 const struct metro_standard_conf *metro_config_standard(const struct metro_config *c,

@@ -122,6 +122,13 @@ int metro_config_load_buffer(const char *name, const unsigned char *buf, size_t 
 void metro_config_destroy(struct metro_config **pc);
 
 const struct metro_rig_conf *metro_config_rig(const struct metro_config *c, const char *id);
+/* One reference standard written as the configuration writes it (a YAML or JSON mapping in
+ * text[0..len)), with the configuration's rules; name and where ("standard") appear in the
+ * messages.  Returns 0 and *out (free with metro_standard_conf_free), or METRO_E_INVAL with
+ * every problem in diag and *out empty. */
+int metro_standard_conf_parse(const char *name, const char *text, size_t len, const char *where,
+			      struct metro_diag *diag, struct metro_standard_conf *out);
+void metro_standard_conf_free(struct metro_standard_conf *s);
 const struct metro_standard_conf *metro_config_standard(const struct metro_config *c,
 							const char *id);
 const struct metro_procedure *metro_config_procedure(const struct metro_config *c, const char *id);

@@ -699,102 +699,41 @@ static json_t *cmd_snapshot(struct metro_server *s, json_t *req, json_t *id)
 	return r;
 }
 
-/* Every command with the least role that may use it: observers read, operators run batches,
- * managers change the registry (docs/protocol.md). */
 /* standard-set: a manager changes an existing reference standard (a new certificate after a
- * recalibration, a corrected due date).  Every field is given, as in the configuration; the
- * store records the change (old and new values, who, why) before the running configuration
- * uses it.  The configuration file stays authoritative: a reload that still holds the old
- * values sets them back, again as audited changes (docs/records.md). */
-static int std_str(json_t *o, const char *k, int required, char **out, const char **bad)
-{
-	json_t *v = json_object_get(o, k);
-	if (!v && !required)
-		return 0;
-	if (!json_is_string(v) || !json_string_length(v) || json_string_length(v) > 200) {
-		*bad = k;
-		return -1;
-	}
-	*out = metro_strdup(json_string_value(v));
-	return 0;
-}
-
-static int std_date(json_t *o, const char *k, struct metro_date *out, const char **bad)
-{
-	const char *t = json_string_value(json_object_get(o, k));
-	if (!t || metro_date_parse(t, out)) {
-		*bad = k;
-		return -1;
-	}
-	return 0;
-}
-
-static void std_free(struct metro_standard_conf *c)
-{
-	free(c->id);
-	free(c->description);
-	free(c->serial);
-	free(c->certificate);
-	free(c->issuer);
-	free(c->accuracy_class);
-	free(c->assessment_certificate);
-	memset(c, 0, sizeof *c);
-}
-
+ * recalibration, a corrected due date).  The standard is given whole and checked with the
+ * configuration's own rules; the store records the change (old and new values, who, why)
+ * before the running configuration uses it.  The configuration file stays authoritative: a
+ * reload that still holds the old values sets them back, again as audited changes
+ * (docs/records.md). */
 static json_t *cmd_standard_set(struct metro_server *s, json_t *req, json_t *id)
 {
 	json_t *o = json_object_get(req, "standard");
-	const char *why = json_string_value(json_object_get(req, "why")), *bad = NULL;
+	const char *why = json_string_value(json_object_get(req, "why"));
 	if (!json_is_object(o))
 		return error_reply(id, "bad-request", "'standard' must be an object");
 	if (!why || !*why)
 		return error_reply(id, "bad-request",
 				   "'why' is required: every change of a standard says why");
-	static const char *const keys[] = {"id",     "description", "serial", "certificate",
-					   "issuer", "calibrated",  "due",    "uncertainty",
-					   "class",  "assessment"};
-	const char *k;
-	json_t *v;
-	json_object_foreach (o, k, v) {
-		size_t i = 0;
-		while (i < METRO_ARRAY_SIZE(keys) && strcmp(keys[i], k) != 0)
-			i++;
-		if (i == METRO_ARRAY_SIZE(keys))
-			return error_reply(id, "bad-request", "standard.%s: unknown field", k);
-	}
+	char *text = json_dumps(o, JSON_COMPACT);
+	struct metro_diag d;
 	struct metro_standard_conf c;
-	memset(&c, 0, sizeof c);
-	json_t *u = json_object_get(o, "uncertainty"), *a = json_object_get(o, "assessment");
-	if (std_str(o, "id", 1, &c.id, &bad) ||
-	    std_str(o, "description", 1, &c.description, &bad) ||
-	    std_str(o, "serial", 0, &c.serial, &bad) ||
-	    std_str(o, "certificate", 1, &c.certificate, &bad) ||
-	    std_str(o, "issuer", 1, &c.issuer, &bad) ||
-	    std_date(o, "calibrated", &c.calibrated, &bad) || std_date(o, "due", &c.due, &bad) ||
-	    std_str(o, "class", 0, &c.accuracy_class, &bad))
-		goto bad;
-	if (!!u == !!c.accuracy_class) {
-		std_free(&c);
-		return error_reply(id, "bad-request",
-				   "standard: give either uncertainty {value, k} or class");
+	metro_diag_init(&d);
+	int bad = !text ||
+		  metro_standard_conf_parse("standard-set", text, strlen(text), "standard", &d, &c);
+	free(text);
+	if (bad) {
+		/* "standard-set:1:57: standard.due: ...": the position is one in the compact
+		 * request, so the message keeps what follows it, which names the field */
+		const char *m = d.n ? d.msgs[0] : "not a standard";
+		for (int colons = 0; colons < 3 && strchr(m, ':'); colons++)
+			m = strchr(m, ':') + 1;
+		m += *m == ' ';
+		json_t *r = error_reply(id, "bad-request", "%s%s", m,
+					d.n > 1 ? " (and more problems)" : "");
+		metro_diag_free(&d);
+		return r;
 	}
-	if (u) {
-		json_t *uv = json_object_get(u, "value"), *uk = json_object_get(u, "k");
-		c.uncertainty_pct = json_number_value(uv);
-		c.k = json_number_value(uk);
-		if (!json_is_number(uv) || !json_is_number(uk) || !(c.uncertainty_pct > 0) ||
-		    c.uncertainty_pct > 100 || !(c.k >= 1) || c.k > 10) {
-			bad = "uncertainty";
-			goto bad;
-		}
-	}
-	if (a && (std_str(a, "certificate", 1, &c.assessment_certificate, &bad) ||
-		  std_date(a, "due", &c.assessment_due, &bad)))
-		goto bad;
-	if (metro_date_cmp(&c.due, &c.calibrated) <= 0) {
-		std_free(&c);
-		return error_reply(id, "bad-request", "standard.due: must be after calibrated");
-	}
+	metro_diag_free(&d);
 	struct metro_standard_conf *cur = NULL;
 	for (size_t i = 0; i < s->cfg->nstandards; i++)
 		if (!strcmp(s->cfg->standards[i].id, c.id))
@@ -804,28 +743,27 @@ static json_t *cmd_standard_set(struct metro_server *s, json_t *req, json_t *id)
 					"standard %s is not in the configuration (add a standard "
 					"there: the rigs name the standards they use)",
 					c.id);
-		std_free(&c);
+		metro_standard_conf_free(&c);
 		return r;
 	}
 	int err = metro_store_standard_change(s->store, &c, s->client ? s->client : "local", why);
 	if (err) {
 		json_t *r = error_reply(id, "store-failed", "standard %s: %s", c.id,
 					metro_store_errmsg(s->store));
-		std_free(&c);
+		metro_standard_conf_free(&c);
 		return r;
 	}
 	c.line = cur->line;
-	std_free(cur);
+	metro_standard_conf_free(cur);
 	*cur = c;
 	s->due_checked_day = 0; /* due dates may have moved: check again */
 	json_t *r = ok_reply(id);
 	json_object_set_new(r, "standard", json_string(cur->id));
 	return r;
-bad:
-	std_free(&c);
-	return error_reply(id, "bad-request", "standard.%s: missing or invalid", bad);
 }
 
+/* Every command with the least role that may use it: observers read, operators run batches,
+ * managers change the registry (docs/protocol.md). */
 static const struct {
 	const char *name;
 	json_t *(*fn)(struct metro_server *s, json_t *req, json_t *id);

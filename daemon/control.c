@@ -148,20 +148,12 @@ static char *date_text(const struct metro_date *d)
 	return metro_asprintf("%04d-%02d-%02d", d->year, d->month, d->day);
 }
 
-static struct metro_date today(void)
-{
-	time_t t = time(NULL);
-	struct tm tm;
-	localtime_r(&t, &tm);
-	return (struct metro_date){tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday};
-}
-
 static json_t *cmd_standards(struct metro_server *s, json_t *req, json_t *id)
 {
 	(void)req;
 	json_t *r = ok_reply(id);
 	json_t *list = json_array();
-	struct metro_date now = today();
+	struct metro_date now = metro_date_today();
 	for (size_t i = 0; i < s->cfg->nstandards; i++) {
 		const struct metro_standard_conf *st = &s->cfg->standards[i];
 		char *due = date_text(&st->due), *cal = date_text(&st->calibrated);
@@ -254,7 +246,7 @@ static int tightest_mpe(const struct metro_batch *b, struct metro_dec *out)
 static json_t *check_standards(struct metro_server *s, const struct metro_rig_conf *rc,
 			       const struct metro_batch *b, json_t *id, json_t *used)
 {
-	struct metro_date now = today();
+	struct metro_date now = metro_date_today();
 	struct metro_dec mpe, limit;
 	int have_mpe = tightest_mpe(b, &mpe) == METRO_OK;
 	limit = metro_procedure_param(b->proc, "uncertainty_ratio", metro_dec_invalid());

@@ -1352,17 +1352,17 @@ const char *metro_engine_run(struct metro_engine *e)
 		if (!n)
 			break; /* every meter has failed or is in error */
 		/* resume-run: positions with this item committed sit it out */
-		size_t skipped = 0;
+		struct pos *out[MAX_POS];
+		size_t nout = 0;
 		for (size_t k = 0; k < n; k++)
 			if (committed(e, ps[k], it)) {
 				ps[k]->active = 0;
-				skipped++;
+				out[nout++] = ps[k];
 			}
-		if (skipped < n)
+		if (nout < n)
 			rc = run_item(e, it);
-		for (size_t k = 0; k < n; k++)
-			if (committed(e, ps[k], it))
-				ps[k]->active = 1;
+		for (size_t k = 0; k < nout; k++)
+			out[k]->active = 1;
 	}
 	const char *end;
 	enum metro_verdict unfinished;

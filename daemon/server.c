@@ -445,10 +445,7 @@ static void send_doc(struct metro_server *s, const char *topic, char *text)
 
 static long today_days(void)
 {
-	time_t t = time(NULL);
-	struct tm tm;
-	localtime_r(&t, &tm);
-	struct metro_date d = {tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday};
+	struct metro_date d = metro_date_today();
 	return metro_date_days(&d);
 }
 
@@ -717,8 +714,12 @@ int metro_server_run(struct metro_server *s)
 			free(items);
 			break;
 		}
-		if (today_days() != s->due_checked_day)
-			metro_server_check_due(s);
+		/* due dates: once a day (or when the standards changed), looked at once a minute */
+		if (metro_now_ns() >= s->next_due_look_ns || !s->due_checked_day) {
+			s->next_due_look_ns = metro_now_ns() + 60000000000ull;
+			if (today_days() != s->due_checked_day)
+				metro_server_check_due(s);
+		}
 		if (metro_now_ns() >= s->next_checkpoint_ns) {
 			json_decref(checkpoint(s));
 			s->next_checkpoint_ns = metro_now_ns() + 600000000000ull;

@@ -40,8 +40,10 @@ struct metro_server {
 	struct metro_runs *runs;
 	struct metro_store *store; /* the system of record */
 	uint64_t next_checkpoint_ns;
-	long due_checked_day; /* the day (metro_date_days) standards were last checked for due dates
-			       */
+	/* the day (metro_date_days) the standards' due dates were last checked (0: check now),
+	 * and when the event loop looks at the date next */
+	long due_checked_day;
+	uint64_t next_due_look_ns;
 	struct metro_ratelimit store_rl;
 	json_t *recent, *recent_keys; /* replies to recent state-changing requests, by client+id */
 	const char *client; /* who sent the request being handled ("local" or a CURVE name) */

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "error.h"
 #include "util.h"
@@ -614,6 +615,14 @@ int metro_y_date(struct metro_yfile *f, yaml_node_t *n, const char *name, struct
 		return METRO_E_INVAL;
 	}
 	return METRO_OK;
+}
+
+struct metro_date metro_date_today(void)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	localtime_r(&t, &tm);
+	return (struct metro_date){tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday};
 }
 
 long metro_date_days(const struct metro_date *d)

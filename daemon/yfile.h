@@ -93,6 +93,8 @@ int metro_y_date(struct metro_yfile *f, yaml_node_t *n, const char *name, struct
 int metro_date_parse(const char *s, struct metro_date *out);
 /* Days since 1970-01-01 (proleptic Gregorian). */
 long metro_date_days(const struct metro_date *d);
+/* Today's date in the machine's local time zone (due dates are the lab's calendar days). */
+struct metro_date metro_date_today(void);
 int metro_date_cmp(const struct metro_date *a, const struct metro_date *b);
 
 /* 1-based position of a node, for messages built by callers. */

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decimal.h"
 #include "metroctl_report.h"
 #include "procedure.h"
 #include "util.h"
@@ -286,54 +287,17 @@ static void nameplate_text(json_t *np, char *out, size_t cap)
 		snprintf(out, cap, "—");
 }
 
-/* The stored exact error for display: as stored when short, else to 4 decimals (half-even
- * on the digits; the regulation's rounding is in the "rounded" column). */
+/* The stored exact error for display: as stored when short, else to 4 decimals, half to even
+ * on the exact value (the regulation's rounding is in the "rounded" column). */
 static void show_decimal(const char *s, char *out, size_t cap)
 {
 	const char *dot = s ? strchr(s, '.') : NULL;
-	if (!s || !*s) {
+	struct metro_dec v;
+	if (!s || !*s)
 		snprintf(out, cap, "—");
-		return;
-	}
-	if (!dot || strlen(dot + 1) <= 4) {
+	else if (!dot || strlen(dot + 1) <= 4 || metro_dec_parse(s, &v) ||
+		 metro_dec_format(v, 4, out, cap))
 		snprintf(out, cap, "%s", s);
-		return;
-	}
-	/* Round the text to 4 decimals: a digit string, half-even, with carry. */
-	char d[64];
-	size_t len = (size_t)(dot - s) + 5;
-	if (len >= sizeof d) {
-		snprintf(out, cap, "%s", s);
-		return;
-	}
-	memcpy(d, s, len);
-	d[len] = '\0';
-	const char *rest = dot + 5;
-	int up = 0;
-	if (rest[0] > '5')
-		up = 1;
-	else if (rest[0] == '5') {
-		int more = 0;
-		for (const char *q = rest + 1; *q; q++)
-			more |= *q != '0';
-		up = more || ((d[len - 1] - '0') % 2 == 1);
-	}
-	for (size_t i = len; up && i-- > 0;) {
-		if (d[i] == '.' || d[i] == '-' || d[i] == '+')
-			continue;
-		if (d[i] == '9') {
-			d[i] = '0';
-			continue;
-		}
-		d[i]++;
-		up = 0;
-	}
-	if (up) { /* 9.99995 -> 10.0000: insert a 1 after the sign */
-		size_t sign = d[0] == '-' || d[0] == '+';
-		snprintf(out, cap, "%.*s1%s", (int)sign, d, d + sign);
-		return;
-	}
-	snprintf(out, cap, "%s", d);
 }
 
 /* ---- shared blocks ------------------------------------------------------------------------- */

@@ -7,6 +7,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Optional (weak): set-up before the first input. */
@@ -21,5 +24,16 @@ __attribute__((weak)) int LLVMFuzzerInitialize(int *argc, char ***argv);
 			abort();                                                            \
 		}                                                                           \
 	} while (0)
+
+/* The input as a NUL-terminated string (malloc'd; NULL when out of memory). */
+static inline char *fuzz_cstr(const uint8_t *data, size_t size)
+{
+	char *s = malloc(size + 1);
+	if (s) {
+		memcpy(s, data, size);
+		s[size] = '\0';
+	}
+	return s;
+}
 
 #endif

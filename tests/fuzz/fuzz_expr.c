@@ -11,11 +11,9 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const names[] = {"q3", "r", "qmax", "ib"};
-	char *src = malloc(size + 1);
+	char *src = fuzz_cstr(data, size);
 	if (!src)
 		return 0;
-	memcpy(src, data, size);
-	src[size] = '\0';
 	struct metro_expr *e = NULL;
 	char err[256] = "";
 	unsigned col = 0;

@@ -25,11 +25,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t len = size - 1;
 	char err[256];
 	if (data[0] % 4 == 0) { /* a template of any text, either direction */
-		char *src = malloc(len + 1);
+		char *src = fuzz_cstr((const uint8_t *)body, len);
 		if (!src)
 			return 0;
-		memcpy(src, body, len);
-		src[len] = '\0';
 		struct metro_line_tmpl *t = NULL;
 		if (metro_line_compile(src, data[0] & 4 ? METRO_LINE_OUT : METRO_LINE_IN, &t, err,
 				       sizeof err) == 0)

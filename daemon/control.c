@@ -685,6 +685,16 @@ static json_t *cmd_audit_head(struct metro_server *s, json_t *req, json_t *id)
 static json_t *cmd_snapshot(struct metro_server *s, json_t *req, json_t *id)
 {
 	json_t *r = cmd_rigs(s, req, id);
+	/* the newest reading of each rig: its tick, read time and every channel's value */
+	json_t *rigs = json_object_get(r, "rigs");
+	for (size_t i = 0; i < s->nrigs && i < json_array_size(rigs); i++) {
+		size_t len;
+		const char *body = metro_rig_reading(s->rigs[i], &len);
+		char *text = body ? metro_asprintf("{%.*s}", (int)len, body) : NULL;
+		json_t *last = text ? json_loads(text, 0, NULL) : NULL;
+		free(text);
+		json_object_set_new(json_array_get(rigs, i), "reading", last ? last : json_null());
+	}
 	json_object_set_new(r, "runs", metro_runs_list(s->runs));
 	json_object_set_new(r, "station", json_string(s->cfg->station.id));
 	json_object_set_new(r, "seq", json_integer((json_int_t)s->seq));

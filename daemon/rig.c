@@ -6,7 +6,7 @@
  * served (the read took longer than the period) are counted, never silently merged.
  *
  * Up the pipe go [kind][json] messages: "state", "reading" (one per tick, every readable
- * channel), "health" (device counters and tick lateness, once a second) and "alarm" (device
+ * channel; only its body, encoded by docenc.c, the main thread stamps it without parsing), "health" (device counters and tick lateness, once a second) and "alarm" (device
  * lost, device back).  Down the pipe come commands; STOP brings the rig to its safe state
  * (flow off, source off, valve closed), verified by reading back, before the thread exits.
  */
@@ -24,6 +24,7 @@
 #include <zmq.h>
 
 #include "device.h"
+#include "docenc.h"
 #include "engine.h"
 #include "error.h"
 #include "log.h"
@@ -39,6 +40,8 @@ struct metro_rig {
 	int started;
 	char state[32]; /* main thread's view, updated by metro_rig_receive */
 	int connected;	/* main thread's view */
+	char *id_q;	/* the rig id as a JSON string, for the publisher's stamp */
+	struct metro_buf last_reading; /* main thread's copy of the newest reading body */
 
 	/* actor-only state */
 	struct metro_device *dev;
@@ -51,6 +54,7 @@ struct metro_rig {
 	const struct metro_channel **readable;
 	size_t nreadable;
 	double *values;
+	struct metro_reading_enc enc;
 	uint64_t ticks, dropped_ticks, send_drops;
 	int64_t lateness[LATENCY_RING]; /* ns */
 	size_t nlate;
@@ -95,6 +99,11 @@ static void choose_channels(struct metro_rig *r)
 		r->readable[r->nreadable++] = c;
 	}
 	r->values = metro_calloc(r->nreadable ? r->nreadable : 1, sizeof *r->values);
+	const char **names = metro_calloc(r->nreadable ? r->nreadable : 1, sizeof *names);
+	for (size_t i = 0; i < r->nreadable; i++)
+		names[i] = r->readable[i]->name;
+	metro_reading_enc_init(&r->enc, names, r->nreadable);
+	free(names);
 }
 
 static void sample(struct metro_rig *r, uint64_t deadline_ns)
@@ -116,12 +125,12 @@ static void sample(struct metro_rig *r, uint64_t deadline_ns)
 		   json_pack("{sssssbss}", "alarm", "device-lost", "severity", "error", "active", 0,
 			     "message", metro_device_describe(r->dev)));
 	}
-	json_t *vals = json_object();
-	for (size_t i = 0; i < r->nreadable; i++)
-		json_object_set_new(vals, r->readable[i]->name, json_real(r->values[i]));
-	up(r, "reading",
-	   json_pack("{sIsIso}", "tick", (json_int_t)r->ticks, "read_ns",
-		     (json_int_t)(done - deadline_ns), "values", vals));
+	size_t len;
+	const char *body = metro_reading_encode(&r->enc, r->ticks, (int64_t)(done - deadline_ns),
+						r->values, &len);
+	if (zmq_send(r->pipe_actor, "reading", 7, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+	    zmq_send(r->pipe_actor, body, len, ZMQ_DONTWAIT) < 0)
+		r->send_drops++;
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -409,6 +418,7 @@ int metro_rig_start(void *zctx, const struct metro_rig_conf *conf, struct metro_
 	static unsigned counter;
 	struct metro_rig *r = metro_calloc(1, sizeof *r);
 	r->conf = metro_rig_conf_dup(conf);
+	r->id_q = metro_json_quote(conf->id);
 	metro_strlcpy(r->state, "starting", sizeof r->state);
 	char ep[128];
 	snprintf(ep, sizeof ep, "inproc://rig-%s-%u", conf->id,
@@ -453,6 +463,9 @@ void metro_rig_stop(struct metro_rig **pr)
 		zmq_close(r->pipe_actor);
 	free(r->readable);
 	free(r->values);
+	metro_reading_enc_free(&r->enc);
+	metro_buf_free(&r->last_reading);
+	free(r->id_q);
 	metro_rig_conf_free(&r->conf);
 	free(r);
 	*pr = NULL;
@@ -482,6 +495,14 @@ const char *metro_rig_receive(struct metro_rig *r, json_t **doc)
 		if (zmq_msg_size(&k) == strlen(kinds[i]) &&
 		    !memcmp(zmq_msg_data(&k), kinds[i], zmq_msg_size(&k)))
 			kind = kinds[i];
+	if (kind == kinds[1]) {
+		/* a reading's body: kept as text, stamped and sent without parsing */
+		r->last_reading.len = 0;
+		metro_buf_put(&r->last_reading, zmq_msg_data(&b), zmq_msg_size(&b));
+		zmq_msg_close(&k);
+		zmq_msg_close(&b);
+		return kind;
+	}
 	*doc = json_loadb(zmq_msg_data(&b), zmq_msg_size(&b), 0, NULL);
 	zmq_msg_close(&k);
 	zmq_msg_close(&b);
@@ -496,6 +517,17 @@ const char *metro_rig_receive(struct metro_rig *r, json_t **doc)
 			json_is_true(json_object_get(json_object_get(*doc, "device"), "connected"));
 	}
 	return kind;
+}
+
+const char *metro_rig_reading(const struct metro_rig *r, size_t *len)
+{
+	*len = r->last_reading.len;
+	return r->last_reading.len ? r->last_reading.p : NULL;
+}
+
+const char *metro_rig_id_quoted(const struct metro_rig *r)
+{
+	return r->id_q;
 }
 
 const struct metro_rig_conf *metro_rig_conf(const struct metro_rig *r)

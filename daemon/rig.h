@@ -26,10 +26,15 @@ void metro_rig_stop(struct metro_rig **pr);
 /* Main-thread side of the pipe, for zmq_poll. */
 void *metro_rig_pipe(struct metro_rig *r);
 /* Read one message from the pipe without waiting (call when the pipe is readable).  Returns
- * its kind ("state", "reading", "health", "alarm"; a static string) and the document in *doc
- * (the caller owns it), or NULL when nothing was waiting.  State and health messages also
- * update the main thread's view of the rig. */
+ * its kind ("state", "reading", "health", "alarm", "run", ...; a static string) and the
+ * document in *doc (the caller owns it), or NULL when nothing was waiting.  A "reading" comes
+ * as text, not as a document (*doc is NULL): its body is metro_rig_reading() until the next
+ * reading.  State and health messages also update the main thread's view of the rig. */
 const char *metro_rig_receive(struct metro_rig *r, json_t **doc);
+/* The newest reading's body ("tick":..,"read_ns":..,"values":{..}, docenc.h), or NULL. */
+const char *metro_rig_reading(const struct metro_rig *r, size_t *len);
+/* The rig id as a JSON string literal. */
+const char *metro_rig_id_quoted(const struct metro_rig *r);
 
 /* Hand a validated batch to the actor (ownership passes, also on failure); it runs as soon as
  * the actor reads it.  The caller has checked that the rig is idle. */

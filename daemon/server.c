@@ -220,6 +220,7 @@ void metro_server_destroy(struct metro_server **ps)
 		close(s->sigfd);
 	metro_store_close(&s->store); /* signs what was recorded since the last checkpoint */
 	metro_swid_free(&s->swid);
+	metro_stamp_free(&s->stamp);
 	metro_config_destroy(&s->cfg);
 	metro_runs_destroy(&s->runs);
 	json_decref(s->recent);
@@ -327,6 +328,7 @@ int metro_server_reload(struct metro_server *s)
 	s->last_reload_error[0] = '\0';
 	metro_log_set_level(next->log_level);
 	metro_swid_free(&s->swid);
+	metro_stamp_free(&s->stamp);
 	metro_swid_collect(&s->swid, next->procedure_dirs, next->nprocedure_dirs);
 	metro_notice("configuration generation %u applied: %zu rigs", s->generation, s->nrigs);
 	s->due_checked_day = 0; /* the standards may have changed: check their due dates again */
@@ -511,6 +513,38 @@ void metro_server_publish(struct metro_server *s, const char *kind, const char *
 		send_doc(s, topic, text);
 }
 
+void metro_server_publish_body(struct metro_server *s, const char *kind, const char *rig,
+			       const char *rig_q, const char *body, size_t len)
+{
+	if (!metro_stamp_is_for(&s->stamp, s->cfg->station.id)) {
+		metro_stamp_free(&s->stamp);
+		metro_stamp_init(&s->stamp, s->cfg->station.id);
+	}
+	int64_t seq;
+	if (metro_store_next_seq(s->store, &seq)) {
+		metro_log_limited(&s->store_rl, METRO_LOG_ERR,
+				  "record store: cannot number a %s document: %s", kind,
+				  metro_store_errmsg(s->store));
+		s->publish_drops++;
+		return;
+	}
+	s->seq = (uint64_t)seq;
+	char topic[128];
+	size_t kl = strlen(kind), rl = strlen(rig);
+	if (kl + 1 + rl >= sizeof topic) { /* rig ids are at most 64 characters */
+		s->publish_drops++;
+		return;
+	}
+	memcpy(topic, kind, kl);
+	topic[kl] = '.';
+	memcpy(topic + kl + 1, rig, rl);
+	size_t n;
+	const char *doc = metro_stamp_document(&s->stamp, kind, rig_q, seq, body, len, &n);
+	if (zmq_send(s->publish, topic, kl + 1 + rl, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+	    zmq_send(s->publish, doc, n, ZMQ_DONTWAIT) < 0)
+		s->publish_drops++;
+}
+
 static const char *text_of(json_t *v, char *buf, size_t cap)
 {
 	if (!v || json_is_null(v))
@@ -640,7 +674,13 @@ static void drain_rig(struct metro_server *s, struct metro_rig *r)
 	const char *kind;
 	const char *id = metro_rig_conf(r)->id;
 	while ((kind = metro_rig_receive(r, &doc))) {
-		if (!strcmp(kind, "state")) {
+		if (!doc) { /* a reading: its body, sent as it came */
+			size_t len;
+			const char *body = metro_rig_reading(r, &len);
+			if (body)
+				metro_server_publish_body(s, kind, id, metro_rig_id_quoted(r), body,
+							  len);
+		} else if (!strcmp(kind, "state")) {
 			metro_info("rig %s: %s", id, metro_rig_state(r));
 			json_decref(doc);
 		} else if (!strcmp(kind, "alarm")) {

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "rig.h"
 #include "store.h"
+#include "docenc.h"
 #include "swid.h"
 
 struct metro_server {
@@ -48,6 +49,7 @@ struct metro_server {
 	json_t *recent, *recent_keys; /* replies to recent state-changing requests, by client+id */
 	const char *client; /* who sent the request being handled ("local" or a CURVE name) */
 	struct metro_swid swid;
+	struct metro_stamp stamp; /* the short path of readings (docenc.h) */
 };
 
 /* Create the server for a validated configuration (ownership of cfg passes to the server):
@@ -72,6 +74,10 @@ json_t *metro_control_handle(struct metro_server *s, const char *msg, size_t len
 /* Publish a document on topic "<kind>.<rig>" (or "<kind>" when rig is NULL), adding schema,
  * seq, station and time.  Takes ownership of doc.  Never blocks. */
 void metro_server_publish(struct metro_server *s, const char *kind, const char *rig, json_t *doc);
+/* Publish a document given as its encoded body (docenc.h): stamped with schema, station,
+ * time, rig and seq without being parsed.  rig_q is the rig id as a JSON string. */
+void metro_server_publish_body(struct metro_server *s, const char *kind, const char *rig,
+			       const char *rig_q, const char *body, size_t len);
 /* Publish a "standard-due" alarm on alarm.<rig> for every rig that uses a standard (or its
  * assessment certificate) due within due_warning_days of today, or past due (severity error).
  * Done at start, after a reload and once a day.  Returns the number of alarms published. */

@@ -27,7 +27,7 @@
 #include "util.h"
 
 /* Document seqs are reserved in blocks of this size, one durable write per block. */
-#define SEQ_BLOCK 1024
+#define SEQ_BLOCK 65536
 
 struct stmt_cache {
 	char *sql;

@@ -27,8 +27,9 @@ check "documents received" "$([ "${n:-0}" -gt 50 ] && echo yes)" "yes"
 check "every document valid against its schema" "$invalid" "0"
 check "no gap in seq" "$gaps" "0"
 check "verdicts, points, the run and a checkpoint all seen" "$(echo "$kinds" | grep -o -E 'audit=[1-9]|point=[0-9]+|run=[0-9]+|verdict=5' | wc -l)" "4"
-read -r snap_ok results same stored_verdicts < <(/usr/bin/python3 tests/lib/stream_client.py latejoin "$CTL" "$TMP/stream.jsonl")
+read -r snap_ok results same stored_verdicts last_ok < <(/usr/bin/python3 tests/lib/stream_client.py latejoin "$CTL" "$TMP/stream.jsonl")
 check "snapshot seq covers what was published" "$snap_ok" "True"
 check "replay returns every point and verdict exactly as published" "$same" "$results"
 check "five verdicts stored" "$stored_verdicts" "5"
+check "snapshot holds each rig's newest reading with every channel" "$last_ok" "True"
 finish

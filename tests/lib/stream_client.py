@@ -77,8 +77,18 @@ def latejoin(ctl, out):
     results = [d for d in seen if d["topic"].split(".")[0] in ("point", "verdict")]
     same = sum(1 for d in results
                if d["doc"]["seq"] in stored and stored[d["doc"]["seq"]]["doc"] == d["doc"])
+    # the snapshot's last reading per rig: newer than any the subscriber saw, same channels
+    last = {}
+    for d in seen:
+        if d["topic"].startswith("reading."):
+            last[d["doc"]["rig"]] = d["doc"]
+    rigs = {r["id"]: r for r in snap["rigs"]}
+    last_ok = bool(last) and all(
+        rigs.get(rig, {}).get("reading") and rigs[rig]["reading"]["tick"] >= doc["tick"]
+        and set(rigs[rig]["reading"]["values"]) == set(doc["values"])
+        for rig, doc in last.items())
     print(snap["seq"] >= max(d["doc"]["seq"] for d in seen), len(results), same,
-          sum(1 for d in stored.values() if d["topic"].startswith("verdict.")))
+          sum(1 for d in stored.values() if d["topic"].startswith("verdict.")), last_ok)
 
 
 if __name__ == "__main__":

@@ -63,8 +63,8 @@ void metro_reading_enc_free(struct metro_reading_enc *e);
 struct metro_stamp {
 	char *station, *station_q;
 	size_t station_qlen;
-	int64_t sec;	/* the second date[] holds */
-	char date[24];	/* "YYYY-MM-DDTHH:MM:SS." */
+	int64_t sec;   /* the second date[] holds */
+	char date[24]; /* "YYYY-MM-DDTHH:MM:SS." */
 	struct metro_buf buf;
 };
 

@@ -6,9 +6,10 @@
  * served (the read took longer than the period) are counted, never silently merged.
  *
  * Up the pipe go [kind][json] messages: "state", "reading" (one per tick, every readable
- * channel; only its body, encoded by docenc.c, the main thread stamps it without parsing), "health" (device counters and tick lateness, once a second) and "alarm" (device
- * lost, device back).  Down the pipe come commands; STOP brings the rig to its safe state
- * (flow off, source off, valve closed), verified by reading back, before the thread exits.
+ * channel; only its body, encoded by docenc.c, the main thread stamps it without parsing), "health"
+ * (device counters and tick lateness, once a second) and "alarm" (device lost, device back).  Down
+ * the pipe come commands; STOP brings the rig to its safe state (flow off, source off, valve
+ * closed), verified by reading back, before the thread exits.
  */
 #include "rig.h"
 
@@ -38,9 +39,9 @@ struct metro_rig {
 	void *pipe_actor; /* actor's end */
 	pthread_t thread;
 	int started;
-	char state[32]; /* main thread's view, updated by metro_rig_receive */
-	int connected;	/* main thread's view */
-	char *id_q;	/* the rig id as a JSON string, for the publisher's stamp */
+	char state[32];		       /* main thread's view, updated by metro_rig_receive */
+	int connected;		       /* main thread's view */
+	char *id_q;		       /* the rig id as a JSON string, for the publisher's stamp */
 	struct metro_buf last_reading; /* main thread's copy of the newest reading body */
 
 	/* actor-only state */

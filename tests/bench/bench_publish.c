@@ -27,7 +27,8 @@ static long received;
 
 static void *drain(void *sub)
 {
-	while (!stop && __atomic_load_n(&received, __ATOMIC_RELAXED) < 11 * (2 * 40000 + 10000) + 1) {
+	while (!stop &&
+	       __atomic_load_n(&received, __ATOMIC_RELAXED) < 11 * (2 * 40000 + 10000) + 1) {
 		zmq_msg_t m;
 		zmq_msg_init(&m);
 		if (zmq_msg_recv(&m, sub, 0) >= 0 && !zmq_msg_more(&m))
@@ -121,7 +122,8 @@ int main(void)
 	/* the bare loop sends one document as metrod stamps it, encoded once */
 	tick_values(1, v);
 	const char *b1 = metro_reading_encode(&enc, 1, 61234, v, &blen);
-	metro_server_publish_body(&s, "reading", "water-1", rig_q, b1, blen); /* sets the stamp up */
+	metro_server_publish_body(&s, "reading", "water-1", rig_q, b1,
+				  blen); /* sets the stamp up */
 	char *body = metro_strndup(s.stamp.buf.p, s.stamp.buf.len);
 	size_t body_len = s.stamp.buf.len;
 	if (!caught_up(1))
@@ -165,7 +167,8 @@ int main(void)
 	qsort(bare_r, ROUNDS, sizeof(double), cmp);
 	qsort(ours_r, ROUNDS, sizeof(double), cmp);
 	qsort(general_r, ROUNDS, sizeof(double), cmp);
-	double bare = bare_r[ROUNDS / 2], ours = ours_r[ROUNDS / 2], general = general_r[ROUNDS / 2];
+	double bare = bare_r[ROUNDS / 2], ours = ours_r[ROUNDS / 2],
+	       general = general_r[ROUNDS / 2];
 	/* Then measure one document at a time. */
 	stop = 1;
 	pthread_join(th, NULL);

@@ -88,10 +88,29 @@ static void test_special_values(void **state)
 	assert_string_equal(out, "1e12");
 	metro_fmt_real(0.1 + 0.2, out);
 	assert_string_equal(out, "0.3");
-	double all[] = {0.0,   -0.0,   1.0,	   -1.0,    0.1,	  0.5,	 2.5,
-			1e-4,  1e-5,   9.99999999999e-5, 9.999999999995e-5, 0.0001,	 999999999999.5,
-			1e12,  1e15,   1e-9,   1e-10,   1e16,	  1e300, 4.9e-324,
-			DBL_MAX_EXP, 123.456, 6.02214076e23};
+	double all[] = {0.0,
+			-0.0,
+			1.0,
+			-1.0,
+			0.1,
+			0.5,
+			2.5,
+			1e-4,
+			1e-5,
+			9.99999999999e-5,
+			9.999999999995e-5,
+			0.0001,
+			999999999999.5,
+			1e12,
+			1e15,
+			1e-9,
+			1e-10,
+			1e16,
+			1e300,
+			4.9e-324,
+			DBL_MAX_EXP,
+			123.456,
+			6.02214076e23};
 	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
 		check(all[i]);
 	assert_int_equal(mismatches, 0);

@@ -7,7 +7,8 @@
  * divided by the buoyancy factor 1.0011 (so that Va = 1.0011 m / rho(t) gives the volume back,
  * as the regulation computes it), and each position's pulse pick-up count integrates the
  * meter's indicated volume: the true volume times (1 + e/100), e from the meter's error curve
- * at the current flow, quantised to the count's resolution.
+ * at the current flow (plus the meter's run offset for this collection, if it has one),
+ * quantised to the count's resolution.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@ struct flow {
 	double q;      /* actual flow, m3/h */
 	double target; /* flow the pump drives towards, m3/h */
 	int collecting, reset_prev, fault;
+	long collections;    /* times the diverter went to the tank */
 	double v_ref, m_ref; /* L, kg */
 	double t_now;	     /* degC */
 };
@@ -80,7 +82,10 @@ static void flow_inputs(struct sim_rig *r, void *st)
 	/* A setpoint the pump cannot deliver is a bench fault; the pump then runs at its limit. */
 	f->fault = run && (!(sp >= 0.0) || sp > b->max_flow_m3h);
 	f->target = run ? fmin(fmax(sp, 0.0), b->max_flow_m3h) : 0.0;
-	f->collecting = sim_image_get(r->img, f->collect) != 0.0;
+	int collecting = sim_image_get(r->img, f->collect) != 0.0;
+	if (collecting && !f->collecting)
+		f->collections++;
+	f->collecting = collecting;
 	int reset = sim_image_get(r->img, f->reset) != 0.0;
 	if (reset && !f->reset_prev) {
 		f->v_ref = 0;
@@ -108,7 +113,7 @@ static void flow_step(struct sim_rig *r, void *st, double dt)
 		const struct sim_meter *m = &r->meters->pos[k];
 		if (m->empty)
 			continue;
-		double e = sim_meter_error_flow(m, qmean);
+		double e = sim_meter_error_flow(m, qmean) + sim_meter_run_offset(m, f->collections);
 		sim_counter_add(r, &f->counter[k], dv * (1.0 + e / 100.0));
 	}
 }

@@ -132,6 +132,7 @@ enum {
 	M_MCONST,
 	M_RES,
 	M_TOFF,
+	M_RUNOFF,
 	M_N
 };
 
@@ -139,11 +140,17 @@ static const struct {
 	const char *key;
 	unsigned rigs;
 } meter_keys[M_N] = {
-	{"position", FLOW | ELEC | BELL}, {"serial", FLOW | ELEC | BELL},
-	{"empty", FLOW | ELEC | BELL},	  {"constant", FLOW | ELEC | BELL},
-	{"curve", FLOW | ELEC | BELL},	  {"start_current_a", ELEC},
-	{"creep_pulses_per_hour", ELEC},  {"meter_constant", ELEC},
-	{"resolution_l", FLOW | BELL},	  {"temp_offset", BELL},
+	{"position", FLOW | ELEC | BELL},
+	{"serial", FLOW | ELEC | BELL},
+	{"empty", FLOW | ELEC | BELL},
+	{"constant", FLOW | ELEC | BELL},
+	{"curve", FLOW | ELEC | BELL},
+	{"start_current_a", ELEC},
+	{"creep_pulses_per_hour", ELEC},
+	{"meter_constant", ELEC},
+	{"resolution_l", FLOW | BELL},
+	{"temp_offset", BELL},
+	{"run_offsets", FLOW},
 };
 
 static void meter_defaults(struct sim_meter *m)
@@ -344,6 +351,21 @@ static void load_meter(struct metro_yfile *f, yaml_node_t *n, const char *where,
 	if (v[M_TOFF] &&
 	    !metro_y_double(f, v[M_TOFF], KEY("temp_offset"), -50.0, 50.0, &m->temp_offset))
 		m->has_temp_offset = 1;
+	if (v[M_RUNOFF]) {
+		int len = metro_y_seq(f, v[M_RUNOFF], KEY("run_offsets"));
+		if (len > SIM_MAX_RUN_OFFSETS) {
+			metro_y_error(f, v[M_RUNOFF], "%s: at most %d collections", key,
+				      SIM_MAX_RUN_OFFSETS);
+		} else if (len >= 0) {
+			m->nrun_offsets = 0;
+			for (int i = 0; i < len; i++) {
+				char k2[160];
+				snprintf(k2, sizeof k2, "%s.run_offsets[%d]", where, i);
+				metro_y_double(f, metro_y_seq_at(f, v[M_RUNOFF], i), k2, -100.0,
+					       100.0, &m->run_offsets[m->nrun_offsets++]);
+			}
+		}
+	}
 #undef KEY
 }
 
@@ -450,6 +472,11 @@ static double interp(const struct sim_point *pts, size_t n, double x)
 double sim_meter_error_flow(const struct sim_meter *m, double q)
 {
 	return m->npts ? interp(m->pts, m->npts, q) : m->constant;
+}
+
+double sim_meter_run_offset(const struct sim_meter *m, long n)
+{
+	return n >= 1 && n <= m->nrun_offsets ? m->run_offsets[n - 1] : 0.0;
 }
 
 double sim_meter_error_elec(const struct sim_meter *m, double i, double phase_deg)

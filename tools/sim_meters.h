@@ -18,6 +18,8 @@ enum sim_rig_kind {
 	SIM_RIG_BELL,
 };
 
+#define SIM_MAX_RUN_OFFSETS 16
+
 /* One point of an error curve.  Water and gas: x is the flow (m3/h), angle unused.
  * Electricity: x is the current (A), angle the phase angle of the point's power factor in
  * degrees (acos(pf), positive inductive "L", negative capacitive "C"). */
@@ -35,6 +37,11 @@ struct sim_meter {
 	double start_current_a;
 	double creep_per_hour;
 	double meter_constant; /* imp/kWh; 0: take the calculator's pos[N].meter_constant */
+	/* water: added to the curve's error during the rig's n-th collection (the n-th time the
+	 * diverter goes to the tank since the simulator started), run_offsets[n-1]; none past the
+	 * list.  Run-to-run variation, so that the retest rule can be exercised. */
+	double run_offsets[SIM_MAX_RUN_OFFSETS];
+	int nrun_offsets;
 	/* water and gas */
 	double resolution_l; /* < 0: the register's resolution (integer channels), 0: none */
 	/* gas */
@@ -73,6 +80,8 @@ void sim_meters_destroy(struct sim_meters **pm);
  * (electricity: the points of the nearest power factor, interpolated in current).  Piecewise
  * linear, constant beyond the ends. */
 double sim_meter_error_flow(const struct sim_meter *m, double q);
+/* The extra error of the rig's n-th collection (n from 1), 0 when none was given. */
+double sim_meter_run_offset(const struct sim_meter *m, long n);
 double sim_meter_error_elec(const struct sim_meter *m, double i, double phase_deg);
 
 #endif

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The water procedure end to end: metrosim flow bench over Modbus TCP, metrod, a batch of nine
 # class 2 meters where position 3 reads +3.5 % at Q2 (and must fail there after the retest
-# rule's two extra runs), position 7 reads -1.25 % everywhere (passes), position 5 is empty.
+# rule's two extra runs), position 8 reads +2.3 % on its first run at Q2 and +0.4 % on the two
+# extra runs (passes by the retest rule), position 7 reads -1.25 % everywhere (passes),
+# position 5 is empty.
 # Checks verdicts, the point documents and the safe state read back from the simulator.
 set -u
 . tests/lib/rigs.sh
@@ -31,6 +33,11 @@ check "q2 of position 3 took three runs" "$(v "[len(p['values']['runs']) for p i
 check "q2 error of position 3 is +3.5 % within quantisation" "$(v "[abs(p['values']['mean']-3.5)<0.02 for p in d['points'] if p['position']==3 and p['item']=='q2' and p['verdict']=='fail'][0]")" "True"
 check "q2 is in the upper zone (Q2 inclusive)" "$(v "[p['values']['zone'] for p in d['points'] if p['position']==1 and p['item']=='q2'][0]")" "upper"
 check "q1 is in the lower zone with MPE 5 %" "$(v "[(p['values']['zone'], p['values']['judgement']['mpe']) for p in d['points'] if p['position']==1 and p['item']=='q1'][0]")" "('lower', 5)"
+q2_8() { v "[p['values']$1 for p in d['points'] if p['position']==8 and p['item']=='q2' and p['verdict']!='pending'][0]"; }
+check "q2 of position 8 took three runs and passed" "$(v "[(len(p['values']['runs']), p['verdict']) for p in d['points'] if p['position']==8 and p['item']=='q2' and p['verdict']!='pending'][0]")" "(3, 'pass')"
+check "position 8's first q2 run exceeded the MPE" "$(q2_8 "['runs'][0] > 2.2")" "True"
+check "position 8's extra runs and their mean are within the MPE" "$(q2_8 "['runs'][1] < 0.6 and p['values']['runs'][2] < 0.6 and abs(p['values']['mean'] - 1.03) < 0.05")" "True"
+check "position 8 had a pending point asking for two more runs" "$(v "[p['values'].get('needs_more') for p in d['points'] if p['position']==8 and p['item']=='q2' and p['verdict']=='pending'][0]")" "2"
 check "position 3 dropped out after q2 (no q1)" "$(v "[p for p in d['points'] if p['position']==3 and p['item']=='q1']")" "[]"
 check "position 7 reads -1.25 % at q3" "$(v "[round(p['values']['mean'],2) for p in d['points'] if p['position']==7 and p['item']=='q3'][0]")" "-1.25"
 check "judgements answered by the operator" "$(v "[p['values']['operator'] for p in d['points'] if p['item']=='visual'][0]")" "张工 (demo)"

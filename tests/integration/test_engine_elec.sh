@@ -4,14 +4,14 @@
 set -u
 . tests/lib/rigs.sh
 SCALE=120
-start_sim elec --rig electricity-bench --modbus-rtu --pty-link "$TMP/elec.pty" --positions 6 --meters tests/data/sim/electricity-test-meters.yaml --time-scale $SCALE
+start_sim elec --rig electricity-bench --modbus-rtu --pty-link "$TMP/elec.pty" --positions 8 --meters tests/data/sim/electricity-test-meters.yaml --time-scale $SCALE
 { config_head; cat <<YAML
-  - {id: elec-1, kind: electricity-bench, driver: modbus-rtu, connection: {device: $TMP/elec.pty, baud: 115200}, profile: $PWD/config/profiles/electricity-bench.yaml, positions: 6, standards: [es], sample_hz: 10, simulated: true, time_scale: $SCALE}
+  - {id: elec-1, kind: electricity-bench, driver: modbus-rtu, connection: {device: $TMP/elec.pty, baud: 115200}, profile: $PWD/config/profiles/electricity-bench.yaml, positions: 8, standards: [es], sample_hz: 10, simulated: true, time_scale: $SCALE}
 YAML
 } >"$TMP/metrod.yaml"
 start_metrod "$TMP/metrod.yaml"
 head -n 7 config/batches/electricity-initial.yaml >"$TMP/batch.yaml"
-grep -E 'position: [1-5],' config/batches/electricity-initial.yaml >>"$TMP/batch.yaml"
+grep -E 'position: [1-7],' config/batches/electricity-initial.yaml >>"$TMP/batch.yaml"
 timeout 300 "$B/metroctl" -e "$CTL" --json start "$TMP/batch.yaml" --wait --auto-answer pass 2>"$TMP/start.err" | tail -n 1 >"$TMP/run.json"
 check "batch runs to its end" "$(json "d['result']" <"$TMP/run.json")" "done"
 v() { json "$1" <"$TMP/run.json"; }
@@ -21,7 +21,12 @@ check "position 2 fails at the first load point" "$(verdict 2)" "('fail', ['imax
 check "position 3 fails the start test" "$(verdict 3)" "('fail', ['start'])"
 check "position 4 fails the creep test" "$(verdict 4)" "('fail', ['creep'])"
 check "position 5 passes" "$(verdict 5)" "('pass', [])"
+check "position 6 (+1.03 % at Imax) passes on the rounded error" "$(verdict 6)" "('pass', [])"
+check "position 7 (+1.07 % at Imax) fails on the rounded error" "$(verdict 7)" "('fail', ['imax-1.0'])"
 pt() { v "[p['values']$2 for p in d['points'] if p['position']==$1 and p['item']=='$3' and p['verdict']!='pending'][0]"; }
+check "position 6 at Imax: mean over the MPE, rounded to it" "$(pt 6 "['mean'] > 1.0 and p['values']['judgement']['rounded'] == 1.0" imax-1.0)" "True"
+check "position 7 at Imax: rounded to 1.1" "$(pt 7 "['judgement']['rounded']" imax-1.0)" "1.1"
+check "position 6 at Imax: in the band, four readings" "$(pt 6 "['readings'].__len__()" imax-1.0)" "4"
 check "position 1 at Ib: two readings" "$(pt 1 "['readings'].__len__()" ib-1.0)" "2"
 check "position 5 in the band: four readings" "$(pt 5 "['readings'].__len__()" ib-1.0)" "4"
 check "position 5 band flag" "$(pt 5 "['band_80_120']" ib-1.0)" "True"

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "batch.h"
+#include "engine.h"
 #include "error.h"
 #include "log.h"
 #include "metrology.h"
@@ -607,10 +608,22 @@ static json_t *cmd_input(struct metro_server *s, json_t *req, json_t *id)
 				   open ? open : "");
 	json_t *ans = json_object_get(req, "answer");
 	const char *a = json_string_value(ans);
-	if (!(a && (!strcmp(a, "pass") || !strcmp(a, "fail"))) && !json_is_object(ans))
+	json_t *pdoc = metro_runs_prompt_doc(s->runs, metro_rig_conf(rig)->id);
+	if (!strcmp(json_string_value(json_object_get(pdoc, "kind")) ?: "", "readings")) {
+		/* typed meter readings: checked here, before the answer is recorded */
+		json_t *pj = json_object_get(pdoc, "positions");
+		int positions[1024];
+		size_t n = 0;
+		for (size_t i = 0; i < json_array_size(pj) && n < METRO_ARRAY_SIZE(positions); i++)
+			positions[n++] = (int)json_integer_value(json_array_get(pj, i));
+		char err[200];
+		if (metro_engine_check_readings(positions, n, ans, err, sizeof err))
+			return error_reply(id, "bad-request", "%s", err);
+	} else if (!(a && (!strcmp(a, "pass") || !strcmp(a, "fail"))) && !json_is_object(ans)) {
 		return error_reply(id, "bad-request",
 				   "'answer' must be \"pass\", \"fail\" or {\"POSITION\": "
 				   "\"pass\"|\"fail\", ...}");
+	}
 	const char *op = json_string_value(json_object_get(req, "operator"));
 	if (!op || !op[0])
 		return error_reply(id, "bad-request", "'operator' must name who answers");

@@ -14,6 +14,7 @@
 #define MAX_POS 256
 #define RERUN 1 /* internal: the point was interrupted (suspender); run it again */
 #define MAX_RERUNS 5
+#define NO_ANSWER 2 /* internal: a prompt timed out */
 
 static const char *const verdict_names[] = {"pass", "conditional", "fail", "aborted", "error"};
 static const char *const state_names[] = {"idle",      "starting", "running",  "pausing", "paused",
@@ -51,8 +52,12 @@ struct metro_engine {
 	size_t npos;
 	int pause_req, stop_req, abort_req, halt_req;
 	const char *end_state;
-	/* the open prompt */
+	/* the open prompt: its id, what it asks (a pass/fail judgement or typed meter readings)
+	 * and of which positions */
 	char prompt_id[64];
+	int prompt_readings;
+	int prompt_pos[MAX_POS];
+	size_t nprompt_pos;
 	json_t *answer;
 	char answer_operator[100];
 	unsigned prompts;
@@ -316,37 +321,72 @@ static json_t *runs_json(const struct metro_dec *runs, size_t n)
 
 /* ---- judgement items --------------------------------------------------------------------- */
 
+/* Publish a prompt to the positions ps[0..n) and wait (real time, prompt_timeout_s) for its
+ * answer.  extra (consumed, may be NULL) adds fields to the prompt document.  When the prompt
+ * closes it is published again with closed: true, answered and the answering operator.
+ * Returns METRO_OK with e->answer and e->answer_operator set, NO_ANSWER on timeout, or an
+ * error when the run must end. */
+static int ask(struct metro_engine *e, const struct metro_proc_item *it, struct pos **ps, size_t n,
+	       int readings, const char *question, json_t *extra)
+{
+	snprintf(e->prompt_id, sizeof e->prompt_id, "%s-%u", it->id, ++e->prompts);
+	json_decref(e->answer);
+	e->answer = NULL;
+	e->prompt_readings = readings;
+	e->nprompt_pos = n;
+	double timeout =
+		dd(metro_procedure_param(e->b->proc, "prompt_timeout_s", metro_dec_e(600, 0)));
+	json_t *positions = json_array();
+	for (size_t i = 0; i < n; i++) {
+		e->prompt_pos[i] = ps[i]->m->position;
+		json_array_append_new(positions, json_integer(ps[i]->m->position));
+	}
+	json_t *doc = json_pack("{sssssssosf}", "prompt", e->prompt_id, "item", it->id, "question",
+				question, "positions", positions, "timeout_s", timeout);
+	if (extra) {
+		json_object_update(doc, extra);
+		json_decref(extra);
+	}
+	json_t *closed = json_deep_copy(doc);
+	emit(e, "prompt", doc);
+	double waited = 0;
+	int rc = METRO_OK;
+	while (!e->answer) {
+		if (waited >= timeout) {
+			rc = NO_ANSWER;
+			break;
+		}
+		if (wait_real(e, e->io.poll_s)) {
+			rc = METRO_E_STATE;
+			break;
+		}
+		waited += e->io.poll_s;
+	}
+	e->prompt_id[0] = '\0';
+	json_object_set_new(closed, "closed", json_true());
+	json_object_set_new(closed, "answered", json_boolean(rc == METRO_OK));
+	if (rc == METRO_OK)
+		json_object_set_new(closed, "operator", json_string(e->answer_operator));
+	emit(e, "prompt", closed);
+	return rc;
+}
+
 static int judgement(struct metro_engine *e, const struct metro_proc_item *it)
 {
 	struct pos *ps[MAX_POS];
 	size_t n = active(e, ps);
 	if (!n)
 		return METRO_OK;
-	snprintf(e->prompt_id, sizeof e->prompt_id, "%s-%u", it->id, ++e->prompts);
-	json_decref(e->answer);
-	e->answer = NULL;
-	double timeout =
-		dd(metro_procedure_param(e->b->proc, "prompt_timeout_s", metro_dec_e(600, 0)));
-	json_t *positions = json_array();
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(positions, json_integer(ps[i]->m->position));
-	emit(e, "prompt",
-	     json_pack("{sssssssosfs[ss]}", "prompt", e->prompt_id, "item", it->id, "question",
-		       it->prompt, "positions", positions, "timeout_s", timeout, "answers", "pass",
-		       "fail"));
-	double waited = 0;
-	while (!e->answer) {
-		if (waited >= timeout) {
-			for (size_t i = 0; i < n; i++)
-				pos_error(e, ps[i], it, "no answer to prompt %s within %.0f s",
-					  e->prompt_id, timeout);
-			e->prompt_id[0] = '\0';
-			return METRO_OK;
-		}
-		if (wait_real(e, e->io.poll_s))
-			return METRO_E_STATE;
-		waited += e->io.poll_s;
+	int rc = ask(e, it, ps, n, 0, it->prompt, json_pack("{s[ss]}", "answers", "pass", "fail"));
+	if (rc == NO_ANSWER) {
+		for (size_t i = 0; i < n; i++)
+			pos_error(e, ps[i], it,
+				  "no answer to prompt %s-%u within the prompt timeout", it->id,
+				  e->prompts);
+		return METRO_OK;
 	}
+	if (rc)
+		return rc;
 	for (size_t i = 0; i < n; i++) {
 		const char *ans = json_string_value(e->answer);
 		if (!ans) {
@@ -360,8 +400,43 @@ static int judgement(struct metro_engine *e, const struct metro_proc_item *it)
 				    e->answer_operator, "rule", "operator judgement"),
 			  pass ? METRO_VERDICT_PASS : METRO_VERDICT_FAIL);
 	}
-	e->prompt_id[0] = '\0';
 	return METRO_OK;
+}
+
+int metro_engine_reading(json_t *v, struct metro_dec *out)
+{
+	if (json_is_string(v)) {
+		if (metro_dec_parse(json_string_value(v), out))
+			return METRO_E_INVAL;
+	} else if (json_is_integer(v)) {
+		*out = metro_dec_e(json_integer_value(v), 0);
+	} else if (json_is_real(v)) {
+		*out = metro_dec_from_double(json_real_value(v));
+	} else {
+		return METRO_E_INVAL;
+	}
+	if (!metro_dec_valid(*out) || metro_dec_sign(*out) < 0 ||
+	    metro_dec_cmp(*out, metro_dec_e(1, 9)) > 0)
+		return METRO_E_INVAL;
+	return METRO_OK;
+}
+
+/* Round a measured double to `places` decimals, exactly, for use in a judgement input. */
+static struct metro_dec rounded(double v, int places)
+{
+	char buf[64];
+	snprintf(buf, sizeof buf, "%.*f", places, v);
+	struct metro_dec d;
+	return metro_dec_parse(buf, &d) ? metro_dec_invalid() : d;
+}
+
+/* A volume read from the rig (L) as an exact decimal of 1 µL, far below any bench's or
+ * meter's resolution.  Without it a double read near zero (a reference tank just tared
+ * reads 1.2345678901234567e-07) becomes a fraction whose denominator leaves no room for the
+ * error formula and the mean of three runs. */
+static struct metro_dec litres(double v)
+{
+	return rounded(v, 6);
 }
 
 /* ---- flow points (water on a flow bench, gas on a bell prover) --------------------------- */
@@ -374,30 +449,46 @@ struct flow_meas {
 	double bell_p, ambient_p;
 	double pos_p[MAX_POS], pos_t[MAX_POS];
 	double seconds; /* simulated duration */
+	/* typed readings (readings: operator): the dial at the start and the end, m3, who typed
+	 * them; skip[i]: position i has no reading (it was put in error) */
+	int typed;
+	struct metro_dec start_m3[MAX_POS], end_m3[MAX_POS];
+	char start_by[100], end_by[100];
+	int skip[MAX_POS];
 };
 
-/* Wait until flow.actual has stayed within band of the setpoint for `secs` (simulated). */
+/* Wait until flow.actual has stayed within band of the setpoint, and inside the item's flow
+ * window, for `secs` (simulated).  A flow that approaches from below (a standing start) can
+ * be within the band but not yet in the window: it is not stable until it is in both. */
 static int stabilise(struct metro_engine *e, const struct metro_proc_item *it, double sp)
 {
 	double band = it->has_stabilise ? dd(it->stab_band_pct) : 5;
 	double secs = it->has_stabilise ? dd(it->stab_seconds) : 5;
 	const char *chname =
 		it->has_stabilise && it->stab_channel ? it->stab_channel : "flow.actual";
-	double limit = fmax(60, 10 * secs), stable = 0, waited = 0, v = 0;
+	double lim = fmax(60, 10 * secs), stable = 0, waited = 0, v = 0;
+	struct metro_dec lo, hi;
+	int rc;
+	if ((rc = stim(e, it->window_min, &lo)) || (rc = stim(e, it->window_max, &hi)))
+		return rc;
+	int windowed = !strcmp(chname, "flow.actual");
 	while (stable < secs) {
-		if (waited > limit)
+		if (waited > lim)
 			return fault(e,
-				     "%s did not stabilise within ±%g %% of %.6g in %.0f s (last "
+				     "%s did not stabilise within ±%g %% of %.6g%s in %.0f s (last "
 				     "%.6g)",
-				     chname, band, sp, limit, v);
+				     chname, band, sp, windowed ? " and inside the window" : "",
+				     lim, v);
 		if (wait_real(e, e->io.poll_s))
 			return METRO_E_STATE;
 		double dt = e->io.poll_s * e->b->time_scale;
 		waited += dt;
-		int rc = rd(e, chname, &v);
-		if (rc)
+		if ((rc = rd(e, chname, &v)))
 			return rc;
-		stable = fabs(v - sp) <= band / 100 * sp ? stable + dt : 0;
+		struct metro_dec f = metro_dec_from_double(v);
+		int in = fabs(v - sp) <= band / 100 * sp &&
+			 (!windowed || (metro_dec_cmp(f, lo) >= 0 && metro_dec_cmp(f, hi) <= 0));
+		stable = in ? stable + dt : 0;
 	}
 	return METRO_OK;
 }
@@ -416,25 +507,15 @@ static int in_window(struct metro_engine *e, const struct metro_proc_item *it, d
 	return METRO_OK;
 }
 
-static int water_measure(struct metro_engine *e, const struct metro_proc_item *it, double sp,
-			 double vol, struct pos **ps, size_t n, struct flow_meas *out)
+/* Collect vol litres into the reference (the diverter already sends the water to it) and at
+ * least the item's min_seconds, watching the flow's steadiness, the temperature change and the
+ * conditions; sets out->flow (mean) and out->seconds.  A violation turns the diverter away
+ * and suspends: RERUN once the conditions are back. */
+static int collect_volume(struct metro_engine *e, const struct metro_proc_item *it, double sp,
+			  double vol, double r0, struct flow_meas *out)
 {
-	int rc;
-	double v0[MAX_POS] = {0}, v1[MAX_POS] = {0}, r0 = 0, r1 = 0;
-	if ((rc = wr(e, "collect", 0)) || (rc = wr(e, "flow.setpoint", sp)) ||
-	    (rc = wr(e, "flow.run", 1)) || (rc = stabilise(e, it, sp)))
-		return rc;
+	int rc = METRO_OK;
 	double flow = 0;
-	if ((rc = rd(e, "flow.actual", &flow)) || (rc = in_window(e, it, flow)))
-		return rc;
-	if (chan(e, "totals.reset") &&
-	    ((rc = wr(e, "totals.reset", 1)) || (rc = wr(e, "totals.reset", 0))))
-		return rc;
-	if ((rc = rd(e, "ref.volume", &r0)) || (rc = rd_pos(e, "volume", ps, n, v0)) ||
-	    (rc = rd(e, "water.temp", &out->temp0)))
-		return rc;
-	if ((rc = wr(e, "collect", 1)))
-		return rc;
 	double elapsed = 0, sum = 0, r = r0, steady = dd(it->steady_pct),
 	       maxdt = dd(it->max_temp_change), min_s = dd(it->min_seconds);
 	long samples = 0;
@@ -471,17 +552,147 @@ static int water_measure(struct metro_engine *e, const struct metro_proc_item *i
 		if (rc)
 			return rc;
 	}
+	out->flow = samples ? sum / (double)samples : flow;
+	out->seconds = elapsed;
+	return METRO_OK;
+}
+
+/* Wait until the flow has stopped: flow.actual within 0.1 % of the test flow sp (and below
+ * 0.0005 m3/h) for one second, simulated time; a fault after a minute. */
+static int standstill(struct metro_engine *e, const struct metro_proc_item *it, double sp)
+{
+	double still = 0, waited = 0, v = 0, lim = fmin(0.001 * sp, 0.0005);
+	while (still < 1) {
+		if (waited > 60)
+			return fault(e, "%s: the flow did not stop within 60 s (%.6g m3/h)", it->id,
+				     v);
+		if (wait_real(e, e->io.poll_s))
+			return METRO_E_STATE;
+		double dt = e->io.poll_s * e->b->time_scale;
+		waited += dt;
+		int rc = rd(e, "flow.actual", &v);
+		if (rc)
+			return rc;
+		still = fabs(v) <= lim ? still + dt : 0;
+	}
+	return METRO_OK;
+}
+
+/* Ask the operator for the dial readings (m3) of the positions that still have them; a
+ * position without an answer is put in error and skipped from then on. */
+static int typed_readings(struct metro_engine *e, const struct metro_proc_item *it, struct pos **ps,
+			  size_t n, const char *phase, struct metro_dec *vals, char by[100],
+			  struct flow_meas *out)
+{
+	struct pos *ask_ps[MAX_POS];
+	size_t idx[MAX_POS], na = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!out->skip[i]) {
+			idx[na] = i;
+			ask_ps[na++] = ps[i];
+		}
+	if (!na)
+		return METRO_OK;
+	char q[200];
+	snprintf(q, sizeof q,
+		 "%s: type the %s reading of each meter (m3, every digit the dial shows, "
+		 "including the red ones)",
+		 it->title ? it->title : it->id, phase);
+	int rc = ask(e, it, ask_ps, na, 1, q,
+		     json_pack("{sssssss[s]}", "kind", "readings", "phase", phase, "unit", "m3",
+			       "answers", "reading"));
+	if (rc && rc != NO_ANSWER)
+		return rc;
+	for (size_t k = 0; k < na; k++) {
+		char key[16];
+		snprintf(key, sizeof key, "%d", ask_ps[k]->m->position);
+		json_t *v = rc == NO_ANSWER ? NULL : json_object_get(e->answer, key);
+		if (!v || metro_engine_reading(v, &vals[idx[k]])) {
+			pos_error(e, ask_ps[k], it, "no %s reading typed%s", phase,
+				  rc == NO_ANSWER ? " within the prompt timeout" : "");
+			out->skip[idx[k]] = 1;
+		}
+	}
+	if (rc != NO_ANSWER)
+		metro_strlcpy(by, e->answer_operator, 100);
+	return METRO_OK;
+}
+
+/* readings: operator — a mechanical meter without a pulse pick-up, read by the operator at a
+ * standing start and a standing stop.  The flow is stopped with the diverter already on the
+ * reference, the operator types every dial, the flow runs until the reference volume is
+ * collected (steadiness and conditions watched after it has stabilised), stops, and the
+ * operator types the dials again.  The indicated volume is the difference, in litres. */
+static int water_measure_typed(struct metro_engine *e, const struct metro_proc_item *it, double sp,
+			       double vol, struct pos **ps, size_t n, struct flow_meas *out)
+{
+	int rc;
+	double r0 = 0, r1 = 0, flow = 0;
+	out->typed = 1;
+	if ((rc = wr(e, "flow.run", 0)) || (rc = wr(e, "collect", 0)) ||
+	    (rc = standstill(e, it, sp)))
+		return rc;
+	if (chan(e, "totals.reset") &&
+	    ((rc = wr(e, "totals.reset", 1)) || (rc = wr(e, "totals.reset", 0))))
+		return rc;
+	if ((rc = wr(e, "collect", 1)) || (rc = rd(e, "ref.volume", &r0)) ||
+	    (rc = rd(e, "water.temp", &out->temp0)))
+		return rc;
+	if ((rc = typed_readings(e, it, ps, n, "start", out->start_m3, out->start_by, out)))
+		return rc;
+	if ((rc = wr(e, "flow.setpoint", sp)) || (rc = wr(e, "flow.run", 1)) ||
+	    (rc = stabilise(e, it, sp)) || (rc = rd(e, "flow.actual", &flow)) ||
+	    (rc = in_window(e, it, flow)) || (rc = collect_volume(e, it, sp, vol, r0, out)))
+		return rc;
+	if ((rc = wr(e, "flow.run", 0)) || (rc = standstill(e, it, sp)) ||
+	    (rc = wr(e, "collect", 0)) || (rc = wait_real(e, fmin(0.2, e->io.poll_s))) ||
+	    (rc = rd(e, "ref.volume", &r1)) || (rc = rd(e, "water.temp", &out->temp1)))
+		return rc;
+	if ((rc = typed_readings(e, it, ps, n, "end", out->end_m3, out->end_by, out)))
+		return rc;
+	out->ref = metro_dec_sub(litres(r1), litres(r0));
+	for (size_t i = 0; i < n; i++) {
+		if (out->skip[i])
+			continue;
+		out->vi[i] = metro_dec_mul(metro_dec_sub(out->end_m3[i], out->start_m3[i]),
+					   metro_dec_e(1000, 0));
+		if (metro_dec_sign(out->vi[i]) <= 0) {
+			pos_error(e, ps[i], it, "end reading not above the start reading");
+			out->skip[i] = 1;
+		}
+	}
+	return METRO_OK;
+}
+
+static int water_measure(struct metro_engine *e, const struct metro_proc_item *it, double sp,
+			 double vol, struct pos **ps, size_t n, struct flow_meas *out)
+{
+	int rc;
+	double v0[MAX_POS] = {0}, v1[MAX_POS] = {0}, r0 = 0, r1 = 0;
+	if (it->operator_readings)
+		return water_measure_typed(e, it, sp, vol, ps, n, out);
+	if ((rc = wr(e, "collect", 0)) || (rc = wr(e, "flow.setpoint", sp)) ||
+	    (rc = wr(e, "flow.run", 1)) || (rc = stabilise(e, it, sp)))
+		return rc;
+	double flow = 0;
+	if ((rc = rd(e, "flow.actual", &flow)) || (rc = in_window(e, it, flow)))
+		return rc;
+	if (chan(e, "totals.reset") &&
+	    ((rc = wr(e, "totals.reset", 1)) || (rc = wr(e, "totals.reset", 0))))
+		return rc;
+	if ((rc = rd(e, "ref.volume", &r0)) || (rc = rd_pos(e, "volume", ps, n, v0)) ||
+	    (rc = rd(e, "water.temp", &out->temp0)))
+		return rc;
+	if ((rc = wr(e, "collect", 1)) || (rc = collect_volume(e, it, sp, vol, r0, out)))
+		return rc;
 	if ((rc = wr(e, "collect", 0)) || (rc = wait_real(e, fmin(0.2, e->io.poll_s))))
 		return rc;
 	if ((rc = rd(e, "ref.volume", &r1)) || (rc = rd_pos(e, "volume", ps, n, v1)) ||
 	    (rc = rd(e, "water.temp", &out->temp1)))
 		return rc;
-	out->ref = metro_dec_sub(metro_dec_from_double(r1), metro_dec_from_double(r0));
+	out->ref = metro_dec_sub(litres(r1), litres(r0));
 	for (size_t i = 0; i < n; i++)
-		out->vi[i] =
-			metro_dec_sub(metro_dec_from_double(v1[i]), metro_dec_from_double(v0[i]));
-	out->flow = samples ? sum / (double)samples : flow;
-	out->seconds = elapsed;
+		out->vi[i] = metro_dec_sub(litres(v1[i]), litres(v0[i]));
 	return METRO_OK;
 }
 
@@ -557,12 +768,11 @@ static int gas_measure(struct metro_engine *e, const struct metro_proc_item *it,
 	out->flow = samples ? sum / (double)samples : flow;
 	if ((rc = in_window(e, it, out->flow)))
 		return rc;
-	out->ref = metro_dec_sub(metro_dec_from_double(b1), metro_dec_from_double(b0));
+	out->ref = metro_dec_sub(litres(b1), litres(b0));
 	out->bell_p = (bp0 + bp1) / 2;
 	out->temp1 = bt1;
 	for (size_t i = 0; i < n; i++) {
-		out->vi[i] =
-			metro_dec_sub(metro_dec_from_double(v1[i]), metro_dec_from_double(v0[i]));
+		out->vi[i] = metro_dec_sub(litres(v1[i]), litres(v0[i]));
 		out->pos_p[i] = (p0[i] + p1[i]) / 2;
 		out->pos_t[i] = (t0[i] + t1[i]) / 2;
 	}
@@ -581,15 +791,6 @@ static struct metro_dec carry(struct metro_dec err)
 	if (metro_mx_round(err, metro_dec_e(1, -10), &out))
 		return err;
 	return out;
-}
-
-/* Round a measured double to `places` decimals, exactly, for use in a judgement input. */
-static struct metro_dec rounded(double v, int places)
-{
-	char buf[64];
-	snprintf(buf, sizeof buf, "%.*f", places, v);
-	struct metro_dec d;
-	return metro_dec_parse(buf, &d) ? metro_dec_invalid() : d;
 }
 
 static int flow_point(struct metro_engine *e, const struct metro_proc_item *it)
@@ -636,6 +837,8 @@ static int flow_point(struct metro_engine *e, const struct metro_proc_item *it)
 			break;
 		for (size_t i = 0; i < nn; i++) {
 			struct pos *p = need[i];
+			if (m->skip[i])
+				continue; /* no typed reading: already in error */
 			const char *cls = metro_batch_text(e->b, p->m, "class");
 			json_t *vals = json_object();
 			struct metro_mx_judgement jm;
@@ -661,6 +864,15 @@ static int flow_point(struct metro_engine *e, const struct metro_proc_item *it)
 				mpe = res.point.mpe.mpe;
 				json_object_set_new(vals, "indicated_l", jdec(m->vi[i]));
 				json_object_set_new(vals, "reference_l", jdec(m->ref));
+				if (m->typed) {
+					json_object_set_new(vals, "start_reading_m3",
+							    jdec(m->start_m3[i]));
+					json_object_set_new(vals, "end_reading_m3",
+							    jdec(m->end_m3[i]));
+					json_object_set_new(
+						vals, "readings_typed_by",
+						json_pack("[ss]", m->start_by, m->end_by));
+				}
 				json_object_set_new(vals, "flow_m3h", jdec(rounded(m->flow, 6)));
 				json_object_set_new(vals, "test_flow_m3h", jdec(flow_d));
 				json_object_set_new(vals, "temp_c", jdec(in.temp_c));
@@ -1453,7 +1665,12 @@ int metro_engine_command(struct metro_engine *e, const char *verb, json_t *doc, 
 			return METRO_E_INVAL;
 		}
 		const char *a = json_string_value(ans);
-		if (a ? strcmp(a, "pass") != 0 && strcmp(a, "fail") != 0 : !json_is_object(ans)) {
+		if (e->prompt_readings) {
+			if (metro_engine_check_readings(e->prompt_pos, e->nprompt_pos, ans, err,
+							errlen))
+				return METRO_E_INVAL;
+		} else if (a ? strcmp(a, "pass") != 0 && strcmp(a, "fail") != 0
+			     : !json_is_object(ans)) {
 			snprintf(err, errlen,
 				 "'answer' must be \"pass\", \"fail\" or an object of "
 				 "positions");
@@ -1466,6 +1683,41 @@ int metro_engine_command(struct metro_engine *e, const char *verb, json_t *doc, 
 	}
 	snprintf(err, errlen, "unknown run command '%s'", verb);
 	return METRO_E_INVAL;
+}
+
+int metro_engine_check_readings(const int *positions, size_t n, json_t *ans, char *err,
+				size_t errlen)
+{
+	if (!json_is_object(ans)) {
+		snprintf(err, errlen,
+			 "'answer' must be an object of readings by position, e.g. {\"1\": "
+			 "\"123.4567\"}");
+		return METRO_E_INVAL;
+	}
+	const char *key;
+	json_t *v;
+	json_object_foreach (ans, key, v) {
+		char *end;
+		long pos = strtol(key, &end, 10);
+		size_t k = 0;
+		while (k < n && !(*key && !*end && positions[k] == pos))
+			k++;
+		struct metro_dec d;
+		if (k == n) {
+			snprintf(err, errlen,
+				 "answer: '%s' is not a position this prompt asks about", key);
+			return METRO_E_INVAL;
+		}
+		if (metro_engine_reading(v, &d)) {
+			snprintf(err, errlen,
+				 "answer: position %ld: not a meter reading (a decimal number of "
+				 "m3, "
+				 "0 to 1e9, e.g. \"123.4567\")",
+				 pos);
+			return METRO_E_INVAL;
+		}
+	}
+	return METRO_OK;
 }
 
 int metro_engine_must_end(const struct metro_engine *e)

@@ -79,6 +79,15 @@ int metro_engine_command(struct metro_engine *e, const char *verb, json_t *doc, 
 			 size_t errlen);
 /* Nonzero when the run must end at once (abort or halt requested). */
 int metro_engine_must_end(const struct metro_engine *e);
+
+/* Typed meter readings (readings: operator).  One reading: decimal text or a JSON number, 0 to
+ * 1e9 (m3 on the dial); returns 0 and *out, or METRO_E_INVAL.  A whole answer: an object
+ * whose keys are among positions[0..n) and whose values are readings; returns 0, or
+ * METRO_E_INVAL with the first problem in err.  The control API and the engine both check an
+ * answer with these, so it is refused before it is recorded. */
+int metro_engine_reading(json_t *v, struct metro_dec *out);
+int metro_engine_check_readings(const int *positions, size_t n, json_t *ans, char *err,
+				size_t errlen);
 enum metro_run_state metro_engine_state(const struct metro_engine *e);
 
 #endif

@@ -514,6 +514,11 @@ static void item(struct loader *L, yaml_node_t *n, int i, struct metro_proc_item
 			int k;
 			if (!metro_y_enum(L->f, v, KEY("readings"), r, 2, &k))
 				it->operator_readings = k == 1;
+			if (it->operator_readings && p->meter && strcmp(p->meter, "water") != 0)
+				metro_y_error(L->f, v,
+					      "%s: typed readings are for mechanical water meters "
+					      "(a gas meter is read by its pulse pick-up)",
+					      KEY("readings"));
 		}
 		break;
 	}

@@ -118,7 +118,10 @@ void metro_runs_update(struct metro_runs *r, const char *rig, const char *kind, 
 		json_array_append(json_object_get(run, "verdicts"), doc);
 		json_object_del(run, "prompt");
 	} else if (!strcmp(kind, "prompt")) {
-		json_object_set(run, "prompt", doc);
+		if (json_is_true(json_object_get(doc, "closed")))
+			json_object_del(run, "prompt");
+		else
+			json_object_set(run, "prompt", doc);
 	}
 	/* A point after a prompt means the prompt was answered. */
 	if (!strcmp(kind, "point")) {
@@ -179,9 +182,14 @@ const char *metro_runs_active(const struct metro_runs *r, const char *rig)
 	return NULL;
 }
 
-const char *metro_runs_prompt(const struct metro_runs *r, const char *rig)
+json_t *metro_runs_prompt_doc(const struct metro_runs *r, const char *rig)
 {
 	const char *id = metro_runs_active(r, rig);
 	json_t *run = id ? find(r, id) : NULL;
-	return json_string_value(json_object_get(json_object_get(run, "prompt"), "prompt"));
+	return json_object_get(run, "prompt");
+}
+
+const char *metro_runs_prompt(const struct metro_runs *r, const char *rig)
+{
+	return json_string_value(json_object_get(metro_runs_prompt_doc(r, rig), "prompt"));
 }

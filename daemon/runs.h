@@ -29,5 +29,7 @@ json_t *metro_runs_get(const struct metro_runs *r, const char *id);
 const char *metro_runs_active(const struct metro_runs *r, const char *rig);
 /* The prompt waiting for an answer on a rig, or NULL. */
 const char *metro_runs_prompt(const struct metro_runs *r, const char *rig);
+/* The open prompt document of a rig's active run (borrowed), or NULL. */
+json_t *metro_runs_prompt_doc(const struct metro_runs *r, const char *rig);
 
 #endif

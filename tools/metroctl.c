@@ -38,7 +38,7 @@ static void usage(FILE *out)
 		"                          submit a batch (format: docs/protocol.md)\n"
 		"  pause|resume|stop|abort|halt RIG\n"
 		"                          run control (pause and stop act at the next point)\n"
-		"  input RIG PROMPT pass|fail --operator NAME\n"
+		"  input RIG PROMPT pass|fail|POSITION=READING... --operator NAME\n"
 		"                          answer an operator prompt\n"
 		"  runs | run ID           recent runs, one run in full\n"
 		"  follow RUN... [--auto-answer pass|fail --operator NAME]\n"

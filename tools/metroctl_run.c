@@ -36,6 +36,22 @@ static const char *str(json_t *o, const char *k)
 	return s ? s : "-";
 }
 
+/* A prompt for typed meter readings cannot be auto-answered: say once how to answer it. */
+static int typed_prompt(json_t *prompt, const char *rig)
+{
+	static char told[64];
+	if (strcmp(str(prompt, "kind"), "readings") != 0)
+		return 0;
+	if (strcmp(told, str(prompt, "prompt")) != 0) {
+		metro_strlcpy(told, str(prompt, "prompt"), sizeof told);
+		fprintf(stderr,
+			"%s: prompt %s asks for typed meter readings: metroctl input %s %s "
+			"POSITION=READING... --operator NAME\n",
+			rig, told, rig, told);
+	}
+	return 1;
+}
+
 /* Send, print, and map the reply to an exit status.  The reply is returned in *out if asked. */
 static int call(const struct metroctl_opts *o, json_t *req, void (*print)(json_t *), json_t **out)
 {
@@ -258,7 +274,8 @@ static int wait_run(const struct metroctl_opts *o, const char *rig, const char *
 			last_points = points;
 			metro_strlcpy(last_state, state, sizeof last_state);
 		}
-		if (prompt && auto_answer && strcmp(str(prompt, "prompt"), answered) != 0) {
+		if (prompt && auto_answer && strcmp(str(prompt, "prompt"), answered) != 0 &&
+		    !typed_prompt(prompt, rig)) {
 			metro_strlcpy(answered, str(prompt, "prompt"), sizeof answered);
 			json_t *ans = metroctl_request(
 				o, json_pack("{sissssssssss}", "id", 2, "cmd", "input", "rig", rig,
@@ -500,7 +517,8 @@ static int follow(int argc, char **argv, const struct metroctl_opts *o)
 			}
 			json_t *prompt = json_object_get(r, "prompt");
 			if (prompt && auto_answer &&
-			    strcmp(str(prompt, "prompt"), answered[i]) != 0) {
+			    strcmp(str(prompt, "prompt"), answered[i]) != 0 &&
+			    !typed_prompt(prompt, str(r, "rig"))) {
 				metro_strlcpy(answered[i], str(prompt, "prompt"),
 					      sizeof answered[i]);
 				json_decref(metroctl_request(
@@ -648,15 +666,38 @@ int metroctl_run(int argc, char **argv, const struct metroctl_opts *o)
 				return METROCTL_EXIT_USAGE;
 			op = optarg;
 		}
-		if (argc - optind != 3 || !op) {
+		if (argc - optind < 3 || !op) {
 			fprintf(stderr,
-				"usage: metroctl input RIG PROMPT pass|fail --operator NAME\n");
+				"usage: metroctl input RIG PROMPT pass|fail --operator NAME\n"
+				"       metroctl input RIG PROMPT POSITION=READING... "
+				"--operator NAME\n");
 			return METROCTL_EXIT_USAGE;
 		}
+		/* pass|fail answers a judgement; POSITION=READING pairs answer a prompt for
+		 * typed meter readings, passed on as exact decimal text */
+		json_t *answer = NULL;
+		if (argc - optind == 3 && !strchr(argv[optind + 2], '=')) {
+			answer = json_string(argv[optind + 2]);
+		} else {
+			answer = json_object();
+			for (int k = optind + 2; k < argc; k++) {
+				const char *eq = strchr(argv[k], '=');
+				char pos[16];
+				if (!eq || eq == argv[k] || (size_t)(eq - argv[k]) >= sizeof pos) {
+					fprintf(stderr,
+						"metroctl input: '%s' is not POSITION=READING\n",
+						argv[k]);
+					json_decref(answer);
+					return METROCTL_EXIT_USAGE;
+				}
+				snprintf(pos, sizeof pos, "%.*s", (int)(eq - argv[k]), argv[k]);
+				json_object_set_new(answer, pos, json_string(eq + 1));
+			}
+		}
 		return call(o,
-			    json_pack("{sissssssssss}", "id", 1, "cmd", "input", "rig",
-				      argv[optind], "prompt", argv[optind + 1], "answer",
-				      argv[optind + 2], "operator", op),
+			    json_pack("{sisssssssoss}", "id", 1, "cmd", "input", "rig",
+				      argv[optind], "prompt", argv[optind + 1], "answer", answer,
+				      "operator", op),
 			    print_ok, NULL);
 	}
 	/* pause, resume, stop, abort, halt */

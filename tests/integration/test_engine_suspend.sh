@@ -18,9 +18,13 @@ sed 's/^procedure: jjg162-water-initial/procedure: test-water-suspender/' config
 run=$(mctl --json start "$TMP/batch.yaml" | json "d['run']")
 probe() { "$B/metroctl" --json probe --driver modbus-tcp --host 127.0.0.1 --port "$port" --profile config/profiles/flow-bench.yaml --positions 10 "$@"; }
 state() { mctl --json run "$run" | json "d['run'].get('result') or d['run']['state']"; }
+# Answer the two judgement prompts; wait for a prompt other than the one just answered (the
+# rigs view may still show it for a moment after the answer).
+last=
 for k in 1 2; do
-	for _ in $(seq 50); do p=$(mctl --json rigs | json "d['rigs'][0].get('prompt') or ''"); [ -n "$p" ] && break; sleep 0.1; done
+	for _ in $(seq 50); do p=$(mctl --json rigs | json "d['rigs'][0].get('prompt') or ''"); [ -n "$p" ] && [ "$p" != "$last" ] && break; sleep 0.1; done
 	mctl input water-1 "$p" pass --operator tester >/dev/null
+	last=$p
 done
 # Wait until the q3 collection runs, then trip the condition from outside.
 for _ in $(seq 100); do [ "$(probe collect | json "d['collect']")" = 1.0 ] && break; sleep 0.1; done

@@ -247,12 +247,29 @@ static json_t *yaml_to_json(struct metro_yfile *f, yaml_node_t *n, const char *k
 	return json_string(s);
 }
 
+/* Whether the daemon shows the rig in a run (not idle, not unsafe). */
+static int rig_busy(const struct metroctl_opts *o, const char *rig)
+{
+	json_t *reply = metroctl_request(o, json_pack("{siss}", "id", 1, "cmd", "rigs"));
+	json_t *rigs = json_object_get(reply, "rigs");
+	int busy = 0;
+	for (size_t i = 0; i < json_array_size(rigs); i++) {
+		json_t *x = json_array_get(rigs, i);
+		if (!strcmp(str(x, "id"), rig))
+			busy = strcmp(str(x, "state"), "idle") != 0 &&
+			       strcmp(str(x, "state"), "unsafe") != 0;
+	}
+	json_decref(reply);
+	return busy;
+}
+
 static int wait_run(const struct metroctl_opts *o, const char *rig, const char *run,
 		    const char *auto_answer, const char *operator_name)
 {
 	int tty = isatty(1);
 	size_t last_points = (size_t)-1;
 	char last_state[32] = "", answered[64] = "";
+	int safe_waits = 0;
 	for (;;) {
 		json_t *reply = metroctl_request(
 			o, json_pack("{sissss}", "id", 1, "cmd", "run", "run", run));
@@ -286,7 +303,18 @@ static int wait_run(const struct metroctl_opts *o, const char *rig, const char *
 				       str(prompt, "prompt"), str(prompt, "question"), auto_answer);
 			json_decref(ans);
 		}
+		/* The run ends with its result, then the rig reaches its safe state (read back)
+		 * and goes idle: wait for that too (up to 30 s), so that a start right after
+		 * --wait finds the rig free. */
+		if (json_object_get(r, "result") && !json_object_get(r, "safe_state_verified") &&
+		    safe_waits++ < 150) {
+			json_decref(reply);
+			usleep(200000);
+			continue;
+		}
 		if (json_object_get(r, "result")) {
+			for (int k = 0; k < 50 && rig_busy(o, rig); k++)
+				usleep(100000);
 			if (tty)
 				printf("\n");
 			if (o->json) {

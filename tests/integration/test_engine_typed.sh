@@ -28,6 +28,8 @@ for _ in $(seq 50); do grep -q subscribed "$TMP/operator.out" 2>/dev/null && bre
 sleep 0.5
 timeout 300 "$B/metroctl" -e "$CTL" --json start "$TMP/batch.yaml" --wait 2>"$TMP/start.err" | tail -n 1 >"$TMP/run.json"
 check "batch runs to its end" "$(json "d['result']" <"$TMP/run.json")" "done"
+check "start --wait returns with the rig idle again" "$(mctl --json rigs | json "d['rigs'][0]['state']")" "idle"
+check "and the safe state read back" "$(json "d['safe_state_verified']" <"$TMP/run.json")" "True"
 wait "$op"
 check "the operator client finished" "$?" "0"
 cat "$TMP/operator.out"

@@ -2196,6 +2196,14 @@ void metro_store_close(struct metro_store **ps)
 			metro_warn("store %s: final checkpoint failed: %s", s->path, s->errmsg);
 		json_decref(doc);
 	}
+	/* A clean close gives back the seqs reserved but not used: numbering resumes right after
+	 * the last published document.  Only a crash leaves a gap (never a repeat). */
+	if (s->db && !s->readonly && !s->failed[0] && s->seq_reserved >= s->seq_next &&
+	    !metro_store_tx_begin(s) &&
+	    tx_end(s, exec1(s, "seq reservation",
+			    "UPDATE counters SET value = ? WHERE name = 'publish_seq'", "l",
+			    s->seq_next - 1)))
+		metro_warn("store %s: cannot give back the unused seqs: %s", s->path, s->errmsg);
 	for (size_t i = 0; i < s->ncache; i++) {
 		sqlite3_finalize(s->cache[i].st);
 		free(s->cache[i].sql);

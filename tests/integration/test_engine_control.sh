@@ -7,12 +7,7 @@
 set -u
 . tests/lib/rigs.sh
 SCALE=60
-start_sim water --rig flow-bench --modbus-tcp 127.0.0.1:0 --meters tests/data/sim/flow-bench-meters.yaml --time-scale $SCALE
-port=${SIM_water##*:}
-{ config_head; cat <<YAML
-  - {id: water-1, kind: flow-bench, driver: modbus-tcp, connection: {host: 127.0.0.1, port: $port, timeout_ms: 200, retries: 1}, profile: $PWD/config/profiles/flow-bench.yaml, positions: 10, standards: [ws], sample_hz: 20, simulated: true, time_scale: $SCALE}
-YAML
-} >"$TMP/metrod.yaml"
+water_bench $SCALE "timeout_ms: 200, retries: 1"
 start_metrod "$TMP/metrod.yaml"
 
 run_state() { mctl --json run "$1" | json "d['run'].get('result') or d['run']['state']"; }
@@ -50,7 +45,7 @@ check "abort ends the run" "$(run_state "$run")" "aborted"
 check "remaining meters are aborted, none fail" "$(mctl --json run "$run" | json "sorted({v['verdict'] for v in d['run']['verdicts']})")" "['aborted']"
 wait_for "$run" "d['run']['state'] == 'safe'" 5
 check "safe state read back by the engine" "$(mctl --json run "$run" | json "d['run']['safe_state_verified']")" "True"
-safe=$("$B/metroctl" --json probe --driver modbus-tcp --host 127.0.0.1 --port "$port" --profile config/profiles/flow-bench.yaml --positions 10 flow.run collect)
+safe=$(water_probe flow.run collect)
 check "flow and collection off, read by another client" "$(echo "$safe" | json "(d['flow.run'], d['collect'])")" "(0.0, 0.0)"
 
 # 2. the device lost mid-run: error, never fail

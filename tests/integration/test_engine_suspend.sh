@@ -5,18 +5,11 @@
 # (tests/data/procedures/test-water-suspender.yaml) watches a coil that another client sets.
 set -u
 . tests/lib/rigs.sh
-SCALE=10
-start_sim water --rig flow-bench --modbus-tcp 127.0.0.1:0 --meters tests/data/sim/flow-bench-meters.yaml --time-scale $SCALE
-port=${SIM_water##*:}
-{ config_head; cat <<YAML
-  - {id: water-1, kind: flow-bench, driver: modbus-tcp, connection: {host: 127.0.0.1, port: $port}, profile: $PWD/config/profiles/flow-bench.yaml, positions: 10, standards: [ws], sample_hz: 20, simulated: true, time_scale: $SCALE}
-YAML
-} >"$TMP/metrod.yaml"
+water_bench 10
 sed -i "s|^procedures: \[$PWD/procedures\]|procedures: [$PWD/procedures, $PWD/tests/data/procedures]|" "$TMP/metrod.yaml"
 start_metrod "$TMP/metrod.yaml"
 sed 's/^procedure: jjg162-water-initial/procedure: test-water-suspender/' config/batches/water-initial.yaml >"$TMP/batch.yaml"
 run=$(mctl --json start "$TMP/batch.yaml" | json "d['run']")
-probe() { "$B/metroctl" --json probe --driver modbus-tcp --host 127.0.0.1 --port "$port" --profile config/profiles/flow-bench.yaml --positions 10 "$@"; }
 state() { mctl --json run "$run" | json "d['run'].get('result') or d['run']['state']"; }
 # Answer the two judgement prompts; wait for a prompt other than the one just answered (the
 # rigs view may still show it for a moment after the answer).
@@ -27,13 +20,13 @@ for k in 1 2; do
 	last=$p
 done
 # Wait until the q3 collection runs, then trip the condition from outside.
-for _ in $(seq 100); do [ "$(probe collect | json "d['collect']")" = 1.0 ] && break; sleep 0.1; done
-check "collecting q3" "$(probe collect | json "d['collect']")" "1.0"
-probe --write totals.reset=1 >/dev/null
+for _ in $(seq 100); do [ "$(water_probe collect | json "d['collect']")" = 1.0 ] && break; sleep 0.1; done
+check "collecting q3" "$(water_probe collect | json "d['collect']")" "1.0"
+water_probe --write totals.reset=1 >/dev/null
 for _ in $(seq 50); do [ "$(state)" = suspended ] && break; sleep 0.1; done
 check "the run is suspended" "$(state)" "suspended"
-check "collection stopped while suspended" "$(probe collect | json "d['collect']")" "0.0"
-probe --write totals.reset=0 >/dev/null
+check "collection stopped while suspended" "$(water_probe collect | json "d['collect']")" "0.0"
+water_probe --write totals.reset=0 >/dev/null
 for _ in $(seq 50); do [ "$(state)" != suspended ] && break; sleep 0.1; done
 check "the run goes on once the condition is back" "$(state)" "running"
 for _ in $(seq 300); do [ "$(state)" = done ] && break; sleep 0.2; done

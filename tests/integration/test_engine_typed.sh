@@ -9,13 +9,7 @@
 # text, that every prompt closed, and the safe state.
 set -u
 . tests/lib/rigs.sh
-SCALE=120
-start_sim water --rig flow-bench --modbus-tcp 127.0.0.1:0 --meters tests/data/sim/flow-bench-meters.yaml --time-scale $SCALE
-port=${SIM_water##*:}
-{ config_head; cat <<YAML
-  - {id: water-1, kind: flow-bench, driver: modbus-tcp, connection: {host: 127.0.0.1, port: $port}, profile: $PWD/config/profiles/flow-bench.yaml, positions: 10, standards: [ws], sample_hz: 20, simulated: true, time_scale: $SCALE}
-YAML
-} >"$TMP/metrod.yaml"
+water_bench 120
 start_metrod "$TMP/metrod.yaml"
 sed -n '1,/^meters:/p' config/batches/water-initial.yaml | sed 's/^procedure: .*/procedure: jjg162-water-initial-typed/' >"$TMP/batch.yaml"
 grep -E 'position: [1-4],' config/batches/water-initial.yaml >>"$TMP/batch.yaml"
@@ -71,7 +65,7 @@ check "typed points recorded" "$([ "${npts:-0}" -ge 8 ] && echo yes)" "yes"
 check "every typed point: readings as typed, volume their exact difference" "$exact" "$npts"
 check "position 1's error at q3 is the meter's +0.2 % within the dial resolution" "$q3ok" "True"
 check "q2 of position 3 took three typed runs" "$(v "[len(p['values']['runs']) for p in d['points'] if p['position']==3 and p['item']=='q2' and p['verdict']=='fail'][0]")" "3"
-safe=$("$B/metroctl" --json probe --driver modbus-tcp --host 127.0.0.1 --port "$port" --profile config/profiles/flow-bench.yaml --positions 10 flow.run collect)
+safe=$(water_probe flow.run collect)
 check "flow.run off after the run" "$(echo "$safe" | json "d['flow.run']")" "0.0"
 check "collect off after the run" "$(echo "$safe" | json "d['collect']")" "0.0"
 finish

@@ -7,13 +7,7 @@
 # Checks verdicts, the point documents and the safe state read back from the simulator.
 set -u
 . tests/lib/rigs.sh
-SCALE=120
-start_sim water --rig flow-bench --modbus-tcp 127.0.0.1:0 --meters tests/data/sim/flow-bench-meters.yaml --time-scale $SCALE
-port=${SIM_water##*:}
-{ config_head; cat <<YAML
-  - {id: water-1, kind: flow-bench, driver: modbus-tcp, connection: {host: 127.0.0.1, port: $port}, profile: $PWD/config/profiles/flow-bench.yaml, positions: 10, standards: [ws], sample_hz: 20, simulated: true, time_scale: $SCALE}
-YAML
-} >"$TMP/metrod.yaml"
+water_bench 120
 start_metrod "$TMP/metrod.yaml"
 
 out=$(timeout 240 "$B/metroctl" -e "$CTL" --json start config/batches/water-initial.yaml --wait --auto-answer pass 2>"$TMP/start.err")
@@ -43,7 +37,7 @@ check "position 7 reads -1.25 % at q3" "$(v "[round(p['values']['mean'],2) for p
 check "judgements answered by the operator" "$(v "[p['values']['operator'] for p in d['points'] if p['item']=='visual'][0]")" "张工 (demo)"
 
 # Safe state read back from the simulator with a peer that is not metrod's actor.
-safe=$("$B/metroctl" --json probe --driver modbus-tcp --host 127.0.0.1 --port "$port" --profile config/profiles/flow-bench.yaml --positions 10 flow.run collect flow.setpoint)
+safe=$(water_probe flow.run collect flow.setpoint)
 check "flow.run off after the run" "$(echo "$safe" | json "d['flow.run']")" "0.0"
 check "collect off after the run" "$(echo "$safe" | json "d['collect']")" "0.0"
 check "runs lists the run" "$(mctl --json runs | json "d['runs'][0]['verdicts']")" "{'pass': 8, 'fail': 1}"

@@ -130,6 +130,15 @@ static int wait_real(struct metro_engine *e, double s)
 	return METRO_OK;
 }
 
+/* The rig's seconds since t0 (metro_now_ns): real time on the monotonic clock times the
+ * batch's time scale.  Durations are measured, never counted in poll periods: the reads and
+ * the sampling between two looks at the rig take time of their own (a lost reply on a slow
+ * line, seconds), and a simulated rig runs on while they do. */
+static double rig_seconds(const struct metro_engine *e, uint64_t t0)
+{
+	return (double)(metro_now_ns() - t0) / 1e9 * e->b->time_scale;
+}
+
 static const struct metro_channel *chan(struct metro_engine *e, const char *name)
 {
 	return metro_profile_channel(e->io.profile, name);
@@ -228,7 +237,7 @@ static int wait_recovery(struct metro_engine *e, const char *why)
 	metro_warn("run %s: suspended: %s", e->b->run_id, why);
 	double limit =
 		dd(metro_procedure_param(e->b->proc, "prompt_timeout_s", metro_dec_e(600, 0)));
-	for (double waited = 0; waited < limit; waited += e->io.poll_s) {
+	for (uint64_t t0 = metro_now_ns(); (double)(metro_now_ns() - t0) / 1e9 < limit;) {
 		if (wait_real(e, e->io.poll_s))
 			return METRO_E_STATE;
 		char w[200];
@@ -349,10 +358,10 @@ static int ask(struct metro_engine *e, const struct metro_proc_item *it, struct 
 	}
 	json_t *closed = json_deep_copy(doc);
 	emit(e, "prompt", doc);
-	double waited = 0;
+	uint64_t t0 = metro_now_ns(); /* a prompt waits in real time */
 	int rc = METRO_OK;
 	while (!e->answer) {
-		if (waited >= timeout) {
+		if ((double)(metro_now_ns() - t0) / 1e9 >= timeout) {
 			rc = NO_ANSWER;
 			break;
 		}
@@ -360,7 +369,6 @@ static int ask(struct metro_engine *e, const struct metro_proc_item *it, struct 
 			rc = METRO_E_STATE;
 			break;
 		}
-		waited += e->io.poll_s;
 	}
 	e->prompt_id[0] = '\0';
 	json_object_set_new(closed, "closed", json_true());
@@ -472,6 +480,7 @@ static int stabilise(struct metro_engine *e, const struct metro_proc_item *it, d
 	if ((rc = stim(e, it->window_min, &lo)) || (rc = stim(e, it->window_max, &hi)))
 		return rc;
 	int windowed = !strcmp(chname, "flow.actual");
+	uint64_t t0 = metro_now_ns(), in_since = 0;
 	while (stable < secs) {
 		if (waited > lim)
 			return fault(e,
@@ -481,14 +490,17 @@ static int stabilise(struct metro_engine *e, const struct metro_proc_item *it, d
 				     lim, v);
 		if (wait_real(e, e->io.poll_s))
 			return METRO_E_STATE;
-		double dt = e->io.poll_s * e->b->time_scale;
-		waited += dt;
+		waited = rig_seconds(e, t0);
 		if ((rc = rd(e, chname, &v)))
 			return rc;
 		struct metro_dec f = metro_dec_from_double(v);
 		int in = fabs(v - sp) <= band / 100 * sp &&
 			 (!windowed || (metro_dec_cmp(f, lo) >= 0 && metro_dec_cmp(f, hi) <= 0));
-		stable = in ? stable + dt : 0;
+		if (in && !in_since)
+			in_since = metro_now_ns();
+		if (!in)
+			in_since = 0;
+		stable = in ? rig_seconds(e, in_since) : 0;
 	}
 	return METRO_OK;
 }
@@ -521,6 +533,7 @@ static int collect_volume(struct metro_engine *e, const struct metro_proc_item *
 	long samples = 0;
 	double expected = vol / (sp * 1000 / 3600);
 	double limit = 3 * fmax(expected, min_s) + 30;
+	uint64_t t0 = metro_now_ns();
 	while (r - r0 < vol || elapsed < min_s) {
 		if (elapsed > limit) {
 			wr(e, "collect", 0);
@@ -529,7 +542,7 @@ static int collect_volume(struct metro_engine *e, const struct metro_proc_item *
 		}
 		if (wait_real(e, e->io.poll_s))
 			return METRO_E_STATE;
-		elapsed += e->io.poll_s * e->b->time_scale;
+		elapsed = rig_seconds(e, t0);
 		double t;
 		if ((rc = rd(e, "flow.actual", &flow)) || (rc = rd(e, "ref.volume", &r)) ||
 		    (rc = rd(e, "water.temp", &t)))
@@ -562,18 +575,22 @@ static int collect_volume(struct metro_engine *e, const struct metro_proc_item *
 static int standstill(struct metro_engine *e, const struct metro_proc_item *it, double sp)
 {
 	double still = 0, waited = 0, v = 0, lim = fmin(0.001 * sp, 0.0005);
+	uint64_t t0 = metro_now_ns(), still_since = 0;
 	while (still < 1) {
 		if (waited > 60)
 			return fault(e, "%s: the flow did not stop within 60 s (%.6g m3/h)", it->id,
 				     v);
 		if (wait_real(e, e->io.poll_s))
 			return METRO_E_STATE;
-		double dt = e->io.poll_s * e->b->time_scale;
-		waited += dt;
+		waited = rig_seconds(e, t0);
 		int rc = rd(e, "flow.actual", &v);
 		if (rc)
 			return rc;
-		still = fabs(v) <= lim ? still + dt : 0;
+		if (fabs(v) <= lim && !still_since)
+			still_since = metro_now_ns();
+		if (fabs(v) > lim)
+			still_since = 0;
+		still = still_since ? rig_seconds(e, still_since) : 0;
 	}
 	return METRO_OK;
 }
@@ -722,6 +739,7 @@ static int gas_measure(struct metro_engine *e, const struct metro_proc_item *it,
 	double band = it->has_stabilise ? dd(it->stab_band_pct) : 5;
 	long samples = 0;
 	double limit = 3 * fmax(vol / (sp * 1000 / 3600), min_s) + 30;
+	uint64_t start = metro_now_ns();
 	while (b - b0 < vol || elapsed < min_s) {
 		if (elapsed > limit) {
 			wr(e, "valve", 0);
@@ -730,19 +748,29 @@ static int gas_measure(struct metro_engine *e, const struct metro_proc_item *it,
 		}
 		if (wait_real(e, e->io.poll_s))
 			return METRO_E_STATE;
-		elapsed += e->io.poll_s * e->b->time_scale;
+		elapsed = rig_seconds(e, start);
 		if ((rc = rd(e, "bell.volume", &b)) || (rc = rd(e, "flow.actual", &flow)))
 			return rc;
+		char why[200];
+		if (elapsed >= settle && fabs(flow - sp) > band / 100 * sp) {
+			/* A disturbed flow (a meter that sticks, the bell at the bottom of its
+			 * stroke after a long stall on the line) invalidates the run: the valve
+			 * closes and the point is run again, as after a suspension; after
+			 * MAX_RERUNS the point is a rig fault. */
+			snprintf(why, sizeof why,
+				 "%s: flow %.6g m3/h not within ±%g %% of %.6g (%.1f s after the "
+				 "valve opened, %.6g L passed, bell at %.6g L)",
+				 it->id, flow, band, sp, elapsed, b - b0, b);
+			if ((rc = wr(e, "valve", 0)))
+				return rc;
+			metro_warn("run %s: %s: the point is run again", e->b->run_id, why);
+			rc = wait_recovery(e, why);
+			return rc ? rc : RERUN;
+		}
 		if (elapsed >= settle) {
-			if (fabs(flow - sp) > band / 100 * sp) {
-				wr(e, "valve", 0);
-				return fault(e, "%s: flow %.6g m3/h not within ±%g %% of %.6g",
-					     it->id, flow, band, sp);
-			}
 			sum += flow;
 			samples++;
 		}
-		char why[200];
 		if (conditions_violated(e, why, sizeof why, &rc)) {
 			if ((rc = wr(e, "valve", 0)))
 				return rc;
@@ -755,7 +783,7 @@ static int gas_measure(struct metro_engine *e, const struct metro_proc_item *it,
 	if ((rc = wr(e, "valve", 0)))
 		return rc;
 	/* Let the bell and the meters come to rest before reading them. */
-	for (double w = 0; w < 30; w += e->io.poll_s * e->b->time_scale) {
+	for (uint64_t rest = metro_now_ns(); rig_seconds(e, rest) < 30;) {
 		if ((rc = wait_real(e, e->io.poll_s)) || (rc = rd(e, "flow.actual", &flow)))
 			return rc;
 		if (flow <= 0.001 * sp)
@@ -1016,10 +1044,11 @@ static int source(struct metro_engine *e, double u, double i, double phase, doub
 		return rc;
 	double waited = 0, ru = 0, ri = 0;
 	double limit = fmax(settle, 1) + 30;
+	uint64_t t0 = metro_now_ns();
 	for (;;) {
 		if (wait_real(e, e->io.poll_s))
 			return METRO_E_STATE;
-		waited += e->io.poll_s * e->b->time_scale;
+		waited = rig_seconds(e, t0);
 		if ((rc = rd(e, "ref.voltage", &ru)) || (rc = rd(e, "ref.current", &ri)))
 			return rc;
 		int ok = fabs(ru - u) <= 0.01 * u && fabs(ri - i) <= fmax(0.01 * i, 1e-4);
@@ -1061,10 +1090,11 @@ static int calculators(struct metro_engine *e, struct pos **ps, size_t n, double
 			return rc;
 	}
 	double status[MAX_POS] = {0}, waited = 0, limit = 3 * seconds_each + 20;
+	uint64_t t0 = metro_now_ns();
 	for (;;) {
 		if (wait_real(e, e->io.poll_s))
 			return METRO_E_STATE;
-		waited += e->io.poll_s * e->b->time_scale;
+		waited = rig_seconds(e, t0);
 		if ((rc = rd_pos(e, "status", ps, n, status)))
 			return rc;
 		size_t done = 0;
@@ -1215,17 +1245,26 @@ static int pulse_watch(struct metro_engine *e, struct pos **ps, size_t n, const 
 		first_min[i] = -1;
 		pulses[i] = 0;
 	}
-	double elapsed_min = 0;
+	double elapsed_min = 0, prev_min = 0;
+	uint64_t t0 = metro_now_ns();
 	while (elapsed_min < longest) {
-		if (wait_real(e, e->io.poll_s))
+		/* the next look is at the next position's time limit at the latest, so that the
+		 * counts read there are the counts within the limit (up to the wake-up jitter) */
+		double next = longest;
+		for (size_t i = 0; i < n; i++)
+			if (limit_min[i] > elapsed_min && limit_min[i] < next)
+				next = limit_min[i];
+		double wait_s = fmin(e->io.poll_s, (next - elapsed_min) * 60 / e->b->time_scale);
+		if (wait_real(e, fmax(wait_s, 0.001)))
 			return METRO_E_STATE;
-		elapsed_min += e->io.poll_s * e->b->time_scale / 60;
+		prev_min = elapsed_min;
+		elapsed_min = rig_seconds(e, t0) / 60;
 		if ((rc = rd_pos(e, "meter_pulses", ps, n, now)))
 			return rc;
 		for (size_t i = 0; i < n; i++) {
-			if (elapsed_min > limit_min[i] + e->io.poll_s * e->b->time_scale / 60)
-				continue; /* this position's time is over: later pulses do not count
-					   */
+			if (prev_min >= limit_min[i])
+				continue; /* this position's time was over before this look: later
+					     pulses do not count */
 			long c = (long)(now[i] - base[i]);
 			if (c > 0 && first_min[i] < 0)
 				first_min[i] = elapsed_min;
@@ -1346,13 +1385,14 @@ static int constant_test(struct metro_engine *e, const struct metro_proc_item *i
 	double target = dd(kwh) * 1000, waited = 0, e_now = e0;
 	double power = dd(volt) * dd(cur) * cos(phase_of(it->pf) * M_PI / 180);
 	double limit = 3 * target / fmax(power, 1e-6) * 3600 + 30;
+	uint64_t t0 = metro_now_ns();
 	while (e_now - e0 < target) {
 		if (waited > limit)
 			return fault(e, "%s: %.6g Wh of %.6g Wh in %.0f s", it->id, e_now - e0,
 				     target, waited);
 		if (wait_real(e, e->io.poll_s))
 			return METRO_E_STATE;
-		waited += e->io.poll_s * e->b->time_scale;
+		waited = rig_seconds(e, t0);
 		if ((rc = rd(e, "ref.energy", &e_now)))
 			return rc;
 	}

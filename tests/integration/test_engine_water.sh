@@ -4,7 +4,8 @@
 # rule's two extra runs), position 8 reads +2.3 % on its first run at Q2 and +0.4 % on the two
 # extra runs (passes by the retest rule), position 7 reads -1.25 % everywhere (passes),
 # position 5 is empty.
-# Checks verdicts, the point documents and the safe state read back from the simulator.
+# Checks verdicts, the point documents and the safe state read back from the simulator; then
+# the in-service procedure on the same meters (2 × MPE: position 3 passes).
 set -u
 . tests/lib/rigs.sh
 water_bench 120
@@ -60,6 +61,16 @@ read -r ndocs increasing nverdicts naudit <"$TMP/replay.out"
 check "replay returns stored documents in seq order" "$increasing" "True"
 check "replay holds the nine verdicts" "$nverdicts" "9"
 check "a checkpoint was published at the run end" "$([ "${naudit:-0}" -ge 1 ] && echo yes)" "yes"
+
+# The in-service procedure on the same bench: limits 2 × MPE, so position 3 (+3.5 % at Q2,
+# which failed initial verification) is within the in-service limit of 4 %.
+sed 's/^procedure: .*/procedure: jjg162-water-in-service/' config/batches/water-initial.yaml >"$TMP/in-service.yaml"
+timeout 240 "$B/metroctl" -e "$CTL" --json start "$TMP/in-service.yaml" --wait --auto-answer pass 2>>"$TMP/start.err" | tail -n 1 >"$TMP/run2.json"
+w() { json "$1" <"$TMP/run2.json"; }
+check "in-service batch runs to its end" "$(w "d['result']")" "done"
+check "in-service: position 3 passes" "$(w "[x['verdict'] for x in d['verdicts'] if x['position']==3][0]")" "pass"
+check "in-service: q2 judged against 4 %" "$(w "[p['values']['judgement']['mpe'] for p in d['points'] if p['position']==3 and p['item']=='q2' and p['verdict']!='pending'][0]")" "4"
+check "in-service: nine passes" "$(w "sorted({x['verdict'] for x in d['verdicts']}), len(d['verdicts'])")" "['pass'] 9"
 "$B/metroctl" audit verify --db "$TMP/records.db" >"$TMP/verify.out" 2>&1
 check "audit verify of the live database" "$?" "0"
 finish

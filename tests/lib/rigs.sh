@@ -107,13 +107,14 @@ water_probe() {
 		--profile config/profiles/flow-bench.yaml --positions 10 "$@"
 }
 
-# gas_bench SCALE: a 6-position bell prover (metrosim on a pty, serial line protocol, the
+# gas_bench SCALE [SIM-ARGS...]: a 6-position bell prover (metrosim on a pty, serial line protocol, the
 # meters of tests/data/sim/gas-test-meters.yaml) and a metrod configuration for it in
 # $TMP/metrod.yaml; config/batches/gas-initial.yaml without position 6 in $TMP/batch.yaml.
 gas_bench() {
 	local scale=$1
+	shift
 	start_sim gas --rig bell-prover --serial-line --pty-link "$TMP/gas.pty" --positions 6 \
-		--meters tests/data/sim/gas-test-meters.yaml --time-scale "$scale"
+		--meters tests/data/sim/gas-test-meters.yaml --time-scale "$scale" "$@"
 	{ config_head; cat <<YAML
   - {id: gas-1, kind: bell-prover, driver: serial-line, connection: {device: $TMP/gas.pty, baud: 9600}, profile: $PWD/config/profiles/bell-prover.yaml, positions: 6, standards: [gs], sample_hz: 2, simulated: true, time_scale: $scale}
 YAML

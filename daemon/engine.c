@@ -748,8 +748,19 @@ static int gas_measure(struct metro_engine *e, const struct metro_proc_item *it,
 		}
 		if (wait_real(e, e->io.poll_s))
 			return METRO_E_STATE;
+		if ((rc = rd(e, "bell.volume", &b)))
+			return rc;
+		/* The time of the bell reading: a read that waited for a lost reply took seconds,
+		 * at a time scale minutes of the rig's time, and the bell ran on meanwhile. */
 		elapsed = rig_seconds(e, start);
-		if ((rc = rd(e, "bell.volume", &b)) || (rc = rd(e, "flow.actual", &flow)))
+		/* Collected, with the flow seen in band at least once: the valve closes now, the
+		 * flow is not judged any more.  After a stall on the line (a lost reply's timeout
+		 * is a minute of rig time at time scale 120) the bell may already be at the
+		 * bottom of its stroke, flow 0: for the volumes, read at rest, that is a standing
+		 * stop like closing the valve, not a disturbed collection. */
+		if (b - b0 >= vol && elapsed >= min_s && samples)
+			break;
+		if ((rc = rd(e, "flow.actual", &flow)))
 			return rc;
 		char why[200];
 		if (elapsed >= settle && fabs(flow - sp) > band / 100 * sp) {

@@ -329,15 +329,9 @@ void metro_reading_enc_free(struct metro_reading_enc *e)
 void metro_stamp_init(struct metro_stamp *st, const char *station)
 {
 	memset(st, 0, sizeof *st);
-	st->station = metro_strdup(station);
 	st->station_q = metro_json_quote(station);
 	st->station_qlen = strlen(st->station_q);
 	st->sec = -1;
-}
-
-int metro_stamp_is_for(const struct metro_stamp *st, const char *station)
-{
-	return st->station && !strcmp(st->station, station);
 }
 
 const char *metro_stamp_document(struct metro_stamp *st, const char *kind, const char *rig_q,
@@ -385,7 +379,6 @@ const char *metro_stamp_document(struct metro_stamp *st, const char *kind, const
 
 void metro_stamp_free(struct metro_stamp *st)
 {
-	free(st->station);
 	free(st->station_q);
 	metro_buf_free(&st->buf);
 	memset(st, 0, sizeof *st);

@@ -61,7 +61,7 @@ void metro_reading_enc_free(struct metro_reading_enc *e);
  * "seq":N, + body + }.  The station is quoted once; the time's date and second part is
  * formatted once a second. */
 struct metro_stamp {
-	char *station, *station_q;
+	char *station_q; /* NULL: not set up */
 	size_t station_qlen;
 	int64_t sec;   /* the second date[] holds */
 	char date[24]; /* "YYYY-MM-DDTHH:MM:SS." */
@@ -69,8 +69,6 @@ struct metro_stamp {
 };
 
 void metro_stamp_init(struct metro_stamp *st, const char *station);
-/* Whether st was set up for this station (a reload may change it). */
-int metro_stamp_is_for(const struct metro_stamp *st, const char *station);
 /* rig_q is the rig id already quoted (metro_json_quote); returns the whole document, valid
  * until the next call. */
 const char *metro_stamp_document(struct metro_stamp *st, const char *kind, const char *rig_q,

@@ -139,6 +139,25 @@ static double rig_seconds(const struct metro_engine *e, uint64_t t0)
 	return (double)(metro_now_ns() - t0) / 1e9 * e->b->time_scale;
 }
 
+/* Real seconds since t0 (prompts and suspensions wait for people, not for the rig). */
+static double real_seconds(uint64_t t0)
+{
+	return (double)(metro_now_ns() - t0) / 1e9;
+}
+
+/* How long (rig seconds) a condition has held: *since is when it became true (0: it is not),
+ * updated with this look's answer `now_true`. */
+static double held(const struct metro_engine *e, uint64_t *since, int now_true)
+{
+	if (!now_true) {
+		*since = 0;
+		return 0;
+	}
+	if (!*since)
+		*since = metro_now_ns();
+	return rig_seconds(e, *since);
+}
+
 static const struct metro_channel *chan(struct metro_engine *e, const char *name)
 {
 	return metro_profile_channel(e->io.profile, name);
@@ -237,7 +256,7 @@ static int wait_recovery(struct metro_engine *e, const char *why)
 	metro_warn("run %s: suspended: %s", e->b->run_id, why);
 	double limit =
 		dd(metro_procedure_param(e->b->proc, "prompt_timeout_s", metro_dec_e(600, 0)));
-	for (uint64_t t0 = metro_now_ns(); (double)(metro_now_ns() - t0) / 1e9 < limit;) {
+	for (uint64_t t0 = metro_now_ns(); real_seconds(t0) < limit;) {
 		if (wait_real(e, e->io.poll_s))
 			return METRO_E_STATE;
 		char w[200];
@@ -361,7 +380,7 @@ static int ask(struct metro_engine *e, const struct metro_proc_item *it, struct 
 	uint64_t t0 = metro_now_ns(); /* a prompt waits in real time */
 	int rc = METRO_OK;
 	while (!e->answer) {
-		if ((double)(metro_now_ns() - t0) / 1e9 >= timeout) {
+		if (real_seconds(t0) >= timeout) {
 			rc = NO_ANSWER;
 			break;
 		}
@@ -496,11 +515,7 @@ static int stabilise(struct metro_engine *e, const struct metro_proc_item *it, d
 		struct metro_dec f = metro_dec_from_double(v);
 		int in = fabs(v - sp) <= band / 100 * sp &&
 			 (!windowed || (metro_dec_cmp(f, lo) >= 0 && metro_dec_cmp(f, hi) <= 0));
-		if (in && !in_since)
-			in_since = metro_now_ns();
-		if (!in)
-			in_since = 0;
-		stable = in ? rig_seconds(e, in_since) : 0;
+		stable = held(e, &in_since, in);
 	}
 	return METRO_OK;
 }
@@ -586,11 +601,7 @@ static int standstill(struct metro_engine *e, const struct metro_proc_item *it, 
 		int rc = rd(e, "flow.actual", &v);
 		if (rc)
 			return rc;
-		if (fabs(v) <= lim && !still_since)
-			still_since = metro_now_ns();
-		if (fabs(v) > lim)
-			still_since = 0;
-		still = still_since ? rig_seconds(e, still_since) : 0;
+		still = held(e, &still_since, fabs(v) <= lim);
 	}
 	return METRO_OK;
 }

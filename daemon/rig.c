@@ -62,11 +62,11 @@ struct metro_rig {
 	int device_ok;
 };
 
-static int send_frames(void *sock, const char *kind, const char *body, int flags)
+static int send_frames(void *sock, const char *kind, const char *body, size_t len, int flags)
 {
 	if (zmq_send(sock, kind, strlen(kind), ZMQ_SNDMORE | flags) < 0)
 		return METRO_E_IO;
-	if (zmq_send(sock, body, strlen(body), flags) < 0)
+	if (zmq_send(sock, body, len, flags) < 0)
 		return METRO_E_IO;
 	return METRO_OK;
 }
@@ -76,7 +76,7 @@ static int send_frames(void *sock, const char *kind, const char *body, int flags
 static void up(struct metro_rig *r, const char *kind, json_t *doc)
 {
 	char *text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(12));
-	if (text && send_frames(r->pipe_actor, kind, text, ZMQ_DONTWAIT))
+	if (text && send_frames(r->pipe_actor, kind, text, strlen(text), ZMQ_DONTWAIT))
 		r->send_drops++;
 	free(text);
 	json_decref(doc);
@@ -129,8 +129,7 @@ static void sample(struct metro_rig *r, uint64_t deadline_ns)
 	size_t len;
 	const char *body = metro_reading_encode(&r->enc, r->ticks, (int64_t)(done - deadline_ns),
 						r->values, &len);
-	if (zmq_send(r->pipe_actor, "reading", 7, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-	    zmq_send(r->pipe_actor, body, len, ZMQ_DONTWAIT) < 0)
+	if (send_frames(r->pipe_actor, "reading", body, len, ZMQ_DONTWAIT))
 		r->send_drops++;
 }
 

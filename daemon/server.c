@@ -516,10 +516,8 @@ void metro_server_publish(struct metro_server *s, const char *kind, const char *
 void metro_server_publish_body(struct metro_server *s, const char *kind, const char *rig,
 			       const char *rig_q, const char *body, size_t len)
 {
-	if (!metro_stamp_is_for(&s->stamp, s->cfg->station.id)) {
-		metro_stamp_free(&s->stamp);
+	if (!s->stamp.station_q) /* first use, or a reload freed it (the station may change) */
 		metro_stamp_init(&s->stamp, s->cfg->station.id);
-	}
 	int64_t seq;
 	if (metro_store_next_seq(s->store, &seq)) {
 		metro_log_limited(&s->store_rl, METRO_LOG_ERR,

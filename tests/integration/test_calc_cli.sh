@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Integration test of `metroctl calc`: every command form of issue 3 with --json (including the
-# values of the golden vectors, ../shared/metrology/vectors.yaml), a few readable lines, the exit
+# values of the golden vectors, tests/data/golden/vectors.yaml), a few readable lines, the exit
 # codes (0 computed and pass, 1 verdict fail, 2 bad input), and bad input that must exit 2 with
 # a message naming the option.  Run by tests/run.sh with METRO_BUILD set; prints
 # "N passed, M failed" last and exits nonzero on any failure.

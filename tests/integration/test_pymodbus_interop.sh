@@ -5,6 +5,9 @@
 # of a float setpoint and a coil lands in the server's registers.
 set -u
 B=${METRO_BUILD:-build/san}
+. tests/lib/need.sh
+need_py serial_asyncio python3-serial-asyncio # Debian's pymodbus 3.0 imports it
+need_py pymodbus.server python3-pymodbus
 tmp=$(mktemp -d)
 pass=0 fail=0
 srv=
@@ -17,7 +20,6 @@ srv=$!
 for _ in $(seq 100); do [ -s "$tmp/port" ] && break; sleep 0.1; done
 port=$(cat "$tmp/port" 2>/dev/null)
 if [ -z "$port" ]; then echo "pymodbus server did not start:"; cat "$tmp/server.log"; echo "0 passed, 1 failed"; exit 1; fi
-sleep 0.3
 
 probe() { "$B/metroctl" --json probe --driver modbus-tcp --host 127.0.0.1 --port "$port" \
 	--profile config/profiles/flow-bench.yaml --positions 10 "$@"; }

@@ -8,8 +8,8 @@
 # descriptors, threads, the accounting of every run and the integrity of the records.
 set -u
 if [ ! -x build/metrod ] || [ ! -x build/metroctl ] || [ ! -x build/metrosim ]; then
-	echo "skipped: the release build (build/) is missing; run make first"
-	exit 77
+	echo "FAIL: the release build (build/) is missing; make check builds it first"
+	exit 1
 fi
 BUILD=build SOAK_SECONDS=${SOAK_SECONDS:-60} SOAK_SAMPLE_S=2 SOAK_SEED=${SOAK_SEED:-7} \
 	SOAK_RSS_PCT=${SOAK_RSS_PCT:-10} tools/soak.sh

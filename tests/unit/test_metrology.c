@@ -2,7 +2,7 @@
  * (daemon/decimal.c).
  *
  * Two kinds of tests:
- *   - data-driven: every case of the golden vectors (../shared/metrology/vectors.yaml, which must
+ *   - data-driven: every case of the golden vectors (tests/data/golden/vectors.yaml, which must
  *     exist: a missing file fails the test) and of the project's own cases, the YAML files in
  *     tests/data/metrology/ (zone boundaries, rounding ties, repeat-rule edges, start and
  *     creep for every class, ...).  Every key of a case and of its `expect` must be used by the
@@ -829,8 +829,8 @@ static size_t run_file(const char *path, const char *only, size_t *failures)
 static char *vectors_path(void)
 {
 	const char *src = getenv("METRO_SRCDIR");
-	return src ? metro_asprintf("%s/../shared/metrology/vectors.yaml", src)
-		   : metro_strdup("../shared/metrology/vectors.yaml");
+	return src ? metro_asprintf("%s/tests/data/golden/vectors.yaml", src)
+		   : metro_strdup("tests/data/golden/vectors.yaml");
 }
 
 /* Each section of the vectors must exist and every one of its cases pass. */

@@ -26,7 +26,7 @@ DEB_BUILD := gcc make pkg-config libmodbus-dev libserialport-dev libzmq3-dev lib
              libcmocka-dev libsqlite3-dev libsodium-dev libsystemd-dev libjansson-dev \
              libcairo2-dev libpango1.0-dev libxlsxwriter-dev fonts-wqy-microhei
 DEB_TEST  := python3 python3-zmq python3-openpyxl poppler-utils python3-pymodbus python3-serial python3-serial-asyncio python3-jsonschema mbpoll socat sqlite3 \
-             systemd
+             systemd locales
 DEB_LINT  := clang-format clang-tidy cppcheck clang libclang-rt-14-dev
 DEB_ALL   := $(DEB_BUILD) $(DEB_TEST) $(DEB_LINT)
 
@@ -187,8 +187,9 @@ check: deps
 	$(MAKE) all
 	$(MAKE) BUILD=build/san SANITIZE=1 run-tests
 
+# T="name ..." runs only the tests named (test_store, store, tamper, ...): `make check T=tamper`.
 run-tests: tests
-	@BUILD=$(BUILD) tests/run.sh
+	@BUILD=$(BUILD) tests/run.sh all $(T)
 
 coverage: deps
 	$(MAKE) BUILD=build/cov COVERAGE=1 tests

@@ -69,7 +69,7 @@ run() {
 		tail -n 60 "$log" | sed 's/^/    /'
 	fi
 	# cmocka prints its own summary per binary; keep the numbers visible in our output too.
-	grep -E '^\[  (PASSED|FAILED|SKIPPED) \]' "$log" | sed "s/^/      $name: /" || true
+	grep -E '^\[  (PASSED|FAILED|SKIPPED) +\]' "$log" | sed "s/^/      $name: /" || true
 }
 
 is_unit() { [ -f "tests/unit/$(basename "$1").c" ]; }

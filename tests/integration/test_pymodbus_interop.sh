@@ -19,7 +19,11 @@ check() { if [ "$2" = "$3" ]; then pass=$((pass+1)); echo "ok   $1"; else fail=$
 srv=$!
 for _ in $(seq 100); do [ -s "$tmp/port" ] && break; sleep 0.1; done
 port=$(cat "$tmp/port" 2>/dev/null)
-if [ -z "$port" ]; then echo "pymodbus server did not start:"; cat "$tmp/server.log"; echo "0 passed, 1 failed"; exit 1; fi
+# the port file is written before the server listens: wait until it accepts a connection
+for _ in $(seq 100); do [ -n "$port" ] && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+if [ -z "$port" ] || ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+	echo "pymodbus server did not start:"; cat "$tmp/server.log"; echo "0 passed, 1 failed"; exit 1
+fi
 
 probe() { "$B/metroctl" --json probe --driver modbus-tcp --host 127.0.0.1 --port "$port" \
 	--profile config/profiles/flow-bench.yaml --positions 10 "$@"; }
@@ -42,7 +46,9 @@ check "u32 CDAB scale 0.001 pos[10].volume" "$(get 'pos[10].volume')" "10.001"
 # Writes, read back by the device layer, then checked in the server's own registers.
 probe --write flow.setpoint=1.5 --write flow.run=1 flow.setpoint >"$tmp/w.out" 2>"$tmp/w.err"
 check "write exit status" "$?" "0"
-kill -USR1 "$srv"; sleep 0.3
+rm -f "$tmp/port.regs"
+kill -USR1 "$srv"
+for _ in $(seq 50); do [ "$(wc -l <"$tmp/port.regs" 2>/dev/null)" = 2 ] && break; sleep 0.1; done
 regs=$(head -n 1 "$tmp/port.regs" 2>/dev/null)
 check "setpoint 1.5 as f32 ABCD in holding 0..1" "$regs" "16320 0"
 coils=$(sed -n 2p "$tmp/port.regs" 2>/dev/null)

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Committed before published, at the daemon level: the record store lives on a small tmpfs that
+# the test fills up in the middle of a real gas batch.  A subscriber records every document;
+# afterwards every result it received (everything but readings and health, which are not
+# stored) must be in the database with the same seq and topic, read through a read-only
+# connection.  The store must have failed (the log says so) while the run still had results to
+# record, and none of those may have been published.
+#
+# Needs root to mount the tmpfs (CI runs as root); outside CI a non-root run skips, and the
+# test is on tests/skips.allow for that reason only.
+set -u
+. tests/lib/rigs.sh
+if [ "$(id -u)" != 0 ]; then
+	echo "SKIP: mounting a tmpfs needs root"
+	[ "${CI:-}" = true ] && exit 1
+	exit 77
+fi
+SCALE=120
+gas_bench $SCALE
+mkdir "$TMP/store"
+mount -t tmpfs -o size=4m,mode=0755 metrod-test "$TMP/store" || { echo "FAIL: cannot mount a tmpfs"; exit 1; }
+finally() { # the processes first (they hold files on the tmpfs), then the mount
+	local p
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	umount "$TMP/store" 2>/dev/null
+	cleanup
+}
+trap finally EXIT
+sed -i "s|store: {path: $TMP/records.db}|store: {path: $TMP/store/records.db}|" "$TMP/metrod.yaml"
+grep -q "$TMP/store/records.db" "$TMP/metrod.yaml" || { echo "FAIL: store path not set"; exit 1; }
+start_metrod "$TMP/metrod.yaml"
+
+# A subscriber of everything, until killed.
+/usr/bin/python3 - "$PUB" "$TMP/sub.jsonl" >"$TMP/sub.err" 2>&1 <<'PY' &
+import json, sys, zmq
+s = zmq.Context().socket(zmq.SUB)
+s.setsockopt(zmq.SUBSCRIBE, b"")
+s.connect(sys.argv[1])
+with open(sys.argv[2], "w") as f:
+    while True:
+        topic, body = s.recv_multipart()
+        f.write(json.dumps({"topic": topic.decode(), "doc": json.loads(body)}) + "\n")
+        f.flush()
+PY
+SUB_PID=$!
+PIDS+=("$SUB_PID")
+# The subscription is live once a reading (the rig samples at 2 Hz) has come through.
+for _ in $(seq 100); do grep -q '"topic": "reading\.' "$TMP/sub.jsonl" 2>/dev/null && break; sleep 0.1; done
+check "subscriber receives readings" "$(grep -c '"topic": "reading\.' "$TMP/sub.jsonl" | awk '{ print ($1 > 0) }')" "1"
+
+mctl --json start "$TMP/batch.yaml" --wait --auto-answer pass >"$TMP/start.out" 2>&1 &
+START_PID=$!
+PIDS+=("$START_PID")
+# Fill the file system once the first flow point (qmax; visual and leak come before it) has
+# been published: the run then still has flow points to record, and no prompt to wait on.
+qmax='"topic": "point\.gas-1".*"item": "qmax"'
+for _ in $(seq 1200); do grep -q "$qmax" "$TMP/sub.jsonl" && break; sleep 0.1; done
+check "a flow point was published before the disk filled" \
+	"$(grep -c "$qmax" "$TMP/sub.jsonl" | awk '{ print ($1 > 0) }')" "1"
+dd if=/dev/zero of="$TMP/store/fill" bs=64k >/dev/null 2>&1
+check "the tmpfs is full" "$(df --output=avail "$TMP/store" | tail -n 1 | tr -d ' ')" "0"
+# The next result the daemon records fails: wait for the log to say so, then for the rig to
+# leave its run (the run's later results are refused too).
+for _ in $(seq 600); do grep -q 'failed closed' "$TMP/metrod.log" && break; sleep 0.1; done
+check "the store failed closed (log)" "$(grep -c 'failed closed' "$TMP/metrod.log")" "1"
+for _ in $(seq 3000); do
+	st=$(mctl --json rigs 2>/dev/null | json "d['rigs'][0]['state']" 2>/dev/null)
+	[ "$st" = idle ] && break
+	sleep 0.1
+done
+check "the rig left its run" "$st" "idle"
+refused=$(grep -c 'record store: cannot record .* not published' "$TMP/metrod.log")
+check "results of the run were refused after the failure (log)" "$((refused > 0))" "1"
+kill "$SUB_PID"
+wait "$SUB_PID" 2>/dev/null
+kill "$START_PID" 2>/dev/null
+grep -m3 'record store' "$TMP/metrod.log" | sed 's/^/  log: /'
+
+# Every stored kind received must be in the database, same seq, same topic; nothing else.
+out=$(/usr/bin/python3 - "$TMP/sub.jsonl" "$TMP/store/records.db" <<'PY'
+import json, sqlite3, sys
+db = sqlite3.connect("file:%s?mode=ro" % sys.argv[2], uri=True)
+stored = dict(db.execute("SELECT seq, topic FROM documents"))
+got = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+results = [d for d in got if d["topic"].split(".")[0] not in ("reading", "health")]
+missing = [(d["doc"].get("seq"), d["topic"]) for d in results
+           if stored.get(d["doc"].get("seq")) != d["topic"]]
+points = sum(1 for d in results if d["topic"].startswith("point."))
+print(len(results), points, len(missing), missing[:5])
+PY
+)
+read -r nres npoints nmissing rest <<<"$out"
+echo "results received: $nres ($npoints points); not in the database: $nmissing $rest"
+check "results were received" "$((nres > 0))" "1"
+check "every result received is in the database with its seq and topic" "$nmissing" "0"
+finish

@@ -50,6 +50,13 @@ check "tcp: ... and is there" "$(tail -n 1 <<<"$out")" "flow.run                
 stop_sim tcp
 check "tcp: metrosim counted one ignored write" "$(fault_count "$TMP/tcp.log" ignorewrites)" "1"
 
+# Before its AFTER_S the fault is not there: the write is applied.
+start_sim later --rig flow-bench --modbus-tcp 127.0.0.1:0 --faults ignorewrites=flow.setpoint:3600
+out=$("$B/metroctl" probe --driver modbus-tcp --host 127.0.0.1 --port "${SIM_later##*:}" --profile "$FB" \
+	--write flow.setpoint=2.5 flow.setpoint 2>&1)
+check "tcp: ignorewrites=flow.setpoint:3600 takes the write for the first hour" "$(tail -n 1 <<<"$out")" "flow.setpoint            2.5 m3/h"
+stop_sim later
+
 # Modbus RTU on a pty, a coil.
 start_sim rtu --rig flow-bench --modbus-rtu --faults ignorewrites=flow.run
 out=$("$B/metroctl" probe --driver modbus-rtu --device "$SIM_rtu" --baud 115200 --profile "$FB" \

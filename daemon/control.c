@@ -120,6 +120,9 @@ static json_t *cmd_rigs(struct metro_server *s, json_t *req, json_t *id)
 		const char *prompt = metro_runs_prompt(s->runs, rc->id);
 		if (prompt)
 			json_object_set_new(o, "prompt", json_string(prompt));
+		json_t *dev = metro_rig_device(s->rigs[i]);
+		if (dev)
+			json_object_set_new(o, "device", json_deep_copy(dev));
 		json_array_append_new(rigs, o);
 	}
 	json_object_set_new(r, "rigs", rigs);

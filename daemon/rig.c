@@ -43,6 +43,7 @@ struct metro_rig {
 	int connected;		       /* main thread's view */
 	char *id_q;		       /* the rig id as a JSON string, for the publisher's stamp */
 	struct metro_buf last_reading; /* main thread's copy of the newest reading body */
+	json_t *device; /* main thread's copy of the newest health's device counters */
 
 	/* actor-only state */
 	struct metro_device *dev;
@@ -465,6 +466,7 @@ void metro_rig_stop(struct metro_rig **pr)
 	free(r->values);
 	metro_reading_enc_free(&r->enc);
 	metro_buf_free(&r->last_reading);
+	json_decref(r->device);
 	free(r->id_q);
 	metro_rig_conf_free(&r->conf);
 	free(r);
@@ -513,8 +515,13 @@ const char *metro_rig_receive(struct metro_rig *r, json_t **doc)
 		if (st)
 			metro_strlcpy(r->state, st, sizeof r->state);
 	} else if (!strcmp(kind, "health")) {
-		r->connected =
-			json_is_true(json_object_get(json_object_get(*doc, "device"), "connected"));
+		json_t *dev = json_object_get(*doc, "device");
+		r->connected = json_is_true(json_object_get(dev, "connected"));
+		if (json_is_object(dev)) {
+			/* a copy: the document itself is stamped and published */
+			json_decref(r->device);
+			r->device = json_deep_copy(dev);
+		}
 	}
 	return kind;
 }
@@ -543,4 +550,9 @@ const char *metro_rig_state(const struct metro_rig *r)
 int metro_rig_connected(const struct metro_rig *r)
 {
 	return r->connected;
+}
+
+json_t *metro_rig_device(const struct metro_rig *r)
+{
+	return r->device;
 }

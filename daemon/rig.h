@@ -47,5 +47,9 @@ const struct metro_rig_conf *metro_rig_conf(const struct metro_rig *r);
 const char *metro_rig_state(const struct metro_rig *r);
 /* Whether the rig's device was connected at the last health report. */
 int metro_rig_connected(const struct metro_rig *r);
+/* The device counters of the last health report (the `device` object of health.<rig>:
+ * transactions, errors by kind, retries, reconnects, readback_mismatches, last_error, ...),
+ * borrowed; NULL before the first report. */
+json_t *metro_rig_device(const struct metro_rig *r);
 
 #endif

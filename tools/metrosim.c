@@ -73,6 +73,7 @@ static void usage(FILE *out)
 		"wrongunit=P\n"
 		"                        lostpulses=P  stuck=CHANNEL[:AFTER_S]\n"
 		"                        disconnect=AFTER_S:DOWN_S[:COUNT]\n"
+		"                        ignorewrites=CHANNEL|*[:AFTER_S]\n"
 		"  --fault-log FILE    write the injected-fault counts as JSON at exit\n"
 		"  --seed N            seed of the fault streams (default 1)\n"
 		"  --time-scale X      simulated seconds per real second (default 1)\n"
@@ -525,6 +526,15 @@ static int setup_faults(struct sim *S)
 				S->fault.stuck[i].channel, S->profile_path);
 			return 2;
 		}
+	for (size_t i = 0; i < S->fault.nignore; i++) {
+		const char *name = S->fault.ignore[i].channel;
+		const struct metro_channel *ch = metro_profile_channel(S->profile, name);
+		if (strcmp(name, "*") != 0 && (!ch || !ch->writable)) {
+			fprintf(stderr, "metrosim: --faults: ignorewrites=%s: %s in %s\n", name,
+				ch ? "not a writable channel" : "no such channel", S->profile_path);
+			return 2;
+		}
+	}
 	const char *tr = S->o.tcp ? "Modbus TCP" : S->o.line ? "the serial line" : NULL;
 	if (S->o.tcp && S->fault.configured[SIM_F_CRC])
 		fprintf(stderr, "metrosim: --faults: crc has no effect over %s (no checksum)\n",

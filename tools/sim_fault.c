@@ -11,7 +11,8 @@
 #include "util.h"
 
 static const char *const names[SIM_F_NKINDS] = {
-	"noreply", "late", "exception", "crc", "wrongunit", "stuck", "lostpulses", "disconnect",
+	"noreply", "late",	 "exception",  "crc",	       "wrongunit",
+	"stuck",   "lostpulses", "disconnect", "ignorewrites",
 };
 
 const char *sim_fault_name(enum sim_fault_kind k)
@@ -91,11 +92,11 @@ static int item(struct sim_fault *f, const char *it, size_t len, char *err, size
 	if (kind < 0) {
 		snprintf(err, errlen,
 			 "'%.*s': unknown fault (known: noreply, late, exception, crc, wrongunit, "
-			 "stuck, lostpulses, disconnect)",
+			 "stuck, lostpulses, disconnect, ignorewrites)",
 			 (int)kl, it);
 		return METRO_E_INVAL;
 	}
-	if (f->configured[kind] && kind != SIM_F_STUCK) {
+	if (f->configured[kind] && kind != SIM_F_STUCK && kind != SIM_F_IGNOREWRITES) {
 		snprintf(err, errlen, "'%s' given twice", names[kind]);
 		return METRO_E_INVAL;
 	}
@@ -137,14 +138,24 @@ static int item(struct sim_fault *f, const char *it, size_t len, char *err, size
 				 v);
 		break;
 	case SIM_F_STUCK:
+	case SIM_F_IGNOREWRITES:
 		ok = (nf == 1 || nf == 2) && fl[0] > 0 && fl[0] <= 80 &&
 		     (nf == 1 || !number(fv[1], fl[1], 0, 1e6, &a));
-		if (ok) {
+		if (ok && kind == SIM_F_STUCK) {
 			f->stuck = metro_realloc(f->stuck, (f->nstuck + 1) * sizeof *f->stuck);
-			f->stuck[f->nstuck++] = (struct sim_stuck){
+			f->stuck[f->nstuck++] = (struct sim_chan_fault){
 				.channel = metro_strndup(fv[0], fl[0]), .after_s = a};
-		} else {
+		} else if (ok) {
+			f->ignore = metro_realloc(f->ignore, (f->nignore + 1) * sizeof *f->ignore);
+			f->ignore[f->nignore++] = (struct sim_chan_fault){
+				.channel = metro_strndup(fv[0], fl[0]), .after_s = a};
+		} else if (kind == SIM_F_STUCK) {
 			snprintf(err, errlen, "stuck=%.*s: expected CHANNEL or CHANNEL:AFTER_S",
+				 (int)vl, v);
+		} else {
+			snprintf(err, errlen,
+				 "ignorewrites=%.*s: expected CHANNEL or * (every channel), then "
+				 "optionally :AFTER_S",
 				 (int)vl, v);
 		}
 		break;
@@ -209,11 +220,16 @@ void sim_fault_free(struct sim_fault *f)
 {
 	for (size_t i = 0; i < f->nstuck; i++)
 		free(f->stuck[i].channel);
+	for (size_t i = 0; i < f->nignore; i++)
+		free(f->ignore[i].channel);
 	free(f->stuck);
+	free(f->ignore);
 	free(f->spec);
 	f->stuck = NULL;
+	f->ignore = NULL;
 	f->spec = NULL;
 	f->nstuck = 0;
+	f->nignore = 0;
 }
 
 /* One draw for a configured probabilistic kind; unconfigured kinds draw nothing, so adding a

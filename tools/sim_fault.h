@@ -13,9 +13,10 @@
  *   ITEM  := "noreply=" P | "late=" P ":" MS | "exception=" P ":" CODE | "crc=" P
  *          | "wrongunit=" P | "lostpulses=" P | "stuck=" CHANNEL [ ":" AFTER_S ]
  *          | "disconnect=" AFTER_S ":" DOWN_S [ ":" COUNT ]
+ *          | "ignorewrites=" ( CHANNEL | "*" ) [ ":" AFTER_S ]
  *   P is a probability 0..1, MS 0..60000, CODE 1..255, AFTER_S and DOWN_S seconds (real time,
- *   decimals allowed), COUNT the number of outages (0 = forever, default 1).  stuck may be given
- *   several times, every other kind at most once.
+ *   decimals allowed), COUNT the number of outages (0 = forever, default 1).  stuck and
+ *   ignorewrites may be given several times, every other kind at most once.
  */
 #ifndef SIM_FAULT_H
 #define SIM_FAULT_H
@@ -43,10 +44,14 @@ enum sim_fault_kind {
 	SIM_F_STUCK,
 	SIM_F_LOSTPULSES,
 	SIM_F_DISCONNECT,
+	SIM_F_IGNOREWRITES,
 	SIM_F_NKINDS,
 };
 
-struct sim_stuck {
+/* A fault on one channel that starts after_s real seconds after start: stuck (the channel
+ * freezes) or ignorewrites (clients' writes are answered but not applied; channel "*": every
+ * writable channel). */
+struct sim_chan_fault {
 	char *channel;
 	double after_s; /* real seconds after start */
 	int active;
@@ -59,8 +64,10 @@ struct sim_fault {
 	int exception_code;
 	double disc_after_s, disc_down_s;
 	long disc_count; /* 0: forever */
-	struct sim_stuck *stuck;
+	struct sim_chan_fault *stuck;
 	size_t nstuck;
+	struct sim_chan_fault *ignore; /* ignorewrites */
+	size_t nignore;
 	/* which kinds the transport can inject (crc needs a checksum, wrongunit a unit id) */
 	int applicable[SIM_F_NKINDS];
 	uint64_t faulted; /* requests that got at least one fault */

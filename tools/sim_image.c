@@ -27,6 +27,9 @@ struct sim_image {
 	uint8_t *flags[4]; /* by enum metro_table */
 	double *val;	   /* serial line: one value per channel */
 	unsigned char *frozen;
+	unsigned char *ignored; /* clients' writes are not applied (ignorewrites fault) */
+	int ignore_all;
+	unsigned long long *ignored_count;
 };
 
 static int is_bit_table(enum metro_table t)
@@ -59,6 +62,7 @@ struct sim_image *sim_image_new(const struct metro_profile *p)
 	img->p = p;
 	img->modbus = p->transport == METRO_TRANSPORT_MODBUS;
 	img->frozen = metro_calloc(p->nchannels ? p->nchannels : 1, 1);
+	img->ignored = metro_calloc(p->nchannels ? p->nchannels : 1, 1);
 	img->val = metro_calloc(p->nchannels ? p->nchannels : 1, sizeof *img->val);
 	if (!img->modbus)
 		return img;
@@ -93,6 +97,7 @@ void sim_image_destroy(struct sim_image **pimg)
 		free(img->flags[t]);
 	free(img->val);
 	free(img->frozen);
+	free(img->ignored);
 	free(img);
 }
 
@@ -274,6 +279,58 @@ void sim_image_freeze(struct sim_image *img, const struct metro_channel *ch)
 		img->frozen[ch->index] = 1;
 }
 
+void sim_image_ignore_writes(struct sim_image *img, const struct metro_channel *ch,
+			     unsigned long long *count)
+{
+	if (ch)
+		img->ignored[ch->index] = 1;
+	else
+		img->ignore_all = 1;
+	img->ignored_count = count;
+}
+
+static int writes_ignored(const struct sim_image *img, const struct metro_channel *c)
+{
+	return img->ignore_all || img->ignored[c->index];
+}
+
+static void count_ignored(struct sim_image *img)
+{
+	if (img->ignored_count)
+		(*img->ignored_count)++;
+}
+
+/* After a write of [addr, addr + n) in table t whose previous content is old: put back what
+ * belongs to channels whose writes are ignored (a bit field only its own bits, so that another
+ * field of the same register is still written).  Returns nonzero when anything was put back. */
+static int undo_ignored(struct sim_image *img, enum metro_table t, unsigned addr, unsigned n,
+			const uint16_t *old_regs, const uint8_t *old_bits)
+{
+	int any = 0;
+	for (size_t i = 0; i < img->p->nchannels; i++) {
+		const struct metro_channel *c = &img->p->channels[i];
+		if (c->table != t || !c->writable || c->address >= addr + n ||
+		    c->address + span(c) <= addr || !writes_ignored(img, c))
+			continue;
+		any = 1;
+		if (t == METRO_TABLE_COIL) {
+			img->bits[0][c->address] = old_bits[c->address - addr];
+			continue;
+		}
+		uint16_t *r = img->regs[0];
+		if (c->codec.type == METRO_CODEC_BITS) {
+			unsigned mask = ((1u << c->codec.bit_width) - 1u) << c->codec.bit_offset;
+			unsigned a = c->address;
+			r[a] = (uint16_t)((r[a] & ~mask) | (old_regs[a - addr] & mask));
+			continue;
+		}
+		for (unsigned a = c->address; a < c->address + span(c); a++)
+			if (a >= addr && a < addr + n)
+				r[a] = old_regs[a - addr];
+	}
+	return any;
+}
+
 /* 0 when every address of [addr, addr + n) has all of the flags in want. */
 static int check_range(const struct sim_image *img, enum metro_table t, unsigned addr, unsigned n,
 		       uint8_t want)
@@ -343,6 +400,8 @@ int sim_image_write_regs(struct sim_image *img, unsigned addr, unsigned n, const
 		memcpy(r, old, n * sizeof *r);
 		return SIM_EXC_ILLEGAL_VALUE;
 	}
+	if (undo_ignored(img, METRO_TABLE_HOLDING, addr, n, old, NULL))
+		count_ignored(img);
 	return 0;
 }
 
@@ -351,8 +410,14 @@ int sim_image_write_bits(struct sim_image *img, unsigned addr, unsigned n, const
 	int exc = check_range(img, METRO_TABLE_COIL, addr, n, F_WRITABLE);
 	if (exc)
 		return exc;
+	uint8_t old[2000];
+	if (n > sizeof old)
+		return SIM_EXC_ILLEGAL_VALUE;
+	memcpy(old, img->bits[0] + addr, n);
 	for (unsigned i = 0; i < n; i++)
 		img->bits[0][addr + i] = v[i] ? 1 : 0;
+	if (undo_ignored(img, METRO_TABLE_COIL, addr, n, NULL, old))
+		count_ignored(img);
 	return 0;
 }
 
@@ -365,6 +430,10 @@ int sim_image_put(struct sim_image *img, const struct metro_channel *ch, double 
 {
 	if (!ch->writable)
 		return METRO_E_DENIED;
+	if (writes_ignored(img, ch)) {
+		count_ignored(img);
+		return METRO_OK;
+	}
 	if (!img->modbus) {
 		img->val[ch->index] = v;
 		return METRO_OK;

@@ -13,7 +13,8 @@
  * save transactions.  Any other unmapped register in a read is ILLEGAL DATA ADDRESS.  A write
  * must cover only registers of writable channels (else ILLEGAL DATA ADDRESS), and every writable
  * channel it touches must still decode afterwards (a NaN setpoint, say), else ILLEGAL DATA VALUE
- * and nothing is written.
+ * and nothing is written.  A write to a channel whose writes are ignored (ignorewrites fault) is
+ * checked the same way and answered, but leaves the channel as it was.
  */
 #ifndef SIM_IMAGE_H
 #define SIM_IMAGE_H
@@ -55,6 +56,12 @@ void sim_image_set_str(struct sim_image *img, const struct metro_channel *ch, co
 double sim_image_get(const struct sim_image *img, const struct metro_channel *ch);
 /* Freeze a channel at its current value: later sim_image_set() calls are ignored. */
 void sim_image_freeze(struct sim_image *img, const struct metro_channel *ch);
+/* From now on, clients' writes to channel ch (NULL: to every channel) are checked and answered
+ * as before but not applied: the channel keeps its value, like a device that does not take a
+ * setpoint.  Each write (Modbus request or serial-line command) that was not applied, wholly or
+ * in part, adds 1 to *count (the last count given is used). */
+void sim_image_ignore_writes(struct sim_image *img, const struct metro_channel *ch,
+			     unsigned long long *count);
 
 /* --- the Modbus server's side: registers -------------------------------------------------- */
 

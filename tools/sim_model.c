@@ -54,17 +54,29 @@ void sim_rig_fini(struct sim_rig *r)
 	r->st = NULL;
 }
 
-/* Freeze the channels of stuck faults whose time has come, at the value just published. */
+/* Start the channel faults whose time has come: stuck channels freeze at the value just
+ * published, ignorewrites channels stop taking clients' writes. */
 static void activate_stuck(struct sim_rig *r, uint64_t now_ns)
 {
 	double real_s = (double)(now_ns - r->start_ns) * 1e-9;
 	for (size_t i = 0; i < r->fault->nstuck; i++) {
-		struct sim_stuck *s = &r->fault->stuck[i];
+		struct sim_chan_fault *s = &r->fault->stuck[i];
 		if (s->active || real_s < s->after_s)
 			continue;
 		s->active = 1;
 		sim_image_freeze(r->img, sim_ch(r, s->channel));
 		r->fault->counts[SIM_F_STUCK]++;
+	}
+	/* ignorewrites: from its time on, writes are answered but not applied (each one
+	 * counted by the image) */
+	for (size_t i = 0; i < r->fault->nignore; i++) {
+		struct sim_chan_fault *s = &r->fault->ignore[i];
+		if (s->active || real_s < s->after_s)
+			continue;
+		s->active = 1;
+		sim_image_ignore_writes(r->img,
+					strcmp(s->channel, "*") ? sim_ch(r, s->channel) : NULL,
+					&r->fault->counts[SIM_F_IGNOREWRITES]);
 	}
 }
 

@@ -88,14 +88,16 @@ rigs:
 YAML
 }
 
-# water_bench SCALE [CONNECTION-KEYS]: a 10-position flow bench (metrosim over Modbus TCP, the
-# meters of tests/data/sim/flow-bench-meters.yaml; its port in $port) and a metrod
-# configuration for it in $TMP/metrod.yaml.  CONNECTION-KEYS are added to the rig's connection
-# (e.g. "timeout_ms: 200, retries: 1").  water_probe CHANNEL...: metroctl probe of that bench.
+# water_bench SCALE [CONNECTION-KEYS [SIM-ARGS...]]: a 10-position flow bench (metrosim over
+# Modbus TCP, the meters of tests/data/sim/flow-bench-meters.yaml; its port in $port) and a
+# metrod configuration for it in $TMP/metrod.yaml.  CONNECTION-KEYS are added to the rig's
+# connection (e.g. "timeout_ms: 200, retries: 1"; "" for none), SIM-ARGS to metrosim's command
+# line (e.g. --faults ...).  water_probe CHANNEL...: metroctl probe of that bench.
 water_bench() {
 	local scale=$1 extra=${2:+, $2}
+	shift $(($# < 2 ? $# : 2))
 	start_sim water --rig flow-bench --modbus-tcp 127.0.0.1:0 \
-		--meters tests/data/sim/flow-bench-meters.yaml --time-scale "$scale"
+		--meters tests/data/sim/flow-bench-meters.yaml --time-scale "$scale" "$@"
 	port=${SIM_water##*:}
 	{ config_head; cat <<YAML
   - {id: water-1, kind: flow-bench, driver: modbus-tcp, connection: {host: 127.0.0.1, port: $port$extra}, profile: $PWD/config/profiles/flow-bench.yaml, positions: 10, standards: [ws], sample_hz: 20, simulated: true, time_scale: $scale}

@@ -111,6 +111,10 @@ done
 	--include-simulated -o "$R/inventory.csv" 2>/dev/null || fail "export inventory"
 echo "  statistics table: $R/statistics.xlsx (and .csv); exports: results.csv, inventory.csv"
 echo "  (the demo's records come from simulated rigs: every document says so)"
+echo "== a second, independent verifier of the chain (tests/lib/chain_verify.py, written from docs/records.md)"
+cv=$(/usr/bin/python3 tests/lib/chain_verify.py "$D/records.db" --pubkey "$D/records.pub" 2>&1) ||
+	fail "chain_verify.py: $(head -n 5 <<<"$cv")"
+echo "  $cv"
 echo "demo: done in $((SECONDS - t0)) s"
 demo_ok=1
 if [ "${KEEP:-}" = 1 ]; then

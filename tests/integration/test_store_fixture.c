@@ -200,6 +200,7 @@ static int64_t water_run(struct metro_store *s, int64_t proc, const char *serial
 			"CPA-2019-W123", "2",	     np[i]};
 	}
 	json_t *env = json_pack("{sf}", "water_temp_c", 19.9);
+	json_t *params = json_pack("{si sf}", "sample_hz", 20, "time_scale", 1.0);
 	struct metro_store_run r = {
 		.rig = "water-1",
 		.procedure = proc,
@@ -211,6 +212,7 @@ static int64_t water_run(struct metro_store *s, int64_t proc, const char *serial
 		.client = "City Water Supply Co.",
 		.simulated = 1,
 		.environment = env,
+		.parameters = params,
 		.standards = std_ids,
 		.nstandards = 1,
 		.meters = m,
@@ -222,6 +224,7 @@ static int64_t water_run(struct metro_store *s, int64_t proc, const char *serial
 	for (int i = 0; i < positions; i++)
 		json_decref(np[i]);
 	json_decref(env);
+	json_decref(params);
 	return run;
 }
 

@@ -21,6 +21,8 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}:exitc
 
 . tests/lib/need.sh
 need_cmd sqlite3 sqlite3
+need_py cryptography python3-cryptography
+CHAIN_VERIFY=tests/lib/chain_verify.py
 if [ ! -x "$METROCTL" ] || [ ! -x "$FIXTURE" ]; then
 	echo "FAIL: $METROCTL or $FIXTURE not built"; echo "0 passed, 1 failed"; exit 1
 fi
@@ -324,6 +326,114 @@ fresh
 PS=$(sqlite3 "$DB" "PRAGMA page_size")
 dd if=/dev/zero of="$DB" bs="$PS" seek=3 count=1 conv=notrunc status=none
 verify_case "dd: zero a whole page" "damaged|row|chain"
+
+# ---- generated: every column of every chained table ----------------------------------------------
+# For each chained table, its columns come from PRAGMA table_info; for every column but the
+# INTEGER PRIMARY KEY, one value of one row is changed on a fresh copy with the sqlite3 CLI (a
+# type-appropriate change; value -> NULL and NULL -> value where the column allows NULL and the
+# fixture has such a row).  Both `metroctl audit verify` (exit 1, the first failing record is
+# that table and row) and the independent tests/lib/chain_verify.py (exit 1, a line naming that
+# table and row) must detect it.  A chained table without rows in the fixture is a failure.
+CHAINED="stations standards rigs audit_events standard_changes procedures software meters runs
+	run_standards positions points verdicts inputs certificates checkpoints"
+# The edit runs in one transaction with the triggers dropped: an edit a CHECK refuses rolls back
+# whole, and the next candidate is tried on the same untouched copy.
+TRG=$(q "SELECT group_concat('DROP TRIGGER IF EXISTS \"' || name || '\";', ' ') FROM sqlite_schema
+	WHERE type = 'trigger'")
+fresh_cv() { # the independent verifier on $DB; "ok" line or the problems on stdout
+	/usr/bin/python3 "$CHAIN_VERIFY" "$DB" --pubkey "$PUB"
+}
+fresh
+out=$(fresh_cv 2>&1)
+rc=$?
+n=$((n + 1))
+if [ $rc -eq 0 ] && [ "${out%% *}" = ok ]; then
+	pass=$((pass + 1)); printf 'ok   %2d %-44s %s\n' "$n" "chain_verify.py: untouched copy" "$out"
+else
+	fail=$((fail + 1)); printf 'FAIL %2d chain_verify.py on the untouched copy:\n%s\n' "$n" "$out"
+fi
+gen=0 gen_value=0 gen_to_null=0 gen_from_null=0
+# gen_case KIND TABLE KEY ROW COLUMN EXPR...: the first EXPR that SQLite accepts (CHECK
+# constraints) and that changes the stored value is the edit; then both verifiers.
+gen_case() {
+	local kind=$1 t=$2 key=$3 row=$4 col=$5 e before after out rc cvout cvrc name
+	shift 5
+	name="$t.$col $kind"
+	n=$((n + 1)); gen=$((gen + 1))
+	fresh
+	before=$(q "SELECT quote(\"$col\") FROM $t WHERE $key = $row")
+	after=$before
+	for e in "$@"; do
+		after=$(sqlite3 -bail "$DB" "BEGIN; $TRG UPDATE $t SET \"$col\" = $e WHERE $key = $row;
+			COMMIT; SELECT quote(\"$col\") FROM $t WHERE $key = $row;" 2>/dev/null) || {
+			after=$before; continue; }
+		[ "$after" != "$before" ] && break
+	done
+	if [ "$after" = "$before" ]; then
+		fail=$((fail + 1))
+		printf 'FAIL %2d %-44s no edit of row %s was accepted (%s)\n' "$n" "$name" "$row" "$*"
+		return
+	fi
+	out=$("$METROCTL" audit verify --db "$DB" --pubkey "$PUB" 2>"$work/stderr")
+	rc=$?
+	out=$(head -n 1 <<<"$out")
+	cvout=$(fresh_cv 2>&1)
+	cvrc=$?
+	if [ "$rc" -eq 1 ] && grep -Eq -- "$t row $row([^0-9]|$)" <<<"$out" &&
+		! grep -Eq 'Sanitizer|runtime error' "$work/stderr" && [ "$cvrc" -eq 1 ] &&
+		grep -Eq -- "(^|\()$t row $row[:)]" <<<"$cvout"; then
+		pass=$((pass + 1))
+		case $kind in value) gen_value=$((gen_value + 1)) ;; "-> NULL") gen_to_null=$((gen_to_null + 1)) ;;
+			*) gen_from_null=$((gen_from_null + 1)) ;; esac
+		printf 'ok   %2d %-44s row %s %s -> %s\n' "$n" "$name" "$row" "${before:0:24}" "${after:0:24}"
+	else
+		fail=$((fail + 1))
+		printf 'FAIL %2d %-44s row %s %s -> %s: metroctl exit %s: %s\n     chain_verify exit %s:\n%s\n' \
+			"$n" "$name" "$row" "${before:0:40}" "${after:0:40}" "$rc" "$out" "$cvrc" "$cvout"
+	fi
+}
+# Candidate edits by declared type; "C" is the column.  Text: a digit appended, the first
+# character changed (same length: hashes, hex keys), a date moved by a day, a JSON member added
+# or an element appended, a space appended, then other words of the enumerations.
+text_edits() {
+	local c=$1
+	echo "$c || '1'"
+	echo "(CASE substr($c, 1, 1) WHEN '0' THEN '1' ELSE '0' END) || substr($c, 2)"
+	echo "coalesce(date($c, '+1 day'), $c)"
+	echo "json_set($c, '\$.tampered', 1)"
+	echo "json_insert($c, '\$[#]', 1)"
+	echo "$c || ' '"
+	for w in pass fail conditional error done stopped aborted notice certificate; do echo "'$w'"; done
+}
+for t in $CHAINED; do
+	if [ "$(q "SELECT count(*) FROM $t")" -eq 0 ]; then
+		n=$((n + 1)); fail=$((fail + 1))
+		printf 'FAIL %2d %-44s no rows in the fixture: extend test_store_fixture.c\n' "$n" "$t"
+		continue
+	fi
+	key=$(q "SELECT name FROM pragma_table_info('$t') WHERE pk = 1")
+	mapfile -t cols < <(q "SELECT name || '|' || upper(type) || '|' || \"notnull\"
+		FROM pragma_table_info('$t') WHERE pk = 0 ORDER BY cid")
+	for ci in "${cols[@]}"; do
+		IFS='|' read -r col type notnull <<<"$ci"
+		c="\"$col\""
+		case $type in
+		INTEGER) edits=("$c + 1000" "$c + 1" "1 - $c" "$c - 1"); fill=(1 0 2) ;;
+		REAL) edits=("$c + 0.5" "-$c"); fill=(1.5) ;;
+		BLOB) edits=("$c || x'00'"); fill=("x'00'") ;;
+		*) mapfile -t edits < <(text_edits "$c")
+		   fill=("'1'" "'{}'" "'[]'" "'2026-01-01'" "'pass'" "'\"x\"'" "'x'") ;;
+		esac
+		R=$(q "SELECT $key FROM $t WHERE $c IS NOT NULL ORDER BY $key LIMIT 1")
+		[ -n "$R" ] && gen_case value "$t" "$key" "$R" "$col" "${edits[@]}"
+		[ "$notnull" = 1 ] && continue
+		[ -n "$R" ] && gen_case "-> NULL" "$t" "$key" "$R" "$col" NULL
+		R=$(q "SELECT $key FROM $t WHERE $c IS NULL ORDER BY $key LIMIT 1")
+		[ -n "$R" ] && gen_case "NULL ->" "$t" "$key" "$R" "$col" "${fill[@]}"
+	done
+done
+echo "generated: $gen cases over $(wc -w <<<"$CHAINED") tables ($gen_value value changes," \
+	"$gen_to_null value -> NULL, $gen_from_null NULL -> value detected by both verifiers)"
 
 echo
 echo "$pass passed, $fail failed"

@@ -18,8 +18,7 @@ probe="[\"--driver\",\"modbus-tcp\",\"--host\",\"127.0.0.1\",\"--port\",\"$port\
 /usr/bin/python3 tests/lib/typed_operator.py "$PUB" "$CTL" water-1 "$B/metroctl" "$probe" "$TMP/operator.json" >"$TMP/operator.out" 2>&1 &
 op=$!
 PIDS+=($op)
-for _ in $(seq 50); do grep -q subscribed "$TMP/operator.out" 2>/dev/null && break; sleep 0.1; done
-sleep 0.5
+for _ in $(seq 150); do grep -q subscribed "$TMP/operator.out" 2>/dev/null && break; sleep 0.1; done
 timeout 300 "$B/metroctl" -e "$CTL" --json start "$TMP/batch.yaml" --wait 2>"$TMP/start.err" | tail -n 1 >"$TMP/run.json"
 check "batch runs to its end" "$(json "d['result']" <"$TMP/run.json")" "done"
 check "start --wait returns with the rig idle again" "$(mctl --json rigs | json "d['rigs'][0]['state']")" "idle"

@@ -22,9 +22,10 @@ time.sleep(float(sys.argv[2]))   # connected, never reading
 PY
 slow=$!
 PIDS+=($slow)
-sleep 6
+sleep 6 # the observation window (not a synchronisation): 1200 ticks with the subscriber silent
 t0=$(date +%s%N)
 mctl ping >/dev/null
+ping_rc=$?
 dt=$((($(date +%s%N) - t0) / 1000000))
 health=$(/usr/bin/python3 - "$PUB" <<'PY'
 import json, sys, zmq
@@ -47,5 +48,8 @@ check "sampling went on" "$([ "${count:-0}" -gt 1000 ] && echo yes)" "yes"
 # drawn at 10 %.
 check "ticks not held up (dropped < 10 % of ticks)" "$([ "${dropped:-99999}" -lt $((count / 10 + 1)) ] && echo yes)" "yes"
 check "no document lost between the rig and the main thread" "$send_drops" "0"
-check "the daemon answers at once" "$([ "$dt" -lt 1000 ] && echo yes)" "yes"
+# A main loop blocked on the publisher would not answer at all (metroctl gives up after its
+# timeout and exits non-zero); how fast it answers is for `make bench`, so only the answer is
+# judged here and the time is printed above.
+check "the daemon answers while the subscriber is silent" "$ping_rc" "0"
 finish

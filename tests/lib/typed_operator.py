@@ -28,6 +28,13 @@ for t in ("prompt.", "run."):
     sub.setsockopt(zmq.SUBSCRIBE, (t + rig).encode())
 req = ctx.socket(zmq.DEALER)
 req.connect(ctl)
+# The subscriptions are live once a reading (subscribed after them on the same connection) has
+# come through: only then does the test start the run, so no prompt can be missed.
+sub.setsockopt(zmq.SUBSCRIBE, ("reading." + rig).encode())
+if not sub.poll(10000):
+    raise SystemExit("no reading from the daemon in 10 s: the subscription is not live")
+sub.recv_multipart()
+sub.setsockopt(zmq.UNSUBSCRIBE, ("reading." + rig).encode())
 print("subscribed", flush=True)
 
 typed, refusals, opened, closed, nreq = [], [], 0, 0, 0

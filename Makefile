@@ -58,21 +58,25 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CPPFLAGS += -D_GNU_SOURCE -DMETRO_VERSION='"$(VERSION)"' \
             -DMETRO_DATADIR='"$(DATADIR)/metrod"' -DMETRO_SYSCONFDIR='"$(sysconfdir)/metrod"' \
-            -Idaemon -Idrivers
+            $(addprefix -I,$(SRC_DIRS))
 CFLAGS   ?=
 ALL_CFLAGS = -std=gnu11 $(OPT) $(WARN) -fPIC $(PKG_CFLAGS) $(CFLAGS)
 LDLIBS   = $(PKG_LIBS) -lpthread -lm -ldl
 LDFLAGS  += $(LDSAN) -rdynamic
 
-# Library of everything but the program entry points: every .c in daemon/ and drivers/
-# except main.c files and plugin drivers (drivers/plugins/).
-LIB_SRC   := $(filter-out daemon/main.c,$(wildcard daemon/*.c drivers/*.c))
+# The rooms (docs/architecture.md): lib/ (base, metrology, procedure, records) depends on
+# nothing else of ours, drivers/ on lib/ only, daemon/ on both; tools/ are programs on top.
+# tools/scripts/check-layout.sh (test_layout.sh) checks those rules on every include.
+# libmetro.a holds every room but the program entry points and the plugin drivers.
+SRC_DIRS  := lib/base lib/metrology lib/procedure lib/records drivers drivers/modbus \
+             drivers/serial daemon
+LIB_SRC   := $(filter-out daemon/main.c,$(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c)))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB       := $(BUILD)/libmetro.a
 
 METROD_SRC   := daemon/main.c
-METROCTL_SRC := $(wildcard tools/metroctl*.c)
-METROSIM_SRC := $(wildcard tools/metrosim*.c tools/sim_*.c)
+METROCTL_SRC := $(wildcard tools/metroctl/*.c)
+METROSIM_SRC := $(wildcard tools/metrosim/*.c)
 
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -159,7 +163,7 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/replay.c $(LIB)
 	$(Q)$(CC) $(CPPFLAGS) -Itests/fuzz $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 endif
 
-# Benchmarks (tests/bench/bench_*.c), run by `make bench` through tools/bench.sh.
+# Benchmarks (tests/bench/bench_*.c), run by `make bench` through tools/scripts/bench.sh.
 BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 $(BUILD)/bench/%: tests/bench/%.c $(LIB)
@@ -194,7 +198,7 @@ run-tests: tests
 coverage: deps
 	$(MAKE) BUILD=build/cov COVERAGE=1 tests
 	BUILD=build/cov tests/run.sh unit
-	tools/coverage.sh build/cov
+	tools/scripts/coverage.sh build/cov
 
 # Long campaigns, outside `make check`: the driver fault campaign at full size (100000 reads
 # per transport with 1 % injected faults; about 15 minutes).
@@ -207,37 +211,37 @@ campaign: deps
 # (about 30 minutes); `make check` runs 6.
 kill-campaign: deps
 	$(MAKE) all
-	KILLS=$${KILLS:-200} BUILD=$(BUILD) tools/soak.sh kill
+	KILLS=$${KILLS:-200} BUILD=$(BUILD) tools/scripts/soak.sh kill
 
 # The soak: SOAK_MINUTES (default 30) of continuous batches with random faults; memory,
-# descriptors and threads sampled (tools/soak.sh; figures in build/soak/report.md).
+# descriptors and threads sampled (tools/scripts/soak.sh; figures in build/soak/report.md).
 soak: deps
 	$(MAKE) all
-	SOAK_MINUTES=$${SOAK_MINUTES:-30} BUILD=$(BUILD) tools/soak.sh
+	SOAK_MINUTES=$${SOAK_MINUTES:-30} BUILD=$(BUILD) tools/scripts/soak.sh
 
 # --- demo / bench / fuzz --------------------------------------------------------------------
 demo: deps all
-	tools/demo.sh
+	tools/scripts/demo.sh
 
 bench: deps
 	$(MAKE) all $(BENCH_BIN)
-	BUILD=$(BUILD) tools/bench.sh
+	BUILD=$(BUILD) tools/scripts/bench.sh
 
 # libFuzzer (clang) with ASan + UBSan: every harness for FUZZ_SECONDS, new inputs kept in
 # build/fuzz/corpus/, crashes in build/fuzz/crashes/, figures in build/fuzz/report.md.
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	$(MAKE) BUILD=build/fuzz CC=clang SANITIZE=1 FUZZ=1 $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/fuzz/%)
-	FUZZ_SECONDS=$(FUZZ_SECONDS) tools/fuzz.sh build/fuzz
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tools/scripts/fuzz.sh build/fuzz
 
 # --- lint -----------------------------------------------------------------------------------
-C_SOURCES = $(wildcard daemon/*.[ch] drivers/*.[ch] drivers/*/*.[ch] tools/*.[ch] tests/unit/*.c tests/integration/*.c tests/lib/*.[ch] tests/fuzz/*.[ch])
+C_SOURCES = $(wildcard $(addsuffix /*.[ch],$(SRC_DIRS)) drivers/plugins/*.c tools/*/*.[ch] tests/unit/*.c tests/integration/*.c tests/lib/*.[ch] tests/fuzz/*.[ch])
 lint: deps
 	clang-format --dry-run --Werror $(C_SOURCES)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-	  --std=c11 --inline-suppr -D__GNUC__ -DMETRO_VERSION='"x"' -Idaemon -Idrivers \
-	  --suppress=missingIncludeSystem daemon drivers tools
-	clang-tidy --quiet $(filter %.c,$(wildcard daemon/*.c drivers/*.c tools/*.c)) -- \
+	  --std=c11 --inline-suppr -D__GNUC__ -DMETRO_VERSION='"x"' $(addprefix -I,$(SRC_DIRS)) \
+	  --suppress=missingIncludeSystem lib daemon drivers tools
+	clang-tidy --quiet $(filter %.c,$(C_SOURCES)) -- \
 	  $(CPPFLAGS) -std=gnu11 $(PKG_CFLAGS)
 	@mkdir -p $(BUILD)/lint
 	sed -e 's|@BINDIR@|$(CURDIR)/$(BUILD)|g' -e 's|@SYSCONFDIR@|$(CURDIR)/config|g' \

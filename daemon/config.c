@@ -8,14 +8,8 @@
 #include "driver.h"
 #include "error.h"
 #include "log.h"
+#include "store.h"
 #include "util.h"
-
-static const char *const rig_kinds[] = {"flow-bench", "electricity-bench", "bell-prover"};
-
-const char *metro_rig_kind_name(enum metro_rig_kind k)
-{
-	return (unsigned)k < METRO_ARRAY_SIZE(rig_kinds) ? rig_kinds[k] : "unknown";
-}
 
 /* Which connection keys a driver takes: TCP drivers a host and port, serial ones a device.
  * Drivers are known by the registry (drivers/registry.c), plugins included; a driver whose name
@@ -562,8 +556,8 @@ static void rig(struct loader *L, yaml_node_t *n, int i, struct metro_rig_conf *
 		metro_y_ident(L->f, v[ID], KEY("id"), &r->id);
 	if (v[KIND]) {
 		int k;
-		if (!metro_y_enum(L->f, v[KIND], KEY("kind"), rig_kinds,
-				  METRO_ARRAY_SIZE(rig_kinds), &k))
+		if (!metro_y_enum(L->f, v[KIND], KEY("kind"), metro_rig_kind_names, METRO_RIG_KINDS,
+				  &k))
 			r->kind = (enum metro_rig_kind)k;
 	}
 	int transport = -1;
@@ -933,4 +927,26 @@ void metro_rig_conf_free(struct metro_rig_conf **pr)
 	free_strv(r->standards, r->nstandards);
 	free(r);
 	*pr = NULL;
+}
+
+int metro_config_sync_store(const struct metro_config *c, struct metro_store *s)
+{
+	struct metro_store_rig *rigs = metro_calloc(c->nrigs ? c->nrigs : 1, sizeof *rigs);
+	for (size_t i = 0; i < c->nrigs; i++) {
+		const struct metro_rig_conf *r = &c->rigs[i];
+		rigs[i] = (struct metro_store_rig){r->id,	 r->kind,      r->driver,
+						   r->positions, r->standards, r->nstandards,
+						   r->simulated};
+	}
+	struct metro_store_registry reg = {
+		.station = {c->station.id, c->station.name, c->station.institution,
+			    c->station.authorisation, c->station.address},
+		.standards = c->standards,
+		.nstandards = c->nstandards,
+		.rigs = rigs,
+		.nrigs = c->nrigs,
+	};
+	int err = metro_store_sync_registry(s, &reg);
+	free(rigs);
+	return err;
 }

@@ -12,49 +12,12 @@
 #include <stddef.h>
 
 #include "diag.h"
+#include "kinds.h"
+#include "driver.h"
 #include "procedure.h"
 #include "profile.h"
+#include "standard.h"
 #include "yfile.h"
-
-enum metro_rig_kind {
-	METRO_RIG_FLOW_BENCH,
-	METRO_RIG_ELECTRICITY_BENCH,
-	METRO_RIG_BELL_PROVER,
-};
-const char *metro_rig_kind_name(enum metro_rig_kind k);
-
-struct metro_standard_conf {
-	char *id;
-	char *description;
-	char *serial;
-	char *certificate; /* calibration certificate number */
-	char *issuer;	   /* issuing body */
-	struct metro_date calibrated;
-	struct metro_date due; /* 有效期至 */
-	/* Expanded uncertainty in % (relative) with its coverage factor, or an accuracy class. */
-	double uncertainty_pct; /* 0 when a class is given instead */
-	double k;
-	char *accuracy_class;	      /* NULL when an uncertainty is given */
-	char *assessment_certificate; /* 计量标准考核证书 */
-	struct metro_date assessment_due;
-	unsigned line; /* where it was defined, for messages */
-};
-
-struct metro_connection_conf {
-	/* modbus-tcp (and TCP plugins) */
-	char *host;
-	long port;
-	/* modbus-rtu, serial-line */
-	char *device;
-	long baud;
-	char parity; /* 'N', 'E', 'O' */
-	long data_bits;
-	long stop_bits;
-	/* common */
-	long unit; /* Modbus unit id */
-	long timeout_ms;
-	long retries;
-};
 
 struct metro_rig_conf {
 	char *id;
@@ -132,6 +95,10 @@ void metro_standard_conf_free(struct metro_standard_conf *s);
 const struct metro_standard_conf *metro_config_standard(const struct metro_config *c,
 							const char *id);
 const struct metro_procedure *metro_config_procedure(const struct metro_config *c, const char *id);
+
+/* Bring the record store's registry (station, standards, rigs) in line with c. */
+struct metro_store;
+int metro_config_sync_store(const struct metro_config *c, struct metro_store *s);
 
 /* Nonzero when two rig configurations differ in anything that needs the rig restarted. */
 int metro_rig_conf_differs(const struct metro_rig_conf *a, const struct metro_rig_conf *b);

@@ -421,7 +421,9 @@ static json_t *start_batch(struct metro_server *s, json_t *req, json_t *id, int6
 	}
 	struct metro_batch *b;
 	char err[300];
-	if (metro_batch_from_json(req, proc, rc, &b, err, sizeof err))
+	const struct metro_batch_rig br = {rc->id, rc->kind, rc->positions, rc->simulated,
+					   rc->time_scale};
+	if (metro_batch_from_json(req, proc, &br, &b, err, sizeof err))
 		return error_reply(id, "bad-batch", "%s", err);
 	b->resumed_from = resumed_from;
 	b->done = json_incref(done);

@@ -175,7 +175,7 @@ int metro_server_new(struct metro_config *cfg, struct metro_server **out)
 	for (size_t i = 0; i < nrec; i++)
 		metro_warn("run %lld was interrupted (crash or kill) and is marked incomplete",
 			   (long long)recovered[i]);
-	if (metro_store_sync_config(s->store, cfg)) {
+	if (metro_config_sync_store(cfg, s->store)) {
 		metro_err("record store: cannot record the configuration: %s",
 			  metro_store_errmsg(s->store));
 		goto fail;
@@ -319,7 +319,7 @@ int metro_server_reload(struct metro_server *s)
 	free(s->rigs);
 	s->rigs = rigs;
 	s->nrigs = nrigs;
-	if (metro_store_sync_config(s->store, next))
+	if (metro_config_sync_store(next, s->store))
 		metro_err("record store: cannot record the new configuration: %s",
 			  metro_store_errmsg(s->store));
 	metro_config_destroy(&s->cfg);

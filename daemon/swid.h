@@ -1,4 +1,4 @@
-/* swid.h — software identification and SHA-256 helpers.
+/* swid.h — software identification.
  *
  * Legal metrology requires the legally relevant software to identify itself (OIML D 31): the
  * daemon reports the SHA-256 of its own executable and of every procedure file it would load,
@@ -9,11 +9,7 @@
 
 #include <stddef.h>
 
-#define METRO_SHA256_HEX 65 /* 64 hex digits and a NUL */
-
-void metro_sha256_hex(const void *data, size_t len, char hex[METRO_SHA256_HEX]);
-/* Digest of a file's contents.  Returns 0, METRO_E_NOTFOUND or METRO_E_IO. */
-int metro_sha256_file(const char *path, char hex[METRO_SHA256_HEX]);
+#include "sha256.h"
 
 struct metro_swid_file {
 	char *path;

@@ -16,11 +16,28 @@
 
 #include <stddef.h>
 
-#include "config.h"
 #include "profile.h"
 
 /* Bumped whenever struct metro_driver or the types it uses change layout or meaning. */
 #define METRO_DRIVER_ABI_VERSION 1u
+
+/* Where a rig's device is: the configuration's `connection:` (docs/configuration.md).  Part of
+ * the plugin ABI: a change here bumps METRO_DRIVER_ABI_VERSION. */
+struct metro_connection_conf {
+	/* modbus-tcp (and TCP plugins) */
+	char *host;
+	long port;
+	/* modbus-rtu, serial-line */
+	char *device;
+	long baud;
+	char parity; /* 'N', 'E', 'O' */
+	long data_bits;
+	long stop_bits;
+	/* common */
+	long unit; /* Modbus unit id */
+	long timeout_ms;
+	long retries;
+};
 
 /* What a driver gets when it opens a connection. */
 struct metro_driver_conn {

@@ -5,12 +5,12 @@
 #include <string.h>
 
 #include "error.h"
+#include "kinds.h"
 #include "lineproto.h"
-#include "swid.h"
+#include "sha256.h"
 #include "util.h"
 #include "yfile.h"
 
-static const char *const kinds[] = {"flow-bench", "electricity-bench", "bell-prover"};
 static const char *const transports[] = {"modbus", "serial-line"};
 static const char *const tables[] = {"holding", "input", "coil", "discrete"};
 
@@ -447,8 +447,8 @@ static int load(struct metro_yfile *f, const char *path, int positions, struct m
 	yaml_node_t *root = metro_y_root(f);
 	metro_y_map(f, root, "", fields, NF, v);
 	int k;
-	if (v[KIND] && !metro_y_enum(f, v[KIND], "kind", kinds, 3, &k))
-		p->kind = metro_strdup(kinds[k]);
+	if (v[KIND] && !metro_y_enum(f, v[KIND], "kind", metro_rig_kind_names, METRO_RIG_KINDS, &k))
+		p->kind = metro_strdup(metro_rig_kind_names[k]);
 	if (v[MODEL])
 		metro_y_str(f, v[MODEL], "model", 200, &p->model);
 	int transport_ok =

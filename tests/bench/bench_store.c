@@ -2,7 +2,7 @@
  * chain) against raw SQLite inserts of the same rows with the same settings; `audit verify` of
  * a store of 100,000 chain records against a plain read of every row; and an inspector's
  * sample, 150 random certificates traced back to their raw records, against plain SELECTs of
- * the same rows.  Prints one JSON object per figure (tools/bench.sh). */
+ * the same rows.  Prints one JSON object per figure (tools/scripts/bench.sh). */
 #include <jansson.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -195,13 +195,13 @@ int main(void)
 					  .k = 2};
 	must(s, metro_store_sync_standards(s, &std, 1), "standards");
 	char *rig_std[] = {"ws"};
-	struct metro_rig_conf rig = {.id = "water-1",
-				     .kind = METRO_RIG_FLOW_BENCH,
-				     .driver = "modbus-tcp",
-				     .positions = POSITIONS,
-				     .standards = rig_std,
-				     .nstandards = 1,
-				     .simulated = 1};
+	struct metro_store_rig rig = {.id = "water-1",
+				      .kind = METRO_RIG_FLOW_BENCH,
+				      .driver = "modbus-tcp",
+				      .positions = POSITIONS,
+				      .standards = rig_std,
+				      .nstandards = 1,
+				      .simulated = 1};
 	must(s, metro_store_rig(s, &rig, "bench", "set-up"), "rig");
 	int64_t proc;
 	const char *ptext = "procedure: {id: bench}\n";

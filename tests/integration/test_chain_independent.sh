@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The record chain checked by a second, independent verifier: tests/lib/chain_verify.py, written
-# from docs/records.md alone (not from daemon/audit.c, whose one hashing function metrod's
+# from docs/records.md alone (not from lib/records/audit.c, whose one hashing function metrod's
 # writer and `metroctl audit verify` share, so that a mistake in it is invisible to them).
 #  (a) the fixture database (tests/integration/test_store_fixture.c): both verifiers accept it
 #      and count the same chain records; the verifier leaves no -wal or -shm beside the file;

@@ -239,13 +239,13 @@ static void build(const char *dir)
 	CHECK(s, metro_store_station(s, &st, "config", "configuration load"));
 	CHECK(s, metro_store_sync_standards(s, std, 3));
 	char *rig_std[] = {"ws-flow-01"};
-	struct metro_rig_conf rig = {.id = "water-1",
-				     .kind = METRO_RIG_FLOW_BENCH,
-				     .driver = "modbus-tcp",
-				     .positions = 10,
-				     .standards = rig_std,
-				     .nstandards = 1,
-				     .simulated = 1};
+	struct metro_store_rig rig = {.id = "water-1",
+				      .kind = METRO_RIG_FLOW_BENCH,
+				      .driver = "modbus-tcp",
+				      .positions = 10,
+				      .standards = rig_std,
+				      .nstandards = 1,
+				      .simulated = 1};
 	CHECK(s, metro_store_rig(s, &rig, "config", "configuration load"));
 	int64_t water = procedure(s, "jjg162-water-initial.yaml");
 	int64_t elec = procedure(s, "jjg596-electricity-initial.yaml");

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """The pinned values of tests/unit/test_audit.c, computed with the independent encoder of
-tests/lib/chain_verify.py (written from docs/records.md, not from daemon/audit.c) and
+tests/lib/chain_verify.py (written from docs/records.md, not from lib/records/audit.c) and
 python3-cryptography's Ed25519.  Run it from the project root:
 
     /usr/bin/python3 tests/lib/audit_vectors.py

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """An independent verifier of metrod's record chain, written from docs/records.md alone
-("The hash chain", "Canonical encoding (format 1)", "Checkpoints"), not from daemon/audit.c:
+("The hash chain", "Canonical encoding (format 1)", "Checkpoints"), not from lib/records/audit.c:
 a second implementation of the format, so that a bug shared by metrod's writer and its
 verifier (they use one hashing function) shows up as a disagreement here.
 

@@ -1,4 +1,4 @@
-/* Unit tests of the canonical encoding (daemon/audit.c) against pinned values.
+/* Unit tests of the canonical encoding (lib/records/audit.c) against pinned values.
  *
  * The writer (store.c) and the verifier (metroctl audit verify) hash rows through one function,
  * metro_audit_hash_row(), so a mistake in it (a column left out, a wrong byte order) is made

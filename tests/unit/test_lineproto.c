@@ -1,5 +1,5 @@
 /* Unit tests of the serial line protocol templates, framing and checksums
- * (drivers/lineproto.c).
+ * (drivers/serial/lineproto.c).
  *
  * Checksum vectors were computed independently when the tests were written: CRC-16/MODBUS
  * with an MSB-first implementation of poly 0x8005 plus bit reversal (a different algorithm

@@ -1,5 +1,5 @@
-/* Unit tests of the metrology module (daemon/metrology.c) and of its exact numbers
- * (daemon/decimal.c).
+/* Unit tests of the metrology module (lib/metrology/metrology.c) and of its exact numbers
+ * (lib/base/decimal.c).
  *
  * Two kinds of tests:
  *   - data-driven: every case of the golden vectors (tests/data/golden/vectors.yaml, which must
@@ -9,7 +9,7 @@
  *     checker, so a misspelt expectation fails instead of being ignored;
  *   - C tests for what a data file cannot express: invalid values, out-of-range enums, overflow
  *     of the exact arithmetic.  Together they take every branch of both modules
- * (tools/coverage.sh).
+ * (tools/scripts/coverage.sh).
  */
 #include <setjmp.h>
 #include <stdarg.h>

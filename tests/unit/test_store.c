@@ -1,5 +1,5 @@
-/* Unit tests of the record store (daemon/store.c) and the chain codec and verifier
- * (daemon/audit.c).
+/* Unit tests of the record store (lib/records/store.c) and the chain codec and verifier
+ * (lib/records/audit.c).
  *
  * Failing closed is exercised two ways, both real SQLite failures rather than mocks:
  *   - a VFS shim registered as SQLite's default VFS forwards every call to the unix VFS and,

@@ -12,8 +12,8 @@
 #   - the record store passes PRAGMA integrity_check and `metroctl audit verify --pubkey`.
 # Figures go to BUILD/soak/report.md and samples to BUILD/soak/samples.csv.
 #
-#   tools/soak.sh            the soak (make soak)
-#   tools/soak.sh kill [N]   the kill -9 campaign of the records (make kill-campaign): N kills
+#   tools/scripts/soak.sh            the soak (make soak)
+#   tools/scripts/soak.sh kill [N]   the kill -9 campaign of the records (make kill-campaign): N kills
 #                            (default 200) of metrod during simulated runs, then integrity,
 #                            audit and recovery checks (tests/integration/test_kill.sh)
 set -u

@@ -1,4 +1,4 @@
-/* metroctl_calc.c — `metroctl calc`, the verifier's calculator over daemon/metrology.c.
+/* metroctl_calc.c — `metroctl calc`, the verifier's calculator over lib/metrology/metrology.c.
  *
  * The command forms are fixed by issue 3 so that scripts can rely on them:
  *   round, water, water-retest, electricity, start, creep, pulses, gas.

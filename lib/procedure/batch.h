@@ -17,8 +17,8 @@
 #include <stdint.h>
 #include <stddef.h>
 
-#include "config.h"
 #include "decimal.h"
+#include "kinds.h"
 #include "procedure.h"
 
 struct metro_batch_meter {
@@ -51,11 +51,20 @@ struct metro_batch {
 	double time_scale;
 };
 
+/* What a batch needs to know of the rig it runs on (the daemon fills it from its configuration). */
+struct metro_batch_rig {
+	const char *id;
+	enum metro_rig_kind kind;
+	long positions;
+	int simulated;	   /* a metrosim instance */
+	double time_scale; /* simulated seconds per real second (1 for a real rig) */
+};
+
 /* Validate a start request against a loaded procedure (ownership of proc passes to the batch,
  * also on failure) and a rig.  Returns 0 and *out, or METRO_E_INVAL with a message naming the
  * JSON path in err ("meters[2].nameplate.q3: '2.5x' is not a number"). */
 int metro_batch_from_json(json_t *req, struct metro_procedure *proc,
-			  const struct metro_rig_conf *rig, struct metro_batch **out, char *err,
+			  const struct metro_batch_rig *rig, struct metro_batch **out, char *err,
 			  size_t errlen);
 void metro_batch_destroy(struct metro_batch **pb);
 

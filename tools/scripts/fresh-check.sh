@@ -3,7 +3,7 @@
 # nothing beside it (no ../shared, no build/, no var/), CI=true, no standard input.  Prints the
 # test summary and the time taken; exits with make's status.  Run it before each stop.
 #
-# Usage: tools/fresh-check.sh [MAKE-ARGS...]     e.g. tools/fresh-check.sh T="store tamper"
+# Usage: tools/scripts/fresh-check.sh [MAKE-ARGS...]     e.g. tools/scripts/fresh-check.sh T="store tamper"
 #   KEEP=1 keeps the clone (its path is printed); the full log is in the clone's check.log.
 set -u
 top=$(git -C "$(dirname "$0")/.." rev-parse --show-toplevel) || exit 2

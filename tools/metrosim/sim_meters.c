@@ -10,27 +10,20 @@
 #include "util.h"
 #include "yfile.h"
 
-static const char *const kind_names[] = {"flow-bench", "electricity-bench", "bell-prover"};
-
-int sim_rig_kind_parse(const char *name, enum sim_rig_kind *out)
+int sim_rig_kind_parse(const char *name, enum metro_rig_kind *out)
 {
-	for (int k = 0; k < 3; k++)
-		if (!strcmp(name, kind_names[k])) {
-			*out = (enum sim_rig_kind)k;
+	for (int k = 0; k < METRO_RIG_KINDS; k++)
+		if (!strcmp(name, metro_rig_kind_names[k])) {
+			*out = (enum metro_rig_kind)k;
 			return 0;
 		}
 	return -1;
 }
 
-const char *sim_rig_kind_name(enum sim_rig_kind k)
-{
-	return (unsigned)k < 3 ? kind_names[k] : "?";
-}
-
 /* ---- bench parameters -------------------------------------------------------------------- */
 
 /* One bench parameter: its key, where it lives, its default and its range, and the rigs it
- * belongs to (a bitmask of 1 << enum sim_rig_kind). */
+ * belongs to (a bitmask of 1 << enum metro_rig_kind). */
 struct param {
 	const char *key;
 	size_t off;
@@ -38,9 +31,9 @@ struct param {
 	unsigned rigs;
 };
 
-#define FLOW (1u << SIM_RIG_FLOW)
-#define ELEC (1u << SIM_RIG_ELEC)
-#define BELL (1u << SIM_RIG_BELL)
+#define FLOW (1u << METRO_RIG_FLOW_BENCH)
+#define ELEC (1u << METRO_RIG_ELECTRICITY_BENCH)
+#define BELL (1u << METRO_RIG_BELL_PROVER)
 #define P(k, def, min, max, rigs)                                      \
 	{                                                              \
 #k, offsetof(struct sim_bench, k), def, min, max, rigs \
@@ -66,19 +59,19 @@ static const struct param params[] = {
 #undef P
 
 /* The bell prover's temperature drifts more slowly than a flow bench's water by default. */
-static double param_default(const struct param *p, enum sim_rig_kind kind)
+static double param_default(const struct param *p, enum metro_rig_kind kind)
 {
-	if (kind == SIM_RIG_BELL && !strcmp(p->key, "temp_drift_per_min"))
+	if (kind == METRO_RIG_BELL_PROVER && !strcmp(p->key, "temp_drift_per_min"))
 		return 0.01;
-	if (kind == SIM_RIG_BELL && !strcmp(p->key, "temp_drift_limit"))
+	if (kind == METRO_RIG_BELL_PROVER && !strcmp(p->key, "temp_drift_limit"))
 		return 2.0;
 	return p->def;
 }
 
-static int param_applies(const struct param *p, enum sim_rig_kind kind)
+static int param_applies(const struct param *p, enum metro_rig_kind kind)
 {
 	if (!strcmp(p->key, "temp_drift_per_min"))
-		return kind != SIM_RIG_ELEC;
+		return kind != METRO_RIG_ELECTRICITY_BENCH;
 	return (p->rigs >> kind) & 1;
 }
 
@@ -88,13 +81,13 @@ static void param_store(struct sim_bench *b, const struct param *p, double v)
 	memcpy((char *)b + p->off, &v, sizeof v);
 }
 
-static void bench_defaults(struct sim_bench *b, enum sim_rig_kind kind)
+static void bench_defaults(struct sim_bench *b, enum metro_rig_kind kind)
 {
 	for (size_t i = 0; i < METRO_ARRAY_SIZE(params); i++)
 		param_store(b, &params[i], param_default(&params[i], kind));
 }
 
-static void load_bench(struct metro_yfile *f, yaml_node_t *n, enum sim_rig_kind kind,
+static void load_bench(struct metro_yfile *f, yaml_node_t *n, enum metro_rig_kind kind,
 		       struct sim_bench *b)
 {
 	struct metro_yfield fields[METRO_ARRAY_SIZE(params)];
@@ -211,7 +204,7 @@ static int cmp_point(const void *a, const void *b)
 }
 
 static void load_curve(struct metro_yfile *f, yaml_node_t *n, const char *where,
-		       enum sim_rig_kind kind, struct sim_meter *m)
+		       enum metro_rig_kind kind, struct sim_meter *m)
 {
 	char key[128];
 	int len = metro_y_seq(f, n, where);
@@ -226,7 +219,7 @@ static void load_curve(struct metro_yfile *f, yaml_node_t *n, const char *where,
 		yaml_node_t *pt = metro_y_seq_at(f, n, i);
 		struct sim_point *p = &m->pts[m->npts];
 		snprintf(key, sizeof key, "%s[%d]", where, i);
-		if (kind == SIM_RIG_ELEC) {
+		if (kind == METRO_RIG_ELECTRICITY_BENCH) {
 			static const struct metro_yfield pf[] = {
 				{"current", 1}, {"pf", 1}, {"error", 1}};
 			yaml_node_t *v[3];
@@ -270,7 +263,7 @@ static void load_curve(struct metro_yfile *f, yaml_node_t *n, const char *where,
 		}
 		/* Points must be given in increasing flow (current): a curve typed out of order
 		 * is more likely a mistake than an intention. */
-		if (kind != SIM_RIG_ELEC && m->npts >= 2) {
+		if (kind != METRO_RIG_ELECTRICITY_BENCH && m->npts >= 2) {
 			const struct sim_point *a = &m->pts[m->npts - 2], *b = &m->pts[m->npts - 1];
 			if (b->x <= a->x) {
 				metro_y_error(
@@ -283,7 +276,7 @@ static void load_curve(struct metro_yfile *f, yaml_node_t *n, const char *where,
 	}
 	/* Electricity points of several power factors may be interleaved: group them, then
 	 * refuse two points for the same current and power factor. */
-	if (kind != SIM_RIG_ELEC || m->npts < 2)
+	if (kind != METRO_RIG_ELECTRICITY_BENCH || m->npts < 2)
 		return;
 	qsort(m->pts, m->npts, sizeof *m->pts, cmp_point);
 	for (size_t i = 1; i < m->npts; i++)
@@ -296,7 +289,8 @@ static void load_curve(struct metro_yfile *f, yaml_node_t *n, const char *where,
 }
 
 static void load_meter(struct metro_yfile *f, yaml_node_t *n, const char *where,
-		       enum sim_rig_kind kind, int is_default, struct sim_meter *m, long *position)
+		       enum metro_rig_kind kind, int is_default, struct sim_meter *m,
+		       long *position)
 {
 	struct metro_yfield fields[M_N];
 	int which[M_N];
@@ -369,7 +363,7 @@ static void load_meter(struct metro_yfile *f, yaml_node_t *n, const char *where,
 #undef KEY
 }
 
-static void load_doc(struct metro_yfile *f, enum sim_rig_kind kind, struct sim_meters *ms)
+static void load_doc(struct metro_yfile *f, enum metro_rig_kind kind, struct sim_meters *ms)
 {
 	static const struct metro_yfield top[] = {{"bench", 0}, {"default", 0}, {"meters", 0}};
 	yaml_node_t *v[3];
@@ -413,7 +407,7 @@ static void load_doc(struct metro_yfile *f, enum sim_rig_kind kind, struct sim_m
 	free(seen);
 }
 
-int sim_meters_load(const char *path, enum sim_rig_kind kind, int positions,
+int sim_meters_load(const char *path, enum metro_rig_kind kind, int positions,
 		    struct metro_diag *diag, struct sim_meters **out)
 {
 	*out = NULL;

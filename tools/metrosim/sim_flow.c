@@ -138,7 +138,7 @@ static void flow_outputs(struct sim_rig *r, void *st)
 }
 
 const struct sim_model_ops sim_flow_ops = {
-	.kind = SIM_RIG_FLOW,
+	.kind = METRO_RIG_FLOW_BENCH,
 	.default_positions = 10,
 	.max_step_s = 0.1,
 	.create = flow_create,

@@ -25,7 +25,7 @@
 struct sim_rig;
 
 struct sim_model_ops {
-	enum sim_rig_kind kind;
+	enum metro_rig_kind kind;
 	int default_positions;
 	double max_step_s; /* longest integration sub-step, simulated seconds */
 	void *(*create)(struct sim_rig *r);
@@ -50,10 +50,10 @@ struct sim_rig {
 	double t; /* simulated seconds since start */
 };
 
-const struct sim_model_ops *sim_model_ops(enum sim_rig_kind kind);
+const struct sim_model_ops *sim_model_ops(enum metro_rig_kind kind);
 
 /* Set up r and create the model's state; publishes the initial outputs. */
-void sim_rig_init(struct sim_rig *r, enum sim_rig_kind kind, const struct metro_profile *p,
+void sim_rig_init(struct sim_rig *r, enum metro_rig_kind kind, const struct metro_profile *p,
 		  struct sim_image *img, const struct sim_meters *meters, struct sim_fault *fault,
 		  double scale, uint64_t now_ns);
 void sim_rig_fini(struct sim_rig *r);

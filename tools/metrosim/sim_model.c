@@ -7,15 +7,17 @@
 
 #include "util.h"
 
-const struct sim_model_ops *sim_model_ops(enum sim_rig_kind kind)
+const struct sim_model_ops *sim_model_ops(enum metro_rig_kind kind)
 {
 	switch (kind) {
-	case SIM_RIG_FLOW:
+	case METRO_RIG_FLOW_BENCH:
 		return &sim_flow_ops;
-	case SIM_RIG_ELEC:
+	case METRO_RIG_ELECTRICITY_BENCH:
 		return &sim_elec_ops;
-	case SIM_RIG_BELL:
+	case METRO_RIG_BELL_PROVER:
 		return &sim_bell_ops;
+	case METRO_RIG_KINDS:
+		break;
 	}
 	return NULL;
 }
@@ -30,7 +32,7 @@ const struct metro_channel *sim_pos_ch(const struct sim_rig *r, const char *base
 	return metro_profile_pos_channel(r->p, base, position);
 }
 
-void sim_rig_init(struct sim_rig *r, enum sim_rig_kind kind, const struct metro_profile *p,
+void sim_rig_init(struct sim_rig *r, enum metro_rig_kind kind, const struct metro_profile *p,
 		  struct sim_image *img, const struct sim_meters *meters, struct sim_fault *fault,
 		  double scale, uint64_t now_ns)
 {

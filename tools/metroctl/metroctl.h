@@ -36,7 +36,7 @@ json_t *metroctl_request(const struct metroctl_opts *o, json_t *req);
 
 int metroctl_calc(int argc, char **argv, const struct metroctl_opts *o);
 /* rigs, procedures, standards, start, pause, resume, stop, abort, halt, input, runs, run,
- * watch (tools/metroctl_run.c). */
+ * watch (tools/metroctl/metroctl_run.c). */
 int metroctl_is_run_command(const char *cmd);
 int metroctl_run(int argc, char **argv, const struct metroctl_opts *o);
 int metroctl_probe(int argc, char **argv, const struct metroctl_opts *o);

@@ -207,7 +207,7 @@ static unsigned long long stimulus_names(const struct metro_procedure *p)
 }
 
 int metro_batch_from_json(json_t *req, struct metro_procedure *proc,
-			  const struct metro_rig_conf *rig, struct metro_batch **out, char *err,
+			  const struct metro_batch_rig *rig, struct metro_batch **out, char *err,
 			  size_t errlen)
 {
 	*out = NULL;

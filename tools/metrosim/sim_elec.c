@@ -231,7 +231,7 @@ static void elec_outputs(struct sim_rig *r, void *st)
 }
 
 const struct sim_model_ops sim_elec_ops = {
-	.kind = SIM_RIG_ELEC,
+	.kind = METRO_RIG_ELECTRICITY_BENCH,
 	.default_positions = 24,
 	.max_step_s = 0.025,
 	.create = elec_create,

@@ -25,7 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "kinds.h"
+#include "standard.h"
 #include "yfile.h"
 
 #define METRO_STORE_SCHEMA 2	/* the schema version this code writes (PRAGMA user_version) */
@@ -83,10 +84,28 @@ struct metro_store_station {
  * changed fields) by actor for reason why. */
 int metro_store_station(struct metro_store *s, const struct metro_store_station *st,
 			const char *actor, const char *why);
+/* A rig as the registry knows it. */
+struct metro_store_rig {
+	const char *id;
+	enum metro_rig_kind kind;
+	const char *driver;
+	long positions;
+	char *const *standards; /* ids */
+	size_t nstandards;
+	int simulated;
+};
+/* Everything a configuration says about the station, its standards and its rigs. */
+struct metro_store_registry {
+	struct metro_store_station station;
+	const struct metro_standard_conf *standards;
+	size_t nstandards;
+	const struct metro_store_rig *rigs;
+	size_t nrigs;
+};
 /* Bring the registry in line with a loaded configuration, in one transaction: the station,
  * the reference standards (metro_store_sync_standards) and the rigs.  Each difference from
  * what is stored is an audit event with actor "config" and reason "configuration load". */
-int metro_store_sync_config(struct metro_store *s, const struct metro_config *c);
+int metro_store_sync_registry(struct metro_store *s, const struct metro_store_registry *r);
 /* Sync the standards registry with the configured standards: new ones are added, changed
  * fields are updated, standards no longer configured are retired (kept, inactive).  Every
  * change is an audit event (old and new values) plus one standard_changes row per field. */
@@ -98,7 +117,7 @@ int metro_store_sync_standards(struct metro_store *s, const struct metro_standar
 int metro_store_standard_change(struct metro_store *s, const struct metro_standard_conf *std,
 				const char *actor, const char *why);
 /* Insert or update a rig's row (an audit event when it changes). */
-int metro_store_rig(struct metro_store *s, const struct metro_rig_conf *r, const char *actor,
+int metro_store_rig(struct metro_store *s, const struct metro_store_rig *r, const char *actor,
 		    const char *why);
 /* Register a procedure's exact content.  sha256 (hex) may be NULL; when given it must be the
  * digest of content (METRO_E_CORRUPT otherwise).  The same content registered twice gives

@@ -11,12 +11,7 @@
 #include <stddef.h>
 
 #include "diag.h"
-
-enum sim_rig_kind {
-	SIM_RIG_FLOW,
-	SIM_RIG_ELEC,
-	SIM_RIG_BELL,
-};
+#include "kinds.h"
 
 #define SIM_MAX_RUN_OFFSETS 16
 
@@ -67,12 +62,11 @@ struct sim_meters {
 };
 
 /* Parse a rig kind name; returns 0 or -1. */
-int sim_rig_kind_parse(const char *name, enum sim_rig_kind *out);
-const char *sim_rig_kind_name(enum sim_rig_kind k);
+int sim_rig_kind_parse(const char *name, enum metro_rig_kind *out);
 
 /* Load path (NULL: defaults only) for a rig of kind and positions.  Returns 0 and *out, or
  * METRO_E_INVAL (METRO_E_NOTFOUND, METRO_E_IO) with every problem in diag. */
-int sim_meters_load(const char *path, enum sim_rig_kind kind, int positions,
+int sim_meters_load(const char *path, enum metro_rig_kind kind, int positions,
 		    struct metro_diag *diag, struct sim_meters **out);
 void sim_meters_destroy(struct sim_meters **pm);
 

@@ -5,12 +5,12 @@
 #include <string.h>
 
 #include "error.h"
-#include "swid.h"
+#include "kinds.h"
+#include "sha256.h"
 #include "util.h"
 #include "yfile.h"
 
 static const char *const meters[] = {"water", "electricity", "gas"};
-static const char *const rigs[] = {"flow-bench", "electricity-bench", "bell-prover"};
 static const char *const verifications[] = {"initial",	       "subsequent",	     "in-service",
 					    "supervision-new", "supervision-in-use", "complaint"};
 static const char *const limit_sets[] = {"verification", "in-service"};
@@ -166,8 +166,9 @@ static void header(struct loader *L, yaml_node_t *n)
 	int k;
 	if (v[METER] && !metro_y_enum(L->f, v[METER], "procedure.meter", meters, 3, &k))
 		p->meter = metro_strdup(meters[k]);
-	if (v[RIG] && !metro_y_enum(L->f, v[RIG], "procedure.rig", rigs, 3, &k))
-		p->rig = metro_strdup(rigs[k]);
+	if (v[RIG] &&
+	    !metro_y_enum(L->f, v[RIG], "procedure.rig", metro_rig_kind_names, METRO_RIG_KINDS, &k))
+		p->rig = metro_strdup(metro_rig_kind_names[k]);
 	if (p->meter && p->rig &&
 	    (int)(strcmp(p->meter, "water") == 0 ? 0
 		  : strcmp(p->meter, "electricity") == 0

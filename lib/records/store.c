@@ -23,7 +23,7 @@
 #include "audit.h"
 #include "error.h"
 #include "log.h"
-#include "swid.h"
+#include "sha256.h"
 #include "util.h"
 
 /* Document seqs are reserved in blocks of this size, one durable write per block. */
@@ -1110,7 +1110,7 @@ int metro_store_station(struct metro_store *s, const struct metro_store_station 
 	return tx_end(s, apply_station(s, st, actor, why));
 }
 
-static int apply_rig(struct metro_store *s, const struct metro_rig_conf *r, const char *actor,
+static int apply_rig(struct metro_store *s, const struct metro_store_rig *r, const char *actor,
 		     const char *why)
 {
 	static const char *const f[] = {"kind", "driver", "positions", "standards", "simulated"};
@@ -1132,7 +1132,7 @@ static int apply_rig(struct metro_store *s, const struct metro_rig_conf *r, cons
 	return err;
 }
 
-int metro_store_rig(struct metro_store *s, const struct metro_rig_conf *r, const char *actor,
+int metro_store_rig(struct metro_store *s, const struct metro_store_rig *r, const char *actor,
 		    const char *why)
 {
 	if (empty(actor) || empty(why))
@@ -1143,15 +1143,13 @@ int metro_store_rig(struct metro_store *s, const struct metro_rig_conf *r, const
 	return tx_end(s, apply_rig(s, r, actor, why));
 }
 
-int metro_store_sync_config(struct metro_store *s, const struct metro_config *c)
+int metro_store_sync_registry(struct metro_store *s, const struct metro_store_registry *c)
 {
 	static const char actor[] = "config", why[] = "configuration load";
 	int err = metro_store_tx_begin(s);
 	if (err)
 		return err;
-	struct metro_store_station st = {c->station.id, c->station.name, c->station.institution,
-					 c->station.authorisation, c->station.address};
-	err = apply_station(s, &st, actor, why);
+	err = apply_station(s, &c->station, actor, why);
 	for (size_t i = 0; !err && i < c->nstandards; i++)
 		err = apply_standard(s, &c->standards[i], actor, why);
 	if (!err)

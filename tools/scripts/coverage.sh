@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Line and branch coverage of the metrology module (daemon/metrology.c, daemon/decimal.c) with
+# Line and branch coverage of the metrology module (lib/metrology/metrology.c, lib/base/decimal.c) with
 # gcov, from a build tree made with COVERAGE=1 in which the unit tests have run:
 #
 #     make coverage                        # = the two steps below, then this script
 #     make BUILD=build/cov COVERAGE=1 tests && BUILD=build/cov tests/run.sh unit
-#     tools/coverage.sh build/cov [--check]
+#     tools/scripts/coverage.sh build/cov [--check]
 #
 # Prints one line per file (lines, branches executed, branches taken at least once) and, for a
 # file below 100 %, the source lines with a branch never taken.  The annotated sources are left
@@ -12,7 +12,7 @@
 set -eu
 
 usage() {
-	echo "usage: tools/coverage.sh BUILDDIR [--check]" >&2
+	echo "usage: tools/scripts/coverage.sh BUILDDIR [--check]" >&2
 	exit 2
 }
 [ $# -ge 1 ] || usage
@@ -25,10 +25,10 @@ root=$(pwd)
 case "$build" in /*) ;; *) build="$root/$build" ;; esac
 objdir="$build/obj/daemon"
 out="$build/coverage"
-files="daemon/metrology.c daemon/decimal.c"
+files="lib/metrology/metrology.c lib/base/decimal.c"
 command -v gcov >/dev/null || { echo "coverage: gcov not found (apt-get install gcc)" >&2; exit 2; }
 mkdir -p "$out"
-# gcov finds the sources by the relative names they were compiled with ("daemon/decimal.c").
+# gcov finds the sources by the relative names they were compiled with ("lib/base/decimal.c").
 ln -sfn "$root/daemon" "$out/daemon"
 
 short=0

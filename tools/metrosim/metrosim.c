@@ -425,7 +425,7 @@ static void on_signal(int sig)
 
 struct sim {
 	struct opts o;
-	enum sim_rig_kind kind;
+	enum metro_rig_kind kind;
 	char *profile_path;
 	struct metro_profile *profile;
 	struct sim_meters *meters;

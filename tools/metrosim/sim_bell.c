@@ -144,7 +144,7 @@ static void bell_outputs(struct sim_rig *r, void *st)
 }
 
 const struct sim_model_ops sim_bell_ops = {
-	.kind = SIM_RIG_BELL,
+	.kind = METRO_RIG_BELL_PROVER,
 	.default_positions = 6,
 	.max_step_s = 0.1,
 	.create = bell_create,

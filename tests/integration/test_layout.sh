@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The rooms of the house (docs/architecture.md): tools/scripts/check-layout.py resolves every
+# include of every C file and checks who may use whom, and that no two folders include each
+# other.  The tree must pass; copies of it with a forbidden include (lib/ using daemon/,
+# drivers/ using daemon/) must fail, naming the file and line.
+set -u
+pass=0 fail=0
+check() { if [ "$2" = "$3" ]; then pass=$((pass + 1)); echo "ok   $1"; else fail=$((fail + 1)); echo "FAIL $1: got '$2', want '$3'"; fi; }
+CHECK=$PWD/tools/scripts/check-layout.py
+out=$(/usr/bin/python3 "$CHECK" 2>&1)
+check "the tree keeps the layout rules" "$?" "0"
+echo "$out" | sed 's/^/  /'
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+copy() { rm -rf "$tmp/t"; mkdir "$tmp/t"; cp -r lib drivers daemon "$tmp/t/"; mkdir -p "$tmp/t/tools"; cp -r tools/metroctl tools/metrosim "$tmp/t/tools/"; }
+judge() { # NAME FILE LINE-TO-ADD WANT-IN-OUTPUT
+	copy
+	printf '%s\n' "$3" >>"$tmp/t/$2"
+	out=$(cd "$tmp/t" && /usr/bin/python3 "$CHECK" 2>&1)
+	check "$1: refused" "$?" "1"
+	check "$1: named" "$(grep -c -- "$4" <<<"$out" | awk '{ print ($1 > 0) }')" "1"
+}
+judge "lib/base using daemon" lib/base/util.h '#include "server.h"' "lib/base/util.h:.*may not include daemon/server.h"
+judge "drivers using daemon" drivers/device.c '#include "config.h"' "drivers/device.c:.*may not include daemon/config.h"
+judge "lib/records using drivers" lib/records/store.c '#include "driver.h"' "lib/records/store.c:.*may not include drivers/driver.h"
+judge "lib/procedure using lib/records" lib/procedure/batch.c '#include "store.h"' "lib/procedure/batch.c:.*may not include lib/records/store.h"
+judge "an unknown header" daemon/rig.c '#include "nowhere.h"' 'daemon/rig.c:.*"nowhere.h" is in no room'
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]

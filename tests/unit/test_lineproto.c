@@ -805,7 +805,8 @@ static void test_locale(void **state)
 	setenv("LOCPATH", dir, 1);
 	const char *ok = rc == 0 ? setlocale(LC_NUMERIC, "de_DE.UTF-8") : NULL;
 	if (!ok)
-		fprintf(stderr, "FAIL: cannot build the de_DE.UTF-8 locale (Debian package locales)\n");
+		fprintf(stderr,
+			"FAIL: cannot build the de_DE.UTF-8 locale (Debian package locales)\n");
 	assert_non_null(ok);
 	char probe[16];
 	snprintf(probe, sizeof probe, "%.1f", 1.5);

@@ -150,6 +150,11 @@ json_t *metro_audit_checkpoint_json(const struct metro_audit_checkpoint *cp);
 /* Parse a published checkpoint document.  Returns 0, or METRO_E_INVAL with a static reason. */
 int metro_audit_checkpoint_parse(const json_t *doc, struct metro_audit_checkpoint *cp,
 				 const char **why);
+/* The columns of a checkpoints row, in the order metro_audit_checkpoint_row() reads them. */
+#define METRO_AUDIT_CHECKPOINT_COLS \
+	"id, chain_seq, station, epoch, head_seq, head_hash, pubkey, signature, short_id, time"
+/* Fill cp from a row selected with METRO_AUDIT_CHECKPOINT_COLS; 0 or METRO_E_CORRUPT. */
+int metro_audit_checkpoint_row(sqlite3_stmt *st, struct metro_audit_checkpoint *cp);
 /* Read checkpoint `epoch` (the latest when epoch is 0) from an open database.  Returns 0,
  * METRO_E_NOTFOUND (none), METRO_E_CORRUPT (a column of the wrong shape) or METRO_E_IO. */
 int metro_audit_checkpoint_load(sqlite3 *db, int64_t epoch, struct metro_audit_checkpoint *cp);

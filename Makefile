@@ -69,7 +69,7 @@ LDFLAGS  += $(LDSAN) -rdynamic
 # tools/scripts/check-layout.sh (test_layout.sh) checks those rules on every include.
 # libmetro.a holds every room but the program entry points and the plugin drivers.
 SRC_DIRS  := lib/base lib/metrology lib/procedure lib/records drivers drivers/modbus \
-             drivers/serial daemon
+             drivers/serial daemon daemon/engine
 LIB_SRC   := $(filter-out daemon/main.c,$(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c)))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB       := $(BUILD)/libmetro.a

@@ -2,6 +2,7 @@
  * docs/records.md "Verifying"): integrity, every row and link hash, the claims of chained
  * rows, checkpoints and their signatures, procedures and the certificate sequence. */
 #include "audit.h"
+
 #include <errno.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+
 #include "error.h"
 #include "store.h"
 #include "util.h"

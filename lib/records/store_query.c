@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
 #include "audit.h"
 #include "error.h"
 #include "log.h"

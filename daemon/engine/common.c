@@ -1,0 +1,295 @@
+/* common.c — the engine's helpers: documents, state, faults, waiting, channel access,
+ * suspensions, point results (engine_int.h). */
+#include "engine.h"
+#include "engine_int.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "log.h"
+#include "metrology.h"
+#include "util.h"
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+double eng_dd(struct metro_dec d)
+{
+	return metro_dec_to_double(d);
+}
+
+json_t *eng_jdec(struct metro_dec d)
+{
+	char buf[64];
+	if (!metro_dec_valid(d) || metro_dec_format_sig(d, 15, buf, sizeof buf))
+		return json_null();
+	/* Decimal text as a JSON number: exact as written, parsed by any client. */
+	json_t *j = json_loads(buf, JSON_DECODE_ANY, NULL);
+	return j ? j : json_string(buf);
+}
+
+void eng_emit(struct metro_engine *e, const char *kind, json_t *doc)
+{
+	json_object_set_new(doc, "run", json_string(e->b->run_id));
+	e->io.emit(e->io.ctx, kind, doc);
+}
+
+void eng_set_state(struct metro_engine *e, enum metro_run_state s, const char *why)
+{
+	if (e->state == s)
+		return;
+	e->state = s;
+	json_t *doc = json_pack("{ss}", "state", metro_run_state_name(s));
+	if (why)
+		json_object_set_new(doc, "reason", json_string(why));
+	eng_emit(e, "run", doc);
+}
+
+/* A rig fault: every active position ends in `error` with the reason; the run ends. */
+int eng_fault(struct metro_engine *e, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e->fault, sizeof e->fault, fmt, ap);
+	va_end(ap);
+	metro_err("run %s: rig fault: %s", e->b->run_id, e->fault);
+	for (size_t i = 0; i < e->npos; i++) {
+		struct pos *p = &e->pos[i];
+		if (!p->active)
+			continue;
+		p->active = 0;
+		p->verdict = METRO_VERDICT_ERROR;
+		snprintf(p->reason, sizeof p->reason, "rig fault: %s", e->fault);
+	}
+	return METRO_E_IO;
+}
+
+int eng_wait_real(struct metro_engine *e, double s)
+{
+	if (e->abort_req || e->halt_req)
+		return METRO_E_STATE;
+	int rc = e->io.wait(e->io.ctx, s);
+	if (rc || e->abort_req || e->halt_req)
+		return METRO_E_STATE;
+	return METRO_OK;
+}
+
+/* The rig's seconds since t0 (metro_now_ns): real time on the monotonic clock times the
+ * batch's time scale.  Durations are measured, never counted in poll periods: the reads and
+ * the sampling between two looks at the rig take time of their own (a lost reply on a slow
+ * line, seconds), and a simulated rig runs on while they do. */
+double eng_rig_seconds(const struct metro_engine *e, uint64_t t0)
+{
+	return (double)(metro_now_ns() - t0) / 1e9 * e->b->time_scale;
+}
+
+/* Real seconds since t0 (prompts and suspensions wait for people, not for the rig). */
+double eng_real_seconds(uint64_t t0)
+{
+	return (double)(metro_now_ns() - t0) / 1e9;
+}
+
+/* How long (rig seconds) a condition has held: *since is when it became true (0: it is not),
+ * updated with this look's answer `now_true`. */
+double eng_held(const struct metro_engine *e, uint64_t *since, int now_true)
+{
+	if (!now_true) {
+		*since = 0;
+		return 0;
+	}
+	if (!*since)
+		*since = metro_now_ns();
+	return eng_rig_seconds(e, *since);
+}
+
+const struct metro_channel *eng_chan(struct metro_engine *e, const char *name)
+{
+	return metro_profile_channel(e->io.profile, name);
+}
+
+int eng_rd(struct metro_engine *e, const char *name, double *v)
+{
+	const struct metro_channel *c = eng_chan(e, name);
+	if (!c)
+		return eng_fault(e, "the rig profile has no channel %s", name);
+	if (metro_device_read1(e->io.dev, c, v))
+		return eng_fault(e, "reading %s: %s", name, metro_device_last_error(e->io.dev));
+	return METRO_OK;
+}
+
+int eng_wr(struct metro_engine *e, const char *name, double v)
+{
+	const struct metro_channel *c = eng_chan(e, name);
+	if (!c)
+		return eng_fault(e, "the rig profile has no channel %s", name);
+	if (metro_device_write(e->io.dev, c, v))
+		return eng_fault(e, "writing %s = %g: %s", name, v,
+				 metro_device_last_error(e->io.dev));
+	return METRO_OK;
+}
+
+int eng_rd_pos(struct metro_engine *e, const char *base, struct pos **ps, size_t n, double *out)
+{
+	const struct metro_channel *chs[MAX_POS];
+	for (size_t i = 0; i < n; i++) {
+		chs[i] = metro_profile_pos_channel(e->io.profile, base, ps[i]->m->position);
+		if (!chs[i])
+			return eng_fault(e, "the rig profile has no channel pos[%d].%s",
+					 ps[i]->m->position, base);
+	}
+	if (n && metro_device_read(e->io.dev, chs, n, out))
+		return eng_fault(e, "reading pos[*].%s: %s", base,
+				 metro_device_last_error(e->io.dev));
+	return METRO_OK;
+}
+
+int eng_wr_pos(struct metro_engine *e, const char *base, const struct pos *p, double v)
+{
+	const struct metro_channel *c =
+		metro_profile_pos_channel(e->io.profile, base, p->m->position);
+	if (!c)
+		return eng_fault(e, "the rig profile has no channel pos[%d].%s", p->m->position,
+				 base);
+	if (metro_device_write(e->io.dev, c, v))
+		return eng_fault(e, "writing %s = %g: %s", c->name, v,
+				 metro_device_last_error(e->io.dev));
+	return METRO_OK;
+}
+
+/* Evaluate a stimulus expression (one value for the whole batch). */
+int eng_stim(struct metro_engine *e, const struct metro_expr *x, struct metro_dec *out)
+{
+	char err[200];
+	if (metro_expr_eval(x, e->b->stimulus, out, err, sizeof err))
+		return eng_fault(e, "expression '%s': %s", metro_expr_source(x), err);
+	return METRO_OK;
+}
+
+size_t eng_active(struct metro_engine *e, struct pos **out)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < e->npos; i++)
+		if (e->pos[i].active)
+			out[n++] = &e->pos[i];
+	return n;
+}
+
+/* The conditions of the procedure (suspenders): 1 and a message when one is out of band. */
+int eng_conditions_violated(struct metro_engine *e, char *why, size_t whylen, int *rc)
+{
+	const struct metro_procedure *p = e->b->proc;
+	*rc = METRO_OK;
+	for (size_t i = 0; i < p->nconditions; i++) {
+		const struct metro_proc_condition *c = &p->conditions[i];
+		if (!eng_chan(e, c->channel))
+			continue; /* checked at start: a profile may lack an optional channel */
+		double v = 0;
+		if ((*rc = eng_rd(e, c->channel, &v)))
+			return 0;
+		if (v < eng_dd(c->min) || v > eng_dd(c->max)) {
+			snprintf(why, whylen, "%s = %.6g outside %.6g..%.6g%s%s", c->channel, v,
+				 eng_dd(c->min), eng_dd(c->max), c->unit ? " " : "",
+				 c->unit ? c->unit : "");
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Suspended: wait (real time, bounded by prompt_timeout_s) until every condition is back. */
+int eng_wait_recovery(struct metro_engine *e, const char *why)
+{
+	eng_set_state(e, METRO_RUN_SUSPENDED, why);
+	metro_warn("run %s: suspended: %s", e->b->run_id, why);
+	double limit =
+		eng_dd(metro_procedure_param(e->b->proc, "prompt_timeout_s", metro_dec_e(600, 0)));
+	for (uint64_t t0 = metro_now_ns(); eng_real_seconds(t0) < limit;) {
+		if (eng_wait_real(e, e->io.poll_s))
+			return METRO_E_STATE;
+		char w[200];
+		int rc;
+		if (!eng_conditions_violated(e, w, sizeof w, &rc) && !rc) {
+			eng_set_state(e, METRO_RUN_RUNNING,
+				      "conditions recovered: the point is re-run");
+			return METRO_OK;
+		}
+		if (rc)
+			return rc;
+	}
+	return eng_fault(e, "conditions did not recover within %.0f s: %s", limit, why);
+}
+
+void eng_point_doc(struct metro_engine *e, struct pos *p, const struct metro_proc_item *it,
+		   json_t *details, enum metro_verdict v)
+{
+	json_t *doc =
+		json_pack("{sisssssssssO}", "position", p->m->position, "serial", p->m->serial,
+			  "item", it->id, "kind", metro_item_kind_name(it->kind), "verdict",
+			  metro_verdict_name(v), "values", details);
+	if (it->title)
+		json_object_set_new(doc, "title", json_string(it->title));
+	eng_emit(e, "point", doc);
+	json_decref(details);
+	if (v > p->verdict)
+		p->verdict = v;
+	if (v >= METRO_VERDICT_FAIL) {
+		p->active = 0;
+		json_array_append_new(p->failed_items, json_string(it->id));
+	}
+}
+
+/* One position in error (e.g. its error calculator gave no result): it leaves the run. */
+void eng_pos_error(struct metro_engine *e, struct pos *p, const struct metro_proc_item *it,
+		   const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char msg[256];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	snprintf(p->reason, sizeof p->reason, "%s: %s", it->id, msg);
+	eng_point_doc(e, p, it, json_pack("{ss}", "error", msg), METRO_VERDICT_ERROR);
+}
+
+static enum metro_mx_vtype vtype_of(const struct metro_procedure *p)
+{
+	static const char *const names[] = {"initial",	       "subsequent",	     "in-service",
+					    "supervision-new", "supervision-in-use", "complaint"};
+	for (size_t i = 0; i < METRO_ARRAY_SIZE(names); i++)
+		if (!strcmp(p->verification, names[i]))
+			return (enum metro_mx_vtype)i;
+	return METRO_MX_INITIAL;
+}
+
+struct metro_mx_limits eng_limits_of(struct metro_engine *e)
+{
+	const struct metro_procedure *p = e->b->proc;
+	struct metro_mx_limits l = {0};
+	l.type = vtype_of(p);
+	l.complaint = !strcmp(p->limits, "in-service") ? METRO_MX_COMPLAINT_IN_SERVICE
+						       : METRO_MX_COMPLAINT_NEW;
+	l.mpe_factor = metro_procedure_param(p, "mpe_factor", metro_dec_e(1, 0));
+	return l;
+}
+
+json_t *eng_judgement_json(const struct metro_mx_judgement *j)
+{
+	json_t *o = json_pack("{sosososs}", "error", eng_jdec(j->value), "mpe", eng_jdec(j->mpe),
+			      "judged", eng_jdec(j->judged), "rule", metro_mx_rule_name(j->rule));
+	if (j->rule == METRO_MX_RULE_ROUNDED) {
+		json_object_set_new(o, "rounded", eng_jdec(j->rounded));
+		json_object_set_new(o, "interval", eng_jdec(j->interval));
+	}
+	return o;
+}
+
+json_t *eng_runs_json(const struct metro_dec *runs, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, eng_jdec(runs[i]));
+	return a;
+}

@@ -1,0 +1,372 @@
+#include "engine.h"
+#include "engine_int.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "log.h"
+#include "metrology.h"
+#include "util.h"
+
+static const char *const verdict_names[] = {"pass", "conditional", "fail", "aborted", "error"};
+static const char *const state_names[] = {"idle",      "starting", "running",  "pausing", "paused",
+					  "suspended", "stopping", "aborting", "done"};
+
+const char *metro_verdict_name(enum metro_verdict v)
+{
+	return (unsigned)v < METRO_ARRAY_SIZE(verdict_names) ? verdict_names[v] : "?";
+}
+
+const char *metro_run_state_name(enum metro_run_state s)
+{
+	return (unsigned)s < METRO_ARRAY_SIZE(state_names) ? state_names[s] : "?";
+}
+
+/* ---- the run ------------------------------------------------------------------------------ */
+
+static int run_item(struct metro_engine *e, const struct metro_proc_item *it)
+{
+	for (int tries = 0;; tries++) {
+		int rc;
+		switch (it->kind) {
+		case METRO_ITEM_JUDGEMENT:
+			rc = eng_judgement(e, it);
+			break;
+		case METRO_ITEM_FLOW_POINT:
+			rc = eng_flow_point(e, it);
+			break;
+		case METRO_ITEM_LOAD_POINT:
+			rc = eng_load_point(e, it);
+			break;
+		case METRO_ITEM_START_TEST:
+		case METRO_ITEM_CREEP_TEST:
+			rc = eng_start_or_creep(e, it);
+			break;
+		default:
+			rc = eng_constant_test(e, it);
+			break;
+		}
+		if (rc != RERUN)
+			return rc;
+		if (tries >= MAX_RERUNS)
+			return eng_fault(e, "%s interrupted %d times", it->id, tries + 1);
+	}
+}
+
+static void run_start_doc(struct metro_engine *e)
+{
+	const struct metro_batch *b = e->b;
+	const struct metro_procedure *p = b->proc;
+	json_t *meters = json_array();
+	for (size_t i = 0; i < b->nmeters; i++) {
+		const struct metro_batch_meter *m = &b->meters[i];
+		json_t *o = json_pack("{sisssO}", "position", m->position, "serial", m->serial,
+				      "nameplate", m->nameplate);
+		if (m->model)
+			json_object_set_new(o, "model", json_string(m->model));
+		if (m->manufacturer)
+			json_object_set_new(o, "manufacturer", json_string(m->manufacturer));
+		if (m->approval)
+			json_object_set_new(o, "approval", json_string(m->approval));
+		json_array_append_new(meters, o);
+	}
+	json_t *doc =
+		json_pack("{sss{ssssssssssss}sssssbsfso}", "state", "starting", "procedure", "id",
+			  p->id, "sha256", p->sha256, "regulation", p->regulation, "edition",
+			  p->edition, "verification", p->verification, "limits", p->limits,
+			  "operator", b->operator_name, "rig_kind", p->rig, "simulated",
+			  b->simulated, "time_scale", b->time_scale, "meters", meters);
+	if (b->submitter)
+		json_object_set_new(doc, "submitter", json_string(b->submitter));
+	if (b->verification_type)
+		json_object_set_new(doc, "verification_type", json_string(b->verification_type));
+	if (b->resumed_from)
+		json_object_set_new(doc, "resumes",
+				    json_sprintf("%lld", (long long)b->resumed_from));
+	json_t *items = json_array();
+	for (size_t i = 0; i < p->nitems; i++)
+		json_array_append_new(items, json_string(p->items[i].id));
+	json_object_set_new(doc, "items", items);
+	eng_emit(e, "run", doc);
+}
+
+struct metro_engine *metro_engine_new(struct metro_batch *b, const struct metro_engine_io *io)
+{
+	struct metro_engine *e = metro_calloc(1, sizeof *e);
+	e->b = b;
+	e->io = *io;
+	if (e->io.poll_s <= 0)
+		e->io.poll_s = 0.1;
+	e->state = METRO_RUN_IDLE;
+	for (size_t i = 0; i < b->nmeters && i < MAX_POS; i++) {
+		e->pos[i].m = &b->meters[i];
+		e->pos[i].active = 1;
+		e->pos[i].verdict = METRO_VERDICT_PASS;
+		e->pos[i].failed_items = json_array();
+	}
+	e->npos = b->nmeters < MAX_POS ? b->nmeters : MAX_POS;
+	return e;
+}
+
+void metro_engine_destroy(struct metro_engine **pe)
+{
+	struct metro_engine *e = *pe;
+	if (!e)
+		return;
+	for (size_t i = 0; i < e->npos; i++)
+		json_decref(e->pos[i].failed_items);
+	json_decref(e->answer);
+	free(e);
+	*pe = NULL;
+}
+
+/* Checks that need the rig: the profile has every channel the procedure names. */
+static int preflight(struct metro_engine *e)
+{
+	const struct metro_procedure *p = e->b->proc;
+	for (size_t i = 0; i < p->nconditions; i++)
+		if (!eng_chan(e, p->conditions[i].channel))
+			return eng_fault(e,
+					 "procedure condition on %s: the rig profile has no such "
+					 "channel",
+					 p->conditions[i].channel);
+	for (size_t i = 0; i < p->nitems; i++)
+		if (p->items[i].stab_channel && !eng_chan(e, p->items[i].stab_channel))
+			return eng_fault(e, "%s: the rig profile has no channel %s", p->items[i].id,
+					 p->items[i].stab_channel);
+	return METRO_OK;
+}
+
+/* A resume-run: the verdict committed for this position's item in the interrupted run, or
+ * NULL when the point has to be run. */
+static const char *committed(const struct metro_engine *e, const struct pos *p,
+			     const struct metro_proc_item *it)
+{
+	char key[16];
+	snprintf(key, sizeof key, "%d", p->m->position);
+	return json_string_value(json_object_get(json_object_get(e->b->done, key), it->id));
+}
+
+/* A resume-run starts where the interrupted run stood: a position that failed an item there
+ * has failed (and takes no further part); the others run only the items they lack. */
+static void apply_committed(struct metro_engine *e)
+{
+	const struct metro_procedure *p = e->b->proc;
+	for (size_t i = 0; e->b->done && i < e->npos; i++)
+		for (size_t k = 0; k < p->nitems; k++) {
+			const char *v = committed(e, &e->pos[i], &p->items[k]);
+			if (v && !strcmp(v, "fail")) {
+				e->pos[i].active = 0;
+				e->pos[i].verdict = METRO_VERDICT_FAIL;
+				json_array_append_new(e->pos[i].failed_items,
+						      json_string(p->items[k].id));
+			} else if (v && !strcmp(v, "conditional") &&
+				   e->pos[i].verdict < METRO_VERDICT_CONDITIONAL) {
+				e->pos[i].verdict = METRO_VERDICT_CONDITIONAL;
+			}
+		}
+}
+
+const char *metro_engine_run(struct metro_engine *e)
+{
+	const struct metro_procedure *p = e->b->proc;
+	run_start_doc(e);
+	apply_committed(e);
+	e->state = METRO_RUN_STARTING;
+	int rc = preflight(e);
+	if (!rc)
+		eng_set_state(e, METRO_RUN_RUNNING, NULL);
+	for (size_t i = 0; !rc && i < p->nitems; i++) {
+		/* Test-point boundary: pause and stop take effect here. */
+		if (e->stop_req) {
+			eng_set_state(e, METRO_RUN_STOPPING, "stop requested");
+			break;
+		}
+		if (e->pause_req) {
+			eng_set_state(e, METRO_RUN_PAUSED, "at the boundary before item");
+			while (e->pause_req && !e->stop_req && !e->abort_req && !e->halt_req)
+				if (eng_wait_real(e, e->io.poll_s))
+					break;
+			if (e->abort_req || e->halt_req)
+				break;
+			if (e->stop_req) {
+				eng_set_state(e, METRO_RUN_STOPPING, "stop requested");
+				break;
+			}
+			eng_set_state(e, METRO_RUN_RUNNING, "resumed");
+		}
+		const struct metro_proc_item *it = &p->items[i];
+		struct pos *ps[MAX_POS];
+		size_t n = eng_active(e, ps);
+		if (!n)
+			break; /* every meter has failed or is in error */
+		/* resume-run: positions with this item committed sit it out */
+		struct pos *out[MAX_POS];
+		size_t nout = 0;
+		for (size_t k = 0; k < n; k++)
+			if (committed(e, ps[k], it)) {
+				ps[k]->active = 0;
+				out[nout++] = ps[k];
+			}
+		if (nout < n)
+			rc = run_item(e, it);
+		for (size_t k = 0; k < nout; k++)
+			out[k]->active = 1;
+	}
+	const char *end;
+	enum metro_verdict unfinished;
+	if (e->abort_req || e->halt_req) {
+		eng_set_state(e, METRO_RUN_ABORTING, e->halt_req ? "halt" : "abort");
+		end = "aborted";
+		unfinished = METRO_VERDICT_ABORTED;
+	} else if (rc) {
+		end = "error";
+		unfinished = METRO_VERDICT_ERROR;
+	} else if (e->stop_req) {
+		end = "stopped";
+		unfinished = METRO_VERDICT_ABORTED;
+	} else {
+		end = "done";
+		unfinished = METRO_VERDICT_PASS;
+	}
+	/* A meter still active did not fail anything; it passes only if the run completed. */
+	int completed = !strcmp(end, "done");
+	for (size_t i = 0; i < e->npos; i++) {
+		struct pos *ps = &e->pos[i];
+		if (ps->active && !completed) {
+			ps->verdict = unfinished > ps->verdict ? unfinished : ps->verdict;
+			if (!ps->reason[0])
+				snprintf(ps->reason, sizeof ps->reason, "run %s before its end",
+					 end);
+		}
+		json_t *doc = json_pack("{sisssssO}", "position", ps->m->position, "serial",
+					ps->m->serial, "verdict", verdict_names[ps->verdict],
+					"failed_items", ps->failed_items);
+		if (ps->reason[0])
+			json_object_set_new(doc, "reason", json_string(ps->reason));
+		eng_emit(e, "verdict", doc);
+	}
+	e->state = METRO_RUN_DONE;
+	json_t *doc = json_pack("{ssss}", "state", "done", "result", end);
+	if (e->fault[0])
+		json_object_set_new(doc, "fault", json_string(e->fault));
+	eng_emit(e, "run", doc);
+	e->end_state = end;
+	return end;
+}
+
+int metro_engine_command(struct metro_engine *e, const char *verb, json_t *doc, char *err,
+			 size_t errlen)
+{
+	if (!strcmp(verb, "pause")) {
+		if (e->state == METRO_RUN_PAUSED || e->pause_req) {
+			snprintf(err, errlen, "already pausing or paused");
+			return METRO_E_STATE;
+		}
+		e->pause_req = 1;
+		eng_set_state(e, METRO_RUN_PAUSING, "at the next test-point boundary");
+		return METRO_OK;
+	}
+	if (!strcmp(verb, "resume")) {
+		if (!e->pause_req) {
+			snprintf(err, errlen, "the run is not paused");
+			return METRO_E_STATE;
+		}
+		e->pause_req = 0;
+		if (e->state == METRO_RUN_PAUSING)
+			eng_set_state(e, METRO_RUN_RUNNING, "pause cancelled");
+		return METRO_OK;
+	}
+	if (!strcmp(verb, "stop")) {
+		e->stop_req = 1;
+		return METRO_OK;
+	}
+	if (!strcmp(verb, "abort") || !strcmp(verb, "halt")) {
+		if (!strcmp(verb, "halt"))
+			e->halt_req = 1;
+		else
+			e->abort_req = 1;
+		return METRO_OK;
+	}
+	if (!strcmp(verb, "input")) {
+		const char *id = json_string_value(json_object_get(doc, "prompt"));
+		json_t *ans = json_object_get(doc, "answer");
+		const char *op = json_string_value(json_object_get(doc, "operator"));
+		if (!e->prompt_id[0] || !id || strcmp(id, e->prompt_id) != 0) {
+			snprintf(err, errlen, "no open prompt '%s'%s%s", id ? id : "",
+				 e->prompt_id[0] ? "; the open prompt is " : "", e->prompt_id);
+			return METRO_E_STATE;
+		}
+		if (!op || !op[0]) {
+			snprintf(err, errlen, "'operator' is required");
+			return METRO_E_INVAL;
+		}
+		const char *a = json_string_value(ans);
+		if (e->prompt_readings) {
+			if (metro_engine_check_readings(e->prompt_pos, e->nprompt_pos, ans, err,
+							errlen))
+				return METRO_E_INVAL;
+		} else if (a ? strcmp(a, "pass") != 0 && strcmp(a, "fail") != 0
+			     : !json_is_object(ans)) {
+			snprintf(err, errlen,
+				 "'answer' must be \"pass\", \"fail\" or an object of "
+				 "positions");
+			return METRO_E_INVAL;
+		}
+		json_decref(e->answer);
+		e->answer = json_incref(ans);
+		metro_strlcpy(e->answer_operator, op, sizeof e->answer_operator);
+		return METRO_OK;
+	}
+	snprintf(err, errlen, "unknown run command '%s'", verb);
+	return METRO_E_INVAL;
+}
+
+int metro_engine_check_readings(const int *positions, size_t n, json_t *ans, char *err,
+				size_t errlen)
+{
+	if (!json_is_object(ans)) {
+		snprintf(err, errlen,
+			 "'answer' must be an object of readings by position, e.g. {\"1\": "
+			 "\"123.4567\"}");
+		return METRO_E_INVAL;
+	}
+	const char *key;
+	json_t *v;
+	json_object_foreach (ans, key, v) {
+		char *end;
+		long pos = strtol(key, &end, 10);
+		size_t k = 0;
+		while (k < n && !(*key && !*end && positions[k] == pos))
+			k++;
+		struct metro_dec d;
+		if (k == n) {
+			snprintf(err, errlen,
+				 "answer: '%s' is not a position this prompt asks about", key);
+			return METRO_E_INVAL;
+		}
+		if (metro_engine_reading(v, &d)) {
+			snprintf(err, errlen,
+				 "answer: position %ld: not a meter reading (a decimal number of "
+				 "m3, "
+				 "0 to 1e9, e.g. \"123.4567\")",
+				 pos);
+			return METRO_E_INVAL;
+		}
+	}
+	return METRO_OK;
+}
+
+int metro_engine_must_end(const struct metro_engine *e)
+{
+	return e->abort_req || e->halt_req;
+}
+
+enum metro_run_state metro_engine_state(const struct metro_engine *e)
+{
+	return e->state;
+}

@@ -1,0 +1,89 @@
+/* engine_int.h — what the files of the procedure engine share (engine.c: the run and its
+ * commands; common.c: helpers; judge.c: judgement items; flow.c: flow points; electricity.c);
+ * not for use outside daemon/engine. */
+#ifndef METRO_ENGINE_INT_H
+#define METRO_ENGINE_INT_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "engine.h"
+#include "metrology.h"
+
+#define MAX_POS 256
+#define RERUN 1 /* internal: the point was interrupted (suspender); run it again */
+#define MAX_RERUNS 5
+#define NO_ANSWER 2 /* internal: a prompt timed out */
+
+struct pos {
+	const struct metro_batch_meter *m;
+	enum metro_verdict verdict;
+	int active; /* still taking part: not failed, not in error */
+	json_t *failed_items;
+	char reason[256];
+	/* per-item scratch */
+	struct metro_dec runs[METRO_MX_MAX_RUNS];
+	size_t nruns, nextra;
+	int done_item;
+	long long n_pulses;
+	struct metro_dec constant;
+};
+
+struct metro_engine {
+	struct metro_batch *b;
+	struct metro_engine_io io;
+	enum metro_run_state state;
+	struct pos pos[MAX_POS];
+	size_t npos;
+	int pause_req, stop_req, abort_req, halt_req;
+	const char *end_state;
+	/* the open prompt: its id, what it asks (a pass/fail judgement or typed meter readings)
+	 * and of which positions */
+	char prompt_id[64];
+	int prompt_readings;
+	int prompt_pos[MAX_POS];
+	size_t nprompt_pos;
+	json_t *answer;
+	char answer_operator[100];
+	unsigned prompts;
+	char fault[320];
+};
+
+/* Helpers shared by the files of this module. */
+double eng_dd(struct metro_dec d);
+json_t *eng_jdec(struct metro_dec d);
+void eng_emit(struct metro_engine *e, const char *kind, json_t *doc);
+void eng_set_state(struct metro_engine *e, enum metro_run_state s, const char *why);
+int eng_fault(struct metro_engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int eng_wait_real(struct metro_engine *e, double s);
+double eng_rig_seconds(const struct metro_engine *e, uint64_t t0);
+double eng_real_seconds(uint64_t t0);
+double eng_held(const struct metro_engine *e, uint64_t *since, int now_true);
+const struct metro_channel *eng_chan(struct metro_engine *e, const char *name);
+int eng_rd(struct metro_engine *e, const char *name, double *v);
+int eng_wr(struct metro_engine *e, const char *name, double v);
+int eng_rd_pos(struct metro_engine *e, const char *base, struct pos **ps, size_t n, double *out);
+int eng_wr_pos(struct metro_engine *e, const char *base, const struct pos *p, double v);
+int eng_stim(struct metro_engine *e, const struct metro_expr *x, struct metro_dec *out);
+size_t eng_active(struct metro_engine *e, struct pos **out);
+int eng_conditions_violated(struct metro_engine *e, char *why, size_t whylen, int *rc);
+int eng_wait_recovery(struct metro_engine *e, const char *why);
+void eng_point_doc(struct metro_engine *e, struct pos *p, const struct metro_proc_item *it,
+		   json_t *details, enum metro_verdict v);
+void eng_pos_error(struct metro_engine *e, struct pos *p, const struct metro_proc_item *it,
+		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+struct metro_mx_limits eng_limits_of(struct metro_engine *e);
+json_t *eng_judgement_json(const struct metro_mx_judgement *j);
+json_t *eng_runs_json(const struct metro_dec *runs, size_t n);
+int eng_ask(struct metro_engine *e, const struct metro_proc_item *it, struct pos **ps, size_t n,
+	    int readings, const char *question, json_t *extra);
+int eng_judgement(struct metro_engine *e, const struct metro_proc_item *it);
+struct metro_dec eng_rounded(double v, int places);
+struct metro_dec eng_litres(double v);
+struct metro_dec eng_carry(struct metro_dec err);
+int eng_flow_point(struct metro_engine *e, const struct metro_proc_item *it);
+int eng_load_point(struct metro_engine *e, const struct metro_proc_item *it);
+int eng_start_or_creep(struct metro_engine *e, const struct metro_proc_item *it);
+int eng_constant_test(struct metro_engine *e, const struct metro_proc_item *it);
+
+#endif

@@ -293,29 +293,28 @@ int metro_server_reload(struct metro_server *s)
 		s->publish = publish;
 	}
 
-	/* Rigs: keep the actors whose configuration did not change, stop the others (safe state
-	 * first) and start the new ones. */
+	/* Rigs: keep the actors whose configuration did not change; stop the others (safe state
+	 * first) before any new actor starts, so that a changed rig's device (a serial line
+	 * above all) is never driven by its old and its new actor at once. */
 	struct metro_rig **rigs = metro_calloc(next->nrigs, sizeof(struct metro_rig *));
-	size_t nrigs = 0;
-	for (size_t i = 0; i < next->nrigs; i++) {
-		const struct metro_rig_conf *nc = &next->rigs[i];
-		struct metro_rig *keep = NULL;
-		for (size_t j = 0; j < s->nrigs; j++) {
-			if (s->rigs[j] && !metro_rig_conf_differs(metro_rig_conf(s->rigs[j]), nc)) {
-				keep = s->rigs[j];
+	for (size_t i = 0; i < next->nrigs; i++)
+		for (size_t j = 0; j < s->nrigs; j++)
+			if (s->rigs[j] &&
+			    !metro_rig_conf_differs(metro_rig_conf(s->rigs[j]), &next->rigs[i])) {
+				rigs[i] = s->rigs[j];
 				s->rigs[j] = NULL;
 				break;
 			}
-		}
-		if (keep || !metro_rig_start(s->zctx, nc, &keep))
-			rigs[nrigs++] = keep;
-	}
 	for (size_t j = 0; j < s->nrigs; j++)
 		if (s->rigs[j]) {
 			metro_notice("rig %s: stopping (removed or changed)",
 				     metro_rig_conf(s->rigs[j])->id);
 			metro_rig_stop(&s->rigs[j]);
 		}
+	size_t nrigs = 0;
+	for (size_t i = 0; i < next->nrigs; i++)
+		if (rigs[i] || !metro_rig_start(s->zctx, &next->rigs[i], &rigs[i]))
+			rigs[nrigs++] = rigs[i];
 	free(s->rigs);
 	s->rigs = rigs;
 	s->nrigs = nrigs;

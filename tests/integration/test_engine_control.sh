@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Run control and rig faults on a simulated flow bench: pause takes effect at the next
-# test-point boundary and resume continues; abort ends the run at once with the remaining
-# meters `aborted` and the rig in its safe state (read back by another client); a device lost
-# mid-run makes every remaining meter `error`, never `fail`; a standard past its due date
+# test-point boundary (the rig samples on, nothing is measured) and resume continues; abort in
+# the middle of a flow point ends the run at once with the remaining meters `aborted` and the
+# rig in its safe state (read back by another client); a device lost in the middle of a flow
+# point makes every remaining meter `error`, never `fail`; a standard past its due date
 # refuses the run and names the standard.
 set -u
 . tests/lib/rigs.sh
@@ -19,6 +20,29 @@ wait_for() { # run, predicate over the run document, seconds
 	done
 	return 1
 }
+# prompt_after LAST: wait for an open prompt other than LAST (the one just answered, which the
+# rigs view may still show for a moment) and print it.
+prompt_after() {
+	local i p=
+	for i in $(seq 100); do
+		p=$(mctl --json rigs | json "d['rigs'][0].get('prompt') or ''")
+		[ -n "$p" ] && [ "$p" != "$1" ] && break
+		sleep 0.1
+	done
+	echo "$p"
+}
+# wait_collecting: wait until the bench collects (a flow point is being measured, read by
+# another client) and print the last value read.
+wait_collecting() {
+	local i c=
+	for i in $(seq 300); do
+		c=$(water_probe collect | json "d['collect']")
+		[ "$c" = 1.0 ] && break
+		sleep 0.1
+	done
+	echo "$c"
+}
+pubseq() { mctl --json status | json "d['seq']"; }
 
 # 1. pause / resume / abort
 run=$(mctl --json start config/batches/water-initial.yaml | json "d['run']")
@@ -30,15 +54,19 @@ mctl input water-1 "$(mctl --json rigs | json "d['rigs'][0]['prompt']")" pass --
 wait_for "$run" "d['run']['state'] == 'paused'" 10
 check "paused at the boundary after the answered item" "$(run_state "$run")" "paused"
 n1=$(mctl --json run "$run" | json "len(d['run']['points'])")
-sleep 1
-check "nothing measured while paused" "$(mctl --json run "$run" | json "len(d['run']['points'])")" "$n1"
+# Let the rig publish 20 more documents (about a second of its readings at 20 Hz) while paused.
+s1=$(pubseq)
+for _ in $(seq 100); do [ $(($(pubseq) - s1)) -ge 20 ] && break; sleep 0.1; done
+check "the rig samples on while paused" "$([ $(($(pubseq) - s1)) -ge 20 ] && echo yes)" "yes"
+check "nothing measured while paused" "$(mctl --json run "$run" | json "len(d['run']['points'])") $(run_state "$run")" "$n1 paused"
+check "the bench does not collect while paused" "$(water_probe collect | json "d['collect']")" "0.0"
 mctl resume water-1 >/dev/null
 wait_for "$run" "d['run']['state'] == 'running'" 5
 check "resumed" "$(run_state "$run")" "running"
 wait_for "$run" "d['run'].get('prompt') is not None" 10
 mctl input water-1 "$(mctl --json rigs | json "d['rigs'][0]['prompt']")" pass --operator tester >/dev/null
-wait_for "$run" "any(p['item']=='q3' for p in d['run']['points']) or True" 1
-sleep 1
+# Abort in the middle of the first flow point, while the bench collects.
+check "collecting at q3 before the abort" "$(wait_collecting)" "1.0"
 mctl abort water-1 >/dev/null
 wait_for "$run" "d['run'].get('result') == 'aborted'" 10
 check "abort ends the run" "$(run_state "$run")" "aborted"
@@ -50,12 +78,14 @@ check "flow and collection off, read by another client" "$(echo "$safe" | json "
 
 # 2. the device lost mid-run: error, never fail
 run=$(mctl --json start config/batches/water-initial.yaml | json "d['run']")
+last=
 for k in 1 2; do
-	wait_for "$run" "d['run'].get('prompt') is not None" 10
-	mctl input water-1 "$(mctl --json rigs | json "d['rigs'][0]['prompt']")" pass --operator tester >/dev/null
-	sleep 0.3
+	p=$(prompt_after "$last")
+	mctl input water-1 "$p" pass --operator tester >/dev/null
+	last=$p
 done
-sleep 1
+# The device goes away in the middle of the first flow point.
+check "collecting at q3 before the device is lost" "$(wait_collecting)" "1.0"
 kill "$SIM_PID_water"
 wait_for "$run" "d['run'].get('result') is not None" 20
 check "a lost device ends the run in error" "$(run_state "$run")" "error"
@@ -71,7 +101,10 @@ check "safe state confirmed when the device is back" "$(mctl --json rigs | json 
 
 # 3. an expired standard refuses the run, naming it
 sed -i '/id: ws,/s/calibrated: 2026-01-01, due: 2099-01-01/calibrated: 2019-01-01, due: 2020-01-01/' "$TMP/metrod.yaml"
-kill -HUP "$METROD_PID"; sleep 1
+gen=$(mctl --json status | json "d['config_generation']")
+kill -HUP "$METROD_PID"
+for _ in $(seq 100); do [ "$(mctl --json status | json "d['config_generation']")" = $((gen + 1)) ] && break; sleep 0.1; done
+check "the expired standard is applied by the reload" "$(mctl --json status | json "d['config_generation']")" "$((gen + 1))"
 out=$(mctl --json start config/batches/water-initial.yaml)
 check "expired standard refused" "$(echo "$out" | json "d['error']['code']")" "standard-expired"
 check "the refusal names the standard and its due date" "$(echo "$out" | json "'ws' in d['error']['message'] and '2020-01-01' in d['error']['message']")" "True"

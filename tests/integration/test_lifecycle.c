@@ -1,19 +1,24 @@
 /* Integration test of the daemon's lifecycle with a real process and real sockets:
  * start build/.../metrod on a configuration with free ports, wait for `ping`, reload a broken
  * configuration with SIGHUP (the daemon keeps the old one and says why), reload a valid
- * changed one (applied), then SIGTERM (exit 0 within 2 s).  Also --check-config and --version. */
+ * changed one (applied), then SIGTERM (exit 0 within 2 s).  Also --check-config, and --version
+ * against sha256sum(1): the digest of the executable and of every procedure file of the
+ * configured directory (a copy of procedures/ with one file edited). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <ctype.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <jansson.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +30,7 @@
 
 struct fixture {
 	char *dir, *cfg, *log, *metrod, *endpoint;
+	char *procdir; /* the configuration's procedure directory; NULL: the repository's */
 	int cport, pport;
 	pid_t pid;
 };
@@ -37,10 +43,30 @@ static void write_file(const char *path, const char *text)
 	fclose(f);
 }
 
+/* The SHA-256 of a file as sha256sum(1) computes it (coreutils, not the project's code):
+ * 64 lowercase hex digits. */
+static void sha256sum(const char *path, char hex[65])
+{
+	char *cmd = metro_asprintf("sha256sum -- '%s'", path);
+	FILE *p = popen(cmd, "r");
+	free(cmd);
+	assert_non_null(p);
+	char line[4096] = "";
+	assert_non_null(fgets(line, sizeof line, p));
+	assert_int_equal(pclose(p), 0);
+	for (int i = 0; i < 64; i++)
+		assert_true(isxdigit((unsigned char)line[i]) && !isupper((unsigned char)line[i]));
+	assert_true(line[64] == ' ');
+	memcpy(hex, line, 64);
+	hex[64] = '\0';
+}
+
 static char *config_text(struct fixture *fx, int nrigs)
 {
 	char cwd[4096];
 	assert_non_null(getcwd(cwd, sizeof cwd));
+	char *procdir =
+		fx->procdir ? metro_strdup(fx->procdir) : metro_asprintf("%s/procedures", cwd);
 	char *rigs = metro_strdup("");
 	for (int i = 0; i < nrigs; i++) {
 		char *r = metro_asprintf(
@@ -57,12 +83,13 @@ static char *config_text(struct fixture *fx, int nrigs)
 		"control: {endpoint: \"tcp://127.0.0.1:%d\"}\n"
 		"publish: {endpoint: \"tcp://127.0.0.1:%d\"}\n"
 		"store: {path: %s/records.db}\n"
-		"procedures: [%s/procedures]\n"
+		"procedures: [%s]\n"
 		"standards:\n"
 		"  - {id: std-1, description: Bench, certificate: C-1, issuer: Test,\n"
 		"     calibrated: 2026-01-01, due: 2027-01-01, uncertainty: {value: 0.2, k: 2}}\n"
 		"rigs:\n%s",
-		fx->cport, fx->pport, fx->dir, cwd, rigs);
+		fx->cport, fx->pport, fx->dir, procdir, rigs);
+	free(procdir);
 	free(rigs);
 	return t;
 }
@@ -154,6 +181,7 @@ static int teardown(void **state)
 	free(fx->log);
 	free(fx->metrod);
 	free(fx->endpoint);
+	free(fx->procdir);
 	free(fx);
 	return 0;
 }
@@ -177,6 +205,10 @@ static void test_lifecycle(void **state)
 	r = request(fx->endpoint, "status", 2000);
 	assert_non_null(r);
 	assert_int_equal(json_integer_value(json_object_get(r, "config_generation")), 1);
+	/* the running daemon identifies its executable */
+	char exe_hex[65];
+	sha256sum(fx->metrod, exe_hex);
+	assert_string_equal(json_string_value(json_object_get(r, "executable_sha256")), exe_hex);
 	assert_int_equal(json_array_size(json_object_get(r, "rigs")), 2);
 	json_decref(r);
 
@@ -263,18 +295,83 @@ static void test_check_config_and_version(void **state)
 	free(want);
 	free(log);
 
+	/* --version: the configured procedure directory is a copy of procedures/ with one file
+	 * edited (so its digest is not the repository file's) and a file that is no procedure. */
+	fx->procdir = metro_asprintf("%s/procs", fx->dir);
+	assert_int_equal(mkdir(fx->procdir, 0755), 0);
+	char **src = NULL;
+	size_t nsrc = tu_list_dir("procedures", ".yaml", &src);
+	assert_true(nsrc >= 6);
+	char **copies = metro_calloc(nsrc, sizeof *copies);
+	for (size_t i = 0; i < nsrc; i++) {
+		char *data = NULL;
+		assert_int_equal(metro_read_file(src[i], 1 << 22, &data, NULL), 0);
+		copies[i] = metro_asprintf("%s/%s", fx->procdir, strrchr(src[i], '/') + 1);
+		char *edited =
+			metro_asprintf("%s%s", data, i == 0 ? "# edited for test_lifecycle\n" : "");
+		write_file(copies[i], edited);
+		free(edited);
+		free(data);
+	}
+	char *readme = metro_asprintf("%s/README.md", fx->procdir);
+	write_file(readme, "not a procedure\n");
+	free(readme);
+	char repo_hex[65], copy_hex[65];
+	sha256sum(src[0], repo_hex);
+	sha256sum(copies[0], copy_hex);
+	assert_string_not_equal(repo_hex, copy_hex);
+
 	char *text = config_text(fx, 1);
 	write_file(fx->cfg, text);
 	free(text);
+	char *out = metro_asprintf("%s/version.out", fx->dir);
 	const char *vargv[] = {fx->metrod, "--version", "-c", fx->cfg, NULL};
-	pid = spawn(vargv, fx->log);
+	pid = spawn(vargv, out);
 	st = wait_child(pid, 10000);
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);
-	assert_int_equal(metro_read_file(fx->log, 1 << 20, &log, NULL), 0);
-	assert_non_null(strstr(log, "metrod " METRO_VERSION));
-	assert_non_null(strstr(log, "  executable "));
+	assert_int_equal(metro_read_file(out, 1 << 20, &log, NULL), 0);
+	free(out);
+	assert_non_null(strstr(log, "metrod " METRO_VERSION "\n"));
+
+	/* "  executable HEX  PATH" and "  procedure  HEX  PATH" lines */
+	char exe_real[PATH_MAX], exe_hex[65];
+	assert_non_null(realpath(fx->metrod, exe_real));
+	sha256sum(exe_real, exe_hex);
+	int nexe = 0;
+	size_t nproc = 0;
+	int *seen = metro_calloc(nsrc, sizeof *seen);
+	for (char *line = strtok(log, "\n"); line; line = strtok(NULL, "\n")) {
+		char kind[16], hex[80], path[PATH_MAX];
+		if (sscanf(line, " %15s %79s %4095s", kind, hex, path) != 3)
+			continue;
+		if (!strcmp(kind, "executable")) {
+			nexe++;
+			assert_string_equal(path, exe_real);
+			assert_string_equal(hex, exe_hex);
+		} else if (!strcmp(kind, "procedure")) {
+			nproc++;
+			char digest[65];
+			sha256sum(path, digest);
+			assert_string_equal(hex, digest);
+			size_t k = 0;
+			while (k < nsrc && strcmp(path, copies[k]) != 0)
+				k++;
+			if (k == nsrc)
+				fail_msg("--version lists '%s', not a procedure file of %s", path,
+					 fx->procdir);
+			seen[k]++;
+		}
+	}
+	assert_int_equal(nexe, 1);
+	assert_int_equal(nproc, nsrc);
+	for (size_t k = 0; k < nsrc; k++)
+		if (seen[k] != 1)
+			fail_msg("%s listed %d times by --version", copies[k], seen[k]);
+	free(seen);
 	free(log);
+	tu_free_list(copies, nsrc);
+	tu_free_list(src, nsrc);
 }
 
 int main(void)

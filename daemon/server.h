@@ -84,5 +84,12 @@ void metro_server_publish_body(struct metro_server *s, const char *kind, const c
 size_t metro_server_check_due(struct metro_server *s);
 /* Current UTC time as RFC 3339 with microseconds ("2026-11-28T12:00:00.123456Z"). */
 void metro_time_rfc3339(char out[40]);
+/* A result document from a rig actor (run, point, verdict, prompt): recorded in the store and
+ * stored as a document in one transaction, then published; nothing that is not committed is
+ * published.  Consumes doc (publish.c). */
+void metro_server_record(struct metro_server *s, const char *kind, const char *rig, json_t *doc);
+/* Sign the chain head and publish the checkpoint on `audit`.  Returns the checkpoint (new
+ * reference) or NULL when nothing new was recorded (publish.c). */
+json_t *metro_server_checkpoint(struct metro_server *s);
 
 #endif

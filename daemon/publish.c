@@ -1,0 +1,243 @@
+/* publish.c — the way out of the daemon, and its one rule: a result is committed to the
+ * record store before it is published.
+ *
+ * A result (run, point, verdict, prompt) goes through metro_server_record(): its record and
+ * its document are written in one transaction, and only after the commit returned does the
+ * document go out; a result that cannot be stored is not published (the log says so).
+ * Alarms are stored as documents before they go out too; readings and health only take a
+ * seq number.  Every document leaves through send_frames(), which counts what ZeroMQ drops.
+ * test_store_full.sh and test_kill.sh hold the rule to account.
+ */
+#include "server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "error.h"
+#include "log.h"
+#include "util.h"
+
+void metro_time_rfc3339(char out[40])
+{
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(out, 40, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
+}
+
+/* Stamp a document (schema, station, time, rig, seq) and, for results, store it for replay.
+ * Returns the text to send (caller frees) with its topic in topic[], or NULL (not stored:
+ * then it must not be published).  Consumes doc. */
+static char *prepare(struct metro_server *s, const char *kind, const char *rig, json_t *doc,
+		     char topic[128])
+{
+	char now[40];
+	if (rig)
+		snprintf(topic, 128, "%s.%s", kind, rig);
+	else
+		snprintf(topic, 128, "%s", kind);
+	metro_time_rfc3339(now);
+	char schema[64];
+	snprintf(schema, sizeof schema, "metrod.%s/1", kind);
+	json_object_set_new(doc, "schema", json_string(schema));
+	json_object_set_new(doc, "station", json_string(s->cfg->station.id));
+	json_object_set_new(doc, "time", json_string(now));
+	if (rig)
+		json_object_set_new(doc, "rig", json_string(rig));
+	/* seq comes from the store, so it continues across restarts; results are stored with
+	 * it (for `replay`), readings and health only take a number. */
+	int64_t seq = 0;
+	int stored = strcmp(kind, "reading") != 0 && strcmp(kind, "health") != 0;
+	int rc = stored ? metro_store_document(s->store, topic, doc, &seq)
+			: metro_store_next_seq(s->store, &seq);
+	if (rc) {
+		metro_log_limited(&s->store_rl, METRO_LOG_ERR,
+				  "record store: cannot store %s document: %s", topic,
+				  metro_store_errmsg(s->store));
+		s->publish_drops++;
+		json_decref(doc);
+		return NULL;
+	}
+	s->seq = (uint64_t)seq;
+	json_object_set_new(doc, "seq", json_integer(seq));
+	char *text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(12));
+	json_decref(doc);
+	return text;
+}
+
+/* Every document leaves through here: topic frame, body frame.  PUB never blocks: at the
+ * high-water mark ZeroMQ drops, and subscribers see the gap in seq; a failed send is counted
+ * in publish_drops (status) for the same reason. */
+static void send_frames(struct metro_server *s, const char *topic, size_t tlen, const char *body,
+			size_t blen)
+{
+	if (zmq_send(s->publish, topic, tlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+	    zmq_send(s->publish, body, blen, ZMQ_DONTWAIT) < 0)
+		s->publish_drops++;
+}
+
+/* A prepared document: sent, then freed. */
+static void send_doc(struct metro_server *s, const char *topic, char *text)
+{
+	send_frames(s, topic, strlen(topic), text, strlen(text));
+	free(text);
+}
+
+void metro_server_publish(struct metro_server *s, const char *kind, const char *rig, json_t *doc)
+{
+	char topic[128];
+	char *text = prepare(s, kind, rig, doc, topic);
+	if (text)
+		send_doc(s, topic, text);
+}
+
+void metro_server_publish_body(struct metro_server *s, const char *kind, const char *rig,
+			       const char *rig_q, const char *body, size_t len)
+{
+	if (!s->stamp.station_q) /* first use, or a reload freed it (the station may change) */
+		metro_stamp_init(&s->stamp, s->cfg->station.id);
+	int64_t seq;
+	if (metro_store_next_seq(s->store, &seq)) {
+		metro_log_limited(&s->store_rl, METRO_LOG_ERR,
+				  "record store: cannot number a %s document: %s", kind,
+				  metro_store_errmsg(s->store));
+		s->publish_drops++;
+		return;
+	}
+	s->seq = (uint64_t)seq;
+	char topic[128];
+	size_t kl = strlen(kind), rl = strlen(rig);
+	if (kl + 1 + rl >= sizeof topic) { /* rig ids are at most 64 characters */
+		s->publish_drops++;
+		return;
+	}
+	memcpy(topic, kind, kl);
+	topic[kl] = '.';
+	memcpy(topic + kl + 1, rig, rl);
+	size_t n;
+	const char *doc = metro_stamp_document(&s->stamp, kind, rig_q, seq, body, len, &n);
+	send_frames(s, topic, kl + 1 + rl, doc, n);
+}
+
+static const char *text_of(json_t *v, char *buf, size_t cap)
+{
+	if (!v || json_is_null(v))
+		return NULL;
+	if (json_is_string(v))
+		return json_string_value(v);
+	char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+	snprintf(buf, cap, "%s", t ? t : "");
+	free(t);
+	return buf;
+}
+
+static int64_t run_number(json_t *doc)
+{
+	const char *r = json_string_value(json_object_get(doc, "run"));
+	return r ? strtoll(r, NULL, 10) : 0;
+}
+
+/* A result document: recorded in the store and stored as a document in one transaction,
+ * then published.  Nothing is published that is not committed. */
+void metro_server_record(struct metro_server *s, const char *kind, const char *rig, json_t *doc)
+{
+	int64_t run = run_number(doc);
+	int rc = metro_store_tx_begin(s->store);
+	char e[64], rd[64], m[64];
+	if (!rc && !strcmp(kind, "point")) {
+		json_t *vals = json_object_get(doc, "values");
+		json_t *j = json_object_get(vals, "judgement");
+		const char *verdict = json_string_value(json_object_get(doc, "verdict"));
+		json_t *attempt = json_object_get(vals, "run");
+		struct metro_store_point pt = {
+			.run = run,
+			.position = (int)json_integer_value(json_object_get(doc, "position")),
+			.test_point = json_string_value(json_object_get(doc, "item")),
+			.attempt = attempt ? (int)json_integer_value(attempt) : 1,
+			.readings = vals ? vals : json_object_get(doc, "values"),
+			.intermediates = j,
+			.error = text_of(json_object_get(j, "error"), e, sizeof e),
+			.rounded = text_of(json_object_get(j, "rounded"), rd, sizeof rd),
+			.mpe = text_of(json_object_get(j, "mpe"), m, sizeof m),
+			.verdict = verdict && strcmp(verdict, "pending") != 0 ? verdict : NULL,
+			.rule = json_string_value(json_object_get(j, "rule")),
+		};
+		json_t *empty = NULL;
+		if (!pt.readings)
+			pt.readings = empty = json_object();
+		rc = metro_store_point(s->store, &pt, NULL);
+		json_decref(empty);
+	} else if (!rc && !strcmp(kind, "verdict")) {
+		int pos = (int)json_integer_value(json_object_get(doc, "position"));
+		const char *v = json_string_value(json_object_get(doc, "verdict"));
+		struct metro_store_verdict vd = {
+			.run = run,
+			.position = pos,
+			.verdict = v,
+			.failed_items = json_object_get(doc, "failed_items"),
+			.rule = "procedure",
+			.actor = "metrod",
+		};
+		rc = metro_store_verdict(s->store, &vd, NULL);
+		/* A pass earns a verification certificate, a fail a notice of nonconformity; an
+		 * error or an aborted run earns neither (the meter must be tested again). */
+		char number[METRO_STORE_CERT_MAX];
+		if (!rc && v && (!strcmp(v, "pass") || !strcmp(v, "fail"))) {
+			rc = metro_store_certificate(s->store, run, pos, number);
+			if (!rc)
+				json_object_set_new(doc, "certificate", json_string(number));
+		}
+	} else if (!rc && !strcmp(kind, "run") &&
+		   !strcmp(json_string_value(json_object_get(doc, "state")) ?: "", "done")) {
+		rc = metro_store_run_end(s->store, run,
+					 json_string_value(json_object_get(doc, "result")),
+					 json_string_value(json_object_get(doc, "fault")));
+	}
+	if (rc) {
+		metro_store_tx_rollback(s->store);
+		metro_err("record store: cannot record %s of run %s: %s; not published", kind,
+			  json_string_value(json_object_get(doc, "run")),
+			  metro_store_errmsg(s->store));
+		json_decref(doc);
+		return;
+	}
+	char topic[128];
+	char *run_id = metro_strdup(json_string_value(json_object_get(doc, "run")) ?: "");
+	char *text = prepare(s, kind, rig, json_incref(doc), topic);
+	if (!text || metro_store_tx_commit(s->store)) {
+		if (text)
+			metro_err("record store: commit failed for %s of run %s: %s; not published",
+				  kind, run_id, metro_store_errmsg(s->store));
+		else
+			metro_store_tx_rollback(s->store);
+		free(text);
+	} else {
+		send_doc(s, topic, text); /* only what is committed is published */
+	}
+	free(run_id);
+	json_decref(doc);
+}
+
+/* Sign the chain head and publish the checkpoint on `audit` (at every run end and every few
+ * minutes).  Returns the checkpoint (new reference) or NULL when nothing new was recorded. */
+json_t *metro_server_checkpoint(struct metro_server *s)
+{
+	json_t *cp = NULL;
+	if (metro_store_checkpoint(s->store, &cp)) {
+		metro_err("record store: checkpoint failed: %s", metro_store_errmsg(s->store));
+		return NULL;
+	}
+	if (cp) {
+		/* The store has already kept it as an `audit` document with its seq. */
+		send_doc(s, "audit", json_dumps(cp, JSON_COMPACT));
+		json_int_t seq = json_integer_value(json_object_get(cp, "seq"));
+		if (seq > 0)
+			s->seq = (uint64_t)seq;
+	}
+	return cp;
+}

@@ -1,39 +1,65 @@
 #!/usr/bin/python3
 """Clients of metrod's stream written with python3-zmq and python3-jsonschema, for
-tests/integration/test_stream.sh.
+tests/integration/test_stream.sh and test_kill.sh.
 
-  stream_client.py subscribe PUB OUT SECONDS   record every document (one JSON line each) until
-                                               a run's final `safe` document, or SECONDS
+  stream_client.py subscribe PUB OUT SECONDS [all] [kill-on=KIND:N:PID]
+                                               record every document (one JSON line each) until
+                                               a run's final `safe` document (with `all`: past
+                                               it), or SECONDS; on SIGTERM, record what already
+                                               arrived (until the socket has been quiet for
+                                               200 ms), then stop.  kill-on: SIGKILL PID the
+                                               moment the N-th document of KIND arrives (before
+                                               recording it); KIND is a topic's first word, or
+                                               `result` for any stored kind (not reading, health)
   stream_client.py check OUT SCHEMADIR         validate every document against its schema and
                                                check that seq has no gaps; prints a summary
   stream_client.py latejoin CTL OUT            as a late joiner: snapshot, then replay from 0,
                                                and compare the stored results with OUT
 """
 import json
+import os
+import signal
 import sys
 import time
 
 import zmq
 
 
-def subscribe(pub, out, seconds):
+def subscribe(pub, out, seconds, *opts):
+    past_safe = "all" in opts
+    aim = [o.split("=", 1)[1].split(":") for o in opts if o.startswith("kill-on=")]
+    kind, nth, victim = (aim[0][0], int(aim[0][1]), int(aim[0][2])) if aim else (None, 0, 0)
     ctx = zmq.Context()
     s = ctx.socket(zmq.SUB)
     s.setsockopt(zmq.SUBSCRIBE, b"")
     s.connect(pub)
     end = time.time() + float(seconds)
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     with open(out, "w") as f:
         f.write("")
     print("subscribed", flush=True)
     with open(out, "a") as f:
         while time.time() < end:
             if not s.poll(200):
+                if stop:
+                    break
                 continue
             topic, body = s.recv_multipart()
+            if kind:
+                k = topic.decode().split(".")[0]
+                if k == kind or (kind == "result" and k not in ("reading", "health")):
+                    nth -= 1
+                    if nth == 0:
+                        kind = None
+                        try:
+                            os.kill(victim, signal.SIGKILL)
+                        except ProcessLookupError:
+                            pass
             doc = json.loads(body)
             f.write(json.dumps({"topic": topic.decode(), "doc": doc}, ensure_ascii=False) + "\n")
             f.flush()
-            if topic.startswith(b"run.") and doc.get("state") == "safe":
+            if topic.startswith(b"run.") and doc.get("state") == "safe" and not past_safe:
                 break
 
 

@@ -124,18 +124,6 @@ void metro_server_publish_body(struct metro_server *s, const char *kind, const c
 	send_frames(s, topic, kl + 1 + rl, doc, n);
 }
 
-static const char *text_of(json_t *v, char *buf, size_t cap)
-{
-	if (!v || json_is_null(v))
-		return NULL;
-	if (json_is_string(v))
-		return json_string_value(v);
-	char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
-	snprintf(buf, cap, "%s", t ? t : "");
-	free(t);
-	return buf;
-}
-
 static int64_t run_number(json_t *doc)
 {
 	const char *r = json_string_value(json_object_get(doc, "run"));
@@ -148,31 +136,7 @@ void metro_server_record(struct metro_server *s, const char *kind, const char *r
 {
 	int64_t run = run_number(doc);
 	int rc = metro_store_tx_begin(s->store);
-	char e[64], rd[64], m[64];
-	if (!rc && !strcmp(kind, "point")) {
-		json_t *vals = json_object_get(doc, "values");
-		json_t *j = json_object_get(vals, "judgement");
-		const char *verdict = json_string_value(json_object_get(doc, "verdict"));
-		json_t *attempt = json_object_get(vals, "run");
-		struct metro_store_point pt = {
-			.run = run,
-			.position = (int)json_integer_value(json_object_get(doc, "position")),
-			.test_point = json_string_value(json_object_get(doc, "item")),
-			.attempt = attempt ? (int)json_integer_value(attempt) : 1,
-			.readings = vals ? vals : json_object_get(doc, "values"),
-			.intermediates = j,
-			.error = text_of(json_object_get(j, "error"), e, sizeof e),
-			.rounded = text_of(json_object_get(j, "rounded"), rd, sizeof rd),
-			.mpe = text_of(json_object_get(j, "mpe"), m, sizeof m),
-			.verdict = verdict && strcmp(verdict, "pending") != 0 ? verdict : NULL,
-			.rule = json_string_value(json_object_get(j, "rule")),
-		};
-		json_t *empty = NULL;
-		if (!pt.readings)
-			pt.readings = empty = json_object();
-		rc = metro_store_point(s->store, &pt, NULL);
-		json_decref(empty);
-	} else if (!rc && !strcmp(kind, "verdict")) {
+	if (!rc && !strcmp(kind, "verdict")) {
 		int pos = (int)json_integer_value(json_object_get(doc, "position"));
 		const char *v = json_string_value(json_object_get(doc, "verdict"));
 		struct metro_store_verdict vd = {
@@ -240,4 +204,39 @@ json_t *metro_server_checkpoint(struct metro_server *s)
 			s->seq = (uint64_t)seq;
 	}
 	return cp;
+}
+
+json_t *metro_server_record_point(struct metro_server *s, const char *rig,
+				  const struct metro_point_result *r)
+{
+	json_t *doc = metro_point_result_doc(r);
+	char run[24];
+	snprintf(run, sizeof run, "%lld", (long long)r->run);
+	json_object_set_new(doc, "run", json_string(run));
+	int rc = metro_store_tx_begin(s->store);
+	if (!rc)
+		rc = metro_store_point_result(s->store, r, json_object_get(doc, "values"), NULL);
+	if (rc) {
+		metro_store_tx_rollback(s->store);
+		metro_err("record store: cannot record point %s of position %d in run %s: %s; not "
+			  "published",
+			  r->item, r->position, run, metro_store_errmsg(s->store));
+		json_decref(doc);
+		return NULL;
+	}
+	char topic[128];
+	char *text = prepare(s, "point", rig, json_incref(doc), topic);
+	if (!text || metro_store_tx_commit(s->store)) {
+		if (text)
+			metro_err("record store: commit failed for point %s of position %d in run "
+				  "%s: %s; not published",
+				  r->item, r->position, run, metro_store_errmsg(s->store));
+		else
+			metro_store_tx_rollback(s->store);
+		free(text);
+		json_decref(doc);
+		return NULL;
+	}
+	send_doc(s, topic, text); /* only what is committed is published */
+	return doc;
 }

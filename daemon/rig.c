@@ -335,12 +335,28 @@ static void actor_emit(void *ctx, const char *kind, json_t *doc)
 	up(ctx, kind, doc);
 }
 
+/* A point result goes up as a pointer (the pipe is inproc, in one process) and the main thread
+ * takes it over.  It is never dropped for lack of room: the send waits for the main thread. */
+static void actor_emit_point(void *ctx, struct metro_point_result *res)
+{
+	struct metro_rig *r = ctx;
+	if (send_frames(r->pipe_actor, "point", (const char *)&res, sizeof res, 0)) {
+		r->send_drops++; /* only when the pipe is gone (shutdown) */
+		metro_point_result_free(&res);
+	}
+}
+
 static void run_batch(struct metro_rig *r)
 {
 	struct metro_batch *b = r->pending;
 	r->pending = NULL;
-	struct metro_engine_io io = {r,		 r->dev,     r->conf->profile_data,
-				     actor_wait, actor_emit, fmin(0.1, 1.0 / r->conf->sample_hz)};
+	struct metro_engine_io io = {r,
+				     r->dev,
+				     r->conf->profile_data,
+				     actor_wait,
+				     actor_emit,
+				     actor_emit_point,
+				     fmin(0.1, 1.0 / r->conf->sample_hz)};
 	r->engine = metro_engine_new(b, &io);
 	actor_state(r, "running");
 	const char *end = metro_engine_run(r->engine);
@@ -455,8 +471,11 @@ void metro_rig_stop(struct metro_rig **pr)
 		send_cmd(r, "STOP", "{}", 2);
 		pthread_join(r->thread, NULL);
 		json_t *doc;
-		while (metro_rig_receive(r, &doc))
+		struct metro_point_result *point;
+		while (metro_rig_receive(r, &doc, &point)) {
 			json_decref(doc);
+			metro_point_result_free(&point);
+		}
 	}
 	if (r->pipe_main)
 		zmq_close(r->pipe_main);
@@ -478,11 +497,10 @@ void *metro_rig_pipe(struct metro_rig *r)
 	return r->pipe_main;
 }
 
-const char *metro_rig_receive(struct metro_rig *r, json_t **doc)
+const char *metro_rig_receive(struct metro_rig *r, json_t **doc, struct metro_point_result **point)
 {
-	static const char *const kinds[] = {"state", "reading", "health",  "alarm",
-					    "run",   "point",	"verdict", "prompt"};
 	*doc = NULL;
+	*point = NULL;
 	zmq_msg_t k, b;
 	zmq_msg_init(&k);
 	if (zmq_msg_recv(&k, r->pipe_main, ZMQ_DONTWAIT) < 0) {
@@ -493,11 +511,18 @@ const char *metro_rig_receive(struct metro_rig *r, json_t **doc)
 	if (zmq_msg_more(&k))
 		zmq_msg_recv(&b, r->pipe_main, 0);
 	const char *kind = "other";
-	for (size_t i = 0; i < METRO_ARRAY_SIZE(kinds); i++)
-		if (zmq_msg_size(&k) == strlen(kinds[i]) &&
-		    !memcmp(zmq_msg_data(&k), kinds[i], zmq_msg_size(&k)))
-			kind = kinds[i];
-	if (kind == kinds[1]) {
+	enum metro_doc_kind dk;
+	if (zmq_msg_size(&k) == 5 && !memcmp(zmq_msg_data(&k), "state", 5))
+		kind = "state";
+	else if (!metro_doc_kind_parse(zmq_msg_data(&k), zmq_msg_size(&k), &dk))
+		kind = metro_doc_kind_names[dk];
+	if (kind == metro_doc_kind_names[METRO_DOC_POINT] && zmq_msg_size(&b) == sizeof *point) {
+		memcpy(point, zmq_msg_data(&b), sizeof *point); /* ours now (actor_emit_point) */
+		zmq_msg_close(&k);
+		zmq_msg_close(&b);
+		return kind;
+	}
+	if (kind == metro_doc_kind_names[METRO_DOC_READING]) {
 		/* a reading's body: kept as text, stamped and sent without parsing */
 		r->last_reading.len = 0;
 		metro_buf_put(&r->last_reading, zmq_msg_data(&b), zmq_msg_size(&b));

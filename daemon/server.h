@@ -88,6 +88,11 @@ void metro_time_rfc3339(char out[40]);
  * stored as a document in one transaction, then published; nothing that is not committed is
  * published.  Consumes doc (publish.c). */
 void metro_server_record(struct metro_server *s, const char *kind, const char *rig, json_t *doc);
+/* A point result (typed, evidence.h): recorded with its exact values and stored as a document
+ * in one transaction, then published.  Returns the published document (new reference) or
+ * NULL when it could not be committed (then nothing was published).  r stays the caller's. */
+json_t *metro_server_record_point(struct metro_server *s, const char *rig,
+				  const struct metro_point_result *r);
 /* Sign the chain head and publish the checkpoint on `audit`.  Returns the checkpoint (new
  * reference) or NULL when nothing new was recorded (publish.c). */
 json_t *metro_server_checkpoint(struct metro_server *s);

@@ -21,16 +21,6 @@ double eng_dd(struct metro_dec d)
 	return metro_dec_to_double(d);
 }
 
-json_t *eng_jdec(struct metro_dec d)
-{
-	char buf[64];
-	if (!metro_dec_valid(d) || metro_dec_format_sig(d, 15, buf, sizeof buf))
-		return json_null();
-	/* Decimal text as a JSON number: exact as written, parsed by any client. */
-	json_t *j = json_loads(buf, JSON_DECODE_ANY, NULL);
-	return j ? j : json_string(buf);
-}
-
 void eng_emit(struct metro_engine *e, const char *kind, json_t *doc)
 {
 	json_object_set_new(doc, "run", json_string(e->b->run_id));
@@ -223,22 +213,41 @@ int eng_wait_recovery(struct metro_engine *e, const char *why)
 }
 
 void eng_point_doc(struct metro_engine *e, struct pos *p, const struct metro_proc_item *it,
-		   json_t *details, enum metro_verdict v)
+		   json_t *details, const struct metro_mx_judgement *j, int attempt,
+		   enum metro_verdict v)
 {
-	json_t *doc =
-		json_pack("{sisssssssssO}", "position", p->m->position, "serial", p->m->serial,
-			  "item", it->id, "kind", metro_item_kind_name(it->kind), "verdict",
-			  metro_verdict_name(v), "values", details);
-	if (it->title)
-		json_object_set_new(doc, "title", json_string(it->title));
-	eng_emit(e, "point", doc);
-	json_decref(details);
+	struct metro_point_result *r = eng_point_result(e, p, it, details, attempt);
+	r->verdict = v;
+	if (j) {
+		r->judged = 1;
+		r->judgement = *j;
+	}
+	e->io.emit_point(e->io.ctx, r);
 	if (v > p->verdict)
 		p->verdict = v;
 	if (v >= METRO_VERDICT_FAIL) {
 		p->active = 0;
 		json_array_append_new(p->failed_items, json_string(it->id));
 	}
+}
+
+void eng_point_pending(struct metro_engine *e, const struct pos *p,
+		       const struct metro_proc_item *it, json_t *details, int attempt)
+{
+	struct metro_point_result *r = eng_point_result(e, p, it, details, attempt);
+	r->pending = 1;
+	e->io.emit_point(e->io.ctx, r);
+}
+
+struct metro_point_result *eng_point_result(struct metro_engine *e, const struct pos *p,
+					    const struct metro_proc_item *it, json_t *details,
+					    int attempt)
+{
+	struct metro_point_result *r = metro_point_result_new(
+		strtoll(e->b->run_id, NULL, 10), p->m->position, p->m->serial, it->id, it->title,
+		metro_item_kind_name(it->kind), details);
+	r->attempt = attempt > 0 ? attempt : 1;
+	return r;
 }
 
 /* One position in error (e.g. its error calculator gave no result): it leaves the run. */
@@ -251,7 +260,7 @@ void eng_pos_error(struct metro_engine *e, struct pos *p, const struct metro_pro
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	snprintf(p->reason, sizeof p->reason, "%s: %s", it->id, msg);
-	eng_point_doc(e, p, it, json_pack("{ss}", "error", msg), METRO_VERDICT_ERROR);
+	eng_point_doc(e, p, it, json_pack("{ss}", "error", msg), NULL, 1, METRO_VERDICT_ERROR);
 }
 
 static enum metro_mx_vtype vtype_of(const struct metro_procedure *p)
@@ -275,21 +284,10 @@ struct metro_mx_limits eng_limits_of(struct metro_engine *e)
 	return l;
 }
 
-json_t *eng_judgement_json(const struct metro_mx_judgement *j)
-{
-	json_t *o = json_pack("{sosososs}", "error", eng_jdec(j->value), "mpe", eng_jdec(j->mpe),
-			      "judged", eng_jdec(j->judged), "rule", metro_mx_rule_name(j->rule));
-	if (j->rule == METRO_MX_RULE_ROUNDED) {
-		json_object_set_new(o, "rounded", eng_jdec(j->rounded));
-		json_object_set_new(o, "interval", eng_jdec(j->interval));
-	}
-	return o;
-}
-
 json_t *eng_runs_json(const struct metro_dec *runs, size_t n)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, eng_jdec(runs[i]));
+		json_array_append_new(a, metro_dec_json(runs[i]));
 	return a;
 }

@@ -201,22 +201,21 @@ int eng_load_point(struct metro_engine *e, const struct metro_proc_item *it)
 				continue;
 			}
 			json_t *vals = json_object();
-			json_object_set_new(vals, "voltage_v", eng_jdec(volt));
-			json_object_set_new(vals, "current_a", eng_jdec(cur));
-			json_object_set_new(vals, "current_ratio", eng_jdec(in.current.mult));
+			json_object_set_new(vals, "voltage_v", metro_dec_json(volt));
+			json_object_set_new(vals, "current_a", metro_dec_json(cur));
+			json_object_set_new(vals, "current_ratio", metro_dec_json(in.current.mult));
 			json_object_set_new(vals, "pf", json_string(metro_mx_pf_name(pf)));
 			json_object_set_new(vals, "meter_pulses", json_integer(p->n_pulses));
-			json_object_set_new(vals, "standard_constant", eng_jdec(pin.c0));
-			json_object_set_new(vals, "meter_constant", eng_jdec(p->constant));
-			json_object_set_new(vals, "computed_pulses_last", eng_jdec(m0));
+			json_object_set_new(vals, "standard_constant", metro_dec_json(pin.c0));
+			json_object_set_new(vals, "meter_constant", metro_dec_json(p->constant));
+			json_object_set_new(vals, "computed_pulses_last", metro_dec_json(m0));
 			json_object_set_new(vals, "standard_pulses_last", json_real(counted[i]));
 			json_object_set_new(vals, "readings", eng_runs_json(p->runs, p->nruns));
-			json_object_set_new(vals, "mean", eng_jdec(res.repeat.mean));
+			json_object_set_new(vals, "mean", metro_dec_json(res.repeat.mean));
 			json_object_set_new(vals, "band_80_120", json_boolean(res.repeat.band));
-			json_object_set_new(vals, "zone_low", eng_jdec(res.point.low));
-			json_object_set_new(vals, "judgement", eng_judgement_json(&res.judgement));
+			json_object_set_new(vals, "zone_low", metro_dec_json(res.point.low));
 			p->done_item = 1;
-			eng_point_doc(e, p, it, vals,
+			eng_point_doc(e, p, it, vals, &res.judgement, 1,
 				      res.judgement.verdict == METRO_MX_PASS ? METRO_VERDICT_PASS
 									     : METRO_VERDICT_FAIL);
 		}
@@ -299,8 +298,9 @@ int eng_start_or_creep(struct metro_engine *e, const struct metro_proc_item *it)
 						 r.bad.reason ? r.bad.reason : "refused");
 			voltage = r.voltage_v;
 			limit_min[i] = r.time_min;
-			info[i] = json_pack("{sosfsosf}", "voltage_v", eng_jdec(r.voltage_v),
-					    "time_min", r.time_min, "k", eng_jdec(r.k), "m", r.m);
+			info[i] = json_pack("{sosfsosf}", "voltage_v", metro_dec_json(r.voltage_v),
+					    "time_min", r.time_min, "k", metro_dec_json(r.k), "m",
+					    r.m);
 		} else {
 			struct metro_mx_start_input in = {mm.cls, mm.conn, mm.rated_a, un, c, ph};
 			struct metro_mx_start_result r;
@@ -310,9 +310,9 @@ int eng_start_or_creep(struct metro_engine *e, const struct metro_proc_item *it)
 			current = r.current_a;
 			voltage = un;
 			limit_min[i] = r.time_min;
-			info[i] = json_pack("{sososfsf}", "current_a", eng_jdec(r.current_a),
-					    "factor", eng_jdec(r.factor), "time_min", r.time_min,
-					    "m", r.m);
+			info[i] = json_pack("{sososfsf}", "current_a", metro_dec_json(r.current_a),
+					    "factor", metro_dec_json(r.factor), "time_min",
+					    r.time_min, "m", r.m);
 		}
 	}
 	if (it->voltage && !creep && eng_stim(e, it->voltage, &voltage))
@@ -347,7 +347,7 @@ int eng_start_or_creep(struct metro_engine *e, const struct metro_proc_item *it)
 				json_object_set_new(info[i], "first_pulse_min",
 						    json_real(first[i]));
 		}
-		eng_point_doc(e, ps[i], it, info[i],
+		eng_point_doc(e, ps[i], it, info[i], NULL, 1,
 			      v == METRO_MX_PASS ? METRO_VERDICT_PASS : METRO_VERDICT_FAIL);
 	}
 	return METRO_OK;
@@ -404,9 +404,10 @@ int eng_constant_test(struct metro_engine *e, const struct metro_proc_item *it)
 		struct metro_dec ind =
 			metro_dec_div(metro_dec_mul(pulses, metro_dec_e(1000, 0)), c);
 		struct metro_dec err;
-		json_t *vals = json_pack("{sosososo}", "pulses", eng_jdec(pulses), "meter_constant",
-					 eng_jdec(c), "indicated_wh", eng_jdec(ind), "reference_wh",
-					 eng_jdec(ref_wh));
+		json_t *vals =
+			json_pack("{sosososo}", "pulses", metro_dec_json(pulses), "meter_constant",
+				  metro_dec_json(c), "indicated_wh", metro_dec_json(ind),
+				  "reference_wh", metro_dec_json(ref_wh));
 		if (metro_mx_volume_error(ind, ref_wh, &err)) {
 			json_decref(vals);
 			eng_pos_error(e, ps[i], it, "no reference energy");
@@ -414,8 +415,7 @@ int eng_constant_test(struct metro_engine *e, const struct metro_proc_item *it)
 		}
 		struct metro_mx_judgement j;
 		metro_mx_judge(err, it->limit_pct, METRO_MX_RULE_FULL, metro_dec_e(0, 0), &j);
-		json_object_set_new(vals, "judgement", eng_judgement_json(&j));
-		eng_point_doc(e, ps[i], it, vals,
+		eng_point_doc(e, ps[i], it, vals, &j, 1,
 			      j.verdict == METRO_MX_PASS ? METRO_VERDICT_PASS : METRO_VERDICT_FAIL);
 	}
 	return METRO_OK;

@@ -12,14 +12,8 @@
 #include "metrology.h"
 #include "util.h"
 
-static const char *const verdict_names[] = {"pass", "conditional", "fail", "aborted", "error"};
 static const char *const state_names[] = {"idle",      "starting", "running",  "pausing", "paused",
 					  "suspended", "stopping", "aborting", "done"};
-
-const char *metro_verdict_name(enum metro_verdict v)
-{
-	return (unsigned)v < METRO_ARRAY_SIZE(verdict_names) ? verdict_names[v] : "?";
-}
 
 const char *metro_run_state_name(enum metro_run_state s)
 {
@@ -244,7 +238,7 @@ const char *metro_engine_run(struct metro_engine *e)
 					 end);
 		}
 		json_t *doc = json_pack("{sisssssO}", "position", ps->m->position, "serial",
-					ps->m->serial, "verdict", verdict_names[ps->verdict],
+					ps->m->serial, "verdict", metro_verdict_name(ps->verdict),
 					"failed_items", ps->failed_items);
 		if (ps->reason[0])
 			json_object_set_new(doc, "reason", json_string(ps->reason));

@@ -25,15 +25,7 @@
 
 #include "batch.h"
 #include "device.h"
-
-enum metro_verdict {
-	METRO_VERDICT_PASS,
-	METRO_VERDICT_CONDITIONAL,
-	METRO_VERDICT_FAIL,
-	METRO_VERDICT_ABORTED,
-	METRO_VERDICT_ERROR,
-};
-const char *metro_verdict_name(enum metro_verdict v);
+#include "evidence.h"
 
 enum metro_run_state {
 	METRO_RUN_IDLE,
@@ -57,6 +49,9 @@ struct metro_engine_io {
 	int (*wait)(void *ctx, double seconds);
 	/* Hand a document up (the actor sends it to the main thread); takes ownership. */
 	void (*emit)(void *ctx, const char *kind, json_t *doc);
+	/* Hand a point result up, typed (evidence.h); takes ownership.  A result is never dropped.
+	 */
+	void (*emit_point)(void *ctx, struct metro_point_result *r);
 	/* Real seconds between polls while waiting for the rig (the sampling period). */
 	double poll_s;
 };

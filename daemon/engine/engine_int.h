@@ -51,7 +51,6 @@ struct metro_engine {
 
 /* Helpers shared by the files of this module. */
 double eng_dd(struct metro_dec d);
-json_t *eng_jdec(struct metro_dec d);
 void eng_emit(struct metro_engine *e, const char *kind, json_t *doc);
 void eng_set_state(struct metro_engine *e, enum metro_run_state s, const char *why);
 int eng_fault(struct metro_engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -68,12 +67,21 @@ int eng_stim(struct metro_engine *e, const struct metro_expr *x, struct metro_de
 size_t eng_active(struct metro_engine *e, struct pos **out);
 int eng_conditions_violated(struct metro_engine *e, char *why, size_t whylen, int *rc);
 int eng_wait_recovery(struct metro_engine *e, const char *why);
+/* A point result handed up typed (its details stolen); the position's verdict so far and its
+ * failed items follow v.  j: the judgement that decided it, or NULL. */
 void eng_point_doc(struct metro_engine *e, struct pos *p, const struct metro_proc_item *it,
-		   json_t *details, enum metro_verdict v);
+		   json_t *details, const struct metro_mx_judgement *j, int attempt,
+		   enum metro_verdict v);
+/* An intermediate run of a point that needs more runs: handed up without a verdict. */
+void eng_point_pending(struct metro_engine *e, const struct pos *p,
+		       const struct metro_proc_item *it, json_t *details, int attempt);
+/* A new point result of position p for item it (details stolen), not yet handed up. */
+struct metro_point_result *eng_point_result(struct metro_engine *e, const struct pos *p,
+					    const struct metro_proc_item *it, json_t *details,
+					    int attempt);
 void eng_pos_error(struct metro_engine *e, struct pos *p, const struct metro_proc_item *it,
 		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 struct metro_mx_limits eng_limits_of(struct metro_engine *e);
-json_t *eng_judgement_json(const struct metro_mx_judgement *j);
 json_t *eng_runs_json(const struct metro_dec *runs, size_t n);
 int eng_ask(struct metro_engine *e, const struct metro_proc_item *it, struct pos **ps, size_t n,
 	    int readings, const char *question, json_t *extra);

@@ -461,21 +461,21 @@ int eng_flow_point(struct metro_engine *e, const struct metro_proc_item *it)
 				crc = metro_mx_water_check(&in, &res);
 				jm = res.judgement;
 				mpe = res.point.mpe.mpe;
-				json_object_set_new(vals, "indicated_l", eng_jdec(m->vi[i]));
-				json_object_set_new(vals, "reference_l", eng_jdec(m->ref));
+				json_object_set_new(vals, "indicated_l", metro_dec_json(m->vi[i]));
+				json_object_set_new(vals, "reference_l", metro_dec_json(m->ref));
 				if (m->typed) {
 					json_object_set_new(vals, "start_reading_m3",
-							    eng_jdec(m->start_m3[i]));
+							    metro_dec_json(m->start_m3[i]));
 					json_object_set_new(vals, "end_reading_m3",
-							    eng_jdec(m->end_m3[i]));
+							    metro_dec_json(m->end_m3[i]));
 					json_object_set_new(
 						vals, "readings_typed_by",
 						json_pack("[ss]", m->start_by, m->end_by));
 				}
 				json_object_set_new(vals, "flow_m3h",
-						    eng_jdec(eng_rounded(m->flow, 6)));
-				json_object_set_new(vals, "test_flow_m3h", eng_jdec(flow_d));
-				json_object_set_new(vals, "temp_c", eng_jdec(in.temp_c));
+						    metro_dec_json(eng_rounded(m->flow, 6)));
+				json_object_set_new(vals, "test_flow_m3h", metro_dec_json(flow_d));
+				json_object_set_new(vals, "temp_c", metro_dec_json(in.temp_c));
 				json_object_set_new(
 					vals, "zone",
 					json_string(metro_mx_zone_name(res.point.mpe.zone)));
@@ -504,23 +504,27 @@ int eng_flow_point(struct metro_engine *e, const struct metro_proc_item *it)
 				crc = metro_mx_gas_check(&in, &res);
 				jm = res.judgement;
 				mpe = res.point.mpe.mpe;
-				json_object_set_new(vals, "indicated_l", eng_jdec(m->vi[i]));
-				json_object_set_new(vals, "bell_l", eng_jdec(m->ref));
+				json_object_set_new(vals, "indicated_l", metro_dec_json(m->vi[i]));
+				json_object_set_new(vals, "bell_l", metro_dec_json(m->ref));
 				json_object_set_new(vals, "reference_l",
-						    eng_jdec(res.ref.reference_l));
+						    metro_dec_json(res.ref.reference_l));
 				json_object_set_new(vals, "pressure_factor",
-						    eng_jdec(res.ref.pressure_factor));
+						    metro_dec_json(res.ref.pressure_factor));
 				json_object_set_new(vals, "temperature_factor",
-						    eng_jdec(res.ref.temperature_factor));
+						    metro_dec_json(res.ref.temperature_factor));
 				json_object_set_new(vals, "flow_m3h",
-						    eng_jdec(eng_rounded(m->flow, 6)));
-				json_object_set_new(vals, "test_flow_m3h", eng_jdec(flow_d));
-				json_object_set_new(vals, "p_atm_kpa", eng_jdec(in.ref.p_atm_kpa));
-				json_object_set_new(vals, "bell_p_kpa", eng_jdec(in.ref.ref_p_kpa));
-				json_object_set_new(vals, "bell_t_c", eng_jdec(in.ref.ref_t_c));
+						    metro_dec_json(eng_rounded(m->flow, 6)));
+				json_object_set_new(vals, "test_flow_m3h", metro_dec_json(flow_d));
+				json_object_set_new(vals, "p_atm_kpa",
+						    metro_dec_json(in.ref.p_atm_kpa));
+				json_object_set_new(vals, "bell_p_kpa",
+						    metro_dec_json(in.ref.ref_p_kpa));
+				json_object_set_new(vals, "bell_t_c",
+						    metro_dec_json(in.ref.ref_t_c));
 				json_object_set_new(vals, "meter_p_kpa",
-						    eng_jdec(in.ref.meter_p_kpa));
-				json_object_set_new(vals, "meter_t_c", eng_jdec(in.ref.meter_t_c));
+						    metro_dec_json(in.ref.meter_p_kpa));
+				json_object_set_new(vals, "meter_t_c",
+						    metro_dec_json(in.ref.meter_t_c));
 				json_object_set_new(
 					vals, "zone",
 					json_string(metro_mx_zone_name(res.point.mpe.zone)));
@@ -545,13 +549,8 @@ int eng_flow_point(struct metro_engine *e, const struct metro_proc_item *it)
 			    p->nruns < 1 + p->nextra) {
 				json_object_set_new(vals, "run",
 						    json_integer((json_int_t)p->nruns));
-				json_object_set_new(vals, "last_run", eng_judgement_json(&jm));
-				eng_emit(e, "point",
-					 json_pack("{sisssssssssO}", "position", p->m->position,
-						   "serial", p->m->serial, "item", it->id, "kind",
-						   metro_item_kind_name(it->kind), "verdict",
-						   "pending", "values", vals));
-				json_decref(vals);
+				json_object_set_new(vals, "last_run", metro_mx_judgement_json(&jm));
+				eng_point_pending(e, p, it, vals, (int)p->nruns);
 				continue;
 			}
 			struct metro_mx_repeat rep;
@@ -566,7 +565,7 @@ int eng_flow_point(struct metro_engine *e, const struct metro_proc_item *it)
 				crc = metro_mx_gas_repeat(p->runs, p->nruns, &rule, mpe, &rep);
 			}
 			json_object_set_new(vals, "run", json_integer((json_int_t)p->nruns));
-			json_object_set_new(vals, "last_run", eng_judgement_json(&jm));
+			json_object_set_new(vals, "last_run", metro_mx_judgement_json(&jm));
 			if (crc) {
 				json_decref(vals);
 				eng_pos_error(e, p, it, "repeat rule refused the runs");
@@ -578,20 +577,13 @@ int eng_flow_point(struct metro_engine *e, const struct metro_proc_item *it)
 				 */
 				json_object_set_new(vals, "needs_more",
 						    json_integer((json_int_t)rep.more));
-				json_t *doc =
-					json_pack("{sisssssssssO}", "position", p->m->position,
-						  "serial", p->m->serial, "item", it->id, "kind",
-						  metro_item_kind_name(it->kind), "verdict",
-						  "pending", "values", vals);
-				eng_emit(e, "point", doc);
-				json_decref(vals);
+				eng_point_pending(e, p, it, vals, (int)p->nruns);
 				continue;
 			}
 			json_object_set_new(vals, "runs", eng_runs_json(p->runs, p->nruns));
-			json_object_set_new(vals, "mean", eng_jdec(rep.mean));
-			json_object_set_new(vals, "judgement", eng_judgement_json(&rep.judgement));
+			json_object_set_new(vals, "mean", metro_dec_json(rep.mean));
 			p->done_item = 1;
-			eng_point_doc(e, p, it, vals,
+			eng_point_doc(e, p, it, vals, &rep.judgement, (int)p->nruns,
 				      rep.verdict == METRO_MX_PASS ? METRO_VERDICT_PASS
 								   : METRO_VERDICT_FAIL);
 		}

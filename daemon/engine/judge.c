@@ -92,7 +92,7 @@ int eng_judgement(struct metro_engine *e, const struct metro_proc_item *it)
 		eng_point_doc(e, ps[i], it,
 			      json_pack("{ssssss}", "answer", pass ? "pass" : "fail", "operator",
 					e->answer_operator, "rule", "operator judgement"),
-			      pass ? METRO_VERDICT_PASS : METRO_VERDICT_FAIL);
+			      NULL, 1, pass ? METRO_VERDICT_PASS : METRO_VERDICT_FAIL);
 	}
 	return METRO_OK;
 }

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "evidence.h"
 #include "kinds.h"
 #include "standard.h"
 #include "yfile.h"
@@ -174,6 +175,12 @@ struct metro_store_point {
 /* Record one test-point result of a running run (METRO_E_STATE otherwise).  Returns 0 and *id
  * (id may be NULL). */
 int metro_store_point(struct metro_store *s, const struct metro_store_point *p, int64_t *id);
+/* Record a point result as the engine produced it (evidence.h): the error, its rounding and
+ * the limit stored as exact decimal text (metro_evidence_text), the verdict and rule by name,
+ * readings (borrowed: the published document's values) as given.  A value that cannot be
+ * written exactly is refused (METRO_E_INVAL naming it), never stored approximately. */
+int metro_store_point_result(struct metro_store *s, const struct metro_point_result *r,
+			     const json_t *readings, int64_t *id);
 
 struct metro_store_verdict {
 	int64_t run;

@@ -289,6 +289,37 @@ int metro_store_point(struct metro_store *s, const struct metro_store_point *p, 
 	return st_tx_end(s, err);
 }
 
+int metro_store_point_result(struct metro_store *s, const struct metro_point_result *r,
+			     const json_t *readings, int64_t *id)
+{
+	char e[64], rd[64], m[64];
+	const struct metro_mx_judgement *j = &r->judgement;
+	if (r->judged && (metro_evidence_text(j->value, e, sizeof e) ||
+			  metro_evidence_text(j->rounded, rd, sizeof rd) ||
+			  metro_evidence_text(j->mpe, m, sizeof m)))
+		return st_refuse(s, METRO_E_INVAL,
+				 "point %s of position %d: its error, rounding or limit is not a "
+				 "number that can be recorded exactly",
+				 r->item, r->position);
+	json_t *intermediates = r->judged ? metro_mx_judgement_json(j) : NULL;
+	struct metro_store_point pt = {
+		.run = r->run,
+		.position = r->position,
+		.test_point = r->item,
+		.attempt = r->attempt,
+		.readings = readings,
+		.intermediates = intermediates,
+		.error = r->judged ? e : NULL,
+		.rounded = r->judged ? rd : NULL,
+		.mpe = r->judged ? m : NULL,
+		.verdict = r->pending ? NULL : metro_verdict_name(r->verdict),
+		.rule = r->judged ? metro_mx_rule_name(j->rule) : NULL,
+	};
+	int err = metro_store_point(s, &pt, id);
+	json_decref(intermediates);
+	return err;
+}
+
 /* The position's current verdict (one that no other verdict corrects): 0 and *id, *verdict
  * (caller frees), or METRO_E_NOTFOUND. */
 static int current_verdict(struct metro_store *s, int64_t run, int position, int64_t *id,

@@ -355,6 +355,77 @@ static void test_strict_refusals(void **state)
 	teardown_fx(&f);
 }
 
+/* The typed evidence path (evidence.h): the error, its rounding and the limit a point result
+ * carries are stored as exact decimal text, whatever their size: a near-perfect meter's
+ * -0.00000237 % (which a double's text once turned into "-2.37e-06", refused by the CHECK and
+ * lost), a value with 20 significant digits, a non-terminating quotient cut to 20 digits.  A
+ * value that cannot be written is refused and nothing is stored. */
+static void test_point_result_exact(void **state)
+{
+	(void)state;
+	struct fx f;
+	setup_fx(&f, 0);
+	int64_t run = begin(&f, 3, 0, NULL);
+	struct {
+		struct metro_dec error;
+		const char *want;
+	} cases[] = {
+		{metro_dec_e(-237, -8), "-0.00000237"},
+		{metro_dec_e(-1234567890123456789LL, -17), "-12.34567890123456789"},
+		{metro_dec_div(metro_dec_e(1, 0), metro_dec_e(3, 0)), "0.33333333333333333333"},
+	};
+	for (int i = 0; i < 3; i++) {
+		struct metro_point_result *r = metro_point_result_new(
+			run, i + 1, "S", "Q3", NULL, "flow-point", json_pack("{sf}", "v", 1.0));
+		r->judged = 1;
+		assert_int_equal(metro_mx_judge(cases[i].error, metro_dec_e(2, 0),
+						METRO_MX_RULE_FULL, metro_dec_e(0, 0),
+						&r->judgement),
+				 0);
+		r->verdict = METRO_VERDICT_PASS;
+		int64_t id = 0;
+		assert_int_equal(metro_store_point_result(f.s, r, r->values, &id), 0);
+		sqlite3 *db = raw(&f);
+		sqlite3_stmt *st;
+		assert_int_equal(sqlite3_prepare_v2(db,
+						    "SELECT error, rounded, mpe, verdict, rule "
+						    "FROM points WHERE id = ?",
+						    -1, &st, NULL),
+				 SQLITE_OK);
+		sqlite3_bind_int64(st, 1, id);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_string_equal((const char *)sqlite3_column_text(st, 0), cases[i].want);
+		assert_string_equal((const char *)sqlite3_column_text(st, 1), cases[i].want);
+		assert_string_equal((const char *)sqlite3_column_text(st, 2), "2");
+		assert_string_equal((const char *)sqlite3_column_text(st, 3), "pass");
+		assert_string_equal((const char *)sqlite3_column_text(st, 4), "full-precision");
+		sqlite3_finalize(st);
+		sqlite3_close(db);
+		metro_point_result_free(&r);
+	}
+	/* An invalid value: refused by name, nothing stored, the store healthy. */
+	struct metro_point_result *r =
+		metro_point_result_new(run, 1, "S", "Q1", NULL, "flow-point", NULL);
+	r->judged = 1;
+	r->judgement.value = metro_dec_invalid();
+	r->judgement.rounded = metro_dec_invalid();
+	r->judgement.mpe = metro_dec_e(2, 0);
+	assert_int_equal(metro_store_point_result(f.s, r, r->values, NULL), METRO_E_INVAL);
+	assert_non_null(strstr(metro_store_errmsg(f.s), "point Q1 of position 1"));
+	metro_point_result_free(&r);
+	sqlite3 *db = raw(&f);
+	sqlite3_stmt *st;
+	sqlite3_prepare_v2(db, "SELECT count(*) FROM points WHERE test_point = 'Q1'", -1, &st,
+			   NULL);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	assert_null(metro_store_failed(f.s));
+	assert_int_equal(verify(&f, 0), 0);
+	teardown_fx(&f);
+}
+
 /* ---- verdicts, corrections, certificates --------------------------------------------------- */
 
 static void test_verdicts_immutable(void **state)
@@ -1331,6 +1402,7 @@ int main(void)
 		cmocka_unit_test(test_migrate_old_file),
 		cmocka_unit_test(test_newer_schema_refused),
 		cmocka_unit_test(test_strict_refusals),
+		cmocka_unit_test(test_point_result_exact),
 		cmocka_unit_test(test_verdicts_immutable),
 		cmocka_unit_test(test_corrections),
 		cmocka_unit_test(test_certificate_numbers),

@@ -65,7 +65,7 @@ static char *prepare(struct metro_server *s, const char *kind, const char *rig, 
 	}
 	s->seq = (uint64_t)seq;
 	json_object_set_new(doc, "seq", json_integer(seq));
-	char *text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(12));
+	char *text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(METRO_DOC_REAL_PRECISION));
 	json_decref(doc);
 	return text;
 }

@@ -30,6 +30,10 @@ extern const char *const metro_verdict_names[METRO_VERDICTS];
 /* The name of v, or "?". */
 const char *metro_verdict_name(enum metro_verdict v);
 
+/* Significant digits of a real number in a published document, and so in its stored copy
+ * (documents table): the copy replayed is the document that was published. */
+#define METRO_DOC_REAL_PRECISION 12
+
 /* The kinds of document metrod publishes (topic "<kind>.<rig>" or "<kind>"; docs/protocol.md). */
 enum metro_doc_kind {
 	METRO_DOC_READING,

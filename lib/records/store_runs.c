@@ -570,9 +570,14 @@ static int store_document(struct metro_store *s, const char *topic, json_t *doc,
 		return err;
 	json_object_set_new(doc, "seq", json_integer(seq));
 	st_now_iso(now);
+	/* Written with the precision it is published with, so that a replayed copy is the
+	 * document subscribers received (test_kill.sh compares them). */
+	char *body = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS |
+					     JSON_REAL_PRECISION(METRO_DOC_REAL_PRECISION));
 	err = st_exec1(s, "document",
-		       "INSERT INTO documents (seq, topic, time, body) VALUES (?, ?, ?, ?)", "lttj",
-		       seq, topic, now, doc);
+		       "INSERT INTO documents (seq, topic, time, body) VALUES (?, ?, ?, ?)", "lttt",
+		       seq, topic, now, body);
+	free(body);
 	if (!err && out)
 		*out = seq;
 	return err;

@@ -1,7 +1,7 @@
 /* Integration test of the daemon's lifecycle with a real process and real sockets:
  * start build/.../metrod on a configuration with free ports, wait for `ping`, reload a broken
  * configuration with SIGHUP (the daemon keeps the old one and says why), reload a valid
- * changed one (applied), then SIGTERM (exit 0 within 2 s).  Also --check-config, and --version
+ * changed one (applied), then SIGTERM (exit 0 within the unit's TimeoutStopSec).  Also --check-config, and --version
  * against sha256sum(1): the digest of the executable and of every procedure file of the
  * configured directory (a copy of procedures/ with one file edited). */
 #include <setjmp.h>
@@ -264,10 +264,12 @@ static void test_lifecycle(void **state)
 	assert_null(json_object_get(st, "last_reload_error"));
 	json_decref(st);
 
-	/* SIGTERM: graceful stop, exit 0 within 2 s. */
+	/* SIGTERM: graceful stop, exit 0.  The bound is not a speed (that is printed): it is
+	 * systemd/metrod.service's TimeoutStopSec=10s, after which systemd kills the daemon before
+	 * its rigs are confirmed safe. */
 	uint64_t t0 = metro_now_ns();
 	assert_int_equal(kill(fx->pid, SIGTERM), 0);
-	int status = wait_child(fx->pid, 2000);
+	int status = wait_child(fx->pid, 10000);
 	uint64_t dt_ms = (metro_now_ns() - t0) / 1000000;
 	printf("SIGTERM to exit: %llu ms\n", (unsigned long long)dt_ms);
 	assert_int_not_equal(status, -1);

@@ -27,7 +27,8 @@ YAML
 start_metrod "$TMP/metrod.yaml"
 $PY tests/lib/stream_client.py subscribe "$PUB" "$TMP/sub.jsonl" 4 >/dev/null 2>&1 &
 sub=$!
-sleep 0.7
+# The subscription is live once a document (health, every second) has come through it.
+for _ in $(seq 40); do [ -s "$TMP/sub.jsonl" ] && break; sleep 0.1; done
 kill -HUP "$METROD_PID" # a reload checks the due dates again
 wait "$sub"
 alarm() { $PY - "$TMP/sub.jsonl" "$1" <<'PY'

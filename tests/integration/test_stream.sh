@@ -15,8 +15,8 @@ start_metrod "$TMP/metrod.yaml"
 /usr/bin/python3 tests/lib/stream_client.py subscribe "$PUB" "$TMP/stream.jsonl" 120 >"$TMP/sub.out" 2>&1 &
 sub=$!
 PIDS+=($sub)
-for _ in $(seq 50); do grep -q subscribed "$TMP/sub.out" 2>/dev/null && break; sleep 0.1; done
-sleep 0.5   # let the subscription reach the publisher
+# The subscription is live once a document (a reading) has come through it.
+for _ in $(seq 100); do [ -s "$TMP/stream.jsonl" ] && break; sleep 0.1; done
 grep -v 'position: 6,' config/batches/gas-initial.yaml >"$TMP/batch.yaml"
 timeout 200 "$B/metroctl" -e "$CTL" start "$TMP/batch.yaml" --wait --auto-answer pass >"$TMP/start.out" 2>&1
 check "batch ran" "$?" "0"

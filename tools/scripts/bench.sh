@@ -6,7 +6,7 @@
 # The table goes to the terminal and to build/bench.md.  Nothing here is hard-coded: every
 # number is measured in this run.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 B=${BUILD:-build}
 export METRO_BUILD=$B
 out=build/bench.md

@@ -8,7 +8,7 @@
 # reports, the statistics table and exports in var/demo/reports/; then everything stops.
 #   KEEP=1   leave metrod and the simulators running, and say how to watch them.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 B=${BUILD:-build}
 D=var/demo
 mkdir -p "$D"

@@ -4,7 +4,7 @@
 # fault, then how many points the engine ran again after a disturbed flow.  The repro of the
 # soak's "qmax: flow 0" finding (docs/reliability.md).  Needs a release build (make).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 export METRO_BUILD=${METRO_BUILD:-build}
 . tests/lib/rigs.sh
 N=${1:-25}

@@ -21,7 +21,7 @@
 #                            (default 200) of metrod during simulated runs, then integrity,
 #                            audit, recovery and seq checks (tests/integration/test_kill.sh)
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 B=${BUILD:-build}
 export METRO_BUILD=$B
 if [ "${1:-}" = kill ]; then

@@ -130,34 +130,36 @@ static int64_t run_number(json_t *doc)
 	return r ? strtoll(r, NULL, 10) : 0;
 }
 
+/* The end of every record: the document stored in the open transaction, the commit,
+ * and only then the publication.  Returns doc (stamped) or NULL (nothing published; rolled
+ * back).  Consumes doc. */
+static json_t *commit_publish(struct metro_server *s, const char *kind, const char *rig,
+			      json_t *doc, const char *run)
+{
+	char topic[128];
+	char *text = prepare(s, kind, rig, json_incref(doc), topic);
+	if (!text || metro_store_tx_commit(s->store)) {
+		if (text)
+			metro_err("record store: commit failed for %s of run %s: %s; not published",
+				  kind, run, metro_store_errmsg(s->store));
+		else
+			metro_store_tx_rollback(s->store);
+		free(text);
+		json_decref(doc);
+		return NULL;
+	}
+	send_doc(s, topic, text); /* only what is committed is published */
+	return doc;
+}
+
 /* A result document: recorded in the store and stored as a document in one transaction,
  * then published.  Nothing is published that is not committed. */
 void metro_server_record(struct metro_server *s, const char *kind, const char *rig, json_t *doc)
 {
 	int64_t run = run_number(doc);
 	int rc = metro_store_tx_begin(s->store);
-	if (!rc && !strcmp(kind, "verdict")) {
-		int pos = (int)json_integer_value(json_object_get(doc, "position"));
-		const char *v = json_string_value(json_object_get(doc, "verdict"));
-		struct metro_store_verdict vd = {
-			.run = run,
-			.position = pos,
-			.verdict = v,
-			.failed_items = json_object_get(doc, "failed_items"),
-			.rule = "procedure",
-			.actor = "metrod",
-		};
-		rc = metro_store_verdict(s->store, &vd, NULL);
-		/* A pass earns a verification certificate, a fail a notice of nonconformity; an
-		 * error or an aborted run earns neither (the meter must be tested again). */
-		char number[METRO_STORE_CERT_MAX];
-		if (!rc && v && (!strcmp(v, "pass") || !strcmp(v, "fail"))) {
-			rc = metro_store_certificate(s->store, run, pos, number);
-			if (!rc)
-				json_object_set_new(doc, "certificate", json_string(number));
-		}
-	} else if (!rc && !strcmp(kind, "run") &&
-		   !strcmp(json_string_value(json_object_get(doc, "state")) ?: "", "done")) {
+	if (!rc && !strcmp(kind, "run") &&
+	    !strcmp(json_string_value(json_object_get(doc, "state")) ?: "", "done")) {
 		rc = metro_store_run_end(s->store, run,
 					 json_string_value(json_object_get(doc, "result")),
 					 json_string_value(json_object_get(doc, "fault")));
@@ -170,21 +172,9 @@ void metro_server_record(struct metro_server *s, const char *kind, const char *r
 		json_decref(doc);
 		return;
 	}
-	char topic[128];
 	char *run_id = metro_strdup(json_string_value(json_object_get(doc, "run")) ?: "");
-	char *text = prepare(s, kind, rig, json_incref(doc), topic);
-	if (!text || metro_store_tx_commit(s->store)) {
-		if (text)
-			metro_err("record store: commit failed for %s of run %s: %s; not published",
-				  kind, run_id, metro_store_errmsg(s->store));
-		else
-			metro_store_tx_rollback(s->store);
-		free(text);
-	} else {
-		send_doc(s, topic, text); /* only what is committed is published */
-	}
+	json_decref(commit_publish(s, kind, rig, doc, run_id));
 	free(run_id);
-	json_decref(doc);
 }
 
 /* Sign the chain head and publish the checkpoint on `audit` (at every run end and every few
@@ -224,19 +214,42 @@ json_t *metro_server_record_point(struct metro_server *s, const char *rig,
 		json_decref(doc);
 		return NULL;
 	}
-	char topic[128];
-	char *text = prepare(s, "point", rig, json_incref(doc), topic);
-	if (!text || metro_store_tx_commit(s->store)) {
-		if (text)
-			metro_err("record store: commit failed for point %s of position %d in run "
-				  "%s: %s; not published",
-				  r->item, r->position, run, metro_store_errmsg(s->store));
-		else
-			metro_store_tx_rollback(s->store);
-		free(text);
+	return commit_publish(s, "point", rig, doc, run);
+}
+
+json_t *metro_server_record_verdict(struct metro_server *s, const char *rig,
+				    const struct metro_verdict_result *r)
+{
+	json_t *doc = metro_verdict_result_doc(r);
+	char run[24];
+	snprintf(run, sizeof run, "%lld", (long long)r->run);
+	json_object_set_new(doc, "run", json_string(run));
+	struct metro_store_verdict vd = {
+		.run = r->run,
+		.position = r->position,
+		.verdict = metro_verdict_name(r->verdict),
+		.failed_items = r->failed_items,
+		.rule = "procedure",
+		.actor = "metrod",
+	};
+	int rc = metro_store_tx_begin(s->store);
+	if (!rc)
+		rc = metro_store_verdict(s->store, &vd, NULL);
+	/* A pass earns a verification certificate, a fail a notice of nonconformity; an error or
+	 * an aborted run earns neither (the meter must be tested again). */
+	char number[METRO_STORE_CERT_MAX];
+	if (!rc && (r->verdict == METRO_VERDICT_PASS || r->verdict == METRO_VERDICT_FAIL)) {
+		rc = metro_store_certificate(s->store, r->run, r->position, number);
+		if (!rc)
+			json_object_set_new(doc, "certificate", json_string(number));
+	}
+	if (rc) {
+		metro_store_tx_rollback(s->store);
+		metro_err("record store: cannot record the verdict of position %d in run %s: %s; "
+			  "not published",
+			  r->position, run, metro_store_errmsg(s->store));
 		json_decref(doc);
 		return NULL;
 	}
-	send_doc(s, topic, text); /* only what is committed is published */
-	return doc;
+	return commit_publish(s, "verdict", rig, doc, run);
 }

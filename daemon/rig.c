@@ -335,14 +335,15 @@ static void actor_emit(void *ctx, const char *kind, json_t *doc)
 	up(ctx, kind, doc);
 }
 
-/* A point result goes up as a pointer (the pipe is inproc, in one process) and the main thread
- * takes it over.  It is never dropped for lack of room: the send waits for the main thread. */
-static void actor_emit_point(void *ctx, struct metro_point_result *res)
+/* A typed result goes up by value (a kind and a pointer: the pipe is inproc, in one process)
+ * and the main thread takes over what it points to.  It is never dropped for lack of room: the
+ * send waits for the main thread. */
+static void actor_emit_result(void *ctx, struct metro_result res)
 {
 	struct metro_rig *r = ctx;
-	if (send_frames(r->pipe_actor, "point", (const char *)&res, sizeof res, 0)) {
+	if (send_frames(r->pipe_actor, "result", (const char *)&res, sizeof res, 0)) {
 		r->send_drops++; /* only when the pipe is gone (shutdown) */
-		metro_point_result_free(&res);
+		metro_result_free(&res);
 	}
 }
 
@@ -355,7 +356,7 @@ static void run_batch(struct metro_rig *r)
 				     r->conf->profile_data,
 				     actor_wait,
 				     actor_emit,
-				     actor_emit_point,
+				     actor_emit_result,
 				     fmin(0.1, 1.0 / r->conf->sample_hz)};
 	r->engine = metro_engine_new(b, &io);
 	actor_state(r, "running");
@@ -471,10 +472,10 @@ void metro_rig_stop(struct metro_rig **pr)
 		send_cmd(r, "STOP", "{}", 2);
 		pthread_join(r->thread, NULL);
 		json_t *doc;
-		struct metro_point_result *point;
-		while (metro_rig_receive(r, &doc, &point)) {
+		struct metro_result res;
+		while (metro_rig_receive(r, &doc, &res)) {
 			json_decref(doc);
-			metro_point_result_free(&point);
+			metro_result_free(&res);
 		}
 	}
 	if (r->pipe_main)
@@ -497,10 +498,10 @@ void *metro_rig_pipe(struct metro_rig *r)
 	return r->pipe_main;
 }
 
-const char *metro_rig_receive(struct metro_rig *r, json_t **doc, struct metro_point_result **point)
+const char *metro_rig_receive(struct metro_rig *r, json_t **doc, struct metro_result *res)
 {
 	*doc = NULL;
-	*point = NULL;
+	res->kind = METRO_DOC_KINDS;
 	zmq_msg_t k, b;
 	zmq_msg_init(&k);
 	if (zmq_msg_recv(&k, r->pipe_main, ZMQ_DONTWAIT) < 0) {
@@ -510,18 +511,19 @@ const char *metro_rig_receive(struct metro_rig *r, json_t **doc, struct metro_po
 	zmq_msg_init(&b);
 	if (zmq_msg_more(&k))
 		zmq_msg_recv(&b, r->pipe_main, 0);
+	if (zmq_msg_size(&k) == 6 && !memcmp(zmq_msg_data(&k), "result", 6) &&
+	    zmq_msg_size(&b) == sizeof *res) {
+		memcpy(res, zmq_msg_data(&b), sizeof *res); /* ours now (actor_emit_result) */
+		zmq_msg_close(&k);
+		zmq_msg_close(&b);
+		return metro_doc_kind_names[res->kind];
+	}
 	const char *kind = "other";
 	enum metro_doc_kind dk;
 	if (zmq_msg_size(&k) == 5 && !memcmp(zmq_msg_data(&k), "state", 5))
 		kind = "state";
 	else if (!metro_doc_kind_parse(zmq_msg_data(&k), zmq_msg_size(&k), &dk))
 		kind = metro_doc_kind_names[dk];
-	if (kind == metro_doc_kind_names[METRO_DOC_POINT] && zmq_msg_size(&b) == sizeof *point) {
-		memcpy(point, zmq_msg_data(&b), sizeof *point); /* ours now (actor_emit_point) */
-		zmq_msg_close(&k);
-		zmq_msg_close(&b);
-		return kind;
-	}
 	if (kind == metro_doc_kind_names[METRO_DOC_READING]) {
 		/* a reading's body: kept as text, stamped and sent without parsing */
 		r->last_reading.len = 0;

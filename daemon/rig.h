@@ -29,10 +29,11 @@ void *metro_rig_pipe(struct metro_rig *r);
  * its kind ("state", "reading", "health", "alarm", "run", ...; a static string) and the
  * document in *doc (the caller owns it), or NULL when nothing was waiting.  A "reading" comes
  * as text, not as a document (*doc is NULL): its body is metro_rig_reading() until the next
- * reading.  A "point" comes typed in *point (the caller owns it, *doc is NULL).  State and
- * health messages also update the main thread's view of the rig. */
-struct metro_point_result;
-const char *metro_rig_receive(struct metro_rig *r, json_t **doc, struct metro_point_result **point);
+ * reading.  A point or a verdict comes typed in *res (the caller owns what it points to, *doc
+ * is NULL; res->kind is METRO_DOC_KINDS for anything else).  State and health messages also
+ * update the main thread's view of the rig. */
+struct metro_result;
+const char *metro_rig_receive(struct metro_rig *r, json_t **doc, struct metro_result *res);
 /* The newest reading's body ("tick":..,"read_ns":..,"values":{..}, docenc.h), or NULL. */
 const char *metro_rig_reading(const struct metro_rig *r, size_t *len);
 /* The rig id as a JSON string literal. */

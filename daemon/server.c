@@ -449,16 +449,19 @@ size_t metro_server_check_due(struct metro_server *s)
 static void drain_rig(struct metro_server *s, struct metro_rig *r)
 {
 	json_t *doc;
-	struct metro_point_result *point;
+	struct metro_result res;
 	const char *kind;
 	const char *id = metro_rig_conf(r)->id;
-	while ((kind = metro_rig_receive(r, &doc, &point))) {
-		if (point) { /* typed: recorded, then published and shown only if committed */
-			json_t *published = metro_server_record_point(s, id, point);
-			if (published)
+	while ((kind = metro_rig_receive(r, &doc, &res))) {
+		if (res.kind != METRO_DOC_KINDS) { /* typed: recorded, then published and shown */
+			json_t *published =
+				res.kind == METRO_DOC_POINT
+					? metro_server_record_point(s, id, res.u.point)
+					: metro_server_record_verdict(s, id, res.u.verdict);
+			if (published) /* only what is committed reaches the runs view */
 				metro_runs_update(s->runs, id, kind, published);
 			json_decref(published);
-			metro_point_result_free(&point);
+			metro_result_free(&res);
 		} else if (!doc) { /* a reading: its body, sent as it came */
 			size_t len;
 			const char *body = metro_rig_reading(r, &len);
@@ -476,8 +479,7 @@ static void drain_rig(struct metro_server *s, struct metro_rig *r)
 			else
 				metro_notice("rig %s: alarm cleared: %s", id, msg ? msg : "");
 			metro_server_publish(s, kind, id, doc);
-		} else if (!strcmp(kind, "run") || !strcmp(kind, "verdict") ||
-			   !strcmp(kind, "prompt")) {
+		} else if (!strcmp(kind, "run") || !strcmp(kind, "prompt")) {
 			int done = !strcmp(kind, "run") &&
 				   !strcmp(json_string_value(json_object_get(doc, "state")) ?: "",
 					   "done");

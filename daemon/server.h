@@ -93,6 +93,12 @@ void metro_server_record(struct metro_server *s, const char *kind, const char *r
  * NULL when it could not be committed (then nothing was published).  r stays the caller's. */
 json_t *metro_server_record_point(struct metro_server *s, const char *rig,
 				  const struct metro_point_result *r);
+/* A meter's verdict (typed): recorded with its certificate or notice number (a pass earns a
+ * verification certificate, a fail a notice of nonconformity) and stored as a document in one
+ * transaction, then published.  Returns the published document (new reference) or NULL when
+ * it could not be committed (nothing published).  r stays the caller's. */
+json_t *metro_server_record_verdict(struct metro_server *s, const char *rig,
+				    const struct metro_verdict_result *r);
 /* Sign the chain head and publish the checkpoint on `audit`.  Returns the checkpoint (new
  * reference) or NULL when nothing new was recorded (publish.c). */
 json_t *metro_server_checkpoint(struct metro_server *s);

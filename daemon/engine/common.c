@@ -222,7 +222,7 @@ void eng_point_doc(struct metro_engine *e, struct pos *p, const struct metro_pro
 		r->judged = 1;
 		r->judgement = *j;
 	}
-	e->io.emit_point(e->io.ctx, r);
+	e->io.emit_result(e->io.ctx, (struct metro_result){.kind = METRO_DOC_POINT, .u.point = r});
 	if (v > p->verdict)
 		p->verdict = v;
 	if (v >= METRO_VERDICT_FAIL) {
@@ -236,7 +236,7 @@ void eng_point_pending(struct metro_engine *e, const struct pos *p,
 {
 	struct metro_point_result *r = eng_point_result(e, p, it, details, attempt);
 	r->pending = 1;
-	e->io.emit_point(e->io.ctx, r);
+	e->io.emit_result(e->io.ctx, (struct metro_result){.kind = METRO_DOC_POINT, .u.point = r});
 }
 
 struct metro_point_result *eng_point_result(struct metro_engine *e, const struct pos *p,

@@ -237,12 +237,11 @@ const char *metro_engine_run(struct metro_engine *e)
 				snprintf(ps->reason, sizeof ps->reason, "run %s before its end",
 					 end);
 		}
-		json_t *doc = json_pack("{sisssssO}", "position", ps->m->position, "serial",
-					ps->m->serial, "verdict", metro_verdict_name(ps->verdict),
-					"failed_items", ps->failed_items);
-		if (ps->reason[0])
-			json_object_set_new(doc, "reason", json_string(ps->reason));
-		eng_emit(e, "verdict", doc);
+		struct metro_verdict_result *v = metro_verdict_result_new(
+			strtoll(e->b->run_id, NULL, 10), ps->m->position, ps->m->serial,
+			ps->verdict, json_incref(ps->failed_items), ps->reason);
+		e->io.emit_result(e->io.ctx,
+				  (struct metro_result){.kind = METRO_DOC_VERDICT, .u.verdict = v});
 	}
 	e->state = METRO_RUN_DONE;
 	json_t *doc = json_pack("{ssss}", "state", "done", "result", end);

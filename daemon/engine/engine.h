@@ -49,9 +49,9 @@ struct metro_engine_io {
 	int (*wait)(void *ctx, double seconds);
 	/* Hand a document up (the actor sends it to the main thread); takes ownership. */
 	void (*emit)(void *ctx, const char *kind, json_t *doc);
-	/* Hand a point result up, typed (evidence.h); takes ownership.  A result is never dropped.
-	 */
-	void (*emit_point)(void *ctx, struct metro_point_result *r);
+	/* Hand a result up, typed (evidence.h: a point or a verdict); takes ownership of what it
+	 * points to.  A result is never dropped. */
+	void (*emit_result)(void *ctx, struct metro_result r);
 	/* Real seconds between polls while waiting for the rig (the sampling period). */
 	double poll_s;
 };

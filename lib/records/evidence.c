@@ -108,3 +108,48 @@ int metro_evidence_text(struct metro_dec d, char *buf, size_t cap)
 		return METRO_E_INVAL;
 	return metro_dec_format_sig(d, METRO_EVIDENCE_DIGITS, buf, cap) ? METRO_E_INVAL : METRO_OK;
 }
+
+struct metro_verdict_result *metro_verdict_result_new(int64_t run, int position, const char *serial,
+						      enum metro_verdict v, json_t *failed_items,
+						      const char *reason)
+{
+	struct metro_verdict_result *r = metro_calloc(1, sizeof *r);
+	r->run = run;
+	r->position = position;
+	r->serial = metro_strdup(serial ? serial : "");
+	r->verdict = v;
+	r->failed_items = failed_items ? failed_items : json_array();
+	r->reason = reason && *reason ? metro_strdup(reason) : NULL;
+	return r;
+}
+
+void metro_verdict_result_free(struct metro_verdict_result **pr)
+{
+	struct metro_verdict_result *r = *pr;
+	if (!r)
+		return;
+	free(r->serial);
+	free(r->reason);
+	json_decref(r->failed_items);
+	free(r);
+	*pr = NULL;
+}
+
+json_t *metro_verdict_result_doc(const struct metro_verdict_result *r)
+{
+	json_t *doc =
+		json_pack("{sisssssO}", "position", r->position, "serial", r->serial, "verdict",
+			  metro_verdict_name(r->verdict), "failed_items", r->failed_items);
+	if (r->reason)
+		json_object_set_new(doc, "reason", json_string(r->reason));
+	return doc;
+}
+
+void metro_result_free(struct metro_result *r)
+{
+	if (r->kind == METRO_DOC_POINT)
+		metro_point_result_free(&r->u.point);
+	else if (r->kind == METRO_DOC_VERDICT)
+		metro_verdict_result_free(&r->u.verdict);
+	r->kind = METRO_DOC_KINDS;
+}

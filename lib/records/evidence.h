@@ -77,6 +77,34 @@ void metro_point_result_free(struct metro_point_result **pr);
  * The caller adds "run".  Returns a new reference. */
 json_t *metro_point_result_doc(const struct metro_point_result *r);
 
+/* A meter's final verdict in a run, as the engine decided it. */
+struct metro_verdict_result {
+	int64_t run;
+	int position;
+	char *serial;
+	enum metro_verdict verdict;
+	json_t *failed_items; /* the test point ids it failed (array), owned */
+	char *reason;	      /* why it is error or aborted, or NULL */
+};
+struct metro_verdict_result *metro_verdict_result_new(int64_t run, int position, const char *serial,
+						      enum metro_verdict v, json_t *failed_items,
+						      const char *reason);
+void metro_verdict_result_free(struct metro_verdict_result **pr);
+/* The body of the published `verdict` document ("position", "serial", "verdict",
+ * "failed_items", "reason"), before the publisher adds the run, the certificate number and
+ * its stamp.  New reference. */
+json_t *metro_verdict_result_doc(const struct metro_verdict_result *r);
+
+/* A typed result handed from the engine to the recorder: one of the kinds above. */
+struct metro_result {
+	enum metro_doc_kind kind; /* METRO_DOC_POINT or METRO_DOC_VERDICT */
+	union {
+		struct metro_point_result *point;
+		struct metro_verdict_result *verdict;
+	} u;
+};
+void metro_result_free(struct metro_result *r);
+
 /* A judgement as JSON: error, mpe, judged, rule, and rounded and interval for the rounding
  * rule; numbers from the exact values (15 significant digits).  New reference. */
 json_t *metro_mx_judgement_json(const struct metro_mx_judgement *j);

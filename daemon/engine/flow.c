@@ -392,6 +392,96 @@ struct metro_dec eng_carry(struct metro_dec err)
 	return out;
 }
 
+/* Judge one position's run of a water point: the error and its judgement from the indicated
+ * and the reference volume; the inputs and intermediate values into vals.  Returns the
+ * metrology module's code (0, or the point cannot be judged: the reason is in vals). */
+static int judge_water(struct metro_engine *e, const struct pos *p, const struct flow_meas *m,
+		       size_t i, struct metro_dec flow_d, struct metro_mx_limits lim, json_t *vals,
+		       struct metro_mx_judgement *jm, struct metro_dec *mpe)
+{
+	const char *cls = metro_batch_text(e->b, p->m, "class");
+	int crc;
+	struct metro_mx_water_input in = {0};
+	struct metro_mx_water_result res;
+	in.meter.q3 = metro_batch_value(e->b, p->m, "q3");
+	in.meter.r = metro_batch_value(e->b, p->m, "r");
+	metro_mx_parse_wclass(cls, &in.meter.cls);
+	in.limits = lim;
+	/* The zone is the test point's: the nominal flow, exact.  The
+	 * window has already checked that the measured flow belongs to it.
+	 */
+	in.flow = flow_d;
+	in.temp_c = eng_rounded((m->temp0 + m->temp1) / 2, 3);
+	in.method = METRO_MX_WATER_VOLUMETRIC;
+	in.indicated_l = m->vi[i];
+	in.actual_l = m->ref;
+	crc = metro_mx_water_check(&in, &res);
+	*jm = res.judgement;
+	*mpe = res.point.mpe.mpe;
+	json_object_set_new(vals, "indicated_l", metro_dec_json(m->vi[i]));
+	json_object_set_new(vals, "reference_l", metro_dec_json(m->ref));
+	if (m->typed) {
+		json_object_set_new(vals, "start_reading_m3", metro_dec_json(m->start_m3[i]));
+		json_object_set_new(vals, "end_reading_m3", metro_dec_json(m->end_m3[i]));
+		json_object_set_new(vals, "readings_typed_by",
+				    json_pack("[ss]", m->start_by, m->end_by));
+	}
+	json_object_set_new(vals, "flow_m3h", metro_dec_json(eng_rounded(m->flow, 6)));
+	json_object_set_new(vals, "test_flow_m3h", metro_dec_json(flow_d));
+	json_object_set_new(vals, "temp_c", metro_dec_json(in.temp_c));
+	json_object_set_new(vals, "zone", json_string(metro_mx_zone_name(res.point.mpe.zone)));
+	if (crc)
+		json_object_set_new(vals, "error",
+				    json_string(res.bad.reason ? res.bad.reason : "refused"));
+	return crc;
+}
+
+/* The same for a gas point on a bell prover: the bell volume corrected to the meter's
+ * pressure and temperature. */
+static int judge_gas(struct metro_engine *e, const struct pos *p, const struct flow_meas *m,
+		     size_t i, struct metro_dec flow_d, struct metro_mx_limits lim, json_t *vals,
+		     struct metro_mx_judgement *jm, struct metro_dec *mpe)
+{
+	const char *cls = metro_batch_text(e->b, p->m, "class");
+	int crc;
+	struct metro_mx_gas_input in = {0};
+	struct metro_mx_gas_result res;
+	metro_mx_parse_gclass(cls, &in.cls);
+	in.qmax = metro_batch_value(e->b, p->m, "qmax");
+	struct metro_dec qmin = metro_batch_value(e->b, p->m, "qmin");
+	in.qmin = metro_dec_valid(qmin) ? qmin : metro_dec_e(0, 0);
+	in.flow = flow_d;
+	in.limits = lim;
+	in.method = METRO_MX_GAS_BELL;
+	in.ref.p_atm_kpa = eng_rounded(m->ambient_p, 4);
+	in.ref.ref_volume_l = m->ref;
+	in.ref.ref_p_kpa = eng_rounded(m->bell_p, 4);
+	in.ref.ref_t_c = eng_rounded((m->temp0 + m->temp1) / 2, 3);
+	in.ref.meter_volume_l = m->vi[i];
+	in.ref.meter_p_kpa = eng_rounded(m->pos_p[i], 4);
+	in.ref.meter_t_c = eng_rounded(m->pos_t[i], 3);
+	crc = metro_mx_gas_check(&in, &res);
+	*jm = res.judgement;
+	*mpe = res.point.mpe.mpe;
+	json_object_set_new(vals, "indicated_l", metro_dec_json(m->vi[i]));
+	json_object_set_new(vals, "bell_l", metro_dec_json(m->ref));
+	json_object_set_new(vals, "reference_l", metro_dec_json(res.ref.reference_l));
+	json_object_set_new(vals, "pressure_factor", metro_dec_json(res.ref.pressure_factor));
+	json_object_set_new(vals, "temperature_factor", metro_dec_json(res.ref.temperature_factor));
+	json_object_set_new(vals, "flow_m3h", metro_dec_json(eng_rounded(m->flow, 6)));
+	json_object_set_new(vals, "test_flow_m3h", metro_dec_json(flow_d));
+	json_object_set_new(vals, "p_atm_kpa", metro_dec_json(in.ref.p_atm_kpa));
+	json_object_set_new(vals, "bell_p_kpa", metro_dec_json(in.ref.ref_p_kpa));
+	json_object_set_new(vals, "bell_t_c", metro_dec_json(in.ref.ref_t_c));
+	json_object_set_new(vals, "meter_p_kpa", metro_dec_json(in.ref.meter_p_kpa));
+	json_object_set_new(vals, "meter_t_c", metro_dec_json(in.ref.meter_t_c));
+	json_object_set_new(vals, "zone", json_string(metro_mx_zone_name(res.point.mpe.zone)));
+	if (crc)
+		json_object_set_new(vals, "error",
+				    json_string(res.bad.reason ? res.bad.reason : "refused"));
+	return crc;
+}
+
 int eng_flow_point(struct metro_engine *e, const struct metro_proc_item *it)
 {
 	struct pos *ps[MAX_POS];
@@ -438,102 +528,12 @@ int eng_flow_point(struct metro_engine *e, const struct metro_proc_item *it)
 			struct pos *p = need[i];
 			if (m->skip[i])
 				continue; /* no typed reading: already in error */
-			const char *cls = metro_batch_text(e->b, p->m, "class");
 			json_t *vals = json_object();
 			struct metro_mx_judgement jm;
 			struct metro_dec mpe;
 			int crc;
-			if (!gas) {
-				struct metro_mx_water_input in = {0};
-				struct metro_mx_water_result res;
-				in.meter.q3 = metro_batch_value(e->b, p->m, "q3");
-				in.meter.r = metro_batch_value(e->b, p->m, "r");
-				metro_mx_parse_wclass(cls, &in.meter.cls);
-				in.limits = lim;
-				/* The zone is the test point's: the nominal flow, exact.  The
-				 * window has already checked that the measured flow belongs to it.
-				 */
-				in.flow = flow_d;
-				in.temp_c = eng_rounded((m->temp0 + m->temp1) / 2, 3);
-				in.method = METRO_MX_WATER_VOLUMETRIC;
-				in.indicated_l = m->vi[i];
-				in.actual_l = m->ref;
-				crc = metro_mx_water_check(&in, &res);
-				jm = res.judgement;
-				mpe = res.point.mpe.mpe;
-				json_object_set_new(vals, "indicated_l", metro_dec_json(m->vi[i]));
-				json_object_set_new(vals, "reference_l", metro_dec_json(m->ref));
-				if (m->typed) {
-					json_object_set_new(vals, "start_reading_m3",
-							    metro_dec_json(m->start_m3[i]));
-					json_object_set_new(vals, "end_reading_m3",
-							    metro_dec_json(m->end_m3[i]));
-					json_object_set_new(
-						vals, "readings_typed_by",
-						json_pack("[ss]", m->start_by, m->end_by));
-				}
-				json_object_set_new(vals, "flow_m3h",
-						    metro_dec_json(eng_rounded(m->flow, 6)));
-				json_object_set_new(vals, "test_flow_m3h", metro_dec_json(flow_d));
-				json_object_set_new(vals, "temp_c", metro_dec_json(in.temp_c));
-				json_object_set_new(
-					vals, "zone",
-					json_string(metro_mx_zone_name(res.point.mpe.zone)));
-				if (crc)
-					json_object_set_new(vals, "error",
-							    json_string(res.bad.reason
-										? res.bad.reason
-										: "refused"));
-			} else {
-				struct metro_mx_gas_input in = {0};
-				struct metro_mx_gas_result res;
-				metro_mx_parse_gclass(cls, &in.cls);
-				in.qmax = metro_batch_value(e->b, p->m, "qmax");
-				struct metro_dec qmin = metro_batch_value(e->b, p->m, "qmin");
-				in.qmin = metro_dec_valid(qmin) ? qmin : metro_dec_e(0, 0);
-				in.flow = flow_d;
-				in.limits = lim;
-				in.method = METRO_MX_GAS_BELL;
-				in.ref.p_atm_kpa = eng_rounded(m->ambient_p, 4);
-				in.ref.ref_volume_l = m->ref;
-				in.ref.ref_p_kpa = eng_rounded(m->bell_p, 4);
-				in.ref.ref_t_c = eng_rounded((m->temp0 + m->temp1) / 2, 3);
-				in.ref.meter_volume_l = m->vi[i];
-				in.ref.meter_p_kpa = eng_rounded(m->pos_p[i], 4);
-				in.ref.meter_t_c = eng_rounded(m->pos_t[i], 3);
-				crc = metro_mx_gas_check(&in, &res);
-				jm = res.judgement;
-				mpe = res.point.mpe.mpe;
-				json_object_set_new(vals, "indicated_l", metro_dec_json(m->vi[i]));
-				json_object_set_new(vals, "bell_l", metro_dec_json(m->ref));
-				json_object_set_new(vals, "reference_l",
-						    metro_dec_json(res.ref.reference_l));
-				json_object_set_new(vals, "pressure_factor",
-						    metro_dec_json(res.ref.pressure_factor));
-				json_object_set_new(vals, "temperature_factor",
-						    metro_dec_json(res.ref.temperature_factor));
-				json_object_set_new(vals, "flow_m3h",
-						    metro_dec_json(eng_rounded(m->flow, 6)));
-				json_object_set_new(vals, "test_flow_m3h", metro_dec_json(flow_d));
-				json_object_set_new(vals, "p_atm_kpa",
-						    metro_dec_json(in.ref.p_atm_kpa));
-				json_object_set_new(vals, "bell_p_kpa",
-						    metro_dec_json(in.ref.ref_p_kpa));
-				json_object_set_new(vals, "bell_t_c",
-						    metro_dec_json(in.ref.ref_t_c));
-				json_object_set_new(vals, "meter_p_kpa",
-						    metro_dec_json(in.ref.meter_p_kpa));
-				json_object_set_new(vals, "meter_t_c",
-						    metro_dec_json(in.ref.meter_t_c));
-				json_object_set_new(
-					vals, "zone",
-					json_string(metro_mx_zone_name(res.point.mpe.zone)));
-				if (crc)
-					json_object_set_new(vals, "error",
-							    json_string(res.bad.reason
-										? res.bad.reason
-										: "refused"));
-			}
+			crc = gas ? judge_gas(e, p, m, i, flow_d, lim, vals, &jm, &mpe)
+				  : judge_water(e, p, m, i, flow_d, lim, vals, &jm, &mpe);
 			json_object_set_new(vals, "seconds", json_real(m->seconds));
 			if (crc) {
 				/* The measured point is outside what the rule covers (e.g. a flow

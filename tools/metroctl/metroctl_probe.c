@@ -48,7 +48,19 @@ static int parse_long(const char *opt, const char *s, long min, long max, long *
 	return 0;
 }
 
-int metroctl_probe(int argc, char **argv, const struct metroctl_opts *o)
+/* What the command line asks for. */
+struct probe_args {
+	struct metro_connection_conf cc;
+	const char *driver, *profile;
+	long positions, count, interval;
+	char *writes[32];
+	int nwrites;
+	const struct metro_driver *drv;
+};
+
+/* Parse and check the command line into a.  Returns -1 to go on, or the exit status (a usage
+ * error, or 0 after --help). */
+static int parse_probe_args(int argc, char **argv, struct probe_args *a)
 {
 	static const struct option opts[] = {
 		{"driver", required_argument, NULL, 'd'},
@@ -69,37 +81,37 @@ int metroctl_probe(int argc, char **argv, const struct metroctl_opts *o)
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
-	struct metro_connection_conf cc = {.baud = 9600,
-					   .parity = 'N',
-					   .data_bits = 8,
-					   .stop_bits = 1,
-					   .unit = 1,
-					   .timeout_ms = 500,
-					   .retries = 2};
-	const char *driver = NULL, *profile = NULL;
-	long positions = 1, count = 1, interval = 1000;
-	char *writes[32];
-	int nwrites = 0, c, rc = METROCTL_EXIT_USAGE;
+	*a = (struct probe_args){.cc = {.baud = 9600,
+					.parity = 'N',
+					.data_bits = 8,
+					.stop_bits = 1,
+					.unit = 1,
+					.timeout_ms = 500,
+					.retries = 2},
+				 .positions = 1,
+				 .count = 1,
+				 .interval = 1000};
+	int c;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
-			driver = optarg;
+			a->driver = optarg;
 			break;
 		case 'f':
-			profile = optarg;
+			a->profile = optarg;
 			break;
 		case 'H':
-			cc.host = optarg;
+			a->cc.host = optarg;
 			break;
 		case 'p':
-			if (parse_long("--port", optarg, 1, 65535, &cc.port))
+			if (parse_long("--port", optarg, 1, 65535, &a->cc.port))
 				return METROCTL_EXIT_USAGE;
 			break;
 		case 'D':
-			cc.device = optarg;
+			a->cc.device = optarg;
 			break;
 		case 'b':
-			if (parse_long("--baud", optarg, 1200, 4000000, &cc.baud))
+			if (parse_long("--baud", optarg, 1200, 4000000, &a->cc.baud))
 				return METROCTL_EXIT_USAGE;
 			break;
 		case 'P':
@@ -111,38 +123,38 @@ int metroctl_probe(int argc, char **argv, const struct metroctl_opts *o)
 					optarg);
 				return METROCTL_EXIT_USAGE;
 			}
-			cc.parity = optarg[0] == 'n' ? 'N' : optarg[0] == 'e' ? 'E' : 'O';
+			a->cc.parity = optarg[0] == 'n' ? 'N' : optarg[0] == 'e' ? 'E' : 'O';
 			break;
 		case 'u':
-			if (parse_long("--unit", optarg, 0, 247, &cc.unit))
+			if (parse_long("--unit", optarg, 0, 247, &a->cc.unit))
 				return METROCTL_EXIT_USAGE;
 			break;
 		case 't':
-			if (parse_long("--timeout", optarg, 10, 60000, &cc.timeout_ms))
+			if (parse_long("--timeout", optarg, 10, 60000, &a->cc.timeout_ms))
 				return METROCTL_EXIT_USAGE;
 			break;
 		case 'r':
-			if (parse_long("--retries", optarg, 0, 10, &cc.retries))
+			if (parse_long("--retries", optarg, 0, 10, &a->cc.retries))
 				return METROCTL_EXIT_USAGE;
 			break;
 		case 'n':
-			if (parse_long("--positions", optarg, 1, 256, &positions))
+			if (parse_long("--positions", optarg, 1, 256, &a->positions))
 				return METROCTL_EXIT_USAGE;
 			break;
 		case 'c':
-			if (parse_long("--count", optarg, 1, 1000000, &count))
+			if (parse_long("--count", optarg, 1, 1000000, &a->count))
 				return METROCTL_EXIT_USAGE;
 			break;
 		case 'i':
-			if (parse_long("--interval", optarg, 0, 3600000, &interval))
+			if (parse_long("--interval", optarg, 0, 3600000, &a->interval))
 				return METROCTL_EXIT_USAGE;
 			break;
 		case 'w':
-			if (nwrites == 32) {
+			if (a->nwrites == 32) {
 				fprintf(stderr, "metroctl probe: at most 32 --write options\n");
 				return METROCTL_EXIT_USAGE;
 			}
-			writes[nwrites++] = optarg;
+			a->writes[a->nwrites++] = optarg;
 			break;
 		case 'L': {
 			char why[300];
@@ -154,34 +166,77 @@ int metroctl_probe(int argc, char **argv, const struct metroctl_opts *o)
 		}
 		case 'h':
 			usage(stdout);
-			return 0;
+			return METROCTL_EXIT_OK;
 		default:
 			usage(stderr);
 			return METROCTL_EXIT_USAGE;
 		}
 	}
-	if (!driver || !profile) {
+	if (!a->driver || !a->profile) {
 		fprintf(stderr, "metroctl probe: %s is required\n",
-			!driver ? "--driver" : "--profile");
+			!a->driver ? "--driver" : "--profile");
 		return METROCTL_EXIT_USAGE;
 	}
-	const struct metro_driver *drv = metro_driver_find(driver);
-	if (!drv) {
+	a->drv = metro_driver_find(a->driver);
+	if (!a->drv) {
 		char names[256];
 		metro_driver_names(names, sizeof names);
 		fprintf(stderr, "metroctl probe: --driver: unknown driver '%s' (known: %s)\n",
-			driver, names);
+			a->driver, names);
 		return METROCTL_EXIT_USAGE;
 	}
-	if (!strcmp(drv->transport, "modbus") && !strcmp(driver + strlen(driver) - 4, "-tcp") &&
-	    (!cc.host || !cc.port)) {
-		fprintf(stderr, "metroctl probe: --host and --port are required for %s\n", driver);
+	if (!strcmp(a->drv->transport, "modbus") &&
+	    !strcmp(a->driver + strlen(a->driver) - 4, "-tcp") && (!a->cc.host || !a->cc.port)) {
+		fprintf(stderr, "metroctl probe: --host and --port are required for %s\n",
+			a->driver);
 		return METROCTL_EXIT_USAGE;
 	}
-	if (strcmp(driver + strlen(driver) - 4, "-tcp") != 0 && !cc.device) {
-		fprintf(stderr, "metroctl probe: --device is required for %s\n", driver);
+	if (strcmp(a->driver + strlen(a->driver) - 4, "-tcp") != 0 && !a->cc.device) {
+		fprintf(stderr, "metroctl probe: --device is required for %s\n", a->driver);
 		return METROCTL_EXIT_USAGE;
 	}
+	return -1;
+}
+
+/* Write every --write CHANNEL=NUMBER (each read back by the device layer).  Returns 0 or the
+ * exit status. */
+static int probe_writes(struct metro_device *dev, const struct metro_profile *p,
+			const struct probe_args *a, const struct metroctl_opts *o)
+{
+	for (int i = 0; i < a->nwrites; i++) {
+		char *eq = strchr(a->writes[i], '=');
+		char *end = NULL;
+		double v = eq ? strtod(eq + 1, &end) : 0;
+		if (!eq || !*(eq + 1) || *end) {
+			fprintf(stderr, "metroctl probe: --write '%s': expected CHANNEL=NUMBER\n",
+				a->writes[i]);
+			return METROCTL_EXIT_USAGE;
+		}
+		*eq = '\0';
+		const struct metro_channel *ch = metro_profile_channel(p, a->writes[i]);
+		if (!ch) {
+			fprintf(stderr, "metroctl probe: no channel '%s' in %s\n", a->writes[i],
+				a->profile);
+			return METROCTL_EXIT_USAGE;
+		}
+		if (metro_device_write(dev, ch, v)) {
+			fprintf(stderr, "metroctl probe: write %s: %s\n", ch->name,
+				metro_device_last_error(dev));
+			return METROCTL_EXIT_FAIL;
+		}
+		if (!o->json)
+			printf("wrote %s = %.9g (read back)\n", ch->name, v);
+	}
+	return METROCTL_EXIT_OK;
+}
+
+int metroctl_probe(int argc, char **argv, const struct metroctl_opts *o)
+{
+	struct probe_args a;
+	int rc = parse_probe_args(argc, argv, &a);
+	if (rc >= 0)
+		return rc;
+	rc = METROCTL_EXIT_USAGE;
 	struct metro_diag diag;
 	struct metro_profile *p = NULL;
 	struct metro_device *dev = NULL;
@@ -189,7 +244,7 @@ int metroctl_probe(int argc, char **argv, const struct metroctl_opts *o)
 	double *vals = NULL;
 	json_t *out = NULL;
 	metro_diag_init(&diag);
-	if (metro_profile_load(profile, (int)positions, &diag, &p)) {
+	if (metro_profile_load(a.profile, (int)a.positions, &diag, &p)) {
 		metro_diag_print(&diag, stderr);
 		goto done;
 	}
@@ -199,7 +254,7 @@ int metroctl_probe(int argc, char **argv, const struct metroctl_opts *o)
 		const struct metro_channel *ch = metro_profile_channel(p, argv[i]);
 		if (!ch) {
 			fprintf(stderr, "metroctl probe: no channel '%s' in %s\n", argv[i],
-				profile);
+				a.profile);
 			goto done;
 		}
 		chs[n++] = ch;
@@ -211,9 +266,9 @@ int metroctl_probe(int argc, char **argv, const struct metroctl_opts *o)
 			      p->channels[i].table != METRO_TABLE_COIL &&
 			      p->channels[i].table != METRO_TABLE_DISCRETE))
 				chs[n++] = &p->channels[i];
-	struct metro_driver_conn conn = {"probe", &cc, p};
-	if (metro_device_new(drv, &conn, &dev)) {
-		fprintf(stderr, "metroctl probe: driver %s does not serve %s profiles\n", driver,
+	struct metro_driver_conn conn = {"probe", &a.cc, p};
+	if (metro_device_new(a.drv, &conn, &dev)) {
+		fprintf(stderr, "metroctl probe: driver %s does not serve %s profiles\n", a.driver,
 			p->transport == METRO_TRANSPORT_MODBUS ? "modbus" : "serial-line");
 		goto done;
 	}
@@ -222,38 +277,16 @@ int metroctl_probe(int argc, char **argv, const struct metroctl_opts *o)
 		fprintf(stderr, "metroctl probe: %s\n", metro_device_last_error(dev));
 		goto done;
 	}
-	for (int i = 0; i < nwrites; i++) {
-		char *eq = strchr(writes[i], '=');
-		char *end = NULL;
-		double v = eq ? strtod(eq + 1, &end) : 0;
-		if (!eq || !*(eq + 1) || *end) {
-			fprintf(stderr, "metroctl probe: --write '%s': expected CHANNEL=NUMBER\n",
-				writes[i]);
-			rc = METROCTL_EXIT_USAGE;
-			goto done;
-		}
-		*eq = '\0';
-		const struct metro_channel *ch = metro_profile_channel(p, writes[i]);
-		if (!ch) {
-			fprintf(stderr, "metroctl probe: no channel '%s' in %s\n", writes[i],
-				profile);
-			rc = METROCTL_EXIT_USAGE;
-			goto done;
-		}
-		if (metro_device_write(dev, ch, v)) {
-			fprintf(stderr, "metroctl probe: write %s: %s\n", ch->name,
-				metro_device_last_error(dev));
-			goto done;
-		}
-		if (!o->json)
-			printf("wrote %s = %.9g (read back)\n", ch->name, v);
-	}
+	rc = probe_writes(dev, p, &a, o);
+	if (rc)
+		goto done;
+	rc = METROCTL_EXIT_FAIL;
 	vals = metro_calloc(n ? n : 1, sizeof *vals);
 	if (o->json)
 		out = json_array();
-	for (long k = 0; k < count; k++) {
-		if (k && interval) {
-			struct timespec ts = {interval / 1000, (interval % 1000) * 1000000};
+	for (long k = 0; k < a.count; k++) {
+		if (k && a.interval) {
+			struct timespec ts = {a.interval / 1000, (a.interval % 1000) * 1000000};
 			nanosleep(&ts, NULL);
 		}
 		if (n && metro_device_read(dev, chs, n, vals)) {
@@ -272,7 +305,7 @@ int metroctl_probe(int argc, char **argv, const struct metroctl_opts *o)
 			json_array_append_new(out, obj);
 	}
 	if (out) {
-		char *t = json_dumps(count == 1 ? json_array_get(out, 0) : out,
+		char *t = json_dumps(a.count == 1 ? json_array_get(out, 0) : out,
 				     JSON_COMPACT | JSON_REAL_PRECISION(15));
 		puts(t);
 		free(t);

@@ -241,7 +241,7 @@ lint: deps
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --std=c11 --inline-suppr -D__GNUC__ -DMETRO_VERSION='"x"' $(addprefix -I,$(SRC_DIRS)) \
 	  --suppress=missingIncludeSystem lib daemon drivers tools
-	clang-tidy --quiet $(filter %.c,$(C_SOURCES)) -- \
+	clang-tidy --quiet $(wildcard $(addsuffix /*.c,$(SRC_DIRS)) drivers/plugins/*.c tools/*/*.c) -- \
 	  $(CPPFLAGS) -std=gnu11 $(PKG_CFLAGS)
 	@mkdir -p $(BUILD)/lint
 	sed -e 's|@BINDIR@|$(CURDIR)/$(BUILD)|g' -e 's|@SYSCONFDIR@|$(CURDIR)/config|g' \

@@ -116,9 +116,7 @@ void metro_server_publish_body(struct metro_server *s, const char *kind, const c
 		s->publish_drops++;
 		return;
 	}
-	memcpy(topic, kind, kl);
-	topic[kl] = '.';
-	memcpy(topic + kl + 1, rig, rl);
+	snprintf(topic, sizeof topic, "%s.%s", kind, rig); /* fits: checked above */
 	size_t n;
 	const char *doc = metro_stamp_document(&s->stamp, kind, rig_q, seq, body, len, &n);
 	send_frames(s, topic, kl + 1 + rl, doc, n);

@@ -1,9 +1,9 @@
 /* Integration test of the daemon's lifecycle with a real process and real sockets:
  * start build/.../metrod on a configuration with free ports, wait for `ping`, reload a broken
  * configuration with SIGHUP (the daemon keeps the old one and says why), reload a valid
- * changed one (applied), then SIGTERM (exit 0 within the unit's TimeoutStopSec).  Also --check-config, and --version
- * against sha256sum(1): the digest of the executable and of every procedure file of the
- * configured directory (a copy of procedures/ with one file edited). */
+ * changed one (applied), then SIGTERM (exit 0 within the unit's TimeoutStopSec).  Also
+ * --check-config, and --version against sha256sum(1): the digest of the executable and of every
+ * procedure file of the configured directory (a copy of procedures/ with one file edited). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # fresh-check.sh — `make check` as CI runs it: a clone of HEAD in a new temporary directory with
-# nothing beside it (no ../shared, no build/, no var/), CI=true, no standard input.  Prints the
+# nothing beside it (no shared/ folder next to the clone, no build/, no var/), CI=true, no
+# standard input.  Prints the
 # test summary and the time taken; exits with make's status.  Run it before each stop.
 #
 # Usage: tools/scripts/fresh-check.sh [MAKE-ARGS...]     e.g. tools/scripts/fresh-check.sh T="store tamper"
@@ -14,7 +15,7 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/metrod-fresh.XXXXXX")
 [ "${KEEP:-}" ] || trap 'rm -rf "$dir"' EXIT
 git clone -q --no-local "$top" "$dir/metrod" || exit 2
 cd "$dir/metrod" || exit 2
-[ -e ../shared ] && { echo "fresh-check: $dir/shared exists"; exit 2; }
+[ -e "$dir/shared" ] && { echo "fresh-check: $dir/shared exists"; exit 2; }
 echo "fresh-check: HEAD $head in $dir/metrod"
 t0=$SECONDS
 CI=true make check "$@" </dev/null >check.log 2>&1

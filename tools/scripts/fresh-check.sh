@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # fresh-check.sh — `make check` as CI runs it: a clone of HEAD in a new temporary directory with
 # nothing beside it (no shared/ folder next to the clone, no build/, no var/), CI=true, no
-# standard input.  Prints the
-# test summary and the time taken; exits with make's status.  Run it before each stop.
+# standard input.  Prints the test summary and the time taken; exits with make's status.  Run
+# it before each stop.
 #
 # Usage: tools/scripts/fresh-check.sh [MAKE-ARGS...]     e.g. tools/scripts/fresh-check.sh T="store tamper"
 #   KEEP=1 keeps the clone (its path is printed); the full log is in the clone's check.log.

@@ -407,11 +407,107 @@ static void repeat_rule(struct loader *L, yaml_node_t *n, const char *where,
 		it->repeat = (enum metro_repeat)k;
 }
 
+/* "WHERE.K" in the local buffer key: a key's path in messages. */
+#define KEY(k) (snprintf(key, sizeof key, "%s.%s", where, k), key)
+
+/* The keys of a flow point (water or gas): flow, window, stabilisation, collection, readings. */
+static void flow_point_keys(struct loader *L, yaml_node_t *n, const char *where,
+			    struct metro_proc_item *it)
+{
+	struct metro_procedure *p = L->p;
+	yaml_node_t *v;
+	char key[128];
+	if (!(v = get(L, n, "flow")))
+		metro_y_error(L->f, n, "%s: missing required key 'flow'", where);
+	expression(L, v, KEY("flow"), &it->flow);
+	if (!(v = get(L, n, "window"))) {
+		metro_y_error(L->f, n, "%s: missing required key 'window'", where);
+	} else {
+		static const struct metro_yfield wf[] = {{"min", 1}, {"max", 1}};
+		yaml_node_t *w[2];
+		metro_y_map(L->f, v, KEY("window"), wf, 2, w);
+		expression(L, w[0], KEY("window.min"), &it->window_min);
+		expression(L, w[1], KEY("window.max"), &it->window_max);
+	}
+	if ((v = get(L, n, "stabilise"))) {
+		static const struct metro_yfield sf[] = {
+			{"channel", 1}, {"band_pct", 1}, {"seconds", 1}};
+		yaml_node_t *s[3];
+		metro_y_map(L->f, v, KEY("stabilise"), sf, 3, s);
+		if (s[0])
+			metro_y_str(L->f, s[0], KEY("stabilise.channel"), 80, &it->stab_channel);
+		if (s[1])
+			number(L, s[1], KEY("stabilise.band_pct"), "0.01", "50",
+			       &it->stab_band_pct);
+		if (s[2])
+			number(L, s[2], KEY("stabilise.seconds"), "0", "3600", &it->stab_seconds);
+		it->has_stabilise = 1;
+	}
+	if ((v = get(L, n, "steady_pct")))
+		number(L, v, KEY("steady_pct"), "0.01", "50", &it->steady_pct);
+	if ((v = get(L, n, "max_temp_change")))
+		number(L, v, KEY("max_temp_change"), "0.01", "50", &it->max_temp_change);
+	if (!(v = get(L, n, "collect"))) {
+		metro_y_error(L->f, n, "%s: missing required key 'collect'", where);
+	} else {
+		static const struct metro_yfield cf[] = {{"volume_l", 1}, {"min_seconds", 0}};
+		yaml_node_t *c[2];
+		metro_y_map(L->f, v, KEY("collect"), cf, 2, c);
+		expression(L, c[0], KEY("collect.volume_l"), &it->volume_l);
+		if (c[1])
+			number(L, c[1], KEY("collect.min_seconds"), "0", "86400", &it->min_seconds);
+	}
+	if ((v = get(L, n, "readings"))) {
+		static const char *const r[] = {"pulses", "operator"};
+		int k;
+		if (!metro_y_enum(L->f, v, KEY("readings"), r, 2, &k))
+			it->operator_readings = k == 1;
+		if (it->operator_readings && p->meter && strcmp(p->meter, "water") != 0)
+			metro_y_error(L->f, v,
+				      "%s: typed readings are for mechanical water meters "
+				      "(a gas meter is read by its pulse pick-up)",
+				      KEY("readings"));
+	}
+}
+
+/* The keys of a load point or a constant test (electricity): current, voltage, power factor,
+ * times, and for the constant test the energy and its limit. */
+static void load_point_keys(struct loader *L, yaml_node_t *n, const char *where,
+			    struct metro_proc_item *it)
+{
+	yaml_node_t *v;
+	char key[128];
+	if (!(v = get(L, n, "current")))
+		metro_y_error(L->f, n, "%s: missing required key 'current'", where);
+	expression(L, v, KEY("current"), &it->current);
+	if ((v = get(L, n, "voltage")))
+		expression(L, v, KEY("voltage"), &it->voltage);
+	if (!(v = get(L, n, "pf"))) {
+		metro_y_error(L->f, n, "%s: missing required key 'pf'", where);
+	} else {
+		int k;
+		if (!metro_y_enum(L->f, v, KEY("pf"), pfs, 3, &k))
+			it->pf = metro_strdup(pfs[k]);
+	}
+	if ((v = get(L, n, "min_seconds")))
+		number(L, v, KEY("min_seconds"), "0.1", "86400", &it->min_seconds);
+	if ((v = get(L, n, "settle_seconds")))
+		number(L, v, KEY("settle_seconds"), "0", "3600", &it->settle_seconds);
+	if (it->kind == METRO_ITEM_CONSTANT_TEST) {
+		if (!(v = get(L, n, "energy_kwh")))
+			metro_y_error(L->f, n, "%s: missing required key 'energy_kwh'", where);
+		expression(L, v, KEY("energy_kwh"), &it->energy_kwh);
+		if (!(v = get(L, n, "limit_pct")))
+			metro_y_error(L->f, n, "%s: missing required key 'limit_pct'", where);
+		else
+			number(L, v, KEY("limit_pct"), "0.001", "100", &it->limit_pct);
+	}
+}
+
 static void item(struct loader *L, yaml_node_t *n, int i, struct metro_proc_item *it)
 {
 	char where[48], key[128];
 	snprintf(where, sizeof where, "items[%d]", i);
-#define KEY(k) (snprintf(key, sizeof key, "%s.%s", where, k), key)
 	if (!n || n->type != YAML_MAPPING_NODE) {
 		metro_y_error(L->f, n, "%s: expected a mapping", where);
 		return;
@@ -465,93 +561,12 @@ static void item(struct loader *L, yaml_node_t *n, int i, struct metro_proc_item
 		if (!it->prompt)
 			metro_y_error(L->f, n, "%s: a judgement needs a prompt", where);
 		break;
-	case METRO_ITEM_FLOW_POINT: {
-		if (!(v = get(L, n, "flow")))
-			metro_y_error(L->f, n, "%s: missing required key 'flow'", where);
-		expression(L, v, KEY("flow"), &it->flow);
-		if (!(v = get(L, n, "window"))) {
-			metro_y_error(L->f, n, "%s: missing required key 'window'", where);
-		} else {
-			static const struct metro_yfield wf[] = {{"min", 1}, {"max", 1}};
-			yaml_node_t *w[2];
-			metro_y_map(L->f, v, KEY("window"), wf, 2, w);
-			expression(L, w[0], KEY("window.min"), &it->window_min);
-			expression(L, w[1], KEY("window.max"), &it->window_max);
-		}
-		if ((v = get(L, n, "stabilise"))) {
-			static const struct metro_yfield sf[] = {
-				{"channel", 1}, {"band_pct", 1}, {"seconds", 1}};
-			yaml_node_t *s[3];
-			metro_y_map(L->f, v, KEY("stabilise"), sf, 3, s);
-			if (s[0])
-				metro_y_str(L->f, s[0], KEY("stabilise.channel"), 80,
-					    &it->stab_channel);
-			if (s[1])
-				number(L, s[1], KEY("stabilise.band_pct"), "0.01", "50",
-				       &it->stab_band_pct);
-			if (s[2])
-				number(L, s[2], KEY("stabilise.seconds"), "0", "3600",
-				       &it->stab_seconds);
-			it->has_stabilise = 1;
-		}
-		if ((v = get(L, n, "steady_pct")))
-			number(L, v, KEY("steady_pct"), "0.01", "50", &it->steady_pct);
-		if ((v = get(L, n, "max_temp_change")))
-			number(L, v, KEY("max_temp_change"), "0.01", "50", &it->max_temp_change);
-		if (!(v = get(L, n, "collect"))) {
-			metro_y_error(L->f, n, "%s: missing required key 'collect'", where);
-		} else {
-			static const struct metro_yfield cf[] = {{"volume_l", 1},
-								 {"min_seconds", 0}};
-			yaml_node_t *c[2];
-			metro_y_map(L->f, v, KEY("collect"), cf, 2, c);
-			expression(L, c[0], KEY("collect.volume_l"), &it->volume_l);
-			if (c[1])
-				number(L, c[1], KEY("collect.min_seconds"), "0", "86400",
-				       &it->min_seconds);
-		}
-		if ((v = get(L, n, "readings"))) {
-			static const char *const r[] = {"pulses", "operator"};
-			int k;
-			if (!metro_y_enum(L->f, v, KEY("readings"), r, 2, &k))
-				it->operator_readings = k == 1;
-			if (it->operator_readings && p->meter && strcmp(p->meter, "water") != 0)
-				metro_y_error(L->f, v,
-					      "%s: typed readings are for mechanical water meters "
-					      "(a gas meter is read by its pulse pick-up)",
-					      KEY("readings"));
-		}
+	case METRO_ITEM_FLOW_POINT:
+		flow_point_keys(L, n, where, it);
 		break;
-	}
 	case METRO_ITEM_LOAD_POINT:
 	case METRO_ITEM_CONSTANT_TEST:
-		if (!(v = get(L, n, "current")))
-			metro_y_error(L->f, n, "%s: missing required key 'current'", where);
-		expression(L, v, KEY("current"), &it->current);
-		if ((v = get(L, n, "voltage")))
-			expression(L, v, KEY("voltage"), &it->voltage);
-		if (!(v = get(L, n, "pf"))) {
-			metro_y_error(L->f, n, "%s: missing required key 'pf'", where);
-		} else {
-			int k;
-			if (!metro_y_enum(L->f, v, KEY("pf"), pfs, 3, &k))
-				it->pf = metro_strdup(pfs[k]);
-		}
-		if ((v = get(L, n, "min_seconds")))
-			number(L, v, KEY("min_seconds"), "0.1", "86400", &it->min_seconds);
-		if ((v = get(L, n, "settle_seconds")))
-			number(L, v, KEY("settle_seconds"), "0", "3600", &it->settle_seconds);
-		if (it->kind == METRO_ITEM_CONSTANT_TEST) {
-			if (!(v = get(L, n, "energy_kwh")))
-				metro_y_error(L->f, n, "%s: missing required key 'energy_kwh'",
-					      where);
-			expression(L, v, KEY("energy_kwh"), &it->energy_kwh);
-			if (!(v = get(L, n, "limit_pct")))
-				metro_y_error(L->f, n, "%s: missing required key 'limit_pct'",
-					      where);
-			else
-				number(L, v, KEY("limit_pct"), "0.001", "100", &it->limit_pct);
-		}
+		load_point_keys(L, n, where, it);
 		break;
 	case METRO_ITEM_START_TEST:
 		if ((v = get(L, n, "voltage")))

@@ -140,209 +140,140 @@ static void template_pair(struct loader *L, yaml_node_t *n, const char *name, in
 		metro_y_error(L->f, n, "%s: a read needs a reply template", name);
 }
 
-static void channel(struct loader *L, yaml_node_t *n, int i)
-{
-	static const struct metro_yfield fields[] = {
-		{"name", 1},  {"table", 0}, {"address", 0}, {"stride", 0}, {"type", 0},
-		{"order", 0}, {"scale", 0}, {"offset", 0},  {"unit", 0},   {"writable", 0},
-		{"bit", 0},   {"bits", 0},  {"length", 0},  {"read", 0},   {"write", 0},
-	};
-	enum {
-		NAME,
-		TABLE,
-		ADDRESS,
-		STRIDE,
-		TYPE,
-		ORDER,
-		SCALE,
-		OFFSET,
-		UNIT,
-		WRITABLE,
-		BIT,
-		BITS,
-		LENGTH,
-		READ,
-		WRITE,
-		NFIELDS
-	};
-	yaml_node_t *v[NFIELDS];
-	char where[48], key[96];
-	snprintf(where, sizeof where, "channels[%d]", i);
-#define KEY(k) (snprintf(key, sizeof key, "%s.%s", where, k), key)
-	size_t diag_before = metro_diag_count(L->f->diag);
-	metro_y_map(L->f, n, where, fields, NFIELDS, v);
-	struct metro_channel proto;
-	memset(&proto, 0, sizeof proto);
-	proto.line = metro_y_line(n);
-	proto.col = metro_y_col(n);
-	char *name = NULL;
-	int per_pos = 0;
-	const char *base = NULL;
-	if (v[NAME] && !metro_y_str(L->f, v[NAME], KEY("name"), 80, &name) &&
-	    parse_name(name, &per_pos, &base)) {
-		metro_y_error(L->f, v[NAME],
-			      "%s: '%s' is not a channel name (lower-case words joined by dots, "
-			      "optionally prefixed pos[N].)",
-			      KEY("name"), name);
-		free(name);
-		name = NULL;
-	}
-	if (v[UNIT])
-		metro_y_str(L->f, v[UNIT], KEY("unit"), 32, &proto.unit);
-	if (v[WRITABLE])
-		metro_y_bool(L->f, v[WRITABLE], KEY("writable"), &proto.writable);
-	long stride = 0;
-	if (v[STRIDE] && !per_pos)
-		metro_y_error(L->f, v[STRIDE],
-			      "%s: only per-position channels (pos[N].) have a "
-			      "stride",
-			      KEY("stride"));
-	else if (v[STRIDE])
-		metro_y_long(L->f, v[STRIDE], KEY("stride"), 0, 65535, &stride);
+static const struct metro_yfield channel_fields[] = {
+	{"name", 1},  {"table", 0}, {"address", 0}, {"stride", 0}, {"type", 0},
+	{"order", 0}, {"scale", 0}, {"offset", 0},  {"unit", 0},   {"writable", 0},
+	{"bit", 0},   {"bits", 0},  {"length", 0},  {"read", 0},   {"write", 0},
+};
+enum {
+	CH_NAME,
+	CH_TABLE,
+	CH_ADDRESS,
+	CH_STRIDE,
+	CH_TYPE,
+	CH_ORDER,
+	CH_SCALE,
+	CH_OFFSET,
+	CH_UNIT,
+	CH_WRITABLE,
+	CH_BIT,
+	CH_BITS,
+	CH_LENGTH,
+	CH_READ,
+	CH_WRITE,
+	CH_NFIELDS
+};
 
-	if (L->p->transport == METRO_TRANSPORT_MODBUS) {
-		for (int k = READ; k <= WRITE; k++)
-			if (v[k])
-				metro_y_error(L->f, v[k], "%s: not used by a Modbus profile",
-					      KEY(fields[k].key));
-		int t = 0;
-		if (!v[TABLE])
-			metro_y_error(L->f, n, "%s: missing required key 'table'", where);
-		else if (!metro_y_enum(L->f, v[TABLE], KEY("table"), tables, 4, &t))
-			proto.table = (enum metro_table)t;
-		long addr = 0;
-		if (!v[ADDRESS])
-			metro_y_error(L->f, n, "%s: missing required key 'address'", where);
+/* "WHERE.K" in the local buffer key: a key's path in messages. */
+#define KEY(k) (snprintf(key, sizeof key, "%s.%s", where, k), key)
+
+/* A holding or input register channel: type, word order, scale and offset, bit field or
+ * string length, and whether it may be written. */
+static void register_codec(struct loader *L, yaml_node_t *n, yaml_node_t *const *v,
+			   const char *where, struct metro_channel *c)
+{
+	char key[96];
+	enum metro_codec_type ty = METRO_CODEC_U16;
+	enum metro_codec_order ord = L->default_order;
+	char *s = NULL;
+	if (v[CH_TYPE] && !metro_y_str(L->f, v[CH_TYPE], KEY("type"), 16, &s) &&
+	    metro_codec_parse_type(s, &ty))
+		metro_y_error(L->f, v[CH_TYPE],
+			      "%s: '%s' is not one of: u16, i16, u32, i32, u64, "
+			      "i64, f32, f64, bits, string",
+			      KEY("type"), s);
+	free(s);
+	s = NULL;
+	if (v[CH_ORDER] && !metro_y_str(L->f, v[CH_ORDER], KEY("order"), 8, &s) &&
+	    metro_codec_parse_order(s, &ord))
+		metro_y_error(L->f, v[CH_ORDER], "%s: '%s' is not one of: ABCD, CDAB, BADC, DCBA",
+			      KEY("order"), s);
+	free(s);
+	metro_codec_init(&c->codec, ty, ord);
+	if (v[CH_SCALE])
+		metro_y_double(L->f, v[CH_SCALE], KEY("scale"), -1e12, 1e12, &c->codec.scale);
+	if (v[CH_SCALE] && c->codec.scale == 0)
+		metro_y_error(L->f, v[CH_SCALE], "%s: must not be zero", KEY("scale"));
+	if (v[CH_OFFSET])
+		metro_y_double(L->f, v[CH_OFFSET], KEY("offset"), -1e12, 1e12, &c->codec.offset);
+	long bit = 0, bits = 1, length = 0;
+	if (ty == METRO_CODEC_BITS) {
+		if (!v[CH_BIT])
+			metro_y_error(L->f, n, "%s: a bits channel needs 'bit' (0..15)", where);
 		else
-			metro_y_long(L->f, v[ADDRESS], KEY("address"), 0, 65535, &addr);
-		proto.address = (unsigned)addr;
-		int bitwise =
-			proto.table == METRO_TABLE_COIL || proto.table == METRO_TABLE_DISCRETE;
-		if (bitwise) {
-			for (int k = TYPE; k <= OFFSET; k++)
-				if (v[k])
-					metro_y_error(L->f, v[k], "%s: a %s has no %s",
-						      KEY(fields[k].key), tables[proto.table],
-						      fields[k].key);
-			for (int k = BIT; k <= LENGTH; k++)
-				if (v[k])
-					metro_y_error(L->f, v[k], "%s: a %s has no %s",
-						      KEY(fields[k].key), tables[proto.table],
-						      fields[k].key);
-			if (proto.writable && proto.table == METRO_TABLE_DISCRETE)
-				metro_y_error(L->f, v[WRITABLE],
-					      "%s: discrete inputs are read-only", KEY("writable"));
-		} else {
-			enum metro_codec_type ty = METRO_CODEC_U16;
-			enum metro_codec_order ord = L->default_order;
-			char *s = NULL;
-			if (v[TYPE] && !metro_y_str(L->f, v[TYPE], KEY("type"), 16, &s) &&
-			    metro_codec_parse_type(s, &ty))
-				metro_y_error(L->f, v[TYPE],
-					      "%s: '%s' is not one of: u16, i16, u32, i32, u64, "
-					      "i64, f32, f64, bits, string",
-					      KEY("type"), s);
-			free(s);
-			s = NULL;
-			if (v[ORDER] && !metro_y_str(L->f, v[ORDER], KEY("order"), 8, &s) &&
-			    metro_codec_parse_order(s, &ord))
-				metro_y_error(L->f, v[ORDER],
-					      "%s: '%s' is not one of: ABCD, CDAB, BADC, DCBA",
-					      KEY("order"), s);
-			free(s);
-			metro_codec_init(&proto.codec, ty, ord);
-			if (v[SCALE])
-				metro_y_double(L->f, v[SCALE], KEY("scale"), -1e12, 1e12,
-					       &proto.codec.scale);
-			if (v[SCALE] && proto.codec.scale == 0)
-				metro_y_error(L->f, v[SCALE], "%s: must not be zero", KEY("scale"));
-			if (v[OFFSET])
-				metro_y_double(L->f, v[OFFSET], KEY("offset"), -1e12, 1e12,
-					       &proto.codec.offset);
-			long bit = 0, bits = 1, length = 0;
-			if (ty == METRO_CODEC_BITS) {
-				if (!v[BIT])
-					metro_y_error(L->f, n,
-						      "%s: a bits channel needs 'bit' (0..15)",
-						      where);
-				else
-					metro_y_long(L->f, v[BIT], KEY("bit"), 0, 15, &bit);
-				if (v[BITS])
-					metro_y_long(L->f, v[BITS], KEY("bits"), 1, 16, &bits);
-				if (bit + bits > 16)
-					metro_y_error(L->f, v[BITS] ? v[BITS] : v[BIT],
-						      "%s: bits %ld..%ld do not fit one register",
-						      where, bit, bit + bits - 1);
-				proto.codec.bit_offset = (unsigned)bit;
-				proto.codec.bit_width = (unsigned)bits;
-			} else {
-				for (int k = BIT; k <= BITS; k++)
-					if (v[k])
-						metro_y_error(L->f, v[k],
-							      "%s: only a bits channel has %s",
-							      KEY(fields[k].key), fields[k].key);
-			}
-			if (ty == METRO_CODEC_STRING) {
-				if (!v[LENGTH])
-					metro_y_error(L->f, n,
-						      "%s: a string channel needs 'length'", where);
-				else
-					metro_y_long(L->f, v[LENGTH], KEY("length"), 1,
-						     METRO_CODEC_STR_MAX, &length);
-				proto.codec.str_len = (unsigned)length;
-				if (proto.writable)
-					metro_y_error(L->f, v[WRITABLE],
-						      "%s: string channels cannot be written",
-						      KEY("writable"));
-			} else if (v[LENGTH]) {
-				metro_y_error(L->f, v[LENGTH],
-					      "%s: only a string channel has length",
-					      KEY("length"));
-			}
-			if (proto.writable && proto.table == METRO_TABLE_INPUT)
-				metro_y_error(L->f, v[WRITABLE],
-					      "%s: input registers are read-only", KEY("writable"));
-			proto.nregs = metro_codec_type_words(ty, proto.codec.str_len);
-			if (!proto.nregs)
-				proto.nregs = 1;
-		}
+			metro_y_long(L->f, v[CH_BIT], KEY("bit"), 0, 15, &bit);
+		if (v[CH_BITS])
+			metro_y_long(L->f, v[CH_BITS], KEY("bits"), 1, 16, &bits);
+		if (bit + bits > 16)
+			metro_y_error(L->f, v[CH_BITS] ? v[CH_BITS] : v[CH_BIT],
+				      "%s: bits %ld..%ld do not fit one register", where, bit,
+				      bit + bits - 1);
+		c->codec.bit_offset = (unsigned)bit;
+		c->codec.bit_width = (unsigned)bits;
 	} else {
-		for (int k = TABLE; k <= LENGTH; k++)
-			if (v[k] && k != UNIT && k != WRITABLE && k != STRIDE)
-				metro_y_error(L->f, v[k], "%s: not used by a serial-line profile",
-					      KEY(fields[k].key));
-		if (v[READ])
-			template_pair(L, v[READ], KEY("read"), per_pos, 0, &proto.read_cmd,
-				      &proto.read_reply);
-		if (v[WRITE])
-			template_pair(L, v[WRITE], KEY("write"), per_pos, 1, &proto.write_cmd,
-				      &proto.write_reply);
-		if (!v[READ])
-			metro_y_error(L->f, n, "%s: missing required key 'read'", where);
-		if (proto.writable && !v[WRITE])
-			metro_y_error(L->f, n, "%s: a writable channel needs 'write'", where);
-		if (!proto.writable && v[WRITE])
-			metro_y_error(L->f, v[WRITE],
-				      "%s: 'write' on a channel not marked writable", KEY("write"));
+		for (int k = CH_BIT; k <= CH_BITS; k++)
+			if (v[k])
+				metro_y_error(L->f, v[k], "%s: only a bits channel has %s",
+					      KEY(channel_fields[k].key), channel_fields[k].key);
 	}
-#undef KEY
-	if (!name) {
-		free(proto.unit);
-		free(proto.read_cmd);
-		free(proto.read_reply);
-		free(proto.write_cmd);
-		free(proto.write_reply);
-		return;
+	if (ty == METRO_CODEC_STRING) {
+		if (!v[CH_LENGTH])
+			metro_y_error(L->f, n, "%s: a string channel needs 'length'", where);
+		else
+			metro_y_long(L->f, v[CH_LENGTH], KEY("length"), 1, METRO_CODEC_STR_MAX,
+				     &length);
+		c->codec.str_len = (unsigned)length;
+		if (c->writable)
+			metro_y_error(L->f, v[CH_WRITABLE], "%s: string channels cannot be written",
+				      KEY("writable"));
+	} else if (v[CH_LENGTH]) {
+		metro_y_error(L->f, v[CH_LENGTH], "%s: only a string channel has length",
+			      KEY("length"));
 	}
-	/* Expand: one channel, or one per position.  A channel with a problem is kept (so that its
-	 * name still counts for the required-channel check) but marked, so that its half-read
-	 * address does not produce a second, spurious overlap message. */
-	proto.invalid = metro_diag_count(L->f->diag) != diag_before;
+	if (c->writable && c->table == METRO_TABLE_INPUT)
+		metro_y_error(L->f, v[CH_WRITABLE], "%s: input registers are read-only",
+			      KEY("writable"));
+	c->nregs = metro_codec_type_words(ty, c->codec.str_len);
+	if (!c->nregs)
+		c->nregs = 1;
+}
+
+/* A serial-line channel: its read and write templates. */
+static void serial_channel(struct loader *L, yaml_node_t *n, yaml_node_t *const *v,
+			   const char *where, int per_pos, struct metro_channel *c)
+{
+	char key[96];
+	for (int k = CH_TABLE; k <= CH_LENGTH; k++)
+		if (v[k] && k != CH_UNIT && k != CH_WRITABLE && k != CH_STRIDE)
+			metro_y_error(L->f, v[k], "%s: not used by a serial-line profile",
+				      KEY(channel_fields[k].key));
+	if (v[CH_READ])
+		template_pair(L, v[CH_READ], KEY("read"), per_pos, 0, &c->read_cmd, &c->read_reply);
+	if (v[CH_WRITE])
+		template_pair(L, v[CH_WRITE], KEY("write"), per_pos, 1, &c->write_cmd,
+			      &c->write_reply);
+	if (!v[CH_READ])
+		metro_y_error(L->f, n, "%s: missing required key 'read'", where);
+	if (c->writable && !v[CH_WRITE])
+		metro_y_error(L->f, n, "%s: a writable channel needs 'write'", where);
+	if (!c->writable && v[CH_WRITE])
+		metro_y_error(L->f, v[CH_WRITE], "%s: 'write' on a channel not marked writable",
+			      KEY("write"));
+}
+
+/* Add the channel: once, or once per position (stride apart on Modbus).  A channel with a
+ * problem is kept (so that its name still counts for the required-channel check) but marked
+ * invalid, so that its half-read address does not produce a second, spurious overlap message. */
+static void expand_channel(struct loader *L, yaml_node_t *n, const char *where,
+			   const struct metro_channel *proto, const char *name, const char *base,
+			   int per_pos, long stride)
+{
 	int count = per_pos ? L->p->positions : 1;
 	for (int k = 1; k <= count; k++) {
 		if (L->p->transport == METRO_TRANSPORT_MODBUS) {
-			unsigned long a = proto.address + (unsigned long)stride * (unsigned)(k - 1);
-			unsigned long span = proto.nregs ? proto.nregs : 1;
+			unsigned long a =
+				proto->address + (unsigned long)stride * (unsigned)(k - 1);
+			unsigned long span = proto->nregs ? proto->nregs : 1;
 			if (a + span > 65536) {
 				metro_y_error(L->f, n,
 					      "%s: pos[%d].%s at address %lu runs past the end of "
@@ -353,19 +284,105 @@ static void channel(struct loader *L, yaml_node_t *n, int i)
 		}
 		struct metro_channel *c = add_channel(L);
 		int idx = c->index;
-		*c = proto;
+		*c = *proto;
 		c->index = idx;
 		c->position = per_pos ? k : 0;
 		c->base = metro_strdup(base);
 		c->name = per_pos ? metro_asprintf("pos[%d].%s", k, base) : metro_strdup(name);
-		c->unit = proto.unit ? metro_strdup(proto.unit) : NULL;
-		c->read_cmd = proto.read_cmd ? metro_strdup(proto.read_cmd) : NULL;
-		c->read_reply = proto.read_reply ? metro_strdup(proto.read_reply) : NULL;
-		c->write_cmd = proto.write_cmd ? metro_strdup(proto.write_cmd) : NULL;
-		c->write_reply = proto.write_reply ? metro_strdup(proto.write_reply) : NULL;
+		c->unit = proto->unit ? metro_strdup(proto->unit) : NULL;
+		c->read_cmd = proto->read_cmd ? metro_strdup(proto->read_cmd) : NULL;
+		c->read_reply = proto->read_reply ? metro_strdup(proto->read_reply) : NULL;
+		c->write_cmd = proto->write_cmd ? metro_strdup(proto->write_cmd) : NULL;
+		c->write_reply = proto->write_reply ? metro_strdup(proto->write_reply) : NULL;
 		if (L->p->transport == METRO_TRANSPORT_MODBUS)
-			c->address = proto.address + (unsigned)stride * (unsigned)(k - 1);
+			c->address = proto->address + (unsigned)stride * (unsigned)(k - 1);
 	}
+}
+
+static void channel(struct loader *L, yaml_node_t *n, int i)
+{
+	yaml_node_t *v[CH_NFIELDS];
+	char where[48], key[96];
+	snprintf(where, sizeof where, "channels[%d]", i);
+	size_t diag_before = metro_diag_count(L->f->diag);
+	metro_y_map(L->f, n, where, channel_fields, CH_NFIELDS, v);
+	struct metro_channel proto;
+	memset(&proto, 0, sizeof proto);
+	proto.line = metro_y_line(n);
+	proto.col = metro_y_col(n);
+	char *name = NULL;
+	int per_pos = 0;
+	const char *base = NULL;
+	if (v[CH_NAME] && !metro_y_str(L->f, v[CH_NAME], KEY("name"), 80, &name) &&
+	    parse_name(name, &per_pos, &base)) {
+		metro_y_error(L->f, v[CH_NAME],
+			      "%s: '%s' is not a channel name (lower-case words joined by dots, "
+			      "optionally prefixed pos[N].)",
+			      KEY("name"), name);
+		free(name);
+		name = NULL;
+	}
+	if (v[CH_UNIT])
+		metro_y_str(L->f, v[CH_UNIT], KEY("unit"), 32, &proto.unit);
+	if (v[CH_WRITABLE])
+		metro_y_bool(L->f, v[CH_WRITABLE], KEY("writable"), &proto.writable);
+	long stride = 0;
+	if (v[CH_STRIDE] && !per_pos)
+		metro_y_error(L->f, v[CH_STRIDE],
+			      "%s: only per-position channels (pos[N].) have a "
+			      "stride",
+			      KEY("stride"));
+	else if (v[CH_STRIDE])
+		metro_y_long(L->f, v[CH_STRIDE], KEY("stride"), 0, 65535, &stride);
+
+	if (L->p->transport == METRO_TRANSPORT_MODBUS) {
+		for (int k = CH_READ; k <= CH_WRITE; k++)
+			if (v[k])
+				metro_y_error(L->f, v[k], "%s: not used by a Modbus profile",
+					      KEY(channel_fields[k].key));
+		int t = 0;
+		if (!v[CH_TABLE])
+			metro_y_error(L->f, n, "%s: missing required key 'table'", where);
+		else if (!metro_y_enum(L->f, v[CH_TABLE], KEY("table"), tables, 4, &t))
+			proto.table = (enum metro_table)t;
+		long addr = 0;
+		if (!v[CH_ADDRESS])
+			metro_y_error(L->f, n, "%s: missing required key 'address'", where);
+		else
+			metro_y_long(L->f, v[CH_ADDRESS], KEY("address"), 0, 65535, &addr);
+		proto.address = (unsigned)addr;
+		int bitwise =
+			proto.table == METRO_TABLE_COIL || proto.table == METRO_TABLE_DISCRETE;
+		if (bitwise) {
+			for (int k = CH_TYPE; k <= CH_OFFSET; k++)
+				if (v[k])
+					metro_y_error(L->f, v[k], "%s: a %s has no %s",
+						      KEY(channel_fields[k].key),
+						      tables[proto.table], channel_fields[k].key);
+			for (int k = CH_BIT; k <= CH_LENGTH; k++)
+				if (v[k])
+					metro_y_error(L->f, v[k], "%s: a %s has no %s",
+						      KEY(channel_fields[k].key),
+						      tables[proto.table], channel_fields[k].key);
+			if (proto.writable && proto.table == METRO_TABLE_DISCRETE)
+				metro_y_error(L->f, v[CH_WRITABLE],
+					      "%s: discrete inputs are read-only", KEY("writable"));
+		} else {
+			register_codec(L, n, v, where, &proto);
+		}
+	} else {
+		serial_channel(L, n, v, where, per_pos, &proto);
+	}
+	if (!name) {
+		free(proto.unit);
+		free(proto.read_cmd);
+		free(proto.read_reply);
+		free(proto.write_cmd);
+		free(proto.write_reply);
+		return;
+	}
+	proto.invalid = metro_diag_count(L->f->diag) != diag_before;
+	expand_channel(L, n, where, &proto, name, base, per_pos, stride);
 	free(name);
 	free(proto.unit);
 	free(proto.read_cmd);
@@ -373,6 +390,7 @@ static void channel(struct loader *L, yaml_node_t *n, int i)
 	free(proto.write_cmd);
 	free(proto.write_reply);
 }
+#undef KEY
 
 /* Two Modbus channels overlap when they share a register of the same table (coils and
  * discrete inputs are tables of their own).  Overlaps are almost always a copy-paste error in

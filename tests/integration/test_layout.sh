@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The rooms of the house (docs/architecture.md): tools/scripts/check-layout.py resolves every
 # include of every C file and checks who may use whom, and that no two folders include each
-# other.  The tree must pass; copies of it with a forbidden include (lib/ using daemon/,
-# drivers/ using daemon/) must fail, naming the file and line.
+# other, and that no file is over 1,500 lines and no function over 150.  The tree must pass;
+# copies of it with a forbidden include (lib/ using daemon/, drivers/ using daemon/), a function
+# of 152 lines or a file of over 1,500 must fail, naming the file and line.
 set -u
 pass=0 fail=0
 check() { if [ "$2" = "$3" ]; then pass=$((pass + 1)); echo "ok   $1"; else fail=$((fail + 1)); echo "FAIL $1: got '$2', want '$3'"; fi; }
@@ -25,5 +26,8 @@ judge "drivers using daemon" drivers/device.c '#include "config.h"' "drivers/dev
 judge "lib/records using drivers" lib/records/store.c '#include "driver.h"' "lib/records/store.c:.*may not include drivers/driver.h"
 judge "lib/procedure using lib/records" lib/procedure/batch.c '#include "store.h"' "lib/procedure/batch.c:.*may not include lib/records/store.h"
 judge "an unknown header" daemon/rig.c '#include "nowhere.h"' 'daemon/rig.c:.*"nowhere.h" is in no room'
+long_fn=$(printf 'static void too_long(void)\n{\n'; for _ in $(seq 150); do printf '\t(void)0;\n'; done; printf '}\n')
+judge "a function over 150 lines" daemon/runs.c "$long_fn" "daemon/runs.c:.*a function of 152 lines"
+judge "a file over 1,500 lines" lib/base/util.c "$(for _ in $(seq 1500); do echo '/* */'; done)" "lib/base/util.c: .* lines (at most 1500)"
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -15,8 +15,10 @@ and judged against the rules:
   tools/*         lib/*, drivers, daemon
 
 and no two folders may include each other, directly or through others (no cycle).
-Also: no .c file over MAX_FILE_LINES lines.  Prints every violation with file:line and exits
-1, or prints a one-line summary and exits 0.  Run from the project root.
+Also: no .c file over 1,500 lines and no function over 150 (a function's body runs from a '{'
+alone at the start of a line to the next '}' alone at the start of a line, as clang-format
+writes them).  Prints every violation with file:line and exits 1, or prints a one-line
+summary and exits 0.  Run from the project root.
 """
 import os
 import re
@@ -41,7 +43,8 @@ MAY_USE = {
     "tools/metroctl": LIB | DRIVERS | {"daemon", "daemon/engine"},
     "tools/metrosim": LIB | DRIVERS | {"daemon", "daemon/engine"},
 }
-MAX_FILE_LINES = int(os.environ.get("MAX_FILE_LINES", "0")) or None
+MAX_FILE_LINES = 1500
+MAX_FUNC_LINES = 150
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 
 
@@ -68,8 +71,17 @@ def main():
             nfiles += 1
             with open(path, encoding="utf-8") as f:
                 lines = f.readlines()
-            if MAX_FILE_LINES and name.endswith(".c") and len(lines) > MAX_FILE_LINES:
+            if name.endswith(".c") and len(lines) > MAX_FILE_LINES:
                 problems.append("%s: %d lines (at most %d)" % (path, len(lines), MAX_FILE_LINES))
+            start = None
+            for no, line in enumerate(lines, 1):
+                if line.rstrip("\n") == "{":
+                    start = no
+                elif line.rstrip("\n") == "}" and start is not None:
+                    if no - start + 1 > MAX_FUNC_LINES:
+                        problems.append("%s:%d: a function of %d lines (at most %d)"
+                                        % (path, start, no - start + 1, MAX_FUNC_LINES))
+                    start = None
             for no, line in enumerate(lines, 1):
                 m = INCLUDE.match(line)
                 if not m:

@@ -14,6 +14,7 @@
 #include "rig.h"
 
 #include <jansson.h>
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -470,9 +471,18 @@ void metro_rig_stop(struct metro_rig **pr)
 		return;
 	if (r->started) {
 		send_cmd(r, "STOP", "{}", 2);
-		pthread_join(r->thread, NULL);
+		/* The pipe is emptied while the actor ends: a result's send waits for room
+		 * (actor_emit_result), so a full pipe must not hold the join up. */
 		json_t *doc;
 		struct metro_result res;
+		while (pthread_tryjoin_np(r->thread, NULL) == EBUSY) {
+			zmq_pollitem_t it = {r->pipe_main, 0, ZMQ_POLLIN, 0};
+			if (zmq_poll(&it, 1, 10) > 0)
+				while (metro_rig_receive(r, &doc, &res)) {
+					json_decref(doc);
+					metro_result_free(&res);
+				}
+		}
 		while (metro_rig_receive(r, &doc, &res)) {
 			json_decref(doc);
 			metro_result_free(&res);

@@ -77,7 +77,7 @@ static int send_frames(void *sock, const char *kind, const char *body, size_t le
  * and the pipe is full, the document is dropped and counted. */
 static void up(struct metro_rig *r, const char *kind, json_t *doc)
 {
-	char *text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(12));
+	char *text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(METRO_DOC_REAL_PRECISION));
 	if (text && send_frames(r->pipe_actor, kind, text, strlen(text), ZMQ_DONTWAIT))
 		r->send_drops++;
 	free(text);

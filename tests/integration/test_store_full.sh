@@ -10,11 +10,8 @@
 # test is on tests/skips.allow for that reason only.
 set -u
 . tests/lib/rigs.sh
-if [ "$(id -u)" != 0 ]; then
-	echo "SKIP: mounting a tmpfs needs root"
-	[ "${CI:-}" = true ] && exit 1
-	exit 77
-fi
+. tests/lib/need.sh
+need_root "mounting a tmpfs"
 SCALE=120
 gas_bench $SCALE
 mkdir "$TMP/store"

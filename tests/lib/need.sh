@@ -4,6 +4,7 @@
 # also counts every skip as a failure under CI).
 #   need_cmd COMMAND PACKAGE
 #   need_py MODULE PACKAGE      (imported by /usr/bin/python3, Debian's interpreter)
+#   need_root WHAT              (e.g. mounting a tmpfs; such a test is on tests/skips.allow)
 need_missing() { # PACKAGE WHAT
 	if [ "${CI:-}" = true ]; then
 		echo "FAIL: $2 is missing: install the Debian package $1 (\`make deps\` does)"
@@ -13,6 +14,13 @@ need_missing() { # PACKAGE WHAT
 	echo "SKIP: $2 is missing: install the Debian package $1 (\`make deps\` does)"
 	echo "0 passed, 0 failed"
 	exit 77
+}
+need_root() {
+	[ "$(id -u)" = 0 ] && return 0
+	if [ "${CI:-}" = true ]; then
+		echo "FAIL: $1 needs root (CI runs as root)"; echo "0 passed, 1 failed"; exit 1
+	fi
+	echo "SKIP: $1 needs root"; echo "0 passed, 0 failed"; exit 77
 }
 need_cmd() { command -v "$1" >/dev/null 2>&1 || need_missing "$2" "the command $1"; }
 need_py() {

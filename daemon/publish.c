@@ -1,12 +1,12 @@
 /* publish.c — the way out of the daemon, and its one rule: a result is committed to the
  * record store before it is published.
  *
- * A result (run, point, verdict, prompt) goes through metro_server_record(): its record and
- * its document are written in one transaction, and only after the commit returned does the
- * document go out; a result that cannot be stored is not published (the log says so).
- * Alarms are stored as documents before they go out too; readings and health only take a
- * seq number.  Every document leaves through send_frames(), which counts what ZeroMQ drops.
- * test_store_full.sh and test_kill.sh hold the rule to account.
+ * A result (a run event, a prompt, a point result, a verdict: typed, evidence.h) goes through
+ * metro_server_record_*(): its record and its document are written in one transaction, and only
+ * after the commit returned does the document go out; a result that cannot be stored is not
+ * published (the log says so). Alarms are stored as documents before they go out too; readings and
+ * health only take a seq number.  Every document leaves through send_frames(), which counts what
+ * ZeroMQ drops. test_store_full.sh and test_kill.sh hold the rule to account.
  */
 #include "server.h"
 
@@ -122,12 +122,6 @@ void metro_server_publish_body(struct metro_server *s, const char *kind, const c
 	send_frames(s, topic, kl + 1 + rl, doc, n);
 }
 
-static int64_t run_number(json_t *doc)
-{
-	const char *r = json_string_value(json_object_get(doc, "run"));
-	return r ? strtoll(r, NULL, 10) : 0;
-}
-
 /* The end of every record: the document stored in the open transaction, the commit,
  * and only then the publication.  Returns doc (stamped) or NULL (nothing published; rolled
  * back).  Consumes doc. */
@@ -150,29 +144,43 @@ static json_t *commit_publish(struct metro_server *s, const char *kind, const ch
 	return doc;
 }
 
-/* A result document: recorded in the store and stored as a document in one transaction,
- * then published.  Nothing is published that is not committed. */
-void metro_server_record(struct metro_server *s, const char *kind, const char *rig, json_t *doc)
+/* The published body of a result, with its run number as the documents carry it. */
+static json_t *with_run(json_t *doc, int64_t run, char out[24])
 {
-	int64_t run = run_number(doc);
+	snprintf(out, 24, "%lld", (long long)run);
+	json_object_set_new(doc, "run", json_string(out));
+	return doc;
+}
+
+static json_t *record_run(struct metro_server *s, const char *rig, const struct metro_run_event *ev)
+{
+	char run[24];
+	json_t *doc = with_run(metro_run_event_doc(ev), ev->run, run);
 	int rc = metro_store_tx_begin(s->store);
-	if (!rc && !strcmp(kind, "run") &&
-	    !strcmp(json_string_value(json_object_get(doc, "state")) ?: "", "done")) {
-		rc = metro_store_run_end(s->store, run,
-					 json_string_value(json_object_get(doc, "result")),
-					 json_string_value(json_object_get(doc, "fault")));
-	}
+	if (!rc && ev->state == METRO_RUN_DONE)
+		rc = metro_store_run_end(s->store, ev->run, metro_run_end_name(ev->end), ev->fault);
 	if (rc) {
 		metro_store_tx_rollback(s->store);
-		metro_err("record store: cannot record %s of run %s: %s; not published", kind,
-			  json_string_value(json_object_get(doc, "run")),
-			  metro_store_errmsg(s->store));
+		metro_err("record store: cannot record the %s state of run %s: %s; not published",
+			  metro_run_state_name(ev->state), run, metro_store_errmsg(s->store));
 		json_decref(doc);
-		return;
+		return NULL;
 	}
-	char *run_id = metro_strdup(json_string_value(json_object_get(doc, "run")) ?: "");
-	json_decref(commit_publish(s, kind, rig, doc, run_id));
-	free(run_id);
+	return commit_publish(s, "run", rig, doc, run);
+}
+
+static json_t *record_prompt(struct metro_server *s, const char *rig,
+			     const struct metro_prompt_event *p)
+{
+	char run[24];
+	json_t *doc = with_run(metro_prompt_event_doc(p), p->run, run);
+	if (metro_store_tx_begin(s->store)) {
+		metro_err("record store: cannot record prompt %s of run %s: %s; not published",
+			  p->id, run, metro_store_errmsg(s->store));
+		json_decref(doc);
+		return NULL;
+	}
+	return commit_publish(s, "prompt", rig, doc, run);
 }
 
 /* Sign the chain head and publish the checkpoint on `audit` (at every run end and every few
@@ -194,13 +202,11 @@ json_t *metro_server_checkpoint(struct metro_server *s)
 	return cp;
 }
 
-json_t *metro_server_record_point(struct metro_server *s, const char *rig,
-				  const struct metro_point_result *r)
+static json_t *record_point(struct metro_server *s, const char *rig,
+			    const struct metro_point_result *r)
 {
-	json_t *doc = metro_point_result_doc(r);
 	char run[24];
-	snprintf(run, sizeof run, "%lld", (long long)r->run);
-	json_object_set_new(doc, "run", json_string(run));
+	json_t *doc = with_run(metro_point_result_doc(r), r->run, run);
 	int rc = metro_store_tx_begin(s->store);
 	if (!rc)
 		rc = metro_store_point_result(s->store, r, json_object_get(doc, "values"), NULL);
@@ -215,13 +221,11 @@ json_t *metro_server_record_point(struct metro_server *s, const char *rig,
 	return commit_publish(s, "point", rig, doc, run);
 }
 
-json_t *metro_server_record_verdict(struct metro_server *s, const char *rig,
-				    const struct metro_verdict_result *r)
+static json_t *record_verdict(struct metro_server *s, const char *rig,
+			      const struct metro_verdict_result *r)
 {
-	json_t *doc = metro_verdict_result_doc(r);
 	char run[24];
-	snprintf(run, sizeof run, "%lld", (long long)r->run);
-	json_object_set_new(doc, "run", json_string(run));
+	json_t *doc = with_run(metro_verdict_result_doc(r), r->run, run);
 	struct metro_store_verdict vd = {
 		.run = r->run,
 		.position = r->position,
@@ -250,4 +254,23 @@ json_t *metro_server_record_verdict(struct metro_server *s, const char *rig,
 		return NULL;
 	}
 	return commit_publish(s, "verdict", rig, doc, run);
+}
+
+json_t *metro_server_record_result(struct metro_server *s, const char *rig,
+				   const struct metro_result *res)
+{
+	switch (res->kind) {
+	case METRO_DOC_RUN:
+		return record_run(s, rig, res->u.run);
+	case METRO_DOC_PROMPT:
+		return record_prompt(s, rig, res->u.prompt);
+	case METRO_DOC_POINT:
+		return record_point(s, rig, res->u.point);
+	case METRO_DOC_VERDICT:
+		return record_verdict(s, rig, res->u.verdict);
+	default:
+		metro_err("record store: a %s document is not a result; not published",
+			  res->kind < METRO_DOC_KINDS ? metro_doc_kind_names[res->kind] : "?");
+		return NULL;
+	}
 }

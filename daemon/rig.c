@@ -74,7 +74,8 @@ static int send_frames(void *sock, const char *kind, const char *body, size_t le
 }
 
 /* Send a document up the pipe without ever blocking the actor: if the main thread is behind
- * and the pipe is full, the document is dropped and counted. */
+ * and the pipe is full, the document is dropped and counted.  Only what may be lost goes this
+ * way (state, health, alarms); results go typed and wait for room (actor_emit_result). */
 static void up(struct metro_rig *r, const char *kind, json_t *doc)
 {
 	char *text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(METRO_DOC_REAL_PRECISION));
@@ -331,11 +332,6 @@ static int actor_wait(void *ctx, double seconds)
 	}
 }
 
-static void actor_emit(void *ctx, const char *kind, json_t *doc)
-{
-	up(ctx, kind, doc);
-}
-
 /* A typed result goes up by value (a kind and a pointer: the pipe is inproc, in one process)
  * and the main thread takes over what it points to.  It is never dropped for lack of room: the
  * send waits for the main thread. */
@@ -356,7 +352,6 @@ static void run_batch(struct metro_rig *r)
 				     r->dev,
 				     r->conf->profile_data,
 				     actor_wait,
-				     actor_emit,
 				     actor_emit_result,
 				     fmin(0.1, 1.0 / r->conf->sample_hz)};
 	r->engine = metro_engine_new(b, &io);
@@ -364,9 +359,10 @@ static void run_batch(struct metro_rig *r)
 	const char *end = metro_engine_run(r->engine);
 	/* Every ending leaves the rig safe, read back. */
 	int unsafe = go_safe(r);
-	up(r, "run",
-	   json_pack("{sssssb}", "run", b->run_id, "state", "safe", "safe_state_verified",
-		     !unsafe));
+	struct metro_run_event *safe =
+		metro_run_event_new(strtoll(b->run_id, NULL, 10), METRO_RUN_SAFE, NULL);
+	safe->safe_verified = !unsafe;
+	actor_emit_result(r, (struct metro_result){.kind = METRO_DOC_RUN, .u.run = safe});
 	metro_notice("rig %s: run %s %s%s", r->conf->id, b->run_id, end,
 		     unsafe ? "; SAFE STATE NOT CONFIRMED" : "");
 	metro_engine_destroy(&r->engine);

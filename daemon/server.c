@@ -454,14 +454,14 @@ static void drain_rig(struct metro_server *s, struct metro_rig *r)
 	const char *id = metro_rig_conf(r)->id;
 	while ((kind = metro_rig_receive(r, &doc, &res))) {
 		if (res.kind != METRO_DOC_KINDS) { /* typed: recorded, then published and shown */
-			json_t *published =
-				res.kind == METRO_DOC_POINT
-					? metro_server_record_point(s, id, res.u.point)
-					: metro_server_record_verdict(s, id, res.u.verdict);
+			json_t *published = metro_server_record_result(s, id, &res);
 			if (published) /* only what is committed reaches the runs view */
 				metro_runs_update(s->runs, id, kind, published);
 			json_decref(published);
+			int done = res.kind == METRO_DOC_RUN && res.u.run->state == METRO_RUN_DONE;
 			metro_result_free(&res);
+			if (done) /* a run's end is signed at once */
+				json_decref(metro_server_checkpoint(s));
 		} else if (!doc) { /* a reading: its body, sent as it came */
 			size_t len;
 			const char *body = metro_rig_reading(r, &len);
@@ -479,16 +479,6 @@ static void drain_rig(struct metro_server *s, struct metro_rig *r)
 			else
 				metro_notice("rig %s: alarm cleared: %s", id, msg ? msg : "");
 			metro_server_publish(s, kind, id, doc);
-		} else if (!strcmp(kind, "run") || !strcmp(kind, "prompt")) {
-			int done = !strcmp(kind, "run") &&
-				   !strcmp(json_string_value(json_object_get(doc, "state")) ?: "",
-					   "done");
-			json_incref(doc);
-			metro_server_record(s, kind, id, doc);
-			metro_runs_update(s->runs, id, kind, doc);
-			json_decref(doc);
-			if (done)
-				json_decref(metro_server_checkpoint(s));
 		} else {
 			metro_server_publish(s, kind, id, doc);
 		}

@@ -84,21 +84,17 @@ void metro_server_publish_body(struct metro_server *s, const char *kind, const c
 size_t metro_server_check_due(struct metro_server *s);
 /* Current UTC time as RFC 3339 with microseconds ("2026-11-28T12:00:00.123456Z"). */
 void metro_time_rfc3339(char out[40]);
-/* A result document from a rig actor (run, point, verdict, prompt): recorded in the store and
- * stored as a document in one transaction, then published; nothing that is not committed is
- * published.  Consumes doc (publish.c). */
-void metro_server_record(struct metro_server *s, const char *kind, const char *rig, json_t *doc);
-/* A point result (typed, evidence.h): recorded with its exact values and stored as a document
- * in one transaction, then published.  Returns the published document (new reference) or
- * NULL when it could not be committed (then nothing was published).  r stays the caller's. */
-json_t *metro_server_record_point(struct metro_server *s, const char *rig,
-				  const struct metro_point_result *r);
-/* A meter's verdict (typed): recorded with its certificate or notice number (a pass earns a
- * verification certificate, a fail a notice of nonconformity) and stored as a document in one
- * transaction, then published.  Returns the published document (new reference) or NULL when
- * it could not be committed (nothing published).  r stays the caller's. */
-json_t *metro_server_record_verdict(struct metro_server *s, const char *rig,
-				    const struct metro_verdict_result *r);
+/* A typed result from a rig actor (evidence.h), recorded and stored as a document in one
+ * transaction, then published; nothing that is not committed is published (publish.c):
+ * - a run event; DONE closes the run's record with how it ended and its fault;
+ * - a prompt (its document is the record);
+ * - a point result, with its exact values;
+ * - a meter's verdict, with its certificate or notice number (a pass earns a verification
+ *   certificate, a fail a notice of nonconformity).
+ * Returns the published document (new reference) or NULL when it could not be committed
+ * (then nothing was published).  res stays the caller's. */
+json_t *metro_server_record_result(struct metro_server *s, const char *rig,
+				   const struct metro_result *res);
 /* Sign the chain head and publish the checkpoint on `audit`.  Returns the checkpoint (new
  * reference) or NULL when nothing new was recorded (publish.c). */
 json_t *metro_server_checkpoint(struct metro_server *s);

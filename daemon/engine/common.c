@@ -21,10 +21,14 @@ double eng_dd(struct metro_dec d)
 	return metro_dec_to_double(d);
 }
 
-void eng_emit(struct metro_engine *e, const char *kind, json_t *doc)
+int64_t eng_run(const struct metro_engine *e)
 {
-	json_object_set_new(doc, "run", json_string(e->b->run_id));
-	e->io.emit(e->io.ctx, kind, doc);
+	return strtoll(e->b->run_id, NULL, 10);
+}
+
+void eng_emit_run(struct metro_engine *e, struct metro_run_event *ev)
+{
+	e->io.emit_result(e->io.ctx, (struct metro_result){.kind = METRO_DOC_RUN, .u.run = ev});
 }
 
 void eng_set_state(struct metro_engine *e, enum metro_run_state s, const char *why)
@@ -32,10 +36,7 @@ void eng_set_state(struct metro_engine *e, enum metro_run_state s, const char *w
 	if (e->state == s)
 		return;
 	e->state = s;
-	json_t *doc = json_pack("{ss}", "state", metro_run_state_name(s));
-	if (why)
-		json_object_set_new(doc, "reason", json_string(why));
-	eng_emit(e, "run", doc);
+	eng_emit_run(e, metro_run_event_new(eng_run(e), s, why));
 }
 
 /* A rig fault: every active position ends in `error` with the reason; the run ends. */

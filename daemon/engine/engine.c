@@ -12,14 +12,6 @@
 #include "metrology.h"
 #include "util.h"
 
-static const char *const state_names[] = {"idle",      "starting", "running",  "pausing", "paused",
-					  "suspended", "stopping", "aborting", "done"};
-
-const char *metro_run_state_name(enum metro_run_state s)
-{
-	return (unsigned)s < METRO_ARRAY_SIZE(state_names) ? state_names[s] : "?";
-}
-
 /* ---- the run ------------------------------------------------------------------------------ */
 
 static int run_item(struct metro_engine *e, const struct metro_proc_item *it)
@@ -68,12 +60,11 @@ static void run_start_doc(struct metro_engine *e)
 			json_object_set_new(o, "approval", json_string(m->approval));
 		json_array_append_new(meters, o);
 	}
-	json_t *doc =
-		json_pack("{sss{ssssssssssss}sssssbsfso}", "state", "starting", "procedure", "id",
-			  p->id, "sha256", p->sha256, "regulation", p->regulation, "edition",
-			  p->edition, "verification", p->verification, "limits", p->limits,
-			  "operator", b->operator_name, "rig_kind", p->rig, "simulated",
-			  b->simulated, "time_scale", b->time_scale, "meters", meters);
+	json_t *doc = json_pack("{s{ssssssssssss}sssssbsfso}", "procedure", "id", p->id, "sha256",
+				p->sha256, "regulation", p->regulation, "edition", p->edition,
+				"verification", p->verification, "limits", p->limits, "operator",
+				b->operator_name, "rig_kind", p->rig, "simulated", b->simulated,
+				"time_scale", b->time_scale, "meters", meters);
 	if (b->submitter)
 		json_object_set_new(doc, "submitter", json_string(b->submitter));
 	if (b->verification_type)
@@ -85,7 +76,9 @@ static void run_start_doc(struct metro_engine *e)
 	for (size_t i = 0; i < p->nitems; i++)
 		json_array_append_new(items, json_string(p->items[i].id));
 	json_object_set_new(doc, "items", items);
-	eng_emit(e, "run", doc);
+	struct metro_run_event *ev = metro_run_event_new(eng_run(e), METRO_RUN_STARTING, NULL);
+	ev->context = doc;
+	eng_emit_run(e, ev);
 }
 
 struct metro_engine *metro_engine_new(struct metro_batch *b, const struct metro_engine_io *io)
@@ -211,45 +204,45 @@ const char *metro_engine_run(struct metro_engine *e)
 		for (size_t k = 0; k < nout; k++)
 			out[k]->active = 1;
 	}
-	const char *end;
+	enum metro_run_end end;
 	enum metro_verdict unfinished;
 	if (e->abort_req || e->halt_req) {
 		eng_set_state(e, METRO_RUN_ABORTING, e->halt_req ? "halt" : "abort");
-		end = "aborted";
+		end = METRO_END_ABORTED;
 		unfinished = METRO_VERDICT_ABORTED;
 	} else if (rc) {
-		end = "error";
+		end = METRO_END_ERROR;
 		unfinished = METRO_VERDICT_ERROR;
 	} else if (e->stop_req) {
-		end = "stopped";
+		end = METRO_END_STOPPED;
 		unfinished = METRO_VERDICT_ABORTED;
 	} else {
-		end = "done";
+		end = METRO_END_DONE;
 		unfinished = METRO_VERDICT_PASS;
 	}
 	/* A meter still active did not fail anything; it passes only if the run completed. */
-	int completed = !strcmp(end, "done");
+	int completed = end == METRO_END_DONE;
 	for (size_t i = 0; i < e->npos; i++) {
 		struct pos *ps = &e->pos[i];
 		if (ps->active && !completed) {
 			ps->verdict = unfinished > ps->verdict ? unfinished : ps->verdict;
 			if (!ps->reason[0])
 				snprintf(ps->reason, sizeof ps->reason, "run %s before its end",
-					 end);
+					 metro_run_end_name(end));
 		}
 		struct metro_verdict_result *v = metro_verdict_result_new(
-			strtoll(e->b->run_id, NULL, 10), ps->m->position, ps->m->serial,
-			ps->verdict, json_incref(ps->failed_items), ps->reason);
+			eng_run(e), ps->m->position, ps->m->serial, ps->verdict,
+			json_incref(ps->failed_items), ps->reason);
 		e->io.emit_result(e->io.ctx,
 				  (struct metro_result){.kind = METRO_DOC_VERDICT, .u.verdict = v});
 	}
 	e->state = METRO_RUN_DONE;
-	json_t *doc = json_pack("{ssss}", "state", "done", "result", end);
-	if (e->fault[0])
-		json_object_set_new(doc, "fault", json_string(e->fault));
-	eng_emit(e, "run", doc);
-	e->end_state = end;
-	return end;
+	struct metro_run_event *ev = metro_run_event_new(eng_run(e), METRO_RUN_DONE, NULL);
+	ev->end = end;
+	ev->fault = e->fault[0] ? metro_strdup(e->fault) : NULL;
+	eng_emit_run(e, ev);
+	e->end_state = metro_run_end_name(end);
+	return e->end_state;
 }
 
 int metro_engine_command(struct metro_engine *e, const char *verb, json_t *doc, char *err,

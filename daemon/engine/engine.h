@@ -14,9 +14,10 @@
  * from its start.  Every ending, normal or not, leaves the rig in its safe state (the actor
  * does that, and reads it back).
  *
- * Documents go out through io->emit: "run" (start with the whole context, every state change,
- * end), "point" (one test point's result for one position, with inputs and intermediate
- * values), "verdict" (a meter's final verdict), "prompt" (a question to the operator).
+ * Everything the engine says goes out typed (evidence.h) through io->emit_result: run events
+ * (start with the whole context, every state change, end), point results (one test point's
+ * result for one position, with inputs and intermediate values), verdicts (a meter's final
+ * verdict) and prompts (a question to the operator, and its closing).
  */
 #ifndef METRO_ENGINE_H
 #define METRO_ENGINE_H
@@ -27,19 +28,6 @@
 #include "device.h"
 #include "evidence.h"
 
-enum metro_run_state {
-	METRO_RUN_IDLE,
-	METRO_RUN_STARTING,
-	METRO_RUN_RUNNING,
-	METRO_RUN_PAUSING,
-	METRO_RUN_PAUSED,
-	METRO_RUN_SUSPENDED,
-	METRO_RUN_STOPPING,
-	METRO_RUN_ABORTING,
-	METRO_RUN_DONE,
-};
-const char *metro_run_state_name(enum metro_run_state s);
-
 struct metro_engine_io {
 	void *ctx;
 	struct metro_device *dev;
@@ -47,10 +35,8 @@ struct metro_engine_io {
 	/* Let `seconds` of real time pass while the actor samples and serves commands.  Returns
 	 * 0, or METRO_E_STATE when the run must end at once (abort, halt, daemon shutdown). */
 	int (*wait)(void *ctx, double seconds);
-	/* Hand a document up (the actor sends it to the main thread); takes ownership. */
-	void (*emit)(void *ctx, const char *kind, json_t *doc);
-	/* Hand a result up, typed (evidence.h: a point or a verdict); takes ownership of what it
-	 * points to.  A result is never dropped. */
+	/* Hand a result up, typed (evidence.h: a run's state, a prompt, a point or a verdict);
+	 * takes ownership of what it points to.  A result is never dropped. */
 	void (*emit_result)(void *ctx, struct metro_result r);
 	/* Real seconds between polls while waiting for the rig (the sampling period). */
 	double poll_s;

@@ -51,7 +51,10 @@ struct metro_engine {
 
 /* Helpers shared by the files of this module. */
 double eng_dd(struct metro_dec d);
-void eng_emit(struct metro_engine *e, const char *kind, json_t *doc);
+/* The run's number in the record store. */
+int64_t eng_run(const struct metro_engine *e);
+/* Announce a run event (io->emit_result; takes ev). */
+void eng_emit_run(struct metro_engine *e, struct metro_run_event *ev);
 void eng_set_state(struct metro_engine *e, enum metro_run_state s, const char *why);
 int eng_fault(struct metro_engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int eng_wait_real(struct metro_engine *e, double s);

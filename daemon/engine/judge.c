@@ -30,19 +30,13 @@ int eng_ask(struct metro_engine *e, const struct metro_proc_item *it, struct pos
 	e->nprompt_pos = n;
 	double timeout =
 		eng_dd(metro_procedure_param(e->b->proc, "prompt_timeout_s", metro_dec_e(600, 0)));
-	json_t *positions = json_array();
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		e->prompt_pos[i] = ps[i]->m->position;
-		json_array_append_new(positions, json_integer(ps[i]->m->position));
-	}
-	json_t *doc = json_pack("{sssssssosf}", "prompt", e->prompt_id, "item", it->id, "question",
-				question, "positions", positions, "timeout_s", timeout);
-	if (extra) {
-		json_object_update(doc, extra);
-		json_decref(extra);
-	}
-	json_t *closed = json_deep_copy(doc);
-	eng_emit(e, "prompt", doc);
+	struct metro_prompt_event *open = metro_prompt_event_new(
+		eng_run(e), e->prompt_id, it->id, question, e->prompt_pos, n, timeout, extra);
+	struct metro_prompt_event *closed = metro_prompt_event_closed(open, NULL);
+	e->io.emit_result(e->io.ctx,
+			  (struct metro_result){.kind = METRO_DOC_PROMPT, .u.prompt = open});
 	uint64_t t0 = metro_now_ns(); /* a prompt waits in real time */
 	int rc = METRO_OK;
 	while (!e->answer) {
@@ -56,11 +50,12 @@ int eng_ask(struct metro_engine *e, const struct metro_proc_item *it, struct pos
 		}
 	}
 	e->prompt_id[0] = '\0';
-	json_object_set_new(closed, "closed", json_true());
-	json_object_set_new(closed, "answered", json_boolean(rc == METRO_OK));
-	if (rc == METRO_OK)
-		json_object_set_new(closed, "operator", json_string(e->answer_operator));
-	eng_emit(e, "prompt", closed);
+	if (rc == METRO_OK) {
+		closed->answered = 1;
+		closed->operator_name = metro_strdup(e->answer_operator);
+	}
+	e->io.emit_result(e->io.ctx,
+			  (struct metro_result){.kind = METRO_DOC_PROMPT, .u.prompt = closed});
 	return rc;
 }
 

@@ -145,11 +145,156 @@ json_t *metro_verdict_result_doc(const struct metro_verdict_result *r)
 	return doc;
 }
 
+const char *const metro_run_state_names[METRO_RUN_STATES] = {
+	[METRO_RUN_IDLE] = "idle",	   [METRO_RUN_STARTING] = "starting",
+	[METRO_RUN_RUNNING] = "running",   [METRO_RUN_PAUSING] = "pausing",
+	[METRO_RUN_PAUSED] = "paused",	   [METRO_RUN_SUSPENDED] = "suspended",
+	[METRO_RUN_STOPPING] = "stopping", [METRO_RUN_ABORTING] = "aborting",
+	[METRO_RUN_DONE] = "done",	   [METRO_RUN_SAFE] = "safe",
+};
+
+const char *metro_run_state_name(enum metro_run_state s)
+{
+	return (unsigned)s < METRO_RUN_STATES ? metro_run_state_names[s] : "?";
+}
+
+const char *const metro_run_end_names[METRO_RUN_ENDS] = {
+	[METRO_END_DONE] = "done",
+	[METRO_END_STOPPED] = "stopped",
+	[METRO_END_ABORTED] = "aborted",
+	[METRO_END_ERROR] = "error",
+};
+
+const char *metro_run_end_name(enum metro_run_end e)
+{
+	return (unsigned)e < METRO_RUN_ENDS ? metro_run_end_names[e] : "?";
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s && *s ? metro_strdup(s) : NULL;
+}
+
+struct metro_run_event *metro_run_event_new(int64_t run, enum metro_run_state state,
+					    const char *reason)
+{
+	struct metro_run_event *e = metro_calloc(1, sizeof *e);
+	e->run = run;
+	e->state = state;
+	e->reason = dup_or_null(reason);
+	return e;
+}
+
+void metro_run_event_free(struct metro_run_event **pe)
+{
+	struct metro_run_event *e = *pe;
+	if (!e)
+		return;
+	free(e->reason);
+	free(e->fault);
+	json_decref(e->context);
+	free(e);
+	*pe = NULL;
+}
+
+json_t *metro_run_event_doc(const struct metro_run_event *e)
+{
+	json_t *doc = json_pack("{ss}", "state", metro_run_state_name(e->state));
+	if (e->state == METRO_RUN_STARTING && e->context)
+		json_object_update(doc, e->context);
+	if (e->reason)
+		json_object_set_new(doc, "reason", json_string(e->reason));
+	if (e->state == METRO_RUN_DONE) {
+		json_object_set_new(doc, "result", json_string(metro_run_end_name(e->end)));
+		if (e->fault)
+			json_object_set_new(doc, "fault", json_string(e->fault));
+	}
+	if (e->state == METRO_RUN_SAFE)
+		json_object_set_new(doc, "safe_state_verified", json_boolean(e->safe_verified));
+	return doc;
+}
+
+struct metro_prompt_event *metro_prompt_event_new(int64_t run, const char *id, const char *item,
+						  const char *question, const int *positions,
+						  size_t npositions, double timeout_s,
+						  json_t *extra)
+{
+	struct metro_prompt_event *p = metro_calloc(1, sizeof *p);
+	p->run = run;
+	p->id = metro_strdup(id ? id : "");
+	p->item = metro_strdup(item ? item : "");
+	p->question = metro_strdup(question ? question : "");
+	p->positions = metro_calloc(npositions ? npositions : 1, sizeof *p->positions);
+	if (npositions)
+		memcpy(p->positions, positions, npositions * sizeof *positions);
+	p->npositions = npositions;
+	p->timeout_s = timeout_s;
+	p->extra = extra;
+	return p;
+}
+
+struct metro_prompt_event *metro_prompt_event_closed(const struct metro_prompt_event *p,
+						     const char *operator_name)
+{
+	struct metro_prompt_event *c =
+		metro_prompt_event_new(p->run, p->id, p->item, p->question, p->positions,
+				       p->npositions, p->timeout_s, json_deep_copy(p->extra));
+	c->closed = 1;
+	c->answered = operator_name != NULL;
+	c->operator_name = dup_or_null(operator_name);
+	return c;
+}
+
+void metro_prompt_event_free(struct metro_prompt_event **pp)
+{
+	struct metro_prompt_event *p = *pp;
+	if (!p)
+		return;
+	free(p->id);
+	free(p->item);
+	free(p->question);
+	free(p->positions);
+	free(p->operator_name);
+	json_decref(p->extra);
+	free(p);
+	*pp = NULL;
+}
+
+json_t *metro_prompt_event_doc(const struct metro_prompt_event *p)
+{
+	json_t *positions = json_array();
+	for (size_t i = 0; i < p->npositions; i++)
+		json_array_append_new(positions, json_integer(p->positions[i]));
+	json_t *doc = json_pack("{sssssssosf}", "prompt", p->id, "item", p->item, "question",
+				p->question, "positions", positions, "timeout_s", p->timeout_s);
+	if (p->extra)
+		json_object_update(doc, p->extra);
+	if (p->closed) {
+		json_object_set_new(doc, "closed", json_true());
+		json_object_set_new(doc, "answered", json_boolean(p->answered));
+		if (p->operator_name)
+			json_object_set_new(doc, "operator", json_string(p->operator_name));
+	}
+	return doc;
+}
+
 void metro_result_free(struct metro_result *r)
 {
-	if (r->kind == METRO_DOC_POINT)
+	switch (r->kind) {
+	case METRO_DOC_POINT:
 		metro_point_result_free(&r->u.point);
-	else if (r->kind == METRO_DOC_VERDICT)
+		break;
+	case METRO_DOC_VERDICT:
 		metro_verdict_result_free(&r->u.verdict);
+		break;
+	case METRO_DOC_RUN:
+		metro_run_event_free(&r->u.run);
+		break;
+	case METRO_DOC_PROMPT:
+		metro_prompt_event_free(&r->u.prompt);
+		break;
+	default:
+		break;
+	}
 	r->kind = METRO_DOC_KINDS;
 }

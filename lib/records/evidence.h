@@ -95,12 +95,89 @@ void metro_verdict_result_free(struct metro_verdict_result **pr);
  * its stamp.  New reference. */
 json_t *metro_verdict_result_doc(const struct metro_verdict_result *r);
 
+/* The states of a run, in `run` documents.  SAFE follows DONE: the rig actor has put the rig
+ * in its safe state and read it back. */
+enum metro_run_state {
+	METRO_RUN_IDLE,
+	METRO_RUN_STARTING,
+	METRO_RUN_RUNNING,
+	METRO_RUN_PAUSING,
+	METRO_RUN_PAUSED,
+	METRO_RUN_SUSPENDED,
+	METRO_RUN_STOPPING,
+	METRO_RUN_ABORTING,
+	METRO_RUN_DONE,
+	METRO_RUN_SAFE,
+	METRO_RUN_STATES
+};
+extern const char *const metro_run_state_names[METRO_RUN_STATES];
+/* The name of s, or "?". */
+const char *metro_run_state_name(enum metro_run_state s);
+
+/* How a run ended (the runs table's state and the `done` document's "result"). */
+enum metro_run_end {
+	METRO_END_DONE,	   /* every test point ran */
+	METRO_END_STOPPED, /* an operator stopped it at a test-point boundary */
+	METRO_END_ABORTED, /* abort or halt */
+	METRO_END_ERROR,   /* a rig fault or an engine error */
+	METRO_RUN_ENDS
+};
+extern const char *const metro_run_end_names[METRO_RUN_ENDS];
+const char *metro_run_end_name(enum metro_run_end e);
+
+/* A run's change of state, as the engine (or, for SAFE, the rig actor) announced it. */
+struct metro_run_event {
+	int64_t run;
+	enum metro_run_state state;
+	char *reason;		/* why it changed (pause, suspension, abort), or NULL */
+	enum metro_run_end end; /* DONE: how the run ended; the run's record is closed with it */
+	char *fault;		/* DONE: the rig fault that ended it, or NULL */
+	int safe_verified;	/* SAFE: the safe state was read back */
+	json_t *context; /* STARTING: procedure, operator, meters, items (owned), else NULL */
+};
+/* A new event owning a copy of reason (NULL or empty: none). */
+struct metro_run_event *metro_run_event_new(int64_t run, enum metro_run_state state,
+					    const char *reason);
+void metro_run_event_free(struct metro_run_event **pe);
+/* The body of the published `run` document ("state", and "reason", "result", "fault",
+ * "safe_state_verified" or the starting context), before the publisher adds "run" and its
+ * stamp.  New reference. */
+json_t *metro_run_event_doc(const struct metro_run_event *e);
+
+/* A question put to the operator (and, with closed, its closing), as the engine asked it. */
+struct metro_prompt_event {
+	int64_t run;
+	char *id; /* "<item>-<n>" */
+	char *item;
+	char *question;
+	int *positions; /* the positions it concerns */
+	size_t npositions;
+	double timeout_s;
+	int closed;	     /* the prompt is over */
+	int answered;	     /* closed: an answer came (else it timed out or the run ended) */
+	char *operator_name; /* answered: who answered */
+	json_t *extra;	     /* what the question needs shown ("kind", "phase", "unit"), or NULL */
+};
+/* A new open prompt owning copies of the strings and positions, and extra (stolen). */
+struct metro_prompt_event *metro_prompt_event_new(int64_t run, const char *id, const char *item,
+						  const char *question, const int *positions,
+						  size_t npositions, double timeout_s,
+						  json_t *extra);
+/* A copy of p, closed: answered by operator_name (NULL: not answered). */
+struct metro_prompt_event *metro_prompt_event_closed(const struct metro_prompt_event *p,
+						     const char *operator_name);
+void metro_prompt_event_free(struct metro_prompt_event **pp);
+/* The body of the published `prompt` document.  New reference. */
+json_t *metro_prompt_event_doc(const struct metro_prompt_event *p);
+
 /* A typed result handed from the engine to the recorder: one of the kinds above. */
 struct metro_result {
-	enum metro_doc_kind kind; /* METRO_DOC_POINT or METRO_DOC_VERDICT */
+	enum metro_doc_kind kind; /* METRO_DOC_POINT, _VERDICT, _RUN or _PROMPT */
 	union {
 		struct metro_point_result *point;
 		struct metro_verdict_result *verdict;
+		struct metro_run_event *run;
+		struct metro_prompt_event *prompt;
 	} u;
 };
 void metro_result_free(struct metro_result *r);

@@ -332,7 +332,14 @@ static json_t *record_run(struct metro_server *s, const struct metro_rig_conf *r
 	if (metro_read_file(b->proc->path, 1 << 22, &content, &len))
 		return error_reply(id, "procedure-invalid", "cannot read %s", b->proc->path);
 	int64_t proc_id;
-	if (metro_store_procedure(s->store, b->proc->id, content, len, b->proc->sha256, &proc_id)) {
+	int err = metro_store_procedure(s->store, b->proc->id, content, len, b->proc->sha256,
+					&proc_id);
+	if (err == METRO_E_IO || metro_store_failed(s->store)) {
+		free(content);
+		return error_reply(id, "store-failed", "the record store refused the run: %s",
+				   metro_store_errmsg(s->store));
+	}
+	if (err) {
 		free(content);
 		return error_reply(id, "procedure-invalid",
 				   "%s changed while it was loaded (%s): start again",
@@ -370,7 +377,7 @@ static json_t *record_run(struct metro_server *s, const struct metro_rig_conf *r
 		.nmeters = b->nmeters,
 		.resumed_from = b->resumed_from,
 	};
-	int err = metro_store_run_begin(s->store, &r, run);
+	err = metro_store_run_begin(s->store, &r, run);
 	json_decref(params);
 	free(meters);
 	if (err == METRO_E_DENIED)
@@ -390,6 +397,11 @@ static json_t *start_batch(struct metro_server *s, json_t *req, json_t *id, int6
 			   json_t *done, const char *sha256)
 {
 	json_t *reply = NULL;
+	if (metro_server_store_failed(s))
+		return error_reply(id, "store-failed",
+				   "the record store has failed (%s): no run starts until metrod "
+				   "restarts on a working store",
+				   metro_store_failed(s->store));
 	struct metro_rig *rig = find_rig(s, req, id, &reply);
 	if (!rig)
 		return reply;

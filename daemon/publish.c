@@ -152,13 +152,24 @@ static json_t *with_run(json_t *doc, int64_t run, char out[24])
 	return doc;
 }
 
+static void forget_run(struct metro_server *s, int64_t run)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < s->nunrecorded; i++)
+		if (s->unrecorded[i].run != run)
+			s->unrecorded[k++] = s->unrecorded[i];
+	s->nunrecorded = k;
+}
+
 static json_t *record_run(struct metro_server *s, const char *rig, const struct metro_run_event *ev)
 {
 	char run[24];
 	json_t *doc = with_run(metro_run_event_doc(ev), ev->run, run);
 	int rc = metro_store_tx_begin(s->store);
-	if (!rc && ev->state == METRO_RUN_DONE)
+	if (!rc && ev->state == METRO_RUN_DONE) {
 		rc = metro_store_run_end(s->store, ev->run, metro_run_end_name(ev->end), ev->fault);
+		forget_run(s, ev->run); /* every verdict of the run has come before its end */
+	}
 	if (rc) {
 		metro_store_tx_rollback(s->store);
 		metro_err("record store: cannot record the %s state of run %s: %s; not published",
@@ -221,9 +232,26 @@ static json_t *record_point(struct metro_server *s, const char *rig,
 	return commit_publish(s, "point", rig, doc, run);
 }
 
+/* Why a position of a run has a point that could not be recorded, or NULL. */
+static const char *unrecorded_reason(const struct metro_server *s, int64_t run, int position)
+{
+	for (size_t i = 0; i < s->nunrecorded; i++)
+		if (s->unrecorded[i].run == run && s->unrecorded[i].position == position)
+			return s->unrecorded[i].reason;
+	return NULL;
+}
+
 static json_t *record_verdict(struct metro_server *s, const char *rig,
 			      const struct metro_verdict_result *r)
 {
+	/* A meter whose evidence is not all in the store gets no pass and no fail. */
+	struct metro_verdict_result gated = *r;
+	const char *missing = unrecorded_reason(s, r->run, r->position);
+	if (missing && r->verdict < METRO_VERDICT_ERROR) {
+		gated.verdict = METRO_VERDICT_ERROR;
+		gated.reason = (char *)missing;
+		r = &gated;
+	}
 	char run[24];
 	json_t *doc = with_run(metro_verdict_result_doc(r), r->run, run);
 	struct metro_store_verdict vd = {
@@ -273,4 +301,60 @@ json_t *metro_server_record_result(struct metro_server *s, const char *rig,
 			  res->kind < METRO_DOC_KINDS ? metro_doc_kind_names[res->kind] : "?");
 		return NULL;
 	}
+}
+
+int metro_server_store_failed(struct metro_server *s)
+{
+	const char *why = metro_store_failed(s->store);
+	if (!why)
+		return 0;
+	if (s->store_failure_seen)
+		return 1;
+	s->store_failure_seen = 1;
+	metro_log(METRO_LOG_ERR,
+		  "record store failed: %s: every run stops, no run starts until metrod restarts "
+		  "on a working store",
+		  why);
+	char reason[600];
+	snprintf(reason, sizeof reason, "record store failed: %s", why);
+	for (size_t i = 0; i < s->nrigs; i++) {
+		json_t *cmd = json_pack("{ss}", "reason", reason);
+		metro_rig_command(s->rigs[i], "record-failed", cmd);
+		json_decref(cmd);
+	}
+	/* Not stored (the store is what failed), so it carries no seq: published as it is. */
+	json_t *alarm = json_pack("{sssssbss}", "alarm", "store-failed", "severity", "error",
+				  "active", 1, "message", reason);
+	char now[40];
+	metro_time_rfc3339(now);
+	json_object_set_new(alarm, "schema", json_string("metrod.alarm/1"));
+	json_object_set_new(alarm, "station", json_string(s->cfg->station.id));
+	json_object_set_new(alarm, "time", json_string(now));
+	json_object_set_new(alarm, "recorded", json_false());
+	send_doc(s, "alarm.store", json_dumps(alarm, JSON_COMPACT));
+	json_decref(alarm);
+	return 1;
+}
+
+void metro_server_record_refused(struct metro_server *s, struct metro_rig *rig,
+				 const struct metro_result *res)
+{
+	if (metro_server_store_failed(s))
+		return;
+	if (res->kind != METRO_DOC_POINT)
+		return; /* logged by record_*; a verdict or an event refused leaves no certificate
+			 */
+	const struct metro_point_result *p = res->u.point;
+	if (unrecorded_reason(s, p->run, p->position))
+		return;
+	s->unrecorded = metro_realloc(s->unrecorded, (s->nunrecorded + 1) * sizeof *s->unrecorded);
+	struct metro_unrecorded *u = &s->unrecorded[s->nunrecorded++];
+	u->run = p->run;
+	u->position = p->position;
+	snprintf(u->reason, sizeof u->reason, "point %s could not be recorded: %s", p->item,
+		 metro_store_errmsg(s->store));
+	json_t *cmd = json_pack("{sIsiss}", "run", (json_int_t)p->run, "position", p->position,
+				"reason", u->reason);
+	metro_rig_command(rig, "record-failed", cmd);
+	json_decref(cmd);
 }

@@ -226,6 +226,7 @@ void metro_server_destroy(struct metro_server **ps)
 	json_decref(s->recent);
 	json_decref(s->recent_keys);
 	free(s->config_path);
+	free(s->unrecorded);
 	free(s);
 	*ps = NULL;
 }
@@ -457,6 +458,8 @@ static void drain_rig(struct metro_server *s, struct metro_rig *r)
 			json_t *published = metro_server_record_result(s, id, &res);
 			if (published) /* only what is committed reaches the runs view */
 				metro_runs_update(s->runs, id, kind, published);
+			else
+				metro_server_record_refused(s, r, &res);
 			json_decref(published);
 			int done = res.kind == METRO_DOC_RUN && res.u.run->state == METRO_RUN_DONE;
 			metro_result_free(&res);
@@ -537,6 +540,7 @@ int metro_server_run(struct metro_server *s)
 			if (today_days() != s->due_checked_day)
 				metro_server_check_due(s);
 		}
+		metro_server_store_failed(s); /* a write outside a result may have failed it */
 		if (metro_now_ns() >= s->next_checkpoint_ns) {
 			json_decref(metro_server_checkpoint(s));
 			s->next_checkpoint_ns = metro_now_ns() + 600000000000ull;

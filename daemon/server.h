@@ -50,6 +50,16 @@ struct metro_server {
 	const char *client; /* who sent the request being handled ("local" or a CURVE name) */
 	struct metro_swid swid;
 	struct metro_stamp stamp; /* the short path of readings (docenc.h) */
+	/* Fail closed (publish.c): the store's failure has been acted on (every run stopped,
+	 * alarm.store published); and the positions of the runs in progress whose points could
+	 * not be recorded: their verdict is recorded as error, never a pass or a fail. */
+	int store_failure_seen;
+	struct metro_unrecorded {
+		int64_t run;
+		int position;
+		char reason[300];
+	} * unrecorded;
+	size_t nunrecorded;
 };
 
 /* Create the server for a validated configuration (ownership of cfg passes to the server):
@@ -95,6 +105,17 @@ void metro_time_rfc3339(char out[40]);
  * (then nothing was published).  res stays the caller's. */
 json_t *metro_server_record_result(struct metro_server *s, const char *rig,
 				   const struct metro_result *res);
+/* A result that could not be committed (res is what metro_server_record_result refused).
+ * When the store has failed: metro_server_store_failed().  Otherwise a value was refused: a
+ * point's position ends in `error` (the rig's engine is told; its verdict will be recorded as
+ * error with the reason, whatever the engine says). */
+void metro_server_record_refused(struct metro_server *s, struct metro_rig *rig,
+				 const struct metro_result *res);
+/* Act on a failed record store, once: every run in progress stops at once (rig to its safe
+ * state, meters `error`, "record store failed: ..."), an alarm.store document goes out, the
+ * log says it; `start` is refused from then on (control.c).  Returns nonzero when the store
+ * has failed. */
+int metro_server_store_failed(struct metro_server *s);
 /* Sign the chain head and publish the checkpoint on `audit`.  Returns the checkpoint (new
  * reference) or NULL when nothing new was recorded (publish.c). */
 json_t *metro_server_checkpoint(struct metro_server *s);

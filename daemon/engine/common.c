@@ -60,10 +60,10 @@ int eng_fault(struct metro_engine *e, const char *fmt, ...)
 
 int eng_wait_real(struct metro_engine *e, double s)
 {
-	if (e->abort_req || e->halt_req)
+	if (metro_engine_must_end(e))
 		return METRO_E_STATE;
 	int rc = e->io.wait(e->io.ctx, s);
-	if (rc || e->abort_req || e->halt_req)
+	if (rc || metro_engine_must_end(e))
 		return METRO_E_STATE;
 	return METRO_OK;
 }
@@ -217,6 +217,10 @@ void eng_point_doc(struct metro_engine *e, struct pos *p, const struct metro_pro
 		   json_t *details, const struct metro_mx_judgement *j, int attempt,
 		   enum metro_verdict v)
 {
+	if (p->unrecorded) { /* the recorder refused this position's evidence: it is out */
+		json_decref(details);
+		return;
+	}
 	struct metro_point_result *r = eng_point_result(e, p, it, details, attempt);
 	r->verdict = v;
 	if (j) {
@@ -235,6 +239,10 @@ void eng_point_doc(struct metro_engine *e, struct pos *p, const struct metro_pro
 void eng_point_pending(struct metro_engine *e, const struct pos *p,
 		       const struct metro_proc_item *it, json_t *details, int attempt)
 {
+	if (p->unrecorded) {
+		json_decref(details);
+		return;
+	}
 	struct metro_point_result *r = eng_point_result(e, p, it, details, attempt);
 	r->pending = 1;
 	e->io.emit_result(e->io.ctx, (struct metro_result){.kind = METRO_DOC_POINT, .u.point = r});
@@ -244,9 +252,9 @@ struct metro_point_result *eng_point_result(struct metro_engine *e, const struct
 					    const struct metro_proc_item *it, json_t *details,
 					    int attempt)
 {
-	struct metro_point_result *r = metro_point_result_new(
-		strtoll(e->b->run_id, NULL, 10), p->m->position, p->m->serial, it->id, it->title,
-		metro_item_kind_name(it->kind), details);
+	struct metro_point_result *r =
+		metro_point_result_new(eng_run(e), p->m->position, p->m->serial, it->id, it->title,
+				       metro_item_kind_name(it->kind), details);
 	r->attempt = attempt > 0 ? attempt : 1;
 	return r;
 }

@@ -178,7 +178,7 @@ const char *metro_engine_run(struct metro_engine *e)
 			while (e->pause_req && !e->stop_req && !e->abort_req && !e->halt_req)
 				if (eng_wait_real(e, e->io.poll_s))
 					break;
-			if (e->abort_req || e->halt_req)
+			if (metro_engine_must_end(e))
 				break;
 			if (e->stop_req) {
 				eng_set_state(e, METRO_RUN_STOPPING, "stop requested");
@@ -201,12 +201,16 @@ const char *metro_engine_run(struct metro_engine *e)
 			}
 		if (nout < n)
 			rc = run_item(e, it);
-		for (size_t k = 0; k < nout; k++)
-			out[k]->active = 1;
+		for (size_t k = 0; k < nout; k++) /* unless the recorder failed it meanwhile */
+			out[k]->active = out[k]->verdict != METRO_VERDICT_ERROR;
 	}
 	enum metro_run_end end;
 	enum metro_verdict unfinished;
-	if (e->abort_req || e->halt_req) {
+	if (e->store_failed) {
+		eng_set_state(e, METRO_RUN_ABORTING, e->fault);
+		end = METRO_END_ERROR;
+		unfinished = METRO_VERDICT_ERROR;
+	} else if (e->abort_req || e->halt_req) {
 		eng_set_state(e, METRO_RUN_ABORTING, e->halt_req ? "halt" : "abort");
 		end = METRO_END_ABORTED;
 		unfinished = METRO_VERDICT_ABORTED;
@@ -245,6 +249,43 @@ const char *metro_engine_run(struct metro_engine *e)
 	return e->end_state;
 }
 
+/* The recorder could not commit a result: for one position (a value refused) that position
+ * ends in error; for the whole store, every position does and the run ends at once. */
+static int record_failed(struct metro_engine *e, json_t *doc, char *err, size_t errlen)
+{
+	const char *why = json_string_value(json_object_get(doc, "reason"));
+	json_t *jp = json_object_get(doc, "position");
+	json_t *run = json_object_get(doc, "run");
+	if (!why) {
+		snprintf(err, errlen, "'reason' must be a string");
+		return METRO_E_INVAL;
+	}
+	if (run && json_integer_value(run) != eng_run(e)) {
+		snprintf(err, errlen, "run %lld has ended", (long long)json_integer_value(run));
+		return METRO_E_STATE;
+	}
+	for (size_t i = 0; i < e->npos; i++) {
+		struct pos *p = &e->pos[i];
+		if (jp && json_integer_value(jp) != p->m->position)
+			continue;
+		if (p->verdict < METRO_VERDICT_ERROR || !p->reason[0])
+			snprintf(p->reason, sizeof p->reason, "%s", why);
+		p->verdict = METRO_VERDICT_ERROR;
+		p->active = 0;
+		p->unrecorded = 1;
+		if (jp)
+			return METRO_OK;
+	}
+	if (jp) {
+		snprintf(err, errlen, "no position %lld in this run",
+			 (long long)json_integer_value(jp));
+		return METRO_E_INVAL;
+	}
+	snprintf(e->fault, sizeof e->fault, "%s", why);
+	e->store_failed = 1;
+	return METRO_OK;
+}
+
 int metro_engine_command(struct metro_engine *e, const char *verb, json_t *doc, char *err,
 			 size_t errlen)
 {
@@ -278,6 +319,8 @@ int metro_engine_command(struct metro_engine *e, const char *verb, json_t *doc, 
 			e->abort_req = 1;
 		return METRO_OK;
 	}
+	if (!strcmp(verb, "record-failed"))
+		return record_failed(e, doc, err, errlen);
 	if (!strcmp(verb, "input")) {
 		const char *id = json_string_value(json_object_get(doc, "prompt"));
 		json_t *ans = json_object_get(doc, "answer");
@@ -349,7 +392,7 @@ int metro_engine_check_readings(const int *positions, size_t n, json_t *ans, cha
 
 int metro_engine_must_end(const struct metro_engine *e)
 {
-	return e->abort_req || e->halt_req;
+	return e->abort_req || e->halt_req || e->store_failed;
 }
 
 enum metro_run_state metro_engine_state(const struct metro_engine *e)

@@ -18,7 +18,8 @@
 struct pos {
 	const struct metro_batch_meter *m;
 	enum metro_verdict verdict;
-	int active; /* still taking part: not failed, not in error */
+	int active;	/* still taking part: not failed, not in error */
+	int unrecorded; /* the recorder refused its evidence: no more points are emitted for it */
 	json_t *failed_items;
 	char reason[256];
 	/* per-item scratch */
@@ -36,6 +37,7 @@ struct metro_engine {
 	struct pos pos[MAX_POS];
 	size_t npos;
 	int pause_req, stop_req, abort_req, halt_req;
+	int store_failed; /* the recorder failed: the run ends at once, in error (fault says why) */
 	const char *end_state;
 	/* the open prompt: its id, what it asks (a pass/fail judgement or typed meter readings)
 	 * and of which positions */

@@ -4,7 +4,8 @@
 # afterwards every result it received (everything but readings and health, which are not
 # stored) must be in the database with the same seq and topic, read through a read-only
 # connection.  The store must have failed (the log says so) while the run still had results to
-# record, and none of those may have been published.
+# record, and none of those may have been published.  Failing closed: the run stops at once in
+# error with its rig safe, alarm.store goes out, status shows it and a new run is refused.
 #
 # Needs root to mount the tmpfs (CI runs as root); outside CI a non-root run skips, and the
 # test is on tests/skips.allow for that reason only.
@@ -69,6 +70,24 @@ done
 check "the rig left its run" "$st" "idle"
 refused=$(grep -c 'record store: cannot record .* not published' "$TMP/metrod.log")
 check "results of the run were refused after the failure (log)" "$((refused > 0))" "1"
+# Fail closed: the run was stopped at once, in error, with its rig in the safe state; it did not
+# drive the bench to the procedure's end with nothing recorded.
+check "the daemon acted on the failure (log)" \
+	"$(grep -c 'record store failed: .*every run stops' "$TMP/metrod.log")" "1"
+check "the run ended in error, rig safe (log)" \
+	"$(grep -cE 'rig gas-1: run [0-9]+ error$' "$TMP/metrod.log")" "1"
+# (the points of the item being recorded when the disk filled are refused; no later item runs)
+check "no test point after the failure was measured" \
+	"$(grep -oE 'cannot record point [^ ]+ ' "$TMP/metrod.log" | sort -u | wc -l | awk '{ print ($1 <= 1) }')" "1"
+for _ in $(seq 100); do grep -q '"topic": "alarm.store"' "$TMP/sub.jsonl" && break; sleep 0.1; done
+alarm=$(grep '"topic": "alarm.store"' "$TMP/sub.jsonl" | head -n 1)
+check "alarm.store published" "$(echo "$alarm" | json "' '.join(str(d['doc'][k]) for k in ('alarm', 'severity', 'active', 'recorded'))" 2>/dev/null)" \
+	"store-failed error True False"
+check "status shows the failure" \
+	"$(mctl --json status | json "'record store' in d['store_failed'] or 'disk' in d['store_failed'] or 'full' in d['store_failed']")" "True"
+mctl --json start "$TMP/batch.yaml" >"$TMP/start2.out" 2>&1
+check "a new run is refused (exit 4)" "$?" "4"
+check "... with code store-failed" "$(json "d['error']['code']" <"$TMP/start2.out" 2>/dev/null)" "store-failed"
 kill "$SUB_PID"
 wait "$SUB_PID" 2>/dev/null
 kill "$START_PID" 2>/dev/null
@@ -80,7 +99,9 @@ import json, sqlite3, sys
 db = sqlite3.connect("file:%s?mode=ro" % sys.argv[2], uri=True)
 stored = dict(db.execute("SELECT seq, topic FROM documents"))
 got = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-results = [d for d in got if d["topic"].split(".")[0] not in ("reading", "health")]
+# alarm.store says it is not recorded (the store is what failed): the one result not stored
+results = [d for d in got if d["topic"].split(".")[0] not in ("reading", "health")
+           and d["doc"].get("recorded") is not False]
 missing = [(d["doc"].get("seq"), d["topic"]) for d in results
            if stored.get(d["doc"].get("seq")) != d["topic"]]
 points = sum(1 for d in results if d["topic"].startswith("point."))

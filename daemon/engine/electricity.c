@@ -196,6 +196,9 @@ int eng_load_point(struct metro_engine *e, const struct metro_proc_item *it)
 					      res.bad.reason ? res.bad.reason : "");
 				continue;
 			}
+			if (eng_plausible_error(e, p, it, NULL, metro_dec_e(0, 0),
+						res.judgement.value, res.judgement.mpe))
+				continue;
 			if (!res.complete) {
 				p->nextra = res.repeat.more;
 				continue;

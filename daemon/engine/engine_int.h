@@ -99,4 +99,15 @@ int eng_load_point(struct metro_engine *e, const struct metro_proc_item *it);
 int eng_start_or_creep(struct metro_engine *e, const struct metro_proc_item *it);
 int eng_constant_test(struct metro_engine *e, const struct metro_proc_item *it);
 
+/* The plausibility gate (plausible.c).  The reference volume of a flow point against the
+ * integral of the measured flow: 0, or a rig fault (every position in error). */
+int eng_plausible_reference(struct metro_engine *e, const struct metro_proc_item *it,
+			    struct metro_dec ref_l, double flow_m3h, double seconds);
+/* One position's result: nothing indicated against a reference (indicated may be NULL: not
+ * checked), or an error beyond plausibility_factor x the MPE: the position is put in error
+ * (eng_pos_error) and 1 is returned; else 0. */
+int eng_plausible_error(struct metro_engine *e, struct pos *p, const struct metro_proc_item *it,
+			const struct metro_dec *indicated, struct metro_dec reference,
+			struct metro_dec error_pct, struct metro_dec mpe_pct);
+
 #endif

@@ -524,6 +524,10 @@ int eng_flow_point(struct metro_engine *e, const struct metro_proc_item *it)
 		}
 		if (rc)
 			break;
+		/* A flying start and stop: the reference is the flow's integral over the
+		 * collection.  (With a standing start the ramps are in the reference too.) */
+		if (!m->typed && (rc = eng_plausible_reference(e, it, m->ref, m->flow, m->seconds)))
+			break;
 		for (size_t i = 0; i < nn; i++) {
 			struct pos *p = need[i];
 			if (m->skip[i])
@@ -540,6 +544,10 @@ int eng_flow_point(struct metro_engine *e, const struct metro_proc_item *it)
 				 * outside Q1..Q4): a rig or procedure problem, not the meter's. */
 				json_decref(vals);
 				eng_pos_error(e, p, it, "cannot judge the measured point");
+				continue;
+			}
+			if (eng_plausible_error(e, p, it, &m->vi[i], m->ref, jm.value, mpe)) {
+				json_decref(vals);
 				continue;
 			}
 			p->runs[p->nruns++] = eng_carry(jm.value);

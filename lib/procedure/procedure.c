@@ -27,9 +27,13 @@ static const struct {
 	const char *name;
 	const char *min, *max;
 } known_params[] = {
-	{"mpe_factor", "0.1", "1"},	    {"uncertainty_ratio", "0.01", "1"},
-	{"prompt_timeout_s", "1", "86400"}, {"frequency_hz", "45", "65"},
+	{"mpe_factor", "0.1", "1"},
+	{"uncertainty_ratio", "0.01", "1"},
+	{"prompt_timeout_s", "1", "86400"},
+	{"frequency_hz", "45", "65"},
 	{"due_warning_days", "0", "3650"},
+	{"plausibility_factor", "0", "1000"},
+	{"plausibility_reference_pct", "0", "100"},
 };
 
 const char *metro_item_kind_name(enum metro_item_kind k)
@@ -294,7 +298,8 @@ static void parameters(struct loader *L, yaml_node_t *n)
 			metro_y_error(L->f, k,
 				      "parameters.%s: unknown parameter (known: mpe_factor, "
 				      "uncertainty_ratio, prompt_timeout_s, frequency_hz, "
-				      "due_warning_days)",
+				      "due_warning_days, plausibility_factor, "
+				      "plausibility_reference_pct)",
 				      name);
 			free(name);
 			continue;

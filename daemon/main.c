@@ -26,6 +26,11 @@ static void usage(FILE *out)
 		"options:\n"
 		"  -c, --config FILE   configuration file (default %s)\n"
 		"  -v, --verbose       log debug messages\n"
+		"  --init-store        start a new, empty record store where the last one is "
+		"missing\n"
+		"                      (its state file remembers it; the new store records what "
+		"it\n"
+		"                      replaces: docs/records.md)\n"
 		"  -h, --help          this text\n",
 		DEFAULT_CONFIG);
 }
@@ -96,12 +101,13 @@ int main(int argc, char **argv)
 		{"check-config", required_argument, NULL, 'C'},
 		{"version", no_argument, NULL, 'V'},
 		{"verbose", no_argument, NULL, 'v'},
+		{"init-store", no_argument, NULL, 'I'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
 	const char *path = DEFAULT_CONFIG;
 	const char *check = NULL;
-	int want_version = 0, explicit_path = 0, verbose = 0, c;
+	int want_version = 0, explicit_path = 0, verbose = 0, init_store = 0, c;
 	if (sodium_init() < 0) {
 		fprintf(stderr, "<2>metrod: libsodium failed to initialise\n");
 		return 1;
@@ -120,6 +126,9 @@ int main(int argc, char **argv)
 			break;
 		case 'v':
 			verbose = 1;
+			break;
+		case 'I':
+			init_store = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -154,7 +163,7 @@ int main(int argc, char **argv)
 	if (verbose)
 		cfg->log_level = METRO_LOG_DEBUG;
 	struct metro_server *s;
-	if (metro_server_new(cfg, &s))
+	if (metro_server_new(cfg, init_store, &s))
 		return 1;
 	int rc = metro_server_run(s);
 	metro_server_destroy(&s);

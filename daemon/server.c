@@ -121,7 +121,7 @@ static void start_rigs(struct metro_server *s)
 			s->nrigs++;
 }
 
-int metro_server_new(struct metro_config *cfg, struct metro_server **out)
+int metro_server_new(struct metro_config *cfg, int init_store, struct metro_server **out)
 {
 	struct metro_server *s = metro_calloc(1, sizeof *s);
 	s->cfg = cfg;
@@ -161,8 +161,9 @@ int metro_server_new(struct metro_config *cfg, struct metro_server **out)
 	s->publish = bind_socket(s->zctx, ZMQ_PUB, cfg->publish_endpoint, &cfg->publish_curve);
 	if (!s->publish)
 		goto fail;
-	char err[300];
-	struct metro_store_opts so = {.path = cfg->store_path, .station = cfg->station.id};
+	char err[1024];
+	struct metro_store_opts so = {
+		.path = cfg->store_path, .station = cfg->station.id, .init_store = init_store};
 	char *dir = metro_dirname(cfg->store_path);
 	mkdir(dir, 0750); /* the state directory; its parent must exist */
 	free(dir);
@@ -540,7 +541,8 @@ int metro_server_run(struct metro_server *s)
 			if (today_days() != s->due_checked_day)
 				metro_server_check_due(s);
 		}
-		metro_server_store_failed(s); /* a write outside a result may have failed it */
+		metro_store_check_file(s->store); /* deleted or replaced under us? */
+		metro_server_store_failed(s);	  /* (or a write outside a result failed it) */
 		if (metro_now_ns() >= s->next_checkpoint_ns) {
 			json_decref(metro_server_checkpoint(s));
 			s->next_checkpoint_ns = metro_now_ns() + 600000000000ull;

@@ -63,8 +63,9 @@ struct metro_server {
 };
 
 /* Create the server for a validated configuration (ownership of cfg passes to the server):
- * binds the endpoints and starts the rig actors.  Returns 0 or an error (logged). */
-int metro_server_new(struct metro_config *cfg, struct metro_server **out);
+ * binds the endpoints, opens the record store (init_store: `--init-store`, store.h) and
+ * starts the rig actors.  Returns 0 or an error (logged). */
+int metro_server_new(struct metro_config *cfg, int init_store, struct metro_server **out);
 /* Run the event loop until SIGTERM/SIGINT; returns the exit status. */
 int metro_server_run(struct metro_server *s);
 /* Stop every rig (safe state first) and free everything; takes NULL, clears *ps. */

@@ -707,6 +707,10 @@ int st_tx_end(struct metro_store *s, int err)
 		rollback_now(s);
 		return e;
 	}
+	if (metro_store_check_file(s)) { /* never commit into a file that is not the store */
+		rollback_now(s);
+		return METRO_E_IO;
+	}
 	int rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		err = st_sqlfail(s, rc, "commit");
@@ -1107,6 +1111,7 @@ int metro_store_open(const struct metro_store_opts *o, struct metro_store **out,
 	s->path = metro_strdup(o->path);
 	s->station = metro_strdup(o->station ? o->station : "");
 	s->readonly = o->readonly;
+	s->watch_fd = -1;
 	int rc;
 	if (o->readonly) {
 		rc = metro_audit_open_ro(o->path, &s->db, &s->schema, err, cap);
@@ -1128,7 +1133,9 @@ int metro_store_open(const struct metro_store_opts *o, struct metro_store **out,
 	else
 		pubp = metro_asprintf("%s.pub", keyp);
 	int created = 0;
-	rc = open_rw(s, o, err, cap);
+	rc = st_state_before_open(s, o, keyp, err, cap);
+	if (!rc)
+		rc = open_rw(s, o, err, cap);
 	if (!rc)
 		rc = migrate(s, o->max_schema > 0 ? o->max_schema : METRO_STORE_SCHEMA, err, cap);
 	if (!rc)
@@ -1142,6 +1149,8 @@ int metro_store_open(const struct metro_store_opts *o, struct metro_store **out,
 	}
 	if (!rc && (rc = init_seq(s)) != 0)
 		snprintf(err, cap, "%s: %s", o->path, s->errmsg);
+	if (!rc)
+		rc = st_state_after_open(s, o, err, cap);
 	free(keyp);
 	free(pubp);
 	if (rc) {
@@ -1166,6 +1175,10 @@ void metro_store_close(struct metro_store **ps)
 			metro_warn("store %s: final checkpoint failed: %s", s->path, s->errmsg);
 		json_decref(doc);
 	}
+	if (s->watch_fd >= 0)
+		close(s->watch_fd);
+	free(s->state_path);
+	free(s->prior);
 	/* A clean close gives back the seqs reserved but not used: numbering resumes right after
 	 * the last published document.  Only a crash leaves a gap (never a repeat). */
 	if (s->db && !s->readonly && !s->failed[0] && s->seq_reserved >= s->seq_next &&

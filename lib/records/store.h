@@ -43,12 +43,17 @@ struct metro_store_opts {
 	int readonly;	      /* inspect only (metroctl): no migration, key, recovery or write */
 	int busy_timeout_ms;  /* wait for another process's lock; 0 means 5000 */
 	int max_schema;	      /* tests only: migrate no further than this version (0: latest) */
+	int init_store;	      /* start a new store where the state file says a history existed (the
+			       * database is missing); refused if the database exists */
 };
 
 /* Open (creating and migrating as needed) a record store.  A writable open also loads or
  * creates the station key pair (secret key mode 0600; a key file readable by others is
  * refused), marks every run left `running` by a crash as `incomplete` (an audit event each),
- * and records key creation or a key change as audit events.  A database whose schema is
+ * and records key creation or a key change as audit events.  It keeps a state file beside the
+ * key (chain head at the last checkpoint, store_state.c) and refuses, with METRO_E_STATE, a
+ * database that is missing where a history existed (unless init_store) or whose chain does
+ * not contain that head.  A database whose schema is
  * newer than METRO_STORE_SCHEMA is refused with METRO_E_UNSUPPORTED.  Returns 0 and *out, or
  * an error with a message in err (errcap bytes) and *out NULL. */
 int metro_store_open(const struct metro_store_opts *o, struct metro_store **out, char *err,
@@ -56,6 +61,11 @@ int metro_store_open(const struct metro_store_opts *o, struct metro_store **out,
 /* Close and set *ps to NULL; takes NULL.  A healthy writable store first signs any records
  * made since the last checkpoint, so that a cleanly closed database is entirely signed. */
 void metro_store_close(struct metro_store **ps);
+
+/* Look at the database file the store was opened on: deleted, or replaced by another file
+ * under its name, the store fails closed (METRO_E_IO).  Every commit looks first; the daemon
+ * also calls it every second or two.  0 while the file is the one opened. */
+int metro_store_check_file(struct metro_store *s);
 
 /* NULL while the store is healthy; otherwise why it failed closed (stays until reopened). */
 const char *metro_store_failed(const struct metro_store *s);

@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "audit.h"
 #include "store.h"
@@ -41,6 +42,19 @@ struct metro_store {
 	size_t nrecovered;
 	char failed[512]; /* "" while healthy */
 	char errmsg[512];
+	/* store_state.c: the state file beside the key, what it said at open, and the watch on
+	 * the database file */
+	char *state_path;
+	int existed; /* the database file was there before the open */
+	struct st_prior {
+		int64_t chain_seq;
+		char chain_head[65];
+		int64_t checkpoint_epoch;
+		char database[512];
+	} * prior;
+	int watch_fd; /* -1: not watched (read-only) */
+	dev_t dev;
+	ino_t ino;
 };
 
 /* Helpers shared by the store's files (defined where their section lives). */
@@ -68,5 +82,14 @@ int st_audit_event(struct metro_store *s, const char *actor, const char *action,
 		   const char *subject, const json_t *old_value, const json_t *new_value,
 		   const char *why, int64_t *id);
 json_t *st_col_json(sqlite3_stmt *st, int c);
+/* store_state.c: the state file (path for a key path), its check before the database is
+ * opened (nothing is created where a history is missing) and after (the recorded head is in
+ * the chain; a new store records what it replaces; the file watch starts), and its rewrite. */
+char *st_state_path(const char *keyp);
+int st_state_before_open(struct metro_store *s, const struct metro_store_opts *o, const char *keyp,
+			 char *err, size_t cap);
+int st_state_after_open(struct metro_store *s, const struct metro_store_opts *o, char *err,
+			size_t cap);
+int st_state_write(struct metro_store *s);
 
 #endif

@@ -677,5 +677,8 @@ int metro_store_checkpoint(struct metro_store *s, json_t **doc)
 		json_decref(*doc);
 		*doc = NULL;
 	}
+	if (!err && *doc && st_state_write(s))
+		metro_warn("store %s: %s (the next start compares with an older head)", s->path,
+			   s->errmsg);
 	return err;
 }

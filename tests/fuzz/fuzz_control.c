@@ -47,7 +47,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (n < 0 ||
 	    metro_config_load_buffer("fuzz-control.yaml", (const unsigned char *)yaml, (size_t)n,
 				     &d, &cfg) ||
-	    metro_server_new(cfg, &server)) {
+	    metro_server_new(cfg, 0, &server)) {
 		metro_diag_print(&d, stderr);
 		fprintf(stderr, "fuzz_control: cannot set up the server (run from the source tree "
 				"or set METRO_SRCDIR)\n");

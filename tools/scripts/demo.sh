@@ -51,7 +51,9 @@ sim gas --rig bell-prover --serial-line --pty-link "$D/gas-1.pty" --positions 6 
 
 echo "== metrod on config/demo.yaml"
 "$B/metrod" --check-config config/demo.yaml || fail "config/demo.yaml is not valid"
-"$B/metrod" -c config/demo.yaml 2>"$D/metrod.log" &
+# Each demo starts a new record store (its database was removed above); --init-store says so,
+# and the store's first audit event records the demo history it replaces (docs/records.md).
+"$B/metrod" -c config/demo.yaml --init-store 2>"$D/metrod.log" &
 PIDS+=($!)
 M="$B/metroctl"
 for _ in $(seq 100); do "$M" -t 200 ping >/dev/null 2>&1 && break; sleep 0.1; done

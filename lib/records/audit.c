@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "store.h"
@@ -710,6 +711,22 @@ int metro_audit_checkpoint_load(sqlite3 *db, int64_t epoch, struct metro_audit_c
 
 /* ---- opening a file for inspection --------------------------------------------------------- */
 
+/* A file: URI for path with a query: the characters a URI gives meaning to escaped. */
+static char *uri_of(const char *path, const char *query)
+{
+	size_t n = strlen(path);
+	char *out = metro_calloc(1, 3 * n + strlen(query) + 16);
+	char *o = out + sprintf(out, "file:");
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+		if (*p == '%' || *p == '?' || *p == '#' || *p < 0x21 || *p >= 0x7f)
+			o += sprintf(o, "%%%02X", *p);
+		else
+			*o++ = (char)*p;
+	}
+	sprintf(o, "?%s", query);
+	return out;
+}
+
 int metro_audit_open_ro(const char *path, sqlite3 **out, int *schema_version, char *err, size_t cap)
 {
 	struct stat sb;
@@ -723,8 +740,18 @@ int metro_audit_open_ro(const char *path, sqlite3 **out, int *schema_version, ch
 		snprintf(err, cap, "%s: not a regular file", path);
 		return METRO_E_IO;
 	}
+	/* Leave nothing behind: with no -wal beside it, no writer has the database open (a WAL
+	 * writer keeps its -wal while open) and it is opened immutable, which creates no -wal or
+	 * -shm; beside a live writer the files exist already and are shared. */
+	char *wal = metro_asprintf("%s-wal", path);
+	int live = access(wal, F_OK) == 0;
+	free(wal);
+	char *uri = live ? NULL : uri_of(path, "immutable=1");
 	sqlite3 *db = NULL;
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+	int orc = sqlite3_open_v2(live ? path : uri, &db,
+				  SQLITE_OPEN_READONLY | (live ? 0 : SQLITE_OPEN_URI), NULL);
+	free(uri);
+	if (orc != SQLITE_OK) {
 		snprintf(err, cap, "%s: cannot open: %s", path,
 			 db ? sqlite3_errmsg(db) : "out of memory");
 		sqlite3_close(db);

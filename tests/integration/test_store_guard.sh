@@ -34,6 +34,14 @@ start_metrod "$TMP/metrod.yaml"
 timeout 300 "$B/metroctl" -e "$CTL" --json start "$TMP/batch.yaml" --wait --auto-answer pass >/dev/null 2>&1
 check "a batch ran (state file written at its checkpoint)" "$(grep -c '^chain_seq [1-9]' "$TMP/records.state")" "1"
 stop_metrod
+check "a clean stop leaves no -wal or -shm" "$(ls "$TMP" | grep -cE '^records.db-(wal|shm)$')" "0"
+"$B/metroctl" audit verify --db "$DB" >"$TMP/verify.out" 2>&1
+check "audit verify of the closed store passes" "$?" "0"
+check "... and leaves no -wal or -shm behind (read-only open)" "$(ls "$TMP" | grep -cE '^records.db-(wal|shm)$')" "0"
+mkdir "$TMP/odd dir%?#"
+cp "$DB" "$TMP/odd dir%?#/r.db"
+"$B/metroctl" audit verify --db "$TMP/odd dir%?#/r.db" >"$TMP/verify2.out" 2>&1
+check "audit verify opens a path with URI characters" "$?" "0"
 head_seq=$(awk '/^chain_seq/ { print $2 }' "$TMP/records.state")
 mv "$DB" "$TMP/good.db"
 rm -f "$DB-wal" "$DB-shm"

@@ -17,6 +17,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "store_report.h"
+
 struct metroctl_opts;
 struct metro_procedure;
 
@@ -28,11 +30,11 @@ int metroctl_export(int argc, char **argv, const struct metroctl_opts *o);
 
 /* What every document of one store carries besides its records. */
 struct rpt_ctx {
-	json_t *station;      /* stations row: station, name, institution, authorisation, address */
-	const char *checker;  /* 核验员, NULL: a blank line to sign */
-	const char *approver; /* 批准人, NULL: a blank line to sign */
-	char verification[320]; /* one sentence: how the records were verified */
-	char generated[32];	/* local time the document was made, "YYYY-MM-DD HH:MM" */
+	struct metro_store_station_info station; /* the registry row; NULL fields not recorded */
+	const char *checker;			 /* 核验员, NULL: a blank line to sign */
+	const char *approver;			 /* 批准人, NULL: a blank line to sign */
+	char verification[320];			 /* one sentence: how the records were verified */
+	char generated[32]; /* local time the document was made, "YYYY-MM-DD HH:MM" */
 };
 
 /* One meter's evidence (an element of metro_store_trace's "results") with the procedure it

@@ -18,8 +18,7 @@
 
 #include "audit.h"
 #include "error.h"
-#include "metroctl.h"
-#include "metroctl_store.h"
+#include "metroctl_audit.h"
 #include "store_report.h"
 #include "util.h"
 

@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "decimal.h"
-#include "metroctl_report.h"
+#include "metroctl_report_pdf.h"
 #include "procedure.h"
 #include "util.h"
 

@@ -9,6 +9,7 @@
  *     table by rowid instead of asking the database's (forgeable) indexes questions.
  */
 #include "audit.h"
+#include "audit_int.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -21,7 +22,7 @@
 #include <unistd.h>
 
 #include "error.h"
-#include "store.h"
+#include "schema.h"
 #include "util.h"
 
 const struct metro_audit_table metro_audit_tables[] = {

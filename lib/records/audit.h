@@ -14,12 +14,14 @@
  * The verifier (metro_audit_verify) works on a database file opened read-only and trusts
  * nothing in it: not the schema's triggers, not its indexes, not the public key it stores
  * (unless told to; see docs/records.md "What the public key proves").
+ *
+ * What works on SQLite statements and handles (hashing a stored row, reading a checkpoint
+ * row, opening a file for inspection) is in audit_int.h: SQLite stays inside lib/records.
  */
 #ifndef METRO_AUDIT_H
 #define METRO_AUDIT_H
 
 #include <jansson.h>
-#include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -105,13 +107,6 @@ size_t metro_audit_encode(const struct metro_audit_record *r, unsigned char *buf
 int metro_audit_decode(const void *buf, size_t len, struct metro_audit_record *out,
 		       const char **why);
 
-/* row_hash of the current row of a stepped statement that selected every column of a chained
- * table (SELECT * FROM table ...): the key column gives the row id, chain_seq and NULL
- * columns are left out.  Returns 0, or METRO_E_CORRUPT (no key column, key not an integer,
- * too many columns, a name the encoding cannot carry) with a reason in why. */
-int metro_audit_hash_row(sqlite3_stmt *st, const char *table, const char *key,
-			 unsigned char hash[METRO_AUDIT_HASH], const char **why);
-
 /* The link hash of chain record seq. */
 void metro_audit_link_hash(int64_t seq, int op, const char *table, int64_t row_id,
 			   const unsigned char row_hash[METRO_AUDIT_HASH],
@@ -150,15 +145,6 @@ json_t *metro_audit_checkpoint_json(const struct metro_audit_checkpoint *cp);
 /* Parse a published checkpoint document.  Returns 0, or METRO_E_INVAL with a static reason. */
 int metro_audit_checkpoint_parse(const json_t *doc, struct metro_audit_checkpoint *cp,
 				 const char **why);
-/* The columns of a checkpoints row, in the order metro_audit_checkpoint_row() reads them. */
-#define METRO_AUDIT_CHECKPOINT_COLS \
-	"id, chain_seq, station, epoch, head_seq, head_hash, pubkey, signature, short_id, time"
-/* Fill cp from a row selected with METRO_AUDIT_CHECKPOINT_COLS; 0 or METRO_E_CORRUPT. */
-int metro_audit_checkpoint_row(sqlite3_stmt *st, struct metro_audit_checkpoint *cp);
-/* Read checkpoint `epoch` (the latest when epoch is 0) from an open database.  Returns 0,
- * METRO_E_NOTFOUND (none), METRO_E_CORRUPT (a column of the wrong shape) or METRO_E_IO. */
-int metro_audit_checkpoint_load(sqlite3 *db, int64_t epoch, struct metro_audit_checkpoint *cp);
-
 /* ---- keys ---------------------------------------------------------------------------------- */
 
 /* Hex <-> bytes.  metro_audit_unhex accepts exactly 2*n hex digits (either case) and returns 0
@@ -230,11 +216,5 @@ int metro_audit_verify(const struct metro_audit_opts *o, struct metro_audit_repo
 void metro_audit_report_free(struct metro_audit_report *r);
 /* The report as a JSON object (new reference). */
 json_t *metro_audit_report_json(const struct metro_audit_report *r, int result);
-
-/* Open a record store read-only for inspection (no writes, untrusted schema: triggers and
- * views are not run, defensive mode on).  Returns 0 or METRO_E_NOTFOUND / METRO_E_IO /
- * METRO_E_UNSUPPORTED (not a record store, or a newer schema), with a message in err
- * (cap bytes). */
-int metro_audit_open_ro(const char *path, sqlite3 **db, int *schema_version, char *err, size_t cap);
 
 #endif

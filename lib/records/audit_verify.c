@@ -2,6 +2,7 @@
  * docs/records.md "Verifying"): integrity, every row and link hash, the claims of chained
  * rows, checkpoints and their signatures, procedures and the certificate sequence. */
 #include "audit.h"
+#include "audit_int.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -13,7 +14,6 @@
 #include <time.h>
 
 #include "error.h"
-#include "store.h"
 #include "util.h"
 
 /* ---- the verifier -------------------------------------------------------------------------- */

@@ -27,10 +27,10 @@
 
 #include "evidence.h"
 #include "kinds.h"
+#include "schema.h"
 #include "standard.h"
 #include "yfile.h"
 
-#define METRO_STORE_SCHEMA 2	/* the schema version this code writes (PRAGMA user_version) */
 #define METRO_STORE_CERT_MAX 96 /* bytes of a certificate number, with its NUL */
 
 struct metro_store;

@@ -1,5 +1,5 @@
 /* store_int.h — what the files of the record store share (store.c, store_registry.c,
- * store_runs.c, store_query.c); not for use outside lib/records. */
+ * store_runs.c, store_query.c, store_report.c); not for use outside lib/records. */
 #ifndef METRO_STORE_INT_H
 #define METRO_STORE_INT_H
 
@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "audit.h"
+#include "audit_int.h"
 #include "store.h"
 
 /* Document seqs are reserved in blocks of this size, one durable write per block. */

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "audit_int.h"
 
 /* ---- the pinned values (tests/lib/audit_vectors.py) ---------------------------------------- */
 

@@ -1,4 +1,5 @@
-/* metroctl — the client and offline tool of metrod.
+/* metroctl — the client and offline tool of metrod: the global options and the one command
+ * table (tools/metroctl/README.md).
  *
  * Global options come first, then a subcommand:  metroctl [--json] [-e ENDPOINT] CMD ...
  * Exit codes: 0 ok, 1 a check failed, 2 usage or bad input, 3 daemon unreachable, 4 refused.
@@ -11,10 +12,15 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "log.h"
-#include "metroctl.h"
+#include "metroctl_audit.h"
+#include "metroctl_calc.h"
+#include "metroctl_client.h"
+#include "metroctl_cmd.h"
+#include "metroctl_keygen.h"
+#include "metroctl_probe.h"
+#include "metroctl_records.h"
 #include "metroctl_report.h"
-#include "metroctl_store.h"
+#include "metroctl_run.h"
 #include "util.h"
 
 #define DEFAULT_ENDPOINT "tcp://127.0.0.1:7710"
@@ -70,59 +76,6 @@ static void usage(FILE *out)
 		"  --server-key FILE       CURVE: the daemon's public key (or $METRO_SERVER_KEY)\n"
 		"exit codes: 0 ok, 1 check failed, 2 usage, 3 daemon unreachable, 4 refused\n",
 		DEFAULT_ENDPOINT);
-}
-
-json_t *metroctl_request(const struct metroctl_opts *o, json_t *req)
-{
-	void *ctx = zmq_ctx_new();
-	void *sock = zmq_socket(ctx, ZMQ_DEALER);
-	int linger = 0;
-	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
-	json_t *reply = NULL;
-	if (!req) {
-		fprintf(stderr, "metroctl: internal error building the request\n");
-		goto out;
-	}
-	if (metroctl_curve_client(o, sock))
-		goto out;
-	if (zmq_connect(sock, o->endpoint)) {
-		fprintf(stderr, "metroctl: cannot connect to %s: %s\n", o->endpoint,
-			zmq_strerror(zmq_errno()));
-		goto out;
-	}
-	/* Every request gets its own id: the daemon answers a repeated id (with the same
-	 * request) from its first reply instead of executing it again, so ids must not be
-	 * reused by accident across invocations. */
-	static unsigned counter;
-	char idbuf[64];
-	snprintf(idbuf, sizeof idbuf, "metroctl-%ld-%llx-%u", (long)getpid(),
-		 (unsigned long long)metro_now_ns(), ++counter);
-	json_object_set_new(req, "id", json_string(idbuf));
-	char *text = json_dumps(req, JSON_COMPACT);
-	json_decref(req);
-	req = NULL;
-	zmq_send(sock, text, strlen(text), 0);
-	free(text);
-	zmq_pollitem_t it = {sock, 0, ZMQ_POLLIN, 0};
-	if (zmq_poll(&it, 1, o->timeout_ms) <= 0) {
-		fprintf(stderr, "metroctl: no reply from %s within %d ms\n", o->endpoint,
-			o->timeout_ms);
-		goto out;
-	}
-	zmq_msg_t m;
-	zmq_msg_init(&m);
-	if (zmq_msg_recv(&m, sock, 0) >= 0) {
-		json_error_t e;
-		reply = json_loadb(zmq_msg_data(&m), zmq_msg_size(&m), 0, &e);
-		if (!reply)
-			fprintf(stderr, "metroctl: malformed reply: %s\n", e.text);
-	}
-	zmq_msg_close(&m);
-out:
-	json_decref(req);
-	zmq_close(sock);
-	zmq_ctx_term(ctx);
-	return reply;
 }
 
 /* Run a simple command: send {"id":1,"cmd":name}, print the reply. */
@@ -182,6 +135,64 @@ static void print_status(json_t *r)
 		       json_string_value(json_object_get(rig, "state")));
 	}
 }
+
+static int ping(int argc, char **argv, const struct metroctl_opts *o)
+{
+	(void)argc;
+	(void)argv;
+	return simple(o, "ping", print_ping);
+}
+
+static int status(int argc, char **argv, const struct metroctl_opts *o)
+{
+	(void)argc;
+	(void)argv;
+	return simple(o, "status", print_status);
+}
+
+/* `standards --db FILE` reads a record store offline; without --db it asks the daemon. */
+static int standards(int argc, char **argv, const struct metroctl_opts *o)
+{
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--db") || !strncmp(argv[i], "--db=", 5))
+			return metroctl_records(argc, argv, o);
+	return metroctl_run(argc, argv, o);
+}
+
+/* Every command and the function that runs it. */
+static const struct {
+	const char *name;
+	metroctl_cmd_fn *fn;
+} commands[] = {
+	{"ping", ping},
+	{"status", status},
+	{"calc", metroctl_calc},
+	{"probe", metroctl_probe},
+	{"keygen", metroctl_keygen},
+	{"audit", metroctl_audit},
+	{"trace", metroctl_records},
+	{"report", metroctl_report},
+	{"export", metroctl_export},
+	{"standards", standards},
+	/* the daemon's commands for rigs and runs */
+	{"rigs", metroctl_run},
+	{"procedures", metroctl_run},
+	{"start", metroctl_run},
+	{"pause", metroctl_run},
+	{"resume", metroctl_run},
+	{"stop", metroctl_run},
+	{"abort", metroctl_run},
+	{"halt", metroctl_run},
+	{"input", metroctl_run},
+	{"runs", metroctl_run},
+	{"run", metroctl_run},
+	{"watch", metroctl_run},
+	{"follow", metroctl_run},
+	{"replay", metroctl_run},
+	{"audit-head", metroctl_run},
+	{"standard-set", metroctl_run},
+	{"resume-run", metroctl_run},
+};
 
 int main(int argc, char **argv)
 {
@@ -248,31 +259,9 @@ int main(int argc, char **argv)
 	int sub_argc = argc - optind;
 	char **sub_argv = argv + optind;
 	optind = 0; /* reinitialise getopt (glibc) for the subcommand's argv */
-	if (!strcmp(cmd, "ping"))
-		return simple(&o, "ping", print_ping);
-	if (!strcmp(cmd, "status"))
-		return simple(&o, "status", print_status);
-	if (!strcmp(cmd, "calc"))
-		return metroctl_calc(sub_argc, sub_argv, &o);
-	if (!strcmp(cmd, "probe"))
-		return metroctl_probe(sub_argc, sub_argv, &o);
-	if (!strcmp(cmd, "keygen"))
-		return metroctl_keygen(sub_argc, sub_argv, &o);
-	if (!strcmp(cmd, "audit"))
-		return metroctl_audit(sub_argc, sub_argv, &o);
-	if (!strcmp(cmd, "trace"))
-		return metroctl_records(sub_argc, sub_argv, &o);
-	if (!strcmp(cmd, "report"))
-		return metroctl_report(sub_argc, sub_argv, &o);
-	if (!strcmp(cmd, "export"))
-		return metroctl_export(sub_argc, sub_argv, &o);
-	/* `standards --db FILE` reads a record store offline; without --db it asks the daemon. */
-	if (!strcmp(cmd, "standards"))
-		for (int i = 1; i < sub_argc; i++)
-			if (!strcmp(sub_argv[i], "--db") || !strncmp(sub_argv[i], "--db=", 5))
-				return metroctl_records(sub_argc, sub_argv, &o);
-	if (metroctl_is_run_command(cmd))
-		return metroctl_run(sub_argc, sub_argv, &o);
+	for (size_t i = 0; i < METRO_ARRAY_SIZE(commands); i++)
+		if (!strcmp(cmd, commands[i].name))
+			return commands[i].fn(sub_argc, sub_argv, &o);
 	fprintf(stderr, "metroctl: unknown command '%s'\n", cmd);
 	usage(stderr);
 	return METROCTL_EXIT_USAGE;

@@ -18,8 +18,8 @@
 
 #include "audit.h"
 #include "error.h"
-#include "metroctl.h"
-#include "metroctl_store.h"
+#include "metroctl_audit.h"
+#include "store_report.h"
 #include "util.h"
 
 static void usage(FILE *out)
@@ -231,17 +231,17 @@ static int checkpoint(int argc, char **argv, const struct metroctl_opts *g)
 		usage(stderr);
 		return METRO_AUDIT_EXIT_USAGE;
 	}
-	sqlite3 *db;
-	int ver;
+	struct metro_store *s;
+	struct metro_store_opts so = {.path = db_path, .readonly = 1};
 	char err[512];
-	int rc = metro_audit_open_ro(db_path, &db, &ver, err, sizeof err);
+	int rc = metro_store_open(&so, &s, err, sizeof err);
 	if (rc) {
 		fprintf(stderr, "metroctl audit: %s\n", err);
 		return METRO_AUDIT_EXIT_UNREADABLE;
 	}
 	struct metro_audit_checkpoint cp;
-	rc = metro_audit_checkpoint_load(db, epoch, &cp);
-	sqlite3_close(db);
+	rc = metro_store_checkpoint_get(s, epoch, &cp);
+	metro_store_close(&s);
 	if (rc == METRO_E_NOTFOUND) {
 		fprintf(stderr, "metroctl audit: %s: no checkpoint%s\n", db_path,
 			epoch ? " with that epoch" : "");

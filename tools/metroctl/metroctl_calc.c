@@ -20,7 +20,7 @@
 
 #include "decimal.h"
 #include "error.h"
-#include "metroctl.h"
+#include "metroctl_calc.h"
 #include "metrology.h"
 
 enum {

@@ -1,4 +1,5 @@
-/* metroctl keygen — CURVE key pairs for the daemon and its clients, and reading them.
+/* metroctl keygen — CURVE key pairs for the daemon and its clients (metroctl_client.c reads
+ * them).
  *
  * NAME.key holds the public and the secret key (mode 0600): the daemon's goes to
  * `control.curve.secret_key`, a client's to `metroctl --key`.  NAME.pub holds the public key
@@ -16,63 +17,8 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "diag.h"
-#include "metroctl.h"
+#include "metroctl_keygen.h"
 #include "util.h"
-#include "yfile.h"
-
-int metroctl_curve_client(const struct metroctl_opts *o, void *sock)
-{
-	if (!o->curve_public[0])
-		return 0;
-	if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, o->curve_server, 41) ||
-	    zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, o->curve_public, 41) ||
-	    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, o->curve_secret, 41)) {
-		fprintf(stderr, "metroctl: cannot set the CURVE keys: %s\n",
-			zmq_strerror(zmq_errno()));
-		return -1;
-	}
-	return 0;
-}
-
-int metroctl_read_key(const char *path, char pub[41], char secret[41])
-{
-	struct metro_diag d;
-	struct metro_yfile *f;
-	metro_diag_init(&d);
-	if (metro_yfile_load(path, &d, &f)) {
-		metro_diag_print(&d, stderr);
-		metro_diag_free(&d);
-		return -1;
-	}
-	static const struct metro_yfield fields[] = {{"public", 1}, {"secret", 0}, {"role", 0}};
-	yaml_node_t *v[3];
-	char *p = NULL, *s = NULL;
-	int rc = metro_y_map(f, metro_y_root(f), "", fields, 3, v) ? -1 : 0;
-	if (!rc && (metro_y_str(f, v[0], "public", 40, &p) || strlen(p) != 40))
-		rc = -1;
-	if (!rc && secret) {
-		if (!v[1]) {
-			metro_y_error(f, metro_y_root(f), "a key pair file needs 'secret'");
-			rc = -1;
-		} else if (metro_y_str(f, v[1], "secret", 40, &s) || strlen(s) != 40) {
-			rc = -1;
-		}
-	}
-	if (!rc) {
-		metro_strlcpy(pub, p, 41);
-		if (secret)
-			metro_strlcpy(secret, s, 41);
-	} else {
-		metro_diag_print(&d, stderr);
-		fprintf(stderr, "metroctl: %s: not a CURVE key file\n", path);
-	}
-	free(p);
-	free(s);
-	metro_yfile_destroy(&f);
-	metro_diag_free(&d);
-	return rc;
-}
 
 static int write_file(const char *path, int mode, const char *text)
 {

@@ -20,7 +20,7 @@
 #include "device.h"
 #include "driver.h"
 #include "error.h"
-#include "metroctl.h"
+#include "metroctl_probe.h"
 #include "util.h"
 
 static void usage(FILE *out)

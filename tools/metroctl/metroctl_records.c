@@ -22,8 +22,7 @@
 
 #include "audit.h"
 #include "error.h"
-#include "metroctl.h"
-#include "metroctl_store.h"
+#include "metroctl_records.h"
 #include "store.h"
 #include "util.h"
 #include "yfile.h"

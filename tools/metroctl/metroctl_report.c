@@ -11,12 +11,13 @@
  * Every command verifies the store first (metro_audit_verify) and refuses one that fails;
  * certificates and batch reports are refused for records no signed checkpoint covers, and
  * the tables leave such records out and say how many.  docs/reports.md is the reference.
+ * The records are read through lib/records only (store.h, store_report.h): no SQL here.
  */
 #include "metroctl_report.h"
 
 #include <errno.h>
 #include <getopt.h>
-#include <sqlite3.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,10 +26,14 @@
 #include "audit.h"
 #include "diag.h"
 #include "error.h"
-#include "metroctl.h"
-#include "metroctl_stats.h"
+#include "metroctl_cmd.h"
+#include "metroctl_report_model.h"
+#include "metroctl_report_pdf.h"
+#include "metroctl_report_stats.h"
+#include "kinds.h"
 #include "procedure.h"
 #include "store.h"
+#include "store_report.h"
 #include "util.h"
 
 enum { EXIT_UNREADABLE = 5 };
@@ -50,90 +55,6 @@ static void usage(FILE *out)
 		"dates are local (YYYY-MM-DD, inclusive); docs/reports.md describes every field\n"
 		"exit codes: 0 ok, 1 refused (not verified, not signed, nothing found), 2 usage,\n"
 		"            5 cannot read the store or write the output\n");
-}
-
-/* ---- helpers shared with the PDF side ------------------------------------------------------ */
-
-void rpt_local_time(const char *iso, int withtime, char *out, size_t cap)
-{
-	struct tm tm;
-	memset(&tm, 0, sizeof tm);
-	const char *end = iso ? strptime(iso, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
-	if (!end) {
-		snprintf(out, cap, "%s", iso ? iso : "—");
-		return;
-	}
-	time_t t = timegm(&tm);
-	struct tm lt;
-	localtime_r(&t, &lt);
-	strftime(out, cap, withtime ? "%Y-%m-%d %H:%M" : "%Y-%m-%d", &lt);
-}
-
-void rpt_add_months(const char *date, long months, char *out, size_t cap)
-{
-	struct tm tm;
-	memset(&tm, 0, sizeof tm);
-	if (!strptime(date, "%Y-%m-%d", &tm)) {
-		snprintf(out, cap, "—");
-		return;
-	}
-	tm.tm_mon += (int)months;
-	tm.tm_mday -= 1;
-	tm.tm_hour = 12;
-	tm.tm_isdst = -1;
-	mktime(&tm); /* normalises */
-	strftime(out, cap, "%Y-%m-%d", &tm);
-}
-
-const char *rpt_item_title(const struct metro_procedure *p, const char *test_point)
-{
-	for (size_t i = 0; p && test_point && i < p->nitems; i++)
-		if (p->items[i].id && !strcmp(p->items[i].id, test_point) && p->items[i].title)
-			return p->items[i].title;
-	return test_point ? test_point : "—";
-}
-
-const char *rpt_instrument(const struct metro_procedure *p)
-{
-	if (p->cert_instrument)
-		return p->cert_instrument;
-	if (p->meter && !strcmp(p->meter, "water"))
-		return "水表 / Water meter";
-	if (p->meter && !strcmp(p->meter, "electricity"))
-		return "电能表 / Energy meter";
-	return "燃气表 / Gas meter";
-}
-
-const char *rpt_vtype_name(const char *v)
-{
-	static const char *const names[][2] = {
-		{"initial", "首次检定 / Initial verification"},
-		{"subsequent", "后续检定 / Subsequent verification"},
-		{"in-service", "使用中检查 / In-service inspection"},
-		{"sampling-new", "监督抽查 (已首检未安装) / Supervision sampling, verified not "
-				 "installed"},
-		{"sampling-in-use", "监督抽查 (在用) / Supervision sampling, in use"},
-		{"complaint", "投诉举报检定 / Verification on complaint"},
-	};
-	for (size_t i = 0; v && i < METRO_ARRAY_SIZE(names); i++)
-		if (!strcmp(v, names[i][0]))
-			return names[i][1];
-	return v ? v : "—";
-}
-
-const char *rpt_verdict_name(const char *v)
-{
-	static const char *const names[][2] = {
-		{"pass", "合格 / Pass"},
-		{"conditional", "合格 (复检) / Pass on retest"},
-		{"fail", "不合格 / Fail"},
-		{"aborted", "检定中止 / Not completed (aborted)"},
-		{"error", "检定失败 / Not completed (error)"},
-	};
-	for (size_t i = 0; v && i < METRO_ARRAY_SIZE(names); i++)
-		if (!strcmp(v, names[i][0]))
-			return names[i][1];
-	return v ? v : "—";
 }
 
 /* ---- options ------------------------------------------------------------------------------- */
@@ -290,7 +211,6 @@ static int parse(int argc, char **argv, struct ropts *r)
 
 struct vstore {
 	struct metro_store *s;
-	sqlite3 *db;
 	struct rpt_ctx ctx;
 	int64_t signed_head; /* chain records up to here are covered by a checkpoint */
 };
@@ -298,9 +218,7 @@ struct vstore {
 static void vstore_close(struct vstore *v)
 {
 	metro_store_close(&v->s);
-	if (v->db)
-		sqlite3_close(v->db);
-	json_decref(v->ctx.station);
+	metro_store_station_info_free(&v->ctx.station);
 	memset(v, 0, sizeof *v);
 }
 
@@ -338,29 +256,13 @@ static int vstore_open(struct ropts *r, struct vstore *v)
 
 	char msg[512];
 	struct metro_store_opts so = {.path = r->ao.db_path, .readonly = 1};
-	int schema;
-	if (metro_store_open(&so, &v->s, msg, sizeof msg) ||
-	    metro_audit_open_ro(r->ao.db_path, &v->db, &schema, msg, sizeof msg)) {
+	if (metro_store_open(&so, &v->s, msg, sizeof msg)) {
 		fprintf(stderr, "metroctl: %s\n", msg);
 		vstore_close(v);
 		return EXIT_UNREADABLE;
 	}
-	sqlite3_stmt *st;
-	v->ctx.station = json_object();
-	if (sqlite3_prepare_v2(v->db,
-			       "SELECT station, name, institution, authorisation, address "
-			       "FROM stations ORDER BY id LIMIT 1",
-			       -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW) {
-		static const char *const k[] = {"station", "name", "institution", "authorisation",
-						"address"};
-		for (int i = 0; i < 5; i++)
-			if (sqlite3_column_type(st, i) == SQLITE_TEXT)
-				json_object_set_new(
-					v->ctx.station, k[i],
-					json_string((const char *)sqlite3_column_text(st, i)));
-	}
-	sqlite3_finalize(st);
+	/* A store without a station row gives documents whose station lines are blank. */
+	(void)metro_store_station_info(v->s, &v->ctx.station);
 	time_t now = time(NULL);
 	struct tm lt;
 	localtime_r(&now, &lt);
@@ -595,16 +497,17 @@ out:
 
 /* ---- period queries ------------------------------------------------------------------------ */
 
+/* "water", "electricity" or "gas" for a rig kind as the registry records it. */
 static const char *meter_kind(const char *rig_kind)
 {
-	if (!rig_kind)
-		return "unknown";
-	if (!strcmp(rig_kind, "flow-bench"))
-		return "water";
-	if (!strcmp(rig_kind, "electricity-bench"))
-		return "electricity";
-	if (!strcmp(rig_kind, "bell-prover"))
-		return "gas";
+	static const char *const meters[METRO_RIG_KINDS] = {
+		[METRO_RIG_FLOW_BENCH] = "water",
+		[METRO_RIG_ELECTRICITY_BENCH] = "electricity",
+		[METRO_RIG_BELL_PROVER] = "gas",
+	};
+	for (int k = 0; rig_kind && k < METRO_RIG_KINDS; k++)
+		if (!strcmp(rig_kind, metro_rig_kind_names[k]))
+			return meters[k];
 	return "unknown";
 }
 
@@ -616,39 +519,25 @@ static int in_period(const char *started, const char *from, const char *to)
 	return strcmp(d, from) >= 0 && strcmp(d, to) <= 0;
 }
 
-static const char *col_text(sqlite3_stmt *st, int i)
-{
-	return sqlite3_column_type(st, i) == SQLITE_NULL ? NULL
-							 : (const char *)sqlite3_column_text(st, i);
-}
-
-/* Positions with a verdict, one row each: what stats and inventory count. */
-#define POSITIONS_SQL                                                                          \
-	"SELECT r.id, r.started, r.verification_type, r.simulated, g.kind, p.position, "       \
-	"       p.verdict, v.chain_seq, m.serial, m.model, m.manufacturer, m.accuracy_class, " \
-	"       m.nameplate, r.client, "                                                       \
-	"       (SELECT number FROM certificates c WHERE c.run = p.run AND "                   \
-	"        c.position = p.position ORDER BY c.id DESC LIMIT 1) "                         \
-	"FROM positions p JOIN runs r ON r.id = p.run JOIN meters m ON m.id = p.meter "        \
-	"LEFT JOIN rigs g ON g.rig = r.rig LEFT JOIN verdicts v ON v.id = p.verdict_id "       \
-	"WHERE p.verdict IS NOT NULL ORDER BY r.id, p.position"
-
 /* Which rows a table counts, and why the others are left out. */
 struct tally {
 	long long counted, simulated, unsigned_, outside;
 };
 
-static int row_counts(struct vstore *v, const struct ropts *r, sqlite3_stmt *st, struct tally *t)
+/* Does a table count a meter verified in a run started then, on a simulated rig or not,
+ * whose verdict is chain record chain_seq? */
+static int row_counts(const struct vstore *v, const struct ropts *r, const char *started,
+		      int simulated, int64_t chain_seq, struct tally *t)
 {
-	if (!in_period(col_text(st, 1), r->from, r->to)) {
+	if (!in_period(started, r->from, r->to)) {
 		t->outside++;
 		return 0;
 	}
-	if (sqlite3_column_int(st, 3) && !r->include_simulated) {
+	if (simulated && !r->include_simulated) {
 		t->simulated++;
 		return 0;
 	}
-	if (sqlite3_column_int64(st, 7) > v->signed_head) {
+	if (chain_seq > v->signed_head) {
 		t->unsigned_++;
 		return 0;
 	}
@@ -706,37 +595,51 @@ static int close_out(FILE *f, const char *path)
 	return METROCTL_EXIT_OK;
 }
 
-#define RESULTS_SQL                                                                     \
-	"SELECT r.id, r.started, r.rig, g.kind, r.verification_type, r.simulated, "     \
-	"       p.position, m.serial, m.model, m.manufacturer, m.accuracy_class, "      \
-	"       pt.test_point, pt.attempt, pt.error, pt.rounded, pt.mpe, pt.verdict, "  \
-	"       p.verdict, (SELECT number FROM certificates c WHERE c.run = p.run AND " \
-	"        c.position = p.position ORDER BY c.id DESC LIMIT 1), pt.recorded, "    \
-	"       pt.chain_seq "                                                          \
-	"FROM points pt JOIN positions p ON p.run = pt.run AND "                        \
-	"     p.position = pt.position JOIN runs r ON r.id = pt.run "                   \
-	"JOIN meters m ON m.id = p.meter LEFT JOIN rigs g ON g.rig = r.rig "            \
-	"ORDER BY r.id, p.position, pt.id"
+/* A walk over the store failed: say why.  Returns the exit code. */
+static int walk_failed(const struct vstore *v, const struct ropts *r)
+{
+	fprintf(stderr, "metroctl: %s: %s\n", r->ao.db_path, metro_store_errmsg(v->s));
+	return EXIT_UNREADABLE;
+}
 
-/* Verify and open the store, prepare sql, and open the output when f is not NULL.  Returns
- * an exit code; on success the caller finalizes *st, closes *v and the output. */
-static int query_open(struct ropts *r, struct vstore *v, const char *sql, sqlite3_stmt **st,
-		      FILE **f)
+/* Verify and open the store, and open the output when f is not NULL.  Returns an exit code;
+ * on success the caller closes *v and the output. */
+static int query_open(struct ropts *r, struct vstore *v, FILE **f)
 {
 	int rc = vstore_open(r, v);
 	if (rc)
 		return rc;
-	if (sqlite3_prepare_v2(v->db, sql, -1, st, NULL) != SQLITE_OK) {
-		fprintf(stderr, "metroctl: %s: %s\n", r->ao.db_path, sqlite3_errmsg(v->db));
-		vstore_close(v);
-		return EXIT_UNREADABLE;
-	}
 	if (f && !(*f = open_out(r->out))) {
-		sqlite3_finalize(*st);
 		vstore_close(v);
 		return EXIT_UNREADABLE;
 	}
 	return METROCTL_EXIT_OK;
+}
+
+struct stats_walk {
+	const struct vstore *v;
+	const struct ropts *r;
+	struct rpt_stats *stats;
+	struct tally t;
+};
+
+/* One position with a verdict: counted when it is a sampling or complaint verification
+ * with a conclusion, in the period, and signed. */
+static int stats_row(void *arg, const struct metro_store_verdict_row *row)
+{
+	struct stats_walk *w = arg;
+	const char *vt = row->verification_type, *verdict = row->verdict;
+	if (!vt || (strcmp(vt, "sampling-new") != 0 && strcmp(vt, "sampling-in-use") != 0 &&
+		    strcmp(vt, "complaint") != 0))
+		return 0;
+	if (!strcmp(verdict, "aborted") || !strcmp(verdict, "error"))
+		return 0; /* not verified: no conclusion to count */
+	if (!row_counts(w->v, w->r, row->started, row->simulated, row->chain_seq, &w->t))
+		return 0;
+	w->stats->simulated |= row->simulated;
+	rpt_stats_count(w->stats, meter_kind(row->rig_kind), vt, row->serial,
+			!strcmp(verdict, "fail"));
+	return 0;
 }
 
 static int report_stats(struct ropts *r)
@@ -755,29 +658,20 @@ static int report_stats(struct ropts *r)
 		return METROCTL_EXIT_FAIL;
 	}
 	struct vstore v;
-	sqlite3_stmt *st;
-	int rc = query_open(r, &v, POSITIONS_SQL, &st, NULL);
+	int rc = query_open(r, &v, NULL);
 	if (rc) {
 		rpt_stats_free(&stats);
 		return rc;
 	}
-	struct tally t = {0};
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		const char *vt = col_text(st, 2), *verdict = col_text(st, 6);
-		if (!vt || (strcmp(vt, "sampling-new") != 0 && strcmp(vt, "sampling-in-use") != 0 &&
-			    strcmp(vt, "complaint") != 0))
-			continue;
-		if (!strcmp(verdict, "aborted") || !strcmp(verdict, "error"))
-			continue; /* not verified: no conclusion to count */
-		if (!row_counts(&v, r, st, &t))
-			continue;
-		stats.simulated |= sqlite3_column_int(st, 3);
-		rpt_stats_count(&stats, meter_kind(col_text(st, 4)), vt, col_text(st, 8),
-				!strcmp(verdict, "fail"));
+	struct stats_walk w = {&v, r, &stats, {0}};
+	if (metro_store_each_verdict(v.s, stats_row, &w)) {
+		rc = walk_failed(&v, r);
+		vstore_close(&v);
+		rpt_stats_free(&stats);
+		return rc;
 	}
-	sqlite3_finalize(st);
 	vstore_close(&v);
-	tally_note(&t, "report stats");
+	tally_note(&w.t, "report stats");
 	char err[512];
 	if (xlsx ? rpt_stats_xlsx(&stats, r->out, err, sizeof err) : 0) {
 		fprintf(stderr, "metroctl: %s\n", err);
@@ -805,12 +699,84 @@ static void csv(FILE *f, const char *s, int last)
 	fputc(last ? '\n' : ',', f);
 }
 
-static const char *const result_cols[] = {
+enum { RC_RUN, RC_STARTED, RC_SIMULATED = 5, RC_POSITION = 6, RC_ATTEMPT = 12, RC_NCOLS = 20 };
+static const char *const result_cols[RC_NCOLS] = {
 	"run",	     "started",	      "rig",	       "meter_kind",  "verification_type",
 	"simulated", "position",      "serial",	       "model",	      "manufacturer",
 	"class",     "test_point",    "attempt",       "error_pct",   "rounded_pct",
 	"mpe_pct",   "point_verdict", "meter_verdict", "certificate", "recorded",
 };
+
+struct results_walk {
+	const struct vstore *v;
+	const struct ropts *r;
+	int json;
+	FILE *f;     /* CSV */
+	json_t *arr; /* JSON */
+	long long rows, simulated, unsigned_;
+};
+
+/* One recorded point: a row of the export when it is in the period and signed. */
+static int result_row(void *arg, const struct metro_store_point_row *p)
+{
+	struct results_walk *w = arg;
+	if (!in_period(p->started, w->r->from, w->r->to))
+		return 0;
+	if (p->simulated && !w->r->include_simulated) {
+		w->simulated++;
+		return 0;
+	}
+	if (p->chain_seq > w->v->signed_head) {
+		w->unsigned_++;
+		return 0;
+	}
+	w->rows++;
+	char run[24], started[32], simulated[4], position[16], attempt[16];
+	snprintf(run, sizeof run, "%lld", (long long)p->run);
+	rpt_local_time(p->started, 1, started, sizeof started);
+	snprintf(simulated, sizeof simulated, "%d", p->simulated);
+	snprintf(position, sizeof position, "%d", p->position);
+	snprintf(attempt, sizeof attempt, "%d", p->attempt);
+	const char *const cell[RC_NCOLS] = {
+		run,
+		started,
+		p->rig,
+		meter_kind(p->rig_kind),
+		p->verification_type,
+		simulated,
+		position,
+		p->serial,
+		p->model,
+		p->manufacturer,
+		p->accuracy_class,
+		p->test_point,
+		attempt,
+		p->error,
+		p->rounded,
+		p->mpe,
+		p->verdict,
+		p->meter_verdict,
+		p->certificate,
+		p->recorded,
+	};
+	if (!w->json) {
+		for (size_t i = 0; i < RC_NCOLS; i++)
+			csv(w->f, cell[i], i + 1 == RC_NCOLS);
+		return 0;
+	}
+	json_t *o = json_object();
+	for (size_t i = 0; i < RC_NCOLS; i++) {
+		json_t *val = i == RC_RUN	  ? json_integer(p->run)
+			      : i == RC_POSITION  ? json_integer(p->position)
+			      : i == RC_ATTEMPT	  ? json_integer(p->attempt)
+			      : i == RC_SIMULATED ? json_boolean(p->simulated)
+			      : cell[i]		  ? json_string(cell[i])
+						  : json_null();
+		json_object_set_new(o, result_cols[i], val);
+	}
+	json_array_append_new(w->arr, o);
+	return 0;
+}
 
 static int export_results(struct ropts *r)
 {
@@ -822,73 +788,37 @@ static int export_results(struct ropts *r)
 		return METROCTL_EXIT_USAGE;
 	}
 	struct vstore v;
-	sqlite3_stmt *st;
 	FILE *f;
-	int rc = query_open(r, &v, RESULTS_SQL, &st, &f);
+	int rc = query_open(r, &v, &f);
 	if (rc)
 		return rc;
-	json_t *arr = json_array();
-	size_t ncol = METRO_ARRAY_SIZE(result_cols);
+	struct results_walk w = {&v, r, json, f, json_array(), 0, 0, 0};
 	if (!json)
-		for (size_t i = 0; i < ncol; i++)
-			csv(f, result_cols[i], i + 1 == ncol);
-	long long rows = 0, simulated = 0, unsigned_ = 0;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (!in_period(col_text(st, 1), r->from, r->to))
-			continue;
-		if (sqlite3_column_int(st, 5) && !r->include_simulated) {
-			simulated++;
-			continue;
-		}
-		if (sqlite3_column_int64(st, 20) > v.signed_head) {
-			unsigned_++;
-			continue;
-		}
-		rows++;
-		json_t *o = json_object();
-		for (size_t i = 0; i < ncol; i++) {
-			const char *s = col_text(st, (int)i);
-			char started[32];
-			if (i == 3)
-				s = meter_kind(s);
-			if (i == 1) {
-				rpt_local_time(s, 1, started, sizeof started);
-				s = started;
-			}
-			if (json) {
-				json_t *val =
-					(i == 0 || i == 6 || i == 12)
-						? json_integer(sqlite3_column_int64(st, (int)i))
-					: i == 5 ? json_boolean(sqlite3_column_int(st, 5))
-					: s	 ? json_string(s)
-						 : json_null();
-				json_object_set_new(o, result_cols[i], val);
-			} else {
-				csv(f, s, i + 1 == ncol);
-			}
-		}
-		if (json)
-			json_array_append_new(arr, o);
-		else
-			json_decref(o);
+		for (size_t i = 0; i < RC_NCOLS; i++)
+			csv(f, result_cols[i], i + 1 == RC_NCOLS);
+	if (metro_store_each_point(v.s, result_row, &w)) {
+		rc = walk_failed(&v, r);
+		vstore_close(&v);
+		json_decref(w.arr);
+		close_out(f, r->out);
+		return rc;
 	}
-	sqlite3_finalize(st);
 	vstore_close(&v);
 	if (json) {
 		json_t *doc = json_pack("{ss ss ss sb sO}", "schema", "metrod.export.results/1",
 					"from", r->from, "to", r->to, "includes_simulated",
-					r->include_simulated, "results", arr);
+					r->include_simulated, "results", w.arr);
 		json_dumpf(doc, f, JSON_INDENT(1));
 		fputc('\n', f);
 		json_decref(doc);
 	}
-	json_decref(arr);
-	fprintf(stderr, "metroctl: export results: %lld results", rows);
-	if (simulated)
+	json_decref(w.arr);
+	fprintf(stderr, "metroctl: export results: %lld results", w.rows);
+	if (w.simulated)
 		fprintf(stderr, ", %lld from simulated rigs left out (--include-simulated)",
-			simulated);
-	if (unsigned_)
-		fprintf(stderr, ", %lld not yet signed left out", unsigned_);
+			w.simulated);
+	if (w.unsigned_)
+		fprintf(stderr, ", %lld not yet signed left out", w.unsigned_);
 	fprintf(stderr, "\n");
 	return close_out(f, r->out);
 }
@@ -910,7 +840,15 @@ static void range_text(const char *kind, const char *nameplate, char *out, size_
 	json_decref(np);
 }
 
-static int export_inventory(struct ropts *r)
+struct inventory_walk {
+	const struct vstore *v;
+	const struct ropts *r;
+	FILE *f;
+	struct tally t;
+};
+
+/* One position with a verdict: a row of the inventory when it is in the period and signed. */
+static int inventory_row(void *arg, const struct metro_store_verdict_row *row)
 {
 	static const struct {
 		const char *kind, *name, *category;
@@ -919,14 +857,38 @@ static int export_inventory(struct ropts *r)
 		{"electricity", "电能表", "电磁"},
 		{"gas", "燃气表", "流量"},
 	};
-	if (need_period(r, "export inventory"))
-		return METROCTL_EXIT_USAGE;
-	struct vstore v;
-	sqlite3_stmt *st;
-	FILE *f;
-	int rc = query_open(r, &v, POSITIONS_SQL, &st, &f);
-	if (rc)
-		return rc;
+	struct inventory_walk *w = arg;
+	if (!row_counts(w->v, w->r, row->started, row->simulated, row->chain_seq, &w->t))
+		return 0;
+	const char *kind = meter_kind(row->rig_kind);
+	size_t k = 0;
+	while (k < METRO_ARRAY_SIZE(names) && strcmp(names[k].kind, kind) != 0)
+		k++;
+	char range[128];
+	range_text(kind, row->nameplate, range, sizeof range);
+	const char *cells[] = {
+		k < METRO_ARRAY_SIZE(names) ? names[k].name : kind,
+		k < METRO_ARRAY_SIZE(names) ? names[k].category : "",
+		row->model,
+		range,
+		row->accuracy_class,
+		row->serial,
+		row->manufacturer,
+		"", /* origin: not recorded */
+		row->client,
+		"1",
+		"贸易结算",
+		"强制检定",
+		row->verdict,
+		row->certificate,
+	};
+	for (size_t i = 0; i < METRO_ARRAY_SIZE(cells); i++)
+		csv(w->f, cells[i], i + 1 == METRO_ARRAY_SIZE(cells));
+	return 0;
+}
+
+static int export_inventory(struct ropts *r)
+{
 	static const char *const head[] = {"名称 name",
 					   "类别 category",
 					   "型号 model",
@@ -941,40 +903,24 @@ static int export_inventory(struct ropts *r)
 					   "检定方式 mode",
 					   "检定结论 verdict",
 					   "证书编号 certificate"};
+	if (need_period(r, "export inventory"))
+		return METROCTL_EXIT_USAGE;
+	struct vstore v;
+	FILE *f;
+	int rc = query_open(r, &v, &f);
+	if (rc)
+		return rc;
 	for (size_t i = 0; i < METRO_ARRAY_SIZE(head); i++)
 		csv(f, head[i], i + 1 == METRO_ARRAY_SIZE(head));
-	struct tally t = {0};
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (!row_counts(&v, r, st, &t))
-			continue;
-		const char *kind = meter_kind(col_text(st, 4));
-		size_t k = 0;
-		while (k < METRO_ARRAY_SIZE(names) && strcmp(names[k].kind, kind) != 0)
-			k++;
-		char range[128];
-		range_text(kind, col_text(st, 12), range, sizeof range);
-		const char *row[] = {
-			k < METRO_ARRAY_SIZE(names) ? names[k].name : kind,
-			k < METRO_ARRAY_SIZE(names) ? names[k].category : "",
-			col_text(st, 9),
-			range,
-			col_text(st, 11),
-			col_text(st, 8),
-			col_text(st, 10),
-			"", /* origin: not recorded */
-			col_text(st, 13),
-			"1",
-			"贸易结算",
-			"强制检定",
-			col_text(st, 6),
-			col_text(st, 14),
-		};
-		for (size_t i = 0; i < METRO_ARRAY_SIZE(row); i++)
-			csv(f, row[i], i + 1 == METRO_ARRAY_SIZE(row));
+	struct inventory_walk w = {&v, r, f, {0}};
+	if (metro_store_each_verdict(v.s, inventory_row, &w)) {
+		rc = walk_failed(&v, r);
+		vstore_close(&v);
+		close_out(f, r->out);
+		return rc;
 	}
-	sqlite3_finalize(st);
 	vstore_close(&v);
-	tally_note(&t, "export inventory");
+	tally_note(&w.t, "export inventory");
 	return close_out(f, r->out);
 }
 

@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "decimal.h"
-#include "metroctl_report.h"
+#include "metroctl_report_pdf.h"
 #include "procedure.h"
 #include "util.h"
 
@@ -89,7 +89,7 @@ static double text_at(struct pdf *p, double x, double y, double w, const char *s
 static void furniture(struct pdf *p)
 {
 	cairo_t *cr = p->cr;
-	const char *inst = json_string_value(json_object_get(p->ctx->station, "institution"));
+	const char *inst = p->ctx->station.institution;
 	cairo_set_source_rgb(cr, 0.35, 0.35, 0.35);
 	text_at(p, MARGIN, MARGIN, BODY_W, inst ? inst : "", 8, 0, LEFT);
 	text_at(p, MARGIN, MARGIN, BODY_W, p->running, 8, 0, RIGHT);
@@ -254,10 +254,15 @@ static void table_cells(struct pdf *p, const struct table *t, struct cells *c)
 
 /* ---- values -------------------------------------------------------------------------------- */
 
+/* The text, or a dash when there is none. */
+static const char *text_or_dash(const char *s)
+{
+	return s && *s ? s : "—";
+}
+
 static const char *js(json_t *o, const char *k)
 {
-	const char *s = json_string_value(json_object_get(o, k));
-	return s && *s ? s : "—";
+	return text_or_dash(json_string_value(json_object_get(o, k)));
 }
 
 static long long ji(json_t *o, const char *k)
@@ -642,7 +647,9 @@ static void certificate_body(struct pdf *p, const struct rpt_meter *m)
 
 	new_page(p);
 	p->y += 10;
-	p->y += text_at(p, MARGIN, p->y, BODY_W, js(c->station, "institution"), 15, 1, CENTER) + 10;
+	p->y += text_at(p, MARGIN, p->y, BODY_W, text_or_dash(c->station.institution), 15, 1,
+			CENTER) +
+		10;
 	p->y += text_at(p, MARGIN, p->y, BODY_W, pass ? "检 定 证 书" : "检 定 结 果 通 知 书", 24,
 			1, CENTER);
 	p->y += text_at(p, MARGIN, p->y, BODY_W,
@@ -726,10 +733,10 @@ static void certificate_body(struct pdf *p, const struct rpt_meter *m)
 
 	p->y += 6;
 	snprintf(line, sizeof line, "%s · 授权证书号 Authorisation No.: %s",
-		 js(c->station, "institution"), js(c->station, "authorisation"));
+		 text_or_dash(c->station.institution), text_or_dash(c->station.authorisation));
 	para(p, line, 8.5);
-	if (json_is_string(json_object_get(c->station, "address"))) {
-		snprintf(line, sizeof line, "地址 Address: %s", js(c->station, "address"));
+	if (c->station.address) {
+		snprintf(line, sizeof line, "地址 Address: %s", text_or_dash(c->station.address));
 		para(p, line, 8.5);
 	}
 

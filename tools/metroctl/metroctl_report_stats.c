@@ -1,11 +1,11 @@
 /* metroctl_report_stats.c — the special-inspection statistics table: counting, the side
- * file, XLSX and CSV.  See metroctl_stats.h. */
+ * file, XLSX and CSV.  See metroctl_report_stats.h. */
 #include <stdlib.h>
 #include <string.h>
 #include <xlsxwriter.h>
 
 #include "diag.h"
-#include "metroctl_stats.h"
+#include "metroctl_report_stats.h"
 #include "util.h"
 #include "yfile.h"
 

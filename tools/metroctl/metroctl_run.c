@@ -4,6 +4,7 @@
  * Exit codes: 0 ok, 2 usage, 3 daemon unreachable, 4 refused (the reply's error on stderr).
  */
 #include <getopt.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,22 +14,10 @@
 #include <zmq.h>
 
 #include "diag.h"
-#include "metroctl.h"
+#include "metroctl_client.h"
+#include "metroctl_run.h"
 #include "util.h"
 #include "yfile.h"
-
-static const char *const run_commands[] = {
-	"rigs",	 "procedures", "standards", "start",	  "pause",	  "resume",
-	"stop",	 "abort",      "halt",	    "input",	  "runs",	  "run",
-	"watch", "follow",     "replay",    "audit-head", "standard-set", "resume-run"};
-
-int metroctl_is_run_command(const char *cmd)
-{
-	for (size_t i = 0; i < METRO_ARRAY_SIZE(run_commands); i++)
-		if (!strcmp(run_commands[i], cmd))
-			return 1;
-	return 0;
-}
 
 static const char *str(json_t *o, const char *k)
 {

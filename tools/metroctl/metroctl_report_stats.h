@@ -1,10 +1,10 @@
-/* metroctl_stats.h — the special-inspection statistics table (民用“三表”计量专项监督检查统计表)
- * of `metroctl report stats`: counted from the records for the sampling and
- * complaint-verification columns, read from a side YAML file for the others, written as XLSX
- * (libxlsxwriter) or CSV.  docs/reports.md describes the layout and the side file.
+/* metroctl_report_stats.h — the special-inspection statistics table
+ * (民用“三表”计量专项监督检查统计表) of `metroctl report stats`: counted from the records for the
+ * sampling and complaint-verification columns, read from a side YAML file for the others, written
+ * as XLSX (libxlsxwriter) or CSV.  docs/reports.md describes the layout and the side file.
  */
-#ifndef METROCTL_STATS_H
-#define METROCTL_STATS_H
+#ifndef METROCTL_REPORT_STATS_H
+#define METROCTL_REPORT_STATS_H
 
 #include <stdio.h>
 

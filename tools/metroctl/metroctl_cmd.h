@@ -1,0 +1,33 @@
+/* metroctl_cmd.h — what every metroctl command gets and returns: the global options, already
+ * parsed, and the exit codes (docs/operations.md).  Types only; the command table is in
+ * metroctl.c and each command family declares its entry point in its own header.
+ *
+ * A command gets argv starting at its own name (argv[0] == "calc") and returns the process
+ * exit status:
+ *   0 success, 1 a verification/check failed, 2 usage or bad input, 3 daemon unreachable,
+ *   4 request refused by the daemon (the offline record commands use 5: cannot read the
+ *   store).
+ */
+#ifndef METROCTL_CMD_H
+#define METROCTL_CMD_H
+
+enum {
+	METROCTL_EXIT_OK = 0,
+	METROCTL_EXIT_FAIL = 1,
+	METROCTL_EXIT_USAGE = 2,
+	METROCTL_EXIT_UNREACHABLE = 3,
+	METROCTL_EXIT_REFUSED = 4,
+};
+
+struct metroctl_opts {
+	int json;	      /* --json: machine output on stdout */
+	const char *endpoint; /* --endpoint / -e: control endpoint */
+	int timeout_ms;	      /* --timeout */
+	/* CURVE (--key, --server-key): empty strings when not used */
+	char curve_public[41], curve_secret[41], curve_server[41];
+};
+
+/* The entry point of a command (see above). */
+typedef int metroctl_cmd_fn(int argc, char **argv, const struct metroctl_opts *o);
+
+#endif

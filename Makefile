@@ -34,8 +34,8 @@ PKGS := libmodbus libserialport libzmq yaml-0.1 jansson libsodium libsystemd sql
 # Reports (metroctl only): PDF through cairo + pango, XLSX through libxlsxwriter.
 REPORT_PKGS := cairo pangocairo fontconfig xlsxwriter
 
-# Key paths in messages ("rigs[3].connection.port") are built in fixed buffers and truncate by
-# design, so -Wformat-truncation is off; every other format check stays on.
+# Messages are built in fixed buffers and truncate by design (key paths through metro_ykey,
+# which marks a cut with "..."), so -Wformat-truncation is off; every other format check stays on.
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
         -Wpointer-arith -Wvla -Wundef -Wnull-dereference -Wimplicit-fallthrough \
         -Wmissing-declarations -Wold-style-definition -Wredundant-decls \

@@ -63,6 +63,8 @@ struct loader {
 	struct metro_profile *p;
 	size_t cap;
 	enum metro_codec_order default_order;
+	yaml_node_t *root;
+	int transport_ok; /* p->transport was read: the sections that depend on it are checked */
 };
 
 static struct metro_channel *add_channel(struct loader *L)
@@ -118,20 +120,19 @@ static void template_pair(struct loader *L, yaml_node_t *n, const char *name, in
 {
 	static const struct metro_yfield f[] = {{"command", 1}, {"reply", 0}};
 	yaml_node_t *v[2];
-	char key[160];
 	metro_y_map(L->f, n, name, f, 2, v);
-	snprintf(key, sizeof key, "%s.command", name);
-	if (v[0] && !metro_y_str(L->f, v[0], key, 200, cmd))
+	struct metro_ypath key = metro_ykey(name, "command");
+	if (v[0] && !metro_y_str(L->f, v[0], key.s, 200, cmd))
 		check_template(
-			L, v[0], key, *cmd, METRO_LINE_OUT, (size_t)per_pos + (size_t)is_write,
+			L, v[0], key.s, *cmd, METRO_LINE_OUT, (size_t)per_pos + (size_t)is_write,
 			per_pos ? (is_write ? "a position's write command takes the position "
 					      "and the value"
 					    : "a position's read command takes the position")
 				: (is_write ? "a write command takes the value"
 					    : "a read command takes no value"));
-	snprintf(key, sizeof key, "%s.reply", name);
-	if (v[1] && !metro_y_str(L->f, v[1], key, 200, reply))
-		check_template(L, v[1], key, *reply, METRO_LINE_IN, is_write ? 0 : 1,
+	key = metro_ykey(name, "reply");
+	if (v[1] && !metro_y_str(L->f, v[1], key.s, 200, reply))
+		check_template(L, v[1], key.s, *reply, METRO_LINE_IN, is_write ? 0 : 1,
 			       is_write ? "a write reply is matched, it yields no value (use %*f "
 					  "to skip a field)"
 					: "a read reply yields exactly the value (use %*d to skip "
@@ -164,46 +165,45 @@ enum {
 	CH_NFIELDS
 };
 
-/* "WHERE.K" in the local buffer key: a key's path in messages. */
-#define KEY(k) (snprintf(key, sizeof key, "%s.%s", where, k), key)
-
 /* A holding or input register channel: type, word order, scale and offset, bit field or
  * string length, and whether it may be written. */
 static void register_codec(struct loader *L, yaml_node_t *n, yaml_node_t *const *v,
 			   const char *where, struct metro_channel *c)
 {
-	char key[96];
 	enum metro_codec_type ty = METRO_CODEC_U16;
 	enum metro_codec_order ord = L->default_order;
 	char *s = NULL;
-	if (v[CH_TYPE] && !metro_y_str(L->f, v[CH_TYPE], KEY("type"), 16, &s) &&
+	if (v[CH_TYPE] && !metro_y_str(L->f, v[CH_TYPE], metro_ykey(where, "type").s, 16, &s) &&
 	    metro_codec_parse_type(s, &ty))
 		metro_y_error(L->f, v[CH_TYPE],
 			      "%s: '%s' is not one of: u16, i16, u32, i32, u64, "
 			      "i64, f32, f64, bits, string",
-			      KEY("type"), s);
+			      metro_ykey(where, "type").s, s);
 	free(s);
 	s = NULL;
-	if (v[CH_ORDER] && !metro_y_str(L->f, v[CH_ORDER], KEY("order"), 8, &s) &&
+	if (v[CH_ORDER] && !metro_y_str(L->f, v[CH_ORDER], metro_ykey(where, "order").s, 8, &s) &&
 	    metro_codec_parse_order(s, &ord))
 		metro_y_error(L->f, v[CH_ORDER], "%s: '%s' is not one of: ABCD, CDAB, BADC, DCBA",
-			      KEY("order"), s);
+			      metro_ykey(where, "order").s, s);
 	free(s);
 	metro_codec_init(&c->codec, ty, ord);
 	if (v[CH_SCALE])
-		metro_y_double(L->f, v[CH_SCALE], KEY("scale"), -1e12, 1e12, &c->codec.scale);
+		metro_y_double(L->f, v[CH_SCALE], metro_ykey(where, "scale").s, -1e12, 1e12,
+			       &c->codec.scale);
 	if (v[CH_SCALE] && c->codec.scale == 0)
-		metro_y_error(L->f, v[CH_SCALE], "%s: must not be zero", KEY("scale"));
+		metro_y_error(L->f, v[CH_SCALE], "%s: must not be zero",
+			      metro_ykey(where, "scale").s);
 	if (v[CH_OFFSET])
-		metro_y_double(L->f, v[CH_OFFSET], KEY("offset"), -1e12, 1e12, &c->codec.offset);
+		metro_y_double(L->f, v[CH_OFFSET], metro_ykey(where, "offset").s, -1e12, 1e12,
+			       &c->codec.offset);
 	long bit = 0, bits = 1, length = 0;
 	if (ty == METRO_CODEC_BITS) {
 		if (!v[CH_BIT])
 			metro_y_error(L->f, n, "%s: a bits channel needs 'bit' (0..15)", where);
 		else
-			metro_y_long(L->f, v[CH_BIT], KEY("bit"), 0, 15, &bit);
+			metro_y_long(L->f, v[CH_BIT], metro_ykey(where, "bit").s, 0, 15, &bit);
 		if (v[CH_BITS])
-			metro_y_long(L->f, v[CH_BITS], KEY("bits"), 1, 16, &bits);
+			metro_y_long(L->f, v[CH_BITS], metro_ykey(where, "bits").s, 1, 16, &bits);
 		if (bit + bits > 16)
 			metro_y_error(L->f, v[CH_BITS] ? v[CH_BITS] : v[CH_BIT],
 				      "%s: bits %ld..%ld do not fit one register", where, bit,
@@ -214,25 +214,26 @@ static void register_codec(struct loader *L, yaml_node_t *n, yaml_node_t *const 
 		for (int k = CH_BIT; k <= CH_BITS; k++)
 			if (v[k])
 				metro_y_error(L->f, v[k], "%s: only a bits channel has %s",
-					      KEY(channel_fields[k].key), channel_fields[k].key);
+					      metro_ykey(where, channel_fields[k].key).s,
+					      channel_fields[k].key);
 	}
 	if (ty == METRO_CODEC_STRING) {
 		if (!v[CH_LENGTH])
 			metro_y_error(L->f, n, "%s: a string channel needs 'length'", where);
 		else
-			metro_y_long(L->f, v[CH_LENGTH], KEY("length"), 1, METRO_CODEC_STR_MAX,
-				     &length);
+			metro_y_long(L->f, v[CH_LENGTH], metro_ykey(where, "length").s, 1,
+				     METRO_CODEC_STR_MAX, &length);
 		c->codec.str_len = (unsigned)length;
 		if (c->writable)
 			metro_y_error(L->f, v[CH_WRITABLE], "%s: string channels cannot be written",
-				      KEY("writable"));
+				      metro_ykey(where, "writable").s);
 	} else if (v[CH_LENGTH]) {
 		metro_y_error(L->f, v[CH_LENGTH], "%s: only a string channel has length",
-			      KEY("length"));
+			      metro_ykey(where, "length").s);
 	}
 	if (c->writable && c->table == METRO_TABLE_INPUT)
 		metro_y_error(L->f, v[CH_WRITABLE], "%s: input registers are read-only",
-			      KEY("writable"));
+			      metro_ykey(where, "writable").s);
 	c->nregs = metro_codec_type_words(ty, c->codec.str_len);
 	if (!c->nregs)
 		c->nregs = 1;
@@ -242,23 +243,23 @@ static void register_codec(struct loader *L, yaml_node_t *n, yaml_node_t *const 
 static void serial_channel(struct loader *L, yaml_node_t *n, yaml_node_t *const *v,
 			   const char *where, int per_pos, struct metro_channel *c)
 {
-	char key[96];
 	for (int k = CH_TABLE; k <= CH_LENGTH; k++)
 		if (v[k] && k != CH_UNIT && k != CH_WRITABLE && k != CH_STRIDE)
 			metro_y_error(L->f, v[k], "%s: not used by a serial-line profile",
-				      KEY(channel_fields[k].key));
+				      metro_ykey(where, channel_fields[k].key).s);
 	if (v[CH_READ])
-		template_pair(L, v[CH_READ], KEY("read"), per_pos, 0, &c->read_cmd, &c->read_reply);
+		template_pair(L, v[CH_READ], metro_ykey(where, "read").s, per_pos, 0, &c->read_cmd,
+			      &c->read_reply);
 	if (v[CH_WRITE])
-		template_pair(L, v[CH_WRITE], KEY("write"), per_pos, 1, &c->write_cmd,
-			      &c->write_reply);
+		template_pair(L, v[CH_WRITE], metro_ykey(where, "write").s, per_pos, 1,
+			      &c->write_cmd, &c->write_reply);
 	if (!v[CH_READ])
 		metro_y_error(L->f, n, "%s: missing required key 'read'", where);
 	if (c->writable && !v[CH_WRITE])
 		metro_y_error(L->f, n, "%s: a writable channel needs 'write'", where);
 	if (!c->writable && v[CH_WRITE])
 		metro_y_error(L->f, v[CH_WRITE], "%s: 'write' on a channel not marked writable",
-			      KEY("write"));
+			      metro_ykey(where, "write").s);
 }
 
 /* Add the channel: once, or once per position (stride apart on Modbus).  A channel with a
@@ -302,8 +303,8 @@ static void expand_channel(struct loader *L, yaml_node_t *n, const char *where,
 static void channel(struct loader *L, yaml_node_t *n, int i)
 {
 	yaml_node_t *v[CH_NFIELDS];
-	char where[48], key[96];
-	snprintf(where, sizeof where, "channels[%d]", i);
+	struct metro_ypath wp = metro_yindex("channels", i);
+	const char *where = wp.s;
 	size_t diag_before = metro_diag_count(L->f->diag);
 	metro_y_map(L->f, n, where, channel_fields, CH_NFIELDS, v);
 	struct metro_channel proto;
@@ -313,43 +314,46 @@ static void channel(struct loader *L, yaml_node_t *n, int i)
 	char *name = NULL;
 	int per_pos = 0;
 	const char *base = NULL;
-	if (v[CH_NAME] && !metro_y_str(L->f, v[CH_NAME], KEY("name"), 80, &name) &&
+	if (v[CH_NAME] && !metro_y_str(L->f, v[CH_NAME], metro_ykey(where, "name").s, 80, &name) &&
 	    parse_name(name, &per_pos, &base)) {
 		metro_y_error(L->f, v[CH_NAME],
 			      "%s: '%s' is not a channel name (lower-case words joined by dots, "
 			      "optionally prefixed pos[N].)",
-			      KEY("name"), name);
+			      metro_ykey(where, "name").s, name);
 		free(name);
 		name = NULL;
 	}
 	if (v[CH_UNIT])
-		metro_y_str(L->f, v[CH_UNIT], KEY("unit"), 32, &proto.unit);
+		metro_y_str(L->f, v[CH_UNIT], metro_ykey(where, "unit").s, 32, &proto.unit);
 	if (v[CH_WRITABLE])
-		metro_y_bool(L->f, v[CH_WRITABLE], KEY("writable"), &proto.writable);
+		metro_y_bool(L->f, v[CH_WRITABLE], metro_ykey(where, "writable").s,
+			     &proto.writable);
 	long stride = 0;
 	if (v[CH_STRIDE] && !per_pos)
 		metro_y_error(L->f, v[CH_STRIDE],
 			      "%s: only per-position channels (pos[N].) have a "
 			      "stride",
-			      KEY("stride"));
+			      metro_ykey(where, "stride").s);
 	else if (v[CH_STRIDE])
-		metro_y_long(L->f, v[CH_STRIDE], KEY("stride"), 0, 65535, &stride);
+		metro_y_long(L->f, v[CH_STRIDE], metro_ykey(where, "stride").s, 0, 65535, &stride);
 
 	if (L->p->transport == METRO_TRANSPORT_MODBUS) {
 		for (int k = CH_READ; k <= CH_WRITE; k++)
 			if (v[k])
 				metro_y_error(L->f, v[k], "%s: not used by a Modbus profile",
-					      KEY(channel_fields[k].key));
+					      metro_ykey(where, channel_fields[k].key).s);
 		int t = 0;
 		if (!v[CH_TABLE])
 			metro_y_error(L->f, n, "%s: missing required key 'table'", where);
-		else if (!metro_y_enum(L->f, v[CH_TABLE], KEY("table"), tables, 4, &t))
+		else if (!metro_y_enum(L->f, v[CH_TABLE], metro_ykey(where, "table").s, tables, 4,
+				       &t))
 			proto.table = (enum metro_table)t;
 		long addr = 0;
 		if (!v[CH_ADDRESS])
 			metro_y_error(L->f, n, "%s: missing required key 'address'", where);
 		else
-			metro_y_long(L->f, v[CH_ADDRESS], KEY("address"), 0, 65535, &addr);
+			metro_y_long(L->f, v[CH_ADDRESS], metro_ykey(where, "address").s, 0, 65535,
+				     &addr);
 		proto.address = (unsigned)addr;
 		int bitwise =
 			proto.table == METRO_TABLE_COIL || proto.table == METRO_TABLE_DISCRETE;
@@ -357,16 +361,17 @@ static void channel(struct loader *L, yaml_node_t *n, int i)
 			for (int k = CH_TYPE; k <= CH_OFFSET; k++)
 				if (v[k])
 					metro_y_error(L->f, v[k], "%s: a %s has no %s",
-						      KEY(channel_fields[k].key),
+						      metro_ykey(where, channel_fields[k].key).s,
 						      tables[proto.table], channel_fields[k].key);
 			for (int k = CH_BIT; k <= CH_LENGTH; k++)
 				if (v[k])
 					metro_y_error(L->f, v[k], "%s: a %s has no %s",
-						      KEY(channel_fields[k].key),
+						      metro_ykey(where, channel_fields[k].key).s,
 						      tables[proto.table], channel_fields[k].key);
 			if (proto.writable && proto.table == METRO_TABLE_DISCRETE)
 				metro_y_error(L->f, v[CH_WRITABLE],
-					      "%s: discrete inputs are read-only", KEY("writable"));
+					      "%s: discrete inputs are read-only",
+					      metro_ykey(where, "writable").s);
 		} else {
 			register_codec(L, n, v, where, &proto);
 		}
@@ -390,7 +395,6 @@ static void channel(struct loader *L, yaml_node_t *n, int i)
 	free(proto.write_cmd);
 	free(proto.write_reply);
 }
-#undef KEY
 
 /* Two Modbus channels overlap when they share a register of the same table (coils and
  * discrete inputs are tables of their own).  Overlaps are almost always a copy-paste error in
@@ -446,13 +450,95 @@ static void check_required(struct loader *L, yaml_node_t *root)
 	}
 }
 
+static void kind(struct loader *L, yaml_node_t *n)
+{
+	int k;
+	if (!metro_y_enum(L->f, n, "kind", metro_rig_kind_names, METRO_RIG_KINDS, &k))
+		L->p->kind = metro_strdup(metro_rig_kind_names[k]);
+}
+
+static void model(struct loader *L, yaml_node_t *n)
+{
+	metro_y_str(L->f, n, "model", 200, &L->p->model);
+}
+
+static void transport(struct loader *L, yaml_node_t *n)
+{
+	int k;
+	L->transport_ok = !metro_y_enum(L->f, n, "transport", transports, 2, &k);
+	if (L->transport_ok)
+		L->p->transport = (enum metro_transport)k;
+}
+
+/* The word order of multi-register values, for channels that do not give their own. */
+static void order(struct loader *L, yaml_node_t *n)
+{
+	char *s = NULL;
+	if (!metro_y_str(L->f, n, "order", 8, &s) && metro_codec_parse_order(s, &L->default_order))
+		metro_y_error(L->f, n, "order: '%s' is not one of: ABCD, CDAB, BADC, DCBA", s);
+	free(s);
+}
+
+/* The serial line's terminators and longest reply; n is NULL when the key is absent, which a
+ * serial-line profile may not be. */
+static void serial(struct loader *L, yaml_node_t *n)
+{
+	struct metro_yfile *f = L->f;
+	struct metro_profile *p = L->p;
+	if (!n) {
+		if (L->transport_ok && p->transport == METRO_TRANSPORT_SERIAL_LINE)
+			metro_y_error(f, L->root,
+				      "a serial-line profile needs 'serial' (terminators)");
+		return;
+	}
+	if (L->transport_ok && p->transport != METRO_TRANSPORT_SERIAL_LINE)
+		metro_y_error(f, n, "serial: only a serial-line profile has it");
+	static const struct metro_yfield sf[] = {
+		{"out_terminator", 1}, {"in_terminator", 1}, {"max_reply", 0}};
+	yaml_node_t *s[3];
+	metro_y_map(f, n, "serial", sf, 3, s);
+	if (s[0])
+		metro_y_bytes(f, s[0], "serial.out_terminator", 4, &p->out_terminator);
+	if (s[1])
+		metro_y_bytes(f, s[1], "serial.in_terminator", 4, &p->in_terminator);
+	long mr = 256;
+	if (s[2] && !metro_y_long(f, s[2], "serial.max_reply", 8, 4096, &mr))
+		p->max_reply = (unsigned)mr;
+}
+
+/* The channels, checked once the transport is known; then the profile as a whole: no two
+ * channels overlap, and the channels the engine needs for the kind are there. */
+static void channels(struct loader *L, yaml_node_t *n)
+{
+	if (!L->transport_ok)
+		return;
+	int len = metro_y_seq(L->f, n, "channels");
+	for (int i = 0; i < len; i++)
+		channel(L, metro_y_seq_at(L->f, n, i), i);
+	check_overlaps(L, L->root);
+	if (L->p->kind)
+		check_required(L, L->root);
+}
+
+/* The sections of a profile, each with its validator, in the order that messages name them
+ * and that they are validated in (the transport before what depends on it).  `always`: the
+ * validator is called with NULL when the key is absent. */
+static const struct section {
+	const char *key;
+	int required, always;
+	void (*validate)(struct loader *L, yaml_node_t *n);
+} sections[] = {
+	{.key = "kind", .required = 1, .validate = kind},
+	{.key = "model", .required = 1, .validate = model},
+	{.key = "transport", .required = 1, .validate = transport},
+	{.key = "order", .required = 0, .validate = order},
+	{.key = "serial", .required = 0, .always = 1, .validate = serial},
+	{.key = "channels", .required = 1, .validate = channels},
+};
+#define NSECTIONS METRO_ARRAY_SIZE(sections)
+
 static int load(struct metro_yfile *f, const char *path, int positions, struct metro_profile **out)
 {
-	static const struct metro_yfield fields[] = {
-		{"kind", 1},  {"model", 1},  {"transport", 1},
-		{"order", 0}, {"serial", 0}, {"channels", 1},
-	};
-	enum { KIND, MODEL, TRANSPORT, ORDER, SERIAL, CHANNELS, NF };
 	size_t before = metro_diag_count(f->diag);
 	struct metro_profile *p = metro_calloc(1, sizeof *p);
 	p->refs = 1;
@@ -460,52 +546,15 @@ static int load(struct metro_yfile *f, const char *path, int positions, struct m
 	p->path = metro_strdup(path);
 	p->positions = positions;
 	p->max_reply = 256;
-	struct loader L = {f, p, 0, METRO_CODEC_ABCD};
-	yaml_node_t *v[NF];
-	yaml_node_t *root = metro_y_root(f);
-	metro_y_map(f, root, "", fields, NF, v);
-	int k;
-	if (v[KIND] && !metro_y_enum(f, v[KIND], "kind", metro_rig_kind_names, METRO_RIG_KINDS, &k))
-		p->kind = metro_strdup(metro_rig_kind_names[k]);
-	if (v[MODEL])
-		metro_y_str(f, v[MODEL], "model", 200, &p->model);
-	int transport_ok =
-		v[TRANSPORT] && !metro_y_enum(f, v[TRANSPORT], "transport", transports, 2, &k);
-	if (transport_ok)
-		p->transport = (enum metro_transport)k;
-	if (v[ORDER]) {
-		char *s = NULL;
-		if (!metro_y_str(f, v[ORDER], "order", 8, &s) &&
-		    metro_codec_parse_order(s, &L.default_order))
-			metro_y_error(f, v[ORDER],
-				      "order: '%s' is not one of: ABCD, CDAB, BADC, DCBA", s);
-		free(s);
-	}
-	if (v[SERIAL]) {
-		if (transport_ok && p->transport != METRO_TRANSPORT_SERIAL_LINE)
-			metro_y_error(f, v[SERIAL], "serial: only a serial-line profile has it");
-		static const struct metro_yfield sf[] = {
-			{"out_terminator", 1}, {"in_terminator", 1}, {"max_reply", 0}};
-		yaml_node_t *s[3];
-		metro_y_map(f, v[SERIAL], "serial", sf, 3, s);
-		if (s[0])
-			metro_y_bytes(f, s[0], "serial.out_terminator", 4, &p->out_terminator);
-		if (s[1])
-			metro_y_bytes(f, s[1], "serial.in_terminator", 4, &p->in_terminator);
-		long mr = 256;
-		if (s[2] && !metro_y_long(f, s[2], "serial.max_reply", 8, 4096, &mr))
-			p->max_reply = (unsigned)mr;
-	} else if (transport_ok && p->transport == METRO_TRANSPORT_SERIAL_LINE) {
-		metro_y_error(f, root, "a serial-line profile needs 'serial' (terminators)");
-	}
-	if (v[CHANNELS] && transport_ok) {
-		int len = metro_y_seq(f, v[CHANNELS], "channels");
-		for (int i = 0; i < len; i++)
-			channel(&L, metro_y_seq_at(f, v[CHANNELS], i), i);
-		check_overlaps(&L, root);
-		if (p->kind)
-			check_required(&L, root);
-	}
+	struct loader L = {f, p, 0, METRO_CODEC_ABCD, metro_y_root(f), 0};
+	struct metro_yfield fields[NSECTIONS];
+	for (size_t i = 0; i < NSECTIONS; i++)
+		fields[i] = (struct metro_yfield){sections[i].key, sections[i].required};
+	yaml_node_t *v[NSECTIONS];
+	metro_y_map(f, L.root, "", fields, NSECTIONS, v);
+	for (size_t i = 0; i < NSECTIONS; i++)
+		if (v[i] || sections[i].always)
+			sections[i].validate(&L, v[i]);
 	if (metro_diag_count(f->diag) != before) {
 		metro_profile_destroy(&p);
 		return METRO_E_INVAL;

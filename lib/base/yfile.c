@@ -295,13 +295,39 @@ int metro_y_is_null(const yaml_node_t *n)
 	       !strcmp(s, "NULL");
 }
 
-static const char *join_where(const char *where, const char *key, char *buf, size_t cap)
+/* A path snprintf cut (n is what it wanted to write): end it with "..." at a character
+ * boundary rather than in the middle of a UTF-8 sequence. */
+static void mark_cut(struct metro_ypath *p, int n)
 {
+	if (n >= 0 && (size_t)n < sizeof p->s)
+		return;
+	if (n < 0) { /* an output error: nothing trustworthy was written */
+		memcpy(p->s, "...", 4);
+		return;
+	}
+	size_t end = sizeof p->s - 4; /* room for "..." and the NUL */
+	while (end > 0 && ((unsigned char)p->s[end] & 0xc0) == 0x80)
+		end--;
+	memcpy(p->s + end, "...", 4);
+}
+
+struct metro_ypath metro_ykey(const char *where, const char *key)
+{
+	struct metro_ypath p;
+	int n;
 	if (!where || !*where)
-		snprintf(buf, cap, "%s", key);
+		n = snprintf(p.s, sizeof p.s, "%s", key);
 	else
-		snprintf(buf, cap, "%s.%s", where, key);
-	return buf;
+		n = snprintf(p.s, sizeof p.s, "%s.%s", where, key);
+	mark_cut(&p, n);
+	return p;
+}
+
+struct metro_ypath metro_yindex(const char *where, int i)
+{
+	struct metro_ypath p;
+	mark_cut(&p, snprintf(p.s, sizeof p.s, "%s[%d]", where, i));
+	return p;
 }
 
 int metro_y_map(struct metro_yfile *f, yaml_node_t *node, const char *where,
@@ -335,7 +361,6 @@ int metro_y_map(struct metro_yfile *f, yaml_node_t *node, const char *where,
 		for (i = 0; i < n; i++)
 			if (!strcmp(fields[i].key, sval(k)))
 				break;
-		char path[256];
 		if (i == n) {
 			char expected[512] = "";
 			size_t used = 0;
@@ -343,14 +368,13 @@ int metro_y_map(struct metro_yfile *f, yaml_node_t *node, const char *where,
 				used += (size_t)snprintf(expected + used, sizeof expected - used,
 							 "%s%s", j ? ", " : "", fields[j].key);
 			metro_y_error(f, k, "unknown key '%s' (expected one of: %s)",
-				      join_where(where, sval(k), path, sizeof path), expected);
+				      metro_ykey(where, sval(k)).s, expected);
 			bad = 1;
 			continue;
 		}
 		if (vals[i]) {
 			metro_y_error(f, k, "duplicate key '%s' (first at line %u)",
-				      join_where(where, sval(k), path, sizeof path),
-				      metro_y_line(vals[i]));
+				      metro_ykey(where, sval(k)).s, metro_y_line(vals[i]));
 			bad = 1;
 			continue;
 		}
@@ -358,9 +382,8 @@ int metro_y_map(struct metro_yfile *f, yaml_node_t *node, const char *where,
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (fields[i].required && !vals[i]) {
-			char path[256];
 			metro_y_error(f, node, "missing required key '%s'",
-				      join_where(where, fields[i].key, path, sizeof path));
+				      metro_ykey(where, fields[i].key).s);
 			bad = 1;
 		}
 	}

@@ -45,6 +45,21 @@ yaml_node_t *metro_y_root(struct metro_yfile *f);
 void metro_y_error(struct metro_yfile *f, const yaml_node_t *at, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* A key's path in messages: "rigs[2].connection.port".  The path is built in a fixed-size
+ * struct returned by value, so a call can build it where it is used:
+ *     metro_y_long(f, n, metro_ykey(where, "port").s, 1, 65535, &port);
+ * (the temporary lives to the end of the full expression, C11 6.2.4p8, and two paths in one
+ * call are two temporaries).  A path that does not fit is cut at a UTF-8 character boundary
+ * and ends in "...", so a cut is visible and the buffer never overflows. */
+#define METRO_YPATH_MAX 256
+struct metro_ypath {
+	char s[METRO_YPATH_MAX];
+};
+/* "where.key", or "key" alone when where is NULL or "" (the top level). */
+struct metro_ypath metro_ykey(const char *where, const char *key);
+/* "where[i]": an item of a list. */
+struct metro_ypath metro_yindex(const char *where, int i);
+
 /* One allowed key of a mapping. */
 struct metro_yfield {
 	const char *key;

@@ -217,8 +217,8 @@ static void nameplate(struct loader *L, yaml_node_t *n)
 		char *name = NULL;
 		if (metro_y_str(L->f, k, "nameplate", 64, &name))
 			continue;
-		char where[96];
-		snprintf(where, sizeof where, "nameplate.%s", name);
+		struct metro_ypath wp = metro_ykey("nameplate", name);
+		const char *where = wp.s;
 		if (!is_name(name)) {
 			metro_y_error(L->f, k,
 				      "%s: field names are lower-case words ([a-z][a-z0-9_]*)",
@@ -239,35 +239,31 @@ static void nameplate(struct loader *L, yaml_node_t *n)
 		if (v && metro_y_is_null(v))
 			continue; /* a bare field: any positive number */
 		metro_y_map(L->f, v, where, ff, 4, fv);
-		char key[128];
 		if (fv[0])
-			metro_y_str(L->f, fv[0], (snprintf(key, sizeof key, "%s.unit", where), key),
-				    32, &fd->unit);
+			metro_y_str(L->f, fv[0], metro_ykey(where, "unit").s, 32, &fd->unit);
 		if (fv[3]) {
 			if (fv[1] || fv[2])
 				metro_y_error(L->f, fv[3],
 					      "%s.values: a field is either a number "
 					      "(min/max) or one of values, not both",
 					      where);
-			int len = metro_y_seq(L->f, fv[3],
-					      (snprintf(key, sizeof key, "%s.values", where), key));
+			struct metro_ypath vk = metro_ykey(where, "values");
+			int len = metro_y_seq(L->f, fv[3], vk.s);
 			fd->is_text = 1;
 			if (len == 0)
-				metro_y_error(L->f, fv[3], "%s: at least one value", key);
+				metro_y_error(L->f, fv[3], "%s: at least one value", vk.s);
 			fd->values = metro_calloc(len > 0 ? (size_t)len : 1, sizeof(char *));
-			for (int i = 0; i < len; i++) {
-				char vk[160];
-				snprintf(vk, sizeof vk, "%s.values[%d]", where, i);
-				if (!metro_y_str(L->f, metro_y_seq_at(L->f, fv[3], i), vk, 32,
+			for (int i = 0; i < len; i++)
+				if (!metro_y_str(L->f, metro_y_seq_at(L->f, fv[3], i),
+						 metro_yindex(vk.s, i).s, 32,
 						 &fd->values[fd->nvalues]))
 					fd->nvalues++;
-			}
 		}
-		if (fv[1] && !number(L, fv[1], (snprintf(key, sizeof key, "%s.min", where), key),
-				     "-1e12", "1e12", &fd->min))
+		if (fv[1] &&
+		    !number(L, fv[1], metro_ykey(where, "min").s, "-1e12", "1e12", &fd->min))
 			fd->has_min = 1;
-		if (fv[2] && !number(L, fv[2], (snprintf(key, sizeof key, "%s.max", where), key),
-				     "-1e12", "1e12", &fd->max))
+		if (fv[2] &&
+		    !number(L, fv[2], metro_ykey(where, "max").s, "-1e12", "1e12", &fd->max))
 			fd->has_max = 1;
 		if (fd->has_min && fd->has_max && metro_dec_cmp(fd->min, fd->max) > 0)
 			metro_y_error(L->f, fv[2], "%s.max: below min", where);
@@ -307,10 +303,9 @@ static void parameters(struct loader *L, yaml_node_t *n)
 		for (size_t j = 0; j < p->nparams; j++)
 			if (!strcmp(p->params[j].name, name))
 				metro_y_error(L->f, k, "parameters.%s: set twice", name);
-		char key[96];
-		snprintf(key, sizeof key, "parameters.%s", name);
 		struct metro_dec val;
-		if (constant(L, v, key, known_params[i].min, known_params[i].max, &val)) {
+		if (constant(L, v, metro_ykey("parameters", name).s, known_params[i].min,
+			     known_params[i].max, &val)) {
 			free(name);
 			continue;
 		}
@@ -330,23 +325,18 @@ static void conditions(struct loader *L, yaml_node_t *n)
 		static const struct metro_yfield cf[] = {
 			{"channel", 1}, {"min", 1}, {"max", 1}, {"unit", 0}};
 		yaml_node_t *v[4];
-		char where[48], key[96];
-		snprintf(where, sizeof where, "conditions[%d]", i);
+		struct metro_ypath wp = metro_yindex("conditions", i);
+		const char *where = wp.s;
 		metro_y_map(L->f, metro_y_seq_at(L->f, n, i), where, cf, 4, v);
 		struct metro_proc_condition *c = &p->conditions[p->nconditions++];
 		if (v[0])
-			metro_y_str(L->f, v[0],
-				    (snprintf(key, sizeof key, "%s.channel", where), key), 80,
-				    &c->channel);
+			metro_y_str(L->f, v[0], metro_ykey(where, "channel").s, 80, &c->channel);
 		if (v[1])
-			number(L, v[1], (snprintf(key, sizeof key, "%s.min", where), key), "-1e9",
-			       "1e9", &c->min);
+			number(L, v[1], metro_ykey(where, "min").s, "-1e9", "1e9", &c->min);
 		if (v[2])
-			number(L, v[2], (snprintf(key, sizeof key, "%s.max", where), key), "-1e9",
-			       "1e9", &c->max);
+			number(L, v[2], metro_ykey(where, "max").s, "-1e9", "1e9", &c->max);
 		if (v[3])
-			metro_y_str(L->f, v[3], (snprintf(key, sizeof key, "%s.unit", where), key),
-				    32, &c->unit);
+			metro_y_str(L->f, v[3], metro_ykey(where, "unit").s, 32, &c->unit);
 		if (v[1] && v[2] && metro_dec_valid(c->min) && metro_dec_valid(c->max) &&
 		    metro_dec_cmp(c->min, c->max) >= 0)
 			metro_y_error(L->f, v[2], "%s.max: must be above min", where);
@@ -391,29 +381,24 @@ static yaml_node_t *get(struct loader *L, yaml_node_t *map, const char *key)
 static void repeat_rule(struct loader *L, yaml_node_t *n, const char *where,
 			struct metro_proc_item *it)
 {
-	char key[96];
-	snprintf(key, sizeof key, "%s.repeat", where);
+	struct metro_ypath key = metro_ykey(where, "repeat");
 	if (n->type == YAML_MAPPING_NODE) {
 		static const struct metro_yfield rf[] = {{"rule", 1}, {"runs", 1}};
 		yaml_node_t *v[2];
-		metro_y_map(L->f, n, key, rf, 2, v);
+		metro_y_map(L->f, n, key.s, rf, 2, v);
 		static const char *const rules[] = {"mean"};
 		int k;
 		if (v[0])
-			metro_y_enum(L->f, v[0], (strcat(key, ".rule"), key), rules, 1, &k);
-		snprintf(key, sizeof key, "%s.repeat.runs", where);
+			metro_y_enum(L->f, v[0], metro_ykey(key.s, "rule").s, rules, 1, &k);
 		if (v[1])
-			metro_y_long(L->f, v[1], key, 1, 10, &it->runs);
+			metro_y_long(L->f, v[1], metro_ykey(key.s, "runs").s, 1, 10, &it->runs);
 		it->repeat = METRO_REPEAT_MEAN;
 		return;
 	}
 	int k;
-	if (!metro_y_enum(L->f, n, key, repeats, METRO_ARRAY_SIZE(repeats), &k))
+	if (!metro_y_enum(L->f, n, key.s, repeats, METRO_ARRAY_SIZE(repeats), &k))
 		it->repeat = (enum metro_repeat)k;
 }
-
-/* "WHERE.K" in the local buffer key: a key's path in messages. */
-#define KEY(k) (snprintf(key, sizeof key, "%s.%s", where, k), key)
 
 /* The keys of a flow point (water or gas): flow, window, stabilisation, collection, readings. */
 static void flow_point_keys(struct loader *L, yaml_node_t *n, const char *where,
@@ -421,57 +406,60 @@ static void flow_point_keys(struct loader *L, yaml_node_t *n, const char *where,
 {
 	struct metro_procedure *p = L->p;
 	yaml_node_t *v;
-	char key[128];
 	if (!(v = get(L, n, "flow")))
 		metro_y_error(L->f, n, "%s: missing required key 'flow'", where);
-	expression(L, v, KEY("flow"), &it->flow);
+	expression(L, v, metro_ykey(where, "flow").s, &it->flow);
 	if (!(v = get(L, n, "window"))) {
 		metro_y_error(L->f, n, "%s: missing required key 'window'", where);
 	} else {
 		static const struct metro_yfield wf[] = {{"min", 1}, {"max", 1}};
 		yaml_node_t *w[2];
-		metro_y_map(L->f, v, KEY("window"), wf, 2, w);
-		expression(L, w[0], KEY("window.min"), &it->window_min);
-		expression(L, w[1], KEY("window.max"), &it->window_max);
+		metro_y_map(L->f, v, metro_ykey(where, "window").s, wf, 2, w);
+		expression(L, w[0], metro_ykey(where, "window.min").s, &it->window_min);
+		expression(L, w[1], metro_ykey(where, "window.max").s, &it->window_max);
 	}
 	if ((v = get(L, n, "stabilise"))) {
 		static const struct metro_yfield sf[] = {
 			{"channel", 1}, {"band_pct", 1}, {"seconds", 1}};
 		yaml_node_t *s[3];
-		metro_y_map(L->f, v, KEY("stabilise"), sf, 3, s);
+		metro_y_map(L->f, v, metro_ykey(where, "stabilise").s, sf, 3, s);
 		if (s[0])
-			metro_y_str(L->f, s[0], KEY("stabilise.channel"), 80, &it->stab_channel);
+			metro_y_str(L->f, s[0], metro_ykey(where, "stabilise.channel").s, 80,
+				    &it->stab_channel);
 		if (s[1])
-			number(L, s[1], KEY("stabilise.band_pct"), "0.01", "50",
+			number(L, s[1], metro_ykey(where, "stabilise.band_pct").s, "0.01", "50",
 			       &it->stab_band_pct);
 		if (s[2])
-			number(L, s[2], KEY("stabilise.seconds"), "0", "3600", &it->stab_seconds);
+			number(L, s[2], metro_ykey(where, "stabilise.seconds").s, "0", "3600",
+			       &it->stab_seconds);
 		it->has_stabilise = 1;
 	}
 	if ((v = get(L, n, "steady_pct")))
-		number(L, v, KEY("steady_pct"), "0.01", "50", &it->steady_pct);
+		number(L, v, metro_ykey(where, "steady_pct").s, "0.01", "50", &it->steady_pct);
 	if ((v = get(L, n, "max_temp_change")))
-		number(L, v, KEY("max_temp_change"), "0.01", "50", &it->max_temp_change);
+		number(L, v, metro_ykey(where, "max_temp_change").s, "0.01", "50",
+		       &it->max_temp_change);
 	if (!(v = get(L, n, "collect"))) {
 		metro_y_error(L->f, n, "%s: missing required key 'collect'", where);
 	} else {
 		static const struct metro_yfield cf[] = {{"volume_l", 1}, {"min_seconds", 0}};
 		yaml_node_t *c[2];
-		metro_y_map(L->f, v, KEY("collect"), cf, 2, c);
-		expression(L, c[0], KEY("collect.volume_l"), &it->volume_l);
+		metro_y_map(L->f, v, metro_ykey(where, "collect").s, cf, 2, c);
+		expression(L, c[0], metro_ykey(where, "collect.volume_l").s, &it->volume_l);
 		if (c[1])
-			number(L, c[1], KEY("collect.min_seconds"), "0", "86400", &it->min_seconds);
+			number(L, c[1], metro_ykey(where, "collect.min_seconds").s, "0", "86400",
+			       &it->min_seconds);
 	}
 	if ((v = get(L, n, "readings"))) {
 		static const char *const r[] = {"pulses", "operator"};
 		int k;
-		if (!metro_y_enum(L->f, v, KEY("readings"), r, 2, &k))
+		if (!metro_y_enum(L->f, v, metro_ykey(where, "readings").s, r, 2, &k))
 			it->operator_readings = k == 1;
 		if (it->operator_readings && p->meter && strcmp(p->meter, "water") != 0)
 			metro_y_error(L->f, v,
 				      "%s: typed readings are for mechanical water meters "
 				      "(a gas meter is read by its pulse pick-up)",
-				      KEY("readings"));
+				      metro_ykey(where, "readings").s);
 	}
 }
 
@@ -481,38 +469,39 @@ static void load_point_keys(struct loader *L, yaml_node_t *n, const char *where,
 			    struct metro_proc_item *it)
 {
 	yaml_node_t *v;
-	char key[128];
 	if (!(v = get(L, n, "current")))
 		metro_y_error(L->f, n, "%s: missing required key 'current'", where);
-	expression(L, v, KEY("current"), &it->current);
+	expression(L, v, metro_ykey(where, "current").s, &it->current);
 	if ((v = get(L, n, "voltage")))
-		expression(L, v, KEY("voltage"), &it->voltage);
+		expression(L, v, metro_ykey(where, "voltage").s, &it->voltage);
 	if (!(v = get(L, n, "pf"))) {
 		metro_y_error(L->f, n, "%s: missing required key 'pf'", where);
 	} else {
 		int k;
-		if (!metro_y_enum(L->f, v, KEY("pf"), pfs, 3, &k))
+		if (!metro_y_enum(L->f, v, metro_ykey(where, "pf").s, pfs, 3, &k))
 			it->pf = metro_strdup(pfs[k]);
 	}
 	if ((v = get(L, n, "min_seconds")))
-		number(L, v, KEY("min_seconds"), "0.1", "86400", &it->min_seconds);
+		number(L, v, metro_ykey(where, "min_seconds").s, "0.1", "86400", &it->min_seconds);
 	if ((v = get(L, n, "settle_seconds")))
-		number(L, v, KEY("settle_seconds"), "0", "3600", &it->settle_seconds);
+		number(L, v, metro_ykey(where, "settle_seconds").s, "0", "3600",
+		       &it->settle_seconds);
 	if (it->kind == METRO_ITEM_CONSTANT_TEST) {
 		if (!(v = get(L, n, "energy_kwh")))
 			metro_y_error(L->f, n, "%s: missing required key 'energy_kwh'", where);
-		expression(L, v, KEY("energy_kwh"), &it->energy_kwh);
+		expression(L, v, metro_ykey(where, "energy_kwh").s, &it->energy_kwh);
 		if (!(v = get(L, n, "limit_pct")))
 			metro_y_error(L->f, n, "%s: missing required key 'limit_pct'", where);
 		else
-			number(L, v, KEY("limit_pct"), "0.001", "100", &it->limit_pct);
+			number(L, v, metro_ykey(where, "limit_pct").s, "0.001", "100",
+			       &it->limit_pct);
 	}
 }
 
 static void item(struct loader *L, yaml_node_t *n, int i, struct metro_proc_item *it)
 {
-	char where[48], key[128];
-	snprintf(where, sizeof where, "items[%d]", i);
+	struct metro_ypath wp = metro_yindex("items", i);
+	const char *where = wp.s;
 	if (!n || n->type != YAML_MAPPING_NODE) {
 		metro_y_error(L->f, n, "%s: expected a mapping", where);
 		return;
@@ -523,8 +512,8 @@ static void item(struct loader *L, yaml_node_t *n, int i, struct metro_proc_item
 	int kind = -1;
 	if (!kn)
 		metro_y_error(L->f, n, "%s: missing required key 'kind'", where);
-	else if (!metro_y_enum(L->f, kn, KEY("kind"), item_kinds, METRO_ARRAY_SIZE(item_kinds),
-			       &kind))
+	else if (!metro_y_enum(L->f, kn, metro_ykey(where, "kind").s, item_kinds,
+			       METRO_ARRAY_SIZE(item_kinds), &kind))
 		it->kind = (enum metro_item_kind)kind;
 	/* Every key must be one this kind takes (checked once the kind is known). */
 	for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top;
@@ -536,21 +525,22 @@ static void item(struct loader *L, yaml_node_t *n, int i, struct metro_proc_item
 			yaml_node_t *kq = yaml_document_get_node(&L->f->doc, q->key);
 			if (kq && kq->type == YAML_SCALAR_NODE &&
 			    !strcmp((const char *)kq->data.scalar.value, ks))
-				metro_y_error(L->f, k, "%s: duplicate key", KEY(ks));
+				metro_y_error(L->f, k, "%s: duplicate key",
+					      metro_ykey(where, ks).s);
 		}
 		if (kind >= 0 && !key_allowed(it->kind, ks))
-			metro_y_error(L->f, k, "%s: a %s item has no key '%s'", KEY(ks),
-				      item_kinds[kind], ks);
+			metro_y_error(L->f, k, "%s: a %s item has no key '%s'",
+				      metro_ykey(where, ks).s, item_kinds[kind], ks);
 	}
 	yaml_node_t *v = get(L, n, "id");
 	if (!v)
 		metro_y_error(L->f, n, "%s: missing required key 'id'", where);
 	else
-		metro_y_ident(L->f, v, KEY("id"), &it->id);
+		metro_y_ident(L->f, v, metro_ykey(where, "id").s, &it->id);
 	if ((v = get(L, n, "title")))
-		metro_y_str(L->f, v, KEY("title"), 200, &it->title);
+		metro_y_str(L->f, v, metro_ykey(where, "title").s, 200, &it->title);
 	if ((v = get(L, n, "prompt")))
-		metro_y_str(L->f, v, KEY("prompt"), 1000, &it->prompt);
+		metro_y_str(L->f, v, metro_ykey(where, "prompt").s, 1000, &it->prompt);
 	if (kind < 0)
 		return;
 
@@ -558,8 +548,8 @@ static void item(struct loader *L, yaml_node_t *n, int i, struct metro_proc_item
 	int electric = p->meter && !strcmp(p->meter, "electricity");
 	int is_electric_item = it->kind >= METRO_ITEM_LOAD_POINT;
 	if (p->meter && it->kind != METRO_ITEM_JUDGEMENT && electric != is_electric_item)
-		metro_y_error(L->f, kn, "%s: a %s item does not apply to %s meters", KEY("kind"),
-			      item_kinds[kind], p->meter);
+		metro_y_error(L->f, kn, "%s: a %s item does not apply to %s meters",
+			      metro_ykey(where, "kind").s, item_kinds[kind], p->meter);
 
 	switch (it->kind) {
 	case METRO_ITEM_JUDGEMENT:
@@ -575,20 +565,21 @@ static void item(struct loader *L, yaml_node_t *n, int i, struct metro_proc_item
 		break;
 	case METRO_ITEM_START_TEST:
 		if ((v = get(L, n, "voltage")))
-			expression(L, v, KEY("voltage"), &it->voltage);
+			expression(L, v, metro_ykey(where, "voltage").s, &it->voltage);
 		break;
 	case METRO_ITEM_CREEP_TEST:
 		if (!(v = get(L, n, "allowed_pulses")))
 			metro_y_error(L->f, n, "%s: missing required key 'allowed_pulses'", where);
 		else
-			metro_y_long(L->f, v, KEY("allowed_pulses"), 0, 10, &it->allowed_pulses);
+			metro_y_long(L->f, v, metro_ykey(where, "allowed_pulses").s, 0, 10,
+				     &it->allowed_pulses);
 		break;
 	}
 	if (it->kind == METRO_ITEM_FLOW_POINT || it->kind == METRO_ITEM_LOAD_POINT) {
 		int k;
 		if (!(v = get(L, n, "formula"))) {
 			metro_y_error(L->f, n, "%s: missing required key 'formula'", where);
-		} else if (!metro_y_enum(L->f, v, KEY("formula"), formulas,
+		} else if (!metro_y_enum(L->f, v, metro_ykey(where, "formula").s, formulas,
 					 METRO_ARRAY_SIZE(formulas), &k)) {
 			it->formula = (enum metro_formula)k;
 			int ok = it->kind == METRO_ITEM_LOAD_POINT
@@ -602,8 +593,8 @@ static void item(struct loader *L, yaml_node_t *n, int i, struct metro_proc_item
 				metro_y_error(L->f, v,
 					      "%s: formula %s does not fit a %s item for %s "
 					      "meters",
-					      KEY("formula"), formulas[k], item_kinds[kind],
-					      p->meter ? p->meter : "these");
+					      metro_ykey(where, "formula").s, formulas[k],
+					      item_kinds[kind], p->meter ? p->meter : "these");
 		}
 		it->repeat = METRO_REPEAT_SINGLE;
 		it->runs = 1;
@@ -612,19 +603,31 @@ static void item(struct loader *L, yaml_node_t *n, int i, struct metro_proc_item
 		if (it->repeat == METRO_REPEAT_WATER_RETEST && p->meter &&
 		    strcmp(p->meter, "water") != 0)
 			metro_y_error(L->f, v, "%s: water-retest is the water meter rule",
-				      KEY("repeat"));
+				      metro_ykey(where, "repeat").s);
 		if (it->repeat == METRO_REPEAT_ELECTRICITY_MEAN &&
 		    it->kind != METRO_ITEM_LOAD_POINT)
 			metro_y_error(L->f, v, "%s: electricity-mean is the rule of load points",
-				      KEY("repeat"));
+				      metro_ykey(where, "repeat").s);
 	}
-#undef KEY
 }
 
+/* Names usable in expressions: the numeric nameplate fields, then the parameters. */
+static void collect_names(struct metro_procedure *p)
+{
+	p->names = metro_calloc(p->nfields + p->nparams + 1, sizeof *p->names);
+	for (size_t i = 0; i < p->nfields; i++)
+		if (!p->fields[i].is_text)
+			p->names[p->nnames++] = p->fields[i].name;
+	for (size_t i = 0; i < p->nparams; i++)
+		p->names[p->nnames++] = p->params[i].name;
+}
+
+/* The items, after the nameplate and the parameters: their expressions use those names. */
 static void items(struct loader *L, yaml_node_t *n)
 {
-	int len = metro_y_seq(L->f, n, "items");
 	struct metro_procedure *p = L->p;
+	collect_names(p);
+	int len = metro_y_seq(L->f, n, "items");
 	if (len == 0)
 		metro_y_error(L->f, n, "items: a procedure needs at least one item");
 	if (len <= 0)
@@ -640,17 +643,6 @@ static void items(struct loader *L, yaml_node_t *n)
 					      "items[%d].id: '%s' already used at line %u", i,
 					      p->items[i].id, p->items[j].line);
 	}
-}
-
-/* Names usable in expressions: the numeric nameplate fields, then the parameters. */
-static void collect_names(struct metro_procedure *p)
-{
-	p->names = metro_calloc(p->nfields + p->nparams + 1, sizeof *p->names);
-	for (size_t i = 0; i < p->nfields; i++)
-		if (!p->fields[i].is_text)
-			p->names[p->nnames++] = p->fields[i].name;
-	for (size_t i = 0; i < p->nparams; i++)
-		p->names[p->nnames++] = p->params[i].name;
 }
 
 /* certificate: {instrument, valid_months, note}: what the certificate of a pass says. */
@@ -669,48 +661,52 @@ static void certificate(struct loader *L, yaml_node_t *n)
 		metro_y_str(L->f, v[2], "certificate.note", 300, &p->cert_note);
 }
 
-static int load(struct metro_yfile *f, const char *path, const char *sha256,
-		struct metro_procedure **out)
+static void teardown(struct loader *L, yaml_node_t *n)
 {
-	static const struct metro_yfield fields[] = {
-		{"procedure", 1}, {"nameplate", 1}, {"parameters", 0},	{"conditions", 0},
-		{"items", 1},	  {"teardown", 1},  {"certificate", 0},
-	};
-	enum { PROC, NAMEPLATE, PARAMS, CONDS, ITEMS, TEARDOWN, CERT, NF };
-	size_t before = metro_diag_count(f->diag);
-	struct metro_procedure *p = metro_calloc(1, sizeof *p);
-	p->path = metro_strdup(path);
-	if (sha256)
-		snprintf(p->sha256, sizeof p->sha256, "%s", sha256);
-	else
-		metro_sha256_file(path, p->sha256);
-	struct loader L = {f, p};
-	yaml_node_t *v[NF];
-	metro_y_map(f, metro_y_root(f), "", fields, NF, v);
-	if (v[PROC])
-		header(&L, v[PROC]);
-	if (v[NAMEPLATE])
-		nameplate(&L, v[NAMEPLATE]);
-	if (v[PARAMS])
-		parameters(&L, v[PARAMS]);
-	collect_names(p);
-	if (v[CONDS])
-		conditions(&L, v[CONDS]);
-	if (v[ITEMS])
-		items(&L, v[ITEMS]);
-	if (v[TEARDOWN]) {
-		static const char *const td[] = {"safe-state"};
-		int k;
-		metro_y_enum(f, v[TEARDOWN], "teardown", td, 1, &k);
-	}
-	if (v[CERT])
-		certificate(&L, v[CERT]);
+	static const char *const td[] = {"safe-state"};
+	int k;
+	metro_y_enum(L->f, n, "teardown", td, 1, &k);
+}
+
+/* The sections of a procedure file, each with its validator, in the order that messages name
+ * them and that they are validated in: the items use the names of the nameplate fields and
+ * the parameters, so those come first. */
+enum {
+	SEC_PROCEDURE,
+	SEC_NAMEPLATE,
+	SEC_PARAMETERS,
+	SEC_CONDITIONS,
+	SEC_ITEMS,
+	SEC_TEARDOWN,
+	SEC_CERTIFICATE,
+	NSECTIONS
+};
+static const struct section {
+	const char *key;
+	int required;
+	void (*validate)(struct loader *L, yaml_node_t *n);
+} sections[NSECTIONS] = {
+	[SEC_PROCEDURE] = {.key = "procedure", .required = 1, .validate = header},
+	[SEC_NAMEPLATE] = {.key = "nameplate", .required = 1, .validate = nameplate},
+	[SEC_PARAMETERS] = {.key = "parameters", .required = 0, .validate = parameters},
+	[SEC_CONDITIONS] = {.key = "conditions", .required = 0, .validate = conditions},
+	[SEC_ITEMS] = {.key = "items", .required = 1, .validate = items},
+	[SEC_TEARDOWN] = {.key = "teardown", .required = 1, .validate = teardown},
+	[SEC_CERTIFICATE] = {.key = "certificate", .required = 0, .validate = certificate},
+};
+
+/* What no one section can check: the nameplate fields the meter's regulation needs, and the
+ * uncertainty ratio every procedure must state.  v is the sections' nodes. */
+static void check_whole(struct loader *L, yaml_node_t *const *v)
+{
+	struct metro_procedure *p = L->p;
+	yaml_node_t *np = v[SEC_NAMEPLATE], *params = v[SEC_PARAMETERS];
 	if (p->meter && !strcmp(p->meter, "electricity")) {
 		static const char *const need[] = {"un",    "ib",	  "imax",  "meter_constant",
 						   "class", "connection", "phases"};
 		for (size_t i = 0; i < METRO_ARRAY_SIZE(need); i++)
-			if (!metro_procedure_field(p, need[i]) && v[NAMEPLATE])
-				metro_y_error(f, v[NAMEPLATE],
+			if (!metro_procedure_field(p, need[i]) && np)
+				metro_y_error(L->f, np,
 					      "nameplate: an electricity procedure needs the field "
 					      "'%s'",
 					      need[i]);
@@ -719,18 +715,39 @@ static int load(struct metro_yfile *f, const char *path, const char *sha256,
 						  ? (const char *const[]){"q3", "r", "class", NULL}
 						  : (const char *const[]){"qmax", "class", NULL};
 		for (size_t i = 0; need[i]; i++)
-			if (!metro_procedure_field(p, need[i]) && v[NAMEPLATE])
-				metro_y_error(f, v[NAMEPLATE],
+			if (!metro_procedure_field(p, need[i]) && np)
+				metro_y_error(L->f, np,
 					      "nameplate: a %s procedure needs the field '%s'",
 					      p->meter, need[i]);
 	}
 	if (!metro_dec_valid(metro_procedure_param(p, "uncertainty_ratio", metro_dec_invalid())) &&
-	    v[PROC] &&
-	    !(v[PARAMS] && v[PARAMS]->type == YAML_MAPPING_NODE &&
-	      get(&L, v[PARAMS], "uncertainty_ratio")))
-		metro_y_error(f, v[PARAMS] ? v[PARAMS] : v[PROC],
+	    v[SEC_PROCEDURE] &&
+	    !(params && params->type == YAML_MAPPING_NODE && get(L, params, "uncertainty_ratio")))
+		metro_y_error(L->f, params ? params : v[SEC_PROCEDURE],
 			      "parameters: uncertainty_ratio is required (the largest U/MPE the "
 			      "regulation allows for this verification)");
+}
+
+static int load(struct metro_yfile *f, const char *path, const char *sha256,
+		struct metro_procedure **out)
+{
+	size_t before = metro_diag_count(f->diag);
+	struct metro_procedure *p = metro_calloc(1, sizeof *p);
+	p->path = metro_strdup(path);
+	if (sha256)
+		snprintf(p->sha256, sizeof p->sha256, "%s", sha256);
+	else
+		metro_sha256_file(path, p->sha256);
+	struct loader L = {f, p};
+	struct metro_yfield fields[NSECTIONS];
+	for (size_t i = 0; i < NSECTIONS; i++)
+		fields[i] = (struct metro_yfield){sections[i].key, sections[i].required};
+	yaml_node_t *v[NSECTIONS];
+	metro_y_map(f, metro_y_root(f), "", fields, NSECTIONS, v);
+	for (size_t i = 0; i < NSECTIONS; i++)
+		if (v[i])
+			sections[i].validate(&L, v[i]);
+	check_whole(&L, v);
 	if (metro_diag_count(f->diag) != before) {
 		metro_procedure_destroy(&p);
 		return METRO_E_INVAL;

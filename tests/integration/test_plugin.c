@@ -1,7 +1,8 @@
 /* The driver plugin mechanism end to end: a plugin with a mismatched ABI is refused with a clear
  * reason; the example plugin (scpi-tcp) loads, is found by name, and reads and writes a real
  * SCPI-style instrument (a small TCP server in this test) through the device layer, with the
- * write read back; a configuration naming the plugin validates. */
+ * write read back; a configuration naming the plugin validates (the plugin loaded by the
+ * configuration itself, before the rig that uses it is checked). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -156,9 +157,13 @@ static void test_plugin_reads_and_writes(void **state)
 	close(in.listen_fd);
 }
 
+/* Runs first: the configuration itself must load the plugin before it checks the rig that
+ * names its driver (driver_plugins is validated before rigs), so the plugin must not be
+ * registered yet by an earlier test in this process. */
 static void test_config_names_plugin(void **state)
 {
 	(void)state;
+	assert_null(metro_driver_find("scpi-tcp"));
 	char *dir = tu_tmpdir();
 	char cwd[4096];
 	assert_non_null(getcwd(cwd, sizeof cwd));
@@ -201,9 +206,9 @@ int main(void)
 {
 	tu_srcdir();
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_config_names_plugin),
 		cmocka_unit_test(test_bad_abi_refused),
 		cmocka_unit_test(test_plugin_reads_and_writes),
-		cmocka_unit_test(test_config_names_plugin),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

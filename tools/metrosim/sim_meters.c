@@ -104,10 +104,9 @@ static void load_bench(struct metro_yfile *f, yaml_node_t *n, enum metro_rig_kin
 	for (size_t i = 0; i < nf; i++) {
 		if (!v[i])
 			continue;
-		char key[64];
-		snprintf(key, sizeof key, "bench.%s", which[i]->key);
 		double d;
-		if (!metro_y_double(f, v[i], key, which[i]->min, which[i]->max, &d))
+		if (!metro_y_double(f, v[i], metro_ykey("bench", which[i]->key).s, which[i]->min,
+				    which[i]->max, &d))
 			param_store(b, which[i], d);
 	}
 }
@@ -206,7 +205,6 @@ static int cmp_point(const void *a, const void *b)
 static void load_curve(struct metro_yfile *f, yaml_node_t *n, const char *where,
 		       enum metro_rig_kind kind, struct sim_meter *m)
 {
-	char key[128];
 	int len = metro_y_seq(f, n, where);
 	if (len < 0)
 		return;
@@ -218,46 +216,43 @@ static void load_curve(struct metro_yfile *f, yaml_node_t *n, const char *where,
 	for (int i = 0; i < len; i++) {
 		yaml_node_t *pt = metro_y_seq_at(f, n, i);
 		struct sim_point *p = &m->pts[m->npts];
-		snprintf(key, sizeof key, "%s[%d]", where, i);
+		struct metro_ypath key = metro_yindex(where, i);
 		if (kind == METRO_RIG_ELECTRICITY_BENCH) {
 			static const struct metro_yfield pf[] = {
 				{"current", 1}, {"pf", 1}, {"error", 1}};
 			yaml_node_t *v[3];
-			if (metro_y_map(f, pt, key, pf, 3, v))
+			if (metro_y_map(f, pt, key.s, pf, 3, v))
 				continue;
-			char k2[160];
-			snprintf(k2, sizeof k2, "%s.current", key);
-			int bad = metro_y_double(f, v[0], k2, 0.0, 1e6, &p->x);
-			snprintf(k2, sizeof k2, "%s.error", key);
-			bad |= metro_y_double(f, v[2], k2, -100.0, 1000.0, &p->err);
+			int bad = metro_y_double(f, v[0], metro_ykey(key.s, "current").s, 0.0, 1e6,
+						 &p->x);
+			bad |= metro_y_double(f, v[2], metro_ykey(key.s, "error").s, -100.0, 1000.0,
+					      &p->err);
 			char *s = NULL;
-			snprintf(k2, sizeof k2, "%s.pf", key);
-			if (metro_y_str(f, v[1], k2, 16, &s)) {
+			struct metro_ypath pfk = metro_ykey(key.s, "pf");
+			if (metro_y_str(f, v[1], pfk.s, 16, &s)) {
 				bad = 1;
 			} else if (parse_pf(s, &p->angle)) {
 				metro_y_error(
 					f, v[1],
 					"%s: '%s' is not a power factor (1.0, 0.5L, 0.8C: 0 < "
 					"pf <= 1, L inductive, C capacitive)",
-					k2, s);
+					pfk.s, s);
 				bad = 1;
 			}
 			free(s);
 			if (!bad)
 				m->npts++;
 		} else {
-			if (metro_y_seq(f, pt, key) != 2) {
+			if (metro_y_seq(f, pt, key.s) != 2) {
 				if (pt && pt->type == YAML_SEQUENCE_NODE)
 					metro_y_error(f, pt, "%s: a point is [flow_m3h, error_pct]",
-						      key);
+						      key.s);
 				continue;
 			}
-			char k2[160];
-			snprintf(k2, sizeof k2, "%s[0]", key);
-			int bad = metro_y_double(f, metro_y_seq_at(f, pt, 0), k2, 0.0, 1e6, &p->x);
-			snprintf(k2, sizeof k2, "%s[1]", key);
-			bad |= metro_y_double(f, metro_y_seq_at(f, pt, 1), k2, -100.0, 1000.0,
-					      &p->err);
+			int bad = metro_y_double(f, metro_y_seq_at(f, pt, 0),
+						 metro_yindex(key.s, 0).s, 0.0, 1e6, &p->x);
+			bad |= metro_y_double(f, metro_y_seq_at(f, pt, 1), metro_yindex(key.s, 1).s,
+					      -100.0, 1000.0, &p->err);
 			if (!bad)
 				m->npts++;
 		}
@@ -270,7 +265,7 @@ static void load_curve(struct metro_yfile *f, yaml_node_t *n, const char *where,
 					f, pt,
 					"%s: %s %g is not above the previous point's %g (give "
 					"points in increasing order)",
-					key, "flow", b->x, a->x);
+					key.s, "flow", b->x, a->x);
 			}
 		}
 	}
@@ -307,17 +302,16 @@ static void load_meter(struct metro_yfile *f, yaml_node_t *n, const char *where,
 		v[k] = NULL;
 	for (size_t i = 0; i < nf; i++)
 		v[which[i]] = got[i];
-	char key[128];
-#define KEY(k) (snprintf(key, sizeof key, "%s.%s", where, k), key)
 	if (v[M_POSITION])
-		metro_y_long(f, v[M_POSITION], KEY("position"), 1, 100000, position);
+		metro_y_long(f, v[M_POSITION], metro_ykey(where, "position").s, 1, 100000,
+			     position);
 	if (v[M_SERIAL]) {
 		free(m->serial);
 		m->serial = NULL;
-		metro_y_str(f, v[M_SERIAL], KEY("serial"), 64, &m->serial);
+		metro_y_str(f, v[M_SERIAL], metro_ykey(where, "serial").s, 64, &m->serial);
 	}
 	if (v[M_EMPTY])
-		metro_y_bool(f, v[M_EMPTY], KEY("empty"), &m->empty);
+		metro_y_bool(f, v[M_EMPTY], metro_ykey(where, "empty").s, &m->empty);
 	if (v[M_CONSTANT] && v[M_CURVE])
 		metro_y_error(f, v[M_CURVE], "%s: give either 'constant' or 'curve', not both",
 			      where);
@@ -329,38 +323,39 @@ static void load_meter(struct metro_yfile *f, yaml_node_t *n, const char *where,
 		m->constant = 0.0;
 	}
 	if (v[M_CONSTANT])
-		metro_y_double(f, v[M_CONSTANT], KEY("constant"), -100.0, 1000.0, &m->constant);
+		metro_y_double(f, v[M_CONSTANT], metro_ykey(where, "constant").s, -100.0, 1000.0,
+			       &m->constant);
 	if (v[M_CURVE])
-		load_curve(f, v[M_CURVE], KEY("curve"), kind, m);
+		load_curve(f, v[M_CURVE], metro_ykey(where, "curve").s, kind, m);
 	if (v[M_START])
-		metro_y_double(f, v[M_START], KEY("start_current_a"), 0.0, 1e6,
+		metro_y_double(f, v[M_START], metro_ykey(where, "start_current_a").s, 0.0, 1e6,
 			       &m->start_current_a);
 	if (v[M_CREEP])
-		metro_y_double(f, v[M_CREEP], KEY("creep_pulses_per_hour"), 0.0, 1e9,
-			       &m->creep_per_hour);
+		metro_y_double(f, v[M_CREEP], metro_ykey(where, "creep_pulses_per_hour").s, 0.0,
+			       1e9, &m->creep_per_hour);
 	if (v[M_MCONST])
-		metro_y_double(f, v[M_MCONST], KEY("meter_constant"), 0.0, 1e9, &m->meter_constant);
+		metro_y_double(f, v[M_MCONST], metro_ykey(where, "meter_constant").s, 0.0, 1e9,
+			       &m->meter_constant);
 	if (v[M_RES])
-		metro_y_double(f, v[M_RES], KEY("resolution_l"), 0.0, 1e6, &m->resolution_l);
-	if (v[M_TOFF] &&
-	    !metro_y_double(f, v[M_TOFF], KEY("temp_offset"), -50.0, 50.0, &m->temp_offset))
+		metro_y_double(f, v[M_RES], metro_ykey(where, "resolution_l").s, 0.0, 1e6,
+			       &m->resolution_l);
+	if (v[M_TOFF] && !metro_y_double(f, v[M_TOFF], metro_ykey(where, "temp_offset").s, -50.0,
+					 50.0, &m->temp_offset))
 		m->has_temp_offset = 1;
 	if (v[M_RUNOFF]) {
-		int len = metro_y_seq(f, v[M_RUNOFF], KEY("run_offsets"));
+		struct metro_ypath key = metro_ykey(where, "run_offsets");
+		int len = metro_y_seq(f, v[M_RUNOFF], key.s);
 		if (len > SIM_MAX_RUN_OFFSETS) {
-			metro_y_error(f, v[M_RUNOFF], "%s: at most %d collections", key,
+			metro_y_error(f, v[M_RUNOFF], "%s: at most %d collections", key.s,
 				      SIM_MAX_RUN_OFFSETS);
 		} else if (len >= 0) {
 			m->nrun_offsets = 0;
-			for (int i = 0; i < len; i++) {
-				char k2[160];
-				snprintf(k2, sizeof k2, "%s.run_offsets[%d]", where, i);
-				metro_y_double(f, metro_y_seq_at(f, v[M_RUNOFF], i), k2, -100.0,
-					       100.0, &m->run_offsets[m->nrun_offsets++]);
-			}
+			for (int i = 0; i < len; i++)
+				metro_y_double(f, metro_y_seq_at(f, v[M_RUNOFF], i),
+					       metro_yindex(key.s, i).s, -100.0, 100.0,
+					       &m->run_offsets[m->nrun_offsets++]);
 		}
 	}
-#undef KEY
 }
 
 static void load_doc(struct metro_yfile *f, enum metro_rig_kind kind, struct sim_meters *ms)
@@ -382,20 +377,19 @@ static void load_doc(struct metro_yfile *f, enum metro_rig_kind kind, struct sim
 	yaml_node_t **seen = metro_calloc((size_t)ms->npos + 1, sizeof *seen);
 	for (int i = 0; i < len; i++) {
 		yaml_node_t *n = metro_y_seq_at(f, v[2], i);
-		char where[48];
-		snprintf(where, sizeof where, "meters[%d]", i);
+		struct metro_ypath where = metro_yindex("meters", i);
 		/* Parse into a scratch meter first: the position is only known afterwards. */
 		struct sim_meter tmp;
 		meter_copy(&tmp, &ms->pos[0]);
 		long position = 0;
-		load_meter(f, n, where, kind, 0, &tmp, &position);
+		load_meter(f, n, where.s, kind, 0, &tmp, &position);
 		if (position > ms->npos) {
-			metro_y_error(f, n, "%s.position: %ld, but the rig has %d positions", where,
-				      position, ms->npos);
+			metro_y_error(f, n, "%s.position: %ld, but the rig has %d positions",
+				      where.s, position, ms->npos);
 		} else if (position >= 1 && seen[position]) {
 			metro_y_error(f, n,
 				      "%s.position: position %ld listed twice (first at line %u)",
-				      where, position, metro_y_line(seen[position]));
+				      where.s, position, metro_y_line(seen[position]));
 		} else if (position >= 1) {
 			seen[position] = n;
 			meter_free(&ms->pos[position]);

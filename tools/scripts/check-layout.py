@@ -63,13 +63,16 @@ MAY_USE = {
 # Headers over a unit split into several files: the other files whose functions and objects
 # they may declare, besides the file of their own name.
 FACADES = {
-    "lib/records/store.h": {"store_registry.c", "store_runs.c", "store_query.c"},
-    "lib/records/store_int.h": {"store_registry.c"},
+    "lib/records/store.h": {"store_registry.c", "store_runs.c", "store_query.c", "store_state.c"},
+    "lib/records/store_int.h": {"store_registry.c", "store_state.c"},
     "lib/records/audit.h": {"audit_verify.c"},
     "drivers/driver.h": {"registry.c"},
     "daemon/server.h": {"publish.c", "control.c"},
+    "daemon/config.h": {"config_endpoints.c", "config_standards.c", "config_rigs.c"},
+    "daemon/config_int.h": {"config_endpoints.c", "config_standards.c", "config_rigs.c"},
     "daemon/engine/engine.h": {"judge.c"},
-    "daemon/engine/engine_int.h": {"common.c", "flow.c", "judge.c", "electricity.c"},
+    "daemon/engine/engine_int.h": {"common.c", "flow.c", "judge.c", "electricity.c",
+                                   "plausible.c"},
     "tools/metrosim/sim_model.h": {"sim_flow.c", "sim_elec.c", "sim_bell.c"},  # ops tables
 }
 # System headers that only one room may include (in its .c files and *_int.h headers).

@@ -99,8 +99,12 @@ static int collect_volume(struct metro_engine *e, const struct metro_proc_item *
 	while (r - r0 < vol || elapsed < min_s) {
 		if (elapsed > limit) {
 			eng_wr(e, "collect", 0);
-			return eng_fault(e, "%s: %.6g L of %.6g L collected in %.0f s", it->id,
-					 r - r0, vol, elapsed);
+			return eng_fault(
+				e,
+				"%s: the reference volume reached %.6g L of %.6g L in %.0f s "
+				"at %.6g m3/h: a rig or profile fault (diverter, word order, "
+				"scale?), no meter is judged",
+				it->id, r - r0, vol, elapsed, flow);
 		}
 		if (eng_wait_real(e, e->io.poll_s))
 			return METRO_E_STATE;

@@ -34,10 +34,20 @@ int eng_plausible_reference(struct metro_engine *e, const struct metro_proc_item
 {
 	double ref = eng_dd(ref_l);
 	double expected = flow_m3h * 1000.0 / 3600.0 * seconds;
+	/* A reading beyond any decimal of 1 µL (a mis-decoded double: 1e300 L) has no value to
+	 * show. */
+	if (!metro_dec_valid(ref_l))
+		return eng_fault(
+			e,
+			"%s: the reference volume read after %.0f s at %.6g m3/h is not a "
+			"volume (beyond ±1e32 L): a rig or profile fault (word order, scale, "
+			"register?), no meter is judged",
+			it->id, seconds, flow_m3h);
 	if (!(ref > 0))
 		return eng_fault(e,
 				 "%s: the reference volume is %.6g L after %.0f s at %.6g m3/h: a "
-				 "rig or profile fault, no meter is judged",
+				 "rig or profile fault (word order, scale, register?), no meter is "
+				 "judged",
 				 it->id, ref, seconds, flow_m3h);
 	double tol = param(e, "plausibility_reference_pct", DEFAULT_REFERENCE_PCT);
 	if (tol <= 0 || !(expected > 0))

@@ -43,14 +43,16 @@ static void station(struct loader *L, yaml_node_t *n)
 
 static void store(struct loader *L, yaml_node_t *n)
 {
-	static const struct metro_yfield fields[] = {{"path", 1}};
-	yaml_node_t *v[1];
-	metro_y_map(L->f, n, "store", fields, 1, v);
+	static const struct metro_yfield fields[] = {{"path", 1}, {"reserve_mb", 0}};
+	yaml_node_t *v[2];
+	metro_y_map(L->f, n, "store", fields, 2, v);
 	char *p = NULL;
 	if (v[0] && !metro_y_str(L->f, v[0], "store.path", 4096, &p)) {
 		L->c->store_path = cfg_resolve(L, p);
 		free(p);
 	}
+	if (v[1])
+		metro_y_long(L->f, v[1], "store.reserve_mb", 0, 1000000, &L->c->store_reserve_mb);
 }
 
 static int is_dir(const char *p)
@@ -178,6 +180,7 @@ static int load(struct metro_yfile *f, const char *path, struct metro_diag *diag
 	c->path = metro_strdup(path);
 	c->dir = metro_dirname(path);
 	c->due_warning_days = 30;
+	c->store_reserve_mb = 64;
 	c->log_level = METRO_LOG_INFO;
 	struct loader L = {f, c};
 	struct metro_yfield fields[NSECTIONS];

@@ -62,6 +62,7 @@ struct metro_config {
 	char *publish_endpoint;
 	struct metro_curve_conf control_curve, publish_curve;
 	char *store_path;      /* resolved */
+	long store_reserve_mb; /* free space below which no run starts (default 64) */
 	char **procedure_dirs; /* resolved */
 	size_t nprocedure_dirs;
 	struct metro_procedure **procedures; /* the library, loaded and validated */

@@ -402,6 +402,14 @@ static json_t *start_batch(struct metro_server *s, json_t *req, json_t *id, int6
 				   "the record store has failed (%s): no run starts until metrod "
 				   "restarts on a working store",
 				   metro_store_failed(s->store));
+	uint64_t free_mb;
+	if (metro_server_check_space(s, &free_mb))
+		return error_reply(
+			id, "store-reserve",
+			"the record store's file system has %llu MB free, below the "
+			"reserve of %ld MB (store.reserve_mb): free space before starting a "
+			"run",
+			(unsigned long long)free_mb, s->cfg->store_reserve_mb);
 	struct metro_rig *rig = find_rig(s, req, id, &reply);
 	if (!rig)
 		return reply;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <zmq.h>
 
@@ -31,14 +32,15 @@ void metro_time_rfc3339(char out[40])
 }
 
 /* Stamp a document (schema, station, time, rig, seq) and, for results, store it for replay.
- * Returns the text to send (caller frees) with its topic in topic[], or NULL (not stored:
- * then it must not be published).  Consumes doc. */
-static char *prepare(struct metro_server *s, const char *kind, const char *rig, json_t *doc,
-		     char topic[128])
+ * Its topic is "<kind>.<sub>" (or "<kind>" for a NULL sub), its "rig" field rig (none for
+ * NULL).  Returns the text to send (caller frees) with its topic in topic[], or NULL (not
+ * stored: then it must not be published).  Consumes doc. */
+static char *prepare_as(struct metro_server *s, const char *kind, const char *sub, const char *rig,
+			json_t *doc, char topic[128])
 {
 	char now[40];
-	if (rig)
-		snprintf(topic, 128, "%s.%s", kind, rig);
+	if (sub)
+		snprintf(topic, 128, "%s.%s", kind, sub);
 	else
 		snprintf(topic, 128, "%s", kind);
 	metro_time_rfc3339(now);
@@ -68,6 +70,12 @@ static char *prepare(struct metro_server *s, const char *kind, const char *rig, 
 	char *text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(METRO_DOC_REAL_PRECISION));
 	json_decref(doc);
 	return text;
+}
+
+static char *prepare(struct metro_server *s, const char *kind, const char *rig, json_t *doc,
+		     char topic[128])
+{
+	return prepare_as(s, kind, rig, rig, doc, topic);
 }
 
 /* Every document leaves through here: topic frame, body frame.  PUB never blocks: at the
@@ -357,4 +365,39 @@ void metro_server_record_refused(struct metro_server *s, struct metro_rig *rig,
 				"reason", u->reason);
 	metro_rig_command(rig, "record-failed", cmd);
 	json_decref(cmd);
+}
+
+int metro_server_check_space(struct metro_server *s, uint64_t *free_mb)
+{
+	*free_mb = UINT64_MAX;
+	long reserve = s->cfg->store_reserve_mb;
+	char *dir = metro_dirname(s->cfg->store_path);
+	struct statvfs v;
+	int low = 0;
+	if (reserve > 0 && statvfs(dir, &v) == 0) {
+		*free_mb = (uint64_t)v.f_bavail * v.f_frsize / (1024 * 1024);
+		low = *free_mb < (uint64_t)reserve;
+	}
+	free(dir);
+	if (low != s->space_low) {
+		s->space_low = low;
+		char msg[300];
+		snprintf(msg, sizeof msg,
+			 low ? "the record store's file system has %llu MB free, below the reserve "
+			       "of %ld MB (store.reserve_mb): no run starts until space is freed"
+			     : "the record store's file system has %llu MB free again (reserve %ld "
+			       "MB)",
+			 (unsigned long long)*free_mb, reserve);
+		if (low)
+			metro_warn("%s", msg);
+		else
+			metro_notice("%s", msg);
+		json_t *doc = json_pack("{sssssbss}", "alarm", "store-space-low", "severity",
+					"warning", "active", low, "message", msg);
+		char topic[128];
+		char *text = prepare_as(s, "alarm", "store", NULL, doc, topic);
+		if (text)
+			send_doc(s, topic, text);
+	}
+	return low;
 }

@@ -542,7 +542,12 @@ int metro_server_run(struct metro_server *s)
 				metro_server_check_due(s);
 		}
 		metro_store_check_file(s->store); /* deleted or replaced under us? */
-		metro_server_store_failed(s);	  /* (or a write outside a result failed it) */
+		if (metro_now_ns() >= s->next_space_look_ns) {
+			uint64_t free_mb;
+			metro_server_check_space(s, &free_mb);
+			s->next_space_look_ns = metro_now_ns() + 5000000000ull;
+		}
+		metro_server_store_failed(s); /* (or a write outside a result failed it) */
 		if (metro_now_ns() >= s->next_checkpoint_ns) {
 			json_decref(metro_server_checkpoint(s));
 			s->next_checkpoint_ns = metro_now_ns() + 600000000000ull;

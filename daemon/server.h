@@ -54,6 +54,8 @@ struct metro_server {
 	 * alarm.store published); and the positions of the runs in progress whose points could
 	 * not be recorded: their verdict is recorded as error, never a pass or a fail. */
 	int store_failure_seen;
+	int space_low; /* the store's file system is below store.reserve_mb (alarm raised) */
+	uint64_t next_space_look_ns;
 	struct metro_unrecorded {
 		int64_t run;
 		int position;
@@ -117,6 +119,10 @@ void metro_server_record_refused(struct metro_server *s, struct metro_rig *rig,
  * log says it; `start` is refused from then on (control.c).  Returns nonzero when the store
  * has failed. */
 int metro_server_store_failed(struct metro_server *s);
+/* Look at the free space of the record store's file system: below store.reserve_mb, an
+ * alarm.store `store-space-low` warning is raised (and cleared when space is back).  Returns
+ * nonzero while below; *free_mb is the free space (UINT64_MAX when not checked). */
+int metro_server_check_space(struct metro_server *s, uint64_t *free_mb);
 /* Sign the chain head and publish the checkpoint on `audit`.  Returns the checkpoint (new
  * reference) or NULL when nothing new was recorded (publish.c). */
 json_t *metro_server_checkpoint(struct metro_server *s);

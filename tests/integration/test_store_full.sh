@@ -25,7 +25,7 @@ finally() { # the processes first (they hold files on the tmpfs), then the mount
 	cleanup
 }
 trap finally EXIT
-sed -i "s|store: {path: $TMP/records.db}|store: {path: $TMP/store/records.db}|" "$TMP/metrod.yaml"
+sed -i "s|store: {path: $TMP/records.db}|store: {path: $TMP/store/records.db, reserve_mb: 0}|" "$TMP/metrod.yaml" # a 4 MB tmpfs: no reserve
 grep -q "$TMP/store/records.db" "$TMP/metrod.yaml" || { echo "FAIL: store path not set"; exit 1; }
 start_metrod "$TMP/metrod.yaml"
 

@@ -632,23 +632,19 @@ static json_t *cmd_input(struct metro_server *s, json_t *req, json_t *id)
 				   metro_rig_conf(rig)->id, open ? " (open: " : "",
 				   open ? open : "");
 	json_t *ans = json_object_get(req, "answer");
-	const char *a = json_string_value(ans);
 	json_t *pdoc = metro_runs_prompt_doc(s->runs, metro_rig_conf(rig)->id);
-	if (!strcmp(json_string_value(json_object_get(pdoc, "kind")) ?: "", "readings")) {
-		/* typed meter readings: checked here, before the answer is recorded */
-		json_t *pj = json_object_get(pdoc, "positions");
-		int positions[1024];
-		size_t n = 0;
-		for (size_t i = 0; i < json_array_size(pj) && n < METRO_ARRAY_SIZE(positions); i++)
-			positions[n++] = (int)json_integer_value(json_array_get(pj, i));
-		char err[200];
-		if (metro_engine_check_readings(positions, n, ans, err, sizeof err))
-			return error_reply(id, "bad-request", "%s", err);
-	} else if (!(a && (!strcmp(a, "pass") || !strcmp(a, "fail"))) && !json_is_object(ans)) {
-		return error_reply(id, "bad-request",
-				   "'answer' must be \"pass\", \"fail\" or {\"POSITION\": "
-				   "\"pass\"|\"fail\", ...}");
-	}
+	/* The answer is checked here as the engine will check it, before it is recorded:
+	 * typed meter readings, or pass/fail for the whole prompt or by position. */
+	json_t *pj = json_object_get(pdoc, "positions");
+	int positions[1024];
+	size_t n = 0;
+	for (size_t i = 0; i < json_array_size(pj) && n < METRO_ARRAY_SIZE(positions); i++)
+		positions[n++] = (int)json_integer_value(json_array_get(pj, i));
+	char err[200];
+	int readings = !strcmp(json_string_value(json_object_get(pdoc, "kind")) ?: "", "readings");
+	if (readings ? metro_engine_check_readings(positions, n, ans, err, sizeof err)
+		     : metro_engine_check_judgements(positions, n, ans, err, sizeof err))
+		return error_reply(id, "bad-request", "%s", err);
 	const char *op = json_string_value(json_object_get(req, "operator"));
 	if (!op || !op[0])
 		return error_reply(id, "bad-request", "'operator' must name who answers");

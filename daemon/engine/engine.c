@@ -334,18 +334,11 @@ int metro_engine_command(struct metro_engine *e, const char *verb, json_t *doc, 
 			snprintf(err, errlen, "'operator' is required");
 			return METRO_E_INVAL;
 		}
-		const char *a = json_string_value(ans);
-		if (e->prompt_readings) {
-			if (metro_engine_check_readings(e->prompt_pos, e->nprompt_pos, ans, err,
-							errlen))
-				return METRO_E_INVAL;
-		} else if (a ? strcmp(a, "pass") != 0 && strcmp(a, "fail") != 0
-			     : !json_is_object(ans)) {
-			snprintf(err, errlen,
-				 "'answer' must be \"pass\", \"fail\" or an object of "
-				 "positions");
+		if (e->prompt_readings ? metro_engine_check_readings(e->prompt_pos, e->nprompt_pos,
+								     ans, err, errlen)
+				       : metro_engine_check_judgements(
+						 e->prompt_pos, e->nprompt_pos, ans, err, errlen))
 			return METRO_E_INVAL;
-		}
 		json_decref(e->answer);
 		e->answer = json_incref(ans);
 		metro_strlcpy(e->answer_operator, op, sizeof e->answer_operator);
@@ -353,6 +346,19 @@ int metro_engine_command(struct metro_engine *e, const char *verb, json_t *doc, 
 	}
 	snprintf(err, errlen, "unknown run command '%s'", verb);
 	return METRO_E_INVAL;
+}
+
+/* Whether key names one of positions[0..n): the position's number as the prompt lists it
+ * ("3"), the key the engine looks the answer up by; "03", "+3" or " 3" name no position. */
+static int is_prompt_position(const int *positions, size_t n, const char *key)
+{
+	for (size_t k = 0; k < n; k++) {
+		char name[16];
+		snprintf(name, sizeof name, "%d", positions[k]);
+		if (!strcmp(key, name))
+			return 1;
+	}
+	return 0;
 }
 
 int metro_engine_check_readings(const int *positions, size_t n, json_t *ans, char *err,
@@ -367,23 +373,46 @@ int metro_engine_check_readings(const int *positions, size_t n, json_t *ans, cha
 	const char *key;
 	json_t *v;
 	json_object_foreach (ans, key, v) {
-		char *end;
-		long pos = strtol(key, &end, 10);
-		size_t k = 0;
-		while (k < n && !(*key && !*end && positions[k] == pos))
-			k++;
 		struct metro_dec d;
-		if (k == n) {
+		if (!is_prompt_position(positions, n, key)) {
 			snprintf(err, errlen,
 				 "answer: '%s' is not a position this prompt asks about", key);
 			return METRO_E_INVAL;
 		}
 		if (metro_engine_reading(v, &d)) {
 			snprintf(err, errlen,
-				 "answer: position %ld: not a meter reading (a decimal number of "
+				 "answer: position %s: not a meter reading (a decimal number of "
 				 "m3, "
 				 "0 to 1e9, e.g. \"123.4567\")",
-				 pos);
+				 key);
+			return METRO_E_INVAL;
+		}
+	}
+	return METRO_OK;
+}
+
+int metro_engine_check_judgements(const int *positions, size_t n, json_t *ans, char *err,
+				  size_t errlen)
+{
+	const char *a = json_string_value(ans);
+	if (a ? strcmp(a, "pass") != 0 && strcmp(a, "fail") != 0 : !json_is_object(ans)) {
+		snprintf(err, errlen,
+			 "'answer' must be \"pass\", \"fail\" or an object of positions, e.g. "
+			 "{\"1\": \"pass\", \"2\": \"fail\"}");
+		return METRO_E_INVAL;
+	}
+	const char *key;
+	json_t *v;
+	json_object_foreach (ans, key, v) {
+		const char *s = json_string_value(v);
+		if (!is_prompt_position(positions, n, key)) {
+			snprintf(err, errlen,
+				 "answer: '%s' is not a position this prompt asks about", key);
+			return METRO_E_INVAL;
+		}
+		if (!s || (strcmp(s, "pass") != 0 && strcmp(s, "fail") != 0)) {
+			snprintf(err, errlen, "answer: position %s: must be \"pass\" or \"fail\"",
+				 key);
 			return METRO_E_INVAL;
 		}
 	}

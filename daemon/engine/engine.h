@@ -64,11 +64,16 @@ int metro_engine_must_end(const struct metro_engine *e);
 /* Typed meter readings (readings: operator).  One reading: decimal text or a JSON number, 0 to
  * 1e9 (m3 on the dial); returns 0 and *out, or METRO_E_INVAL.  A whole answer: an object
  * whose keys are among positions[0..n) and whose values are readings; returns 0, or
- * METRO_E_INVAL with the first problem in err.  The control API and the engine both check an
+ * METRO_E_INVAL with the first problem in err.  A key is a position's number as the prompt
+ * lists it ("3"; "03" names no position).  The control API and the engine both check an
  * answer with these, so it is refused before it is recorded. */
 int metro_engine_reading(json_t *v, struct metro_dec *out);
 int metro_engine_check_readings(const int *positions, size_t n, json_t *ans, char *err,
 				size_t errlen);
+/* The same for the answer to a judgement prompt: "pass", "fail", or an object whose keys are
+ * among positions[0..n) and whose values are "pass" or "fail". */
+int metro_engine_check_judgements(const int *positions, size_t n, json_t *ans, char *err,
+				  size_t errlen);
 enum metro_run_state metro_engine_state(const struct metro_engine *e);
 
 #endif

@@ -212,7 +212,7 @@ static int load_chain(struct vctx *v)
 		} else {
 			char a[17], b[17];
 			if (memcmp(sprev, prev, METRO_AUDIT_HASH) != 0)
-				fail(v, "chain", l->row_id, l->seq, "link-prev", l->seq,
+				fail(v, tname(l->table), l->row_id, l->seq, "link-prev", l->seq,
 				     "chain record %lld (%s row %lld): its previous hash %s… is "
 				     "not the hash of record %lld (%s…): records removed, "
 				     "inserted or reordered",
@@ -590,7 +590,7 @@ static void check_cert_sequence(struct vctx *v)
 		long long last = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
 		sqlite3_reset(q);
 		if (last < n)
-			fail(v, "cert_sequence", id, seq, "certificate-sequence",
+			fail(v, "certificates", id, seq, "certificate-sequence",
 			     seq ? seq : INT64_MAX,
 			     "certificate %s (certificates row %lld) is beyond the sequence's last "
 			     "number %lld for %s/%ld: a number could be issued twice",

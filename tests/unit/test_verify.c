@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "audit_int.h"
 #include "error.h"
 #include "log.h"
 #include "sha256.h"

@@ -169,6 +169,11 @@ struct metro_audit_opts {
 	/* A previously published checkpoint (--checkpoint): the database must contain it and
 	 * extend it; otherwise it was rolled back or forked.  NULL: no rollback check. */
 	const struct metro_audit_checkpoint *published;
+	/* An expected chain head (--expect-head, or the store's state file): the chain must
+	 * contain record expect_seq with this hash; otherwise the history was truncated,
+	 * restarted or replaced.  expect_seq 0: no such check. */
+	int64_t expect_seq;
+	unsigned char expect_hash[METRO_AUDIT_HASH];
 	/* Treat as failures what is otherwise a warning: records after the last checkpoint, no
 	 * checkpoint at all, and trusting the stored key. */
 	int strict;
@@ -196,6 +201,7 @@ struct metro_audit_report {
 	int64_t unsigned_tail;		    /* chain records after the last checkpoint */
 	int trusted_key;		    /* signatures checked against --pubkey */
 	int rollback_checked;		    /* a published checkpoint was given and found */
+	int head_checked;		    /* the expected head was given and found */
 	char **warnings;
 	size_t nwarnings;
 	struct metro_audit_failure *failures; /* sorted: the first failing record first */

@@ -527,6 +527,33 @@ static void check_published(struct vctx *v, const struct metro_audit_checkpoint 
 	v->r->rollback_checked = 1;
 }
 
+/* The expected head (--expect-head) must be in the chain, with its hash. */
+static void check_expected_head(struct vctx *v)
+{
+	int64_t want = v->o->expect_seq;
+	char hex[2 * METRO_AUDIT_HASH + 1];
+	metro_audit_hex(v->o->expect_hash, METRO_AUDIT_HASH, hex);
+	for (size_t i = 0; i < v->n; i++) {
+		if (v->chain[i].seq != want)
+			continue;
+		if (memcmp(v->chain[i].hash, v->o->expect_hash, METRO_AUDIT_HASH) != 0) {
+			char got[2 * METRO_AUDIT_HASH + 1];
+			metro_audit_hex(v->chain[i].hash, METRO_AUDIT_HASH, got);
+			fail(v, "chain", 0, want, "expected-head", want,
+			     "another history: chain record %lld is %.16s…, the expected head is "
+			     "%.16s…",
+			     (long long)want, got, hex);
+			return;
+		}
+		v->r->head_checked = 1;
+		return;
+	}
+	fail(v, "chain", 0, want, "expected-head", want,
+	     "truncated or restarted history: the chain ends at record %lld, before the expected "
+	     "head, record %lld (%.16s…)",
+	     (long long)v->r->head_seq, (long long)want, hex);
+}
+
 /* The stored procedure text must still hash to the digest the runs cite. */
 static void check_procedures(struct vctx *v)
 {
@@ -658,6 +685,8 @@ int metro_audit_verify(const struct metro_audit_opts *o, struct metro_audit_repo
 		}
 		if (o->published)
 			check_published(&v, cps, ncp);
+		if (o->expect_seq > 0)
+			check_expected_head(&v);
 		free(cps);
 		check_procedures(&v);
 		check_cert_sequence(&v);
@@ -736,6 +765,7 @@ json_t *metro_audit_report_json(const struct metro_audit_report *r, int result)
 		(json_int_t)r->unsigned_tail, "trust", r->trusted_key ? "pubkey" : "stored-key",
 		"rollback_checked", r->rollback_checked, "failure_count",
 		(json_int_t)r->total_failures, "seconds", r->seconds);
+	json_object_set_new(j, "expected_head_checked", json_boolean(r->head_checked));
 	if (r->checkpoints) {
 		json_t *cp = metro_audit_checkpoint_json(&r->last);
 		json_object_set_new(cp, "chain_seq", json_integer(r->last.chain_seq));

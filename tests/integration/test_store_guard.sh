@@ -47,6 +47,16 @@ mv "$DB" "$TMP/good.db"
 rm -f "$DB-wal" "$DB-shm"
 cp "$TMP/old.db" "$DB"
 check "an older copy is refused at start" "$(try_metrod)" "1"
+# The offline verifier says the same with the state file's head (or SEQ:HASH).
+"$B/metroctl" audit verify --db "$DB" --expect-head "$TMP/records.state" >"$TMP/v.out" 2>&1
+check "audit verify --expect-head fails the older copy (exit 1)" "$?" "1"
+check "... as a truncated or restarted history" "$(grep -c "truncated or restarted history: the chain ends at record [0-9]*, before the expected head, record $head_seq" "$TMP/v.out")" "1"
+head_hash=$(awk '/^chain_head/ { print $2 }' "$TMP/records.state")
+"$B/metroctl" audit verify --db "$TMP/good.db" --expect-head "$head_seq:$head_hash" >"$TMP/v2.out" 2>&1
+check "audit verify --expect-head passes the right database" "$?" "0"
+check "... and says the head is there" "$(grep -c "expected head record $head_seq present" "$TMP/v2.out")" "1"
+"$B/metroctl" audit verify --db "$TMP/good.db" --expect-head "$head_seq:$(printf '%064d' 0)" >"$TMP/v3.out" 2>&1
+check "audit verify --expect-head with another hash fails (another history)" "$(grep -c "another history: chain record $head_seq is" "$TMP/v3.out")" "1"
 check "... saying it is older than its history" "$(grep -c "is older than its history: its chain ends at record [0-9]*, the state file .* says it reached $head_seq" "$TMP/try.log")" "1"
 rm -f "$DB" "$DB-wal" "$DB-shm"
 mv "$TMP/good.db" "$DB"

@@ -1,6 +1,7 @@
 /* metroctl audit — offline verification of a record store (docs/records.md).
  *
- *   metroctl audit verify --db FILE [--pubkey FILE]... [--checkpoint FILE] [--strict] [--json]
+ *   metroctl audit verify --db FILE [--pubkey FILE]... [--checkpoint FILE]
+ *                         [--expect-head SEQ:HASH|STATEFILE] [--strict] [--json]
  *   metroctl audit checkpoint --db FILE [--epoch N] [--json]
  *
  * verify checks every chain link, every row against its chain record, every checkpoint's
@@ -14,6 +15,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
 #include "audit.h"
@@ -26,7 +28,8 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: metroctl audit verify --db FILE [--pubkey FILE]... [--checkpoint FILE]\n"
-		"                             [--strict] [--json]\n"
+		"                             [--expect-head SEQ:HASH|STATEFILE] [--strict] "
+		"[--json]\n"
 		"       metroctl audit checkpoint --db FILE [--epoch N] [--json]\n"
 		"verify: --pubkey  the station's public key (records.pub as published); without\n"
 		"                  it signatures are checked against the key stored in the file,\n"
@@ -34,6 +37,9 @@ static void usage(FILE *out)
 		"        --checkpoint  a checkpoint document published earlier (topic audit, or\n"
 		"                  `metroctl audit checkpoint`): detects rollback to an older "
 		"copy\n"
+		"        --expect-head SEQ:HASH|STATEFILE  the chain must contain this head (the\n"
+		"                  store's records.state remembers it): a truncated, restarted or\n"
+		"                  replaced history fails\n"
 		"        --strict  also fail on unsigned records after the last checkpoint and on\n"
 		"                  trusting the stored key\n"
 		"exit codes: 0 verified, 1 verification failed, 2 usage, 5 cannot open or read\n");
@@ -79,12 +85,48 @@ static void print_failure(FILE *out, const char *prefix, const struct metro_audi
 	fprintf(out, "%s%s\n", prefix, f->message);
 }
 
+/* --expect-head SEQ:HASH, or the path of a record store's state file (records.state: its
+ * chain_seq and chain_head lines). */
+static int parse_expect_head(const char *arg, struct metro_audit_opts *ao)
+{
+	char hex[80] = "";
+	long long seq = 0;
+	char tail;
+	if (sscanf(arg, "%lld:%79[0-9a-fA-F]%c", &seq, hex, &tail) != 2) {
+		FILE *f = fopen(arg, "r");
+		if (!f) {
+			fprintf(stderr,
+				"metroctl audit: --expect-head %s: neither SEQ:HASH nor a readable "
+				"state file (%s)\n",
+				arg, strerror(errno));
+			return -1;
+		}
+		char line[200];
+		while (fgets(line, sizeof line, f))
+			if (sscanf(line, "chain_seq %lld", &seq) != 1)
+				sscanf(line, "chain_head %79[0-9a-f]", hex);
+		fclose(f);
+	}
+	if (seq <= 0 || strlen(hex) != 2 * METRO_AUDIT_HASH ||
+	    metro_audit_unhex(hex, strlen(hex), ao->expect_hash, METRO_AUDIT_HASH)) {
+		fprintf(stderr,
+			"metroctl audit: --expect-head %s: needs a chain record number >= 1 and "
+			"its "
+			"hash (64 hex digits)\n",
+			arg);
+		return -1;
+	}
+	ao->expect_seq = seq;
+	return 0;
+}
+
 static int verify(int argc, char **argv, const struct metroctl_opts *g)
 {
 	static const struct option opts[] = {
 		{"db", required_argument, NULL, 'd'},
 		{"pubkey", required_argument, NULL, 'k'},
 		{"checkpoint", required_argument, NULL, 'c'},
+		{"expect-head", required_argument, NULL, 'e'},
 		{"strict", no_argument, NULL, 's'},
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
@@ -119,6 +161,10 @@ static int verify(int argc, char **argv, const struct metroctl_opts *g)
 			break;
 		case 'c':
 			cpfile = optarg;
+			break;
+		case 'e':
+			if (parse_expect_head(optarg, &ao))
+				return METRO_AUDIT_EXIT_USAGE;
 			break;
 		case 's':
 			ao.strict = 1;
@@ -167,6 +213,8 @@ static int verify(int argc, char **argv, const struct metroctl_opts *g)
 			printf("no checkpoints");
 		if (r.rollback_checked)
 			printf(", published epoch %lld present", (long long)published.epoch);
+		if (r.head_checked)
+			printf(", expected head record %lld present", (long long)ao.expect_seq);
 		printf(" (%.2f s)\n", r.seconds);
 		for (size_t i = 0; i < r.nwarnings; i++)
 			fprintf(stderr, "warning: %s\n", r.warnings[i]);

@@ -166,10 +166,10 @@ endif
 # Benchmarks (tests/bench/bench_*.c), run by `make bench` through tools/scripts/bench.sh.
 BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
-$(BUILD)/bench/%: tests/bench/%.c $(LIB)
+$(BUILD)/bench/%: tests/bench/%.c tests/bench/rounds.h $(LIB)
 	@mkdir -p $(dir $@)
 	$(call say,BENCH,$@)
-	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS)
 
 # --- dependencies -------------------------------------------------------------------------
 deps:

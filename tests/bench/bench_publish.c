@@ -21,6 +21,7 @@
 #include "server.h"
 #include "store.h"
 #include "util.h"
+#include "rounds.h"
 
 static volatile int stop;
 static long received;
@@ -74,12 +75,6 @@ static int caught_up(long expected)
 static double now_s(void)
 {
 	return (double)metro_now_ns() / 1e9;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
 }
 
 int main(void)
@@ -162,13 +157,10 @@ int main(void)
 		ratio_r[r] = ours_r[r] / bare_r[r];
 		gratio_r[r] = general_r[r] / bare_r[r];
 	}
-	qsort(ratio_r, ROUNDS, sizeof(double), cmp);
-	qsort(gratio_r, ROUNDS, sizeof(double), cmp);
-	qsort(bare_r, ROUNDS, sizeof(double), cmp);
-	qsort(ours_r, ROUNDS, sizeof(double), cmp);
-	qsort(general_r, ROUNDS, sizeof(double), cmp);
-	double bare = bare_r[ROUNDS / 2], ours = ours_r[ROUNDS / 2],
-	       general = general_r[ROUNDS / 2];
+	struct bench_spread ratio = bench_spread(ratio_r, ROUNDS),
+			    gratio = bench_spread(gratio_r, ROUNDS);
+	double bare = bench_median(bare_r, ROUNDS), ours = bench_median(ours_r, ROUNDS),
+	       general = bench_median(general_r, ROUNDS);
 	/* Then measure one document at a time. */
 	stop = 1;
 	pthread_join(th, NULL);
@@ -187,16 +179,18 @@ int main(void)
 		zmq_msg_close(&t);
 		zmq_msg_close(&m);
 	}
-	qsort(lat, 2000, sizeof *lat, cmp);
+	qsort(lat, 2000, sizeof *lat, bench_cmp);
 	printf("{\"figure\":\"readings published per second (%zu-byte documents: values encoded, "
-	       "stamped, seq from the store)\",\"metrod\":%.0f,\"baseline\":%.0f,\"ratio\":%.2f,"
-	       "\"target\":\">= 0.5\",\"baseline_is\":\"bare libzmq PUB loop, same documents\"}\n",
-	       body_len, ours, bare, ratio_r[ROUNDS / 2]);
+	       "stamped, seq from the store)\",\"metrod\":%.0f,\"baseline\":%.0f,",
+	       body_len, ours, bare);
+	bench_print_ratio(stdout, ratio, 2);
+	printf(",\"target\":\">= 0.5\",\"baseline_is\":\"bare libzmq PUB loop, same "
+	       "documents\"}\n");
 	printf("{\"figure\":\"the same through the general path (jansson tree, stamped, "
-	       "encoded; results and other rare documents)\",\"metrod\":%.0f,\"baseline\":%.0f,"
-	       "\"ratio\":%.2f,\"target\":\"-\",\"baseline_is\":\"bare libzmq PUB loop, same "
-	       "documents\"}\n",
-	       general, bare, gratio_r[ROUNDS / 2]);
+	       "encoded; results and other rare documents)\",\"metrod\":%.0f,\"baseline\":%.0f,",
+	       general, bare);
+	bench_print_ratio(stdout, gratio, 2);
+	printf(",\"target\":\"-\",\"baseline_is\":\"bare libzmq PUB loop, same documents\"}\n");
 	printf("{\"figure\":\"publish to subscriber over tcp loopback, p99 us (p50 %.0f)\","
 	       "\"metrod\":%.0f,\"baseline\":\"-\",\"ratio\":\"-\",\"target\":\"-\","
 	       "\"baseline_is\":\"(a figure, no baseline)\"}\n",

@@ -2,7 +2,10 @@
  * chain) against raw SQLite inserts of the same rows with the same settings; `audit verify` of
  * a store of 100,000 chain records against a plain read of every row; and an inspector's
  * sample, 150 random certificates traced back to their raw records, against plain SELECTs of
- * the same rows.  Prints one JSON object per figure (tools/scripts/bench.sh). */
+ * the same rows.  Each figure is measured in paired rounds (metrod's operation and its
+ * baseline): the ratio is the median of the rounds' ratios with their quartiles and range,
+ * the rates and times the medians of the rounds' (rounds.h).  Prints one JSON object per
+ * figure (tools/scripts/bench.sh). */
 #include <jansson.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -16,10 +19,12 @@
 #include "log.h"
 #include "store.h"
 #include "util.h"
+#include "rounds.h"
 
 #define POSITIONS 24
 #define POINTS 10
 #define SAMPLE 150
+#define ROUNDS 5
 
 static double now_s(void)
 {
@@ -80,25 +85,31 @@ static void point(struct metro_store *s, int64_t run, int pos, int k)
 }
 
 /* The baseline: the same rows inserted with plain SQLite, one durable transaction each. */
-static double raw_inserts(const char *path, int n)
+static sqlite3_stmt *raw_open(const char *path, sqlite3 **db)
 {
-	sqlite3 *db;
 	sqlite3_stmt *st;
-	if (sqlite3_open(path, &db) ||
+	if (sqlite3_open(path, db) ||
 	    sqlite3_exec(
-		    db,
+		    *db,
 		    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
 		    "CREATE TABLE points (id INTEGER PRIMARY KEY, run INTEGER, position INTEGER, "
 		    "test_point TEXT, attempt INTEGER, readings TEXT, error TEXT, mpe TEXT, "
 		    "verdict TEXT, rule TEXT, recorded TEXT) STRICT;",
 		    NULL, NULL, NULL) ||
-	    sqlite3_prepare_v2(db, "INSERT INTO points VALUES (NULL, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
-			       -1, &st, NULL)) {
-		fprintf(stderr, "bench_store: baseline: %s\n", sqlite3_errmsg(db));
+	    sqlite3_prepare_v2(*db,
+			       "INSERT INTO points VALUES (NULL, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)", -1,
+			       &st, NULL)) {
+		fprintf(stderr, "bench_store: baseline: %s\n", sqlite3_errmsg(*db));
 		exit(1);
 	}
+	return st;
+}
+
+/* Rows first .. first + n - 1; the time taken. */
+static double raw_inserts(sqlite3_stmt *st, int first, int n)
+{
 	double t0 = now_s();
-	for (int i = 0; i < n; i++) {
+	for (int i = first; i < first + n; i++) {
 		json_t *rd = readings(i % POSITIONS + 1, i);
 		char *text = json_dumps(rd, JSON_COMPACT | JSON_SORT_KEYS);
 		char tp[16];
@@ -118,10 +129,7 @@ static double raw_inserts(const char *path, int n)
 		free(text);
 		json_decref(rd);
 	}
-	double t = now_s() - t0;
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return t;
+	return now_s() - t0;
 }
 
 static int64_t count(const char *path, const char *sql)
@@ -160,13 +168,152 @@ static double scan_all(const char *path)
 	return now_s() - t0;
 }
 
-static void figure(const char *name, double metrod, double base, double ratio, const char *target,
-		   const char *base_is)
+/* A figure over ROUNDS paired rounds: metrod's and the baseline's values, and the ratio of
+ * each round. */
+static void figure(const char *name, const double *metrod, const double *base, const double *ratio,
+		   int n, const char *target, const char *base_is)
 {
-	printf("{\"figure\": \"%s\", \"metrod\": %.4g, \"baseline\": %.4g, \"ratio\": %.3f, "
-	       "\"target\": \"%s\", \"baseline_is\": \"%s\"}\n",
-	       name, metrod, base, ratio, target, base_is);
+	printf("{\"figure\": \"%s\", \"metrod\": %.4g, \"baseline\": %.4g, ", name,
+	       bench_median(metrod, n), bench_median(base, n));
+	bench_print_ratio(stdout, bench_spread(ratio, n), 3);
+	printf(", \"target\": \"%s\", \"baseline_is\": \"%s\"}\n", target, base_is);
 	fflush(stdout);
+}
+
+/* 1. durable commits, one result each: COMMIT_ROUNDS rounds of n store commits and n raw
+ * inserts, in turn (the order alternates: an fsync takes what the VM's disk gives it). */
+#define COMMIT_ROUNDS 11
+static void commits(struct metro_store *s, int64_t proc, const char *raw)
+{
+	const int N = 100;
+	double ours[COMMIT_ROUNDS], base[COMMIT_ROUNDS], ratio[COMMIT_ROUNDS];
+	sqlite3 *db;
+	sqlite3_stmt *st = raw_open(raw, &db);
+	int64_t run = begin_run(s, proc, 0);
+	for (int r = 0; r < COMMIT_ROUNDS; r++) {
+		double t_store = 0, t_raw = 0;
+		for (int k = 0; k < 2; k++) {
+			if ((k + r) % 2) {
+				t_raw = raw_inserts(st, r * N, N);
+				continue;
+			}
+			double t0 = now_s();
+			for (int i = r * N; i < (r + 1) * N; i++)
+				point(s, run, i % POSITIONS + 1, 1000 + i);
+			t_store = now_s() - t0;
+		}
+		ours[r] = N / t_store;
+		base[r] = N / t_raw;
+		ratio[r] = t_raw / t_store;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	figure("results committed per second (synchronous=FULL, hash chain)", ours, base, ratio,
+	       COMMIT_ROUNDS, ">= 0.5", "raw SQLite inserts, same settings");
+}
+
+/* 3. the inspectors' sample: SAMPLE random certificates back to their raw records, through
+ * the store; SAMPLE plain SELECTs of the same rows.  The time of each, or -1. */
+static double traces(const char *path, char nums[][METRO_STORE_CERT_MAX])
+{
+	char err[512];
+	struct metro_store *s;
+	struct metro_store_opts ro = {.path = path, .readonly = 1};
+	if (metro_store_open(&ro, &s, err, sizeof err))
+		return -1;
+	size_t found = 0;
+	double t0 = now_s();
+	for (int i = 0; i < SAMPLE; i++) {
+		json_t *tr;
+		if (metro_store_trace(s, nums[i], &tr) == 0) {
+			json_t *res = json_array_get(json_object_get(tr, "results"), 0);
+			found += json_array_size(json_object_get(res, "points")) > 0;
+			json_decref(tr);
+		}
+	}
+	double t = now_s() - t0;
+	metro_store_close(&s);
+	if (found != SAMPLE) {
+		fprintf(stderr, "bench_store: sample: %zu of %d certificates traced\n", found,
+			SAMPLE);
+		return -1;
+	}
+	return t;
+}
+
+static double selects(const char *path, char nums[][METRO_STORE_CERT_MAX])
+{
+	sqlite3 *db;
+	sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+	double t0 = now_s();
+	for (int i = 0; i < SAMPLE; i++) {
+		sqlite3_stmt *q;
+		sqlite3_prepare_v2(
+			db,
+			"SELECT p.* FROM certificates c JOIN points p ON p.run = c.run AND "
+			"p.position = c.position WHERE c.number = ?",
+			-1, &q, NULL);
+		sqlite3_bind_text(q, 1, nums[i], -1, SQLITE_STATIC);
+		while (sqlite3_step(q) == SQLITE_ROW)
+			(void)sqlite3_column_bytes(q, 5);
+		sqlite3_finalize(q);
+	}
+	double t = now_s() - t0;
+	sqlite3_close(db);
+	return t;
+}
+
+/* 2 and 3: rounds of `audit verify` then a plain read of every row, then the sample traced
+ * and SELECTed.  The inspector verifies the copy once and then traces: the third figure's
+ * times are the round's verification (or read) plus its traces (or SELECTs). */
+static int verify_and_trace(const char *path)
+{
+	int64_t records = count(path, "SELECT count(*) FROM chain");
+	int64_t ncert = count(path, "SELECT count(*) FROM certificates");
+	char nums[SAMPLE][METRO_STORE_CERT_MAX];
+	srand(42);
+	/* numbers are <station>-<year>-<sequence>: the year is this year's */
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	for (int i = 0; i < SAMPLE; i++)
+		snprintf(nums[i], sizeof nums[i], "bench-lab-%04d-%06lld", tm.tm_year + 1900,
+			 (long long)(1 + rand() % ncert));
+	struct metro_audit_opts ao;
+	memset(&ao, 0, sizeof ao);
+	ao.db_path = path;
+	double ver[ROUNDS], scan[ROUNDS], vratio[ROUNDS], tr[ROUNDS], sel[ROUNDS], tratio[ROUNDS];
+	for (int r = 0; r < ROUNDS; r++) {
+		struct metro_audit_report rep;
+		memset(&rep, 0, sizeof rep);
+		double t0 = now_s();
+		int verr = metro_audit_verify(&ao, &rep);
+		ver[r] = now_s() - t0;
+		metro_audit_report_free(&rep);
+		if (verr) {
+			fprintf(stderr, "bench_store: the benchmark store does not verify\n");
+			return 1;
+		}
+		scan[r] = scan_all(path);
+		double t = traces(path, nums);
+		if (t < 0)
+			return 1;
+		tr[r] = ver[r] + t;
+		sel[r] = scan[r] + selects(path, nums);
+		vratio[r] = scan[r] / ver[r];
+		tratio[r] = sel[r] / tr[r];
+	}
+	char name[160];
+	snprintf(name, sizeof name, "audit verify, %lld chain records (s; target on metrod)",
+		 (long long)records);
+	figure(name, ver, scan, vratio, ROUNDS, "metrod <= 5 s",
+	       "plain read of every row; ratio baseline / metrod");
+	figure("150 random certificates traced to raw records, with verification (s; target on "
+	       "metrod)",
+	       tr, sel, tratio, ROUNDS, "metrod <= 10 s",
+	       "plain SELECTs of the same rows plus a plain read of every row; ratio baseline / "
+	       "metrod");
+	return 0;
 }
 
 int main(void)
@@ -207,21 +354,12 @@ int main(void)
 	const char *ptext = "procedure: {id: bench}\n";
 	must(s, metro_store_procedure(s, "bench", ptext, strlen(ptext), NULL, &proc), "procedure");
 
-	/* 1. durable commits, one result each */
-	const int N = 1000;
-	int64_t run = begin_run(s, proc, 0);
-	double t0 = now_s();
-	for (int i = 0; i < N; i++)
-		point(s, run, i % POSITIONS + 1, 1000 + i);
-	double t_store = now_s() - t0;
-	double t_raw = raw_inserts(raw, N);
-	figure("results committed per second (synchronous=FULL, hash chain)", N / t_store,
-	       N / t_raw, t_raw / t_store, ">= 0.5", "raw SQLite inserts, same settings");
+	commits(s, proc, raw);
 
 	/* 2. fill to 100,000 chain records: runs of 24 meters, 10 points, verdicts, certificates */
 	int nrun = 1;
 	while (count(path, "SELECT count(*) FROM chain") < 100000) {
-		run = begin_run(s, proc, nrun++);
+		int64_t run = begin_run(s, proc, nrun++);
 		must(s, metro_store_tx_begin(s), "tx");
 		for (int pos = 1; pos <= POSITIONS; pos++)
 			for (int k = 0; k < POINTS; k++)
@@ -238,81 +376,8 @@ int main(void)
 		must(s, metro_store_tx_commit(s), "commit");
 	}
 	metro_store_close(&s); /* signs the head */
-	int64_t records = count(path, "SELECT count(*) FROM chain");
-	struct metro_audit_opts ao;
-	memset(&ao, 0, sizeof ao);
-	ao.db_path = path;
-	struct metro_audit_report rep;
-	t0 = now_s();
-	int verr = metro_audit_verify(&ao, &rep);
-	double t_verify = now_s() - t0;
-	metro_audit_report_free(&rep);
-	if (verr) {
-		fprintf(stderr, "bench_store: the benchmark store does not verify\n");
+	if (verify_and_trace(path))
 		return 1;
-	}
-	double t_scan = scan_all(path);
-	char name[160];
-	snprintf(name, sizeof name, "audit verify, %lld chain records (s; target on metrod)",
-		 (long long)records);
-	figure(name, t_verify, t_scan, t_scan / t_verify, "metrod <= 5 s",
-	       "plain read of every row; ratio baseline / metrod");
-
-	/* 3. the inspectors' sample: 150 random certificates back to their raw records */
-	struct metro_store_opts ro = {.path = path, .readonly = 1};
-	if (metro_store_open(&ro, &s, err, sizeof err))
-		return 1;
-	int64_t ncert = count(path, "SELECT count(*) FROM certificates");
-	srand(42);
-	t0 = now_s();
-	memset(&rep, 0, sizeof rep);
-	verr = metro_audit_verify(&ao, &rep); /* the inspector verifies the copy once */
-	metro_audit_report_free(&rep);
-	size_t found = 0;
-	char nums[SAMPLE][METRO_STORE_CERT_MAX];
-	for (int i = 0; i < SAMPLE; i++) {
-		json_t *tr;
-		/* numbers are <station>-<year>-<sequence>: the year is this year's */
-		time_t now = time(NULL);
-		struct tm tm;
-		gmtime_r(&now, &tm);
-		snprintf(nums[i], sizeof nums[i], "bench-lab-%04d-%06lld", tm.tm_year + 1900,
-			 (long long)(1 + rand() % ncert));
-		if (metro_store_trace(s, nums[i], &tr) == 0) {
-			json_t *res = json_array_get(json_object_get(tr, "results"), 0);
-			found += json_array_size(json_object_get(res, "points")) > 0;
-			json_decref(tr);
-		}
-	}
-	double t_trace = now_s() - t0;
-	metro_store_close(&s);
-	sqlite3 *db;
-	sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
-	t0 = now_s();
-	for (int i = 0; i < SAMPLE; i++) {
-		sqlite3_stmt *q;
-		sqlite3_prepare_v2(
-			db,
-			"SELECT p.* FROM certificates c JOIN points p ON p.run = c.run AND "
-			"p.position = c.position WHERE c.number = ?",
-			-1, &q, NULL);
-		sqlite3_bind_text(q, 1, nums[i], -1, SQLITE_STATIC);
-		while (sqlite3_step(q) == SQLITE_ROW)
-			(void)sqlite3_column_bytes(q, 5);
-		sqlite3_finalize(q);
-	}
-	double t_sel = now_s() - t0 + t_scan;
-	sqlite3_close(db);
-	if (verr || found != SAMPLE) {
-		fprintf(stderr, "bench_store: sample: %zu of %d certificates traced\n", found,
-			SAMPLE);
-		return 1;
-	}
-	figure("150 random certificates traced to raw records, with verification (s; target on "
-	       "metrod)",
-	       t_trace, t_sel, t_sel / t_trace, "metrod <= 10 s",
-	       "plain SELECTs of the same rows plus a plain read of every row; ratio baseline / "
-	       "metrod");
 	char *cmd = metro_asprintf("rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "bench_store: could not remove %s\n", dir);

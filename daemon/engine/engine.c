@@ -416,6 +416,18 @@ int metro_engine_check_judgements(const int *positions, size_t n, json_t *ans, c
 			return METRO_E_INVAL;
 		}
 	}
+	/* A meter is never failed for want of a word: an object judges every position. */
+	for (size_t k = 0; a == NULL && k < n; k++) {
+		char name[16];
+		snprintf(name, sizeof name, "%d", positions[k]);
+		if (!json_object_get(ans, name)) {
+			snprintf(err, errlen,
+				 "answer: position %d is not judged: an answer by position judges "
+				 "every position the prompt asks about (\"pass\" or \"fail\")",
+				 positions[k]);
+			return METRO_E_INVAL;
+		}
+	}
 	return METRO_OK;
 }
 

@@ -569,8 +569,15 @@ static void test_readings(void **state)
 	} jud[] = {
 		{"\"pass\"", NULL},
 		{"\"fail\"", NULL},
-		{"{\"1\": \"pass\", \"10\": \"fail\"}", NULL},
-		{"{}", NULL},
+		{"{\"1\": \"pass\", \"3\": \"pass\", \"10\": \"fail\"}", NULL},
+		/* an answer by position judges every position: none is failed for want of a word */
+		{"{\"1\": \"pass\", \"10\": \"fail\"}",
+		 "answer: position 3 is not judged: an answer by position judges every position "
+		 "the "
+		 "prompt asks about (\"pass\" or \"fail\")"},
+		{"{}",
+		 "answer: position 1 is not judged: an answer by position judges every position "
+		 "the prompt asks about (\"pass\" or \"fail\")"},
 		{"\"Pass\"", "'answer' must be \"pass\", \"fail\" or an object of positions, e.g. "
 			     "{\"1\": \"pass\", \"2\": \"fail\"}"},
 		{"[\"pass\"]",

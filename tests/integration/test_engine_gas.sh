@@ -6,7 +6,21 @@ set -u
 SCALE=120
 gas_bench $SCALE
 start_metrod "$TMP/metrod.yaml"
-timeout 300 "$B/metroctl" -e "$CTL" --json start "$TMP/batch.yaml" --wait --auto-answer pass 2>"$TMP/start.err" | tail -n 1 >"$TMP/run.json"
+timeout 300 "$B/metroctl" -e "$CTL" --json start "$TMP/batch.yaml" --wait --auto-answer pass >"$TMP/start.out" 2>"$TMP/start.err" &
+START_PID=$!
+# A follower of the same run: on a working store both end with the run, exit 0 (a store that
+# fails makes them exit 6: test_store_full.sh).
+for _ in $(seq 100); do
+	RUN=$("$B/metroctl" -e "$CTL" --json rigs 2>/dev/null | json "d['rigs'][0].get('run') or ''" 2>/dev/null)
+	[ -n "$RUN" ] && break
+	sleep 0.1
+done
+timeout 300 "$B/metroctl" -e "$CTL" follow "$RUN" >"$TMP/follow.out" 2>"$TMP/follow.err"
+check "follow ends with the run, exit 0" "$?" "0"
+check "follow prints the verdict table" "$(grep -cE '^2 +G4-2024-0002 +fail +qmax' "$TMP/follow.out")" "1"
+wait "$START_PID"
+check "start --wait ends with the run, exit 0" "$?" "0"
+tail -n 1 "$TMP/start.out" >"$TMP/run.json"
 v() { json "$1" <"$TMP/run.json"; }
 check "batch runs to its end" "$(v "d['result']")" "done"
 verdict() { v "[(x['verdict'], x['failed_items']) for x in d['verdicts'] if x['position']==$1][0]"; }

@@ -5,7 +5,9 @@
 # the conclusion, the standard's certificate and the checkpoint), a batch report, the
 # statistics table (openpyxl reads the XLSX; its counts are checked against an independent
 # SQL count of the records), the CSV table and the exports, and the refusals: a tampered
-# store, a bad side file, bad usage.
+# store, a bad side file, bad usage.  Output files: a missing output directory (or a
+# certificate's name taken by a directory) is refused before anything is written, and a report
+# whose writing fails or is killed midway (a file size limit) leaves nothing under its names.
 set -u
 . tests/lib/rigs.sh
 PY=/usr/bin/python3
@@ -13,13 +15,14 @@ SCALE=120
 gas_bench $SCALE
 start_metrod "$TMP/metrod.yaml"
 
-# batch NAME SERIAL-PREFIX PROCEDURE [VERIFICATION-TYPE]: five meters (position 6 is empty)
+# batch NAME SERIAL-PREFIX PROCEDURE [VERIFICATION-TYPE [POSITIONS]]: the meters at POSITIONS
+# (a bracket expression's inside, default 1-5: five meters; position 6 is empty)
 batch() {
 	{
 		sed -n '/^meters:/q;p' config/batches/gas-initial.yaml | sed "s/^procedure: .*/procedure: $3/"
 		[ -n "${4:-}" ] && echo "verification_type: $4"
 		echo "meters:"
-		grep -e '- {position: [1-5],' config/batches/gas-initial.yaml | sed "s/G4-2024-/$2-/"
+		grep -e "- {position: [${5:-1-5}]," config/batches/gas-initial.yaml | sed "s/G4-2024-/$2-/"
 	} >"$TMP/$1.yaml"
 	timeout 300 "$B/metroctl" -e "$CTL" --json start "$TMP/$1.yaml" --wait --auto-answer pass \
 		2>"$TMP/$1.err" | tail -n 1 >"$TMP/$1.json"
@@ -29,6 +32,7 @@ batch initial G4-A jjg577-gas-initial
 batch sampnew G4-N jjg577-gas-initial sampling-new
 batch sampuse G4-U jjg577-gas-in-service sampling-in-use
 batch complaint G4-C jjg577-gas-initial complaint
+batch single G4-S jjg577-gas-initial "" 1 # run 5: one meter (a batch report smaller than a certificate)
 kill -TERM "$METROD_PID"; wait "$METROD_PID" 2>/dev/null
 DB=$TMP/records.db
 # cairo leaks inside cairo_surface_finish (tests/lsan.supp); the suppression names that
@@ -36,12 +40,12 @@ DB=$TMP/records.db
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0}
 R() { ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}fast_unwind_on_malloc=0" "$B/metroctl" "$@"; }
 sql() { $PY -c "import sqlite3,sys; c=sqlite3.connect('file:$DB?mode=ro',uri=True); print(c.execute(sys.argv[1]).fetchone()[0])" "$1"; }
-check "the campaign recorded four runs" "$(sql 'select count(*) from runs')" "4"
+check "the campaign recorded five runs" "$(sql 'select count(*) from runs')" "5"
 check "certificate numbers are unique" "$(sql 'select count(*) = count(distinct number) from certificates')" "1"
-check "a verdict for every meter" "$(sql 'select count(*) from positions where verdict is not null')" "20"
+check "a verdict for every meter" "$(sql 'select count(*) from positions where verdict is not null')" "21"
 check "the batch's verification type is what the records count" \
 	"$(sql "select group_concat(verification_type, ' ') from (select verification_type from runs order by id)")" \
-	"initial sampling-new sampling-in-use complaint"
+	"initial sampling-new sampling-in-use complaint initial"
 
 # ---- certificates and notices --------------------------------------------------------------
 OUT=$TMP/out; mkdir -p "$OUT"
@@ -170,9 +174,80 @@ check "the failing point is exported as failed" \
 	"$($PY -c "import json; print(sorted({(r['serial'], r['test_point']) for r in json.load(open('$OUT/results.json'))['results'] if r['point_verdict'] == 'fail'})[:1])")" \
 	"[('G4-A-0002', 'qmax')]"
 R export inventory --db "$DB" --from "$TODAY" --to "$TODAY" --include-simulated -o "$OUT/inv.csv" 2>/dev/null
-check "inventory: one row per verified meter" "$(($(wc -l <"$OUT/inv.csv") - 1))" "20"
+check "inventory: one row per verified meter" "$(($(wc -l <"$OUT/inv.csv") - 1))" "21"
 check "inventory: the e-CQS columns" "$(head -n 1 "$OUT/inv.csv")" \
 	"名称 name,类别 category,型号 model,测量范围 range,准确度等级 class,出厂编号 serial,制造单位 manufacturer,产地 origin,使用地点 location,数量 quantity,用途 purpose,检定方式 mode,检定结论 verdict,证书编号 certificate"
+
+# ---- output files: checked before anything is written, written whole or not at all --------
+W=$TMP/w
+mkdir -p "$W"
+listing() { ls -A "$1" 2>/dev/null | tr '\n' ' '; } # every entry, temporary (hidden) names too
+R report run --db "$DB" --run 1 -o "$TMP/missing/run1.pdf" --certificates "$W" >/dev/null 2>"$TMP/w.err"
+check "a missing output directory is refused (exit 5)" "$?" "5"
+check "... naming the directory" "$(grep -c "$TMP/missing: the output directory does not exist" "$TMP/w.err")" "1"
+check "... and nothing is written" "$(listing "$W")" ""
+# the issue's case: a missing certificates directory was found after the batch PDF was written
+R report run --db "$DB" --run 1 -o "$W/run1.pdf" --certificates "$TMP/missing" >/dev/null 2>"$TMP/w.err"
+check "a missing certificates directory is refused (exit 5)" "$?" "5"
+check "... naming it" "$(grep -c "$TMP/missing: the output directory does not exist" "$TMP/w.err")" "1"
+check "... before the batch report is written" "$(listing "$W")" ""
+for cmd in "report certificate --run 1 --position 1" "report stats --format xlsx" "report stats --format csv" \
+	"export results --format json" "export inventory"; do
+	# shellcheck disable=SC2086 # the words of cmd are arguments
+	R $cmd --db "$DB" --from "$TODAY" --to "$TODAY" -o "$TMP/missing/x" >/dev/null 2>"$TMP/w.err"
+	check "$cmd: a missing output directory is refused before anything is written" \
+		"$? $(grep -c "$TMP/missing: the output directory does not exist" "$TMP/w.err") $(ls -d "$TMP/missing" 2>/dev/null)" "5 1 "
+done
+# every target of a multi-file output is checked first: a certificate's name taken by a directory
+mkdir "$W/$N1.pdf"
+R report run --db "$DB" --run 1 -o "$W/run1.pdf" --certificates "$W" >/dev/null 2>"$TMP/w.err"
+check "a certificate's name taken by a directory is refused (exit 5)" "$?" "5"
+check "... naming it" "$(grep -c "$W/$N1.pdf: is a directory" "$TMP/w.err")" "1"
+check "... before the batch report is written" "$(listing "$W")" "$N1.pdf "
+rmdir "$W/$N1.pdf"
+# Writing that fails midway: with files limited to 40 KiB (RLIMIT_FSIZE: below the documents
+# written here, above the 32 KiB that SQLite's shared-memory file of the store needs) a write
+# fails with EFBIG when SIGXFSZ is ignored, and kills metroctl when it is not.
+capped() { (ulimit -f "$1" && trap '' XFSZ && shift && R "$@"); } # KiB ARGS...: EFBIG
+killed() { (ulimit -f "$1" && shift && R "$@"); }			 # KiB ARGS...: SIGXFSZ
+check "(run 1's batch report and the JSON export are over 40 KiB)" \
+	"$(($(stat -c %s "$OUT/run1.pdf") > 40960 && $(stat -c %s "$OUT/results.json") > 40960))" "1"
+echo "an older report" >"$W/run1.pdf"
+capped 40 report run --db "$DB" --run 1 -o "$W/run1.pdf" --certificates "$W" >/dev/null 2>"$TMP/w.err"
+check "a report that cannot be written fails (exit 5)" "$?" "5"
+check "... saying why" "$(grep -c "$W/run1.pdf: cannot write the PDF: File too large" "$TMP/w.err")" "1"
+check "... leaving the older file as it was, no certificate, no temporary file" \
+	"$(listing "$W") $(cat "$W/run1.pdf")" "run1.pdf  an older report"
+rm "$W/run1.pdf"
+killed 40 report run --db "$DB" --run 1 -o "$W/run1.pdf" --certificates "$W" >/dev/null 2>&1
+check "a report killed midway (SIGXFSZ)" "$?" "$((128 + 25))"
+check "... leaves nothing under the names, and no temporary file" "$(listing "$W")" ""
+capped 40 export results --db "$DB" --from "$TODAY" --to "$TODAY" --include-simulated --format json -o "$W/r.json" >/dev/null 2>"$TMP/w.err"
+check "an export that cannot be written fails (exit 5), leaving nothing" \
+	"$? $(grep -c "$W/r.json: cannot write: File too large" "$TMP/w.err") $(listing "$W")" "5 1 "
+killed 40 export results --db "$DB" --from "$TODAY" --to "$TODAY" --include-simulated --format json -o "$W/r.json" >/dev/null 2>&1
+check "an export killed midway leaves nothing" "$? $(listing "$W")" "$((128 + 25)) "
+# All or nothing: the one-meter run's batch report is smaller than its certificate, so a limit
+# between the two fails the second file; the complete batch report must not appear either.
+R report run --db "$DB" --run 5 -o "$OUT/run5.pdf" --certificates "$OUT" >"$TMP/run5.log" 2>&1
+check "the one-meter run's report and certificate are written" "$?" "0"
+N5=$(sql 'select number from certificates where run = 5')
+b5=$(stat -c %s "$OUT/run5.pdf") c5=$(stat -c %s "$OUT/$N5.pdf") cap=$(((b5 + c5) / 2 / 1024))
+check "(the batch report fits under the limit, the certificate does not: $b5 < $((cap * 1024)) < $c5)" \
+	"$((b5 < cap * 1024 && cap * 1024 < c5))" "1"
+capped "$cap" report run --db "$DB" --run 5 -o "$W/run5.pdf" --certificates "$W" >/dev/null 2>"$TMP/w.err"
+check "a report whose second file cannot be written fails (exit 5)" "$?" "5"
+check "... on the certificate" "$(grep -c "$W/$N5.pdf: cannot write the PDF: File too large" "$TMP/w.err")" "1"
+check "... and writes neither file" "$(listing "$W")" ""
+# written files get the usual permissions; a new report replaces an older one (a new file
+# renamed over it, not the old one rewritten in place)
+(umask 022 && R report run --db "$DB" --run 5 -o "$W/run5.pdf" >/dev/null 2>&1)
+ino=$(stat -c %i "$W/run5.pdf")
+(umask 022 && R report run --db "$DB" --run 5 -o "$W/run5.pdf" >/dev/null 2>&1)
+check "a report replaces an older one whole; mode 644 under umask 022; nothing else left" \
+	"$(stat -c %a "$W/run5.pdf") $([ "$(stat -c %i "$W/run5.pdf")" != "$ino" ] && echo replaced) $(listing "$W")" \
+	"644 replaced run5.pdf "
+check "... and it is a whole PDF" "$(pdfinfo "$W/run5.pdf" 2>/dev/null | grep -c '^Pages:')" "1"
 
 # ---- refusals ------------------------------------------------------------------------------
 cp "$DB" "$TMP/tampered.db"; cp "$TMP/records.key" "$TMP/tampered.key" 2>/dev/null; cp "$TMP/records.pub" "$TMP/tampered.pub" 2>/dev/null

@@ -6,6 +6,9 @@
 # connection.  The store must have failed (the log says so) while the run still had results to
 # record, and none of those may have been published.  Failing closed: the run stops at once in
 # error with its rig safe, alarm.store goes out, status shows it and a new run is refused.
+# The clients waiting on the run stop too, exit 6 (docs/protocol.md), with the store's reason
+# and no verdicts: `start --wait`, a `follow` started before the failure, and a `follow`
+# started after it (the alarm already gone by: it learns from status).
 #
 # Needs root to mount the tmpfs (CI runs as root); outside CI a non-root run skips, and the
 # test is on tests/skips.allow for that reason only.
@@ -47,9 +50,19 @@ PIDS+=("$SUB_PID")
 for _ in $(seq 100); do grep -q '"topic": "reading\.' "$TMP/sub.jsonl" 2>/dev/null && break; sleep 0.1; done
 check "subscriber receives readings" "$(grep -c '"topic": "reading\.' "$TMP/sub.jsonl" | awk '{ print ($1 > 0) }')" "1"
 
-mctl --json start "$TMP/batch.yaml" --wait --auto-answer pass >"$TMP/start.out" 2>&1 &
+mctl --json start "$TMP/batch.yaml" --wait --auto-answer pass >"$TMP/start.out" 2>"$TMP/start.err" &
 START_PID=$!
 PIDS+=("$START_PID")
+# A follower of the run, started while the store works (it answers no prompt: start does).
+for _ in $(seq 100); do
+	RUN=$(mctl --json rigs 2>/dev/null | json "d['rigs'][0].get('run') or ''" 2>/dev/null)
+	[ -n "$RUN" ] && break
+	sleep 0.1
+done
+check "the run started" "$([ -n "$RUN" ] && echo yes)" "yes"
+mctl follow "$RUN" >"$TMP/follow.out" 2>"$TMP/follow.err" &
+FOLLOW_PID=$!
+PIDS+=("$FOLLOW_PID")
 # Fill the file system once the first flow point (qmax; visual and leak come before it) has
 # been published: the run then still has flow points to record, and no prompt to wait on.
 qmax='"topic": "point\.gas-1".*"item": "qmax"'
@@ -88,9 +101,31 @@ check "status shows the failure" \
 mctl --json start "$TMP/batch.yaml" >"$TMP/start2.out" 2>&1
 check "a new run is refused (exit 4)" "$?" "4"
 check "... with code store-failed" "$(json "d['error']['code']" <"$TMP/start2.out" 2>/dev/null)" "store-failed"
+# The clients that waited on the run: they stop on their own (bounded wait; a hang is a failure)
+# with exit 6, the store's reason, and no verdict table (none of it is recorded).
+exited() { # PID: whether it has exited within 30 s
+	for _ in $(seq 300); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+	return 1
+}
+exited "$START_PID" && { wait "$START_PID"; rc=$?; } || rc=hangs
+check "start --wait stops, exit 6 (the store failed)" "$rc" "6"
+check "... saying the record store failed, and why" \
+	"$(grep -c "run $RUN on gas-1: the record store failed: .*full.*results are not recorded" "$TMP/start.err")" "1"
+check "... --json: the store-failed error, no run document" \
+	"$(tail -n 1 "$TMP/start.out" | json "(d['run'], d['error']['code'], 'verdicts' in d)" 2>/dev/null)" \
+	"('$RUN', 'store-failed', False)"
+exited "$FOLLOW_PID" && { wait "$FOLLOW_PID"; rc=$?; } || rc=hangs
+check "follow (started before the failure) stops, exit 6" "$rc" "6"
+check "... saying the record store failed, and why" \
+	"$(grep -c "run $RUN on gas-1: the record store failed: .*full" "$TMP/follow.err")" "1"
+check "... and prints no verdict table" "$(grep -c 'VERDICT' "$TMP/follow.out")" "0"
+# A follower that comes after the failure never sees alarm.store: it learns it from status.
+timeout 30 "$B/metroctl" -e "$CTL" follow "$RUN" >"$TMP/follow2.out" 2>"$TMP/follow2.err"
+check "follow started after the failure: exit 6" "$?" "6"
+check "... saying the record store failed" \
+	"$(grep -c "run $RUN on gas-1: the record store failed: .*full" "$TMP/follow2.err")" "1"
 kill "$SUB_PID"
 wait "$SUB_PID" 2>/dev/null
-kill "$START_PID" 2>/dev/null
 grep -m3 'record store' "$TMP/metrod.log" | sed 's/^/  log: /'
 
 # Every stored kind received must be in the database, same seq, same topic; nothing else.

@@ -2,7 +2,9 @@
  * table (tools/metroctl/README.md).
  *
  * Global options come first, then a subcommand:  metroctl [--json] [-e ENDPOINT] CMD ...
- * Exit codes: 0 ok, 1 a check failed, 2 usage or bad input, 3 daemon unreachable, 4 refused.
+ * Exit codes: 0 ok, 1 a check failed, 2 usage or bad input, 3 daemon unreachable, 4 refused,
+ * 5 a record store cannot be read (offline commands), 6 the daemon's record store failed while
+ * waiting on a run (metroctl_cmd.h).
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -74,7 +76,8 @@ static void usage(FILE *out)
 		"  -t, --timeout MS        reply timeout (default 3000)\n"
 		"  --key FILE              CURVE: this client's key pair (or $METRO_KEY)\n"
 		"  --server-key FILE       CURVE: the daemon's public key (or $METRO_SERVER_KEY)\n"
-		"exit codes: 0 ok, 1 check failed, 2 usage, 3 daemon unreachable, 4 refused\n",
+		"exit codes: 0 ok, 1 check failed, 2 usage, 3 daemon unreachable, 4 refused,\n"
+		"            6 the record store failed while waiting on a run (follow, --wait)\n",
 		DEFAULT_ENDPOINT);
 }
 

@@ -1,7 +1,9 @@
-/* metroctl_client.c — the client side of the control API: one request and its reply, and
- * the CURVE keys of the client (metroctl_client.h, docs/protocol.md). */
+/* metroctl_client.c — the client side of the control API: one request and its reply, the
+ * CURVE keys of the client, and the watch on the record store that follow and start --wait
+ * keep (metroctl_client.h, docs/protocol.md). */
 #include "metroctl_client.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,4 +119,128 @@ out:
 	zmq_close(sock);
 	zmq_ctx_term(ctx);
 	return reply;
+}
+
+/* ---- the record store's health while waiting on runs --------------------------------------- */
+
+struct metroctl_store_watch {
+	const struct metroctl_opts *o;
+	void *ctx, *sub; /* SUB on the daemon's publish endpoint: alarm.store, run.<rig> */
+	char subscribed[16][64];
+	int nsubscribed;
+	uint64_t next_status_ns;
+	char failed[512]; /* why the store failed, once known */
+};
+
+/* Ask `status` whether the store has failed; remembers the reason.  The daemon not answering
+ * is left to the caller's own requests to notice. */
+static void status_check(struct metroctl_store_watch *w)
+{
+	json_t *st = metroctl_request(w->o, json_pack("{siss}", "id", 1, "cmd", "status"));
+	const char *why = json_string_value(json_object_get(st, "store_failed"));
+	if (why && !w->failed[0])
+		snprintf(w->failed, sizeof w->failed, "%s", why);
+	w->next_status_ns = metro_now_ns() + (uint64_t)METROCTL_STORE_POLL_MS * 1000000u;
+	json_decref(st);
+}
+
+struct metroctl_store_watch *metroctl_store_watch_open(const struct metroctl_opts *o)
+{
+	struct metroctl_store_watch *w = metro_calloc(1, sizeof *w);
+	w->o = o;
+	json_t *st = metroctl_request(o, json_pack("{siss}", "id", 1, "cmd", "status"));
+	const char *ep = json_string_value(json_object_get(st, "publish"));
+	if (ep) {
+		w->ctx = zmq_ctx_new();
+		w->sub = zmq_socket(w->ctx, ZMQ_SUB);
+		int linger = 0;
+		zmq_setsockopt(w->sub, ZMQ_LINGER, &linger, sizeof linger);
+		zmq_setsockopt(w->sub, ZMQ_SUBSCRIBE, "alarm.store", strlen("alarm.store"));
+		if (metroctl_curve_client(o, w->sub) || zmq_connect(w->sub, ep)) {
+			zmq_close(w->sub); /* the status poll still notices a failure */
+			zmq_ctx_term(w->ctx);
+			w->sub = w->ctx = NULL;
+		}
+	}
+	json_decref(st);
+	/* Subscribed first, then asked: a failure before the subscription took is in status. */
+	status_check(w);
+	return w;
+}
+
+void metroctl_store_watch_topic(struct metroctl_store_watch *w, const char *topic)
+{
+	if (!w->sub || w->nsubscribed == 16 || strlen(topic) >= sizeof w->subscribed[0])
+		return;
+	for (int i = 0; i < w->nsubscribed; i++)
+		if (!strcmp(w->subscribed[i], topic))
+			return;
+	metro_strlcpy(w->subscribed[w->nsubscribed++], topic, sizeof w->subscribed[0]);
+	zmq_setsockopt(w->sub, ZMQ_SUBSCRIBE, topic, strlen(topic));
+}
+
+/* One document from the subscription: notes an alarm.store.  Returns 1 when one was read. */
+static int take_document(struct metroctl_store_watch *w)
+{
+	zmq_msg_t topic, body;
+	zmq_msg_init(&topic);
+	zmq_msg_init(&body);
+	if (zmq_msg_recv(&topic, w->sub, ZMQ_DONTWAIT) < 0) {
+		zmq_msg_close(&topic);
+		zmq_msg_close(&body);
+		return 0;
+	}
+	if (zmq_msg_more(&topic))
+		zmq_msg_recv(&body, w->sub, 0);
+	if (zmq_msg_size(&topic) == strlen("alarm.store") &&
+	    !memcmp(zmq_msg_data(&topic), "alarm.store", zmq_msg_size(&topic))) {
+		json_t *doc = json_loadb(zmq_msg_data(&body), zmq_msg_size(&body), 0, NULL);
+		const char *msg = json_string_value(json_object_get(doc, "message"));
+		static const char prefix[] = "record store failed: ";
+		if (msg && !strncmp(msg, prefix, strlen(prefix)))
+			msg += strlen(prefix); /* the reason as status gives it */
+		if (json_is_true(json_object_get(doc, "active")) && !w->failed[0])
+			snprintf(w->failed, sizeof w->failed, "%s",
+				 msg ? msg : "(no reason given)");
+		json_decref(doc);
+	}
+	zmq_msg_close(&topic);
+	zmq_msg_close(&body);
+	return 1;
+}
+
+const char *metroctl_store_watch_wait(struct metroctl_store_watch *w, int ms)
+{
+	uint64_t end = metro_now_ns() + (uint64_t)ms * 1000000u;
+	int woken = 0;
+	while (!w->failed[0] && !woken) {
+		uint64_t now = metro_now_ns();
+		if (now >= end)
+			break;
+		int left = (int)((end - now) / 1000000u) + 1;
+		if (w->sub) {
+			zmq_pollitem_t it = {w->sub, 0, ZMQ_POLLIN, 0};
+			if (zmq_poll(&it, 1, left) > 0)
+				while (take_document(w))
+					woken = 1;
+		} else {
+			usleep((useconds_t)left * 1000u);
+		}
+	}
+	if (!w->failed[0] && metro_now_ns() >= w->next_status_ns)
+		status_check(w);
+	return w->failed[0] ? w->failed : NULL;
+}
+
+void metroctl_store_watch_close(struct metroctl_store_watch **pw)
+{
+	struct metroctl_store_watch *w = *pw;
+	if (!w)
+		return;
+	if (w->sub) {
+		zmq_close(w->sub);
+		zmq_ctx_term(w->ctx);
+	}
+	free(w);
+	*pw = NULL;
 }

@@ -6,7 +6,8 @@
  * exit status:
  *   0 success, 1 a verification/check failed, 2 usage or bad input, 3 daemon unreachable,
  *   4 request refused by the daemon (the offline record commands use 5: cannot read the
- *   store).
+ *   store), 6 the daemon's record store failed while start --wait, resume-run --wait or
+ *   follow waited on a run: a run that had not ended has no recorded results.
  */
 #ifndef METROCTL_CMD_H
 #define METROCTL_CMD_H
@@ -17,6 +18,8 @@ enum {
 	METROCTL_EXIT_USAGE = 2,
 	METROCTL_EXIT_UNREACHABLE = 3,
 	METROCTL_EXIT_REFUSED = 4,
+	/* (5: the offline record commands cannot read the store) */
+	METROCTL_EXIT_STORE_FAILED = 6,
 };
 
 struct metroctl_opts {

@@ -12,6 +12,8 @@
  * certificates and batch reports are refused for records no signed checkpoint covers, and
  * the tables leave such records out and say how many.  docs/reports.md is the reference.
  * The records are read through lib/records only (store.h, store_report.h): no SQL here.
+ * Files are written whole or not at all (metroctl_report_out.h), and every output directory
+ * is checked before anything is read or written.
  */
 #include "metroctl_report.h"
 
@@ -28,6 +30,7 @@
 #include "error.h"
 #include "metroctl_cmd.h"
 #include "metroctl_report_model.h"
+#include "metroctl_report_out.h"
 #include "metroctl_report_pdf.h"
 #include "metroctl_report_stats.h"
 #include "kinds.h"
@@ -348,29 +351,64 @@ static int load_run(struct vstore *v, long long id, json_t **run)
 	return METROCTL_EXIT_OK;
 }
 
-static int write_certificate(struct vstore *v, const char *number, const char *path)
+/* Render the certificate or notice `number` into out (not yet in place); *said gets the line
+ * to print once it is (the caller frees it).  Returns an exit code. */
+static int render_certificate(struct vstore *v, const char *number, struct rpt_out *out,
+			      char **said)
 {
 	struct evidence ev;
 	int rc = evidence_load(v, number, &ev);
 	if (rc)
 		return rc;
 	char err[512];
-	if (rpt_pdf_certificate(path, &v->ctx, &ev.m, err, sizeof err)) {
+	FILE *f = rpt_out_stream(out);
+	if (!f) {
+		rc = EXIT_UNREADABLE;
+	} else if (rpt_pdf_certificate(f, out->target, &v->ctx, &ev.m, err, sizeof err)) {
 		fprintf(stderr, "metroctl: %s\n", err);
 		rc = EXIT_UNREADABLE;
 	} else {
 		json_t *c = json_object_get(ev.m.e, "certificates");
 		c = json_array_get(c, json_array_size(c) - 1);
-		printf("%s: %s %s (%s)\n", path,
-		       strcmp(json_string_value(json_object_get(c, "kind")), "certificate")
-			       ? "notice of nonconformity"
-			       : "verification certificate",
-		       number,
-		       json_string_value(
-			       json_object_get(json_object_get(ev.m.e, "meter"), "serial")));
+		*said = metro_asprintf(
+			"%s: %s %s (%s)", out->target,
+			strcmp(json_string_value(json_object_get(c, "kind")), "certificate")
+				? "notice of nonconformity"
+				: "verification certificate",
+			number,
+			json_string_value(
+				json_object_get(json_object_get(ev.m.e, "meter"), "serial")));
 	}
 	evidence_free(&ev);
 	return rc;
+}
+
+static int write_certificate(struct vstore *v, const char *number, const char *path)
+{
+	struct rpt_out out;
+	char *said = NULL;
+	if (rpt_out_open(&out, path))
+		return EXIT_UNREADABLE;
+	int rc = render_certificate(v, number, &out, &said);
+	if (rc)
+		rpt_out_discard(&out);
+	else if (rpt_out_commit(&out))
+		rc = EXIT_UNREADABLE;
+	else
+		puts(said);
+	free(said);
+	return rc;
+}
+
+/* The outputs named on the command line can be written: checked before anything is read or
+ * written.  Returns an exit code. */
+static int outputs_ok(const struct ropts *r)
+{
+	if (r->out && strcmp(r->out, "-") != 0 && rpt_out_check(r->out))
+		return EXIT_UNREADABLE;
+	if (r->certdir && rpt_out_check_dir(r->certdir))
+		return EXIT_UNREADABLE;
+	return METROCTL_EXIT_OK;
 }
 
 static int report_certificate(struct ropts *r)
@@ -382,8 +420,8 @@ static int report_certificate(struct ropts *r)
 		return METROCTL_EXIT_USAGE;
 	}
 	struct vstore v;
-	int rc = vstore_open(r, &v);
-	if (rc)
+	int rc = outputs_ok(r);
+	if (rc || (rc = vstore_open(r, &v)))
 		return rc;
 	json_t *run = NULL, *tr = NULL;
 	const char *number = r->number;
@@ -428,6 +466,77 @@ static int report_certificate(struct ropts *r)
 	return rc;
 }
 
+/* report run's files: the batch report (files[0]) and with --certificates one certificate or
+ * notice per meter, all rendered first and put in place only when every one is complete. */
+struct run_files {
+	size_t n;
+	struct rpt_out *out; /* n */
+	char **said;	     /* n: the line to print once in place */
+};
+
+static void run_files_free(struct run_files *rf)
+{
+	for (size_t k = 0; k < rf->n; k++) {
+		rpt_out_discard(&rf->out[k]);
+		free(rf->said[k]);
+	}
+	free(rf->out);
+	free(rf->said);
+	memset(rf, 0, sizeof *rf);
+}
+
+/* The certificate number of meter k (its latest). */
+static const char *meter_number(const struct rpt_meter *m)
+{
+	json_t *cs = json_object_get(m->e, "certificates");
+	return json_string_value(
+		json_object_get(json_array_get(cs, json_array_size(cs) - 1), "number"));
+}
+
+/* Render the batch report and the certificates into rf.  Every target is checked before the
+ * first is written.  Returns an exit code. */
+static int run_render(struct ropts *r, struct vstore *v, json_t *run, const struct rpt_meter *m,
+		      size_t n, struct run_files *rf)
+{
+	size_t files = 1 + (r->certdir ? n : 0);
+	rf->out = metro_calloc(files, sizeof *rf->out);
+	rf->said = metro_calloc(files, sizeof *rf->said);
+	char **paths = metro_calloc(files, sizeof *paths);
+	int rc = METROCTL_EXIT_OK;
+	paths[0] = metro_strdup(r->out);
+	for (size_t k = 1; k < files; k++)
+		paths[k] = metro_asprintf("%s/%s.pdf", r->certdir, meter_number(&m[k - 1]));
+	for (size_t k = 1; k < files && !rc; k++)
+		if (rpt_out_check(paths[k]))
+			rc = EXIT_UNREADABLE;
+	for (size_t k = 0; k < files && !rc; k++) {
+		if (rpt_out_open(&rf->out[k], paths[k])) {
+			rc = EXIT_UNREADABLE;
+			break;
+		}
+		rf->n = k + 1;
+		if (k > 0) {
+			rc = render_certificate(v, meter_number(&m[k - 1]), &rf->out[k],
+						&rf->said[k]);
+			continue;
+		}
+		char err[512];
+		FILE *f = rpt_out_stream(&rf->out[0]);
+		if (!f || rpt_pdf_run(f, r->out, &v->ctx, run, m, n, err, sizeof err)) {
+			if (f)
+				fprintf(stderr, "metroctl: %s\n", err);
+			rc = EXIT_UNREADABLE;
+		} else {
+			rf->said[0] = metro_asprintf("%s: batch report of run %lld (%zu meters)",
+						     r->out, r->run, n);
+		}
+	}
+	for (size_t k = 0; k < files; k++)
+		free(paths[k]);
+	free(paths);
+	return rc;
+}
+
 static int report_run(struct ropts *r)
 {
 	if (!r->run || !r->out) {
@@ -435,12 +544,13 @@ static int report_run(struct ropts *r)
 		return METROCTL_EXIT_USAGE;
 	}
 	struct vstore v;
-	int rc = vstore_open(r, &v);
-	if (rc)
+	int rc = outputs_ok(r);
+	if (rc || (rc = vstore_open(r, &v)))
 		return rc;
 	json_t *run = NULL;
 	struct evidence *ev = NULL;
 	struct rpt_meter *m = NULL;
+	struct run_files rf = {0};
 	size_t n = 0;
 	if ((rc = load_run(&v, r->run, &run)))
 		goto out;
@@ -466,26 +576,17 @@ static int report_run(struct ropts *r)
 		m[n] = ev[n].m;
 		n++;
 	}
-	char err[512];
-	if (rpt_pdf_run(r->out, &v.ctx, run, m, n, err, sizeof err)) {
-		fprintf(stderr, "metroctl: %s\n", err);
-		rc = EXIT_UNREADABLE;
+	if ((rc = run_render(r, &v, run, m, n, &rf)))
 		goto out;
-	}
-	printf("%s: batch report of run %lld (%zu meters)\n", r->out, r->run, n);
-	for (size_t k = 0; r->certdir && k < n && !rc; k++) {
-		json_t *cs = json_object_get(m[k].e, "certificates");
-		const char *num = json_string_value(
-			json_object_get(json_array_get(cs, json_array_size(cs) - 1), "number"));
-		char *path;
-		if (asprintf(&path, "%s/%s.pdf", r->certdir, num) < 0) {
+	/* Every file is complete: put them in place, the batch report first. */
+	for (size_t k = 0; k < rf.n && !rc; k++) {
+		if (rpt_out_commit(&rf.out[k]))
 			rc = EXIT_UNREADABLE;
-			break;
-		}
-		rc = write_certificate(&v, num, path);
-		free(path);
+		else
+			puts(rf.said[k]);
 	}
 out:
+	run_files_free(&rf);
 	for (size_t k = 0; ev && k < n; k++)
 		evidence_free(&ev[k]);
 	free(ev);
@@ -571,28 +672,48 @@ static int need_period(const struct ropts *r, const char *cmd)
 	return 0;
 }
 
-static FILE *open_out(const char *path)
-{
-	if (!path || !strcmp(path, "-"))
-		return stdout;
-	FILE *f = fopen(path, "w");
-	if (!f)
-		fprintf(stderr, "metroctl: %s: %s\n", path, strerror(errno));
-	return f;
-}
+/* A table's or an export's output: a file written whole or not at all, or stdout ("-" or no
+ * -o). */
+struct output {
+	struct rpt_out file;
+	FILE *f;
+};
 
-static int close_out(FILE *f, const char *path)
+static int output_open(const char *path, struct output *o)
 {
-	int bad = ferror(f);
-	if (f != stdout)
-		bad |= fclose(f) != 0;
-	else
-		bad |= fflush(f) != 0;
-	if (bad) {
-		fprintf(stderr, "metroctl: %s: write failed\n", path ? path : "stdout");
+	memset(o, 0, sizeof *o);
+	if (!path || !strcmp(path, "-")) {
+		o->f = stdout;
+		return METROCTL_EXIT_OK;
+	}
+	if (rpt_out_open(&o->file, path))
+		return EXIT_UNREADABLE;
+	if (!(o->f = rpt_out_stream(&o->file))) {
+		rpt_out_discard(&o->file);
 		return EXIT_UNREADABLE;
 	}
 	return METROCTL_EXIT_OK;
+}
+
+/* Put the output in place (a file) or flush it (stdout).  Returns an exit code. */
+static int output_commit(struct output *o)
+{
+	if (o->f != stdout)
+		return rpt_out_commit(&o->file) ? EXIT_UNREADABLE : METROCTL_EXIT_OK;
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "metroctl: stdout: write failed\n");
+		return EXIT_UNREADABLE;
+	}
+	return METROCTL_EXIT_OK;
+}
+
+/* Drop a file output; what went to stdout is gone already. */
+static void output_discard(struct output *o)
+{
+	if (o->f != stdout)
+		rpt_out_discard(&o->file);
+	else
+		fflush(stdout);
 }
 
 /* A walk over the store failed: say why.  Returns the exit code. */
@@ -602,16 +723,16 @@ static int walk_failed(const struct vstore *v, const struct ropts *r)
 	return EXIT_UNREADABLE;
 }
 
-/* Verify and open the store, and open the output when f is not NULL.  Returns an exit code;
- * on success the caller closes *v and the output. */
-static int query_open(struct ropts *r, struct vstore *v, FILE **f)
+/* Check the output, verify and open the store, and open the output when out is not NULL.
+ * Returns an exit code; on success the caller closes *v and the output. */
+static int query_open(struct ropts *r, struct vstore *v, struct output *out)
 {
-	int rc = vstore_open(r, v);
-	if (rc)
+	int rc = outputs_ok(r);
+	if (rc || (rc = vstore_open(r, v)))
 		return rc;
-	if (f && !(*f = open_out(r->out))) {
+	if (out && (rc = output_open(r->out, out))) {
 		vstore_close(v);
-		return EXIT_UNREADABLE;
+		return rc;
 	}
 	return METROCTL_EXIT_OK;
 }
@@ -640,6 +761,22 @@ static int stats_row(void *arg, const struct metro_store_verdict_row *row)
 	rpt_stats_count(w->stats, meter_kind(row->rig_kind), vt, row->serial,
 			!strcmp(verdict, "fail"));
 	return 0;
+}
+
+/* The table as XLSX in the file target (libxlsxwriter writes by name: the unfinished
+ * file's).  Returns an exit code. */
+static int stats_xlsx_file(const struct rpt_stats *stats, const char *target)
+{
+	struct rpt_out out;
+	char err[512];
+	if (rpt_out_open(&out, target))
+		return EXIT_UNREADABLE;
+	if (rpt_stats_xlsx(stats, out.path, target, err, sizeof err)) {
+		fprintf(stderr, "metroctl: %s\n", err);
+		rpt_out_discard(&out);
+		return EXIT_UNREADABLE;
+	}
+	return rpt_out_commit(&out) ? EXIT_UNREADABLE : METROCTL_EXIT_OK;
 }
 
 static int report_stats(struct ropts *r)
@@ -672,18 +809,12 @@ static int report_stats(struct ropts *r)
 	}
 	vstore_close(&v);
 	tally_note(&w.t, "report stats");
-	char err[512];
-	if (xlsx ? rpt_stats_xlsx(&stats, r->out, err, sizeof err) : 0) {
-		fprintf(stderr, "metroctl: %s\n", err);
-		rc = EXIT_UNREADABLE;
-	} else if (!xlsx) {
-		FILE *f = open_out(r->out);
-		if (!f)
-			rc = EXIT_UNREADABLE;
-		else {
-			rpt_stats_csv(&stats, f);
-			rc = close_out(f, r->out);
-		}
+	struct output out;
+	if (xlsx)
+		rc = stats_xlsx_file(&stats, r->out);
+	else if (!(rc = output_open(r->out, &out))) {
+		rpt_stats_csv(&stats, out.f);
+		rc = output_commit(&out);
 	}
 	if (!rc && strcmp(r->out, "-") != 0)
 		printf("%s: statistics %s to %s\n", r->out, r->from, r->to);
@@ -788,10 +919,11 @@ static int export_results(struct ropts *r)
 		return METROCTL_EXIT_USAGE;
 	}
 	struct vstore v;
-	FILE *f;
-	int rc = query_open(r, &v, &f);
+	struct output out;
+	int rc = query_open(r, &v, &out);
 	if (rc)
 		return rc;
+	FILE *f = out.f;
 	struct results_walk w = {&v, r, json, f, json_array(), 0, 0, 0};
 	if (!json)
 		for (size_t i = 0; i < RC_NCOLS; i++)
@@ -800,7 +932,7 @@ static int export_results(struct ropts *r)
 		rc = walk_failed(&v, r);
 		vstore_close(&v);
 		json_decref(w.arr);
-		close_out(f, r->out);
+		output_discard(&out);
 		return rc;
 	}
 	vstore_close(&v);
@@ -820,7 +952,7 @@ static int export_results(struct ropts *r)
 	if (w.unsigned_)
 		fprintf(stderr, ", %lld not yet signed left out", w.unsigned_);
 	fprintf(stderr, "\n");
-	return close_out(f, r->out);
+	return output_commit(&out);
 }
 
 /* "Q3 2.5 m³/h, R 100" and the like from a nameplate, for the inventory's range column. */
@@ -906,22 +1038,23 @@ static int export_inventory(struct ropts *r)
 	if (need_period(r, "export inventory"))
 		return METROCTL_EXIT_USAGE;
 	struct vstore v;
-	FILE *f;
-	int rc = query_open(r, &v, &f);
+	struct output out;
+	int rc = query_open(r, &v, &out);
 	if (rc)
 		return rc;
+	FILE *f = out.f;
 	for (size_t i = 0; i < METRO_ARRAY_SIZE(head); i++)
 		csv(f, head[i], i + 1 == METRO_ARRAY_SIZE(head));
 	struct inventory_walk w = {&v, r, f, {0}};
 	if (metro_store_each_verdict(v.s, inventory_row, &w)) {
 		rc = walk_failed(&v, r);
 		vstore_close(&v);
-		close_out(f, r->out);
+		output_discard(&out);
 		return rc;
 	}
 	vstore_close(&v);
 	tally_note(&w.t, "export inventory");
-	return close_out(f, r->out);
+	return output_commit(&out);
 }
 
 /* ---- entry points -------------------------------------------------------------------------- */

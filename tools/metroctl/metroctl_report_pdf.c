@@ -9,6 +9,7 @@
  */
 #include <cairo-pdf.h>
 #include <cairo.h>
+#include <errno.h>
 #include <fontconfig/fontconfig.h>
 #include <math.h>
 #include <pango/pangocairo.h>
@@ -875,17 +876,37 @@ static cairo_status_t discard(void *closure, const unsigned char *data, unsigned
 	return CAIRO_STATUS_SUCCESS;
 }
 
+/* Where the second pass writes: the caller's stream, and the first error writing to it. */
+struct sink {
+	FILE *f;
+	int err;
+};
+
+static cairo_status_t to_stream(void *closure, const unsigned char *data, unsigned int len)
+{
+	struct sink *k = closure;
+	errno = 0;
+	if (fwrite(data, 1, len, k->f) == len)
+		return CAIRO_STATUS_SUCCESS;
+	if (!k->err)
+		k->err = errno ? errno : EIO;
+	return CAIRO_STATUS_WRITE_ERROR;
+}
+
 typedef void (*draw_fn)(struct pdf *p, const void *arg);
 
-static int render(const char *path, const struct rpt_ctx *c, const char *running, int simulated,
-		  const char *title, draw_fn draw, const void *arg, char *err, size_t cap)
+/* Two passes: the first counts the pages (page N of M), the second writes to out. */
+static int render(FILE *out, const char *name, const struct rpt_ctx *c, const char *running,
+		  int simulated, const char *title, draw_fn draw, const void *arg, char *err,
+		  size_t cap)
 {
 	int total = 0;
+	struct sink sink = {out, 0};
 	for (int pass = 0; pass < 2; pass++) {
 		struct pdf p = {
 			.ctx = c, .running = running, .simulated = simulated, .total = total};
-		p.surf = pass ? cairo_pdf_surface_create(path, PAGE_W, PAGE_H)
-			      : cairo_pdf_surface_create_for_stream(discard, NULL, PAGE_W, PAGE_H);
+		p.surf = cairo_pdf_surface_create_for_stream(pass ? to_stream : discard,
+							     pass ? &sink : NULL, PAGE_W, PAGE_H);
 		if (pass) {
 			cairo_pdf_surface_set_metadata(p.surf, CAIRO_PDF_METADATA_TITLE, title);
 			cairo_pdf_surface_set_metadata(p.surf, CAIRO_PDF_METADATA_CREATOR,
@@ -901,9 +922,11 @@ static int render(const char *path, const struct rpt_ctx *c, const char *running
 		cairo_surface_finish(p.surf);
 		cairo_status_t st = cairo_surface_status(p.surf);
 		cairo_surface_destroy(p.surf);
-		if (st != CAIRO_STATUS_SUCCESS) {
-			snprintf(err, cap, "%s: cannot write the PDF: %s", path,
-				 cairo_status_to_string(st));
+		if (st == CAIRO_STATUS_SUCCESS && pass && fflush(out) != 0)
+			sink.err = errno ? errno : EIO;
+		if (st != CAIRO_STATUS_SUCCESS || sink.err) {
+			snprintf(err, cap, "%s: cannot write the PDF: %s", name,
+				 sink.err ? strerror(sink.err) : cairo_status_to_string(st));
 			return -1;
 		}
 	}
@@ -915,8 +938,8 @@ static void draw_certificate(struct pdf *p, const void *arg)
 	certificate_body(p, arg);
 }
 
-int rpt_pdf_certificate(const char *path, const struct rpt_ctx *c, const struct rpt_meter *m,
-			char *err, size_t cap)
+int rpt_pdf_certificate(FILE *out, const char *name, const struct rpt_ctx *c,
+			const struct rpt_meter *m, char *err, size_t cap)
 {
 	json_t *cert = last_certificate(m->e);
 	char running[160], title[200];
@@ -924,8 +947,8 @@ int rpt_pdf_certificate(const char *path, const struct rpt_ctx *c, const struct 
 	snprintf(title, sizeof title, "%s %s",
 		 strcmp(js(cert, "kind"), "certificate") ? "检定结果通知书" : "检定证书",
 		 js(cert, "number"));
-	return render(path, c, running, (int)ji(json_object_get(m->e, "run"), "simulated"), title,
-		      draw_certificate, m, err, cap);
+	return render(out, name, c, running, (int)ji(json_object_get(m->e, "run"), "simulated"),
+		      title, draw_certificate, m, err, cap);
 }
 
 struct run_arg {
@@ -940,15 +963,16 @@ static void draw_run(struct pdf *p, const void *arg)
 	run_body(p, a->run, a->m, a->n);
 }
 
-int rpt_pdf_run(const char *path, const struct rpt_ctx *c, json_t *run, const struct rpt_meter *m,
-		size_t n, char *err, size_t cap)
+int rpt_pdf_run(FILE *out, const char *name, const struct rpt_ctx *c, json_t *run,
+		const struct rpt_meter *m, size_t n, char *err, size_t cap)
 {
 	char running[160], title[160];
 	snprintf(running, sizeof running, "批量检定报告 run %lld · %s", ji(run, "id"),
 		 js(run, "rig"));
 	snprintf(title, sizeof title, "批量检定报告 Batch report, run %lld", ji(run, "id"));
 	struct run_arg a = {run, m, n};
-	return render(path, c, running, (int)ji(run, "simulated"), title, draw_run, &a, err, cap);
+	return render(out, name, c, running, (int)ji(run, "simulated"), title, draw_run, &a, err,
+		      cap);
 }
 
 void rpt_pdf_shutdown(void)

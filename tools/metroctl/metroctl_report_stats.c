@@ -212,11 +212,12 @@ static const char *note_text(const struct rpt_stats *s, char *buf, size_t cap)
 	return buf;
 }
 
-int rpt_stats_xlsx(const struct rpt_stats *s, const char *path, char *err, size_t cap)
+int rpt_stats_xlsx(const struct rpt_stats *s, const char *path, const char *name, char *err,
+		   size_t cap)
 {
 	lxw_workbook *wb = workbook_new(path);
 	if (!wb) {
-		snprintf(err, cap, "%s: cannot create the workbook", path);
+		snprintf(err, cap, "%s: cannot create the workbook", name);
 		return -1;
 	}
 	lxw_worksheet *ws = workbook_add_worksheet(wb, "统计表");
@@ -283,7 +284,7 @@ int rpt_stats_xlsx(const struct rpt_stats *s, const char *path, char *err, size_
 	worksheet_merge_range(ws, foot + 1, 0, foot + 1, last, note_text(s, buf, sizeof buf), wrap);
 	lxw_error e = workbook_close(wb);
 	if (e != LXW_NO_ERROR) {
-		snprintf(err, cap, "%s: cannot write the workbook: %s", path, lxw_strerror(e));
+		snprintf(err, cap, "%s: cannot write the workbook: %s", name, lxw_strerror(e));
 		return -1;
 	}
 	return 0;

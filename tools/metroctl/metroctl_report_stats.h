@@ -57,7 +57,10 @@ int rpt_stats_extra(struct rpt_stats *s, const char *path);
  * replaces its earlier conclusion: the table counts meters, not verifications. */
 void rpt_stats_count(struct rpt_stats *s, const char *kind, const char *vtype, const char *serial,
 		     int fail);
-int rpt_stats_xlsx(const struct rpt_stats *s, const char *path, char *err, size_t cap);
+/* Write the table as XLSX to the file path (name: what messages call it).  Returns 0, or -1
+ * with a message in err. */
+int rpt_stats_xlsx(const struct rpt_stats *s, const char *path, const char *name, char *err,
+		   size_t cap);
 void rpt_stats_csv(const struct rpt_stats *s, FILE *f);
 /* One CSV field: quoted (with quotes doubled) when it holds a comma, quote or line break. */
 void rpt_csv_field(FILE *f, const char *s);

@@ -1,7 +1,9 @@
 /* metroctl: the daemon's commands for rigs and runs, and `watch`.
  *
  * Every command prints a readable summary, or with --json the daemon's reply as it is.
- * Exit codes: 0 ok, 2 usage, 3 daemon unreachable, 4 refused (the reply's error on stderr).
+ * Exit codes: 0 ok, 1 a run followed ended other than done, 2 usage, 3 daemon unreachable,
+ * 4 refused (the reply's error on stderr), 6 the record store failed while start --wait or
+ * follow waited (metroctl_cmd.h).
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -252,58 +254,107 @@ static int rig_busy(const struct metroctl_opts *o, const char *rig)
 	return busy;
 }
 
+/* The record store failed while metroctl waited on run RUN on RIG: say so on stderr (with
+ * --json also as a document on stdout) and return the exit code.  ended: the run's end was
+ * committed before the failure, so its results (already printed) are in the store. */
+static int store_failed(const struct metroctl_opts *o, const char *run, const char *rig,
+			const char *why, int ended)
+{
+	if (ended)
+		fprintf(stderr,
+			"metroctl: the record store failed after run %s on %s ended (its results "
+			"are recorded): %s\n",
+			run, rig, why);
+	else
+		fprintf(stderr,
+			"metroctl: run %s on %s: the record store failed: %s; the run was stopped "
+			"and its results are not recorded (no verdicts)\n",
+			run, rig, why);
+	if (o->json && !ended) {
+		json_t *d = json_pack("{sssss{ssss}}", "run", run, "rig", rig, "error", "code",
+				      "store-failed", "message", why);
+		char *t = json_dumps(d, JSON_COMPACT);
+		puts(t);
+		free(t);
+		json_decref(d);
+	}
+	return METROCTL_EXIT_STORE_FAILED;
+}
+
+/* The run's progress line when it changed; *last_points and last_state remember the last. */
+static void wait_progress(int tty, const char *rig, json_t *r, size_t *last_points,
+			  char last_state[32])
+{
+	size_t points = json_array_size(json_object_get(r, "points"));
+	size_t meters = json_array_size(json_object_get(r, "meters"));
+	const char *state = str(r, "state");
+	if (points == *last_points && !strcmp(state, last_state))
+		return;
+	if (tty)
+		printf("\r\033[K%s: %-10s %zu points, %zu meters", rig, state, points, meters);
+	else
+		printf("%s: %s, %zu points, %zu meters\n", rig, state, points, meters);
+	fflush(stdout);
+	*last_points = points;
+	metro_strlcpy(last_state, state, 32);
+}
+
+/* Answer an open judgement prompt once with auto_answer (answered remembers the last). */
+static void wait_answer(const struct metroctl_opts *o, int tty, const char *rig, json_t *prompt,
+			const char *auto_answer, const char *operator_name, char answered[64])
+{
+	if (!prompt || !auto_answer || !strcmp(str(prompt, "prompt"), answered) ||
+	    typed_prompt(prompt, rig))
+		return;
+	metro_strlcpy(answered, str(prompt, "prompt"), 64);
+	json_t *ans =
+		metroctl_request(o, json_pack("{sissssssssss}", "id", 2, "cmd", "input", "rig", rig,
+					      "prompt", str(prompt, "prompt"), "answer",
+					      auto_answer, "operator", operator_name));
+	if (ans && !o->json && !tty)
+		printf("%s: answered prompt %s (%s): %s\n", rig, str(prompt, "prompt"),
+		       str(prompt, "question"), auto_answer);
+	json_decref(ans);
+}
+
+/* start --wait: until the run's end is committed (its result), then its verdicts.  Stops at
+ * once, exit METROCTL_EXIT_STORE_FAILED, when the daemon's record store fails: the run's end
+ * and verdicts can never be committed then, so they never come. */
 static int wait_run(const struct metroctl_opts *o, const char *rig, const char *run,
 		    const char *auto_answer, const char *operator_name)
 {
 	int tty = isatty(1);
 	size_t last_points = (size_t)-1;
-	char last_state[32] = "", answered[64] = "";
-	int safe_waits = 0;
+	char last_state[32] = "", answered[64] = "", topic[96];
+	int safe_waits = 0, rc = METROCTL_EXIT_OK;
+	struct metroctl_store_watch *w = metroctl_store_watch_open(o);
+	snprintf(topic, sizeof topic, "run.%s", rig);
+	metroctl_store_watch_topic(w, topic); /* wakes on the run's state changes */
+	const char *failed = NULL;
 	for (;;) {
 		json_t *reply = metroctl_request(
 			o, json_pack("{sissss}", "id", 1, "cmd", "run", "run", run));
-		if (!reply)
-			return METROCTL_EXIT_UNREACHABLE;
+		if (!reply) {
+			rc = METROCTL_EXIT_UNREACHABLE;
+			break;
+		}
 		json_t *r = json_object_get(reply, "run");
-		size_t points = json_array_size(json_object_get(r, "points"));
-		size_t meters = json_array_size(json_object_get(r, "meters"));
-		const char *state = str(r, "state");
-		json_t *prompt = json_object_get(r, "prompt");
-		if (points != last_points || strcmp(state, last_state) != 0) {
-			if (tty)
-				printf("\r\033[K%s: %-10s %zu points, %zu meters", rig, state,
-				       points, meters);
-			else
-				printf("%s: %s, %zu points, %zu meters\n", rig, state, points,
-				       meters);
-			fflush(stdout);
-			last_points = points;
-			metro_strlcpy(last_state, state, sizeof last_state);
-		}
-		if (prompt && auto_answer && strcmp(str(prompt, "prompt"), answered) != 0 &&
-		    !typed_prompt(prompt, rig)) {
-			metro_strlcpy(answered, str(prompt, "prompt"), sizeof answered);
-			json_t *ans = metroctl_request(
-				o, json_pack("{sissssssssss}", "id", 2, "cmd", "input", "rig", rig,
-					     "prompt", str(prompt, "prompt"), "answer", auto_answer,
-					     "operator", operator_name));
-			if (ans && !o->json && !tty)
-				printf("%s: answered prompt %s (%s): %s\n", rig,
-				       str(prompt, "prompt"), str(prompt, "question"), auto_answer);
-			json_decref(ans);
-		}
+		wait_progress(tty, rig, r, &last_points, last_state);
+		wait_answer(o, tty, rig, json_object_get(r, "prompt"), auto_answer, operator_name,
+			    answered);
 		/* The run ends with its result, then the rig reaches its safe state (read back)
 		 * and goes idle: wait for that too (up to 30 s), so that a start right after
 		 * --wait finds the rig free. */
-		if (json_object_get(r, "result") && !json_object_get(r, "safe_state_verified") &&
+		int ended = json_object_get(r, "result") != NULL;
+		if (ended && !failed && !json_object_get(r, "safe_state_verified") &&
 		    safe_waits++ < 150) {
 			json_decref(reply);
-			usleep(200000);
+			failed = metroctl_store_watch_wait(w, 200);
 			continue;
 		}
-		if (json_object_get(r, "result")) {
-			for (int k = 0; k < 50 && rig_busy(o, rig); k++)
-				usleep(100000);
+		if (ended) {
+			for (int k = 0; k < 50 && !failed && rig_busy(o, rig); k++)
+				failed = metroctl_store_watch_wait(w, 100);
 			if (tty)
 				printf("\n");
 			if (o->json) {
@@ -314,12 +365,19 @@ static int wait_run(const struct metroctl_opts *o, const char *rig, const char *
 				printf("run %s: %s\n", run, str(r, "result"));
 				print_verdicts(r);
 			}
-			json_decref(reply);
-			return METROCTL_EXIT_OK;
 		}
 		json_decref(reply);
-		usleep(200000);
+		if (ended || failed) {
+			if (tty && !ended)
+				printf("\n");
+			if (failed)
+				rc = store_failed(o, run, rig, failed, ended);
+			break;
+		}
+		failed = metroctl_store_watch_wait(w, 200);
 	}
+	metroctl_store_watch_close(&w);
+	return rc;
 }
 
 /* A YAML file holding one mapping, as the JSON of a request (NULL after saying why). */
@@ -483,106 +541,147 @@ static double progress(json_t *run)
 	return f > 0.99 ? 0.99 : f;
 }
 
+/* What follow keeps of the runs it follows (at most 16). */
+struct follow {
+	const struct metroctl_opts *o;
+	const char *auto_answer, *op;
+	char **runs;
+	int n, tty;
+	char answered[16][64];
+	char rig[16][64]; /* each run's rig, once known */
+	int last_pct[16];
+	json_t *finals[16]; /* a run once its result is committed */
+	struct metroctl_store_watch *w;
+};
+
+/* Draw run i's progress (a bar on a terminal, a line per 10 % otherwise). */
+static void follow_line(struct follow *f, int i, json_t *r)
+{
+	int pct = (int)(progress(r) * 100);
+	const char *state = json_object_get(r, "result") ? str(r, "result") : str(r, "state");
+	if (f->tty) {
+		char bar[31];
+		int fill = pct * 30 / 100;
+		for (int k = 0; k < 30; k++)
+			bar[k] = k < fill ? '#' : '.';
+		bar[30] = '\0';
+		printf("\033[K%-10s [%s] %3d%%  %-10s %zu points\n", str(r, "rig"), bar, pct, state,
+		       json_array_size(json_object_get(r, "points")));
+	} else if ((pct / 10 != f->last_pct[i] / 10 || json_object_get(r, "result")) &&
+		   !f->finals[i]) {
+		printf("%s: %d%% %s, %zu points\n", str(r, "rig"), pct, state,
+		       json_array_size(json_object_get(r, "points")));
+	}
+	f->last_pct[i] = pct;
+}
+
+/* One look at run i: its line, its prompt answered when asked, kept once it has a result.
+ * Returns 0, or the exit code to stop with (daemon unreachable, no such run). */
+static int follow_one(struct follow *f, int i)
+{
+	json_t *reply = NULL, *r = f->finals[i];
+	if (!r) {
+		reply = metroctl_request(
+			f->o, json_pack("{sissss}", "id", 1, "cmd", "run", "run", f->runs[i]));
+		if (!reply)
+			return METROCTL_EXIT_UNREACHABLE;
+		r = json_object_get(reply, "run");
+	}
+	if (!r) {
+		fprintf(stderr, "metroctl follow: no run '%s'\n", f->runs[i]);
+		json_decref(reply);
+		return METROCTL_EXIT_REFUSED;
+	}
+	if (!f->rig[i][0] && json_string_value(json_object_get(r, "rig"))) {
+		char topic[96];
+		metro_strlcpy(f->rig[i], str(r, "rig"), sizeof f->rig[i]);
+		snprintf(topic, sizeof topic, "run.%s", f->rig[i]);
+		metroctl_store_watch_topic(f->w, topic); /* wakes on the run's state changes */
+	}
+	json_t *prompt = json_object_get(r, "prompt");
+	if (prompt && f->auto_answer && strcmp(str(prompt, "prompt"), f->answered[i]) != 0 &&
+	    !typed_prompt(prompt, str(r, "rig"))) {
+		metro_strlcpy(f->answered[i], str(prompt, "prompt"), sizeof f->answered[i]);
+		json_decref(metroctl_request(
+			f->o, json_pack("{sissssssssss}", "id", 2, "cmd", "input", "rig",
+					str(r, "rig"), "prompt", str(prompt, "prompt"), "answer",
+					f->auto_answer, "operator", f->op)));
+	}
+	follow_line(f, i, r);
+	if (!f->finals[i] && json_object_get(r, "result"))
+		f->finals[i] = json_incref(r);
+	json_decref(reply);
+	return 0;
+}
+
 /* follow RUN...: a progress line per run (a bar on a terminal), prompts answered when asked,
- * then each run's verdict table.  Exit 1 when a run ended other than "done". */
+ * then each run's verdict table.  Exit 1 when a run ended other than "done"; exit
+ * METROCTL_EXIT_STORE_FAILED at once when the daemon's record store fails (a run that had not
+ * ended then never will, and shows no verdicts: they are not recorded). */
 static int follow(int argc, char **argv, const struct metroctl_opts *o)
 {
 	static const struct option opts[] = {{"auto-answer", required_argument, NULL, 'a'},
 					     {"operator", required_argument, NULL, 'p'},
 					     {0, 0, 0, 0}};
-	const char *auto_answer = NULL, *op = NULL;
+	struct follow f;
+	memset(&f, 0, sizeof f);
+	f.o = o;
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'a')
-			auto_answer = optarg;
+			f.auto_answer = optarg;
 		else if (c == 'p')
-			op = optarg;
+			f.op = optarg;
 		else
 			return METROCTL_EXIT_USAGE;
 	}
-	int n = argc - optind;
-	if (n < 1 || n > 16 || (auto_answer && !op)) {
+	f.n = argc - optind;
+	if (f.n < 1 || f.n > 16 || (f.auto_answer && !f.op)) {
 		fprintf(stderr, "usage: metroctl follow RUN... [--auto-answer pass|fail --operator "
 				"NAME]\n");
 		return METROCTL_EXIT_USAGE;
 	}
-	char **runs = argv + optind;
-	int tty = isatty(1), drawn = 0, done_all = 0;
-	char answered[16][64];
-	int last_pct[16];
-	memset(answered, 0, sizeof answered);
-	for (int i = 0; i < n; i++)
-		last_pct[i] = -1;
-	json_t *finals[16] = {0};
-	while (!done_all) {
-		done_all = 1;
-		if (tty && drawn)
-			printf("\033[%dA", n);
-		for (int i = 0; i < n; i++) {
-			json_t *reply =
-				finals[i]
-					? NULL
-					: metroctl_request(o, json_pack("{sissss}", "id", 1, "cmd",
-									"run", "run", runs[i]));
-			if (!finals[i] && !reply)
-				return METROCTL_EXIT_UNREACHABLE;
-			json_t *r = finals[i] ? finals[i] : json_object_get(reply, "run");
-			if (!r) {
-				fprintf(stderr, "metroctl follow: no run '%s'\n", runs[i]);
-				json_decref(reply);
-				return METROCTL_EXIT_REFUSED;
-			}
-			json_t *prompt = json_object_get(r, "prompt");
-			if (prompt && auto_answer &&
-			    strcmp(str(prompt, "prompt"), answered[i]) != 0 &&
-			    !typed_prompt(prompt, str(r, "rig"))) {
-				metro_strlcpy(answered[i], str(prompt, "prompt"),
-					      sizeof answered[i]);
-				json_decref(metroctl_request(
-					o,
-					json_pack("{sissssssssss}", "id", 2, "cmd", "input", "rig",
-						  str(r, "rig"), "prompt", str(prompt, "prompt"),
-						  "answer", auto_answer, "operator", op)));
-			}
-			int pct = (int)(progress(r) * 100);
-			const char *state =
-				json_object_get(r, "result") ? str(r, "result") : str(r, "state");
-			if (tty) {
-				char bar[31];
-				int fill = pct * 30 / 100;
-				for (int k = 0; k < 30; k++)
-					bar[k] = k < fill ? '#' : '.';
-				bar[30] = '\0';
-				printf("\033[K%-10s [%s] %3d%%  %-10s %zu points\n", str(r, "rig"),
-				       bar, pct, state,
-				       json_array_size(json_object_get(r, "points")));
-			} else if (pct / 10 != last_pct[i] / 10 || json_object_get(r, "result")) {
-				if (!finals[i])
-					printf("%s: %d%% %s, %zu points\n", str(r, "rig"), pct,
-					       state,
-					       json_array_size(json_object_get(r, "points")));
-			}
-			last_pct[i] = pct;
-			if (!finals[i] && json_object_get(r, "result"))
-				finals[i] = json_incref(r);
-			if (!finals[i])
-				done_all = 0;
-			json_decref(reply);
+	f.runs = argv + optind;
+	f.tty = isatty(1);
+	for (int i = 0; i < f.n; i++)
+		f.last_pct[i] = -1;
+	f.w = metroctl_store_watch_open(o);
+	const char *failed = NULL;
+	int rc = METROCTL_EXIT_OK, drawn = 0;
+	for (;;) {
+		int done_all = 1;
+		if (f.tty && drawn)
+			printf("\033[%dA", f.n);
+		for (int i = 0; i < f.n && !rc; i++) {
+			rc = follow_one(&f, i);
+			done_all &= f.finals[i] != NULL;
 		}
 		drawn = 1;
 		fflush(stdout);
-		if (!done_all)
-			usleep(250000);
+		/* once more after a failure is seen: a run may have ended just before it */
+		if (rc || done_all || failed)
+			break;
+		failed = metroctl_store_watch_wait(f.w, 250);
 	}
-	int rc = METROCTL_EXIT_OK;
-	for (int i = 0; i < n; i++) {
-		printf("\nrun %s on %s: %s\n", str(finals[i], "run"), str(finals[i], "rig"),
-		       str(finals[i], "result"));
-		print_verdicts(finals[i]);
-		if (strcmp(str(finals[i], "result"), "done") != 0)
+	for (int i = 0; i < f.n && !rc; i++) {
+		if (!f.finals[i])
+			continue;
+		printf("\nrun %s on %s: %s\n", str(f.finals[i], "run"), str(f.finals[i], "rig"),
+		       str(f.finals[i], "result"));
+		print_verdicts(f.finals[i]);
+	}
+	for (int i = 0; i < f.n && !rc; i++) {
+		if (failed)
+			store_failed(o, f.runs[i], f.rig[i][0] ? f.rig[i] : "?", failed,
+				     f.finals[i] != NULL);
+		else if (strcmp(str(f.finals[i], "result"), "done") != 0)
 			rc = METROCTL_EXIT_FAIL;
-		json_decref(finals[i]);
 	}
+	if (failed && !rc)
+		rc = METROCTL_EXIT_STORE_FAILED;
+	for (int i = 0; i < f.n; i++)
+		json_decref(f.finals[i]);
+	metroctl_store_watch_close(&f.w);
 	return rc;
 }
 

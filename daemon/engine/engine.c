@@ -350,14 +350,18 @@ int metro_engine_command(struct metro_engine *e, const char *verb, json_t *doc, 
 
 /* Whether key names one of positions[0..n): the position's number as the prompt lists it
  * ("3"), the key the engine looks the answer up by; "03", "+3" or " 3" name no position. */
+static const char *position_key(int position, char name[16])
+{
+	snprintf(name, 16, "%d", position);
+	return name;
+}
+
 static int is_prompt_position(const int *positions, size_t n, const char *key)
 {
-	for (size_t k = 0; k < n; k++) {
-		char name[16];
-		snprintf(name, sizeof name, "%d", positions[k]);
-		if (!strcmp(key, name))
+	char name[16];
+	for (size_t k = 0; k < n; k++)
+		if (!strcmp(key, position_key(positions[k], name)))
 			return 1;
-	}
 	return 0;
 }
 
@@ -417,10 +421,9 @@ int metro_engine_check_judgements(const int *positions, size_t n, json_t *ans, c
 		}
 	}
 	/* A meter is never failed for want of a word: an object judges every position. */
+	char name[16];
 	for (size_t k = 0; a == NULL && k < n; k++) {
-		char name[16];
-		snprintf(name, sizeof name, "%d", positions[k]);
-		if (!json_object_get(ans, name)) {
+		if (!json_object_get(ans, position_key(positions[k], name))) {
 			snprintf(err, errlen,
 				 "answer: position %d is not judged: an answer by position judges "
 				 "every position the prompt asks about (\"pass\" or \"fail\")",

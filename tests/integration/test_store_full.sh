@@ -33,17 +33,7 @@ grep -q "$TMP/store/records.db" "$TMP/metrod.yaml" || { echo "FAIL: store path n
 start_metrod "$TMP/metrod.yaml"
 
 # A subscriber of everything, until killed.
-/usr/bin/python3 - "$PUB" "$TMP/sub.jsonl" >"$TMP/sub.err" 2>&1 <<'PY' &
-import json, sys, zmq
-s = zmq.Context().socket(zmq.SUB)
-s.setsockopt(zmq.SUBSCRIBE, b"")
-s.connect(sys.argv[1])
-with open(sys.argv[2], "w") as f:
-    while True:
-        topic, body = s.recv_multipart()
-        f.write(json.dumps({"topic": topic.decode(), "doc": json.loads(body)}) + "\n")
-        f.flush()
-PY
+/usr/bin/python3 tests/lib/subscribe.py "$PUB" "$TMP/sub.jsonl" >"$TMP/sub.err" 2>&1 &
 SUB_PID=$!
 PIDS+=("$SUB_PID")
 # The subscription is live once a reading (the rig samples at 2 Hz) has come through.

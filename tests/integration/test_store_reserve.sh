@@ -8,18 +8,7 @@ set -u
 gas_bench 120
 sed -i "s|store: {path: $TMP/records.db}|store: {path: $TMP/records.db, reserve_mb: 1000000}|" "$TMP/metrod.yaml"
 check "reserve set" "$(grep -c 'reserve_mb: 1000000' "$TMP/metrod.yaml")" "1"
-/usr/bin/python3 - "$PUB" "$TMP/sub.jsonl" >"$TMP/sub.err" 2>&1 <<'PY' &
-import json, sys, zmq
-s = zmq.Context().socket(zmq.SUB)
-s.setsockopt(zmq.SUBSCRIBE, b"alarm.")
-s.setsockopt(zmq.SUBSCRIBE, b"health.")
-s.connect(sys.argv[1])
-with open(sys.argv[2], "w") as f:
-    while True:
-        topic, body = s.recv_multipart()
-        f.write(json.dumps({"topic": topic.decode(), "doc": json.loads(body)}) + "\n")
-        f.flush()
-PY
+/usr/bin/python3 tests/lib/subscribe.py "$PUB" "$TMP/sub.jsonl" alarm. health. >"$TMP/sub.err" 2>&1 &
 PIDS+=($!)
 start_metrod "$TMP/metrod.yaml"
 for _ in $(seq 100); do grep -q '"topic": "health\.' "$TMP/sub.jsonl" 2>/dev/null && break; sleep 0.1; done

@@ -14,7 +14,9 @@
 #include "metrology.h"
 #include "runs.h"
 #include "server.h"
+#include "sha256.h"
 #include "util.h"
+#include "yfile.h"
 
 static json_t *error_reply(json_t *id, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -114,6 +116,10 @@ static json_t *cmd_rigs(struct metro_server *s, json_t *req, json_t *id)
 		for (size_t k = 0; k < rc->nstandards; k++)
 			json_array_append_new(json_object_get(o, "standards"),
 					      json_string(rc->standards[k]));
+		if (rc->profile_data)
+			json_object_set_new(o, "profile",
+					    json_pack("{ssss}", "file", rc->profile_data->path,
+						      "sha256", rc->profile_data->sha256));
 		const char *run = metro_runs_active(s->runs, rc->id);
 		if (run)
 			json_object_set_new(o, "run", json_string(run));
@@ -324,6 +330,45 @@ static const char *store_vtype(const char *v)
 	return v;
 }
 
+/* The rig's profile into the store, like the procedure: the file read once, its digest
+ * computed from exactly those bytes and compared with the digest of what the rig loaded.  A
+ * file changed since the rig loaded it is refused: the rig would drive one profile while the
+ * record named another. */
+static json_t *record_profile(struct metro_server *s, const struct metro_rig_conf *rc, json_t *id,
+			      int64_t *profile)
+{
+	const struct metro_profile *p = rc->profile_data;
+	char *content = NULL, hex[METRO_SHA256_HEX];
+	size_t len = 0;
+	if (!p)
+		return error_reply(id, "internal", "rig %s has no loaded profile", rc->id);
+	int err = metro_read_file(p->path, METRO_Y_MAX_BYTES, &content, &len);
+	if (err)
+		return error_reply(
+			id, "profile-changed",
+			"rig %s: its profile %s cannot be read (%s): put it back, reload "
+			"metrod (SIGHUP) and start again",
+			rc->id, p->path, metro_strerror(err));
+	metro_sha256_hex(content, len, hex);
+	if (strcmp(hex, p->sha256) != 0) {
+		free(content);
+		return error_reply(id, "profile-changed",
+				   "rig %s: its profile %s changed since the rig loaded it (sha256 "
+				   "%.12s… loaded, %.12s… now): reload metrod (SIGHUP) so that the "
+				   "rig runs the profile the record names, then start again",
+				   rc->id, p->path, p->sha256, hex);
+	}
+	const char *slash = strrchr(p->path, '/');
+	err = metro_store_profile(s->store, slash ? slash + 1 : p->path, p->path, content, len, hex,
+				  profile);
+	free(content);
+	if (err)
+		return error_reply(id, "store-failed",
+				   "the record store refused the rig's profile: %s",
+				   metro_store_errmsg(s->store));
+	return NULL;
+}
+
 static json_t *record_run(struct metro_server *s, const struct metro_rig_conf *rc,
 			  const struct metro_batch *b, json_t *id, int64_t *run)
 {
@@ -346,6 +391,10 @@ static json_t *record_run(struct metro_server *s, const struct metro_rig_conf *r
 				   b->proc->path, metro_store_errmsg(s->store));
 	}
 	free(content);
+	int64_t profile_id;
+	json_t *refused = record_profile(s, rc, id, &profile_id);
+	if (refused)
+		return refused;
 	struct metro_store_meter *meters = metro_calloc(b->nmeters, sizeof *meters);
 	for (size_t i = 0; i < b->nmeters; i++) {
 		const struct metro_batch_meter *m = &b->meters[i];
@@ -363,6 +412,7 @@ static json_t *record_run(struct metro_server *s, const struct metro_rig_conf *r
 	struct metro_store_run r = {
 		.rig = rc->id,
 		.procedure = proc_id,
+		.profile = profile_id,
 		.software_version = METRO_VERSION,
 		.software_sha256 = s->swid.exe_sha256,
 		.verification_type = b->verification_type ? b->verification_type

@@ -23,6 +23,7 @@ static void usage(FILE *out)
 		"not)\n"
 		"       metrod --version [-c FILE]  print the version and the software "
 		"identification\n"
+		"                                   (executable, procedures, rig profiles)\n"
 		"options:\n"
 		"  -c, --config FILE   configuration file (default %s)\n"
 		"  -v, --verbose       log debug messages\n"
@@ -81,6 +82,8 @@ static int version(const char *path, int explicit_path)
 		ndirs = c->nprocedure_dirs;
 	}
 	metro_swid_collect(&id, dirs, ndirs);
+	if (c)
+		metro_swid_profiles(&id, c);
 	printf("metrod %s\n", METRO_VERSION);
 	printf("software identification (SHA-256):\n");
 	printf("  executable %s  %s\n", id.exe_sha256, id.exe_path);
@@ -88,6 +91,12 @@ static int version(const char *path, int explicit_path)
 		printf("  procedure  %s  %s\n", id.procedures[i].sha256, id.procedures[i].path);
 	if (!id.nprocedures)
 		printf("  (no procedure files found)\n");
+	for (size_t i = 0; i < id.nprofiles; i++)
+		printf("  profile    %s  %s  (rig%s %s)\n", id.profiles[i].sha256,
+		       id.profiles[i].path, strchr(id.profiles[i].rigs, ',') ? "s" : "",
+		       id.profiles[i].rigs);
+	if (!c)
+		printf("  (no configuration: no rig profiles)\n");
 	metro_swid_free(&id);
 	metro_config_destroy(&c);
 	free(dflt);

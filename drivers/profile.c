@@ -542,7 +542,8 @@ static int load(struct metro_yfile *f, const char *path, int positions, struct m
 	size_t before = metro_diag_count(f->diag);
 	struct metro_profile *p = metro_calloc(1, sizeof *p);
 	p->refs = 1;
-	metro_sha256_file(path, p->sha256);
+	/* the digest of the bytes this profile was parsed from, not of a second read */
+	snprintf(p->sha256, sizeof p->sha256, "%s", f->sha256);
 	p->path = metro_strdup(path);
 	p->positions = positions;
 	p->max_reply = 256;

@@ -206,6 +206,7 @@ int metro_yfile_load_buffer(const char *name, const unsigned char *buf, size_t l
 	}
 	if (prescan(f, buf, len) < 0)
 		goto fail;
+	metro_sha256_hex(buf, len, f->sha256);
 
 	yaml_parser_t p;
 	if (!yaml_parser_initialize(&p))

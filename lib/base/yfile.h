@@ -18,6 +18,7 @@
 #include <yaml.h>
 
 #include "diag.h"
+#include "sha256.h"
 
 #define METRO_Y_MAX_BYTES (4u << 20)
 #define METRO_Y_MAX_DEPTH 32
@@ -26,6 +27,10 @@
 
 struct metro_yfile {
 	char *name; /* path used in messages */
+	/* SHA-256 of exactly the bytes parsed (lowercase hex): a loader that records a digest
+	 * takes it from here, never from reading the file a second time (it may have changed in
+	 * between). */
+	char sha256[METRO_SHA256_HEX];
 	yaml_document_t doc;
 	int have_doc;
 	struct metro_diag *diag; /* borrowed */

@@ -728,16 +728,13 @@ static void check_whole(struct loader *L, yaml_node_t *const *v)
 			      "regulation allows for this verification)");
 }
 
-static int load(struct metro_yfile *f, const char *path, const char *sha256,
-		struct metro_procedure **out)
+static int load(struct metro_yfile *f, const char *path, struct metro_procedure **out)
 {
 	size_t before = metro_diag_count(f->diag);
 	struct metro_procedure *p = metro_calloc(1, sizeof *p);
 	p->path = metro_strdup(path);
-	if (sha256)
-		snprintf(p->sha256, sizeof p->sha256, "%s", sha256);
-	else
-		metro_sha256_file(path, p->sha256);
+	/* the digest of the bytes parsed (yfile.h), never of a second read of the file */
+	snprintf(p->sha256, sizeof p->sha256, "%s", f->sha256);
 	struct loader L = {f, p};
 	struct metro_yfield fields[NSECTIONS];
 	for (size_t i = 0; i < NSECTIONS; i++)
@@ -762,7 +759,7 @@ int metro_procedure_load(const char *path, struct metro_diag *diag, struct metro
 	*out = NULL;
 	if (metro_yfile_load(path, diag, &f))
 		return METRO_E_INVAL;
-	int err = load(f, path, NULL, out);
+	int err = load(f, path, out);
 	metro_yfile_destroy(&f);
 	return err;
 }
@@ -771,12 +768,10 @@ int metro_procedure_load_buffer(const char *name, const char *buf, size_t len,
 				struct metro_diag *diag, struct metro_procedure **out)
 {
 	struct metro_yfile *f;
-	char sha[METRO_SHA256_HEX];
 	*out = NULL;
 	if (metro_yfile_load_buffer(name, (const unsigned char *)buf, len, diag, &f))
 		return METRO_E_INVAL;
-	metro_sha256_hex(buf, len, sha);
-	int err = load(f, name, sha, out);
+	int err = load(f, name, out);
 	metro_yfile_destroy(&f);
 	return err;
 }

@@ -280,12 +280,30 @@ static const char SCHEMA_V2[] =
 	"  body TEXT NOT NULL CHECK (json_valid(body))\n"
 	") STRICT;\n" IMMUTABLE("documents");
 
+/* Version 3: the rig profile a run drove its rig with, chained like the procedure (its exact
+ * content and SHA-256), and the runs column that names it.  The column is NULL in older rows
+ * (their chain hashes still hold) and in runs recorded without a profile. */
+static const char SCHEMA_V3[] =
+	"CREATE TABLE profiles (\n"
+	"  id INTEGER PRIMARY KEY,\n"
+	"  name TEXT NOT NULL CHECK (name <> ''),\n"
+	"  path TEXT NOT NULL CHECK (path <> ''),\n"
+	"  sha256 TEXT NOT NULL " HEX64("sha256") " CHECK (sha256 NOT GLOB '*[^0-9a-f]*'),\n"
+	"  content TEXT NOT NULL,\n"
+	"  registered TEXT NOT NULL,\n"
+	"  chain_seq INTEGER NOT NULL,\n"
+	"  UNIQUE (path, sha256)\n"
+	") STRICT;\n" IMMUTABLE("profiles")
+	"ALTER TABLE runs ADD COLUMN profile INTEGER REFERENCES profiles(id);\n"
+	"CREATE INDEX runs_rig ON runs(rig, id);\n";
+
 static const struct {
 	int version;
 	const char *sql;
 } migrations[] = {
 	{1, SCHEMA_V1},
 	{2, SCHEMA_V2},
+	{3, SCHEMA_V3},
 };
 
 /* clang-format on */

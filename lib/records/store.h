@@ -135,6 +135,12 @@ int metro_store_rig(struct metro_store *s, const struct metro_store_rig *r, cons
  * the same id.  Returns 0 and *id. */
 int metro_store_procedure(struct metro_store *s, const char *name, const char *content, size_t len,
 			  const char *sha256, int64_t *id);
+/* Register a rig profile's exact content (schema 3): name (the file's name), path (as the
+ * rig's configuration resolved it), the bytes read and their SHA-256 (hex; may be NULL, when
+ * given it must be the digest of content: METRO_E_CORRUPT otherwise, naming both).  The same
+ * content at the same path registered twice gives the same id.  Returns 0 and *id. */
+int metro_store_profile(struct metro_store *s, const char *name, const char *path,
+			const char *content, size_t len, const char *sha256, int64_t *id);
 
 /* ---- runs ---------------------------------------------------------------------------------- */
 
@@ -147,7 +153,8 @@ struct metro_store_meter {
 
 struct metro_store_run {
 	const char *rig;
-	int64_t procedure;				/* from metro_store_procedure() */
+	int64_t procedure; /* from metro_store_procedure() */
+	int64_t profile;   /* the rig's profile, from metro_store_profile(); 0: not recorded */
 	const char *software_version, *software_sha256; /* METRO_VERSION, executable digest */
 	const char *verification_type; /* initial, subsequent, in-service, sampling-new,
 					* sampling-in-use, complaint */
@@ -164,7 +171,10 @@ struct metro_store_run {
 
 /* Start a run: records the run (state `running`), a copy of each standard's certificate
  * fields as they are today (run_standards: later registry edits cannot change history), the
- * software, the meters and their positions.  Refused with METRO_E_DENIED, naming the
+ * software, the meters and their positions.  When the run names a profile whose SHA-256
+ * differs from the profile of the rig's latest earlier run that recorded one, an audit event
+ * `profile.changed` (subject rig/<id>, old and new digest, path and run) is recorded in the
+ * same transaction.  Refused with METRO_E_DENIED, naming the
  * standard and the date, when a standard or its assessment certificate is past due today;
  * METRO_E_NOTFOUND when a standard is not in the registry (or retired) or the procedure or
  * resumed run does not exist; METRO_E_STATE when the resumed run is not `incomplete`;

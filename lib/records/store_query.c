@@ -103,11 +103,23 @@ int metro_store_runs(struct metro_store *s, size_t limit, json_t **out)
 			 "l", (int64_t)(limit ? limit : 100));
 }
 
-/* The run with its procedure (name, hash, whether the content still has that hash) and
- * software. */
+/* Whether a procedure's or profile's stored content still has its stored SHA-256. */
+static void content_check(json_t *o)
+{
+	const char *content = json_string_value(json_object_get(o, "content"));
+	char hex[METRO_SHA256_HEX];
+	metro_sha256_hex(content ? content : "", content ? strlen(content) : 0, hex);
+	const char *stored = json_string_value(json_object_get(o, "sha256"));
+	json_object_set_new(o, "content_matches_sha256",
+			    json_boolean(content && stored && !strcmp(stored, hex)));
+}
+
+/* The run with its procedure and rig profile (name, hash, whether the content still has that
+ * hash) and software.  A run recorded without a profile (before schema 3) has "profile"
+ * null, or no such member when the file has no such column. */
 static int run_json(struct metro_store *s, int64_t run, json_t **out, int64_t *maxseq)
 {
-	json_t *r, *p = NULL, *sw = NULL;
+	json_t *r, *p = NULL, *sw = NULL, *pf = NULL;
 	int err = row1_json(s, &r, maxseq, "SELECT * FROM runs WHERE id = ?", "l", run);
 	if (err == METRO_E_NOTFOUND)
 		return st_refuse(s, err, "run %lld does not exist", (long long)run);
@@ -116,18 +128,21 @@ static int run_json(struct metro_store *s, int64_t run, json_t **out, int64_t *m
 	err = row1_json(s, &p, maxseq, "SELECT * FROM procedures WHERE id = ?", "l",
 			json_integer_value(json_object_get(r, "procedure")));
 	if (!err) {
-		const char *content = json_string_value(json_object_get(p, "content"));
-		char hex[METRO_SHA256_HEX];
-		metro_sha256_hex(content ? content : "", content ? strlen(content) : 0, hex);
-		const char *stored = json_string_value(json_object_get(p, "sha256"));
-		json_object_set_new(p, "content_matches_sha256",
-				    json_boolean(stored && !strcmp(stored, hex)));
+		content_check(p);
 		json_object_set_new(r, "procedure", p);
 		err = row1_json(s, &sw, maxseq, "SELECT * FROM software WHERE id = ?", "l",
 				json_integer_value(json_object_get(r, "software")));
 	}
 	if (!err)
 		json_object_set_new(r, "software", sw);
+	if (!err && json_is_integer(json_object_get(r, "profile"))) {
+		err = row1_json(s, &pf, maxseq, "SELECT * FROM profiles WHERE id = ?", "l",
+				json_integer_value(json_object_get(r, "profile")));
+		if (!err) {
+			content_check(pf);
+			json_object_set_new(r, "profile", pf);
+		}
+	}
 	if (err) {
 		json_decref(r);
 		return err == METRO_E_NOTFOUND ? METRO_E_CORRUPT : err;

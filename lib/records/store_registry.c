@@ -1,5 +1,5 @@
 /* store_registry.c — the registry in the record store: station, reference standards, rigs,
- * procedures, each change an audit event (store.h, docs/records.md). */
+ * procedures and rig profiles, each change an audit event (store.h, docs/records.md). */
 #include "store.h"
 #include "store_int.h"
 
@@ -416,6 +416,47 @@ int metro_store_procedure(struct metro_store *s, const char *name, const char *c
 		"INSERT INTO procedures (name, sha256, content, registered, chain_seq) "
 		"VALUES (?, ?, ?, ?, :chain_seq)",
 		"tttt", name, hex, text, now);
+	free(text);
+	return st_tx_end(s, err);
+}
+
+int metro_store_profile(struct metro_store *s, const char *name, const char *path,
+			const char *content, size_t len, const char *sha256, int64_t *id)
+{
+	char hex[METRO_SHA256_HEX], now[40];
+	if (st_empty(name) || st_empty(path) || !content)
+		return st_refuse(s, METRO_E_INVAL,
+				 "a rig profile needs a name, its path and its content");
+	if (s->schema < 3)
+		return st_refuse(s, METRO_E_UNSUPPORTED,
+				 "schema version %d has no profiles table (version 3 has)",
+				 s->schema);
+	if (memchr(content, '\0', len))
+		return st_refuse(s, METRO_E_INVAL, "profile %s: content contains a NUL byte", path);
+	metro_sha256_hex(content, len, hex);
+	if (sha256 && strcasecmp(sha256, hex) != 0)
+		return st_refuse(
+			s, METRO_E_CORRUPT,
+			"profile %s: content has SHA-256 %s, not the %s it was loaded with", path,
+			hex, sha256);
+	int err = metro_store_tx_begin(s);
+	if (err)
+		return err;
+	int64_t found;
+	err = st_query_int(s, &found, "SELECT id FROM profiles WHERE path = ? AND sha256 = ?", "tt",
+			   path, hex);
+	if (!err) {
+		*id = found;
+		return st_tx_end(s, METRO_OK);
+	}
+	if (err != METRO_E_NOTFOUND)
+		return st_tx_end(s, err);
+	st_now_iso(now);
+	char *text = metro_strndup(content, len);
+	err = st_write_chained(s, "profiles", METRO_AUDIT_INSERT, 0, id,
+			       "INSERT INTO profiles (name, path, sha256, content, registered, "
+			       "chain_seq) VALUES (?, ?, ?, ?, ?, :chain_seq)",
+			       "ttttt", name, path, hex, text, now);
 	free(text);
 	return st_tx_end(s, err);
 }

@@ -103,6 +103,125 @@ static int check_standard(struct metro_store *s, const char *id, const char *day
 	return err;
 }
 
+/* A resume-run's checks: the run it resumes exists, is incomplete, was not resumed already,
+ * and used the same rig and procedure. */
+static int check_resume(struct metro_store *s, const struct metro_store_run *r)
+{
+	char *state = NULL, *rig = NULL;
+	int64_t proc = 0, x;
+	int err = st_query_text(s, &state, "SELECT state FROM runs WHERE id = ?", "l",
+				r->resumed_from);
+	if (!err)
+		err = st_query_text(s, &rig, "SELECT rig FROM runs WHERE id = ?", "l",
+				    r->resumed_from);
+	if (!err)
+		err = st_query_int(s, &proc, "SELECT procedure FROM runs WHERE id = ?", "l",
+				   r->resumed_from);
+	if (err == METRO_E_NOTFOUND)
+		err = st_refuse(s, err, "run %lld does not exist", (long long)r->resumed_from);
+	else if (!err && strcmp(state, "incomplete") != 0)
+		err = st_refuse(s, METRO_E_STATE,
+				"run %lld is %s: only an incomplete run can be resumed",
+				(long long)r->resumed_from, state);
+	else if (!err && (strcmp(rig, r->rig) != 0 || proc != r->procedure))
+		err = st_refuse(s, METRO_E_INVAL,
+				"run %lld used rig %s and procedure %lld: a resume must use "
+				"the same",
+				(long long)r->resumed_from, rig, (long long)proc);
+	else if (!err && !st_query_int(s, &x, "SELECT id FROM runs WHERE resumed_from = ?", "l",
+				       r->resumed_from))
+		err = st_refuse(s, METRO_E_EXISTS, "run %lld was already resumed by run %lld",
+				(long long)r->resumed_from, (long long)x);
+	free(state);
+	free(rig);
+	return err;
+}
+
+/* A profile's digest and path: 0 and the two texts (caller frees), or an error. */
+static int profile_of(struct metro_store *s, const char *sql, const char *fmt, int64_t a,
+		      const char *b, int64_t *run, char **sha, char **path)
+{
+	sqlite3_stmt *st = st_query(s, sql, fmt, a, b);
+	*sha = *path = NULL;
+	if (!st)
+		return METRO_E_IO;
+	int rc = sqlite3_step(st), err = METRO_OK;
+	if (rc == SQLITE_ROW) {
+		*sha = metro_strdup((const char *)sqlite3_column_text(st, 0));
+		*path = metro_strdup((const char *)sqlite3_column_text(st, 1));
+		if (run)
+			*run = sqlite3_column_int64(st, 2);
+	} else {
+		err = rc == SQLITE_DONE ? METRO_E_NOTFOUND : st_sqlfail(s, rc, "profiles");
+	}
+	sqlite3_reset(st);
+	return err;
+}
+
+/* The run rid names profile r->profile: when the rig's latest earlier run that recorded a
+ * profile had another digest, that is an audit event in this transaction. */
+static int note_profile(struct metro_store *s, const struct metro_store_run *r, int64_t rid)
+{
+	char *sha = NULL, *path = NULL, *osha = NULL, *opath = NULL;
+	int64_t orun = 0;
+	int err = profile_of(s, "SELECT sha256, path, id FROM profiles WHERE id = ?", "l",
+			     r->profile, NULL, NULL, &sha, &path);
+	if (!err)
+		err = profile_of(s,
+				 "SELECT p.sha256, p.path, r.id FROM runs r JOIN profiles p ON "
+				 "p.id = r.profile WHERE r.id < ? AND r.rig = ? ORDER BY r.id DESC "
+				 "LIMIT 1",
+				 "lt", rid, r->rig, &orun, &osha, &opath);
+	if (err == METRO_E_NOTFOUND) /* the rig's first run with a profile */
+		err = METRO_OK;
+	else if (!err && sha && osha && strcmp(osha, sha) != 0) {
+		char subject[80], why[160];
+		json_t *o = json_pack("{ss ss sI}", "sha256", osha, "path", opath, "run",
+				      (json_int_t)orun);
+		json_t *n = json_pack("{ss ss sI}", "sha256", sha, "path", path, "run",
+				      (json_int_t)rid);
+		snprintf(subject, sizeof subject, "rig/%s", r->rig);
+		snprintf(why, sizeof why,
+			 "the rig's profile differs from the one its previous run (run %lld) used",
+			 (long long)orun);
+		err = st_audit_event(s, "metrod", "profile.changed", subject, o, n, why, NULL);
+		json_decref(o);
+		json_decref(n);
+	}
+	free(sha);
+	free(path);
+	free(osha);
+	free(opath);
+	return err;
+}
+
+/* The INSERT of a run for the file's schema version: version 1 has no client column, versions
+ * 1 and 2 no profile (only tests write such files). */
+static int insert_run(struct metro_store *s, const struct metro_store_run *r, int64_t sw,
+		      const char *now, int64_t *rid)
+{
+	static const char *const sql[] = {
+		"INSERT INTO runs (station, rig, procedure, software, verification_type, operator, "
+		"state, simulated, started, started_mono, resumed_from, environment, parameters, "
+		"chain_seq) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, :chain_seq)",
+		"INSERT INTO runs (station, rig, procedure, software, verification_type, operator, "
+		"state, simulated, started, started_mono, resumed_from, environment, parameters, "
+		"client, chain_seq) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, "
+		":chain_seq)",
+		"INSERT INTO runs (station, rig, procedure, software, verification_type, operator, "
+		"state, simulated, started, started_mono, resumed_from, environment, parameters, "
+		"client, profile, chain_seq) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, "
+		"?, "
+		"?, ?, :chain_seq)",
+	};
+	static const char *const fmt[] = {"ttllttitlzjj", "ttllttitlzjjt", "ttllttitlzjjtz"};
+	int v = s->schema >= 3 ? 2 : s->schema >= 2 ? 1 : 0;
+	return st_write_chained(s, "runs", METRO_AUDIT_INSERT, 0, rid, sql[v], fmt[v], s->station,
+				r->rig, r->procedure, sw, r->verification_type, r->operator_id,
+				!!r->simulated, now, (int64_t)metro_now_ns(), r->resumed_from,
+				r->environment, r->parameters, r->client, r->profile);
+}
+
 static int begin_run(struct metro_store *s, const struct metro_store_run *r, int64_t *run_id)
 {
 	char now[40], day[11];
@@ -117,61 +236,27 @@ static int begin_run(struct metro_store *s, const struct metro_store_run *r, int
 				 (long long)r->procedure);
 	if (err)
 		return err;
-	if (r->resumed_from) {
-		char *state = NULL, *rig = NULL;
-		int64_t proc = 0;
-		err = st_query_text(s, &state, "SELECT state FROM runs WHERE id = ?", "l",
-				    r->resumed_from);
-		if (!err)
-			err = st_query_text(s, &rig, "SELECT rig FROM runs WHERE id = ?", "l",
-					    r->resumed_from);
-		if (!err)
-			err = st_query_int(s, &proc, "SELECT procedure FROM runs WHERE id = ?", "l",
-					   r->resumed_from);
+	if (r->profile && s->schema < 3)
+		return st_refuse(s, METRO_E_UNSUPPORTED,
+				 "schema version %d cannot record a run's profile", s->schema);
+	if (r->profile) {
+		err = st_query_int(s, &x, "SELECT id FROM profiles WHERE id = ?", "l", r->profile);
 		if (err == METRO_E_NOTFOUND)
-			err = st_refuse(s, err, "run %lld does not exist",
-					(long long)r->resumed_from);
-		else if (!err && strcmp(state, "incomplete") != 0)
-			err = st_refuse(s, METRO_E_STATE,
-					"run %lld is %s: only an incomplete run can be resumed",
-					(long long)r->resumed_from, state);
-		else if (!err && (strcmp(rig, r->rig) != 0 || proc != r->procedure))
-			err = st_refuse(
-				s, METRO_E_INVAL,
-				"run %lld used rig %s and procedure %lld: a resume must use "
-				"the same",
-				(long long)r->resumed_from, rig, (long long)proc);
-		else if (!err && !st_query_int(s, &x, "SELECT id FROM runs WHERE resumed_from = ?",
-					       "l", r->resumed_from))
-			err = st_refuse(s, METRO_E_EXISTS,
-					"run %lld was already resumed by run %lld",
-					(long long)r->resumed_from, (long long)x);
-		free(state);
-		free(rig);
+			return st_refuse(s, err, "profile %lld is not registered",
+					 (long long)r->profile);
 		if (err)
 			return err;
 	}
+	if (r->resumed_from && (err = check_resume(s, r)))
+		return err;
 	for (size_t i = 0; i < r->nstandards; i++)
 		if ((err = check_standard(s, r->standards[i], day)))
 			return err;
 	if ((err = software_id(s, r->software_version, r->software_sha256, &sw)))
 		return err;
-	/* Schema 1 has no client column (only tests write schema 1 files). */
-	err = st_write_chained(
-		s, "runs", METRO_AUDIT_INSERT, 0, &rid,
-		s->schema >= 2
-			? "INSERT INTO runs (station, rig, procedure, software, "
-			  "verification_type, operator, state, simulated, started, "
-			  "started_mono, resumed_from, environment, parameters, client, "
-			  "chain_seq) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, "
-			  "?, :chain_seq)"
-			: "INSERT INTO runs (station, rig, procedure, software, "
-			  "verification_type, operator, state, simulated, started, "
-			  "started_mono, resumed_from, environment, parameters, chain_seq) "
-			  "VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, :chain_seq)",
-		s->schema >= 2 ? "ttllttitlzjjt" : "ttllttitlzjj", s->station, r->rig, r->procedure,
-		sw, r->verification_type, r->operator_id, !!r->simulated, now,
-		(int64_t)metro_now_ns(), r->resumed_from, r->environment, r->parameters, r->client);
+	err = insert_run(s, r, sw, now, &rid);
+	if (!err && r->profile)
+		err = note_profile(s, r, rid);
 	/* Copy, do not reference: the run keeps the certificate data it was verified under. */
 	for (size_t i = 0; !err && i < r->nstandards; i++)
 		err = st_write_chained(

@@ -213,7 +213,8 @@ int st_state_after_open(struct metro_store *s, const struct metro_store_opts *o,
 				 " (a restored old copy?): restore the latest backup",
 				 o->path, last, s->state_path, s->prior->chain_seq);
 			rc = METRO_E_STATE;
-		} else if (s->prior->chain_seq > 0 && (!h || strcmp(h, s->prior->chain_head))) {
+		} else if (s->prior->chain_seq > 0 &&
+			   (!h || strcmp(h, s->prior->chain_head) != 0)) {
 			snprintf(err, cap,
 				 "%s is not the database of this station's history: its chain "
 				 "record "

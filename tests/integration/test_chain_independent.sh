@@ -6,8 +6,11 @@
 #      and count the same chain records; the verifier leaves no -wal or -shm beside the file;
 #  (b) a database written by a real metrod during a gas batch on a simulated bell prover:
 #      verified live (metrod running) and after a clean stop, agreeing with metroctl;
+#  (a2) a schema-2 file (no profiles table yet) verifies with both, and again once a run with a
+#      rig profile migrated it to schema 3;
 #  (c) tamperings of both databases, among them the review's case (a failed point relabelled
-#      as another test point with sqlite3): both verifiers fail, naming the table and row.
+#      as another test point with sqlite3) and the rig profile a run recorded: both verifiers
+#      fail, naming the table and row.
 # Prints "N passed, M failed".
 set -u
 . tests/lib/rigs.sh
@@ -69,6 +72,28 @@ check "fixture: another station's key is refused, at every checkpoint" \
 	"$?:$(grep -c '^checkpoints row [0-9]*: signature does not verify' <<<"$out")" \
 	"1:$(sqlite3 "file:$FX/records.db?mode=ro" 'SELECT count(*) FROM checkpoints')"
 
+# ---- (a2) a schema-2 file (before rig profiles were recorded), then migrated ----------------------
+V2=$TMP/v2
+mkdir -p "$V2"
+"$FIXTURE" build-v2 "$V2" >/dev/null 2>>"$TMP/fixture.log"
+check "schema-2 fixture built" "$?:$(sqlite3 "file:$V2/records.db?mode=ro" 'PRAGMA user_version')" "0:2"
+check "schema 2: no profiles table" \
+	"$(sqlite3 "file:$V2/records.db?mode=ro" "SELECT count(*) FROM sqlite_schema WHERE name = 'profiles'")" "0"
+out=$(cv "$V2/records.db" --pubkey "$V2/records.pub")
+check "schema 2: chain_verify.py accepts it without a profiles table" "$?:${out%% *}" "0:ok"
+"$B/metroctl" audit verify --db "$V2/records.db" --pubkey "$V2/records.pub" --strict >/dev/null 2>&1
+check "schema 2: metroctl audit verify --strict accepts it" "$?" "0"
+"$FIXTURE" extend "$V2" >/dev/null 2>>"$TMP/fixture.log"
+check "schema 2 migrated by a new run with a profile" \
+	"$?:$(sqlite3 "file:$V2/records.db?mode=ro" "SELECT (SELECT group_concat(quote(profile)) FROM runs)
+		|| ' ' || (SELECT count(*) FROM profiles) FROM pragma_user_version WHERE user_version = 3")" "0:NULL,1 1"
+out=$(cv "$V2/records.db" --pubkey "$V2/records.pub")
+check "migrated: chain_verify.py accepts it" "$?:${out%% *}" "0:ok"
+check "migrated: both count the same chain records" "$(cv_records "$out")" \
+	"$(mc_records "$V2/records.db" "$V2/records.pub")"
+tampered "migrated: profiles dropped and the version set back" "$V2/records.db" "$V2/records.pub" \
+	"profiles row 1[^0-9]" "DROP TABLE profiles; PRAGMA user_version = 2"
+
 # ---- (b) a real metrod, a real batch -------------------------------------------------------------
 gas_bench 120
 start_metrod "$TMP/metrod.yaml"
@@ -110,6 +135,10 @@ S=$(sqlite3 "$DB" "SELECT chain_seq FROM points WHERE id = $F")
 tampered "metrod db: the point's chain record deleted" "$DB" "$K" \
 	"points row $F[^0-9]|chain records $S\\.\\.$S are missing" \
 	"DELETE FROM chain WHERE seq = $S"
+tampered "metrod db: the run's rig profile edited (max_reply)" "$DB" "$K" "profiles row 1[^0-9]" \
+	"UPDATE profiles SET content = replace(content, 'max_reply: 64', 'max_reply: 65') WHERE id = 1"
+tampered "metrod db: the run's profile reference cleared" "$DB" "$K" "runs row 1[^0-9]" \
+	"UPDATE runs SET profile = NULL WHERE id = 1"
 tampered "metrod db: a checkpoint's signature" "$DB" "$K" "checkpoints row 1[^0-9]" \
 	"UPDATE checkpoints SET signature = '00' || substr(signature, 3) WHERE id = 1"
 tampered "fixture: two chain records swapped" "$FX/records.db" "$FX/records.pub" \

@@ -2,8 +2,10 @@
  * start build/.../metrod on a configuration with free ports, wait for `ping`, reload a broken
  * configuration with SIGHUP (the daemon keeps the old one and says why), reload a valid
  * changed one (applied), then SIGTERM (exit 0 within the unit's TimeoutStopSec).  Also
- * --check-config, and --version against sha256sum(1): the digest of the executable and of every
- * procedure file of the configured directory (a copy of procedures/ with one file edited). */
+ * --check-config, and --version against sha256sum(1): the digest of the executable, of every
+ * procedure file of the configured directory (a copy of procedures/ with one file edited) and
+ * of every configured rig's profile (one rig on the repository's profile, one on an edited
+ * copy). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,6 +33,7 @@
 struct fixture {
 	char *dir, *cfg, *log, *metrod, *endpoint;
 	char *procdir; /* the configuration's procedure directory; NULL: the repository's */
+	char *profile; /* the profile of rig-2 and later; NULL: the repository's flow-bench */
 	int cport, pport;
 	pid_t pid;
 };
@@ -68,13 +71,14 @@ static char *config_text(struct fixture *fx, int nrigs)
 	char *procdir =
 		fx->procdir ? metro_strdup(fx->procdir) : metro_asprintf("%s/procedures", cwd);
 	char *rigs = metro_strdup("");
+	char *repo_profile = metro_asprintf("%s/config/profiles/flow-bench.yaml", cwd);
 	for (int i = 0; i < nrigs; i++) {
 		char *r = metro_asprintf(
 			"%s  - id: rig-%d\n    kind: flow-bench\n    driver: modbus-tcp\n"
 			"    connection: {host: 127.0.0.1, port: %d}\n"
-			"    profile: %s/config/profiles/flow-bench.yaml\n    positions: 4\n"
+			"    profile: %s\n    positions: 4\n"
 			"    standards: [std-1]\n",
-			rigs, i + 1, 1502 + i, cwd);
+			rigs, i + 1, 1502 + i, i && fx->profile ? fx->profile : repo_profile);
 		free(rigs);
 		rigs = r;
 	}
@@ -91,6 +95,7 @@ static char *config_text(struct fixture *fx, int nrigs)
 		fx->cport, fx->pport, fx->dir, procdir, rigs);
 	free(procdir);
 	free(rigs);
+	free(repo_profile);
 	return t;
 }
 
@@ -182,6 +187,7 @@ static int teardown(void **state)
 	free(fx->metrod);
 	free(fx->endpoint);
 	free(fx->procdir);
+	free(fx->profile);
 	free(fx);
 	return 0;
 }
@@ -323,7 +329,22 @@ static void test_check_config_and_version(void **state)
 	sha256sum(copies[0], copy_hex);
 	assert_string_not_equal(repo_hex, copy_hex);
 
-	char *text = config_text(fx, 1);
+	/* Two rigs: rig-1 on the repository's profile, rig-2 on a copy with one more comment. */
+	char cwd[PATH_MAX], *pdata = NULL;
+	assert_non_null(getcwd(cwd, sizeof cwd));
+	char *repo_profile = metro_asprintf("%s/config/profiles/flow-bench.yaml", cwd);
+	assert_int_equal(metro_read_file(repo_profile, 1 << 22, &pdata, NULL), 0);
+	fx->profile = metro_asprintf("%s/bench-copy.yaml", fx->dir);
+	char *pedited = metro_asprintf("%s# edited for test_lifecycle\n", pdata);
+	write_file(fx->profile, pedited);
+	free(pedited);
+	free(pdata);
+	char prof_hex[2][65];
+	sha256sum(repo_profile, prof_hex[0]);
+	sha256sum(fx->profile, prof_hex[1]);
+	assert_string_not_equal(prof_hex[0], prof_hex[1]);
+	const char *prof_path[2] = {repo_profile, fx->profile};
+	char *text = config_text(fx, 2);
 	write_file(fx->cfg, text);
 	free(text);
 	char *out = metro_asprintf("%s/version.out", fx->dir);
@@ -336,17 +357,33 @@ static void test_check_config_and_version(void **state)
 	free(out);
 	assert_non_null(strstr(log, "metrod " METRO_VERSION "\n"));
 
-	/* "  executable HEX  PATH" and "  procedure  HEX  PATH" lines */
+	/* "  executable HEX  PATH", "  procedure  HEX  PATH" and "  profile    HEX  PATH  (rig R)"
+	 * lines */
 	char exe_real[PATH_MAX], exe_hex[65];
 	assert_non_null(realpath(fx->metrod, exe_real));
 	sha256sum(exe_real, exe_hex);
-	int nexe = 0;
-	size_t nproc = 0;
+	int nexe = 0, prof_seen[2] = {0, 0};
+	size_t nproc = 0, nprof = 0;
 	int *seen = metro_calloc(nsrc, sizeof *seen);
 	for (char *line = strtok(log, "\n"); line; line = strtok(NULL, "\n")) {
-		char kind[16], hex[80], path[PATH_MAX];
-		if (sscanf(line, " %15s %79s %4095s", kind, hex, path) != 3)
+		char kind[16], hex[80], path[PATH_MAX], rig[32];
+		int fields = sscanf(line, " %15s %79s %4095s (rig %31[^)])", kind, hex, path, rig);
+		if (fields < 3)
 			continue;
+		if (!strcmp(kind, "profile")) {
+			nprof++;
+			assert_int_equal(fields, 4);
+			int k = !strcmp(path, prof_path[0])   ? 0
+				: !strcmp(path, prof_path[1]) ? 1
+							      : -1;
+			if (k < 0)
+				fail_msg("--version lists profile '%s', not a configured one",
+					 path);
+			prof_seen[k]++;
+			assert_string_equal(hex, prof_hex[k]);
+			assert_string_equal(rig, k ? "rig-2" : "rig-1");
+			continue;
+		}
 		if (!strcmp(kind, "executable")) {
 			nexe++;
 			assert_string_equal(path, exe_real);
@@ -367,6 +404,10 @@ static void test_check_config_and_version(void **state)
 	}
 	assert_int_equal(nexe, 1);
 	assert_int_equal(nproc, nsrc);
+	assert_int_equal(nprof, 2);
+	assert_int_equal(prof_seen[0], 1);
+	assert_int_equal(prof_seen[1], 1);
+	free(repo_profile);
 	for (size_t k = 0; k < nsrc; k++)
 		if (seen[k] != 1)
 			fail_msg("%s listed %d times by --version", copies[k], seen[k]);

@@ -7,7 +7,10 @@
  *                                         verdict correction, a run interrupted by a crash and
  *                                         its resume-run, an aborted run, certificates,
  *                                         documents and checkpoints
- *   test_store_fixture extend DIR         one more run and checkpoint on DIR/records.db
+ *   test_store_fixture extend DIR         one more run and checkpoint on DIR/records.db, its
+ *                                         rig's profile edited since (a profile.changed event)
+ *   test_store_fixture build-v2 DIR       a schema-2 store (before rig profiles were recorded):
+ *                                         a water run and a checkpoint; `extend` migrates it
  *   test_store_fixture forge DB PUBFILE   what a forger with write access but without the
  *                                         station key does after editing rows: recompute every
  *                                         row hash and chain link, re-sign every checkpoint
@@ -59,11 +62,11 @@ static struct metro_date days_from_now(int days)
 	return d;
 }
 
-static struct metro_store *open_store(const char *dir)
+static struct metro_store *open_store_at(const char *dir, int max_schema)
 {
 	char err[512];
 	char *path = metro_asprintf("%s/records.db", dir);
-	struct metro_store_opts o = {.path = path, .station = STATION};
+	struct metro_store_opts o = {.path = path, .station = STATION, .max_schema = max_schema};
 	struct metro_store *s;
 	int rc = metro_store_open(&o, &s, err, sizeof err);
 	if (rc) {
@@ -72,6 +75,11 @@ static struct metro_store *open_store(const char *dir)
 	}
 	free(path);
 	return s;
+}
+
+static struct metro_store *open_store(const char *dir)
+{
+	return open_store_at(dir, 0);
 }
 
 static void standards(struct metro_standard_conf std[3])
@@ -132,6 +140,26 @@ static int64_t procedure(struct metro_store *s, const char *file)
 	return id;
 }
 
+/* The water bench's rig profile (the repository's flow-bench profile, with `extra` appended:
+ * an edit made between two runs). */
+static int64_t profile(struct metro_store *s, const char *extra)
+{
+	char *text = NULL;
+	size_t len = 0;
+	const char *path = "config/profiles/flow-bench.yaml";
+	if (metro_read_file(path, 1 << 20, &text, &len)) {
+		text = metro_strdup("kind: flow-bench\n# stand-in profile text\n");
+		len = strlen(text);
+	}
+	char *all = metro_asprintf("%.*s%s", (int)len, text, extra);
+	int64_t id;
+	CHECK(s, metro_store_profile(s, "flow-bench.yaml", "/etc/metrod/profiles/flow-bench.yaml",
+				     all, strlen(all), NULL, &id));
+	free(all);
+	free(text);
+	return id;
+}
+
 /* One water point: raw readings with their times, every intermediate, the error. */
 static void water_point(struct metro_store *s, int64_t run, int pos, const char *tp, int attempt,
 			const char *error, const char *mpe, const char *verdict)
@@ -186,7 +214,7 @@ static void checkpoint(struct metro_store *s)
 	json_decref(doc);
 }
 
-static int64_t water_run(struct metro_store *s, int64_t proc, const char *serial_base,
+static int64_t water_run(struct metro_store *s, int64_t proc, int64_t prof, const char *serial_base,
 			 int positions, int64_t resumed_from)
 {
 	static const char *const std_ids[] = {"ws-flow-01"};
@@ -205,6 +233,7 @@ static int64_t water_run(struct metro_store *s, int64_t proc, const char *serial
 	struct metro_store_run r = {
 		.rig = "water-1",
 		.procedure = proc,
+		.profile = prof,
 		.software_version = "0.1.0",
 		.software_sha256 =
 			"6f1c0c9d0f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4",
@@ -250,9 +279,10 @@ static void build(const char *dir)
 	CHECK(s, metro_store_rig(s, &rig, "config", "configuration load"));
 	int64_t water = procedure(s, "jjg162-water-initial.yaml");
 	int64_t elec = procedure(s, "jjg596-electricity-initial.yaml");
+	int64_t prof = profile(s, ""); /* the electricity run records none (a NULL profile) */
 
 	/* Run 1: three water meters, the third fails at Q1. */
-	int64_t r1 = water_run(s, water, "WM-2026-A", 3, 0);
+	int64_t r1 = water_run(s, water, prof, "WM-2026-A", 3, 0);
 	struct metro_store_input in = {r1, 0, "leak-test", "no leak at 1.6 MPa for 60 s",
 				       "zhang.wei"};
 	CHECK(s, metro_store_input(s, &in, NULL));
@@ -331,7 +361,7 @@ static void build(const char *dir)
 	pid_t pid = fork();
 	if (pid == 0) {
 		struct metro_store *c = open_store(dir);
-		int64_t r3 = water_run(c, water, "WM-2026-B", 2, 0);
+		int64_t r3 = water_run(c, water, prof, "WM-2026-B", 2, 0);
 		water_point(c, r3, 1, "Q3", 1, "0.11", "2", "pass");
 		water_point(c, r3, 2, "Q3", 1, "0.35", "2", "pass");
 		_exit(0); /* no close: like kill -9 after the last commit */
@@ -352,7 +382,7 @@ static void build(const char *dir)
 	if (json_array_size(done) != 2)
 		die("committed points", s, METRO_E_STATE);
 	json_decref(done);
-	int64_t r4 = water_run(s, water, "WM-2026-B", 2, r3);
+	int64_t r4 = water_run(s, water, prof, "WM-2026-B", 2, r3);
 	for (int pos = 1; pos <= 2; pos++) {
 		water_point(s, r4, pos, "Q2", 1, "0.66", "2", "pass");
 		water_point(s, r4, pos, "Q1", 1, "2.10", "5", "pass");
@@ -364,7 +394,7 @@ static void build(const char *dir)
 	checkpoint(s);
 
 	/* Run 5 is aborted by the operator. */
-	int64_t r5 = water_run(s, water, "WM-2026-C", 1, 0);
+	int64_t r5 = water_run(s, water, prof, "WM-2026-C", 1, 0);
 	water_point(s, r5, 1, "Q3", 1, "0.20", "2", "pass");
 	struct metro_store_input ab = {r5, 1, "abort-confirm", "yes: bench valve leaking",
 				       "zhang.wei"};
@@ -383,9 +413,29 @@ static void extend(const char *dir)
 {
 	struct metro_store *s = open_store(dir);
 	int64_t water = procedure(s, "jjg162-water-initial.yaml");
-	int64_t r = water_run(s, water, "WM-2026-D", 2, 0);
+	int64_t prof = profile(s, "# pos[2].volume scale corrected after the bench service\n");
+	int64_t r = water_run(s, water, prof, "WM-2026-D", 2, 0);
 	for (int pos = 1; pos <= 2; pos++) {
 		water_point(s, r, pos, "Q3", 1, "0.05", "2", "pass");
+		verdict(s, r, pos, "pass", 0, "metrod", NULL);
+	}
+	CHECK(s, metro_store_run_end(s, r, "done", NULL));
+	certificate(s, r, 1);
+	checkpoint(s);
+	metro_store_close(&s);
+}
+
+/* A schema-2 store, as metrod wrote before rig profiles were recorded. */
+static void build_v2(const char *dir)
+{
+	struct metro_store *s = open_store_at(dir, 2);
+	struct metro_standard_conf std[3];
+	standards(std);
+	CHECK(s, metro_store_sync_standards(s, std, 3));
+	int64_t water = procedure(s, "jjg162-water-initial.yaml");
+	int64_t r = water_run(s, water, 0, "WM-2025-V", 2, 0);
+	for (int pos = 1; pos <= 2; pos++) {
+		water_point(s, r, pos, "Q3", 1, "0.31", "2", "pass");
 		verdict(s, r, pos, "pass", 0, "metrod", NULL);
 	}
 	CHECK(s, metro_store_run_end(s, r, "done", NULL));
@@ -571,8 +621,13 @@ int main(int argc, char **argv)
 		extend(argv[2]);
 		return 0;
 	}
+	if (argc == 3 && !strcmp(argv[1], "build-v2")) {
+		build_v2(argv[2]);
+		return 0;
+	}
 	if (argc == 4 && !strcmp(argv[1], "forge"))
 		return forge(argv[2], argv[3]);
-	fprintf(stderr, "usage: test_store_fixture [build DIR | extend DIR | forge DB PUBFILE]\n");
+	fprintf(stderr, "usage: test_store_fixture [build DIR | extend DIR | build-v2 DIR | forge "
+			"DB PUBFILE]\n");
 	return 2;
 }

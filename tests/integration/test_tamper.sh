@@ -170,6 +170,28 @@ sql_case "change procedure text and its hash together" "procedures row 1 " \
 	"DROP TRIGGER procedures_no_update;
 	 UPDATE procedures SET content = replace(content, '1.0011', '1.0000'), sha256 = '$NEWSHA'
 	 WHERE id = 1;"
+sql_case "change the rig profile's hash" "profiles row 1 " \
+	"DROP TRIGGER profiles_no_update;
+	 UPDATE profiles SET sha256 = '$(printf p | sha256sum | cut -c1-64)' WHERE id = 1;"
+# The scale typo of a real incident (0.0001 L per count written 0.001), with a digest that
+# matches the edited text: content and hash agree, only the chain shows the edit.
+NEWPSHA=$(/usr/bin/python3 -c "import hashlib, sqlite3, sys
+c = sqlite3.connect(sys.argv[1]).execute('SELECT content FROM profiles WHERE id = 1').fetchone()[0]
+print(hashlib.sha256(c.replace('scale: 0.001,', 'scale: 0.0001,').encode()).hexdigest())" "$BASE")
+sql_case "change profile text and its hash together" "profiles row 1 " \
+	"DROP TRIGGER profiles_no_update;
+	 UPDATE profiles SET content = replace(content, 'scale: 0.001,', 'scale: 0.0001,'),
+	 sha256 = '$NEWPSHA' WHERE id = 1;"
+PR=$(q "SELECT id FROM runs WHERE profile IS NOT NULL ORDER BY id LIMIT 1")
+sql_case "point a run at another profile" "runs row $PR " \
+	"UPDATE runs SET profile = (SELECT max(id) FROM profiles) WHERE id = $PR;"
+sql_case "clear a run's profile" "runs row $PR " \
+	"UPDATE runs SET profile = NULL WHERE id = $PR;"
+sql_case "drop the profiles table" "table profiles is missing" \
+	"PRAGMA foreign_keys = OFF; DROP TABLE profiles;"
+PC=$(q "SELECT id FROM audit_events WHERE action = 'profile.changed'")
+sql_case "delete the profile.changed audit event" "audit_events row $PC[^0-9]" \
+	"DROP TRIGGER audit_events_no_delete; DELETE FROM audit_events WHERE id = $PC;"
 sql_case "change the software digest" "software row 1 " \
 	"DROP TRIGGER software_no_update;
 	 UPDATE software SET exe_sha256 = replace(exe_sha256, '6f1c', '0000');"
@@ -277,8 +299,8 @@ fresh
 	echo "PRAGMA foreign_keys = OFF;"
 	sqlite3 "$BASE" "SELECT name FROM sqlite_schema WHERE type = 'trigger'" |
 		sed 's/.*/DROP TRIGGER "&";/'
-	for t in stations standards rigs audit_events standard_changes procedures software meters \
-		runs run_standards positions points verdicts inputs certificates checkpoints; do
+	for t in stations standards rigs audit_events standard_changes procedures profiles software \
+		meters runs run_standards positions points verdicts inputs certificates checkpoints; do
 		echo "DELETE FROM $t WHERE chain_seq > $H AND NOT EXISTS (SELECT 1 FROM chain c
 		      WHERE c.tbl = '$t' AND c.row_id = $t.id AND c.seq <= $H);"
 	done
@@ -310,6 +332,14 @@ else
 	fail=$((fail + 1))
 	printf 'FAIL %2d forged database does not verify against its own key\n' "$n"
 fi
+# A forger who edits a profile's text, rewrites every hash and re-signs, but leaves the stored
+# digest the runs cite: even under the forger's own key the content check names the row.
+fresh
+sqlite3 -bail "$DB" "DROP TRIGGER profiles_no_update; UPDATE profiles SET
+	content = replace(content, 'scale: 0.001,', 'scale: 0.0001,') WHERE id = 1;" &&
+	"$FIXTURE" forge "$DB" "$work/forged2.pub"
+verify_case "profile text edited, all re-signed (own key)" "profiles row 1: stored sha256" \
+	--pubkey "$work/forged2.pub"
 fresh
 OTHER=$work/other.pub
 printf '%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$OTHER"
@@ -334,8 +364,8 @@ verify_case "dd: zero a whole page" "damaged|row|chain"
 # fixture has such a row).  Both `metroctl audit verify` (exit 1, the first failing record is
 # that table and row) and the independent tests/lib/chain_verify.py (exit 1, a line naming that
 # table and row) must detect it.  A chained table without rows in the fixture is a failure.
-CHAINED="stations standards rigs audit_events standard_changes procedures software meters runs
-	run_standards positions points verdicts inputs certificates checkpoints"
+CHAINED="stations standards rigs audit_events standard_changes procedures profiles software meters
+	runs run_standards positions points verdicts inputs certificates checkpoints"
 # The edit runs in one transaction with the triggers dropped: an edit a CHECK refuses rolls back
 # whole, and the next candidate is tried on the same untouched copy.
 TRG=$(q "SELECT group_concat('DROP TRIGGER IF EXISTS \"' || name || '\";', ' ') FROM sqlite_schema

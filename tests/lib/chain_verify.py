@@ -7,7 +7,8 @@ verifier (they use one hashing function) shows up as a disagreement here.
   chain_verify.py DB --pubkey FILE [--pubkey FILE...]
 
 Opens DB read-only (SQLite URI mode=ro, query_only, no triggers or views run) and checks:
-  - every chained table exists and has an INTEGER PRIMARY KEY and a chain_seq column;
+  - every chained table exists (profiles from schema version 3 on: PRAGMA user_version) and
+    has an INTEGER PRIMARY KEY and a chain_seq column;
   - the chain in seq order: seqs 1, 2, 3... without gaps, each prev equal to the previous
     record's hash, each hash recomputed from its link record;
   - every row of every chained table: its chain_seq names an existing record, that record
@@ -36,8 +37,11 @@ import tempfile
 import urllib.parse
 
 CHAINED = ["stations", "standards", "rigs", "audit_events", "standard_changes", "procedures",
-           "software", "meters", "runs", "run_standards", "positions", "points", "verdicts",
-           "inputs", "certificates", "checkpoints"]
+           "profiles", "software", "meters", "runs", "run_standards", "positions", "points",
+           "verdicts", "inputs", "certificates", "checkpoints"]
+# The schema version that created a chained table (docs/records.md, "What is chained"): a file
+# of an older version (PRAGMA user_version) does not have it.  The others date from version 1.
+SINCE = {"profiles": 3}
 MUTABLE = {"stations", "standards", "rigs", "runs", "positions"}
 OPS = {"insert": 1, "update": 2}
 NAME_OK = set(b"abcdefghijklmnopqrstuvwxyz0123456789_")
@@ -274,10 +278,12 @@ class Verifier:
     def check_rows(self, con):
         self.claimed = {}  # seq -> (table, row id)
         nrows = 0
+        version = con.execute("PRAGMA user_version").fetchone()[0]
         for table in CHAINED:
             cols = self.columns(con, table)
             if cols is None:
-                self.bad(table, "table %s is missing" % table)
+                if version >= SINCE.get(table, 1):
+                    self.bad(table, "table %s is missing" % table)
                 continue
             keys = [c for c, (ty, pk) in cols.items() if pk]
             if len(keys) != 1 or cols[keys[0]][0] != "INTEGER":

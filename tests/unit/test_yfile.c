@@ -1,7 +1,7 @@
 /* Unit tests of the key paths in YAML messages (lib/base/yfile.h: metro_ykey, metro_yindex):
  * the exact strings the loaders print, nesting, the limit of METRO_YPATH_MAX - 1 characters,
- * a visible cut that never splits a UTF-8 character, two paths in one call, and metro_y_map's
- * messages about a key too long for a path. */
+ * a visible cut that never splits a UTF-8 character, two paths in one call, metro_y_map's
+ * messages about a key too long for a path, and the SHA-256 of the bytes parsed. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "diag.h"
 #include "error.h"
@@ -174,12 +175,38 @@ static void test_map_messages(void **state)
 	free(k);
 }
 
+/* The digest a loader records is of exactly the bytes parsed (the value below is coreutils'
+ * `printf 'a: 1\n' | sha256sum`), set whether the text came from a file or a buffer. */
+static void test_sha256_of_parsed_bytes(void **state)
+{
+	(void)state;
+	static const char want[] =
+		"37b128c59f1f5097f73f82691cb519f1f568667faab5ced1b4ab979d36837eae";
+	struct metro_diag d;
+	struct metro_yfile *f;
+	metro_diag_init(&d);
+	assert_int_equal(
+		metro_yfile_load_buffer("a.yaml", (const unsigned char *)"a: 1\n", 5, &d, &f), 0);
+	assert_string_equal(f->sha256, want);
+	metro_yfile_destroy(&f);
+	char path[] = "/tmp/test_yfile.XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "a: 1\n", 5), 5);
+	close(fd);
+	assert_int_equal(metro_yfile_load(path, &d, &f), 0);
+	unlink(path);
+	assert_string_equal(f->sha256, want);
+	metro_yfile_destroy(&f);
+	metro_diag_free(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_exact_strings), cmocka_unit_test(test_two_in_one_call),
 		cmocka_unit_test(test_limit),	      cmocka_unit_test(test_cut_utf8),
-		cmocka_unit_test(test_map_messages),
+		cmocka_unit_test(test_map_messages),  cmocka_unit_test(test_sha256_of_parsed_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

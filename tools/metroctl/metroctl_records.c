@@ -5,10 +5,11 @@
  *       certificate's); exit 1 when an active standard is past due
  *   metroctl trace --db FILE [--pubkey FILE] [--no-verify] [--json] CERTIFICATE-OR-SERIAL
  *       the whole chain of evidence behind one meter's result: run, standards and their
- *       certificates as of the run, procedure and its hash, software, operator, meter, raw
- *       readings and intermediate values, verdicts and corrections, inputs, certificates, and
- *       the checkpoint that signs them.  The database is verified first (as `metroctl audit
- *       verify`); evidence from a database that fails is printed under a warning and exit 1.
+ *       certificates as of the run, procedure and rig profile and their hashes, software,
+ *       operator, meter, raw readings and intermediate values, verdicts and corrections,
+ *       inputs, certificates, and the checkpoint that signs them.  The database is verified first
+ * (as `metroctl audit verify`); evidence from a database that fails is printed under a warning and
+ * exit 1.
  *
  * Exit codes: 0 ok, 1 expired standard / nothing found / not verified, 2 usage, 5 cannot open
  * or read the database.
@@ -217,6 +218,15 @@ static void print_evidence(json_t *e)
 	       json_is_true(json_object_get(proc, "content_matches_sha256"))
 		       ? "the stored content has this digest"
 		       : "THE STORED CONTENT DOES NOT HAVE THIS DIGEST");
+	json_t *pf = json_object_get(run, "profile");
+	if (json_is_object(pf))
+		printf("rig profile %s (%s)\n  sha256 %s (%s)\n", str(pf, "name"), str(pf, "path"),
+		       str(pf, "sha256"),
+		       json_is_true(json_object_get(pf, "content_matches_sha256"))
+			       ? "the stored content has this digest"
+			       : "THE STORED CONTENT DOES NOT HAVE THIS DIGEST");
+	else
+		printf("rig profile not recorded (a run recorded before schema version 3)\n");
 	printf("software %s %s, executable sha256 %s\n", str(sw, "name"), str(sw, "version"),
 	       str(sw, "exe_sha256"));
 	printf("meter %s: model %s, manufacturer %s, pattern approval %s, class %s\n",

@@ -758,19 +758,26 @@ static void certificate_body(struct pdf *p, const struct rpt_meter *m)
 	heading(p, "记录与追溯 Records and traceability");
 	json_t *sb = json_object_get(e, "signed_by");
 	json_t *proc_j = json_object_get(run, "procedure"), *sw = json_object_get(run, "software");
-	char buf[900];
+	json_t *prof_j = json_object_get(run, "profile");
+	char buf[1100], prof[200];
+	if (json_is_object(prof_j))
+		snprintf(prof, sizeof prof, "%s, sha256 %.16s…", js(prof_j, "name"),
+			 js(prof_j, "sha256"));
+	else
+		snprintf(prof, sizeof prof, "未记录 not recorded");
 	snprintf(buf, sizeof buf,
 		 "记录 Record: station %s, run %lld, position %lld, rig %s%s\n"
 		 "检定规程文件 Procedure: %s, sha256 %.16s…\n"
+		 "装置配置文件 Rig profile: %s\n"
 		 "软件 Software: %s %s, sha256 %.16s…\n"
 		 "审计检查点 Audit checkpoint: epoch %lld, id %s, %s (covers chain records to "
 		 "%lld)\n"
 		 "%s",
 		 js(run, "station"), ji(run, "id"), ji(e, "position"), js(run, "rig"),
 		 ji(run, "simulated") ? " — 模拟装置 SIMULATED RIG" : "", js(proc_j, "name"),
-		 js(proc_j, "sha256"), js(sw, "name"), js(sw, "version"), js(sw, "exe_sha256"),
-		 ji(sb, "epoch"), js(sb, "id"), js(sb, "time"), ji(sb, "head_seq"),
-		 c->verification);
+		 js(proc_j, "sha256"), prof, js(sw, "name"), js(sw, "version"),
+		 js(sw, "exe_sha256"), ji(sb, "epoch"), js(sb, "id"), js(sb, "time"),
+		 ji(sb, "head_seq"), c->verification);
 	para(p, buf, 8);
 	if (ji(run, "simulated"))
 		para(p,

@@ -572,6 +572,16 @@ int metro_server_run(struct metro_server *s)
 	sd_notify(0, "STOPPING=1");
 	status_line(s, "stopping: bringing rigs to their safe state");
 	stop_rigs(s);
-	metro_notice("stopped");
+	/* A run cut short by the stop ends `incomplete` now, saying so (its last results were not
+	 * recorded: the rigs were stopped first); resume-run continues it. */
+	size_t n = 0;
+	if (!metro_store_failed(s->store) &&
+	    metro_store_interrupt_runs(s->store, "interrupted: metrod was stopped during the run",
+				       "metrod was stopped with the run in progress: its rig was "
+				       "brought to the safe state; resume-run continues it",
+				       &n))
+		metro_err("record store: cannot mark the interrupted runs: %s",
+			  metro_store_errmsg(s->store));
+	metro_notice("stopped%s", n ? " (runs in progress marked incomplete)" : "");
 	return 0;
 }

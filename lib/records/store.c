@@ -976,10 +976,65 @@ static int migrate(struct metro_store *s, int target, char *err, size_t cap)
 
 /* Runs left `running` were interrupted (crash, kill, power loss): mark them `incomplete`, an
  * audit event each, never resume them silently.  Also record key creation and key changes. */
+/* Every run still `running` becomes `incomplete` (end reason `reason`, an audit event with
+ * `why` each), inside the caller's transaction; *ids (caller frees) lists them. */
+static int mark_incomplete(struct metro_store *s, const char *reason, const char *why,
+			   int64_t **ids, size_t *n)
+{
+	char subject[80], now[40];
+	*ids = NULL;
+	*n = 0;
+	int err = METRO_OK;
+	sqlite3_stmt *st = st_query(s, "SELECT id FROM runs WHERE state = 'running'", "");
+	if (!st)
+		return METRO_E_IO;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*ids = metro_realloc(*ids, (*n + 1) * sizeof **ids);
+		(*ids)[(*n)++] = sqlite3_column_int64(st, 0);
+	}
+	if (rc != SQLITE_DONE)
+		err = st_sqlfail(s, rc, "runs");
+	sqlite3_reset(st);
+	st_now_iso(now);
+	for (size_t i = 0; !err && i < *n; i++) {
+		/* The monotonic clock of an earlier boot is gone: no ended_mono. */
+		err = st_write_chained(
+			s, "runs", METRO_AUDIT_UPDATE, (*ids)[i], NULL,
+			"UPDATE runs SET state = 'incomplete', ended = ?, end_reason "
+			"= ?, chain_seq = :chain_seq WHERE id = ?",
+			"ttl", now, reason, (*ids)[i]);
+		json_t *o = json_pack("{ss}", "state", "running");
+		json_t *nw = json_pack("{ss}", "state", "incomplete");
+		snprintf(subject, sizeof subject, "run/%lld", (long long)(*ids)[i]);
+		if (!err)
+			err = st_audit_event(s, "metrod", "run.incomplete", subject, o, nw, why,
+					     NULL);
+		json_decref(o);
+		json_decref(nw);
+		if (!err)
+			metro_warn("store: run %lld was interrupted; marked incomplete",
+				   (long long)(*ids)[i]);
+	}
+	return err;
+}
+
+int metro_store_interrupt_runs(struct metro_store *s, const char *reason, const char *why,
+			       size_t *n)
+{
+	int64_t *ids = NULL;
+	*n = 0;
+	int err = metro_store_tx_begin(s);
+	if (!err)
+		err = st_tx_end(s, mark_incomplete(s, reason, why, &ids, n));
+	free(ids);
+	return err;
+}
+
 static int recover(struct metro_store *s, int key_created, const char *keyp)
 {
 	struct metro_audit_checkpoint last;
-	char subject[80], now[40];
+	char subject[80];
 	int err = metro_store_tx_begin(s);
 	if (err)
 		return err;
@@ -1005,43 +1060,11 @@ static int recover(struct metro_store *s, int key_created, const char *keyp)
 	}
 	int64_t *ids = NULL;
 	size_t n = 0;
-	sqlite3_stmt *st =
-		err ? NULL : st_query(s, "SELECT id FROM runs WHERE state = 'running'", "");
-	if (st) {
-		int rc;
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			ids = metro_realloc(ids, (n + 1) * sizeof *ids);
-			ids[n++] = sqlite3_column_int64(st, 0);
-		}
-		if (rc != SQLITE_DONE)
-			err = st_sqlfail(s, rc, "runs");
-		sqlite3_reset(st);
-	} else if (!err) {
-		err = METRO_E_IO;
-	}
-	st_now_iso(now);
-	for (size_t i = 0; !err && i < n; i++) {
-		/* The monotonic clock of the crashed boot is gone: no ended_mono. */
-		err = st_write_chained(
-			s, "runs", METRO_AUDIT_UPDATE, ids[i], NULL,
-			"UPDATE runs SET state = 'incomplete', ended = ?, end_reason = ?, "
-			"chain_seq = :chain_seq WHERE id = ?",
-			"ttl", now, "interrupted: found running when the store was opened", ids[i]);
-		json_t *o = json_pack("{ss}", "state", "running");
-		json_t *nw = json_pack("{ss}", "state", "incomplete");
-		snprintf(subject, sizeof subject, "run/%lld", (long long)ids[i]);
-		if (!err)
-			err = st_audit_event(
-				s, "metrod", "run.incomplete", subject, o, nw,
-				"found running when the store was opened: interrupted by "
-				"a crash, kill or power loss; never resumed silently",
-				NULL);
-		json_decref(o);
-		json_decref(nw);
-		if (!err)
-			metro_warn("store: run %lld was interrupted; marked incomplete",
-				   (long long)ids[i]);
-	}
+	if (!err)
+		err = mark_incomplete(s, "interrupted: found running when the store was opened",
+				      "found running when the store was opened: interrupted by a "
+				      "crash, kill or power loss; never resumed silently",
+				      &ids, &n);
 	err = st_tx_end(s, err);
 	if (err)
 		free(ids);

@@ -62,6 +62,12 @@ int metro_store_open(const struct metro_store_opts *o, struct metro_store **out,
  * made since the last checkpoint, so that a cleanly closed database is entirely signed. */
 void metro_store_close(struct metro_store **ps);
 
+/* Mark every run still `running` `incomplete` now, with its end reason and an audit event
+ * (`run.incomplete`, why): the daemon does it when it stops with runs in progress, so that
+ * the record says when and why, and the runs can be resumed.  *n: how many. */
+int metro_store_interrupt_runs(struct metro_store *s, const char *reason, const char *why,
+			       size_t *n);
+
 /* Look at the database file the store was opened on: deleted, or replaced by another file
  * under its name, the store fails closed (METRO_E_IO).  Every commit looks first; the daemon
  * also calls it every second or two.  0 while the file is the one opened. */

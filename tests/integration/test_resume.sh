@@ -60,6 +60,28 @@ check "the new run ran exactly the points without a committed result" "$problems
 check "resuming the same run twice is refused" "$(mctl --json resume-run 1 --operator x 2>&1 | json "d['error']['code']" 2>/dev/null)" "exists"
 check "resuming a finished run is refused" "$(mctl --json resume-run 2 --operator x 2>&1 | json "d['error']['code']" 2>/dev/null)" "state"
 check "the certificate's evidence spans both runs" "$("$B/metroctl" trace --db "$DB" --json "$(sqlite3 "$DB" 'select number from certificates where run = 2 and position = 1')" | json "sorted({p['run'] for p in d['results'][0]['points']})")" "[1, 2]"
+
+# A clean stop (SIGTERM) in the middle of a run: the run is marked incomplete at once, saying
+# metrod was stopped (not "found running" at the next start), and can be resumed.
+mctl --json start "$TMP/batch.yaml" >/dev/null 2>&1
+check "a third batch starts" "$?" "0"
+committed3() { sqlite3 "file:$DB?mode=ro" "select count(*) from points where run = 3 and test_point = 'qmax' and verdict is not null" 2>/dev/null || echo 0; }
+for _ in $(seq 600); do
+	p=$(mctl --json rigs 2>/dev/null | json "d['rigs'][0].get('prompt') or ''" 2>/dev/null)
+	[ -n "$p" ] && mctl input gas-1 "$p" pass --operator "resume test" >/dev/null 2>&1
+	[ "$(committed3)" -ge 5 ] && break
+	sleep 0.05
+done
+kill -TERM "$METROD_PID"; wait "$METROD_PID" 2>/dev/null
+check "stopped (SIGTERM) after run 3's qmax results were committed" "$(committed3)" "5"
+check "run 3 is marked incomplete by the stop itself" \
+	"$(sqlite3 "file:$DB?mode=ro" "select state || ': ' || end_reason from runs where id = 3")" \
+	"incomplete: interrupted: metrod was stopped during the run"
+check "... with its audit event" \
+	"$(sqlite3 "file:$DB?mode=ro" "select count(*) from audit_events where action = 'run.incomplete' and subject = 'run/3' and why like 'metrod was stopped with the run in progress%'")" "1"
+start_metrod "$TMP/metrod.yaml"
+timeout 300 "$B/metroctl" -e "$CTL" --json resume-run 3 --operator "resume test" --wait --auto-answer pass >"$TMP/resume3.json" 2>"$TMP/resume3.err"
+check "the stopped run is resumed to its end" "$(tail -n 1 "$TMP/resume3.json" | json "d.get('result')")" "done"
 kill -TERM "$METROD_PID"; wait "$METROD_PID" 2>/dev/null
 "$B/metroctl" audit verify --db "$DB" --pubkey "$TMP/records.pub" >/dev/null 2>&1
 check "the records verify" "$?" "0"

@@ -383,22 +383,32 @@ int metro_store_sync_registry(struct metro_store *s, const struct metro_store_re
 	return st_tx_end(s, err);
 }
 
+/* A stored text (a procedure, a rig profile): no NUL byte, and its digest into hex, which
+ * must be the one it was loaded with (sha256, unless NULL). */
+static int content_digest(struct metro_store *s, const char *what, const char *label,
+			  const char *content, size_t len, const char *sha256,
+			  char hex[METRO_SHA256_HEX])
+{
+	if (memchr(content, '\0', len))
+		return st_refuse(s, METRO_E_INVAL, "%s %s: content contains a NUL byte", what,
+				 label);
+	metro_sha256_hex(content, len, hex);
+	if (sha256 && strcasecmp(sha256, hex) != 0)
+		return st_refuse(s, METRO_E_CORRUPT,
+				 "%s %s: content has SHA-256 %s, not the %s it was loaded with",
+				 what, label, hex, sha256);
+	return METRO_OK;
+}
+
 int metro_store_procedure(struct metro_store *s, const char *name, const char *content, size_t len,
 			  const char *sha256, int64_t *id)
 {
 	char hex[METRO_SHA256_HEX], now[40];
 	if (st_empty(name) || !content)
 		return st_refuse(s, METRO_E_INVAL, "a procedure needs a name and its content");
-	if (memchr(content, '\0', len))
-		return st_refuse(s, METRO_E_INVAL, "procedure %s: content contains a NUL byte",
-				 name);
-	metro_sha256_hex(content, len, hex);
-	if (sha256 && strcasecmp(sha256, hex) != 0)
-		return st_refuse(
-			s, METRO_E_CORRUPT,
-			"procedure %s: content has SHA-256 %s, not the %s it was loaded with", name,
-			hex, sha256);
-	int err = metro_store_tx_begin(s);
+	int err = content_digest(s, "procedure", name, content, len, sha256, hex);
+	if (!err)
+		err = metro_store_tx_begin(s);
 	if (err)
 		return err;
 	int64_t found;
@@ -431,15 +441,9 @@ int metro_store_profile(struct metro_store *s, const char *name, const char *pat
 		return st_refuse(s, METRO_E_UNSUPPORTED,
 				 "schema version %d has no profiles table (version 3 has)",
 				 s->schema);
-	if (memchr(content, '\0', len))
-		return st_refuse(s, METRO_E_INVAL, "profile %s: content contains a NUL byte", path);
-	metro_sha256_hex(content, len, hex);
-	if (sha256 && strcasecmp(sha256, hex) != 0)
-		return st_refuse(
-			s, METRO_E_CORRUPT,
-			"profile %s: content has SHA-256 %s, not the %s it was loaded with", path,
-			hex, sha256);
-	int err = metro_store_tx_begin(s);
+	int err = content_digest(s, "profile", path, content, len, sha256, hex);
+	if (!err)
+		err = metro_store_tx_begin(s);
 	if (err)
 		return err;
 	int64_t found;

@@ -541,7 +541,12 @@ int metro_server_run(struct metro_server *s)
 			if (today_days() != s->due_checked_day)
 				metro_server_check_due(s);
 		}
-		metro_store_check_file(s->store); /* deleted or replaced under us? */
+		/* the store's file: deleted or replaced under us? (every commit looks too); its
+		 * file system: below the reserve? */
+		if (metro_now_ns() >= s->next_file_look_ns) {
+			metro_store_check_file(s->store);
+			s->next_file_look_ns = metro_now_ns() + 1000000000ull;
+		}
 		if (metro_now_ns() >= s->next_space_look_ns) {
 			uint64_t free_mb;
 			metro_server_check_space(s, &free_mb);

@@ -55,7 +55,7 @@ struct metro_server {
 	 * not be recorded: their verdict is recorded as error, never a pass or a fail. */
 	int store_failure_seen;
 	int space_low; /* the store's file system is below store.reserve_mb (alarm raised) */
-	uint64_t next_space_look_ns;
+	uint64_t next_space_look_ns, next_file_look_ns;
 	struct metro_unrecorded {
 		int64_t run;
 		int position;

@@ -624,7 +624,9 @@ static json_t *cmd_resume_run(struct metro_server *s, json_t *req, json_t *id)
 	return reply;
 }
 
-/* pause, resume, stop, abort, halt: checked against the rig's run and forwarded. */
+/* pause, resume, stop, abort, halt: checked against the rig's run and forwarded.  What the
+ * engine would refuse is refused here, to the client: a pause while one is requested, a
+ * resume while none is (the actor reads the command later and could only log it). */
 static json_t *run_control(struct metro_server *s, json_t *req, json_t *id, const char *verb)
 {
 	json_t *reply = NULL;
@@ -635,6 +637,11 @@ static json_t *run_control(struct metro_server *s, json_t *req, json_t *id, cons
 	if (!run)
 		return error_reply(id, "no-run", "no run is active on rig %s",
 				   metro_rig_conf(rig)->id);
+	int paused = metro_rig_pause_requested(rig);
+	if ((!strcmp(verb, "pause") && paused) || (!strcmp(verb, "resume") && !paused))
+		return error_reply(id, "state", "run %s on rig %s is %s", run,
+				   metro_rig_conf(rig)->id,
+				   paused ? "already pausing or paused" : "not paused");
 	if (metro_rig_command(rig, verb, req))
 		return error_reply(id, "internal", "cannot reach rig %s", metro_rig_conf(rig)->id);
 	reply = ok_reply(id);
@@ -707,7 +714,12 @@ static json_t *cmd_input(struct metro_server *s, json_t *req, json_t *id)
 	if (rc)
 		return error_reply(id, "store-failed", "cannot record the answer: %s",
 				   metro_store_errmsg(s->store));
-	return run_control(s, req, id, "input");
+	reply = run_control(s, req, id, "input");
+	/* Answered: a second answer to it is refused from now on, not only once the engine
+	 * has closed it (it would be recorded, then dropped by the engine). */
+	if (json_is_true(json_object_get(reply, "ok")))
+		metro_runs_prompt_answered(s->runs, metro_rig_conf(rig)->id);
+	return reply;
 }
 
 static json_t *cmd_runs(struct metro_server *s, json_t *req, json_t *id)

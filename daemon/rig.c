@@ -44,7 +44,8 @@ struct metro_rig {
 	int connected;		       /* main thread's view */
 	char *id_q;		       /* the rig id as a JSON string, for the publisher's stamp */
 	struct metro_buf last_reading; /* main thread's copy of the newest reading body */
-	json_t *device; /* main thread's copy of the newest health's device counters */
+	json_t *device;	     /* main thread's copy of the newest health's device counters */
+	int pause_requested; /* main thread's copy of the engine's pause request (the run's) */
 
 	/* actor-only state */
 	struct metro_device *dev;
@@ -417,6 +418,7 @@ int metro_rig_submit(struct metro_rig *r, struct metro_batch *b)
 		return METRO_E_IO;
 	}
 	metro_strlcpy(r->state, "running", sizeof r->state);
+	r->pause_requested = 0; /* a new engine, no pause asked of it */
 	return METRO_OK;
 }
 
@@ -425,7 +427,18 @@ int metro_rig_command(struct metro_rig *r, const char *verb, json_t *doc)
 	char *text = json_dumps(doc ? doc : json_object(), JSON_COMPACT);
 	int rc = send_cmd(r, verb, text, strlen(text));
 	free(text);
+	/* Only this thread sends pause and resume, in order, so it knows what the engine will
+	 * hold when it reads them (metro_engine_command). */
+	if (!rc && !strcmp(verb, "pause"))
+		r->pause_requested = 1;
+	else if (!rc && !strcmp(verb, "resume"))
+		r->pause_requested = 0;
 	return rc;
+}
+
+int metro_rig_pause_requested(const struct metro_rig *r)
+{
+	return r->pause_requested;
 }
 
 int metro_rig_start(void *zctx, const struct metro_rig_conf *conf, struct metro_rig **out)

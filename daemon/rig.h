@@ -44,6 +44,11 @@ const char *metro_rig_id_quoted(const struct metro_rig *r);
 int metro_rig_submit(struct metro_rig *r, struct metro_batch *b);
 /* A run command for the actor's engine: pause, resume, stop, abort, halt, input. */
 int metro_rig_command(struct metro_rig *r, const char *verb, json_t *doc);
+/* Whether the rig's run has a pause requested and not resumed: what the engine holds once it
+ * has read the commands sent so far.  The control API checks pause and resume against it
+ * before answering, so that a second pause or a resume of a run not paused is refused to the
+ * client instead of by the actor, later, in its log.  Cleared by metro_rig_submit. */
+int metro_rig_pause_requested(const struct metro_rig *r);
 
 const struct metro_rig_conf *metro_rig_conf(const struct metro_rig *r);
 /* Current state name as last reported by the actor ("starting", "idle", ...). */

@@ -193,3 +193,11 @@ const char *metro_runs_prompt(const struct metro_runs *r, const char *rig)
 {
 	return json_string_value(json_object_get(metro_runs_prompt_doc(r, rig), "prompt"));
 }
+
+void metro_runs_prompt_answered(struct metro_runs *r, const char *rig)
+{
+	const char *id = metro_runs_active(r, rig);
+	json_t *run = id ? find(r, id) : NULL;
+	if (run)
+		json_object_del(run, "prompt");
+}

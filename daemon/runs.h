@@ -31,5 +31,8 @@ const char *metro_runs_active(const struct metro_runs *r, const char *rig);
 const char *metro_runs_prompt(const struct metro_runs *r, const char *rig);
 /* The open prompt document of a rig's active run (borrowed), or NULL. */
 json_t *metro_runs_prompt_doc(const struct metro_runs *r, const char *rig);
+/* The open prompt of a rig's active run was answered (the answer is recorded and on its way
+ * to the engine): it is no longer open, before the engine's closing document comes. */
+void metro_runs_prompt_answered(struct metro_runs *r, const char *rig);
 
 #endif

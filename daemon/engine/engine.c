@@ -289,13 +289,17 @@ static int record_failed(struct metro_engine *e, json_t *doc, char *err, size_t 
 int metro_engine_command(struct metro_engine *e, const char *verb, json_t *doc, char *err,
 			 size_t errlen)
 {
+	/* Whether a pause is accepted depends on pause_req alone, which the main thread keeps a
+	 * copy of to answer the client (daemon/rig.c): paused with a resume not yet taken at the
+	 * boundary, a pause withdraws the resume and the run stays paused. */
 	if (!strcmp(verb, "pause")) {
-		if (e->state == METRO_RUN_PAUSED || e->pause_req) {
+		if (e->pause_req) {
 			snprintf(err, errlen, "already pausing or paused");
 			return METRO_E_STATE;
 		}
 		e->pause_req = 1;
-		eng_set_state(e, METRO_RUN_PAUSING, "at the next test-point boundary");
+		if (e->state != METRO_RUN_PAUSED)
+			eng_set_state(e, METRO_RUN_PAUSING, "at the next test-point boundary");
 		return METRO_OK;
 	}
 	if (!strcmp(verb, "resume")) {

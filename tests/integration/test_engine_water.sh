@@ -12,7 +12,7 @@ water_bench 120
 start_metrod "$TMP/metrod.yaml"
 
 out=$(timeout 240 "$B/metroctl" -e "$CTL" --json start config/batches/water-initial.yaml --wait --auto-answer pass 2>"$TMP/start.err")
-check "batch runs to its end" "$?" "0"
+check "batch runs to its end: exit 1, done with a meter failed (position 3)" "$?" "1"
 echo "$out" | tail -n 1 >"$TMP/run.json"
 v() { json "$1" <"$TMP/run.json"; }
 check "run result" "$(v "d['result']")" "done"

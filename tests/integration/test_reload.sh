@@ -192,7 +192,7 @@ wait_eq 10 idle rig water-1 "['state']"
 for _ in $(seq 100); do kill -0 $RUN_PID 2>/dev/null || break; sleep 0.1; done
 kill $RUN_PID 2>/dev/null # still waiting: the check below fails
 wait $RUN_PID
-check "(a, b) metroctl start --wait saw the run to its end" "$?" "0"
+check "(a, b) metroctl start --wait saw the run to its end (exit 1: done, position 3 failed)" "$?" "1"
 check "(a, b) water-1 kept one connection through the run" "$(tcp_conns $port1)" "$c1"
 
 # (c) idle: water-1 changes, water-2 (10 Hz) stays.  water-2 keeps its actor: the same

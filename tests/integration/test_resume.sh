@@ -26,7 +26,12 @@ check "the interrupted run is incomplete" "$(sqlite3 "$DB" 'select state from ru
 mctl resume-run 1 >/dev/null 2>&1
 check "resume-run without an operator is a usage error" "$?" "2"
 timeout 300 "$B/metroctl" -e "$CTL" --json resume-run 1 --operator "resume test" --wait --auto-answer pass >"$TMP/resume.json" 2>"$TMP/resume.err"
+rc=$?
 check "resume-run runs to its end" "$(tail -n 1 "$TMP/resume.json" | json "d.get('result')")" "done"
+# --wait exits as start --wait and follow do (docs/operations.md): 0 when every meter of the
+# done run conforms, 1 when one does not
+check "resume-run --wait exits by how the run ended" "$rc" \
+	"$(tail -n 1 "$TMP/resume.json" | json "0 if all(v['verdict'] in ('pass', 'conditional') for v in d['verdicts']) else 1")"
 check "the new run is linked to the interrupted one" "$(sqlite3 "$DB" 'select resumed_from from runs where id = 2')" "1"
 problems=$($PY - "$DB" <<'PY'
 import sqlite3, sys

@@ -674,6 +674,21 @@ static void test_commands(void **state)
 			    "at the next test-point boundary");
 	assert_string_equal(json_string_value(json_object_get(h.docs[1], "reason")),
 			    "pause cancelled");
+	/* paused at a boundary with a resume not yet taken there: a pause is accepted (the
+	 * main thread's copy of pause_req says none is requested, daemon/rig.c) and withdraws
+	 * the resume; the run stays paused, no state document */
+	h.e->state = METRO_RUN_PAUSED;
+	h.e->pause_req = 1;
+	assert_int_equal(metro_engine_command(h.e, "resume", NULL, err, sizeof err), 0);
+	assert_int_equal(h.e->pause_req, 0);
+	assert_int_equal(metro_engine_command(h.e, "pause", NULL, err, sizeof err), 0);
+	assert_int_equal(h.e->pause_req, 1);
+	assert_int_equal(metro_engine_state(h.e), METRO_RUN_PAUSED);
+	assert_int_equal(metro_engine_command(h.e, "pause", NULL, err, sizeof err), METRO_E_STATE);
+	states_of(&h, states, sizeof states);
+	assert_string_equal(states, "pausing,running");
+	h.e->state = METRO_RUN_RUNNING;
+	h.e->pause_req = 0;
 	/* stop ends at a boundary, abort and halt at once */
 	assert_int_equal(metro_engine_command(h.e, "stop", NULL, err, sizeof err), 0);
 	assert_int_equal(metro_engine_must_end(h.e), 0);

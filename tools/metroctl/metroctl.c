@@ -4,7 +4,7 @@
  * Global options come first, then a subcommand:  metroctl [--json] [-e ENDPOINT] CMD ...
  * Exit codes: 0 ok, 1 a check failed, 2 usage or bad input, 3 daemon unreachable, 4 refused,
  * 5 a record store cannot be read (offline commands), 6 the daemon's record store failed while
- * waiting on a run (metroctl_cmd.h).
+ * waiting on a run, 7 a run waited on ended without completing (metroctl_cmd.h).
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -77,32 +77,17 @@ static void usage(FILE *out)
 		"  --key FILE              CURVE: this client's key pair (or $METRO_KEY)\n"
 		"  --server-key FILE       CURVE: the daemon's public key (or $METRO_SERVER_KEY)\n"
 		"exit codes: 0 ok, 1 check failed, 2 usage, 3 daemon unreachable, 4 refused,\n"
-		"            6 the record store failed while waiting on a run (follow, --wait)\n",
+		"            5 cannot read the record store (offline commands)\n"
+		"  follow, start --wait, resume-run --wait, by how the run ended:\n"
+		"            0 done, every meter conforms; 1 done, a meter does not conform;\n"
+		"            7 stopped, aborted, error or incomplete; 6 the record store failed\n",
 		DEFAULT_ENDPOINT);
 }
 
 /* Run a simple command: send {"id":1,"cmd":name}, print the reply. */
 static int simple(const struct metroctl_opts *o, const char *name, void (*print)(json_t *reply))
 {
-	json_t *req = json_pack("{siss}", "id", 1, "cmd", name);
-	json_t *reply = metroctl_request(o, req);
-	if (!reply)
-		return METROCTL_EXIT_UNREACHABLE;
-	int ok = json_is_true(json_object_get(reply, "ok"));
-	if (o->json) {
-		char *t = json_dumps(reply, JSON_COMPACT);
-		puts(t);
-		free(t);
-	} else if (!ok) {
-		json_t *e = json_object_get(reply, "error");
-		fprintf(stderr, "metroctl: %s refused: %s (%s)\n", name,
-			json_string_value(json_object_get(e, "message")),
-			json_string_value(json_object_get(e, "code")));
-	} else {
-		print(reply);
-	}
-	json_decref(reply);
-	return ok ? METROCTL_EXIT_OK : METROCTL_EXIT_REFUSED;
+	return metroctl_call(o, json_pack("{siss}", "id", 1, "cmd", name), print, NULL);
 }
 
 static void print_ping(json_t *r)

@@ -121,6 +121,42 @@ out:
 	return reply;
 }
 
+void metroctl_refusal(const char *cmd, json_t *reply)
+{
+	json_t *e = json_object_get(reply, "error");
+	const char *code = json_string_value(json_object_get(e, "code"));
+	const char *msg = json_string_value(json_object_get(e, "message"));
+	fprintf(stderr, "metroctl: %s: refused (%s): %s\n", cmd ? cmd : "request",
+		code ? code : "no code given", msg ? msg : "no reason given");
+}
+
+int metroctl_call(const struct metroctl_opts *o, json_t *req, void (*print)(json_t *reply),
+		  json_t **out)
+{
+	char cmd[64] = "";
+	const char *name = json_string_value(json_object_get(req, "cmd"));
+	if (name)
+		metro_strlcpy(cmd, name, sizeof cmd);
+	json_t *reply = metroctl_request(o, req);
+	if (out)
+		*out = reply;
+	if (!reply)
+		return METROCTL_EXIT_UNREACHABLE;
+	int ok = json_is_true(json_object_get(reply, "ok"));
+	if (o->json) {
+		char *t = json_dumps(reply, JSON_COMPACT);
+		puts(t);
+		free(t);
+	} else if (!ok) {
+		metroctl_refusal(cmd, reply);
+	} else if (print) {
+		print(reply);
+	}
+	if (!out)
+		json_decref(reply);
+	return ok ? METROCTL_EXIT_OK : METROCTL_EXIT_REFUSED;
+}
+
 /* ---- the record store's health while waiting on runs --------------------------------------- */
 
 struct metroctl_store_watch {

@@ -14,6 +14,15 @@
  * req (NULL is reported as an internal error).  Returns the reply (caller owns it) or NULL
  * when the daemon did not answer (message on stderr). */
 json_t *metroctl_request(const struct metroctl_opts *o, json_t *req);
+/* Send one request (as metroctl_request) and report its reply: with --json the reply as it
+ * is on stdout (a refusal too: `ok` false and its `error`); otherwise print(reply) when it is
+ * accepted (print may be NULL) and metroctl_refusal when it is refused.  Returns
+ * METROCTL_EXIT_OK, METROCTL_EXIT_REFUSED or METROCTL_EXIT_UNREACHABLE; the reply is handed
+ * back in *out when out is not NULL (NULL when unreachable). */
+int metroctl_call(const struct metroctl_opts *o, json_t *req, void (*print)(json_t *reply),
+		  json_t **out);
+/* Say on stderr that the daemon refused cmd: "metroctl: CMD: refused (CODE): MESSAGE". */
+void metroctl_refusal(const char *cmd, json_t *reply);
 /* Apply the CURVE options of o to a client socket (no-op without --key).  Returns 0 or -1. */
 int metroctl_curve_client(const struct metroctl_opts *o, void *sock);
 /* Read a key file's public (and, when secret is not NULL, secret) Z85 key.  Returns 0, or -1

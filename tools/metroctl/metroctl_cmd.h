@@ -8,6 +8,11 @@
  *   4 request refused by the daemon (the offline record commands use 5: cannot read the
  *   store), 6 the daemon's record store failed while start --wait, resume-run --wait or
  *   follow waited on a run: a run that had not ended has no recorded results.
+ * How a run ended, for the three commands that wait on one (one function decides it,
+ * run_exit in metroctl_run.c): 0 done, every meter conforming; 1 done, some meter not
+ * conforming (fail or error: the batch's result); 7 the run ended without completing
+ * (stopped, aborted, error, incomplete).  Refused (a start, a run not found) is 4,
+ * unreachable 3, the store failed 6, as for every command.
  */
 #ifndef METROCTL_CMD_H
 #define METROCTL_CMD_H
@@ -20,6 +25,7 @@ enum {
 	METROCTL_EXIT_REFUSED = 4,
 	/* (5: the offline record commands cannot read the store) */
 	METROCTL_EXIT_STORE_FAILED = 6,
+	METROCTL_EXIT_NOT_DONE = 7, /* a run waited on ended without completing */
 };
 
 struct metroctl_opts {

@@ -1,9 +1,10 @@
 /* metroctl: the daemon's commands for rigs and runs, and `watch`.
  *
  * Every command prints a readable summary, or with --json the daemon's reply as it is.
- * Exit codes: 0 ok, 1 a run followed ended other than done, 2 usage, 3 daemon unreachable,
- * 4 refused (the reply's error on stderr), 6 the record store failed while start --wait or
- * follow waited (metroctl_cmd.h).
+ * Exit codes: 0 ok, 2 usage, 3 daemon unreachable, 4 refused (the reply's error code and
+ * message on stderr), 6 the record store failed while start --wait or follow waited; a run
+ * waited on that ended: 0 done, every meter conforming, 1 done with a meter not conforming,
+ * 7 ended without completing (run_exit, metroctl_cmd.h).
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -41,30 +42,6 @@ static int typed_prompt(json_t *prompt, const char *rig)
 			rig, told, rig, told);
 	}
 	return 1;
-}
-
-/* Send, print, and map the reply to an exit status.  The reply is returned in *out if asked. */
-static int call(const struct metroctl_opts *o, json_t *req, void (*print)(json_t *), json_t **out)
-{
-	json_t *reply = metroctl_request(o, req);
-	if (!reply)
-		return METROCTL_EXIT_UNREACHABLE;
-	int ok = json_is_true(json_object_get(reply, "ok"));
-	if (o->json) {
-		char *t = json_dumps(reply, JSON_COMPACT);
-		puts(t);
-		free(t);
-	} else if (!ok) {
-		json_t *e = json_object_get(reply, "error");
-		fprintf(stderr, "metroctl: refused: %s (%s)\n", str(e, "message"), str(e, "code"));
-	} else if (print) {
-		print(reply);
-	}
-	if (out)
-		*out = reply;
-	else
-		json_decref(reply);
-	return ok ? METROCTL_EXIT_OK : METROCTL_EXIT_REFUSED;
 }
 
 static void print_rigs(json_t *r)
@@ -299,9 +276,11 @@ static void wait_progress(int tty, const char *rig, json_t *r, size_t *last_poin
 	metro_strlcpy(last_state, state, 32);
 }
 
-/* Answer an open judgement prompt once with auto_answer (answered remembers the last). */
-static void wait_answer(const struct metroctl_opts *o, int tty, const char *rig, json_t *prompt,
-			const char *auto_answer, const char *operator_name, char answered[64])
+/* Answer an open judgement prompt of rig once with auto_answer (answered remembers the last
+ * prompt answered).  A refusal is said on stderr; the wait goes on (the prompt may have been
+ * answered by someone else, or it times out in the run). */
+static void answer_prompt(const struct metroctl_opts *o, int say, const char *rig, json_t *prompt,
+			  const char *auto_answer, const char *operator_name, char answered[64])
 {
 	if (!prompt || !auto_answer || !strcmp(str(prompt, "prompt"), answered) ||
 	    typed_prompt(prompt, rig))
@@ -311,15 +290,49 @@ static void wait_answer(const struct metroctl_opts *o, int tty, const char *rig,
 		metroctl_request(o, json_pack("{sissssssssss}", "id", 2, "cmd", "input", "rig", rig,
 					      "prompt", str(prompt, "prompt"), "answer",
 					      auto_answer, "operator", operator_name));
-	if (ans && !o->json && !tty)
+	if (ans && !json_is_true(json_object_get(ans, "ok")))
+		metroctl_refusal("input (--auto-answer)", ans);
+	else if (ans && say)
 		printf("%s: answered prompt %s (%s): %s\n", rig, str(prompt, "prompt"),
 		       str(prompt, "question"), auto_answer);
 	json_decref(ans);
 }
 
-/* start --wait: until the run's end is committed (its result), then its verdicts.  Stops at
- * once, exit METROCTL_EXIT_STORE_FAILED, when the daemon's record store fails: the run's end
- * and verdicts can never be committed then, so they never come. */
+/* How a run that ended ends the command that waited on it: start --wait, resume-run --wait
+ * and follow all decide here (docs/protocol.md "metroctl").  Done with every meter conforming
+ * (pass or conditional): METROCTL_EXIT_OK; done with a meter that does not (fail, or error:
+ * it could not be verified): METROCTL_EXIT_FAIL, the batch's result, not a failure of the
+ * run; ended without completing (stopped, aborted, error, incomplete):
+ * METROCTL_EXIT_NOT_DONE. */
+static int run_exit(json_t *run)
+{
+	if (strcmp(str(run, "result"), "done") != 0)
+		return METROCTL_EXIT_NOT_DONE;
+	size_t i;
+	json_t *v;
+	json_array_foreach (json_object_get(run, "verdicts"), i, v)
+		if (strcmp(str(v, "verdict"), "pass") != 0 &&
+		    strcmp(str(v, "verdict"), "conditional") != 0)
+			return METROCTL_EXIT_FAIL;
+	return METROCTL_EXIT_OK;
+}
+
+/* The exit of several runs followed together: the worst of their run_exit. */
+static int worse_run_exit(int a, int b)
+{
+	static const int order[] = {METROCTL_EXIT_OK, METROCTL_EXIT_FAIL, METROCTL_EXIT_NOT_DONE};
+	int ra = 0, rb = 0;
+	for (int k = 0; k < 3; k++) {
+		ra = order[k] == a ? k : ra;
+		rb = order[k] == b ? k : rb;
+	}
+	return ra >= rb ? a : b;
+}
+
+/* start --wait: until the run's end is committed (its result), then its verdicts; the exit
+ * status says how it ended (run_exit).  Stops at once, exit METROCTL_EXIT_STORE_FAILED, when
+ * the daemon's record store fails: the run's end and verdicts can never be committed then,
+ * so they never come. */
 static int wait_run(const struct metroctl_opts *o, const char *rig, const char *run,
 		    const char *auto_answer, const char *operator_name)
 {
@@ -339,9 +352,15 @@ static int wait_run(const struct metroctl_opts *o, const char *rig, const char *
 			break;
 		}
 		json_t *r = json_object_get(reply, "run");
+		if (!r) { /* refused: the run is not (or no longer) in the daemon's view */
+			metroctl_refusal("run", reply);
+			json_decref(reply);
+			rc = METROCTL_EXIT_REFUSED;
+			break;
+		}
 		wait_progress(tty, rig, r, &last_points, last_state);
-		wait_answer(o, tty, rig, json_object_get(r, "prompt"), auto_answer, operator_name,
-			    answered);
+		answer_prompt(o, !o->json && !tty, rig, json_object_get(r, "prompt"), auto_answer,
+			      operator_name, answered);
 		/* The run ends with its result, then the rig reaches its safe state (read back)
 		 * and goes idle: wait for that too (up to 30 s), so that a start right after
 		 * --wait finds the rig free. */
@@ -365,6 +384,7 @@ static int wait_run(const struct metroctl_opts *o, const char *rig, const char *
 				printf("run %s: %s\n", run, str(r, "result"));
 				print_verdicts(r);
 			}
+			rc = run_exit(r);
 		}
 		json_decref(reply);
 		if (ended || failed) {
@@ -446,7 +466,7 @@ static int start(int argc, char **argv, const struct metroctl_opts *o)
 	char *rig_name = metro_strdup(str(req, "rig"));
 	char *op_name = metro_strdup(str(req, "operator"));
 	json_t *reply = NULL;
-	int rc = call(o, req, wait ? NULL : print_ok, &reply);
+	int rc = metroctl_call(o, req, wait ? NULL : print_ok, &reply);
 	if (rc == METROCTL_EXIT_OK && wait)
 		rc = wait_run(o, rig_name, str(reply, "run"), auto_answer, op_name);
 	json_decref(reply);
@@ -482,10 +502,10 @@ static int resume_run(int argc, char **argv, const struct metroctl_opts *o)
 		return METROCTL_EXIT_USAGE;
 	}
 	json_t *reply = NULL;
-	int rc = call(o,
-		      json_pack("{sissssss}", "id", 1, "cmd", "resume-run", "run", argv[optind],
-				"operator", op),
-		      wait ? NULL : print_ok, &reply);
+	int rc = metroctl_call(o,
+			       json_pack("{sissssss}", "id", 1, "cmd", "resume-run", "run",
+					 argv[optind], "operator", op),
+			       wait ? NULL : print_ok, &reply);
 	if (rc == METROCTL_EXIT_OK && wait)
 		rc = wait_run(o, str(reply, "rig"), str(reply, "run"), auto_answer, op);
 	json_decref(reply);
@@ -520,10 +540,10 @@ static int standard_set(int argc, char **argv, const struct metroctl_opts *o)
 		if (t && *t && !*end)
 			json_object_set_new(u, nums[i], json_real(v));
 	}
-	return call(o,
-		    json_pack("{sisssoss}", "id", 1, "cmd", "standard-set", "standard", std, "why",
-			      why),
-		    print_ok, NULL);
+	return metroctl_call(o,
+			     json_pack("{sisssoss}", "id", 1, "cmd", "standard-set", "standard",
+				       std, "why", why),
+			     print_ok, NULL);
 }
 
 /* Progress of a run as a fraction: final point results over meters × items. */
@@ -588,7 +608,7 @@ static int follow_one(struct follow *f, int i)
 		r = json_object_get(reply, "run");
 	}
 	if (!r) {
-		fprintf(stderr, "metroctl follow: no run '%s'\n", f->runs[i]);
+		metroctl_refusal("follow", reply);
 		json_decref(reply);
 		return METROCTL_EXIT_REFUSED;
 	}
@@ -598,15 +618,8 @@ static int follow_one(struct follow *f, int i)
 		snprintf(topic, sizeof topic, "run.%s", f->rig[i]);
 		metroctl_store_watch_topic(f->w, topic); /* wakes on the run's state changes */
 	}
-	json_t *prompt = json_object_get(r, "prompt");
-	if (prompt && f->auto_answer && strcmp(str(prompt, "prompt"), f->answered[i]) != 0 &&
-	    !typed_prompt(prompt, str(r, "rig"))) {
-		metro_strlcpy(f->answered[i], str(prompt, "prompt"), sizeof f->answered[i]);
-		json_decref(metroctl_request(
-			f->o, json_pack("{sissssssssss}", "id", 2, "cmd", "input", "rig",
-					str(r, "rig"), "prompt", str(prompt, "prompt"), "answer",
-					f->auto_answer, "operator", f->op)));
-	}
+	answer_prompt(f->o, 0, str(r, "rig"), json_object_get(r, "prompt"), f->auto_answer, f->op,
+		      f->answered[i]);
 	follow_line(f, i, r);
 	if (!f->finals[i] && json_object_get(r, "result"))
 		f->finals[i] = json_incref(r);
@@ -615,9 +628,10 @@ static int follow_one(struct follow *f, int i)
 }
 
 /* follow RUN...: a progress line per run (a bar on a terminal), prompts answered when asked,
- * then each run's verdict table.  Exit 1 when a run ended other than "done"; exit
- * METROCTL_EXIT_STORE_FAILED at once when the daemon's record store fails (a run that had not
- * ended then never will, and shows no verdicts: they are not recorded). */
+ * then each run's verdict table.  The exit status says how the runs ended, the worst of them
+ * (run_exit, as start --wait); METROCTL_EXIT_STORE_FAILED at once when the daemon's record
+ * store fails (a run that had not ended then never will, and shows no verdicts: they are not
+ * recorded). */
 static int follow(int argc, char **argv, const struct metroctl_opts *o)
 {
 	static const struct option opts[] = {{"auto-answer", required_argument, NULL, 'a'},
@@ -647,7 +661,7 @@ static int follow(int argc, char **argv, const struct metroctl_opts *o)
 		f.last_pct[i] = -1;
 	f.w = metroctl_store_watch_open(o);
 	const char *failed = NULL;
-	int rc = METROCTL_EXIT_OK, drawn = 0;
+	int rc = METROCTL_EXIT_OK, drawn = 0, ended = METROCTL_EXIT_OK;
 	for (;;) {
 		int done_all = 1;
 		if (f.tty && drawn)
@@ -674,11 +688,11 @@ static int follow(int argc, char **argv, const struct metroctl_opts *o)
 		if (failed)
 			store_failed(o, f.runs[i], f.rig[i][0] ? f.rig[i] : "?", failed,
 				     f.finals[i] != NULL);
-		else if (strcmp(str(f.finals[i], "result"), "done") != 0)
-			rc = METROCTL_EXIT_FAIL;
+		else
+			ended = worse_run_exit(ended, run_exit(f.finals[i]));
 	}
-	if (failed && !rc)
-		rc = METROCTL_EXIT_STORE_FAILED;
+	if (!rc)
+		rc = failed ? METROCTL_EXIT_STORE_FAILED : ended;
 	for (int i = 0; i < f.n; i++)
 		json_decref(f.finals[i]);
 	metroctl_store_watch_close(&f.w);
@@ -750,10 +764,10 @@ int metroctl_run(int argc, char **argv, const struct metroctl_opts *o)
 					  : !strcmp(cmd, "procedures") ? print_procedures
 					  : !strcmp(cmd, "standards")  ? print_standards
 								       : print_runs;
-		return call(o, json_pack("{siss}", "id", 1, "cmd", cmd), print, NULL);
+		return metroctl_call(o, json_pack("{siss}", "id", 1, "cmd", cmd), print, NULL);
 	}
 	if (!strcmp(cmd, "audit-head"))
-		return call(o, json_pack("{siss}", "id", 1, "cmd", cmd), print_head, NULL);
+		return metroctl_call(o, json_pack("{siss}", "id", 1, "cmd", cmd), print_head, NULL);
 	if (!strcmp(cmd, "replay")) {
 		char *end = NULL;
 		long long from = argc == 2 ? strtoll(argv[1], &end, 10) : -1;
@@ -761,16 +775,18 @@ int metroctl_run(int argc, char **argv, const struct metroctl_opts *o)
 			fprintf(stderr, "usage: metroctl replay FROM-SEQ\n");
 			return METROCTL_EXIT_USAGE;
 		}
-		return call(o, json_pack("{sisssI}", "id", 1, "cmd", cmd, "from", (json_int_t)from),
-			    print_replay, NULL);
+		return metroctl_call(
+			o, json_pack("{sisssI}", "id", 1, "cmd", cmd, "from", (json_int_t)from),
+			print_replay, NULL);
 	}
 	if (!strcmp(cmd, "run")) {
 		if (argc != 2) {
 			fprintf(stderr, "usage: metroctl run RUN-ID\n");
 			return METROCTL_EXIT_USAGE;
 		}
-		return call(o, json_pack("{sissss}", "id", 1, "cmd", "run", "run", argv[1]),
-			    print_run, NULL);
+		return metroctl_call(o,
+				     json_pack("{sissss}", "id", 1, "cmd", "run", "run", argv[1]),
+				     print_run, NULL);
 	}
 	if (!strcmp(cmd, "input")) {
 		static const struct option opts[] = {{"operator", required_argument, NULL, 'p'},
@@ -810,16 +826,17 @@ int metroctl_run(int argc, char **argv, const struct metroctl_opts *o)
 				json_object_set_new(answer, pos, json_string(eq + 1));
 			}
 		}
-		return call(o,
-			    json_pack("{sisssssssoss}", "id", 1, "cmd", "input", "rig",
-				      argv[optind], "prompt", argv[optind + 1], "answer", answer,
-				      "operator", op),
-			    print_ok, NULL);
+		return metroctl_call(o,
+				     json_pack("{sisssssssoss}", "id", 1, "cmd", "input", "rig",
+					       argv[optind], "prompt", argv[optind + 1], "answer",
+					       answer, "operator", op),
+				     print_ok, NULL);
 	}
 	/* pause, resume, stop, abort, halt */
 	if (argc != 2) {
 		fprintf(stderr, "usage: metroctl %s RIG\n", cmd);
 		return METROCTL_EXIT_USAGE;
 	}
-	return call(o, json_pack("{sissss}", "id", 1, "cmd", cmd, "rig", argv[1]), print_ok, NULL);
+	return metroctl_call(o, json_pack("{sissss}", "id", 1, "cmd", cmd, "rig", argv[1]),
+			     print_ok, NULL);
 }

@@ -75,8 +75,11 @@ for b in water electricity gas; do
 	echo "  $b: run $run"
 	runs+=("$run")
 done
-"$M" follow "${runs[@]}" --auto-answer pass --operator "demo operator (simulated)" ||
-	fail "a batch did not run to its end"
+# follow exits 0 when every meter passed, 1 when a batch is done with failed meters (the demo's
+# are: notices of nonconformity), anything else when a batch did not run to its end.
+rc=0
+"$M" follow "${runs[@]}" --auto-answer pass --operator "demo operator (simulated)" || rc=$?
+[ $rc -le 1 ] || fail "a batch did not run to its end (metroctl follow: exit $rc)"
 
 echo
 echo "== the records: every verdict is in var/demo/records.db, hash-chained and signed"

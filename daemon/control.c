@@ -10,6 +10,7 @@
 #include "batch.h"
 #include "engine.h"
 #include "error.h"
+#include "guard.h"
 #include "log.h"
 #include "metrology.h"
 #include "runs.h"
@@ -889,7 +890,78 @@ static enum metro_role role_of(struct metro_server *s, const char *user)
 	return METRO_ROLE_OBSERVER; /* removed from the allowlist by a reload: read only */
 }
 
-json_t *metro_control_handle(struct metro_server *s, const char *msg, size_t len, const char *user)
+/* The connection a request came on, as the repeat cache knows it: the peer's ROUTER routing
+ * id (hex) and its CURVE identity ("" for a local client). */
+static char *connection_name(const unsigned char *peer, size_t peerlen, const char *user)
+{
+	char *out = metro_calloc(2 * peerlen + 2 + (user ? strlen(user) : 0) + 1, 1);
+	size_t n = 0;
+	for (size_t i = 0; i < peerlen; i++)
+		n += (size_t)sprintf(out + n, "%02x", peer[i]);
+	sprintf(out + n, "/%s", user ? user : "");
+	return out;
+}
+
+/* A refused state-changing request: audited in bounded form and logged (guard.h). */
+static void refused(struct metro_server *s, const char *who, enum metro_role role,
+		    const char *action, const char *subject, const char *cmd, json_t *req,
+		    json_t *reply)
+{
+	json_t *err = json_object_get(reply, "error");
+	struct metro_refusal r = {who,
+				  metro_role_name(role),
+				  action,
+				  subject,
+				  cmd,
+				  json_string_value(json_object_get(err, "code")) ?: "refused",
+				  json_string_value(json_object_get(err, "message")) ?: "",
+				  req};
+	metro_guard_refused(s->guard, s->store, &r, metro_now_ns());
+}
+
+/* Run command i for a client whose role allows it: answered from the repeat cache when the
+ * same connection sent the same request before (guard.h), else executed and, when it changes
+ * something, recorded with who sent it. */
+static json_t *dispatch(struct metro_server *s, size_t i, json_t *req, json_t *id, const char *who,
+			enum metro_role role, const char *conn)
+{
+	char *canon = NULL;
+	json_t *reply;
+	if (commands[i].records) {
+		/* The same id with the same request is a repeat; the same id with another request
+		 * is another request (the key holds the canonical request's digest). */
+		canon = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
+		reply = canon ? metro_guard_repeat_get(s->guard, conn, canon, metro_now_ns())
+			      : NULL;
+		if (reply) {
+			json_object_set_new(reply, "repeated", json_true());
+			free(canon);
+			return reply;
+		}
+	}
+	s->client = who;
+	reply = commands[i].fn(s, req, id);
+	s->client = NULL;
+	if (!commands[i].records)
+		return reply;
+	if (canon)
+		metro_guard_repeat_put(s->guard, conn, canon, reply, metro_now_ns());
+	free(canon);
+	const char *rig = json_string_value(json_object_get(req, "rig"));
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		refused(s, who, role, commands[i].name, rig, commands[i].name, req, reply);
+		return reply;
+	}
+	/* The client's refusals counted so far come first in the audit trail. */
+	metro_guard_flush(s->guard, s->store, who, metro_now_ns(), 1);
+	metro_notice("control: %s (%s) %s %s: done", who, metro_role_name(role), commands[i].name,
+		     rig ?: "");
+	metro_store_audit(s->store, who, commands[i].name, rig, NULL, req, "accepted", NULL);
+	return reply;
+}
+
+json_t *metro_control_handle(struct metro_server *s, const char *msg, size_t len, const char *user,
+			     const void *peer, size_t peerlen)
 {
 	s->requests++;
 	if (len > METRO_CONTROL_MAX_MSG)
@@ -921,63 +993,31 @@ json_t *metro_control_handle(struct metro_server *s, const char *msg, size_t len
 		enum metro_role role = role_of(s, user);
 		const char *who = user ? user : "local";
 		if (role < commands[i].role) {
-			metro_warn("control: %s (%s) refused '%s': needs %s", who,
-				   metro_role_name(role), commands[i].name,
-				   metro_role_name(commands[i].role));
-			if (commands[i].records)
-				metro_store_audit(s->store, who, "refused", commands[i].name, NULL,
-						  req, "role too low", NULL);
 			reply = error_reply(id, "forbidden",
 					    "'%s' needs the role %s; client %s is %s",
 					    commands[i].name, metro_role_name(commands[i].role),
 					    who, metro_role_name(role));
+			if (commands[i].records)
+				refused(s, who, role, "refused", commands[i].name, commands[i].name,
+					req, reply);
+			else
+				metro_warn("control: %s (%s) refused '%s': needs %s", who,
+					   metro_role_name(role), commands[i].name,
+					   metro_role_name(commands[i].role));
 			goto out;
 		}
-		/* A repeated request id is answered, not executed twice: a client that lost a
-		 * reply may ask again without starting a second batch. */
-		char *key = NULL;
-		if (commands[i].records) {
-			/* The same id with the same request is a repeat; the same id with another
-			 * request is another request (the key holds the canonical request). */
-			char *reqtext = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
-			key = metro_asprintf("%s\x1f%s", who, reqtext ? reqtext : "");
-			free(reqtext);
-			json_t *seen = json_object_get(s->recent, key);
-			if (seen) {
-				reply = json_deep_copy(seen);
-				json_object_set_new(reply, "repeated", json_true());
-				free(key);
-				goto out;
-			}
-		}
-		s->client = who;
-		reply = commands[i].fn(s, req, id);
-		s->client = NULL;
-		if (key) {
-			json_object_set(s->recent, key, reply);
-			json_array_append_new(s->recent_keys, json_string(key));
-			while (json_array_size(s->recent_keys) > 256) {
-				json_object_del(s->recent, json_string_value(json_array_get(
-								   s->recent_keys, 0)));
-				json_array_remove(s->recent_keys, 0);
-			}
-			free(key);
-		}
-		/* Commands that change something are recorded with who sent them. */
-		if (commands[i].records) {
-			int ok = json_is_true(json_object_get(reply, "ok"));
-			metro_notice("control: %s (%s) %s %s: %s", who, metro_role_name(role),
-				     commands[i].name,
-				     json_string_value(json_object_get(req, "rig")) ?: "",
-				     ok ? "done" : "refused");
-			metro_store_audit(s->store, who, commands[i].name,
-					  json_string_value(json_object_get(req, "rig")), NULL, req,
-					  ok ? "accepted" : "refused", NULL);
-		}
+		char *conn = connection_name(peer, peer ? peerlen : 0, user);
+		reply = dispatch(s, i, req, id, who, role, conn);
+		free(conn);
 		goto out;
 	}
 	reply = error_reply(id, "unknown-command", "unknown command '%s'", json_string_value(cmd));
 out:
 	json_decref(req);
 	return reply;
+}
+
+void metro_control_tick(struct metro_server *s)
+{
+	metro_guard_flush(s->guard, s->store, NULL, metro_now_ns(), 0);
 }

@@ -442,6 +442,131 @@ static json_t *record_run(struct metro_server *s, const struct metro_rig_conf *r
 	return NULL;
 }
 
+/* ---- the wall clock (docs/records.md "Wall time") ------------------------------------------ */
+
+/* How far the wall clock may be behind the newest record before runs are refused: more than a
+ * time service's step, less than anything that would put a run's records out of order by a
+ * meaningful amount. */
+#define CLOCK_TOLERANCE_S 60
+
+static int64_t wall_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void us_text(int64_t us, char out[40])
+{
+	time_t sec = (time_t)(us / 1000000);
+	struct tm tm;
+	gmtime_r(&sec, &tm);
+	strftime(out, 40, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Raise or clear the clock-behind alarm on alarm.store when its state changes. */
+static void clock_alarm(struct metro_server *s, int behind, const char *msg, const char *newest,
+			const char *clock)
+{
+	if (behind == s->clock_behind)
+		return;
+	s->clock_behind = behind;
+	if (behind)
+		metro_err("%s", msg);
+	else
+		metro_notice("%s", msg);
+	json_t *doc =
+		json_pack("{sssssbssssss}", "alarm", "clock-behind", "severity", "error", "active",
+			  behind, "message", msg, "newest_record", newest, "clock", clock);
+	if (doc)
+		metro_server_publish_store_alarm(s, doc);
+}
+
+/* The wall clock against the newest record: *behind_us is how far behind it is (negative:
+ * ahead).  Returns nonzero when the record store cannot say. */
+static int clock_behind(struct metro_server *s, int64_t *behind_us, char newest[40], char clock[40])
+{
+	int64_t last, now = wall_us();
+	if (metro_store_newest_time(s->store, &last))
+		return -1;
+	*behind_us = last - now;
+	us_text(last, newest);
+	us_text(now, clock);
+	return 0;
+}
+
+/* The clock watch: 1 when the wall clock is behind the newest record by more than the
+ * tolerance (msg says so), 0 when not, -1 when the record store cannot say (msg says why).
+ * The clock-behind alarm follows the answer.  The event loop looks every time round
+ * (metro_control_tick) and every start looks again. */
+static int clock_watch(struct metro_server *s, char msg[400])
+{
+	int64_t behind;
+	char newest[40], clock[40];
+	if (clock_behind(s, &behind, newest, clock)) {
+		snprintf(msg, 400, "the record store cannot say its newest time: %s",
+			 metro_store_errmsg(s->store));
+		return -1;
+	}
+	if (behind <= (int64_t)CLOCK_TOLERANCE_S * 1000000) {
+		snprintf(msg, 400, "the wall clock (%s) is no longer behind the newest record (%s)",
+			 clock, newest);
+		clock_alarm(s, 0, msg, newest, clock);
+		return 0;
+	}
+	snprintf(msg, 400,
+		 "the wall clock (%s) is %lld s behind the newest record (%s): no run starts until "
+		 "the clock is right (or a manager accepts it with clock-accept)",
+		 clock, (long long)(behind / 1000000), newest);
+	clock_alarm(s, 1, msg, newest, clock);
+	return 1;
+}
+
+/* No run starts while the wall clock is behind the newest record: its records would be
+ * stamped before what is recorded already. */
+static json_t *clock_gate(struct metro_server *s, json_t *id)
+{
+	char msg[400];
+	int rc = clock_watch(s, msg);
+	return rc < 0	? error_reply(id, "store-failed", "%s", msg)
+	       : rc > 0 ? error_reply(id, "clock-behind", "%s", msg)
+			: NULL;
+}
+
+/* clock-accept: a manager accepts the wall clock as it is although records carry later times
+ * (they were stamped by a clock that ran ahead).  Recorded as the audit event clock.accepted,
+ * with the newest record's time and the clock's; runs start again.  Refused while the clock
+ * is not behind: there is nothing to accept. */
+static json_t *cmd_clock_accept(struct metro_server *s, json_t *req, json_t *id)
+{
+	const char *why = json_string_value(json_object_get(req, "why"));
+	if (!why || !*why)
+		return error_reply(
+			id, "bad-request",
+			"'why' is required: accepting a clock behind the records says why");
+	int64_t behind;
+	char newest[40], clock[40], msg[400];
+	if (clock_behind(s, &behind, newest, clock))
+		return error_reply(id, "store-failed", "%s", metro_store_errmsg(s->store));
+	if (behind <= (int64_t)CLOCK_TOLERANCE_S * 1000000)
+		return error_reply(
+			id, "state",
+			"the wall clock (%s) is not behind the newest record (%s): there is "
+			"nothing to accept",
+			clock, newest);
+	if (metro_store_clock_accept(s->store, s->client ? s->client : "local", why))
+		return error_reply(id, "store-failed", "%s", metro_store_errmsg(s->store));
+	snprintf(msg, sizeof msg,
+		 "the wall clock (%s), %lld s behind the newest record (%s), was accepted by %s "
+		 "(audit event clock.accepted)",
+		 clock, (long long)(behind / 1000000), newest, s->client ? s->client : "local");
+	clock_alarm(s, 0, msg, newest, clock);
+	json_t *r = ok_reply(id);
+	json_object_set_new(r, "newest_record", json_string(newest));
+	json_object_set_new(r, "clock", json_string(clock));
+	return r;
+}
+
 /* Validate, record and submit a batch; resumed_from, done (borrowed) and the procedure's
  * digest then describe a resume-run. */
 static json_t *start_batch(struct metro_server *s, json_t *req, json_t *id, int64_t resumed_from,
@@ -453,6 +578,8 @@ static json_t *start_batch(struct metro_server *s, json_t *req, json_t *id, int6
 				   "the record store has failed (%s): no run starts until metrod "
 				   "restarts on a working store",
 				   metro_store_failed(s->store));
+	if ((reply = clock_gate(s, id)))
+		return reply;
 	uint64_t free_mb;
 	if (metro_server_check_space(s, &free_mb))
 		return error_reply(
@@ -863,6 +990,7 @@ static const struct {
 	{"procedures", cmd_procedures, METRO_ROLE_OBSERVER, 0},
 	{"standards", cmd_standards, METRO_ROLE_OBSERVER, 0},
 	{"standard-set", cmd_standard_set, METRO_ROLE_MANAGER, 1},
+	{"clock-accept", cmd_clock_accept, METRO_ROLE_MANAGER, 1},
 	{"start", cmd_start, METRO_ROLE_OPERATOR, 1},
 	{"resume-run", cmd_resume_run, METRO_ROLE_OPERATOR, 1},
 	{"pause", cmd_pause, METRO_ROLE_OPERATOR, 1},
@@ -1019,5 +1147,14 @@ out:
 
 void metro_control_tick(struct metro_server *s)
 {
+	char msg[400];
 	metro_guard_flush(s->guard, s->store, NULL, metro_now_ns(), 0);
+	/* (cheap when nothing changed: the newest time is kept in memory, the texts are made
+	 * only when the alarm changes) */
+	int64_t newest;
+	if (metro_store_failed(s->store) || metro_store_newest_time(s->store, &newest))
+		return;
+	int behind = newest - wall_us() > (int64_t)CLOCK_TOLERANCE_S * 1000000;
+	if (behind != s->clock_behind)
+		clock_watch(s, msg);
 }

@@ -547,7 +547,7 @@ int metro_server_run(struct metro_server *s)
 			s->next_space_look_ns = metro_now_ns() + 5000000000ull;
 		}
 		metro_server_store_failed(s); /* (or a write outside a result failed it) */
-		metro_control_tick(s);	      /* refusal windows that ended */
+		metro_control_tick(s);	      /* refusal windows that ended; the clock */
 		if (metro_now_ns() >= s->next_checkpoint_ns) {
 			json_decref(metro_server_checkpoint(s));
 			s->next_checkpoint_ns = metro_now_ns() + 600000000000ull;

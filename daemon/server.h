@@ -48,6 +48,7 @@ struct metro_server {
 	uint64_t next_due_look_ns;
 	struct metro_ratelimit store_rl;
 	struct metro_guard *guard; /* the repeat cache and the bounded audit of refusals */
+	int clock_behind;	   /* the clock-behind alarm is raised (control.c) */
 	const char *client; /* who sent the request being handled ("local" or a CURVE name) */
 	struct metro_swid swid;
 	struct metro_stamp stamp; /* the short path of readings (docenc.h) */
@@ -85,7 +86,9 @@ int metro_server_reload(struct metro_server *s);
  * is answered from the cache only to the same connection and identity (guard.h). */
 json_t *metro_control_handle(struct metro_server *s, const char *msg, size_t len, const char *user,
 			     const void *peer, size_t peerlen);
-/* Record the summaries of refusal windows that have ended (guard.h); the event loop calls it. */
+/* The event loop's look at the control plane: the summaries of refusal windows that have ended
+ * are recorded (guard.h), and the wall clock is compared with the newest record (the
+ * clock-behind alarm raised or cleared, docs/records.md "Wall time"). */
 void metro_control_tick(struct metro_server *s);
 
 #define METRO_CONTROL_MAX_MSG 65536
@@ -129,6 +132,9 @@ int metro_server_store_failed(struct metro_server *s);
  * alarm.store `store-space-low` warning is raised (and cleared when space is back).  Returns
  * nonzero while below; *free_mb is the free space (UINT64_MAX when not checked). */
 int metro_server_check_space(struct metro_server *s, uint64_t *free_mb);
+/* Publish an alarm about the station as a whole on alarm.store (no rig field): doc holds
+ * alarm, severity, active and message (consumed). */
+void metro_server_publish_store_alarm(struct metro_server *s, json_t *doc);
 /* Sign the chain head and publish the checkpoint on `audit`.  Returns the checkpoint (new
  * reference) or NULL when nothing new was recorded (publish.c). */
 json_t *metro_server_checkpoint(struct metro_server *s);

@@ -25,7 +25,7 @@ CC       ?= cc
 DEB_BUILD := gcc make pkg-config libmodbus-dev libserialport-dev libzmq3-dev libyaml-dev \
              libcmocka-dev libsqlite3-dev libsodium-dev libsystemd-dev libjansson-dev \
              libcairo2-dev libpango1.0-dev libxlsxwriter-dev fonts-wqy-microhei
-DEB_TEST  := python3 python3-zmq python3-openpyxl python3-cryptography poppler-utils python3-pymodbus python3-serial python3-serial-asyncio python3-jsonschema mbpoll socat sqlite3 \
+DEB_TEST  := python3 python3-zmq python3-openpyxl python3-cryptography poppler-utils python3-pymodbus python3-serial python3-serial-asyncio python3-jsonschema mbpoll socat sqlite3 faketime \
              systemd locales
 DEB_LINT  := clang-format clang-tidy cppcheck clang libclang-rt-14-dev
 DEB_ALL   := $(DEB_BUILD) $(DEB_TEST) $(DEB_LINT)

@@ -35,6 +35,17 @@ static void standard(struct loader *L, yaml_node_t *n, const char *where,
 	int have_cal = v[5] &&
 		       !metro_y_date(L->f, v[5], metro_ykey(where, "calibrated").s, &s->calibrated);
 	int have_due = v[6] && !metro_y_date(L->f, v[6], metro_ykey(where, "due").s, &s->due);
+	/* A calibration that has not happened yet is a wrong date, or a wrong clock: either way
+	 * no verdict may rest on it. */
+	struct metro_date today = metro_date_today();
+	if (have_cal && metro_date_cmp(&s->calibrated, &today) > 0)
+		metro_y_error(
+			L->f, v[5],
+			"%s: standard %s was calibrated on %04d-%02d-%02d, after today: a "
+			"calibration date cannot be in the future (is the date, or the system "
+			"clock, wrong?)",
+			metro_ykey(where, "calibrated").s, s->id ? s->id : "(no id)",
+			s->calibrated.year, s->calibrated.month, s->calibrated.day);
 	if (have_cal && have_due && metro_date_cmp(&s->calibrated, &s->due) >= 0)
 		metro_y_error(L->f, v[6], "%s: due date is not after the calibration date",
 			      metro_ykey(where, "due").s);

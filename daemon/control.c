@@ -10,6 +10,7 @@
 #include "batch.h"
 #include "engine.h"
 #include "error.h"
+#include "guard.h"
 #include "log.h"
 #include "metrology.h"
 #include "runs.h"
@@ -441,6 +442,131 @@ static json_t *record_run(struct metro_server *s, const struct metro_rig_conf *r
 	return NULL;
 }
 
+/* ---- the wall clock (docs/records.md "Wall time") ------------------------------------------ */
+
+/* How far the wall clock may be behind the newest record before runs are refused: more than a
+ * time service's step, less than anything that would put a run's records out of order by a
+ * meaningful amount. */
+#define CLOCK_TOLERANCE_S 60
+
+static int64_t wall_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void us_text(int64_t us, char out[40])
+{
+	time_t sec = (time_t)(us / 1000000);
+	struct tm tm;
+	gmtime_r(&sec, &tm);
+	strftime(out, 40, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Raise or clear the clock-behind alarm on alarm.store when its state changes. */
+static void clock_alarm(struct metro_server *s, int behind, const char *msg, const char *newest,
+			const char *clock)
+{
+	if (behind == s->clock_behind)
+		return;
+	s->clock_behind = behind;
+	if (behind)
+		metro_err("%s", msg);
+	else
+		metro_notice("%s", msg);
+	json_t *doc =
+		json_pack("{sssssbssssss}", "alarm", "clock-behind", "severity", "error", "active",
+			  behind, "message", msg, "newest_record", newest, "clock", clock);
+	if (doc)
+		metro_server_publish_store_alarm(s, doc);
+}
+
+/* The wall clock against the newest record: *behind_us is how far behind it is (negative:
+ * ahead).  Returns nonzero when the record store cannot say. */
+static int clock_behind(struct metro_server *s, int64_t *behind_us, char newest[40], char clock[40])
+{
+	int64_t last, now = wall_us();
+	if (metro_store_newest_time(s->store, &last))
+		return -1;
+	*behind_us = last - now;
+	us_text(last, newest);
+	us_text(now, clock);
+	return 0;
+}
+
+/* The clock watch: 1 when the wall clock is behind the newest record by more than the
+ * tolerance (msg says so), 0 when not, -1 when the record store cannot say (msg says why).
+ * The clock-behind alarm follows the answer.  The event loop looks every time round
+ * (metro_control_tick) and every start looks again. */
+static int clock_watch(struct metro_server *s, char msg[400])
+{
+	int64_t behind;
+	char newest[40], clock[40];
+	if (clock_behind(s, &behind, newest, clock)) {
+		snprintf(msg, 400, "the record store cannot say its newest time: %s",
+			 metro_store_errmsg(s->store));
+		return -1;
+	}
+	if (behind <= (int64_t)CLOCK_TOLERANCE_S * 1000000) {
+		snprintf(msg, 400, "the wall clock (%s) is no longer behind the newest record (%s)",
+			 clock, newest);
+		clock_alarm(s, 0, msg, newest, clock);
+		return 0;
+	}
+	snprintf(msg, 400,
+		 "the wall clock (%s) is %lld s behind the newest record (%s): no run starts until "
+		 "the clock is right (or a manager accepts it with clock-accept)",
+		 clock, (long long)(behind / 1000000), newest);
+	clock_alarm(s, 1, msg, newest, clock);
+	return 1;
+}
+
+/* No run starts while the wall clock is behind the newest record: its records would be
+ * stamped before what is recorded already. */
+static json_t *clock_gate(struct metro_server *s, json_t *id)
+{
+	char msg[400];
+	int rc = clock_watch(s, msg);
+	return rc < 0	? error_reply(id, "store-failed", "%s", msg)
+	       : rc > 0 ? error_reply(id, "clock-behind", "%s", msg)
+			: NULL;
+}
+
+/* clock-accept: a manager accepts the wall clock as it is although records carry later times
+ * (they were stamped by a clock that ran ahead).  Recorded as the audit event clock.accepted,
+ * with the newest record's time and the clock's; runs start again.  Refused while the clock
+ * is not behind: there is nothing to accept. */
+static json_t *cmd_clock_accept(struct metro_server *s, json_t *req, json_t *id)
+{
+	const char *why = json_string_value(json_object_get(req, "why"));
+	if (!why || !*why)
+		return error_reply(
+			id, "bad-request",
+			"'why' is required: accepting a clock behind the records says why");
+	int64_t behind;
+	char newest[40], clock[40], msg[400];
+	if (clock_behind(s, &behind, newest, clock))
+		return error_reply(id, "store-failed", "%s", metro_store_errmsg(s->store));
+	if (behind <= (int64_t)CLOCK_TOLERANCE_S * 1000000)
+		return error_reply(
+			id, "state",
+			"the wall clock (%s) is not behind the newest record (%s): there is "
+			"nothing to accept",
+			clock, newest);
+	if (metro_store_clock_accept(s->store, s->client ? s->client : "local", why))
+		return error_reply(id, "store-failed", "%s", metro_store_errmsg(s->store));
+	snprintf(msg, sizeof msg,
+		 "the wall clock (%s), %lld s behind the newest record (%s), was accepted by %s "
+		 "(audit event clock.accepted)",
+		 clock, (long long)(behind / 1000000), newest, s->client ? s->client : "local");
+	clock_alarm(s, 0, msg, newest, clock);
+	json_t *r = ok_reply(id);
+	json_object_set_new(r, "newest_record", json_string(newest));
+	json_object_set_new(r, "clock", json_string(clock));
+	return r;
+}
+
 /* Validate, record and submit a batch; resumed_from, done (borrowed) and the procedure's
  * digest then describe a resume-run. */
 static json_t *start_batch(struct metro_server *s, json_t *req, json_t *id, int64_t resumed_from,
@@ -452,6 +578,8 @@ static json_t *start_batch(struct metro_server *s, json_t *req, json_t *id, int6
 				   "the record store has failed (%s): no run starts until metrod "
 				   "restarts on a working store",
 				   metro_store_failed(s->store));
+	if ((reply = clock_gate(s, id)))
+		return reply;
 	uint64_t free_mb;
 	if (metro_server_check_space(s, &free_mb))
 		return error_reply(
@@ -874,6 +1002,7 @@ static const struct {
 	{"procedures", cmd_procedures, METRO_ROLE_OBSERVER, 0},
 	{"standards", cmd_standards, METRO_ROLE_OBSERVER, 0},
 	{"standard-set", cmd_standard_set, METRO_ROLE_MANAGER, 1},
+	{"clock-accept", cmd_clock_accept, METRO_ROLE_MANAGER, 1},
 	{"start", cmd_start, METRO_ROLE_OPERATOR, 1},
 	{"resume-run", cmd_resume_run, METRO_ROLE_OPERATOR, 1},
 	{"pause", cmd_pause, METRO_ROLE_OPERATOR, 1},
@@ -901,7 +1030,78 @@ static enum metro_role role_of(struct metro_server *s, const char *user)
 	return METRO_ROLE_OBSERVER; /* removed from the allowlist by a reload: read only */
 }
 
-json_t *metro_control_handle(struct metro_server *s, const char *msg, size_t len, const char *user)
+/* The connection a request came on, as the repeat cache knows it: the peer's ROUTER routing
+ * id (hex) and its CURVE identity ("" for a local client). */
+static char *connection_name(const unsigned char *peer, size_t peerlen, const char *user)
+{
+	char *out = metro_calloc(2 * peerlen + 2 + (user ? strlen(user) : 0) + 1, 1);
+	size_t n = 0;
+	for (size_t i = 0; i < peerlen; i++)
+		n += (size_t)sprintf(out + n, "%02x", peer[i]);
+	sprintf(out + n, "/%s", user ? user : "");
+	return out;
+}
+
+/* A refused state-changing request: audited in bounded form and logged (guard.h). */
+static void refused(struct metro_server *s, const char *who, enum metro_role role,
+		    const char *action, const char *subject, const char *cmd, json_t *req,
+		    json_t *reply)
+{
+	json_t *err = json_object_get(reply, "error");
+	struct metro_refusal r = {who,
+				  metro_role_name(role),
+				  action,
+				  subject,
+				  cmd,
+				  json_string_value(json_object_get(err, "code")) ?: "refused",
+				  json_string_value(json_object_get(err, "message")) ?: "",
+				  req};
+	metro_guard_refused(s->guard, s->store, &r, metro_now_ns());
+}
+
+/* Run command i for a client whose role allows it: answered from the repeat cache when the
+ * same connection sent the same request before (guard.h), else executed and, when it changes
+ * something, recorded with who sent it. */
+static json_t *dispatch(struct metro_server *s, size_t i, json_t *req, json_t *id, const char *who,
+			enum metro_role role, const char *conn)
+{
+	char *canon = NULL;
+	json_t *reply;
+	if (commands[i].records) {
+		/* The same id with the same request is a repeat; the same id with another request
+		 * is another request (the key holds the canonical request's digest). */
+		canon = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
+		reply = canon ? metro_guard_repeat_get(s->guard, conn, canon, metro_now_ns())
+			      : NULL;
+		if (reply) {
+			json_object_set_new(reply, "repeated", json_true());
+			free(canon);
+			return reply;
+		}
+	}
+	s->client = who;
+	reply = commands[i].fn(s, req, id);
+	s->client = NULL;
+	if (!commands[i].records)
+		return reply;
+	if (canon)
+		metro_guard_repeat_put(s->guard, conn, canon, reply, metro_now_ns());
+	free(canon);
+	const char *rig = json_string_value(json_object_get(req, "rig"));
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		refused(s, who, role, commands[i].name, rig, commands[i].name, req, reply);
+		return reply;
+	}
+	/* The client's refusals counted so far come first in the audit trail. */
+	metro_guard_flush(s->guard, s->store, who, metro_now_ns(), 1);
+	metro_notice("control: %s (%s) %s %s: done", who, metro_role_name(role), commands[i].name,
+		     rig ?: "");
+	metro_store_audit(s->store, who, commands[i].name, rig, NULL, req, "accepted", NULL);
+	return reply;
+}
+
+json_t *metro_control_handle(struct metro_server *s, const char *msg, size_t len, const char *user,
+			     const void *peer, size_t peerlen)
 {
 	s->requests++;
 	if (len > METRO_CONTROL_MAX_MSG)
@@ -933,63 +1133,40 @@ json_t *metro_control_handle(struct metro_server *s, const char *msg, size_t len
 		enum metro_role role = role_of(s, user);
 		const char *who = user ? user : "local";
 		if (role < commands[i].role) {
-			metro_warn("control: %s (%s) refused '%s': needs %s", who,
-				   metro_role_name(role), commands[i].name,
-				   metro_role_name(commands[i].role));
-			if (commands[i].records)
-				metro_store_audit(s->store, who, "refused", commands[i].name, NULL,
-						  req, "role too low", NULL);
 			reply = error_reply(id, "forbidden",
 					    "'%s' needs the role %s; client %s is %s",
 					    commands[i].name, metro_role_name(commands[i].role),
 					    who, metro_role_name(role));
+			if (commands[i].records)
+				refused(s, who, role, "refused", commands[i].name, commands[i].name,
+					req, reply);
+			else
+				metro_warn("control: %s (%s) refused '%s': needs %s", who,
+					   metro_role_name(role), commands[i].name,
+					   metro_role_name(commands[i].role));
 			goto out;
 		}
-		/* A repeated request id is answered, not executed twice: a client that lost a
-		 * reply may ask again without starting a second batch. */
-		char *key = NULL;
-		if (commands[i].records) {
-			/* The same id with the same request is a repeat; the same id with another
-			 * request is another request (the key holds the canonical request). */
-			char *reqtext = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
-			key = metro_asprintf("%s\x1f%s", who, reqtext ? reqtext : "");
-			free(reqtext);
-			json_t *seen = json_object_get(s->recent, key);
-			if (seen) {
-				reply = json_deep_copy(seen);
-				json_object_set_new(reply, "repeated", json_true());
-				free(key);
-				goto out;
-			}
-		}
-		s->client = who;
-		reply = commands[i].fn(s, req, id);
-		s->client = NULL;
-		if (key) {
-			json_object_set(s->recent, key, reply);
-			json_array_append_new(s->recent_keys, json_string(key));
-			while (json_array_size(s->recent_keys) > 256) {
-				json_object_del(s->recent, json_string_value(json_array_get(
-								   s->recent_keys, 0)));
-				json_array_remove(s->recent_keys, 0);
-			}
-			free(key);
-		}
-		/* Commands that change something are recorded with who sent them. */
-		if (commands[i].records) {
-			int ok = json_is_true(json_object_get(reply, "ok"));
-			metro_notice("control: %s (%s) %s %s: %s", who, metro_role_name(role),
-				     commands[i].name,
-				     json_string_value(json_object_get(req, "rig")) ?: "",
-				     ok ? "done" : "refused");
-			metro_store_audit(s->store, who, commands[i].name,
-					  json_string_value(json_object_get(req, "rig")), NULL, req,
-					  ok ? "accepted" : "refused", NULL);
-		}
+		char *conn = connection_name(peer, peer ? peerlen : 0, user);
+		reply = dispatch(s, i, req, id, who, role, conn);
+		free(conn);
 		goto out;
 	}
 	reply = error_reply(id, "unknown-command", "unknown command '%s'", json_string_value(cmd));
 out:
 	json_decref(req);
 	return reply;
+}
+
+void metro_control_tick(struct metro_server *s)
+{
+	char msg[400];
+	metro_guard_flush(s->guard, s->store, NULL, metro_now_ns(), 0);
+	/* (cheap when nothing changed: the newest time is kept in memory, the texts are made
+	 * only when the alarm changes) */
+	int64_t newest;
+	if (metro_store_failed(s->store) || metro_store_newest_time(s->store, &newest))
+		return;
+	int behind = newest - wall_us() > (int64_t)CLOCK_TOLERANCE_S * 1000000;
+	if (behind != s->clock_behind)
+		clock_watch(s, msg);
 }

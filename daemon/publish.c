@@ -367,6 +367,14 @@ void metro_server_record_refused(struct metro_server *s, struct metro_rig *rig,
 	json_decref(cmd);
 }
 
+void metro_server_publish_store_alarm(struct metro_server *s, json_t *doc)
+{
+	char topic[128];
+	char *text = prepare_as(s, "alarm", "store", NULL, doc, topic);
+	if (text)
+		send_doc(s, topic, text);
+}
+
 int metro_server_check_space(struct metro_server *s, uint64_t *free_mb)
 {
 	*free_mb = UINT64_MAX;

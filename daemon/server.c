@@ -129,8 +129,7 @@ int metro_server_new(struct metro_config *cfg, int init_store, struct metro_serv
 	s->start_ns = metro_now_ns();
 	s->generation = 1;
 	s->runs = metro_runs_new(64);
-	s->recent = json_object();
-	s->recent_keys = json_array();
+	s->guard = metro_guard_new();
 	metro_log_set_level(cfg->log_level);
 	metro_swid_collect(&s->swid, cfg->procedure_dirs, cfg->nprocedure_dirs);
 
@@ -219,13 +218,12 @@ void metro_server_destroy(struct metro_server **ps)
 		zmq_ctx_term(s->zctx);
 	if (s->sigfd >= 0)
 		close(s->sigfd);
+	metro_guard_destroy(&s->guard, s->store); /* counted refusals recorded first */
 	metro_store_close(&s->store); /* signs what was recorded since the last checkpoint */
 	metro_swid_free(&s->swid);
 	metro_stamp_free(&s->stamp);
 	metro_config_destroy(&s->cfg);
 	metro_runs_destroy(&s->runs);
-	json_decref(s->recent);
-	json_decref(s->recent_keys);
 	free(s->config_path);
 	free(s->unrecorded);
 	free(s);
@@ -376,7 +374,8 @@ static void serve_control(struct metro_server *s)
 	/* CURVE clients carry the user id the ZAP handler gave them; others are local (loopback
 	 * or a Unix socket: configuration refuses anything else without CURVE). */
 	const char *user = s->cfg->control_curve.enabled ? zmq_msg_gets(payload, "User-Id") : NULL;
-	json_t *reply = metro_control_handle(s, zmq_msg_data(payload), zmq_msg_size(payload), user);
+	json_t *reply = metro_control_handle(s, zmq_msg_data(payload), zmq_msg_size(payload), user,
+					     zmq_msg_data(&frames[0]), zmq_msg_size(&frames[0]));
 	char *text = json_dumps(reply, JSON_COMPACT | JSON_REAL_PRECISION(12));
 	json_decref(reply);
 	for (int i = 0; i < n - 1; i++)
@@ -553,6 +552,7 @@ int metro_server_run(struct metro_server *s)
 			s->next_space_look_ns = metro_now_ns() + 5000000000ull;
 		}
 		metro_server_store_failed(s); /* (or a write outside a result failed it) */
+		metro_control_tick(s);	      /* refusal windows that ended; the clock */
 		if (metro_now_ns() >= s->next_checkpoint_ns) {
 			json_decref(metro_server_checkpoint(s));
 			s->next_checkpoint_ns = metro_now_ns() + 600000000000ull;

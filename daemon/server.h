@@ -17,6 +17,7 @@
 #include "rig.h"
 #include "store.h"
 #include "docenc.h"
+#include "guard.h"
 #include "swid.h"
 
 struct metro_server {
@@ -46,7 +47,8 @@ struct metro_server {
 	long due_checked_day;
 	uint64_t next_due_look_ns;
 	struct metro_ratelimit store_rl;
-	json_t *recent, *recent_keys; /* replies to recent state-changing requests, by client+id */
+	struct metro_guard *guard; /* the repeat cache and the bounded audit of refusals */
+	int clock_behind;	   /* the clock-behind alarm is raised (control.c) */
 	const char *client; /* who sent the request being handled ("local" or a CURVE name) */
 	struct metro_swid swid;
 	struct metro_stamp stamp; /* the short path of readings (docenc.h) */
@@ -79,8 +81,15 @@ int metro_server_reload(struct metro_server *s);
 
 /* Control requests (control.c): handle one request message and return the reply document
  * (never NULL; the caller owns it).  Malformed input gets an error reply and changes nothing.
- * user is the CURVE client's allowlist name (NULL: a local client with every right). */
-json_t *metro_control_handle(struct metro_server *s, const char *msg, size_t len, const char *user);
+ * user is the CURVE client's allowlist name (NULL: a local client with every right); peer is
+ * the ROUTER routing id of the connection it came on (peerlen bytes; NULL for none): a repeat
+ * is answered from the cache only to the same connection and identity (guard.h). */
+json_t *metro_control_handle(struct metro_server *s, const char *msg, size_t len, const char *user,
+			     const void *peer, size_t peerlen);
+/* The event loop's look at the control plane: the summaries of refusal windows that have ended
+ * are recorded (guard.h), and the wall clock is compared with the newest record (the
+ * clock-behind alarm raised or cleared, docs/records.md "Wall time"). */
+void metro_control_tick(struct metro_server *s);
 
 #define METRO_CONTROL_MAX_MSG 65536
 
@@ -123,6 +132,9 @@ int metro_server_store_failed(struct metro_server *s);
  * alarm.store `store-space-low` warning is raised (and cleared when space is back).  Returns
  * nonzero while below; *free_mb is the free space (UINT64_MAX when not checked). */
 int metro_server_check_space(struct metro_server *s, uint64_t *free_mb);
+/* Publish an alarm about the station as a whole on alarm.store (no rig field): doc holds
+ * alarm, severity, active and message (consumed). */
+void metro_server_publish_store_alarm(struct metro_server *s, json_t *doc);
 /* Sign the chain head and publish the checkpoint on `audit`.  Returns the checkpoint (new
  * reference) or NULL when nothing new was recorded (publish.c). */
 json_t *metro_server_checkpoint(struct metro_server *s);

@@ -654,6 +654,8 @@ int st_finish_chained(struct metro_store *s, sqlite3_stmt *st, const char *table
 	err = chain_add(s, table, row_id, op, seq);
 	if (!err && id)
 		*id = row_id;
+	if (!err)
+		st_clock_note(s);
 	return err;
 }
 

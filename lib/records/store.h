@@ -274,6 +274,20 @@ int metro_store_replay(struct metro_store *s, int64_t from, size_t limit, json_t
  * *doc NULL when nothing was recorded since the last checkpoint. */
 int metro_store_checkpoint(struct metro_store *s, json_t **doc);
 
+/* ---- wall time ----------------------------------------------------------------------------- */
+
+/* The newest wall time the store holds, in microseconds since 1970 UTC (0: nothing recorded):
+ * the latest of the runs' start and end times, of the newest audit event, checkpoint, point,
+ * verdict, input and certificate, and of every chained record written since the store was
+ * opened.  Records made before the last `clock.accepted` audit event do not count.  The
+ * daemon refuses runs while its clock is behind it (docs/records.md "Wall time"). */
+int metro_store_newest_time(struct metro_store *s, int64_t *us);
+/* A manager accepts the clock as it is although records carry later times (they were stamped
+ * by a clock that ran ahead): the audit event `clock.accepted` (subject "clock", old
+ * {newest_record}, new {clock}, by actor, why required) is recorded and the newest time
+ * becomes now.  The records keep the times they have. */
+int metro_store_clock_accept(struct metro_store *s, const char *actor, const char *why);
+
 /* ---- queries (JSON, new references) -------------------------------------------------------- */
 
 /* The latest runs, newest first (limit 0: 100). */

@@ -1,5 +1,6 @@
 /* store_int.h — what the files of the record store share (store.c, store_registry.c,
- * store_runs.c, store_query.c, store_report.c); not for use outside lib/records. */
+ * store_runs.c, store_query.c, store_report.c, store_state.c, store_clock.c); not for use
+ * outside lib/records. */
 #ifndef METRO_STORE_INT_H
 #define METRO_STORE_INT_H
 
@@ -56,6 +57,9 @@ struct metro_store {
 	int watch_fd; /* -1: not watched (read-only) */
 	dev_t dev;
 	ino_t ino;
+	/* store_clock.c: the newest wall time recorded (microseconds since 1970), once loaded */
+	int64_t wall_newest_us;
+	int wall_loaded;
 };
 
 /* Helpers shared by the store's files (defined where their section lives). */
@@ -92,5 +96,7 @@ int st_state_before_open(struct metro_store *s, const struct metro_store_opts *o
 int st_state_after_open(struct metro_store *s, const struct metro_store_opts *o, char *err,
 			size_t cap);
 int st_state_write(struct metro_store *s);
+/* store_clock.c: a chained record was written now (the newest wall time moves on). */
+void st_clock_note(struct metro_store *s);
 
 #endif

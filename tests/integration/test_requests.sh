@@ -18,12 +18,13 @@ def send(raw):
     if not s.poll(3000):
         return None
     return json.loads(s.recv())
-total = wrong = 0
+total = wrong = pauses = 0
 for line in open(sys.argv[2], encoding="utf-8"):
     if not line.strip() or line.startswith("#"):
         continue
     case = json.loads(line)
     total += 1
+    pauses += case["code"] == "no-run" and '"cmd":"pause"' in case["request"]
     r = send(case["request"])
     got = None if r is None else (r.get("error") or {}).get("code")
     if r is None or r.get("ok") or got != case["code"]:
@@ -34,17 +35,21 @@ too_large = (big or {}).get("error", {}).get("code")
 a = send('{"id":"same","cmd":"pause","rig":"water-1"}'); b = send('{"id":"same","cmd":"pause","rig":"water-1"}')
 runs = send('{"id":2,"cmd":"runs"}')
 print(total, wrong, too_large, a["id"] == b["id"] == "same" and b.get("repeated") is True
-      and a["error"] == b["error"], len(runs["runs"]))
+      and a["error"] == b["error"], len(runs["runs"]), pauses + 1)
 PY
 )
-read -r total wrong too_large repeated runs <<<"$result"
+read -r total wrong too_large repeated runs pauses <<<"$result"
 check "corpus size" "$([ "${total:-0}" -ge 50 ] && echo yes)" "yes"
 check "every malformed request gets its exact error code" "$wrong" "0"
 check "an oversized request gets too-large" "$too_large" "too-large"
 check "a repeated request id is answered from the first reply, not executed again" "$repeated" "True"
-check "the command was recorded once" "$(kill -0 "$METROD_PID" && sqlite3 "$TMP/records.db" "SELECT count(*) FROM audit_events WHERE action='pause' AND new LIKE '%"same"%';")" "1"
 check "nothing was started" "$runs" "0"
 check "the daemon still answers" "$(mctl --json ping | json "d['ok']")" "True"
 kill "$METROD_PID"; wait "$METROD_PID" 2>/dev/null
 check "no run recorded" "$(sqlite3 "$TMP/records.db" 'SELECT count(*) FROM runs;')" "0"
+# Refusals are audited in bounded form (docs/records.md): the first of a kind is stored, the
+# repeats counted.  The repeated id was executed once: the corpus's refused pauses plus one.
+stored=$(sqlite3 "$TMP/records.db" "SELECT count(*) FROM audit_events WHERE action='pause' AND why LIKE 'refused: no-run:%';")
+counted=$(sqlite3 "$TMP/records.db" "SELECT coalesce(sum(json_extract(new, '$.counts.\"pause no-run\"')), 0) FROM audit_events WHERE action='refused.repeats';")
+check "the repeated request was executed once (refusals stored + counted)" "$((stored + counted))" "$pauses"
 finish

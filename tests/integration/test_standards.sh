@@ -3,7 +3,7 @@
 # (a warning within due_warning_days, an error once past due; at start, after a reload and
 # daily), and a manager's change of a standard through the control API (standard-set):
 # recorded with old and new values, who and why, used at once, and refused whole when any
-# field is wrong.
+# field is wrong (a calibration date after today among them).
 set -u
 . tests/lib/rigs.sh
 PY=/usr/bin/python3
@@ -64,6 +64,8 @@ check "a bad date is refused, naming the field" "$(req '{"id": 3, "cmd": "standa
 check "both an uncertainty and a class is refused" "$(req '{"id": 4, "cmd": "standard-set", "why": "x", "standard": {"id": "ws", "description": "d", "certificate": "c", "issuer": "i", "calibrated": "2026-01-01", "due": "2027-01-01", "class": "0.05", "uncertainty": {"value": 0.1, "k": 2}}}' | cut -d: -f1)" "bad-request"
 check "an unknown field is refused, naming it" "$(req '{"id": 5, "cmd": "standard-set", "why": "x", "standard": {"id": "ws", "colour": "red"}}' | cut -d'(' -f1)" "bad-request: unknown key 'standard.colour' "
 check "the configuration's rules apply (k within 1..4)" "$(req '{"id": 7, "cmd": "standard-set", "why": "x", "standard": {"id": "ws", "description": "d", "certificate": "c", "issuer": "i", "calibrated": "2026-01-01", "due": "2027-01-01", "uncertainty": {"value": 0.1, "k": 9}}}')" "bad-request: standard.uncertainty.k: 9 is out of range [1, 4]"
+D1=$(date -d '+1 day' +%F)
+check "a calibration date after today is refused, naming the standard and the date" "$(req '{"id": 8, "cmd": "standard-set", "why": "x", "standard": {"id": "ws", "description": "d", "certificate": "c", "issuer": "i", "calibrated": "'$D1'", "due": "'$D400'", "class": "0.05"}}')" "bad-request: standard.calibrated: standard ws was calibrated on $D1, after today: a calibration date cannot be in the future (is the date, or the system clock, wrong?)"
 check "nothing changed by the refusals" "$(mctl --json standards | json "[x['certificate'] for x in d['standards'] if x['id']=='ws'][0]")" "C-W-1"
 check "a manager's change with a reason is accepted" "$(req '{"id": 6, "cmd": "standard-set", "why": "recalibrated, certificate C-W-2", "standard": '"$NEW"'}')" "ok"
 check "the running configuration uses it at once" "$(mctl --json standards | json "[(x['certificate'], x['due']) for x in d['standards'] if x['id']=='ws'][0]")" "('C-W-2', '$D400')"

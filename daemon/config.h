@@ -52,6 +52,17 @@ struct metro_curve_conf {
 	size_t nclients;
 };
 
+/* The allowlist entry with a public key (Z85), or NULL: the key is not admitted. */
+const struct metro_curve_client *metro_curve_client_by_key(const struct metro_curve_conf *cc,
+							   const char *key);
+/* Whether a socket bound with a must be bound again to serve b: CURVE switched on or off, or
+ * another server key pair; with clients, also a key of a's allowlist that b no longer has (a
+ * socket that cannot check each message against the allowlist, such as PUB, must drop the
+ * sessions of keys no longer allowed).  Added keys, names and roles never need a new socket:
+ * the ZAP handler and the control socket look them up as they are now. */
+int metro_curve_differs(const struct metro_curve_conf *a, const struct metro_curve_conf *b,
+			int clients);
+
 struct metro_config {
 	char *path; /* the file it came from */
 	char *dir;  /* its directory, for relative paths */

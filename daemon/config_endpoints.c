@@ -171,6 +171,36 @@ static void curve(struct loader *L, yaml_node_t *n, const char *where, struct me
 	free(p);
 }
 
+const struct metro_curve_client *metro_curve_client_by_key(const struct metro_curve_conf *cc,
+							   const char *key)
+{
+	for (size_t i = 0; key && i < cc->nclients; i++)
+		if (!strcmp(cc->clients[i].public_z85, key))
+			return &cc->clients[i];
+	return NULL;
+}
+
+/* Every key of a is in b. */
+static int keys_within(const struct metro_curve_conf *a, const struct metro_curve_conf *b)
+{
+	for (size_t i = 0; i < a->nclients; i++)
+		if (!metro_curve_client_by_key(b, a->clients[i].public_z85))
+			return 0;
+	return 1;
+}
+
+int metro_curve_differs(const struct metro_curve_conf *a, const struct metro_curve_conf *b,
+			int clients)
+{
+	if (a->enabled != b->enabled)
+		return 1;
+	if (!a->enabled)
+		return 0;
+	if (strcmp(a->secret_z85, b->secret_z85) != 0 || strcmp(a->public_z85, b->public_z85) != 0)
+		return 1;
+	return clients && !keys_within(a, b);
+}
+
 /* Loopback (or a Unix socket) is the only place an endpoint may live without CURVE. */
 static int loopback(const char *ep)
 {

@@ -17,11 +17,30 @@
 #include "runs.h"
 #include "util.h"
 
-static void *bind_socket(void *zctx, int type, const char *ep, const struct metro_curve_conf *cc)
+/* Bind, waiting (bounded) while the address is in use when patient: a socket that has just
+ * given up the same address closes its listener in a ZeroMQ I/O thread, a moment later. */
+static int bind_retry(void *sock, const char *ep, int patient)
+{
+	for (int i = 0;; i++) {
+		if (!zmq_bind(sock, ep))
+			return 0;
+		if (!patient || zmq_errno() != EADDRINUSE || i == 200)
+			return -1;
+		struct timespec ts = {0, 10000000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* A socket bound on ep with the endpoint's CURVE settings, or NULL (why says why, logged). */
+static void *bind_socket(void *zctx, int type, const char *ep, const struct metro_curve_conf *cc,
+			 int patient, char *why, size_t whylen)
 {
 	void *sock = zmq_socket(zctx, type);
-	if (!sock)
+	if (!sock) {
+		snprintf(why, whylen, "%s: %s", ep, zmq_strerror(zmq_errno()));
+		metro_err("cannot create a socket for %s", why);
 		return NULL;
+	}
 	int linger = 0;
 	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
 	if (type == ZMQ_ROUTER) {
@@ -36,13 +55,16 @@ static void *bind_socket(void *zctx, int type, const char *ep, const struct metr
 		if (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) ||
 		    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, cc->secret_z85, 41) ||
 		    zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, domain, strlen(domain))) {
-			metro_err("%s: cannot enable CURVE: %s", ep, zmq_strerror(zmq_errno()));
+			snprintf(why, whylen, "%s: cannot enable CURVE: %s", ep,
+				 zmq_strerror(zmq_errno()));
+			metro_err("%s", why);
 			zmq_close(sock);
 			return NULL;
 		}
 	}
-	if (zmq_bind(sock, ep)) {
-		metro_err("cannot bind %s: %s", ep, zmq_strerror(zmq_errno()));
+	if (bind_retry(sock, ep, patient)) {
+		snprintf(why, whylen, "cannot bind %s: %s", ep, zmq_strerror(zmq_errno()));
+		metro_err("%s", why);
 		zmq_close(sock);
 		return NULL;
 	}
@@ -50,9 +72,9 @@ static void *bind_socket(void *zctx, int type, const char *ep, const struct metr
 }
 
 /* The ZAP handler (RFC 27): every CURVE handshake on the control or publish socket asks here.
- * A client is admitted when its public key is in the endpoint's allowlist; its user id is the
- * allowlist entry's name, from which the control API takes the role.  Every refusal is logged
- * with the peer's address. */
+ * A client is admitted when its public key is in the endpoint's allowlist as it is now; its
+ * user id is that public key, which the control socket looks up again in the allowlist for
+ * every request (serve_control).  Every refusal is logged with the peer's address. */
 static void serve_zap(struct metro_server *s)
 {
 	zmq_msg_t f[8];
@@ -87,9 +109,8 @@ static void serve_zap(struct metro_server *s)
 	char key[41] = "";
 	if (!strcmp(mech, "CURVE") && n >= 7 && zmq_msg_size(&f[6]) == 32) {
 		zmq_z85_encode(key, zmq_msg_data(&f[6]), 32);
-		for (size_t i = 0; i < cc->nclients; i++)
-			if (!strcmp(cc->clients[i].public_z85, key))
-				user = cc->clients[i].name;
+		const struct metro_curve_client *c = metro_curve_client_by_key(cc, key);
+		user = c ? c->name : NULL;
 	}
 	if (user)
 		metro_info("%s: client %s (%s) admitted from %s", domain, user, key, address);
@@ -102,7 +123,7 @@ static void serve_zap(struct metro_server *s)
 	zmq_send(s->zap, zmq_msg_data(&f[1]), zmq_msg_size(&f[1]), ZMQ_SNDMORE);
 	zmq_send(s->zap, code, 3, ZMQ_SNDMORE);
 	zmq_send(s->zap, text, strlen(text), ZMQ_SNDMORE);
-	zmq_send(s->zap, user ? user : "", user ? strlen(user) : 0, ZMQ_SNDMORE);
+	zmq_send(s->zap, key, user ? strlen(key) : 0, ZMQ_SNDMORE); /* the User-Id */
 	zmq_send(s->zap, "", 0, 0);
 	for (int i = 0; i < n; i++)
 		zmq_msg_close(&f[i]);
@@ -154,13 +175,15 @@ int metro_server_new(struct metro_config *cfg, int init_store, struct metro_serv
 		metro_err("cannot start the ZAP handler: %s", zmq_strerror(zmq_errno()));
 		goto fail;
 	}
-	s->control = bind_socket(s->zctx, ZMQ_ROUTER, cfg->control_endpoint, &cfg->control_curve);
+	char err[1024];
+	s->control = bind_socket(s->zctx, ZMQ_ROUTER, cfg->control_endpoint, &cfg->control_curve, 0,
+				 err, sizeof err);
 	if (!s->control)
 		goto fail;
-	s->publish = bind_socket(s->zctx, ZMQ_PUB, cfg->publish_endpoint, &cfg->publish_curve);
+	s->publish = bind_socket(s->zctx, ZMQ_PUB, cfg->publish_endpoint, &cfg->publish_curve, 0,
+				 err, sizeof err);
 	if (!s->publish)
 		goto fail;
-	char err[1024];
 	struct metro_store_opts so = {
 		.path = cfg->store_path, .station = cfg->station.id, .init_store = init_store};
 	char *dir = metro_dirname(cfg->store_path);
@@ -230,6 +253,70 @@ void metro_server_destroy(struct metro_server **ps)
 	*ps = NULL;
 }
 
+/* One endpoint across a reload: the running socket and, when the new configuration needs
+ * another one, the socket bound for it. */
+struct ep_swap {
+	void *running;
+	void *fresh;	   /* NULL: the running socket serves the new configuration as it is */
+	char gave_up[256]; /* the address the running socket released for fresh ("": none) */
+};
+
+/* Prepare an endpoint for the new configuration.  A new address is bound beside the running
+ * socket.  The same address with other CURVE settings (metro_curve_differs: CURVE on or off,
+ * another key pair, on publish a client key removed) cannot be: the running socket releases the
+ * address first, which ends its sessions, and the new socket binds it; clients reconnect and
+ * go through the handshake and the new allowlist.  ep_swap_undo gives the address back.
+ * Returns 0, or -1 with why set (logged). */
+static int ep_swap_prepare(struct metro_server *s, struct ep_swap *w, int type, void *running,
+			   const char *old_ep, const struct metro_curve_conf *old_cc,
+			   const char *ep, const struct metro_curve_conf *cc, char *why,
+			   size_t whylen)
+{
+	memset(w, 0, sizeof *w);
+	w->running = running;
+	int moved = strcmp(old_ep, ep) != 0;
+	if (!moved && !metro_curve_differs(old_cc, cc, type == ZMQ_PUB))
+		return 0;
+	if (!moved) {
+		size_t len = sizeof w->gave_up;
+		if (zmq_getsockopt(running, ZMQ_LAST_ENDPOINT, w->gave_up, &len) ||
+		    zmq_unbind(running, w->gave_up)) {
+			snprintf(why, whylen,
+				 "cannot release %s to bind it with its new CURVE settings: %s", ep,
+				 zmq_strerror(zmq_errno()));
+			metro_err("%s", why);
+			w->gave_up[0] = '\0';
+			return -1;
+		}
+		metro_notice("%s: CURVE settings changed: binding it again (its clients reconnect)",
+			     ep);
+	}
+	w->fresh = bind_socket(s->zctx, type, ep, cc, !moved, why, whylen);
+	return w->fresh ? 0 : -1;
+}
+
+/* The reload failed: the running socket keeps (or gets back) its address. */
+static void ep_swap_undo(struct ep_swap *w)
+{
+	if (w->fresh)
+		zmq_close(w->fresh);
+	w->fresh = NULL;
+	if (w->gave_up[0] && bind_retry(w->running, w->gave_up, 1))
+		metro_err("cannot bind %s again with the running configuration: %s; it serves "
+			  "no one until a reload binds it",
+			  w->gave_up, zmq_strerror(zmq_errno()));
+	w->gave_up[0] = '\0';
+}
+
+/* The reload is applied: the socket that serves the new configuration. */
+static void *ep_swap_commit(struct ep_swap *w)
+{
+	if (!w->fresh)
+		return w->running;
+	zmq_close(w->running);
+	return w->fresh;
+}
+
 int metro_server_reload(struct metro_server *s)
 {
 	struct metro_diag diag;
@@ -270,28 +357,20 @@ int metro_server_reload(struct metro_server *s)
 		}
 	}
 
-	/* Bind changed endpoints first: if one fails nothing has been given up yet. */
-	void *control = NULL, *publish = NULL;
-	if (strcmp(next->control_endpoint, s->cfg->control_endpoint) != 0) {
-		control = bind_socket(s->zctx, ZMQ_ROUTER, next->control_endpoint,
-				      &next->control_curve);
-		if (!control)
-			goto bind_failed;
-	}
-	if (strcmp(next->publish_endpoint, s->cfg->publish_endpoint) != 0) {
-		publish =
-			bind_socket(s->zctx, ZMQ_PUB, next->publish_endpoint, &next->publish_curve);
-		if (!publish)
-			goto bind_failed;
-	}
-	if (control) {
-		zmq_close(s->control);
-		s->control = control;
-	}
-	if (publish) {
-		zmq_close(s->publish);
-		s->publish = publish;
-	}
+	/* Endpoints: bound for the new configuration before anything else changes (a failure
+	 * gives back whatever the reload took); the running sockets are closed only at the end. */
+	struct ep_swap control = {0}, publish = {0};
+	char why[sizeof s->last_reload_error];
+	if (ep_swap_prepare(s, &control, ZMQ_ROUTER, s->control, s->cfg->control_endpoint,
+			    &s->cfg->control_curve, next->control_endpoint, &next->control_curve,
+			    why, sizeof why))
+		goto bind_failed;
+	if (ep_swap_prepare(s, &publish, ZMQ_PUB, s->publish, s->cfg->publish_endpoint,
+			    &s->cfg->publish_curve, next->publish_endpoint, &next->publish_curve,
+			    why, sizeof why))
+		goto bind_failed;
+	s->control = ep_swap_commit(&control);
+	s->publish = ep_swap_commit(&publish);
 
 	/* Rigs: keep the actors whose configuration did not change; stop the others (safe state
 	 * first) before any new actor starts, so that a changed rig's device (a serial line
@@ -334,15 +413,34 @@ int metro_server_reload(struct metro_server *s)
 	return METRO_OK;
 
 bind_failed:
-	if (control)
-		zmq_close(control);
+	ep_swap_undo(&publish);
+	ep_swap_undo(&control);
 	s->reloads_failed++;
-	snprintf(s->last_reload_error, sizeof s->last_reload_error, "cannot bind a new endpoint");
-	metro_err("configuration reload failed: cannot bind a new endpoint; keeping generation "
-		  "%u",
-		  s->generation);
+	snprintf(s->last_reload_error, sizeof s->last_reload_error, "%s", why);
+	metro_err("configuration reload failed: %s; keeping generation %u", why, s->generation);
 	metro_config_destroy(&next);
 	return METRO_E_IO;
+}
+
+/* The answer to a request whose CURVE key is not in the allowlist (any more: a reload removed
+ * it), or that has no key at all.  Logged, at most once a minute with a count. */
+static json_t *unauthorised(struct metro_server *s, zmq_msg_t *payload, const char *key)
+{
+	int keyed = key && *key;
+	metro_log_limited(&s->unauthorised_rl, METRO_LOG_WARNING,
+			  "control: refused a request from %s: not in the allowlist",
+			  keyed ? key : "a client without a CURVE key");
+	json_t *req = json_loadb(zmq_msg_data(payload), zmq_msg_size(payload), 0, NULL);
+	json_t *id = json_is_object(req) ? json_object_get(req, "id") : NULL;
+	char *msg = keyed ? metro_asprintf("CURVE key %s is not in the allowlist (any more: a "
+					   "reload removed it)",
+					   key)
+			  : metro_strdup("this endpoint admits CURVE keys of its allowlist only");
+	json_t *r = json_pack("{sOsbs{ssss}}", "id", id ? id : json_null(), "ok", 0, "error",
+			      "code", "unauthorised", "message", msg);
+	free(msg);
+	json_decref(req);
+	return r;
 }
 
 /* Read one request from the ROUTER socket and answer it.  A REQ client puts an empty delimiter
@@ -371,10 +469,23 @@ static void serve_control(struct metro_server *s)
 		return;
 	}
 	zmq_msg_t *payload = &frames[n - 1];
-	/* CURVE clients carry the user id the ZAP handler gave them; others are local (loopback
-	 * or a Unix socket: configuration refuses anything else without CURVE). */
-	const char *user = s->cfg->control_curve.enabled ? zmq_msg_gets(payload, "User-Id") : NULL;
-	json_t *reply = metro_control_handle(s, zmq_msg_data(payload), zmq_msg_size(payload), user,
+	/* Without CURVE every client is local (loopback or a Unix socket: configuration refuses
+	 * anything else without CURVE).  With CURVE, each request is checked against the
+	 * allowlist as it is now: its client's public key (the User-Id the ZAP handler gave at
+	 * the handshake) must still be there, and the client's name and role are the entry's. */
+	const char *user = NULL;
+	json_t *reply = NULL;
+	if (s->cfg->control_curve.enabled) {
+		const char *key = zmq_msg_gets(payload, "User-Id");
+		const struct metro_curve_client *c =
+			metro_curve_client_by_key(&s->cfg->control_curve, key);
+		if (c)
+			user = c->name;
+		else
+			reply = unauthorised(s, payload, key);
+	}
+	if (!reply)
+		reply = metro_control_handle(s, zmq_msg_data(payload), zmq_msg_size(payload), user,
 					     zmq_msg_data(&frames[0]), zmq_msg_size(&frames[0]));
 	char *text = json_dumps(reply, JSON_COMPACT | JSON_REAL_PRECISION(12));
 	json_decref(reply);

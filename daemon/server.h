@@ -3,8 +3,9 @@
  *
  * Nothing here blocks on a device: rigs run in their own threads (rig.h).  Signals arrive
  * through a signalfd, so no code runs in signal context.  A SIGHUP reload builds and validates a
- * whole new configuration and binds any new endpoints before anything of the running one is
- * given up; if any step fails the running configuration stays as it was.
+ * whole new configuration and binds its endpoints before anything else of the running one is
+ * given up (an endpoint whose CURVE keys changed is released and bound again, and given back
+ * if the reload fails); if any step fails the running configuration stays as it was.
  */
 #ifndef METRO_SERVER_H
 #define METRO_SERVER_H
@@ -49,6 +50,7 @@ struct metro_server {
 	struct metro_ratelimit store_rl;
 	struct metro_guard *guard; /* the repeat cache and the bounded audit of refusals */
 	int clock_behind;	   /* the clock-behind alarm is raised (control.c) */
+	struct metro_ratelimit unauthorised_rl; /* requests refused for a key not allowed */
 	const char *client; /* who sent the request being handled ("local" or a CURVE name) */
 	struct metro_swid swid;
 	struct metro_stamp stamp; /* the short path of readings (docenc.h) */
@@ -75,8 +77,8 @@ int metro_server_run(struct metro_server *s);
 /* Stop every rig (safe state first) and free everything; takes NULL, clears *ps. */
 void metro_server_destroy(struct metro_server **ps);
 
-/* Re-read the configuration file; apply it only when it is valid and its endpoints bind.
- * Returns 0 when applied. */
+/* Re-read the configuration file (and the key files it names); apply it only when it is valid
+ * and its endpoints bind.  Returns 0 when applied. */
 int metro_server_reload(struct metro_server *s);
 
 /* Control requests (control.c): handle one request message and return the reply document

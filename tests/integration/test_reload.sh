@@ -160,7 +160,7 @@ n_before=$(hcount water-1)
 newctl=$(free_port)
 CTL=tcp://127.0.0.1:$newctl PUB=tcp://127.0.0.1:$port2 conf 20 5
 hup "d['reloads_failed']" 2
-check "(b) a publish endpoint in use refuses the reload" "$(status "d['last_reload_error']")" "cannot bind a new endpoint"
+check "(b) a publish endpoint in use refuses the reload" "$(status "d['last_reload_error']")" "cannot bind tcp://127.0.0.1:$port2: Address already in use"
 check "(b) the log names the endpoint" "$(grep -cF "<3>cannot bind tcp://127.0.0.1:$port2: Address already in use" "$TMP/metrod.log")" "1"
 check "(b) the generation is unchanged" "$(status "d['config_generation']")" "2"
 check "(b) status still gives the old publish endpoint" "$(status "d['publish']")" "$PUB"
@@ -169,7 +169,7 @@ check "(b) the control endpoint bound by the refused reload is released" "$(tcp_
 check "(b) water-2's change is not applied" "$(rig water-2 "['sample_hz']")" "10.0"
 CTL=tcp://127.0.0.1:$port1 conf 20 5
 hup "d['reloads_failed']" 3
-check "(b) a control endpoint in use refuses the reload" "$(status "d['last_reload_error']")" "cannot bind a new endpoint"
+check "(b) a control endpoint in use refuses the reload" "$(status "d['last_reload_error']")" "cannot bind tcp://127.0.0.1:$port1: Address already in use"
 check "(b) the log names that endpoint" "$(grep -cF "<3>cannot bind tcp://127.0.0.1:$port1: Address already in use" "$TMP/metrod.log")" "1"
 check "(b) the generation is still unchanged" "$(status "d['config_generation']")" "2"
 check "(b) the old control endpoint answers" "$(mctl ping >/dev/null && echo yes)" "yes"

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -31,6 +32,16 @@ int metroctl_curve_client(const struct metroctl_opts *o, void *sock)
 
 int metroctl_read_key(const char *path, char pub[41], char secret[41])
 {
+	/* A secret key others may read is no longer secret: refused, as metrod refuses its own
+	 * (config_endpoints.c), before anything is read from it. */
+	struct stat st;
+	if (secret && stat(path, &st) == 0 && (st.st_mode & 077)) {
+		fprintf(stderr,
+			"metroctl: %s: secret key file has mode %04o: group or others have "
+			"access to it (chmod 600 %s)\n",
+			path, (unsigned)(st.st_mode & 07777), path);
+		return -1;
+	}
 	struct metro_diag d;
 	struct metro_yfile *f;
 	metro_diag_init(&d);

@@ -25,8 +25,9 @@ int metroctl_call(const struct metroctl_opts *o, json_t *req, void (*print)(json
 void metroctl_refusal(const char *cmd, json_t *reply);
 /* Apply the CURVE options of o to a client socket (no-op without --key).  Returns 0 or -1. */
 int metroctl_curve_client(const struct metroctl_opts *o, void *sock);
-/* Read a key file's public (and, when secret is not NULL, secret) Z85 key.  Returns 0, or -1
- * with the problem on stderr. */
+/* Read a key file's public (and, when secret is not NULL, secret) Z85 key.  A secret key file
+ * group or others have access to is refused (chmod 600), as metrod refuses its own.  Returns
+ * 0, or -1 with the problem on stderr. */
 int metroctl_read_key(const char *path, char pub[41], char secret[41]);
 
 /* A watch on the daemon's record store for the commands that wait on runs (follow, start

@@ -1027,7 +1027,7 @@ static enum metro_role role_of(struct metro_server *s, const char *user)
 	for (size_t i = 0; i < cc->nclients; i++)
 		if (!strcmp(cc->clients[i].name, user))
 			return cc->clients[i].role;
-	return METRO_ROLE_OBSERVER; /* removed from the allowlist by a reload: read only */
+	return METRO_ROLE_OBSERVER; /* not reached: serve_control refuses a key no longer allowed */
 }
 
 /* The connection a request came on, as the repeat cache knows it: the peer's ROUTER routing

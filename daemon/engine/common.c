@@ -77,6 +77,11 @@ double eng_rig_seconds(const struct metro_engine *e, uint64_t t0)
 	return (double)(metro_now_ns() - t0) / 1e9 * e->b->time_scale;
 }
 
+double eng_rig_between(const struct metro_engine *e, uint64_t t0, uint64_t t1)
+{
+	return t1 > t0 ? (double)(t1 - t0) / 1e9 * e->b->time_scale : 0;
+}
+
 /* Real seconds since t0 (prompts and suspensions wait for people, not for the rig). */
 double eng_real_seconds(uint64_t t0)
 {

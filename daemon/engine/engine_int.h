@@ -61,6 +61,8 @@ void eng_set_state(struct metro_engine *e, enum metro_run_state s, const char *w
 int eng_fault(struct metro_engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int eng_wait_real(struct metro_engine *e, double s);
 double eng_rig_seconds(const struct metro_engine *e, uint64_t t0);
+/* Rig seconds from t0 to t1 (metro_now_ns() times). */
+double eng_rig_between(const struct metro_engine *e, uint64_t t0, uint64_t t1);
 double eng_real_seconds(uint64_t t0);
 double eng_held(const struct metro_engine *e, uint64_t *since, int now_true);
 const struct metro_channel *eng_chan(struct metro_engine *e, const char *name);
@@ -100,9 +102,11 @@ int eng_start_or_creep(struct metro_engine *e, const struct metro_proc_item *it)
 int eng_constant_test(struct metro_engine *e, const struct metro_proc_item *it);
 
 /* The plausibility gate (plausible.c).  The reference volume of a flow point against the
- * integral of the measured flow: 0, or a rig fault (every position in error). */
+ * integral of the measured flow over a collection that lasted between seconds_min and
+ * seconds_max: 0, or a rig fault (every position in error). */
 int eng_plausible_reference(struct metro_engine *e, const struct metro_proc_item *it,
-			    struct metro_dec ref_l, double flow_m3h, double seconds);
+			    struct metro_dec ref_l, double flow_m3h, double seconds_min,
+			    double seconds_max);
 /* One position's result: nothing indicated against a reference (indicated may be NULL: not
  * checked), or an error beyond plausibility_factor x the MPE: the position is put in error
  * (eng_pos_error) and 1 is returned; else 0. */

@@ -23,6 +23,10 @@ struct flow_meas {
 	double bell_p, ambient_p;
 	double pos_p[MAX_POS], pos_t[MAX_POS];
 	double seconds; /* simulated duration */
+	/* The collection lasted between these (rig seconds): a command to the rig takes effect
+	 * between its sending and its reply, which a late or lost reply can make seconds of rig
+	 * time apart; the plausibility gate knows no more than this interval. */
+	double seconds_min, seconds_max;
 	/* typed readings (readings: operator): the dial at the start and the end, m3, who typed
 	 * them; skip[i]: position i has no reading (it was put in error) */
 	int typed;
@@ -86,7 +90,7 @@ static int in_window(struct metro_engine *e, const struct metro_proc_item *it, d
  * conditions; sets out->flow (mean) and out->seconds.  A violation turns the diverter away
  * and suspends: RERUN once the conditions are back. */
 static int collect_volume(struct metro_engine *e, const struct metro_proc_item *it, double sp,
-			  double vol, double r0, struct flow_meas *out)
+			  double vol, double r0, uint64_t t0, struct flow_meas *out)
 {
 	int rc = METRO_OK;
 	double flow = 0;
@@ -95,7 +99,6 @@ static int collect_volume(struct metro_engine *e, const struct metro_proc_item *
 	long samples = 0;
 	double expected = vol / (sp * 1000 / 3600);
 	double limit = 3 * fmax(expected, min_s) + 30;
-	uint64_t t0 = metro_now_ns();
 	while (r - r0 < vol || elapsed < min_s) {
 		if (elapsed > limit) {
 			eng_wr(e, "collect", 0);
@@ -221,7 +224,8 @@ static int water_measure_typed(struct metro_engine *e, const struct metro_proc_i
 		return rc;
 	if ((rc = eng_wr(e, "flow.setpoint", sp)) || (rc = eng_wr(e, "flow.run", 1)) ||
 	    (rc = stabilise(e, it, sp)) || (rc = eng_rd(e, "flow.actual", &flow)) ||
-	    (rc = in_window(e, it, flow)) || (rc = collect_volume(e, it, sp, vol, r0, out)))
+	    (rc = in_window(e, it, flow)) ||
+	    (rc = collect_volume(e, it, sp, vol, r0, metro_now_ns(), out)))
 		return rc;
 	if ((rc = eng_wr(e, "flow.run", 0)) || (rc = standstill(e, it, sp)) ||
 	    (rc = eng_wr(e, "collect", 0)) || (rc = eng_wait_real(e, fmin(0.2, e->io.poll_s))) ||
@@ -262,9 +266,19 @@ static int water_measure(struct metro_engine *e, const struct metro_proc_item *i
 	if ((rc = eng_rd(e, "ref.volume", &r0)) || (rc = eng_rd_pos(e, "volume", ps, n, v0)) ||
 	    (rc = eng_rd(e, "water.temp", &out->temp0)))
 		return rc;
-	if ((rc = eng_wr(e, "collect", 1)) || (rc = collect_volume(e, it, sp, vol, r0, out)))
+	/* The diverter moves somewhere between the sending of each command and its reply. */
+	uint64_t open_sent = metro_now_ns(), open_acked, close_sent;
+	if ((rc = eng_wr(e, "collect", 1)))
 		return rc;
-	if ((rc = eng_wr(e, "collect", 0)) || (rc = eng_wait_real(e, fmin(0.2, e->io.poll_s))))
+	open_acked = metro_now_ns();
+	if ((rc = collect_volume(e, it, sp, vol, r0, open_acked, out)))
+		return rc;
+	close_sent = metro_now_ns();
+	if ((rc = eng_wr(e, "collect", 0)))
+		return rc;
+	out->seconds_min = eng_rig_between(e, open_acked, close_sent);
+	out->seconds_max = eng_rig_seconds(e, open_sent);
+	if ((rc = eng_wait_real(e, fmin(0.2, e->io.poll_s))))
 		return rc;
 	if ((rc = eng_rd(e, "ref.volume", &r1)) || (rc = eng_rd_pos(e, "volume", ps, n, v1)) ||
 	    (rc = eng_rd(e, "water.temp", &out->temp1)))
@@ -295,6 +309,9 @@ static int gas_measure(struct metro_engine *e, const struct metro_proc_item *it,
 	    (rc = eng_rd(e, "bell.temp", &out->temp0)) ||
 	    (rc = eng_rd(e, "ambient.pressure", &out->ambient_p)))
 		return rc;
+	/* The bell moves from some time between the opening command and its reply until the
+	 * flow has come to rest after the closing one. */
+	uint64_t open_sent = metro_now_ns(), close_sent = 0;
 	if ((rc = eng_wr(e, "valve", 1)))
 		return rc;
 	double elapsed = 0, b = b0, flow = 0, sum = 0, min_s = eng_dd(it->min_seconds);
@@ -354,6 +371,7 @@ static int gas_measure(struct metro_engine *e, const struct metro_proc_item *it,
 		if (rc)
 			return rc;
 	}
+	close_sent = metro_now_ns();
 	if ((rc = eng_wr(e, "valve", 0)))
 		return rc;
 	/* Let the bell and the meters come to rest before reading them. */
@@ -363,6 +381,8 @@ static int gas_measure(struct metro_engine *e, const struct metro_proc_item *it,
 		if (flow <= 0.001 * sp)
 			break;
 	}
+	out->seconds_min = eng_rig_between(e, start, close_sent);
+	out->seconds_max = eng_rig_seconds(e, open_sent);
 	if ((rc = eng_rd(e, "bell.volume", &b1)) || (rc = eng_rd_pos(e, "volume", ps, n, v1)) ||
 	    (rc = eng_rd_pos(e, "pressure", ps, n, p1)) ||
 	    (rc = eng_rd_pos(e, "temp", ps, n, t1)) || (rc = eng_rd(e, "bell.pressure", &bp1)) ||
@@ -530,7 +550,8 @@ int eng_flow_point(struct metro_engine *e, const struct metro_proc_item *it)
 			break;
 		/* A flying start and stop: the reference is the flow's integral over the
 		 * collection.  (With a standing start the ramps are in the reference too.) */
-		if (!m->typed && (rc = eng_plausible_reference(e, it, m->ref, m->flow, m->seconds)))
+		if (!m->typed && (rc = eng_plausible_reference(e, it, m->ref, m->flow, m->seconds_min,
+							    m->seconds_max)))
 			break;
 		for (size_t i = 0; i < nn; i++) {
 			struct pos *p = need[i];

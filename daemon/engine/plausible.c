@@ -6,7 +6,10 @@
  * before any judgement:
  * - the reference quantity must agree with the integral of the measured flow over the
  *   collection (within plausibility_reference_pct, default 25 %), else the rig is at fault and
- *   every position of the point ends in error;
+ *   every position of the point ends in error.  The collection's length is known only between
+ *   bounds (a diverter or valve moves between a command's sending and its reply, and a late
+ *   reply is seconds of rig time on a time-scaled simulator): the reference is compared with
+ *   the nearest volume those bounds allow;
  * - a meter that indicates nothing against a non-zero reference, and an error beyond
  *   plausibility_factor times the MPE (default 10), put that position in error with the reason,
  *   and it earns no notice.
@@ -30,10 +33,12 @@ static double param(const struct metro_engine *e, const char *name, long long df
 }
 
 int eng_plausible_reference(struct metro_engine *e, const struct metro_proc_item *it,
-			    struct metro_dec ref_l, double flow_m3h, double seconds)
+			    struct metro_dec ref_l, double flow_m3h, double seconds_min,
+			    double seconds_max)
 {
 	double ref = eng_dd(ref_l);
-	double expected = flow_m3h * 1000.0 / 3600.0 * seconds;
+	double lps = flow_m3h * 1000.0 / 3600.0;
+	double lo = lps * seconds_min, hi = lps * seconds_max;
 	/* A reading beyond any decimal of 1 µL (a mis-decoded double: 1e300 L) has no value to
 	 * show. */
 	if (!metro_dec_valid(ref_l))
@@ -42,25 +47,26 @@ int eng_plausible_reference(struct metro_engine *e, const struct metro_proc_item
 			"%s: the reference volume read after %.0f s at %.6g m3/h is not a "
 			"volume (beyond ±1e32 L): a rig or profile fault (word order, scale, "
 			"register?), no meter is judged",
-			it->id, seconds, flow_m3h);
+			it->id, seconds_max, flow_m3h);
 	if (!(ref > 0))
 		return eng_fault(e,
 				 "%s: the reference volume is %.6g L after %.0f s at %.6g m3/h: a "
 				 "rig or profile fault (word order, scale, register?), no meter is "
 				 "judged",
-				 it->id, ref, seconds, flow_m3h);
+				 it->id, ref, seconds_max, flow_m3h);
 	double tol = param(e, "plausibility_reference_pct", DEFAULT_REFERENCE_PCT);
-	if (tol <= 0 || !(expected > 0))
+	if (tol <= 0 || !(lo > 0) || !(hi >= lo))
 		return METRO_OK;
-	double dev = (ref / expected - 1) * 100;
+	/* The deviation from the nearest volume the collection's time allows. */
+	double dev = ref < lo ? (ref / lo - 1) * 100 : ref > hi ? (ref / hi - 1) * 100 : 0;
 	if (fabs(dev) > tol)
 		return eng_fault(
 			e,
 			"%s: the reference volume %.6g L is not the integral of the "
-			"measured flow (%.6g m3/h for %.0f s: %.6g L, %+.3g %%, more than "
-			"±%g %%): a rig or profile fault (word order, scale, register?), no "
-			"meter is judged",
-			it->id, ref, flow_m3h, seconds, expected, dev, tol);
+			"measured flow (%.6g m3/h for %.0f to %.0f s: %.6g to %.6g L, %+.3g %%, "
+			"more than ±%g %%): a rig or profile fault (word order, scale, "
+			"register?), no meter is judged",
+			it->id, ref, flow_m3h, seconds_min, seconds_max, lo, hi, dev, tol);
 	return METRO_OK;
 }
 

@@ -10,7 +10,11 @@
 #      goes out as garbage, the equally mis-decoded flow looks right, the reference volume is
 #      garbage; (b2) only ref.volume's order wrong;
 #  (c) the scale of pos[N].volume 0.01 instead of 0.001 (every meter +900 %);
-#  (d) the same scale typo on metrosim, to show the gate does not depend on the device.
+#  (d) the same scale typo on metrosim, to show the gate does not depend on the device;
+#  (e) the right profile on a bench that holds its reply to "collect on" 0.25 s (30 s of rig
+#      time at scale 120; the soak's late replies did this once): the gate compares with the
+#      collection time's bounds (the diverter moved between the command and its reply), so the
+#      batch is done and judged as in (a), not a rig fault.
 # (b1), (b2), (c), (d): every position ends `error` with the check named, the database holds no
 # certificate or notice and no point with a `fail` verdict for the run.
 set -u
@@ -33,19 +37,27 @@ check "profile copy: meter scale 0.01" "$(diff "$P" "$TMP/scale.yaml" | grep -c 
 water_bench $SCALE
 sed -i "s|profile: $PWD/$P|profile: $TMP/scale.yaml|" "$TMP/metrod.yaml"
 
-# The pymodbus bench: six meters of -1.5 % .. +3.5 %.
-/usr/bin/python3 tests/lib/pymodbus_bench.py --time-scale $SCALE --positions 6 \
-	--meter 1=0.5 --meter 2=-0.8 --meter 3=3.5 --meter 4=1.2 --meter 5=-1.5 --meter 6=0 \
-	>"$TMP/pybench.out" 2>"$TMP/pybench.err" &
-PIDS+=($!)
-for _ in $(seq 100); do [ -s "$TMP/pybench.out" ] && break; sleep 0.1; done
-pyport=$(sed -n '1s/^listening 127.0.0.1://p' "$TMP/pybench.out")
-if [ -z "$pyport" ]; then echo "the pymodbus bench did not start:"; cat "$TMP/pybench.err"; exit 1; fi
+# The pymodbus benches: six meters of -1.5 % .. +3.5 %; the second one late to "collect on".
+# pybench VAR ARGS...: start one, its port in $VAR.
+pybench() {
+	local out="$TMP/pybench-$1.out" port
+	/usr/bin/python3 tests/lib/pymodbus_bench.py --time-scale $SCALE --positions 6 \
+		--meter 1=0.5 --meter 2=-0.8 --meter 3=3.5 --meter 4=1.2 --meter 5=-1.5 --meter 6=0 \
+		"${@:2}" >"$out" 2>"$TMP/pybench-$1.err" &
+	PIDS+=($!)
+	for _ in $(seq 100); do [ -s "$out" ] && break; sleep 0.1; done
+	port=$(sed -n '1s/^listening 127.0.0.1://p' "$out")
+	if [ -z "$port" ]; then echo "the pymodbus bench did not start:"; cat "$TMP/pybench-$1.err"; exit 1; fi
+	printf -v "$1" %s "$port"
+}
+pybench pyport
+pybench lateport --late-collect 0.25
 # One device, four rigs that read it through the four profiles, one run at a time (an idle rig
 # only samples; it writes its safe state once, at start).
 for rig in right:$PWD/$P order-all:$TMP/order-all.yaml order-ref:$TMP/order-ref.yaml scale:$TMP/scale.yaml; do
 	echo "  - {id: pyb-${rig%%:*}, kind: flow-bench, driver: modbus-tcp, connection: {host: 127.0.0.1, port: $pyport}, profile: ${rig#*:}, positions: 6, standards: [ws], sample_hz: 20, simulated: true, time_scale: $SCALE}"
 done >>"$TMP/metrod.yaml"
+echo "  - {id: pyb-late, kind: flow-bench, driver: modbus-tcp, connection: {host: 127.0.0.1, port: $lateport}, profile: $PWD/$P, positions: 6, standards: [ws], sample_hz: 20, simulated: true, time_scale: $SCALE}" >>"$TMP/metrod.yaml"
 start_metrod "$TMP/metrod.yaml"
 
 # batch RIG: six class 2 meters (Q3 2.5, R 100) on positions 1-6 of that rig.
@@ -129,6 +141,14 @@ start d config/batches/water-initial.yaml
 closed d 9
 check "(d) every reason names the plausibility bound" \
 	"$(v d "all('beyond the plausibility bound' in x.get('reason', '') for x in d['verdicts'])")" "True"
+
+# (e) the right profile, the reply to "collect on" 0.25 s late.
+batch pyb-late >"$TMP/late.yaml"
+start e "$TMP/late.yaml"
+check "(e) the batch runs to its end" "$(v e "(d['result'], d.get('fault'))")" "('done', None)"
+check "(e) the good meters pass, the +3.5 % one fails" \
+	"$(v e "sorted((x['position'], x['verdict']) for x in d['verdicts'])")" \
+	"[(1, 'pass'), (2, 'pass'), (3, 'fail'), (4, 'pass'), (5, 'pass'), (6, 'pass')]"
 
 "$B/metroctl" audit verify --db "$TMP/records.db" >"$TMP/verify.out" 2>&1
 check "the chain verifies" "$?" "0"

@@ -4,6 +4,10 @@
 For tests/integration/test_plausibility.sh.
 
 Usage: pymodbus_bench.py [--time-scale X] [--positions N] [--meter POS=ERROR_PCT ...]
+                         [--late-collect SECONDS]
+
+--late-collect: a write that turns collect on takes effect at once but its reply leaves SECONDS
+(real) later, as a slow or congested line would deliver it (the whole device waits meanwhile).
 
 Binds 127.0.0.1 on a free port; once it accepts connections the first line of stdout is
 "listening 127.0.0.1:PORT".  Serves until killed.
@@ -52,7 +56,7 @@ def words(fmt, value):
 
 
 class Bench(ModbusSlaveContext):
-    def __init__(self, scale, positions, errors):
+    def __init__(self, scale, positions, errors, late_collect=0.0):
         super().__init__(di=ModbusSequentialDataBlock(0, [0] * 16),
                          co=ModbusSequentialDataBlock(0, [0] * 16),
                          hr=ModbusSequentialDataBlock(0, [0] * 16),
@@ -66,6 +70,7 @@ class Bench(ModbusSlaveContext):
         self.ref = 0.0                       # L
         self.indicated = [0.0] * positions   # L, per position
         self.coils = [False, False, False]   # flow.run, collect, totals.reset
+        self.late_collect = late_collect     # s (real) the reply to collect on is held
 
     def now(self):
         return time.monotonic() * self.scale
@@ -122,7 +127,10 @@ class Bench(ModbusSlaveContext):
         if coils[2] and not self.coils[2]:
             self.ref = 0.0
             self.indicated = [0.0] * self.positions
+        collect_on = coils[1] and not self.coils[1]
         self.coils = coils
+        if collect_on and self.late_collect > 0:
+            time.sleep(self.late_collect)    # the reply is held; the diverter has moved
 
 
 async def serve(bench):
@@ -140,6 +148,7 @@ def main():
     ap.add_argument('--time-scale', type=float, default=1.0)
     ap.add_argument('--positions', type=int, default=6)
     ap.add_argument('--meter', action='append', default=[], metavar='POS=ERROR_PCT')
+    ap.add_argument('--late-collect', type=float, default=0.0, metavar='SECONDS')
     a = ap.parse_args()
     errors = {}
     for m in a.meter:
@@ -147,7 +156,7 @@ def main():
         if not 1 <= int(pos) <= a.positions:
             sys.exit(f'--meter {m}: no position {pos}')
         errors[int(pos)] = float(err)
-    asyncio.run(serve(Bench(a.time_scale, a.positions, errors)))
+    asyncio.run(serve(Bench(a.time_scale, a.positions, errors, a.late_collect)))
 
 
 if __name__ == '__main__':

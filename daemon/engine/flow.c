@@ -550,8 +550,8 @@ int eng_flow_point(struct metro_engine *e, const struct metro_proc_item *it)
 			break;
 		/* A flying start and stop: the reference is the flow's integral over the
 		 * collection.  (With a standing start the ramps are in the reference too.) */
-		if (!m->typed && (rc = eng_plausible_reference(e, it, m->ref, m->flow, m->seconds_min,
-							    m->seconds_max)))
+		if (!m->typed && (rc = eng_plausible_reference(e, it, m->ref, m->flow,
+							       m->seconds_min, m->seconds_max)))
 			break;
 		for (size_t i = 0; i < nn; i++) {
 			struct pos *p = need[i];

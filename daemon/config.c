@@ -169,6 +169,7 @@ static const struct section {
 	{.key = "due_warning_days", .required = 0, .step = 8, .validate = due_warning_days},
 	{.key = "log_level", .required = 0, .step = 9, .validate = log_level},
 	{.key = "driver_plugins", .required = 0, .step = 6, .validate = cfg_driver_plugins},
+	{.key = "people", .required = 0, .step = 10, .validate = cfg_people},
 };
 #define NSECTIONS METRO_ARRAY_SIZE(sections)
 
@@ -182,6 +183,7 @@ static int load(struct metro_yfile *f, const char *path, struct metro_diag *diag
 	c->due_warning_days = 30;
 	c->store_reserve_mb = 64;
 	c->log_level = METRO_LOG_INFO;
+	c->unauthenticated_role = METRO_ROLE_MANAGER;
 	struct loader L = {f, c};
 	struct metro_yfield fields[NSECTIONS];
 	for (size_t i = 0; i < NSECTIONS; i++)
@@ -258,6 +260,9 @@ void metro_config_destroy(struct metro_config **pc)
 	for (size_t i = 0; i < c->nprocedures; i++)
 		metro_procedure_destroy(&c->procedures[i]);
 	free(c->procedures);
+	for (size_t i = 0; i < c->npeople; i++)
+		metro_person_clear(&c->people[i]);
+	free(c->people);
 	for (size_t i = 0; i < c->nstandards; i++)
 		metro_standard_conf_free(&c->standards[i]);
 	free(c->standards);

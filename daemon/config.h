@@ -17,6 +17,7 @@
 #include "procedure.h"
 #include "profile.h"
 #include "standard.h"
+#include "person.h"
 #include "yfile.h"
 
 struct metro_rig_conf {
@@ -36,7 +37,7 @@ struct metro_rig_conf {
 
 /* CURVE security of one endpoint (docs/protocol.md): the server's key pair and the allowed
  * clients with their roles.  enabled is 0 when the endpoint has no `curve:` section. */
-enum metro_role { METRO_ROLE_OBSERVER, METRO_ROLE_OPERATOR, METRO_ROLE_MANAGER };
+enum metro_role { METRO_ROLE_OBSERVER, METRO_ROLE_OPERATOR, METRO_ROLE_MANAGER, METRO_ROLE_NONE };
 const char *metro_role_name(enum metro_role r);
 
 struct metro_curve_client {
@@ -72,6 +73,12 @@ struct metro_config {
 	char *control_endpoint;
 	char *publish_endpoint;
 	struct metro_curve_conf control_curve, publish_curve;
+	/* The role of a request without an authenticated identity (no CURVE key, an ipc:// peer
+	 * whose Unix user maps to no person): a metro_role, or METRO_ROLE_NONE (refused).
+	 * `control.unauthenticated`, default manager. */
+	int unauthenticated_role;
+	struct metro_person *people; /* the person registry (`people:`) */
+	size_t npeople;
 	char *store_path;      /* resolved */
 	long store_reserve_mb; /* free space below which no run starts (default 64) */
 	char **procedure_dirs; /* resolved */
@@ -107,6 +114,24 @@ void metro_standard_conf_free(struct metro_standard_conf *s);
 const struct metro_standard_conf *metro_config_standard(const struct metro_config *c,
 							const char *id);
 const struct metro_procedure *metro_config_procedure(const struct metro_config *c, const char *id);
+
+/* The person registry (config_people.c).  Lookups return NULL when nobody matches. */
+const struct metro_person *metro_person_by_id(const struct metro_config *c, const char *id);
+const struct metro_person *metro_person_by_curve(const struct metro_config *c, const char *z85);
+const struct metro_person *metro_person_by_unix_user(const struct metro_config *c,
+						     const char *user);
+/* The command role a person's roles give: manager, operator (operator or verifier), else
+ * observer. */
+enum metro_role metro_person_command_role(const struct metro_person *p);
+/* Whether p may run (verify) procedure proc_id today: the operator or verifier role, a
+ * qualification valid today, and the procedure among theirs.  0, or METRO_E_DENIED with the
+ * reason in why. */
+int metro_person_may_verify(const struct metro_person *p, const char *proc_id, char *why,
+			    size_t whylen);
+/* Whether p may answer prompts today: the operator or verifier role and a valid
+ * qualification.  0, or METRO_E_DENIED with the reason in why. */
+int metro_person_may_answer(const struct metro_person *p, char *why, size_t whylen);
+void metro_person_clear(struct metro_person *p);
 
 /* Bring the record store's registry (station, standards, rigs) in line with c. */
 struct metro_store;

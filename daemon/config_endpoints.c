@@ -11,11 +11,11 @@
 #include "error.h"
 #include "util.h"
 
-static const char *const role_names[] = {"observer", "operator", "manager"};
+static const char *const role_names[] = {"observer", "operator", "manager", "none"};
 
 const char *metro_role_name(enum metro_role r)
 {
-	return (unsigned)r < 3 ? role_names[r] : "?";
+	return (unsigned)r < 4 ? role_names[r] : "?";
 }
 
 int metro_endpoint_check(const char *ep, const char **why)
@@ -210,12 +210,17 @@ static int loopback(const char *ep)
 	return !strncmp(h, "127.", 4) || !strncmp(h, "localhost:", 10) || !strncmp(h, "[::1]:", 6);
 }
 
+/* An endpoint section; with unauth (control only, else NULL) the key `unauthenticated:` is
+ * allowed and *unauth receives its node or NULL. */
 static void endpoint(struct loader *L, yaml_node_t *n, const char *where, char **out,
-		     struct metro_curve_conf *cc)
+		     struct metro_curve_conf *cc, yaml_node_t **unauth)
 {
-	static const struct metro_yfield fields[] = {{"endpoint", 1}, {"curve", 0}};
-	yaml_node_t *v[2];
-	metro_y_map(L->f, n, where, fields, 2, v);
+	static const struct metro_yfield fields[] = {
+		{"endpoint", 1}, {"curve", 0}, {"unauthenticated", 0}};
+	yaml_node_t *v[3] = {NULL, NULL, NULL};
+	metro_y_map(L->f, n, where, fields, unauth ? 3 : 2, v);
+	if (unauth)
+		*unauth = v[2];
 	if (v[1])
 		curve(L, v[1], metro_ykey(where, "curve").s, cc);
 	if (!v[0])
@@ -241,16 +246,24 @@ static void endpoint(struct loader *L, yaml_node_t *n, const char *where, char *
 	*out = ep;
 }
 
+/* control.unauthenticated: the role of requests that come with no authenticated identity
+ * (docs/operations.md "People"). */
 void cfg_control(struct loader *L, yaml_node_t *n)
 {
-	endpoint(L, n, "control", &L->c->control_endpoint, &L->c->control_curve);
+	static const char *const unauth_names[] = {"observer", "operator", "manager", "none"};
+	struct metro_config *c = L->c;
+	yaml_node_t *unauth = NULL;
+	endpoint(L, n, "control", &c->control_endpoint, &c->control_curve, &unauth);
+	if (unauth)
+		metro_y_enum(L->f, unauth, "control.unauthenticated", unauth_names, 4,
+			     &c->unauthenticated_role);
 }
 
 /* Validated after control: the two endpoints must differ. */
 void cfg_publish(struct loader *L, yaml_node_t *n)
 {
 	struct metro_config *c = L->c;
-	endpoint(L, n, "publish", &c->publish_endpoint, &c->publish_curve);
+	endpoint(L, n, "publish", &c->publish_endpoint, &c->publish_curve, NULL);
 	if (c->control_endpoint && c->publish_endpoint &&
 	    !strcmp(c->control_endpoint, c->publish_endpoint))
 		metro_y_error(L->f, n, "publish.endpoint: same as control.endpoint");

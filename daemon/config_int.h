@@ -4,7 +4,8 @@
  * public functions; each larger section has its validator in a file of its own:
  *   config_endpoints.c  control and publish: endpoints, CURVE keys, client allowlists;
  *   config_standards.c  standards: the reference standards (also parsed for `standard-set`);
- *   config_rigs.c       driver_plugins and rigs: drivers, connections, profiles.
+ *   config_rigs.c       driver_plugins and rigs: drivers, connections, profiles;
+ *   config_people.c     people: the person registry.
  * Validators report every problem they find (FILE:LINE:COL, key paths built with metro_ykey)
  * and fill in what is valid; the caller refuses the whole file if anything was reported.
  */
@@ -30,5 +31,6 @@ void cfg_publish(struct loader *L, yaml_node_t *n);
 void cfg_standards(struct loader *L, yaml_node_t *n);
 void cfg_driver_plugins(struct loader *L, yaml_node_t *n);
 void cfg_rigs(struct loader *L, yaml_node_t *n);
+void cfg_people(struct loader *L, yaml_node_t *n);
 
 #endif

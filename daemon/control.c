@@ -567,6 +567,48 @@ static json_t *cmd_clock_accept(struct metro_server *s, json_t *req, json_t *id)
 	return r;
 }
 
+/* Who runs a batch or answers a prompt, as recorded: the authenticated person (a request's
+ * `operator` may only repeat their id), or on an unauthenticated connection the `operator`
+ * typed, which must then be a person of the registry when there is one (the record says the
+ * connection was unauthenticated: the audit event's actor).  proc_id NULL: answering a prompt.
+ * Returns the operator's id, or NULL with *reply set: `not-you`, `unknown-person`,
+ * `not-qualified` (lapsed, not authorised for the procedure, no such role). */
+static const char *operator_of(struct metro_server *s, json_t *req, json_t *id, const char *proc_id,
+			       json_t **reply)
+{
+	const char *typed = json_string_value(json_object_get(req, "operator"));
+	const struct metro_person *p = s->ident ? s->ident->person : NULL;
+	if (p && typed && *typed && strcmp(typed, p->id) != 0) {
+		*reply = error_reply(id, "not-you",
+				     "'operator' is %s, but this connection is authenticated as "
+				     "%s: a person acts in their own name",
+				     typed, p->id);
+		return NULL;
+	}
+	if (!p && (!typed || !*typed)) {
+		*reply = error_reply(id, "bad-request",
+				     "'operator' must name who %s (this connection is not "
+				     "authenticated as a person)",
+				     proc_id ? "runs the batch" : "answers");
+		return NULL;
+	}
+	if (!p && s->cfg->npeople) {
+		p = metro_person_by_id(s->cfg, typed);
+		if (!p) {
+			*reply = error_reply(id, "unknown-person",
+					     "operator %s is not in the people registry", typed);
+			return NULL;
+		}
+	}
+	char why[300];
+	if (p && (proc_id ? metro_person_may_verify(p, proc_id, why, sizeof why)
+			  : metro_person_may_answer(p, why, sizeof why))) {
+		*reply = error_reply(id, "not-qualified", "%s", why);
+		return NULL;
+	}
+	return p ? p->id : typed;
+}
+
 /* Validate, record and submit a batch; resumed_from, done (borrowed) and the procedure's
  * digest then describe a resume-run. */
 static json_t *start_batch(struct metro_server *s, json_t *req, json_t *id, int64_t resumed_from,
@@ -617,11 +659,21 @@ static json_t *start_batch(struct metro_server *s, json_t *req, json_t *id, int6
 			"then, %.12s… now): a resume-run must run the same procedure",
 			pid, sha256, lib->sha256);
 	}
+	const char *op = operator_of(s, req, id, proc->id, &reply);
+	if (!op) {
+		metro_procedure_destroy(&proc);
+		return reply;
+	}
 	struct metro_batch *b;
 	char err[300];
 	const struct metro_batch_rig br = {rc->id, rc->kind, rc->positions, rc->simulated,
 					   rc->time_scale};
-	if (metro_batch_from_json(req, proc, &br, &b, err, sizeof err))
+	/* The batch names the operator as established above, not as typed. */
+	json_t *breq = json_copy(req);
+	json_object_set_new(breq, "operator", json_string(op));
+	int bad = metro_batch_from_json(breq, proc, &br, &b, err, sizeof err);
+	json_decref(breq);
+	if (bad)
 		return error_reply(id, "bad-batch", "%s", err);
 	b->resumed_from = resumed_from;
 	b->done = json_incref(done);
@@ -681,8 +733,6 @@ static json_t *cmd_resume_run(struct metro_server *s, json_t *req, json_t *id)
 					     : 0;
 	if (old <= 0)
 		return error_reply(id, "bad-request", "'run' must be a run id");
-	if (!op || !*op)
-		return error_reply(id, "bad-request", "'operator' is required");
 	json_t *rec;
 	if (metro_store_run(s->store, old, &rec))
 		return error_reply(id, "not-found", "no run %lld in the record store", old);
@@ -713,9 +763,11 @@ static json_t *cmd_resume_run(struct metro_server *s, json_t *req, json_t *id)
 		}
 		json_array_append_new(meters, m);
 	}
-	json_t *start = json_pack("{sOsOsssO}", "rig", json_object_get(rec, "rig"), "procedure",
-				  json_object_get(proc, "name"), "operator", op, "meters", meters);
+	json_t *start = json_pack("{sOsOsO}", "rig", json_object_get(rec, "rig"), "procedure",
+				  json_object_get(proc, "name"), "meters", meters);
 	json_decref(meters);
+	if (op) /* checked by start_batch (operator_of) */
+		json_object_set_new(start, "operator", json_string(op));
 	if (json_is_string(json_object_get(rec, "client")))
 		json_object_set(start, "submitter", json_object_get(rec, "client"));
 	const char *vt = json_string_value(json_object_get(rec, "verification_type"));
@@ -830,9 +882,9 @@ static json_t *cmd_input(struct metro_server *s, json_t *req, json_t *id)
 	if (readings ? metro_engine_check_readings(positions, n, ans, err, sizeof err)
 		     : metro_engine_check_judgements(positions, n, ans, err, sizeof err))
 		return error_reply(id, "bad-request", "%s", err);
-	const char *op = json_string_value(json_object_get(req, "operator"));
-	if (!op || !op[0])
-		return error_reply(id, "bad-request", "'operator' must name who answers");
+	const char *op = operator_of(s, req, id, NULL, &reply);
+	if (!op)
+		return reply;
 	/* The answer is a record: who said what, before the engine acts on it. */
 	char *answer = json_dumps(ans, JSON_ENCODE_ANY | JSON_COMPACT);
 	const char *run = metro_runs_active(s->runs, metro_rig_conf(rig)->id);
@@ -1018,27 +1070,15 @@ static const struct {
 	{"audit-head", cmd_audit_head, METRO_ROLE_OBSERVER, 0},
 };
 
-/* The role of a CURVE client by its allowlist name; local clients have every right. */
-static enum metro_role role_of(struct metro_server *s, const char *user)
-{
-	if (!user)
-		return METRO_ROLE_MANAGER;
-	const struct metro_curve_conf *cc = &s->cfg->control_curve;
-	for (size_t i = 0; i < cc->nclients; i++)
-		if (!strcmp(cc->clients[i].name, user))
-			return cc->clients[i].role;
-	return METRO_ROLE_OBSERVER; /* not reached: serve_control refuses a key no longer allowed */
-}
-
 /* The connection a request came on, as the repeat cache knows it: the peer's ROUTER routing
  * id (hex) and its CURVE identity ("" for a local client). */
 static char *connection_name(const unsigned char *peer, size_t peerlen, const char *user)
 {
-	char *out = metro_calloc(2 * peerlen + 2 + (user ? strlen(user) : 0) + 1, 1);
+	char *out = metro_calloc(2 * peerlen + 2 + strlen(user) + 1, 1);
 	size_t n = 0;
 	for (size_t i = 0; i < peerlen; i++)
 		n += (size_t)sprintf(out + n, "%02x", peer[i]);
-	sprintf(out + n, "/%s", user ? user : "");
+	sprintf(out + n, "/%s", user);
 	return out;
 }
 
@@ -1062,9 +1102,11 @@ static void refused(struct metro_server *s, const char *who, enum metro_role rol
 /* Run command i for a client whose role allows it: answered from the repeat cache when the
  * same connection sent the same request before (guard.h), else executed and, when it changes
  * something, recorded with who sent it. */
-static json_t *dispatch(struct metro_server *s, size_t i, json_t *req, json_t *id, const char *who,
-			enum metro_role role, const char *conn)
+static json_t *dispatch(struct metro_server *s, size_t i, json_t *req, json_t *id,
+			const struct metro_identity *ident, const char *conn)
 {
+	const char *who = ident->who;
+	enum metro_role role = ident->role;
 	char *canon = NULL;
 	json_t *reply;
 	if (commands[i].records) {
@@ -1080,8 +1122,10 @@ static json_t *dispatch(struct metro_server *s, size_t i, json_t *req, json_t *i
 		}
 	}
 	s->client = who;
+	s->ident = ident;
 	reply = commands[i].fn(s, req, id);
 	s->client = NULL;
+	s->ident = NULL;
 	if (!commands[i].records)
 		return reply;
 	if (canon)
@@ -1100,8 +1144,8 @@ static json_t *dispatch(struct metro_server *s, size_t i, json_t *req, json_t *i
 	return reply;
 }
 
-json_t *metro_control_handle(struct metro_server *s, const char *msg, size_t len, const char *user,
-			     const void *peer, size_t peerlen)
+json_t *metro_control_handle(struct metro_server *s, const char *msg, size_t len,
+			     const struct metro_identity *ident, const void *peer, size_t peerlen)
 {
 	s->requests++;
 	if (len > METRO_CONTROL_MAX_MSG)
@@ -1130,13 +1174,21 @@ json_t *metro_control_handle(struct metro_server *s, const char *msg, size_t len
 	for (size_t i = 0; i < METRO_ARRAY_SIZE(commands); i++) {
 		if (strcmp(commands[i].name, json_string_value(cmd)) != 0)
 			continue;
-		enum metro_role role = role_of(s, user);
-		const char *who = user ? user : "local";
-		if (role < commands[i].role) {
-			reply = error_reply(id, "forbidden",
-					    "'%s' needs the role %s; client %s is %s",
-					    commands[i].name, metro_role_name(commands[i].role),
-					    who, metro_role_name(role));
+		enum metro_role role = ident->role;
+		const char *who = ident->who;
+		if (role == METRO_ROLE_NONE || role < commands[i].role) {
+			reply = role == METRO_ROLE_NONE
+					? error_reply(id, "forbidden",
+						      "'%s': %s requests are refused here "
+						      "(control.unauthenticated: none): use a "
+						      "person's CURVE key or a Unix user of the "
+						      "people registry",
+						      commands[i].name, who)
+					: error_reply(id, "forbidden",
+						      "'%s' needs the role %s; client %s is %s",
+						      commands[i].name,
+						      metro_role_name(commands[i].role), who,
+						      metro_role_name(role));
 			if (commands[i].records)
 				refused(s, who, role, "refused", commands[i].name, commands[i].name,
 					req, reply);
@@ -1146,8 +1198,8 @@ json_t *metro_control_handle(struct metro_server *s, const char *msg, size_t len
 					   metro_role_name(commands[i].role));
 			goto out;
 		}
-		char *conn = connection_name(peer, peer ? peerlen : 0, user);
-		reply = dispatch(s, i, req, id, who, role, conn);
+		char *conn = connection_name(peer, peer ? peerlen : 0, who);
+		reply = dispatch(s, i, req, id, ident, conn);
 		free(conn);
 		goto out;
 	}

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,7 +111,8 @@ static void serve_zap(struct metro_server *s)
 	if (!strcmp(mech, "CURVE") && n >= 7 && zmq_msg_size(&f[6]) == 32) {
 		zmq_z85_encode(key, zmq_msg_data(&f[6]), 32);
 		const struct metro_curve_client *c = metro_curve_client_by_key(cc, key);
-		user = c ? c->name : NULL;
+		const struct metro_person *p = metro_person_by_curve(s->cfg, key);
+		user = c ? c->name : p ? p->id : NULL;
 	}
 	if (user)
 		metro_info("%s: client %s (%s) admitted from %s", domain, user, key, address);
@@ -443,6 +445,68 @@ static json_t *unauthorised(struct metro_server *s, zmq_msg_t *payload, const ch
 	return r;
 }
 
+/* The Unix user of an ipc:// peer from the message's Peer-Address (libzmq appends
+ * ":UID:GID:PID" from SO_PEERCRED, which the kernel vouches for), or -1. */
+static long peer_uid(zmq_msg_t *payload)
+{
+	const char *a = zmq_msg_gets(payload, "Peer-Address");
+	const char *p = a ? strrchr(a, ':') : NULL; /* :PID */
+	int colons = 0;
+	while (p && p > a && colons < 2)
+		colons += *--p == ':';
+	if (!p || colons != 2 || *p != ':')
+		return -1;
+	char *end;
+	long uid = strtol(p + 1, &end, 10);
+	return end != p + 1 && *end == ':' && uid >= 0 ? uid : -1;
+}
+
+/* Who sent a request (server.h struct metro_identity).  With CURVE, the client's public key
+ * (the User-Id the ZAP handler gave at the handshake) must still be a person's or in the
+ * allowlist as the configuration is now: else -1 (unauthorised). */
+static int identify(struct metro_server *s, zmq_msg_t *payload, struct metro_identity *who)
+{
+	const struct metro_config *c = s->cfg;
+	memset(who, 0, sizeof *who);
+	if (c->control_curve.enabled) {
+		const char *key = zmq_msg_gets(payload, "User-Id");
+		const struct metro_person *p = metro_person_by_curve(c, key);
+		const struct metro_curve_client *cl =
+			p ? NULL : metro_curve_client_by_key(&c->control_curve, key);
+		if (!p && !cl)
+			return -1;
+		snprintf(who->who, sizeof who->who, "%s", p ? p->id : cl->name);
+		who->person = p;
+		who->role = p ? metro_person_command_role(p) : cl->role;
+		who->how = "curve";
+		return 0;
+	}
+	long uid = !strncmp(c->control_endpoint, "ipc://", 6) ? peer_uid(payload) : -1;
+	char user[64] = "";
+	if (uid >= 0) {
+		char buf[4096];
+		struct passwd pw, *res = NULL;
+		if (!getpwuid_r((uid_t)uid, &pw, buf, sizeof buf, &res) && res)
+			snprintf(user, sizeof user, "%s", pw.pw_name);
+		else
+			snprintf(user, sizeof user, "%ld", uid);
+		const struct metro_person *p = metro_person_by_unix_user(c, user);
+		if (p) {
+			snprintf(who->who, sizeof who->who, "%s", p->id);
+			who->person = p;
+			who->role = metro_person_command_role(p);
+			who->how = "unix";
+			return 0;
+		}
+		snprintf(who->who, sizeof who->who, "unix:%s", user);
+	} else {
+		snprintf(who->who, sizeof who->who, "unauthenticated");
+	}
+	who->role = (enum metro_role)c->unauthenticated_role;
+	who->how = "none";
+	return 0;
+}
+
 /* Read one request from the ROUTER socket and answer it.  A REQ client puts an empty delimiter
  * frame between its identity and the payload, a DEALER client need not: the reply mirrors
  * whatever envelope came in. */
@@ -469,23 +533,12 @@ static void serve_control(struct metro_server *s)
 		return;
 	}
 	zmq_msg_t *payload = &frames[n - 1];
-	/* Without CURVE every client is local (loopback or a Unix socket: configuration refuses
-	 * anything else without CURVE).  With CURVE, each request is checked against the
-	 * allowlist as it is now: its client's public key (the User-Id the ZAP handler gave at
-	 * the handshake) must still be there, and the client's name and role are the entry's. */
-	const char *user = NULL;
+	struct metro_identity who;
 	json_t *reply = NULL;
-	if (s->cfg->control_curve.enabled) {
-		const char *key = zmq_msg_gets(payload, "User-Id");
-		const struct metro_curve_client *c =
-			metro_curve_client_by_key(&s->cfg->control_curve, key);
-		if (c)
-			user = c->name;
-		else
-			reply = unauthorised(s, payload, key);
-	}
-	if (!reply)
-		reply = metro_control_handle(s, zmq_msg_data(payload), zmq_msg_size(payload), user,
+	if (identify(s, payload, &who))
+		reply = unauthorised(s, payload, zmq_msg_gets(payload, "User-Id"));
+	else
+		reply = metro_control_handle(s, zmq_msg_data(payload), zmq_msg_size(payload), &who,
 					     zmq_msg_data(&frames[0]), zmq_msg_size(&frames[0]));
 	char *text = json_dumps(reply, JSON_COMPACT | JSON_REAL_PRECISION(12));
 	json_decref(reply);

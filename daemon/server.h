@@ -51,7 +51,8 @@ struct metro_server {
 	struct metro_guard *guard; /* the repeat cache and the bounded audit of refusals */
 	int clock_behind;	   /* the clock-behind alarm is raised (control.c) */
 	struct metro_ratelimit unauthorised_rl; /* requests refused for a key not allowed */
-	const char *client; /* who sent the request being handled ("local" or a CURVE name) */
+	const char *client; /* who sent the request being handled (metro_identity.who) */
+	const struct metro_identity *ident; /* and how (NULL outside a request) */
 	struct metro_swid swid;
 	struct metro_stamp stamp; /* the short path of readings (docenc.h) */
 	/* Fail closed (publish.c): the store's failure has been acted on (every run stopped,
@@ -81,13 +82,26 @@ void metro_server_destroy(struct metro_server **ps);
  * and its endpoints bind.  Returns 0 when applied. */
 int metro_server_reload(struct metro_server *s);
 
+/* Who sent a control request, as the transport proved it (server.c resolves it for every
+ * request, against the configuration in force):
+ * - a person: their CURVE key (the Ed25519 key of the registry, as X25519), or an ipc://
+ *   peer whose Unix user (SO_PEERCRED) is a person's `unix_user`: who is the person's id;
+ * - a program client of the CURVE allowlist: who is its name, role its allowlist role;
+ * - nobody proved: a loopback tcp:// client, or an ipc:// peer whose Unix user is no person:
+ *   who is "unauthenticated" or "unix:USER", role is control.unauthenticated. */
+struct metro_identity {
+	char who[80];
+	const struct metro_person *person; /* NULL unless a person authenticated */
+	enum metro_role role;
+	const char *how; /* "curve", "unix" or "none" */
+};
+
 /* Control requests (control.c): handle one request message and return the reply document
  * (never NULL; the caller owns it).  Malformed input gets an error reply and changes nothing.
- * user is the CURVE client's allowlist name (NULL: a local client with every right); peer is
- * the ROUTER routing id of the connection it came on (peerlen bytes; NULL for none): a repeat
- * is answered from the cache only to the same connection and identity (guard.h). */
-json_t *metro_control_handle(struct metro_server *s, const char *msg, size_t len, const char *user,
-			     const void *peer, size_t peerlen);
+ * peer is the ROUTER routing id of the connection it came on (peerlen bytes; NULL for none):
+ * a repeat is answered from the cache only to the same connection and identity (guard.h). */
+json_t *metro_control_handle(struct metro_server *s, const char *msg, size_t len,
+			     const struct metro_identity *who, const void *peer, size_t peerlen);
 /* The event loop's look at the control plane: the summaries of refusal windows that have ended
  * are recorded (guard.h), and the wall clock is compared with the newest record (the
  * clock-behind alarm raised or cleared, docs/records.md "Wall time"). */

@@ -60,9 +60,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	json_t *reply =
-		metro_control_handle(server, (const char *)data, size,
-				     size % 2 ? "unknown-client" : NULL, "\0\x80\0\0\x29", 5);
+	static const struct metro_identity local = {"unauthenticated", NULL, METRO_ROLE_MANAGER,
+						    "none"},
+					   observer = {"a-client", NULL, METRO_ROLE_OBSERVER,
+						       "curve"};
+	json_t *reply = metro_control_handle(server, (const char *)data, size,
+					     size % 2 ? &observer : &local, "\0\x80\0\0\x29", 5);
 	FUZZ_ASSERT(json_is_object(reply));
 	json_t *ok = json_object_get(reply, "ok");
 	FUZZ_ASSERT(json_is_boolean(ok));

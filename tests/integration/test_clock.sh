@@ -99,7 +99,7 @@ check "clock-accept needs a reason" "$(req '{"id": 1, "cmd": "clock-accept"}')" 
 check "a manager accepts the clock, saying why" "$(req '{"id": 2, "cmd": "clock-accept", "why": "the clock had run a day ahead; corrected from the time service"}')" "ok"
 for _ in $(seq 50); do [ "$(alarm)" = "False error" ] && break; sleep 0.1; done
 check "the alarm is cleared" "$(alarm)" "False error"
-check "the acceptance is an audit event with both times" "$(sqlite3 "$TMP/records.db" "SELECT actor || ' ' || (julianday(json_extract(old, '$.newest_record')) - julianday(json_extract(new, '$.clock')) BETWEEN 0.99 AND 1.01) || ' ' || why FROM audit_events WHERE action = 'clock.accepted';")" "local 1 the clock had run a day ahead; corrected from the time service"
+check "the acceptance is an audit event with both times" "$(sqlite3 "$TMP/records.db" "SELECT actor || ' ' || (julianday(json_extract(old, '$.newest_record')) - julianday(json_extract(new, '$.clock')) BETWEEN 0.99 AND 1.01) || ' ' || why FROM audit_events WHERE action = 'clock.accepted';")" "unauthenticated 1 the clock had run a day ahead; corrected from the time service"
 check "runs start again" "$(run_once)" "started"
 check "a second clock-accept finds nothing to accept" "$(req '{"id": 3, "cmd": "clock-accept", "why": "again"}')" "state"
 

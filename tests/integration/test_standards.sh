@@ -81,7 +81,7 @@ kill -TERM "$METROD_PID"; wait "$METROD_PID" 2>/dev/null
 sq() { sqlite3 "$TMP/records.db" "$1"; }
 check "the registry holds the new certificate" "$(sq "select certificate || ' ' || due from standards where std_id = 'ws'")" "C-W-3 $D400"
 check "each changed field is a standard_changes row (old and new)" "$(sq "select old || '>' || new from standard_changes where field = 'certificate' and new like '%C-W-2%'" | tr -d '"')" "C-W-1>C-W-2"
-check "the change is an audit event by the client, with the reason" "$(sq "select actor || '|' || why from audit_events where why like 'recalibrated%' and action like 'standard%'" | head -n 1)" "local|recalibrated, certificate C-W-2"
+check "the change is an audit event by the client, with the reason" "$(sq "select actor || '|' || why from audit_events where why like 'recalibrated%' and action like 'standard%'" | head -n 1)" "unauthenticated|recalibrated, certificate C-W-2"
 "$B/metroctl" audit verify --db "$TMP/records.db" --pubkey "$TMP/records.pub" >/dev/null 2>&1
 check "the records still verify" "$?" "0"
 finish

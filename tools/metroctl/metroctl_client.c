@@ -50,10 +50,14 @@ int metroctl_read_key(const char *path, char pub[41], char secret[41])
 		metro_diag_free(&d);
 		return -1;
 	}
-	static const struct metro_yfield fields[] = {{"public", 1}, {"secret", 0}, {"role", 0}};
-	yaml_node_t *v[3];
+	/* A client's key pair (public, secret; role in a .pub) or a person's (also person, sign,
+	 * sign_secret: metroctl_keygen.c), whose CURVE pair is the public and secret here. */
+	static const struct metro_yfield fields[] = {{"public", 1}, {"secret", 0},
+						     {"role", 0},   {"person", 0},
+						     {"sign", 0},   {"sign_secret", 0}};
+	yaml_node_t *v[6];
 	char *p = NULL, *s = NULL;
-	int rc = metro_y_map(f, metro_y_root(f), "", fields, 3, v) ? -1 : 0;
+	int rc = metro_y_map(f, metro_y_root(f), "", fields, 6, v) ? -1 : 0;
 	if (!rc && (metro_y_str(f, v[0], "public", 40, &p) || strlen(p) != 40))
 		rc = -1;
 	if (!rc && secret) {

@@ -288,9 +288,9 @@ static void answer_prompt(const struct metroctl_opts *o, int say, const char *ri
 	    typed_prompt(prompt, rig))
 		return;
 	metro_strlcpy(answered, str(prompt, "prompt"), 64);
-	json_t *ans = metroctl_request(o, json_pack("{sissssssssb}", "id", 2, "cmd", "input", "rig",
-						    rig, "prompt", str(prompt, "prompt"), "answer",
-						    auto_answer, "automated", 1));
+	json_t *ans = metroctl_request(o, json_pack("{sisssssssssb}", "id", 2, "cmd", "input",
+						    "rig", rig, "prompt", str(prompt, "prompt"),
+						    "answer", auto_answer, "automated", 1));
 	if (ans && !json_is_true(json_object_get(ans, "ok")))
 		metroctl_refusal("input (--auto-answer)", ans);
 	else if (ans && say)

@@ -312,8 +312,9 @@ static void print_evidence(json_t *e)
 	}
 	if (json_array_size(json_object_get(e, "inputs")))
 		printf("operator inputs:\n");
-	json_array_foreach (json_object_get(e, "inputs"), i, x)
+	json_array_foreach (json_object_get(e, "inputs"), i, x) {
 		print_input(x, json_integer_value(json_object_get(e, "position")));
+	}
 	printf("certificates:\n");
 	json_array_foreach (json_object_get(e, "certificates"), i, x) {
 		printf("  %s (%s) issued %s for verdict #%lld\n", str(x, "number"), str(x, "kind"),

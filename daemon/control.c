@@ -127,6 +127,9 @@ static json_t *cmd_rigs(struct metro_server *s, json_t *req, json_t *id)
 		const char *prompt = metro_runs_prompt(s->runs, rc->id);
 		if (prompt)
 			json_object_set_new(o, "prompt", json_string(prompt));
+		json_t *popen = json_object_get(metro_runs_prompt_doc(s->runs, rc->id), "open");
+		if (prompt && popen)
+			json_object_set(o, "prompt_open", popen);
 		json_t *dev = metro_rig_device(s->rigs[i]);
 		if (dev)
 			json_object_set_new(o, "device", json_deep_copy(dev));
@@ -854,51 +857,90 @@ static json_t *cmd_halt(struct metro_server *s, json_t *req, json_t *id)
 	return run_control(s, req, id, "halt");
 }
 
+/* input: an answer to the open prompt of a rig.  It is checked as the engine will check it
+ * (metro_engine_check_answer, on the prompt document the rig published and the answers taken
+ * since), recorded as what it decides and who gave it, then handed to the engine. */
 static json_t *cmd_input(struct metro_server *s, json_t *req, json_t *id)
 {
 	json_t *reply = NULL;
 	struct metro_rig *rig = find_rig(s, req, id, &reply);
 	if (!rig)
 		return reply;
-	const char *open = metro_runs_prompt(s->runs, metro_rig_conf(rig)->id);
+	const char *rig_id = metro_rig_conf(rig)->id;
+	const char *open = metro_runs_prompt(s->runs, rig_id);
 	const char *prompt = json_string_value(json_object_get(req, "prompt"));
 	if (!prompt)
 		return error_reply(id, "bad-request", "'prompt' must be a string");
 	if (!open || strcmp(open, prompt) != 0)
 		return error_reply(id, "no-prompt", "prompt '%s' is not open on rig %s%s%s", prompt,
-				   metro_rig_conf(rig)->id, open ? " (open: " : "",
-				   open ? open : "");
+				   rig_id, open ? " (open: " : "", open ? open : "");
+	json_t *jauto = json_object_get(req, "automated");
+	if (jauto && !json_is_boolean(jauto))
+		return error_reply(id, "bad-request", "'automated' must be true or false");
+	int automated = json_is_true(jauto);
+	if (automated && json_object_get(req, "operator"))
+		return error_reply(id, "bad-request",
+				   "an automated answer names no operator: it is recorded as "
+				   "automated, with the client that sent it");
 	json_t *ans = json_object_get(req, "answer");
-	json_t *pdoc = metro_runs_prompt_doc(s->runs, metro_rig_conf(rig)->id);
-	/* The answer is checked here as the engine will check it, before it is recorded:
-	 * typed meter readings, or pass/fail for the whole prompt or by position. */
+	json_t *pdoc = metro_runs_prompt_doc(s->runs, rig_id);
 	json_t *pj = json_object_get(pdoc, "positions");
 	int positions[1024];
 	size_t n = 0;
 	for (size_t i = 0; i < json_array_size(pj) && n < METRO_ARRAY_SIZE(positions); i++)
 		positions[n++] = (int)json_integer_value(json_array_get(pj, i));
-	char err[200];
-	int readings = !strcmp(json_string_value(json_object_get(pdoc, "kind")) ?: "", "readings");
-	if (readings ? metro_engine_check_readings(positions, n, ans, err, sizeof err)
-		     : metro_engine_check_judgements(positions, n, ans, err, sizeof err))
-		return error_reply(id, "bad-request", "%s", err);
-	const char *op = operator_of(s, req, id, NULL, &reply);
-	if (!op)
-		return reply;
-	/* The answer is a record: who said what, before the engine acts on it. */
-	char *answer = json_dumps(ans, JSON_ENCODE_ANY | JSON_COMPACT);
-	const char *run = metro_runs_active(s->runs, metro_rig_conf(rig)->id);
-	struct metro_store_input in = {run ? strtoll(run, NULL, 10) : 0, 0, prompt, answer, op};
-	int rc = metro_store_input(s->store, &in, NULL);
-	free(answer);
+	const char *sensor = json_string_value(json_object_get(pdoc, "sensor"));
+	struct metro_engine_prompt p = {
+		json_string_value(json_object_get(pdoc, "item")),
+		!strcmp(json_string_value(json_object_get(pdoc, "kind")) ?: "", "readings"),
+		positions,
+		n,
+		json_object_get(pdoc, "decided"),
+		json_is_true(json_object_get(metro_runs_active_run(s->runs, rig_id), "simulated")),
+		sensor};
+	char err[400];
+	json_t *decides = NULL;
+	int rc = metro_engine_check_answer(&p, ans, automated, &decides, err, sizeof err);
 	if (rc)
+		return error_reply(id, rc == METRO_E_DENIED ? "automated-refused" : "bad-request",
+				   "%s", err);
+	/* A person's answer names the person (operator_of); an automated one nobody. */
+	const char *op = automated ? "automated" : operator_of(s, req, id, NULL, &reply);
+	if (!op) {
+		json_decref(decides);
+		return reply;
+	}
+	/* The answer is a record: what it decided and who said it, before the engine acts on
+	 * it.  An automated answer is recorded as automated, with the client that sent it. */
+	const char *client = s->client;
+	json_t *rec = json_pack("{sOsOss}", "answer", ans, "decided", decides, "client", client);
+	if (automated) {
+		json_object_set_new(rec, "by", json_string("automated"));
+		if (sensor)
+			json_object_set_new(rec, "sensor", json_string(sensor));
+	}
+	char *answer = json_dumps(rec, JSON_COMPACT);
+	json_decref(rec);
+	const char *run = metro_runs_active(s->runs, rig_id);
+	struct metro_store_input in = {run ? strtoll(run, NULL, 10) : 0, 0, prompt, answer, op};
+	rc = metro_store_input(s->store, &in, NULL);
+	free(answer);
+	if (rc) {
+		json_decref(decides);
 		return error_reply(id, "store-failed", "cannot record the answer: %s",
 				   metro_store_errmsg(s->store));
-	reply = run_control(s, req, id, "input");
-	/* Answered: a second answer to it is refused from now on, not only once the engine
-	 * has closed it (it would be recorded, then dropped by the engine). */
+	}
+	json_t *fwd = json_deep_copy(req);
+	json_object_set_new(fwd, "operator", json_string(op));
+	json_object_set_new(fwd, "client", json_string(client));
+	reply = run_control(s, fwd, id, "input");
+	json_decref(fwd);
+	/* Taken: what it decided is decided from now on, not only once the engine has said so
+	 * (a second answer naming it would be recorded, then refused by the engine).  Typed
+	 * readings close the prompt, a judgement once every position is decided. */
 	if (json_is_true(json_object_get(reply, "ok")))
-		metro_runs_prompt_answered(s->runs, metro_rig_conf(rig)->id);
+		metro_runs_prompt_decided(s->runs, rig_id, p.readings ? NULL : decides);
+	json_decref(decides);
 	return reply;
 }
 

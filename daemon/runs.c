@@ -1,5 +1,6 @@
 #include "runs.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,12 +9,16 @@
 struct metro_runs {
 	json_t *runs; /* array of run objects, oldest first */
 	size_t keep;
+	/* by run id: the last prompt the answers taken here closed; a document the engine
+	 * published before it took them (a partial answer's) does not open it again */
+	json_t *answered;
 };
 
 struct metro_runs *metro_runs_new(size_t keep)
 {
 	struct metro_runs *r = metro_calloc(1, sizeof *r);
 	r->runs = json_array();
+	r->answered = json_object();
 	r->keep = keep ? keep : 100;
 	return r;
 }
@@ -24,6 +29,7 @@ void metro_runs_destroy(struct metro_runs **pr)
 	if (!r)
 		return;
 	json_decref(r->runs);
+	json_decref(r->answered);
 	free(r);
 	*pr = NULL;
 }
@@ -74,6 +80,9 @@ static json_t *create(struct metro_runs *r, const char *rig, const char *id)
 		int dropped = 0;
 		json_array_foreach (r->runs, i, old) {
 			if (json_object_get(old, "result")) {
+				json_object_del(r->answered,
+						json_string_value(json_object_get(old, "run"))
+							?: "");
 				json_array_remove(r->runs, i);
 				dropped = 1;
 				break;
@@ -89,6 +98,59 @@ void metro_runs_submitted(struct metro_runs *r, const char *rig, const char *run
 {
 	if (!find(r, run_id))
 		create(r, rig, run_id);
+}
+
+/* The positions of prompt document p (a copy of the view's own) not in its "decided", as its
+ * "open"; 0 when none is left. */
+static size_t set_open(json_t *p)
+{
+	json_t *open = json_array(), *decided = json_object_get(p, "decided");
+	size_t i;
+	json_t *v;
+	json_array_foreach (json_object_get(p, "positions"), i, v) {
+		char key[24];
+		snprintf(key, sizeof key, "%lld", (long long)json_integer_value(v));
+		if (!json_object_get(decided, key))
+			json_array_append(open, v);
+	}
+	size_t n = json_array_size(open);
+	json_object_set_new(p, "open", open);
+	return n;
+}
+
+/* The view's prompt of a run closed by the answers taken here. */
+static void prompt_closed_here(struct metro_runs *r, json_t *run)
+{
+	const char *id = json_string_value(json_object_get(run, "run"));
+	json_t *pid = json_object_get(json_object_get(run, "prompt"), "prompt");
+	if (id && pid)
+		json_object_set(r->answered, id, pid);
+	json_object_del(run, "prompt");
+}
+
+/* An open prompt document from the engine.  The view may be ahead of it: answers taken here
+ * and not yet taken by the engine when it published (a partial answer's document arriving
+ * after the next answer) stay decided, and a prompt they closed stays closed. */
+static void prompt_published(struct metro_runs *r, json_t *run, const char *id, json_t *doc)
+{
+	const char *pid = json_string_value(json_object_get(doc, "prompt"));
+	const char *closed = json_string_value(json_object_get(r->answered, id));
+	if (pid && closed && !strcmp(pid, closed))
+		return;
+	json_t *old = json_object_get(run, "prompt");
+	const char *oid = json_string_value(json_object_get(old, "prompt"));
+	json_t *mine = json_object_get(old, "decided");
+	if (!pid || !oid || strcmp(pid, oid) != 0 || !json_object_size(mine)) {
+		json_object_set(run, "prompt", doc);
+		return;
+	}
+	json_t *p = json_deep_copy(doc);
+	json_t *decided = json_object_get(p, "decided");
+	if (!json_is_object(decided))
+		json_object_set_new(p, "decided", decided = json_object());
+	json_object_update_missing(decided, mine);
+	set_open(p);
+	json_object_set_new(run, "prompt", p);
 }
 
 void metro_runs_update(struct metro_runs *r, const char *rig, const char *kind, json_t *doc)
@@ -121,7 +183,7 @@ void metro_runs_update(struct metro_runs *r, const char *rig, const char *kind, 
 		if (json_is_true(json_object_get(doc, "closed")))
 			json_object_del(run, "prompt");
 		else
-			json_object_set(run, "prompt", doc);
+			prompt_published(r, run, id, doc);
 	}
 	/* A point after a prompt means the prompt was answered. */
 	if (!strcmp(kind, "point")) {
@@ -194,10 +256,36 @@ const char *metro_runs_prompt(const struct metro_runs *r, const char *rig)
 	return json_string_value(json_object_get(metro_runs_prompt_doc(r, rig), "prompt"));
 }
 
-void metro_runs_prompt_answered(struct metro_runs *r, const char *rig)
+json_t *metro_runs_active_run(const struct metro_runs *r, const char *rig)
 {
 	const char *id = metro_runs_active(r, rig);
-	json_t *run = id ? find(r, id) : NULL;
-	if (run)
-		json_object_del(run, "prompt");
+	return id ? find(r, id) : NULL;
+}
+
+void metro_runs_prompt_answered(struct metro_runs *r, const char *rig)
+{
+	metro_runs_prompt_decided(r, rig, NULL);
+}
+
+void metro_runs_prompt_decided(struct metro_runs *r, const char *rig, json_t *decides)
+{
+	json_t *run = metro_runs_active_run(r, rig);
+	json_t *pr = json_object_get(run, "prompt");
+	if (!pr)
+		return;
+	if (!decides) {
+		prompt_closed_here(r, run);
+		return;
+	}
+	json_t *p = json_deep_copy(pr); /* the published document is not changed */
+	json_t *decided = json_object_get(p, "decided");
+	if (!json_is_object(decided))
+		json_object_set_new(p, "decided", decided = json_object());
+	json_object_update(decided, decides);
+	if (set_open(p)) {
+		json_object_set_new(run, "prompt", p);
+	} else {
+		json_decref(p);
+		prompt_closed_here(r, run);
+	}
 }

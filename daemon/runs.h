@@ -31,8 +31,15 @@ const char *metro_runs_active(const struct metro_runs *r, const char *rig);
 const char *metro_runs_prompt(const struct metro_runs *r, const char *rig);
 /* The open prompt document of a rig's active run (borrowed), or NULL. */
 json_t *metro_runs_prompt_doc(const struct metro_runs *r, const char *rig);
+/* The active run of a rig as the view holds it (borrowed), or NULL. */
+json_t *metro_runs_active_run(const struct metro_runs *r, const char *rig);
 /* The open prompt of a rig's active run was answered (the answer is recorded and on its way
  * to the engine): it is no longer open, before the engine's closing document comes. */
 void metro_runs_prompt_answered(struct metro_runs *r, const char *rig);
+/* An answer decided the positions of `decides` ({"3": "fail"}) of the open judgement prompt of
+ * a rig's active run: the view's prompt says so ("decided", and "open": the positions still
+ * to decide) and closes when none is left, before the engine's documents come.  decides NULL:
+ * the prompt is closed (typed readings). */
+void metro_runs_prompt_decided(struct metro_runs *r, const char *rig, json_t *decides);
 
 #endif

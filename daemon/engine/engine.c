@@ -107,6 +107,8 @@ void metro_engine_destroy(struct metro_engine **pe)
 	for (size_t i = 0; i < e->npos; i++)
 		json_decref(e->pos[i].failed_items);
 	json_decref(e->answer);
+	json_decref(e->decided);
+	metro_prompt_event_free(&e->prompt_ev);
 	free(e);
 	*pe = NULL;
 }
@@ -125,6 +127,26 @@ static int preflight(struct metro_engine *e)
 		if (p->items[i].stab_channel && !eng_chan(e, p->items[i].stab_channel))
 			return eng_fault(e, "%s: the rig profile has no channel %s", p->items[i].id,
 					 p->items[i].stab_channel);
+	/* A sensor that decides a judgement (and lets an automated answer decide it on a rig
+	 * that is not simulated) is one the rig has, for every position it would judge. */
+	for (size_t i = 0; i < p->nitems; i++) {
+		const char *s = p->items[i].sensor;
+		if (!s)
+			continue;
+		if (strncmp(s, "pos[N].", 7) != 0) {
+			if (!eng_chan(e, s))
+				return eng_fault(
+					e, "%s: sensor %s: the rig profile has no such channel",
+					p->items[i].id, s);
+			continue;
+		}
+		for (size_t k = 0; k < e->npos; k++)
+			if (!metro_profile_pos_channel(e->io.profile, s + 7, e->pos[k].m->position))
+				return eng_fault(e,
+						 "%s: sensor %s: the rig profile has no channel "
+						 "pos[%d].%s",
+						 p->items[i].id, s, e->pos[k].m->position, s + 7);
+	}
 	return METRO_OK;
 }
 
@@ -286,6 +308,92 @@ static int record_failed(struct metro_engine *e, json_t *doc, char *err, size_t 
 	return METRO_OK;
 }
 
+/* The open prompt published again after an answer that left positions open: the same id,
+ * with "open" (the positions still to decide) and "decided" ({"3": "fail"}). */
+static void republish(struct metro_engine *e)
+{
+	const struct metro_prompt_event *t = e->prompt_ev;
+	if (!t)
+		return;
+	json_t *extra = t->extra ? json_deep_copy(t->extra) : json_object();
+	json_t *open = json_array(), *decided = json_object();
+	char key[16];
+	for (size_t k = 0; k < e->nprompt_pos; k++) {
+		snprintf(key, sizeof key, "%d", e->prompt_pos[k]);
+		json_t *d = json_object_get(e->decided, key);
+		if (d)
+			json_object_set(decided, key, json_object_get(d, "answer"));
+		else
+			json_array_append_new(open, json_integer(e->prompt_pos[k]));
+	}
+	json_object_set_new(extra, "open", open);
+	json_object_set_new(extra, "decided", decided);
+	struct metro_prompt_event *ev =
+		metro_prompt_event_new(t->run, t->id, t->item, t->question, t->positions,
+				       t->npositions, t->timeout_s, extra);
+	e->io.emit_result(e->io.ctx,
+			  (struct metro_result){.kind = METRO_DOC_PROMPT, .u.prompt = ev});
+}
+
+/* An answer to the open prompt (checked as the control API checked it before recording it):
+ * typed readings close the prompt; a judgement decides the positions it names, or every
+ * position still open, and the prompt closes when none is left. */
+static int input(struct metro_engine *e, json_t *doc, char *err, size_t errlen)
+{
+	const char *id = json_string_value(json_object_get(doc, "prompt"));
+	json_t *ans = json_object_get(doc, "answer");
+	const char *op = json_string_value(json_object_get(doc, "operator"));
+	const char *client = json_string_value(json_object_get(doc, "client"));
+	int automated = json_is_true(json_object_get(doc, "automated"));
+	if (!e->prompt_id[0] || !id || strcmp(id, e->prompt_id) != 0 || !e->prompt_left) {
+		snprintf(err, errlen, "no open prompt '%s'%s%s", id ? id : "",
+			 e->prompt_id[0] ? "; the open prompt is " : "", e->prompt_id);
+		return METRO_E_STATE;
+	}
+	if (!automated && (!op || !op[0])) {
+		snprintf(err, errlen, "'operator' is required");
+		return METRO_E_INVAL;
+	}
+	const char *sensor = e->prompt_item ? e->prompt_item->sensor : NULL;
+	struct metro_engine_prompt p = {e->prompt_item ? e->prompt_item->id : "",
+					e->prompt_readings,
+					e->prompt_pos,
+					e->nprompt_pos,
+					e->decided,
+					e->b->simulated,
+					sensor};
+	json_t *decides = NULL;
+	int rc = metro_engine_check_answer(&p, ans, automated, &decides, err, errlen);
+	if (rc)
+		return rc;
+	const char *who = automated ? "automated" : op;
+	if (e->prompt_readings) {
+		json_decref(e->answer);
+		e->answer = decides;
+		metro_strlcpy(e->answer_operator, who, sizeof e->answer_operator);
+		e->prompt_left = 0;
+		return METRO_OK;
+	}
+	const char *key;
+	json_t *v;
+	json_object_foreach (decides, key, v) {
+		json_t *d = json_pack("{sOss}", "answer", v, "operator", who);
+		if (automated) {
+			json_object_set_new(d, "by", json_string("automated"));
+			if (client)
+				json_object_set_new(d, "client", json_string(client));
+			if (sensor)
+				json_object_set_new(d, "sensor", json_string(sensor));
+		}
+		json_object_set_new(e->decided, key, d);
+		e->prompt_left--;
+	}
+	json_decref(decides);
+	if (e->prompt_left)
+		republish(e);
+	return METRO_OK;
+}
+
 int metro_engine_command(struct metro_engine *e, const char *verb, json_t *doc, char *err,
 			 size_t errlen)
 {
@@ -325,29 +433,8 @@ int metro_engine_command(struct metro_engine *e, const char *verb, json_t *doc, 
 	}
 	if (!strcmp(verb, "record-failed"))
 		return record_failed(e, doc, err, errlen);
-	if (!strcmp(verb, "input")) {
-		const char *id = json_string_value(json_object_get(doc, "prompt"));
-		json_t *ans = json_object_get(doc, "answer");
-		const char *op = json_string_value(json_object_get(doc, "operator"));
-		if (!e->prompt_id[0] || !id || strcmp(id, e->prompt_id) != 0) {
-			snprintf(err, errlen, "no open prompt '%s'%s%s", id ? id : "",
-				 e->prompt_id[0] ? "; the open prompt is " : "", e->prompt_id);
-			return METRO_E_STATE;
-		}
-		if (!op || !op[0]) {
-			snprintf(err, errlen, "'operator' is required");
-			return METRO_E_INVAL;
-		}
-		if (e->prompt_readings ? metro_engine_check_readings(e->prompt_pos, e->nprompt_pos,
-								     ans, err, errlen)
-				       : metro_engine_check_judgements(
-						 e->prompt_pos, e->nprompt_pos, ans, err, errlen))
-			return METRO_E_INVAL;
-		json_decref(e->answer);
-		e->answer = json_incref(ans);
-		metro_strlcpy(e->answer_operator, op, sizeof e->answer_operator);
-		return METRO_OK;
-	}
+	if (!strcmp(verb, "input"))
+		return input(e, doc, err, errlen);
 	snprintf(err, errlen, "unknown run command '%s'", verb);
 	return METRO_E_INVAL;
 }
@@ -399,14 +486,18 @@ int metro_engine_check_readings(const int *positions, size_t n, json_t *ans, cha
 	return METRO_OK;
 }
 
-int metro_engine_check_judgements(const int *positions, size_t n, json_t *ans, char *err,
-				  size_t errlen)
+int metro_engine_check_judgements(const int *positions, size_t n, json_t *decided, json_t *ans,
+				  json_t **decides, char *err, size_t errlen)
 {
 	const char *a = json_string_value(ans);
 	if (a ? strcmp(a, "pass") != 0 && strcmp(a, "fail") != 0 : !json_is_object(ans)) {
 		snprintf(err, errlen,
 			 "'answer' must be \"pass\", \"fail\" or an object of positions, e.g. "
-			 "{\"1\": \"pass\", \"2\": \"fail\"}");
+			 "{\"3\": \"fail\", \"5\": \"pass\"}");
+		return METRO_E_INVAL;
+	}
+	if (!a && json_object_size(ans) == 0) {
+		snprintf(err, errlen, "answer: an answer by position names at least one position");
 		return METRO_E_INVAL;
 	}
 	const char *key;
@@ -423,19 +514,53 @@ int metro_engine_check_judgements(const int *positions, size_t n, json_t *ans, c
 				 key);
 			return METRO_E_INVAL;
 		}
-	}
-	/* A meter is never failed for want of a word: an object judges every position. */
-	char name[16];
-	for (size_t k = 0; a == NULL && k < n; k++) {
-		if (!json_object_get(ans, position_key(positions[k], name))) {
+		if (json_object_get(decided, key)) {
 			snprintf(err, errlen,
-				 "answer: position %d is not judged: an answer by position judges "
-				 "every position the prompt asks about (\"pass\" or \"fail\")",
-				 positions[k]);
+				 "answer: position %s is decided already, by an earlier answer",
+				 key);
 			return METRO_E_INVAL;
 		}
 	}
+	/* A word for the whole prompt decides every position still open, and nothing else. */
+	json_t *out = a ? json_object() : json_deep_copy(ans);
+	char name[16];
+	for (size_t k = 0; a && k < n; k++)
+		if (!json_object_get(decided, position_key(positions[k], name)))
+			json_object_set_new(out, name, json_string(a));
+	if (!json_object_size(out)) {
+		json_decref(out);
+		snprintf(err, errlen, "answer: every position of this prompt is decided already");
+		return METRO_E_INVAL;
+	}
+	if (decides)
+		*decides = out;
+	else
+		json_decref(out);
 	return METRO_OK;
+}
+
+int metro_engine_check_answer(const struct metro_engine_prompt *p, json_t *ans, int automated,
+			      json_t **decides, char *err, size_t errlen)
+{
+	/* Who may answer comes before what they say: a program answers only where nothing a
+	 * person would have seen is at stake (a simulated rig) or where a sensor decides. */
+	if (automated && !p->simulated && !p->sensor) {
+		snprintf(
+			err, errlen,
+			"an automated answer is taken only on a simulated rig or for an item a "
+			"sensor decides: this rig is not simulated and %s declares no sensor, so a "
+			"person must answer (metroctl input ... --operator NAME)",
+			p->item && p->item[0] ? p->item : "the item");
+		return METRO_E_DENIED;
+	}
+	if (p->readings) {
+		int rc = metro_engine_check_readings(p->positions, p->npositions, ans, err, errlen);
+		if (!rc && decides)
+			*decides = json_deep_copy(ans);
+		return rc;
+	}
+	return metro_engine_check_judgements(p->positions, p->npositions, p->decided, ans, decides,
+					     err, errlen);
 }
 
 int metro_engine_must_end(const struct metro_engine *e)

@@ -45,6 +45,15 @@ struct metro_engine {
 	int prompt_readings;
 	int prompt_pos[MAX_POS];
 	size_t nprompt_pos;
+	const struct metro_proc_item *prompt_item;
+	/* the open prompt as published (a copy, to publish it again after a partial answer) */
+	struct metro_prompt_event *prompt_ev;
+	/* judgement: the positions decided so far, each {"answer": "pass"|"fail", "operator",
+	 * and for an automated answer "by": "automated", "client", "sensor"}; and how many of
+	 * the prompt's positions are still open (0: the prompt closes) */
+	json_t *decided;
+	size_t prompt_left;
+	/* readings: the accepted answer and who gave it ("automated" for an automated one) */
 	json_t *answer;
 	char answer_operator[100];
 	unsigned prompts;

@@ -345,7 +345,7 @@ static void conditions(struct loader *L, yaml_node_t *n)
 
 /* The keys each item kind takes beyond id, kind, title. */
 static const char *const kind_keys[][14] = {
-	[METRO_ITEM_JUDGEMENT] = {"prompt"},
+	[METRO_ITEM_JUDGEMENT] = {"prompt", "sensor"},
 	[METRO_ITEM_FLOW_POINT] = {"flow", "window", "stabilise", "steady_pct", "max_temp_change",
 				   "collect", "formula", "repeat", "readings", "prompt"},
 	[METRO_ITEM_LOAD_POINT] = {"current", "voltage", "pf", "min_seconds", "settle_seconds",
@@ -498,6 +498,39 @@ static void load_point_keys(struct loader *L, yaml_node_t *n, const char *where,
 	}
 }
 
+/* A channel name as rig profiles write them (drivers/profile.c): 1..64 of [a-z0-9_.], not
+ * starting or ending with a dot, optionally prefixed "pos[N]." for a channel of every
+ * position. */
+static int channel_name_ok(const char *name)
+{
+	const char *base = strncmp(name, "pos[N].", 7) ? name : name + 7;
+	size_t n = strlen(base);
+	if (n == 0 || n > 64 || base[0] == '.' || base[n - 1] == '.')
+		return 0;
+	for (const char *s = base; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' ||
+		      *s == '.'))
+			return 0;
+	return 1;
+}
+
+/* sensor: CHANNEL — the rig channel that decides a judgement (an automated answer to it is
+ * then taken on any rig, docs/procedures.md). */
+static void sensor_key(struct loader *L, yaml_node_t *v, const char *key,
+		       struct metro_proc_item *it)
+{
+	if (metro_y_str(L->f, v, key, 80, &it->sensor))
+		return;
+	if (!channel_name_ok(it->sensor)) {
+		metro_y_error(L->f, v,
+			      "%s: '%s' is not a channel name (lower-case words joined by dots, "
+			      "optionally prefixed pos[N].)",
+			      key, it->sensor);
+		free(it->sensor);
+		it->sensor = NULL;
+	}
+}
+
 static void item(struct loader *L, yaml_node_t *n, int i, struct metro_proc_item *it)
 {
 	struct metro_ypath wp = metro_yindex("items", i);
@@ -555,6 +588,8 @@ static void item(struct loader *L, yaml_node_t *n, int i, struct metro_proc_item
 	case METRO_ITEM_JUDGEMENT:
 		if (!it->prompt)
 			metro_y_error(L->f, n, "%s: a judgement needs a prompt", where);
+		if ((v = get(L, n, "sensor")))
+			sensor_key(L, v, metro_ykey(where, "sensor").s, it);
 		break;
 	case METRO_ITEM_FLOW_POINT:
 		flow_point_keys(L, n, where, it);
@@ -802,6 +837,7 @@ void metro_procedure_destroy(struct metro_procedure **pp)
 		free(it->id);
 		free(it->title);
 		free(it->prompt);
+		free(it->sensor);
 		free(it->stab_channel);
 		free(it->pf);
 		metro_expr_destroy(&it->flow);

@@ -72,6 +72,9 @@ struct metro_proc_item {
 	enum metro_item_kind kind;
 	char *title;
 	char *prompt; /* judgement: the question to the operator */
+	/* judgement: the rig channel whose reading decides it (`sensor:`), or NULL.  With one,
+	 * an automated answer is taken on any rig; without, only on a simulated rig. */
+	char *sensor;
 	unsigned line;
 	/* flow points */
 	struct metro_expr *flow, *window_min, *window_max, *volume_l;

@@ -109,7 +109,7 @@ PY
 check "a third, by metroctl: exit 4, the code on stderr, no 'ok'" \
 	"$(refused no-prompt input water-1 "$p" fail --operator tester)" "4 1 0"
 check "one answer recorded, the accepted one" \
-	"$(sqlite3 "file:$TMP/records.db?mode=ro" "select count(*), min(answer) from inputs where prompt = '$p'")" '1|"pass"'
+	"$(sqlite3 "file:$TMP/records.db?mode=ro" "select count(*), json_extract(min(answer), '\$.answer'), operator from inputs where prompt = '$p'")" '1|pass|tester'
 wait_for "$run" "d['run']['state'] == 'paused'" 10
 check "a pause while paused is refused (exit 4)" "$(refused state pause water-1)" "4 1 0"
 check "paused at the boundary after the answered item" "$(run_state "$run")" "paused"

@@ -35,7 +35,7 @@ check "position 8's extra runs and their mean are within the MPE" "$(q2_8 "['run
 check "position 8 had a pending point asking for two more runs" "$(v "[p['values'].get('needs_more') for p in d['points'] if p['position']==8 and p['item']=='q2' and p['verdict']=='pending'][0]")" "2"
 check "position 3 dropped out after q2 (no q1)" "$(v "[p for p in d['points'] if p['position']==3 and p['item']=='q1']")" "[]"
 check "position 7 reads -1.25 % at q3" "$(v "[round(p['values']['mean'],2) for p in d['points'] if p['position']==7 and p['item']=='q3'][0]")" "-1.25"
-check "judgements answered by the operator" "$(v "[p['values']['operator'] for p in d['points'] if p['item']=='visual'][0]")" "张工 (demo)"
+check "judgements answered by --auto-answer are recorded as automated, not as the operator's" "$(v "sorted({(p['values']['operator'], p['values']['by'], p['values']['rule']) for p in d['points'] if p['item'] in ('visual', 'leak')})")" "[('automated', 'automated', 'automated answer on a simulated rig')]"
 
 # Safe state read back from the simulator with a peer that is not metrod's actor.
 safe=$(water_probe flow.run collect flow.setpoint)

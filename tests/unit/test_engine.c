@@ -68,8 +68,10 @@ struct harness {
 	json_t *docs[MAX_DOCS];
 	const char *kinds[MAX_DOCS];
 	size_t ndocs;
-	/* operator answers, one per prompt in order (JSON text, NULL: leave it unanswered) */
+	/* operator answers in order, each to the prompt open when it is given (JSON text, NULL:
+	 * give no more); automated[i]: answer i is an automated one, from client "test-client" */
 	const char *answers[16];
+	int automated[16];
 	size_t nanswers, answered;
 	/* a run command to give at the first wait after `after_prompts` prompts were answered */
 	const char *command;
@@ -112,13 +114,18 @@ static int wait_cb(void *ctx, double seconds)
 		h->command = NULL;
 	}
 	/* the open prompt, answered from the script */
-	if (h->e->prompt_id[0] && !h->e->answer && h->answered < h->nanswers &&
+	if (h->e->prompt_id[0] && h->e->prompt_left && h->answered < h->nanswers &&
 	    h->answers[h->answered]) {
 		json_error_t je;
 		json_t *ans = json_loads(h->answers[h->answered], JSON_DECODE_ANY, &je);
 		assert_non_null(ans);
 		json_t *doc = json_pack("{ssssso}", "prompt", h->e->prompt_id, "operator", "tester",
 					"answer", ans);
+		if (h->automated[h->answered]) {
+			json_object_set_new(doc, "operator", json_string("automated"));
+			json_object_set_new(doc, "automated", json_true());
+			json_object_set_new(doc, "client", json_string("test-client"));
+		}
 		int rc = metro_engine_command(h->e, "input", doc, err, sizeof err);
 		if (rc)
 			fail_msg("input %s: %s", h->answers[h->answered], err);
@@ -562,48 +569,113 @@ static void test_readings(void **state)
 		}
 		json_decref(v);
 	}
-	/* a judgement's answer: pass or fail, for all or by position */
+	/* a judgement's answer: pass or fail, for every position still open or by position;
+	 * decided: position 10 was decided by an earlier answer */
+	json_t *decided = json_pack("{ss}", "10", "fail");
 	struct {
 		const char *json;
 		const char *err;
+		const char *decides; /* what it decides, with position 10 decided */
 	} jud[] = {
-		{"\"pass\"", NULL},
-		{"\"fail\"", NULL},
-		{"{\"1\": \"pass\", \"3\": \"pass\", \"10\": \"fail\"}", NULL},
-		/* an answer by position judges every position: none is failed for want of a word */
+		{"\"pass\"", NULL, "{\"1\":\"pass\",\"3\":\"pass\"}"},
+		{"\"fail\"", NULL, "{\"1\":\"fail\",\"3\":\"fail\"}"},
+		/* by position: exactly the positions named; the others stay open */
+		{"{\"1\": \"pass\", \"3\": \"fail\"}", NULL, "{\"1\":\"pass\",\"3\":\"fail\"}"},
+		{"{\"3\": \"fail\"}", NULL, "{\"3\":\"fail\"}"},
 		{"{\"1\": \"pass\", \"10\": \"fail\"}",
-		 "answer: position 3 is not judged: an answer by position judges every position "
-		 "the "
-		 "prompt asks about (\"pass\" or \"fail\")"},
-		{"{}",
-		 "answer: position 1 is not judged: an answer by position judges every position "
-		 "the prompt asks about (\"pass\" or \"fail\")"},
-		{"\"Pass\"", "'answer' must be \"pass\", \"fail\" or an object of positions, e.g. "
-			     "{\"1\": \"pass\", \"2\": \"fail\"}"},
+		 "answer: position 10 is decided already, by an earlier answer", NULL},
+		{"{}", "answer: an answer by position names at least one position", NULL},
+		{"\"Pass\"",
+		 "'answer' must be \"pass\", \"fail\" or an object of positions, e.g. "
+		 "{\"3\": \"fail\", \"5\": \"pass\"}",
+		 NULL},
 		{"[\"pass\"]",
 		 "'answer' must be \"pass\", \"fail\" or an object of positions, e.g. "
-		 "{\"1\": \"pass\", \"2\": \"fail\"}"},
-		{"{\"2\": \"pass\"}", "answer: '2' is not a position this prompt asks about"},
-		{"{\"010\": \"pass\"}", "answer: '010' is not a position this prompt asks about"},
-		{"{\"3\": \"passed\"}", "answer: position 3: must be \"pass\" or \"fail\""},
-		{"{\"3\": true}", "answer: position 3: must be \"pass\" or \"fail\""},
+		 "{\"3\": \"fail\", \"5\": \"pass\"}",
+		 NULL},
+		{"{\"2\": \"pass\"}", "answer: '2' is not a position this prompt asks about", NULL},
+		{"{\"010\": \"pass\"}", "answer: '010' is not a position this prompt asks about",
+		 NULL},
+		{"{\"3\": \"passed\"}", "answer: position 3: must be \"pass\" or \"fail\"", NULL},
+		{"{\"3\": true}", "answer: position 3: must be \"pass\" or \"fail\"", NULL},
 	};
 	for (size_t i = 0; i < METRO_ARRAY_SIZE(jud); i++) {
 		json_error_t je;
 		json_t *v = json_loads(jud[i].json, JSON_DECODE_ANY, &je);
 		assert_non_null(v);
 		char err[256] = "";
-		int rc = metro_engine_check_judgements(positions, 3, v, err, sizeof err);
+		json_t *decides = NULL;
+		int rc = metro_engine_check_judgements(positions, 3, decided, v, &decides, err,
+						       sizeof err);
 		if (jud[i].err == NULL ? rc != 0 : strcmp(err, jud[i].err) != 0)
 			fprintf(stderr, "answer %s: %d '%s'\n", jud[i].json, rc, err);
 		if (!jud[i].err) {
 			assert_int_equal(rc, 0);
+			char *t = json_dumps(decides, JSON_COMPACT | JSON_SORT_KEYS);
+			assert_string_equal(t, jud[i].decides);
+			free(t);
+			json_decref(decides);
 		} else {
 			assert_int_equal(rc, METRO_E_INVAL);
 			assert_string_equal(err, jud[i].err);
+			assert_null(decides);
+		}
+		/* with nothing decided, every position is open: "pass" decides all three */
+		if (i == 0) {
+			assert_int_equal(metro_engine_check_judgements(positions, 3, NULL, v,
+								       &decides, err, sizeof err),
+					 0);
+			assert_int_equal(json_object_size(decides), 3);
+			json_decref(decides);
 		}
 		json_decref(v);
 	}
+	/* every position decided: nothing is left for a word for the whole prompt */
+	json_t *all = json_pack("{ssssss}", "1", "pass", "3", "pass", "10", "fail");
+	json_t *pass = json_string("pass");
+	char err[256] = "";
+	assert_int_equal(
+		metro_engine_check_judgements(positions, 3, all, pass, NULL, err, sizeof err),
+		METRO_E_INVAL);
+	assert_string_equal(err, "answer: every position of this prompt is decided already");
+	json_decref(all);
+	json_decref(decided);
+
+	/* who may answer: a person anywhere; an automated answer on a simulated rig, or for
+	 * an item a sensor decides */
+	struct metro_engine_prompt pr = {"leak", 0, positions, 3, NULL, 1, NULL};
+	json_t *decides = NULL;
+	assert_int_equal(metro_engine_check_answer(&pr, pass, 1, &decides, err, sizeof err), 0);
+	assert_int_equal(json_object_size(decides), 3);
+	json_decref(decides);
+	pr.simulated = 0;
+	assert_int_equal(metro_engine_check_answer(&pr, pass, 0, NULL, err, sizeof err), 0);
+	decides = NULL;
+	assert_int_equal(metro_engine_check_answer(&pr, pass, 1, &decides, err, sizeof err),
+			 METRO_E_DENIED);
+	assert_null(decides);
+	assert_string_equal(err, "an automated answer is taken only on a simulated rig or for an "
+				 "item a sensor decides: this rig is not simulated and leak "
+				 "declares no sensor, so a person must answer (metroctl input ... "
+				 "--operator NAME)");
+	pr.sensor = "water.pressure";
+	assert_int_equal(metro_engine_check_answer(&pr, pass, 1, NULL, err, sizeof err), 0);
+	/* the answer is still checked */
+	json_t *bad = json_string("maybe");
+	assert_int_equal(metro_engine_check_answer(&pr, bad, 1, NULL, err, sizeof err),
+			 METRO_E_INVAL);
+	json_decref(bad);
+	/* typed readings: the same rule; what they decide is the readings as given */
+	pr.readings = 1;
+	pr.sensor = NULL;
+	json_t *rd = json_pack("{ss}", "3", "12.5");
+	assert_int_equal(metro_engine_check_answer(&pr, rd, 1, NULL, err, sizeof err),
+			 METRO_E_DENIED);
+	assert_int_equal(metro_engine_check_answer(&pr, rd, 0, &decides, err, sizeof err), 0);
+	assert_true(json_equal(decides, rd));
+	json_decref(decides);
+	json_decref(rd);
+	json_decref(pass);
 }
 
 /* ---- operator judgements: no rig ------------------------------------------------------------ */
@@ -707,6 +779,8 @@ static void test_commands(void **state)
 	h.e->nprompt_pos = 2;
 	h.e->prompt_pos[0] = 1;
 	h.e->prompt_pos[1] = 3;
+	h.e->prompt_left = 2;
+	h.e->decided = json_object();
 	assert_int_equal(metro_engine_command(h.e, "input", in, err, sizeof err), METRO_E_STATE);
 	assert_string_equal(err, "no open prompt 'visual-1'; the open prompt is visual-2");
 	json_object_set_new(in, "prompt", json_string("visual-2"));
@@ -714,10 +788,12 @@ static void test_commands(void **state)
 	assert_int_equal(metro_engine_command(h.e, "input", in, err, sizeof err), METRO_E_INVAL);
 	assert_string_equal(err, "'operator' is required");
 	json_object_set_new(in, "operator", json_string("op"));
-	static const char *const bad[] = {"[\"pass\"]", "\"maybe\"", "\"PASS\"", "1", "null",
+	static const char *const bad[] = {"[\"pass\"]", "\"maybe\"", "\"PASS\"", "1", "null", "{}",
 					  /* an object of positions: this prompt's, pass or fail */
 					  "{\"2\": \"pass\"}", "{\"1\": \"passed\"}",
-					  "{\"01\": \"pass\"}", "{\"3\": true}"};
+					  "{\"01\": \"pass\"}", "{\"3\": true}",
+					  /* refused whole: position 1 is not decided by it */
+					  "{\"1\": \"pass\", \"3\": \"maybe\"}"};
 	for (size_t i = 0; i < METRO_ARRAY_SIZE(bad); i++) {
 		json_error_t je;
 		json_object_set_new(in, "answer", json_loads(bad[i], JSON_DECODE_ANY, &je));
@@ -725,26 +801,58 @@ static void test_commands(void **state)
 		if (rc != METRO_E_INVAL)
 			fprintf(stderr, "answer %s accepted\n", bad[i]);
 		assert_int_equal(rc, METRO_E_INVAL);
-		assert_null(h.e->answer);
+		assert_int_equal(json_object_size(h.e->decided), 0);
+		assert_int_equal(h.e->prompt_left, 2);
 	}
-	json_object_set_new(in, "answer", json_pack("{ssss}", "1", "pass", "3", "fail"));
+	/* a partial answer decides position 3 only; the prompt stays open for position 1 */
+	json_object_set_new(in, "answer", json_pack("{ss}", "3", "fail"));
 	assert_int_equal(metro_engine_command(h.e, "input", in, err, sizeof err), 0);
-	assert_true(json_is_object(h.e->answer));
-	assert_string_equal(h.e->answer_operator, "op");
+	assert_int_equal(h.e->prompt_left, 1);
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(h.e->decided, "3"), "answer")),
+		"fail");
+	assert_null(json_object_get(h.e->decided, "1"));
+	/* position 3 again: refused whole, position 1 stays open */
+	json_object_set_new(in, "answer", json_pack("{ssss}", "1", "pass", "3", "pass"));
+	assert_int_equal(metro_engine_command(h.e, "input", in, err, sizeof err), METRO_E_INVAL);
+	assert_string_equal(err, "answer: position 3 is decided already, by an earlier answer");
+	assert_null(json_object_get(h.e->decided, "1"));
+	/* an automated answer: refused on a rig that is not simulated, for an item no sensor
+	 * decides; taken on a simulated one, recorded as automated with its client */
+	json_t *au = json_pack("{sssssssbss}", "prompt", "visual-2", "answer", "pass", "operator",
+			       "automated", "automated", 1, "client", "robot");
+	h.e->b->simulated = 0;
+	assert_int_equal(metro_engine_command(h.e, "input", au, err, sizeof err), METRO_E_DENIED);
+	assert_int_equal(h.e->prompt_left, 1);
+	h.e->b->simulated = 1;
+	assert_int_equal(metro_engine_command(h.e, "input", au, err, sizeof err), 0);
+	assert_int_equal(h.e->prompt_left, 0);
+	json_t *d1 = json_object_get(h.e->decided, "1");
+	assert_string_equal(json_string_value(json_object_get(d1, "answer")), "pass");
+	assert_string_equal(json_string_value(json_object_get(d1, "operator")), "automated");
+	assert_string_equal(json_string_value(json_object_get(d1, "by")), "automated");
+	assert_string_equal(json_string_value(json_object_get(d1, "client")), "robot");
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(h.e->decided, "3"), "operator")),
+		"op");
+	json_decref(au);
+	/* every position decided: the prompt takes no more answers */
 	json_object_set_new(in, "answer", json_string("fail"));
-	json_object_set_new(in, "operator", json_string("second"));
-	assert_int_equal(metro_engine_command(h.e, "input", in, err, sizeof err), 0);
-	assert_string_equal(json_string_value(h.e->answer), "fail"); /* the last answer counts */
-	assert_string_equal(h.e->answer_operator, "second");
-	/* a readings prompt takes readings only */
+	assert_int_equal(metro_engine_command(h.e, "input", in, err, sizeof err), METRO_E_STATE);
+	h.e->prompt_left = 1; /* (for the readings below) */
+	/* a readings prompt takes readings only, and closes on the first one taken */
 	h.e->prompt_readings = 1;
-	json_object_set_new(in, "answer", json_pack("{ss}", "3", "12.5"));
-	assert_int_equal(metro_engine_command(h.e, "input", in, err, sizeof err), 0);
 	json_object_set_new(in, "answer", json_pack("{ss}", "3", "pass"));
 	assert_int_equal(metro_engine_command(h.e, "input", in, err, sizeof err), METRO_E_INVAL);
 	assert_string_equal(err,
 			    "answer: position 3: not a meter reading (a decimal number of m3, 0 "
 			    "to 1e9, e.g. \"123.4567\")");
+	assert_null(h.e->answer);
+	json_object_set_new(in, "answer", json_pack("{ss}", "3", "12.5"));
+	assert_int_equal(metro_engine_command(h.e, "input", in, err, sizeof err), 0);
+	assert_string_equal(json_string_value(json_object_get(h.e->answer, "3")), "12.5");
+	assert_string_equal(h.e->answer_operator, "op");
+	assert_int_equal(h.e->prompt_left, 0);
 	json_decref(in);
 	teardown_harness(&h);
 }
@@ -922,6 +1030,117 @@ static void test_run_judgements(void **state)
 	assert_string_equal(json_string_value(json_object_get(pts[0]->values, "answer")), "fail");
 	assert_string_equal(json_string_value(json_object_get(pts[0]->values, "operator")),
 			    "tester");
+	teardown_harness(&h);
+}
+
+/* Partial answers: each decides the positions it names, the prompt is published again with
+ * the positions still open and closes once every position is decided; one left open at the
+ * prompt timeout is in error, the decided ones keep their verdicts. */
+static void test_run_partial(void **state)
+{
+	(void)state;
+	struct harness h;
+	judge_batch(&h, "600");
+	/* visual: 2 fails, then the rest pass (an automated answer); leak (1 and 3): 3 fails,
+	 * then 1 passes; seal (1): pass */
+	h.answers[0] = "{\"2\": \"fail\"}";
+	h.answers[1] = "\"pass\"";
+	h.automated[1] = 1;
+	h.answers[2] = "{\"3\": \"fail\"}";
+	h.answers[3] = "{\"1\": \"pass\"}";
+	h.answers[4] = "\"pass\"";
+	h.nanswers = 5;
+	assert_string_equal(metro_engine_run(h.e), "done");
+	assert_int_equal(h.answered, 5);
+	static const char *const want[][4] = {
+		/* positions, open, decided, closed: operator */
+		{"[1,2,3]", "[1,2,3]", NULL, NULL},
+		{"[1,2,3]", "[1,3]", "{\"2\":\"fail\"}", NULL},
+		{"[1,2,3]", "[]", "{\"1\":\"pass\",\"2\":\"fail\",\"3\":\"pass\"}",
+		 "automated, tester"},
+		{"[1,3]", "[1,3]", NULL, NULL},
+		{"[1,3]", "[1]", "{\"3\":\"fail\"}", NULL},
+		{"[1,3]", "[]", "{\"1\":\"pass\",\"3\":\"fail\"}", "tester"},
+		{"[1]", "[1]", NULL, NULL},
+		{"[1]", "[]", "{\"1\":\"pass\"}", "tester"},
+	};
+	size_t np = 0;
+	for (size_t i = 0; i < h.ndocs; i++) {
+		if (strcmp(h.kinds[i], "prompt") != 0)
+			continue;
+		assert_true(np < METRO_ARRAY_SIZE(want));
+		json_t *d = h.docs[i];
+		char *p = json_dumps(json_object_get(d, "positions"), JSON_COMPACT);
+		char *o = json_dumps(json_object_get(d, "open"), JSON_COMPACT);
+		char *dec = json_object_get(d, "decided")
+				    ? json_dumps(json_object_get(d, "decided"),
+						 JSON_COMPACT | JSON_SORT_KEYS)
+				    : NULL;
+		if (strcmp(p, want[np][0]) || strcmp(o, want[np][1]) ||
+		    (want[np][2] ? !dec || strcmp(dec, want[np][2]) : dec != NULL))
+			fprintf(stderr, "prompt %zu: %s %s %s\n", np, p, o, dec ? dec : "-");
+		assert_string_equal(p, want[np][0]);
+		assert_string_equal(o, want[np][1]);
+		if (want[np][2])
+			assert_string_equal(dec, want[np][2]);
+		else
+			assert_null(dec);
+		free(p);
+		free(o);
+		free(dec);
+		int closed = json_is_true(json_object_get(d, "closed"));
+		assert_int_equal(closed, want[np][3] != NULL);
+		if (closed)
+			assert_string_equal(json_string_value(json_object_get(d, "operator")),
+					    want[np][3]);
+		np++;
+	}
+	assert_int_equal(np, METRO_ARRAY_SIZE(want));
+	assert_int_equal(verdict_of(&h, 1)->verdict, METRO_VERDICT_PASS);
+	assert_int_equal(verdict_of(&h, 2)->verdict, METRO_VERDICT_FAIL);
+	assert_failed_items(verdict_of(&h, 2), "[\"visual\"]");
+	assert_int_equal(verdict_of(&h, 3)->verdict, METRO_VERDICT_FAIL);
+	assert_failed_items(verdict_of(&h, 3), "[\"leak\"]");
+	/* each point says who decided it: position 1's visual by the automated answer */
+	const struct metro_point_result *pts[8];
+	assert_int_equal(points_of(&h, 1, "visual", pts, 8), 1);
+	json_t *v = pts[0]->values;
+	assert_string_equal(json_string_value(json_object_get(v, "operator")), "automated");
+	assert_string_equal(json_string_value(json_object_get(v, "by")), "automated");
+	assert_string_equal(json_string_value(json_object_get(v, "client")), "test-client");
+	assert_string_equal(json_string_value(json_object_get(v, "rule")),
+			    "automated answer on a simulated rig");
+	assert_int_equal(points_of(&h, 2, "visual", pts, 8), 1);
+	v = pts[0]->values;
+	assert_string_equal(json_string_value(json_object_get(v, "operator")), "tester");
+	assert_null(json_object_get(v, "by"));
+	assert_string_equal(json_string_value(json_object_get(v, "rule")), "operator judgement");
+	teardown_harness(&h);
+
+	/* the prompt times out with position 1 decided: it keeps its fail, 2 and 3 are in
+	 * error */
+	judge_batch(&h, "1");
+	h.answers[0] = "{\"1\": \"fail\"}";
+	h.answers[1] = NULL;
+	h.nanswers = 2;
+	assert_string_equal(metro_engine_run(h.e), "done");
+	assert_int_equal(verdict_of(&h, 1)->verdict, METRO_VERDICT_FAIL);
+	for (int p = 2; p <= 3; p++) {
+		const struct metro_verdict_result *vr = verdict_of(&h, p);
+		assert_int_equal(vr->verdict, METRO_VERDICT_ERROR);
+		assert_string_equal(
+			vr->reason,
+			"visual: no answer to prompt visual-1 within the prompt timeout");
+	}
+	json_t *last = NULL;
+	for (size_t i = 0; i < h.ndocs; i++)
+		if (!strcmp(h.kinds[i], "prompt"))
+			last = h.docs[i];
+	assert_true(json_is_true(json_object_get(last, "closed")));
+	assert_true(json_is_false(json_object_get(last, "answered")));
+	char *o = json_dumps(json_object_get(last, "open"), JSON_COMPACT);
+	assert_string_equal(o, "[2,3]");
+	free(o);
 	teardown_harness(&h);
 }
 
@@ -1344,13 +1563,13 @@ int main(void)
 	tu_srcdir();
 	metro_log_set_level(METRO_LOG_ERR - 1); /* rig faults are provoked on purpose */
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_state_names),	  cmocka_unit_test(test_rounding_helpers),
-		cmocka_unit_test(test_readings),	  cmocka_unit_test(test_commands),
-		cmocka_unit_test(test_point_aggregation), cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_run_judgements),	  cmocka_unit_test(test_run_stop_and_abort),
-		cmocka_unit_test(test_run_unanswered),	  cmocka_unit_test(test_run_resumed),
-		cmocka_unit_test(test_water_retest),	  cmocka_unit_test(test_load_point_band),
-		cmocka_unit_test(test_constant_test),
+		cmocka_unit_test(test_state_names),	   cmocka_unit_test(test_rounding_helpers),
+		cmocka_unit_test(test_readings),	   cmocka_unit_test(test_commands),
+		cmocka_unit_test(test_point_aggregation),  cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_run_judgements),	   cmocka_unit_test(test_run_partial),
+		cmocka_unit_test(test_run_stop_and_abort), cmocka_unit_test(test_run_unanswered),
+		cmocka_unit_test(test_run_resumed),	   cmocka_unit_test(test_water_retest),
+		cmocka_unit_test(test_load_point_band),	   cmocka_unit_test(test_constant_test),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

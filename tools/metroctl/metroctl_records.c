@@ -194,6 +194,40 @@ static void print_compact(const char *indent, const char *label, json_t *v)
 	free(t);
 }
 
+/* One recorded answer as it bears on position `position`: what it decided for it and who
+ * gave it — a person by name, or an automated answer as automated, with the client that sent
+ * it (and the sensor that decides the item).  An answer that decided other positions only is
+ * left out.  A record from before answers were recorded as documents shows its text. */
+static void print_input(json_t *x, json_int_t position)
+{
+	json_t *doc = json_loads(str(x, "answer"), JSON_DECODE_ANY, NULL);
+	json_t *decided = json_object_get(doc, "decided");
+	if (!json_is_object(decided)) {
+		printf("  %s: \"%s\" by %s at %s\n", str(x, "prompt"), str(x, "answer"),
+		       str(x, "operator"), str(x, "answered"));
+		json_decref(doc);
+		return;
+	}
+	char key[24];
+	snprintf(key, sizeof key, "%lld", (long long)position);
+	json_t *v = json_object_get(decided, key);
+	if (v) {
+		char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+		if (!strcmp(str(doc, "by"), "automated"))
+			printf("  %s: %s AUTOMATED (not a person's answer%s%s; client %s) at %s\n",
+			       str(x, "prompt"), t,
+			       json_is_string(json_object_get(doc, "sensor")) ? ": sensor " : "",
+			       json_is_string(json_object_get(doc, "sensor")) ? str(doc, "sensor")
+									      : "",
+			       str(doc, "client"), str(x, "answered"));
+		else
+			printf("  %s: %s by %s (client %s) at %s\n", str(x, "prompt"), t,
+			       str(x, "operator"), str(doc, "client"), str(x, "answered"));
+		free(t);
+	}
+	json_decref(doc);
+}
+
 static void print_evidence(json_t *e)
 {
 	json_t *run = json_object_get(e, "run"), *proc = json_object_get(run, "procedure");
@@ -279,8 +313,7 @@ static void print_evidence(json_t *e)
 	if (json_array_size(json_object_get(e, "inputs")))
 		printf("operator inputs:\n");
 	json_array_foreach (json_object_get(e, "inputs"), i, x) {
-		printf("  %s: \"%s\" by %s at %s\n", str(x, "prompt"), str(x, "answer"),
-		       str(x, "operator"), str(x, "answered"));
+		print_input(x, json_integer_value(json_object_get(e, "position")));
 	}
 	printf("certificates:\n");
 	json_array_foreach (json_object_get(e, "certificates"), i, x) {

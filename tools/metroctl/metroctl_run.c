@@ -277,23 +277,24 @@ static void wait_progress(int tty, const char *rig, json_t *r, size_t *last_poin
 }
 
 /* Answer an open judgement prompt of rig once with auto_answer (answered remembers the last
- * prompt answered).  A refusal is said on stderr; the wait goes on (the prompt may have been
- * answered by someone else, or it times out in the run). */
+ * prompt answered): an automated answer ("automated": true, no operator), which the daemon
+ * records as automated with this client, and takes only on a simulated rig or for an item a
+ * sensor decides.  It decides every position still open.  A refusal is said on stderr; the
+ * wait goes on (a person may answer, or the prompt times out in the run). */
 static void answer_prompt(const struct metroctl_opts *o, int say, const char *rig, json_t *prompt,
-			  const char *auto_answer, const char *operator_name, char answered[64])
+			  const char *auto_answer, char answered[64])
 {
 	if (!prompt || !auto_answer || !strcmp(str(prompt, "prompt"), answered) ||
 	    typed_prompt(prompt, rig))
 		return;
 	metro_strlcpy(answered, str(prompt, "prompt"), 64);
-	json_t *ans =
-		metroctl_request(o, json_pack("{sissssssssss}", "id", 2, "cmd", "input", "rig", rig,
-					      "prompt", str(prompt, "prompt"), "answer",
-					      auto_answer, "operator", operator_name));
+	json_t *ans = metroctl_request(o, json_pack("{sisssssssssb}", "id", 2, "cmd", "input",
+						    "rig", rig, "prompt", str(prompt, "prompt"),
+						    "answer", auto_answer, "automated", 1));
 	if (ans && !json_is_true(json_object_get(ans, "ok")))
 		metroctl_refusal("input (--auto-answer)", ans);
 	else if (ans && say)
-		printf("%s: answered prompt %s (%s): %s\n", rig, str(prompt, "prompt"),
+		printf("%s: answered prompt %s (%s): %s (automated)\n", rig, str(prompt, "prompt"),
 		       str(prompt, "question"), auto_answer);
 	json_decref(ans);
 }
@@ -334,7 +335,7 @@ static int worse_run_exit(int a, int b)
  * the daemon's record store fails: the run's end and verdicts can never be committed then,
  * so they never come. */
 static int wait_run(const struct metroctl_opts *o, const char *rig, const char *run,
-		    const char *auto_answer, const char *operator_name)
+		    const char *auto_answer)
 {
 	int tty = isatty(1);
 	size_t last_points = (size_t)-1;
@@ -360,7 +361,7 @@ static int wait_run(const struct metroctl_opts *o, const char *rig, const char *
 		}
 		wait_progress(tty, rig, r, &last_points, last_state);
 		answer_prompt(o, !o->json && !tty, rig, json_object_get(r, "prompt"), auto_answer,
-			      operator_name, answered);
+			      answered);
 		/* The run ends with its result, then the rig reaches its safe state (read back)
 		 * and goes idle: wait for that too (up to 30 s), so that a start right after
 		 * --wait finds the rig free. */
@@ -464,14 +465,12 @@ static int start(int argc, char **argv, const struct metroctl_opts *o)
 	json_object_set_new(req, "id", json_integer(1));
 	json_object_set_new(req, "cmd", json_string("start"));
 	char *rig_name = metro_strdup(str(req, "rig"));
-	char *op_name = metro_strdup(str(req, "operator"));
 	json_t *reply = NULL;
 	int rc = metroctl_call(o, req, wait ? NULL : print_ok, &reply);
 	if (rc == METROCTL_EXIT_OK && wait)
-		rc = wait_run(o, rig_name, str(reply, "run"), auto_answer, op_name);
+		rc = wait_run(o, rig_name, str(reply, "run"), auto_answer);
 	json_decref(reply);
 	free(rig_name);
-	free(op_name);
 	return rc;
 }
 
@@ -507,7 +506,7 @@ static int resume_run(int argc, char **argv, const struct metroctl_opts *o)
 					 argv[optind], "operator", op),
 			       wait ? NULL : print_ok, &reply);
 	if (rc == METROCTL_EXIT_OK && wait)
-		rc = wait_run(o, str(reply, "rig"), str(reply, "run"), auto_answer, op);
+		rc = wait_run(o, str(reply, "rig"), str(reply, "run"), auto_answer);
 	json_decref(reply);
 	return rc;
 }
@@ -564,7 +563,7 @@ static double progress(json_t *run)
 /* What follow keeps of the runs it follows (at most 16). */
 struct follow {
 	const struct metroctl_opts *o;
-	const char *auto_answer, *op;
+	const char *auto_answer;
 	char **runs;
 	int n, tty;
 	char answered[16][64];
@@ -618,7 +617,7 @@ static int follow_one(struct follow *f, int i)
 		snprintf(topic, sizeof topic, "run.%s", f->rig[i]);
 		metroctl_store_watch_topic(f->w, topic); /* wakes on the run's state changes */
 	}
-	answer_prompt(f->o, 0, str(r, "rig"), json_object_get(r, "prompt"), f->auto_answer, f->op,
+	answer_prompt(f->o, 0, str(r, "rig"), json_object_get(r, "prompt"), f->auto_answer,
 		      f->answered[i]);
 	follow_line(f, i, r);
 	if (!f->finals[i] && json_object_get(r, "result"))
@@ -635,7 +634,6 @@ static int follow_one(struct follow *f, int i)
 static int follow(int argc, char **argv, const struct metroctl_opts *o)
 {
 	static const struct option opts[] = {{"auto-answer", required_argument, NULL, 'a'},
-					     {"operator", required_argument, NULL, 'p'},
 					     {0, 0, 0, 0}};
 	struct follow f;
 	memset(&f, 0, sizeof f);
@@ -644,15 +642,14 @@ static int follow(int argc, char **argv, const struct metroctl_opts *o)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'a')
 			f.auto_answer = optarg;
-		else if (c == 'p')
-			f.op = optarg;
 		else
 			return METROCTL_EXIT_USAGE;
 	}
 	f.n = argc - optind;
-	if (f.n < 1 || f.n > 16 || (f.auto_answer && !f.op)) {
-		fprintf(stderr, "usage: metroctl follow RUN... [--auto-answer pass|fail --operator "
-				"NAME]\n");
+	if (f.n < 1 || f.n > 16 ||
+	    (f.auto_answer && strcmp(f.auto_answer, "pass") != 0 &&
+	     strcmp(f.auto_answer, "fail") != 0)) {
+		fprintf(stderr, "usage: metroctl follow RUN... [--auto-answer pass|fail]\n");
 		return METROCTL_EXIT_USAGE;
 	}
 	f.runs = argv + optind;
@@ -801,12 +798,15 @@ int metroctl_run(int argc, char **argv, const struct metroctl_opts *o)
 		if (argc - optind < 3 || !op) {
 			fprintf(stderr,
 				"usage: metroctl input RIG PROMPT pass|fail --operator NAME\n"
+				"       metroctl input RIG PROMPT POSITION=pass|fail... --operator "
+				"NAME\n"
 				"       metroctl input RIG PROMPT POSITION=READING... "
 				"--operator NAME\n");
 			return METROCTL_EXIT_USAGE;
 		}
-		/* pass|fail answers a judgement; POSITION=READING pairs answer a prompt for
-		 * typed meter readings, passed on as exact decimal text */
+		/* pass|fail answers every position of a judgement still open; POSITION=VALUE pairs
+		 * decide the positions they name (pass or fail), or give typed meter readings,
+		 * passed on as exact decimal text.  A person's answer: never "automated". */
 		json_t *answer = NULL;
 		if (argc - optind == 3 && !strchr(argv[optind + 2], '=')) {
 			answer = json_string(argv[optind + 2]);
@@ -817,12 +817,21 @@ int metroctl_run(int argc, char **argv, const struct metroctl_opts *o)
 				char pos[16];
 				if (!eq || eq == argv[k] || (size_t)(eq - argv[k]) >= sizeof pos) {
 					fprintf(stderr,
-						"metroctl input: '%s' is not POSITION=READING\n",
+						"metroctl input: '%s' is not POSITION=VALUE\n",
 						argv[k]);
 					json_decref(answer);
 					return METROCTL_EXIT_USAGE;
 				}
 				snprintf(pos, sizeof pos, "%.*s", (int)(eq - argv[k]), argv[k]);
+				if (json_object_get(answer, pos)) {
+					fprintf(stderr,
+						"metroctl input: position %s is named twice; "
+						"nothing "
+						"was sent\n",
+						pos);
+					json_decref(answer);
+					return METROCTL_EXIT_USAGE;
+				}
 				json_object_set_new(answer, pos, json_string(eq + 1));
 			}
 		}

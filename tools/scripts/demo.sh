@@ -78,7 +78,7 @@ done
 # follow exits 0 when every meter passed, 1 when a batch is done with failed meters (the demo's
 # are: notices of nonconformity), anything else when a batch did not run to its end.
 rc=0
-"$M" follow "${runs[@]}" --auto-answer pass --operator "demo operator (simulated)" || rc=$?
+"$M" follow "${runs[@]}" --auto-answer pass || rc=$? # recorded as automated answers
 [ $rc -le 1 ] || fail "a batch did not run to its end (metroctl follow: exit $rc)"
 
 echo

@@ -4,7 +4,8 @@
 #  (b) CURVE: a person's own key (metroctl keygen --person) authenticates them: the run's
 #      operator and the audit actor are the person, whatever is typed; typing another name is
 #      refused (not-you); a lapsed qualification and a procedure the person is not authorised
-#      for are refused (not-qualified) and audited; a program client of the allowlist keeps
+#      for are refused (not-qualified) and audited; a prompt answered by the person is
+#      recorded as theirs without a typed name; a program client of the allowlist keeps
 #      its role; a person removed by a reload is refused at once (unauthorised);
 #  (c) ipc://: the peer's Unix user (SO_PEERCRED) maps to a person; unmapped, the request is
 #      unauthenticated ("unix:USER") and gets control.unauthenticated's role, `none` refusing;
@@ -81,6 +82,15 @@ out=$(as li --json start "$TMP/batch.yaml")
 check "(b) li starts the batch without typing a name" "$(echo "$out" | code)" "ok"
 run=$(echo "$out" | json "d['run']")
 check "(b) the run's operator is li" "$(as li --json run "$run" | json "d['run']['operator'] if 'run' in d else d.get('operator')")" "li"
+# li answers the first prompt (visual-1) without typing a name; the observer program may not
+prompt=
+for _ in $(seq 100); do
+	prompt=$(as li --json rigs | json "d['rigs'][0].get('prompt') or ''")
+	[ -n "$prompt" ] && break; sleep 0.1
+done
+check "(b) the batch asks its first question" "$prompt" "visual-1"
+check "(b) the observer program may not answer" "$(as sink --json input water-1 visual-1 3=fail | code)" "forbidden"
+check "(b) li answers position 3 without typing a name" "$(as li --json input water-1 visual-1 3=fail | code)" "ok"
 as li abort water-1 >/dev/null
 for _ in $(seq 100); do [ "$(as li --json rigs | json "d['rigs'][0]['state']")" = idle ] && break; sleep 0.1; done
 # wang is removed from the registry: refused at once, on the connection metroctl opens anew
@@ -96,6 +106,7 @@ kill "$METROD_PID"; wait "$METROD_PID" 2>/dev/null
 q() { sqlite3 "$TMP/records.db" "$1"; }
 check "(b) li's start is audited with li as the actor" "$(q "SELECT count(*) FROM audit_events WHERE actor='li' AND action='start' AND why='accepted'")" "1"
 check "(b) the run records li as its operator" "$(q "SELECT operator FROM runs WHERE id=$run")" "li"
+check "(b) the answer is recorded as li's" "$(q "SELECT operator || ' ' || json_extract(answer, '\$.client') FROM inputs WHERE run=$run")" "li li"
 check "(b) wang's and zhao's refusals are audited under their names" \
 	"$(q "SELECT count(*) FROM audit_events WHERE actor IN ('wang','zhao') AND action='start' AND why LIKE 'refused: not-qualified:%'")" "2"
 

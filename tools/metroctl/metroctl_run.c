@@ -474,7 +474,7 @@ static int start(int argc, char **argv, const struct metroctl_opts *o)
 	return rc;
 }
 
-/* resume-run RUN --operator NAME [--wait [--auto-answer pass|fail]]: continue an incomplete
+/* resume-run RUN [--operator NAME] [--wait [--auto-answer pass|fail]]: continue an incomplete
  * run as a new run that runs only the points without a committed result. */
 static int resume_run(int argc, char **argv, const struct metroctl_opts *o)
 {
@@ -494,17 +494,18 @@ static int resume_run(int argc, char **argv, const struct metroctl_opts *o)
 		else
 			return METROCTL_EXIT_USAGE;
 	}
-	if (optind + 1 != argc || !op ||
+	if (optind + 1 != argc ||
 	    (auto_answer && strcmp(auto_answer, "pass") != 0 && strcmp(auto_answer, "fail") != 0)) {
-		fprintf(stderr, "usage: metroctl resume-run RUN --operator NAME [--wait] "
+		fprintf(stderr, "usage: metroctl resume-run RUN [--operator NAME] [--wait] "
 				"[--auto-answer pass|fail]\n");
 		return METROCTL_EXIT_USAGE;
 	}
+	/* --operator: who runs it, when the connection does not authenticate a person */
+	json_t *req = json_pack("{sisss}", "id", 1, "cmd", "resume-run", "run", argv[optind]);
+	if (op)
+		json_object_set_new(req, "operator", json_string(op));
 	json_t *reply = NULL;
-	int rc = metroctl_call(o,
-			       json_pack("{sissssss}", "id", 1, "cmd", "resume-run", "run",
-					 argv[optind], "operator", op),
-			       wait ? NULL : print_ok, &reply);
+	int rc = metroctl_call(o, req, wait ? NULL : print_ok, &reply);
 	if (rc == METROCTL_EXIT_OK && wait)
 		rc = wait_run(o, str(reply, "rig"), str(reply, "run"), auto_answer);
 	json_decref(reply);
@@ -795,13 +796,16 @@ int metroctl_run(int argc, char **argv, const struct metroctl_opts *o)
 				return METROCTL_EXIT_USAGE;
 			op = optarg;
 		}
-		if (argc - optind < 3 || !op) {
+		if (argc - optind < 3) {
 			fprintf(stderr,
-				"usage: metroctl input RIG PROMPT pass|fail --operator NAME\n"
-				"       metroctl input RIG PROMPT POSITION=pass|fail... --operator "
-				"NAME\n"
+				"usage: metroctl input RIG PROMPT pass|fail [--operator NAME]\n"
+				"       metroctl input RIG PROMPT POSITION=pass|fail... "
+				"[--operator "
+				"NAME]\n"
 				"       metroctl input RIG PROMPT POSITION=READING... "
-				"--operator NAME\n");
+				"[--operator NAME]\n"
+				"(--operator: who answers, when the connection does not "
+				"authenticate a person)\n");
 			return METROCTL_EXIT_USAGE;
 		}
 		/* pass|fail answers every position of a judgement still open; POSITION=VALUE pairs
@@ -835,11 +839,12 @@ int metroctl_run(int argc, char **argv, const struct metroctl_opts *o)
 				json_object_set_new(answer, pos, json_string(eq + 1));
 			}
 		}
-		return metroctl_call(o,
-				     json_pack("{sisssssssoss}", "id", 1, "cmd", "input", "rig",
-					       argv[optind], "prompt", argv[optind + 1], "answer",
-					       answer, "operator", op),
-				     print_ok, NULL);
+		json_t *req = json_pack("{sisssssssO}", "id", 1, "cmd", "input", "rig",
+					argv[optind], "prompt", argv[optind + 1], "answer", answer);
+		json_decref(answer);
+		if (op)
+			json_object_set_new(req, "operator", json_string(op));
+		return metroctl_call(o, req, print_ok, NULL);
 	}
 	/* pause, resume, stop, abort, halt */
 	if (argc != 2) {

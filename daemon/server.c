@@ -271,13 +271,14 @@ struct ep_swap {
  * Returns 0, or -1 with why set (logged). */
 static int ep_swap_prepare(struct metro_server *s, struct ep_swap *w, int type, void *running,
 			   const char *old_ep, const struct metro_curve_conf *old_cc,
-			   const char *ep, const struct metro_curve_conf *cc, char *why,
-			   size_t whylen)
+			   const char *ep, const struct metro_curve_conf *cc, int people_removed,
+			   char *why, size_t whylen)
 {
 	memset(w, 0, sizeof *w);
 	w->running = running;
 	int moved = strcmp(old_ep, ep) != 0;
-	if (!moved && !metro_curve_differs(old_cc, cc, type == ZMQ_PUB))
+	int sessions_revoked = type == ZMQ_PUB && cc->enabled && people_removed;
+	if (!moved && !metro_curve_differs(old_cc, cc, type == ZMQ_PUB) && !sessions_revoked)
 		return 0;
 	if (!moved) {
 		size_t len = sizeof w->gave_up;
@@ -295,6 +296,16 @@ static int ep_swap_prepare(struct metro_server *s, struct ep_swap *w, int type, 
 	}
 	w->fresh = bind_socket(s->zctx, type, ep, cc, !moved, why, whylen);
 	return w->fresh ? 0 : -1;
+}
+
+/* Whether a person's key of a is no longer one of b's: a PUB socket, which cannot check each
+ * message against the registry, must then drop its sessions (ep_swap_prepare). */
+static int person_keys_removed(const struct metro_config *a, const struct metro_config *b)
+{
+	for (size_t i = 0; i < a->npeople; i++)
+		if (a->people[i].curve_z85[0] && !metro_person_by_curve(b, a->people[i].curve_z85))
+			return 1;
+	return 0;
 }
 
 /* The reload failed: the running socket keeps (or gets back) its address. */
@@ -364,12 +375,12 @@ int metro_server_reload(struct metro_server *s)
 	struct ep_swap control = {0}, publish = {0};
 	char why[sizeof s->last_reload_error];
 	if (ep_swap_prepare(s, &control, ZMQ_ROUTER, s->control, s->cfg->control_endpoint,
-			    &s->cfg->control_curve, next->control_endpoint, &next->control_curve,
+			    &s->cfg->control_curve, next->control_endpoint, &next->control_curve, 0,
 			    why, sizeof why))
 		goto bind_failed;
 	if (ep_swap_prepare(s, &publish, ZMQ_PUB, s->publish, s->cfg->publish_endpoint,
 			    &s->cfg->publish_curve, next->publish_endpoint, &next->publish_curve,
-			    why, sizeof why))
+			    person_keys_removed(s->cfg, next), why, sizeof why))
 		goto bind_failed;
 	s->control = ep_swap_commit(&control);
 	s->publish = ep_swap_commit(&publish);

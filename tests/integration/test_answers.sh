@@ -128,7 +128,7 @@ r=$(req "{\"id\": 3, \"cmd\": \"input\", \"rig\": \"water-1\", \"prompt\": \"$p\
 check "(b) an automated partial answer on a simulated rig is taken" "$(head -n 1 <<<"$r")" "True"
 check "(b) recorded as automated, with the client, not as a person's" \
 	"$(sq "select operator, json_extract(answer, '\$.by'), json_extract(answer, '\$.client'), json(json_extract(answer, '\$.decided')) from inputs where run = $run and prompt = '$p'")" \
-	'automated|automated|local|{"1":"fail"}'
+	'automated|automated|unauthenticated|{"1":"fail"}'
 # the rest by metroctl follow --auto-answer: it sends an automated answer
 mctl follow "$run" --auto-answer pass >"$TMP/follow.out" 2>"$TMP/follow.err" &
 FOLLOW_PID=$!
@@ -140,14 +140,14 @@ check "(b) metroctl follow --auto-answer: recorded as automated" \
 for _ in $(seq 100); do [ "$(points "$run" leak)" != "[]" ] && break; sleep 0.1; done
 check "(b) leak: 1 failed by the automated answer, its points say so" \
 	"$(mctl --json run "$run" | json "sorted({(p['verdict'], p['values']['operator'], p['values'].get('by'), p['values'].get('client'), p['values']['rule']) for p in d['run']['points'] if p['item'] == 'leak'})")" \
-	"[('fail', 'automated', 'automated', 'local', 'automated answer on a simulated rig'), ('pass', 'automated', 'automated', 'local', 'automated answer on a simulated rig')]"
+	"[('fail', 'automated', 'automated', 'unauthenticated', 'automated answer on a simulated rig'), ('pass', 'automated', 'automated', 'unauthenticated', 'automated answer on a simulated rig')]"
 mctl abort water-1 >/dev/null
 check "(b) the run is aborted" "$(wait_result "$run")" "aborted"
 wait "$FOLLOW_PID"
 mctl audit-head >/dev/null
 mctl trace --db "$TMP/records.db" --no-verify WM-2024-0001 >"$TMP/trace1.out" 2>&1
-check "(b) trace of position 1: bob's visual answer, by name" "$(grep -c "^  visual-1: \"pass\" by bob (client local)" "$TMP/trace1.out")" "1"
-check "(b) ... the automated leak answer as automated, with the client" "$(grep -c "^  leak-2: \"fail\" AUTOMATED (not a person's answer; client local)" "$TMP/trace1.out")" "1"
+check "(b) trace of position 1: bob's visual answer, by name" "$(grep -c "^  visual-1: \"pass\" by bob (client unauthenticated)" "$TMP/trace1.out")" "1"
+check "(b) ... the automated leak answer as automated, with the client" "$(grep -c "^  leak-2: \"fail\" AUTOMATED (not a person's answer; client unauthenticated)" "$TMP/trace1.out")" "1"
 check "(b) ... alice's answer, which did not decide position 1, is not shown" "$(grep -c "alice" "$TMP/trace1.out")" "0"
 
 # (c) water-2 is not simulated: an automated answer is refused there
@@ -186,7 +186,7 @@ r=$(req "{\"id\": 6, \"cmd\": \"input\", \"rig\": \"water-2\", \"prompt\": \"$p\
 check "(d) leak (sensor: water.pressure): automated answer taken" "$(head -n 1 <<<"$r")" "True"
 check "(d) recorded as automated, with the sensor and the client" \
 	"$(sq "select operator, json_extract(answer, '\$.by'), json_extract(answer, '\$.sensor'), json_extract(answer, '\$.client') from inputs where run = $run3 and prompt = '$p'")" \
-	"automated|automated|water.pressure|local"
+	"automated|automated|water.pressure|unauthenticated"
 for _ in $(seq 100); do [ "$(points "$run3" leak)" != "[]" ] && break; sleep 0.1; done
 check "(d) the leak points say a sensor decided" \
 	"$(mctl --json run "$run3" | json "sorted({(p['values']['operator'], p['values'].get('sensor'), p['values']['rule']) for p in d['run']['points'] if p['item'] == 'leak'})")" \

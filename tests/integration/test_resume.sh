@@ -24,7 +24,7 @@ check "killed after the qmax results were committed" "$(committed)" "5"
 start_metrod "$TMP/metrod.yaml"
 check "the interrupted run is incomplete" "$(sqlite3 "$DB" 'select state from runs where id = 1')" "incomplete"
 mctl resume-run 1 >/dev/null 2>&1
-check "resume-run without an operator is a usage error" "$?" "2"
+check "resume-run without an operator (unauthenticated) is refused" "$?" "4"
 timeout 300 "$B/metroctl" -e "$CTL" --json resume-run 1 --operator "resume test" --wait --auto-answer pass >"$TMP/resume.json" 2>"$TMP/resume.err"
 rc=$?
 check "resume-run runs to its end" "$(tail -n 1 "$TMP/resume.json" | json "d.get('result')")" "done"

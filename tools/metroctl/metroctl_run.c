@@ -501,7 +501,7 @@ static int resume_run(int argc, char **argv, const struct metroctl_opts *o)
 		return METROCTL_EXIT_USAGE;
 	}
 	/* --operator: who runs it, when the connection does not authenticate a person */
-	json_t *req = json_pack("{sisss}", "id", 1, "cmd", "resume-run", "run", argv[optind]);
+	json_t *req = json_pack("{sissss}", "id", 1, "cmd", "resume-run", "run", argv[optind]);
 	if (op)
 		json_object_set_new(req, "operator", json_string(op));
 	json_t *reply = NULL;

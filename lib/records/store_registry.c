@@ -499,12 +499,13 @@ static json_t *name_list(const char *const *names, size_t n)
 
 static int person_valid(struct metro_store *s, const struct metro_person *p)
 {
-	if (st_empty(p->id) || strlen(p->id) > 63 ||
-	    strspn(p->id, "abcdefghijklmnopqrstuvwxyz"
-			  "0123456789._-") != strlen(p->id))
+	static const char idchars[] = "abcdefghijklmnopqrstuvwxyz0123456789._-";
+	const char *id = p->id ? p->id : "";
+	size_t n = strlen(id);
+	if (n == 0 || n > 63 || strspn(id, idchars) != n)
 		return st_refuse(s, METRO_E_INVAL,
 				 "a person needs an id of 1..63 characters [a-z0-9._-] (got '%s')",
-				 p->id ? p->id : "");
+				 id);
 	if (st_empty(p->name))
 		return st_refuse(s, METRO_E_INVAL, "person %s has no name", p->id);
 	if (p->roles & ~((1u << METRO_PERSON_NROLES) - 1))

@@ -10,6 +10,9 @@
  *                                         the signed steps, documents and checkpoints
  *   test_store_fixture extend DIR         one more run and checkpoint on DIR/records.db, its
  *                                         rig's profile edited since (a profile.changed event)
+ *   test_store_fixture draft DIR          on a built DIR: run 4 position 1 numbered again under
+ *                                         the signed workflow, only its `verified` step signed
+ *                                         (a certificate that is not issued)
  *   test_store_fixture build-v2 DIR       a schema-2 store (before rig profiles were recorded):
  *                                         a water run and a checkpoint; `extend` migrates it
  *   test_store_fixture forge DB PUBFILE   what a forger with write access but without the
@@ -488,6 +491,28 @@ static void build(const char *dir)
 	metro_store_close(&s); /* signs the tail */
 }
 
+static void draft(const char *dir)
+{
+	struct metro_store *s = open_store(dir);
+	char num[METRO_STORE_CERT_MAX], code[METRO_STORE_CODE_MAX], t[32], sig[METRO_CERT_SIG_HEX];
+	unsigned char seed[32], pk[32], sk[64];
+	memset(seed, 0x30, sizeof seed); /* zhang.wei's key (people_and_steps) */
+	crypto_sign_seed_keypair(pk, sk, seed);
+	CHECK(s, metro_store_certificate_draft(s, 4, 1, num));
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	char *st = metro_cert_statement(STATION, num, "verified", "zhang.wei", t, NULL, NULL);
+	if (!st || metro_cert_sign(st, sk, sig))
+		die("statement", s, METRO_E_INVAL);
+	free(st);
+	struct metro_cert_step q = {num, "verified", "zhang.wei", t, NULL, NULL, sig};
+	CHECK(s, metro_store_cert_step(s, &q, code));
+	printf("draft %s\n", num);
+	metro_store_close(&s);
+}
+
 static void extend(const char *dir)
 {
 	struct metro_store *s = open_store(dir);
@@ -694,6 +719,10 @@ int main(int argc, char **argv)
 		return selftest();
 	if (argc == 3 && !strcmp(argv[1], "build")) {
 		build(argv[2]);
+		return 0;
+	}
+	if (argc == 3 && !strcmp(argv[1], "draft")) {
+		draft(argv[2]);
 		return 0;
 	}
 	if (argc == 3 && !strcmp(argv[1], "extend")) {

@@ -1,7 +1,8 @@
 /* audit_verify.c — the offline verifier of a record store (metroctl audit verify; audit.h,
  * docs/records.md "Verifying"): integrity, every row and link hash, the claims of chained
  * rows, checkpoints and their signatures, the content hashes of procedures and rig
- * profiles, and the certificate sequence. */
+ * profiles, the certificate sequence, and every certificate step's statement, signature and
+ * the key its person held then (schema 4). */
 #include "audit.h"
 #include "audit_int.h"
 

@@ -8,6 +8,8 @@
  *   metroctl export results --db FILE --from DATE --to DATE --format csv|json [-o FILE]
  *   metroctl export inventory --db FILE --from DATE --to DATE [-o FILE]
  *
+ * A certificate under the signed workflow prints only once issued and never once voided, with
+ * the people who signed its steps (printable(); docs/reports.md "Who signs").
  * Every command verifies the store first (metro_audit_verify) and refuses one that fails;
  * certificates and batch reports are refused for records no signed checkpoint covers, and
  * the tables leave such records out and say how many.  docs/reports.md is the reference.
@@ -53,8 +55,9 @@ static void usage(FILE *out)
 		"                           [-o FILE]\n"
 		"       metroctl export inventory --db FILE --from DATE --to DATE [-o FILE]\n"
 		"options: --pubkey FILE (trusted station key, repeatable), --checker NAME,\n"
-		"         --approver NAME, --include-simulated (tables; certificates always\n"
-		"         mark simulated data)\n"
+		"         --approver NAME (only for certificates without signed steps),\n"
+		"         --include-simulated (tables; certificates always mark simulated data)\n"
+		"a certificate with signed steps prints only once issued, never once voided\n"
 		"dates are local (YYYY-MM-DD, inclusive); docs/reports.md describes every field\n"
 		"exit codes: 0 ok, 1 refused (not verified, not signed, nothing found), 2 usage,\n"
 		"            5 cannot read the store or write the output\n");

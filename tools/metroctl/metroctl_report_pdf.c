@@ -673,6 +673,61 @@ static void step_text(json_t *st, char *out, size_t cap)
 	snprintf(out, cap, "%s%s · %s", js(st, "person_name"), qual, when);
 }
 
+/* The certificate's signature block: the people who signed its steps (or, without steps, the
+ * names given by hand and the run's operator), the date of verification, the valid-until date
+ * (until: NULL for a notice) and the service-life note. */
+static void signature_block(struct pdf *p, const struct rpt_meter *m, json_t *cert,
+			    const char *date, const char *until)
+{
+	const struct rpt_ctx *c = p->ctx;
+	const struct metro_procedure *proc = m->proc;
+	json_t *run = json_object_get(m->e, "run");
+	int pass = until != NULL;
+	static const unsigned char bold[] = {1, 0};
+	struct cells cs = {0};
+	static const double ws[] = {0.30, 0.70};
+	struct table sig = {2, ws, NULL, 10, bold};
+	if (json_array_size(json_object_get(cert, "steps"))) {
+		/* signed steps: the people who signed them, as recorded */
+		static const char *const rows[][2] = {
+			{"approved", "批准人 Approver"},
+			{"checked", "核验员 Checker"},
+			{"verified", "检定员 Verifier"},
+			{"issued", "签发 Issued"},
+		};
+		for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+			char who[400];
+			json_t *st = cert_step(cert, rows[i][0]);
+			if (st)
+				step_text(st, who, sizeof who);
+			cell(&cs, "%s", rows[i][1]);
+			cell(&cs, "%s", st ? who : "—");
+		}
+		if (json_is_string(json_object_get(cert, "replaces"))) {
+			cell(&cs, "代替 Replaces");
+			cell(&cs, "%s (作废 voided)", js(cert, "replaces"));
+		}
+	} else {
+		cell(&cs, "批准人 Approver");
+		cell(&cs, "%s", c->approver ? c->approver : "");
+		cell(&cs, "核验员 Checker");
+		cell(&cs, "%s", c->checker ? c->checker : "");
+		cell(&cs, "检定员 Verifier");
+		cell(&cs, "%s", js(run, "operator"));
+	}
+	cell(&cs, "检定日期 Date of verification");
+	cell(&cs, "%s", date);
+	if (pass && proc->cert_valid_months) {
+		cell(&cs, "有效期至 Valid until");
+		cell(&cs, "%s", until);
+	}
+	if (pass && proc->cert_note) {
+		cell(&cs, "使用说明 Service life");
+		cell(&cs, "%s", proc->cert_note);
+	}
+	table_cells(p, &sig, &cs);
+}
+
 static void certificate_body(struct pdf *p, const struct rpt_meter *m)
 {
 	json_t *e = m->e, *run = json_object_get(e, "run"), *meter = json_object_get(e, "meter");
@@ -748,47 +803,7 @@ static void certificate_body(struct pdf *p, const struct rpt_meter *m)
 	table_cells(p, &t, &cs);
 
 	p->y += 10;
-	static const double ws[] = {0.30, 0.70};
-	struct table sig = {2, ws, NULL, 10, bold};
-	if (json_array_size(json_object_get(cert, "steps"))) {
-		/* signed steps: the people who signed them, as recorded */
-		static const char *const rows[][2] = {
-			{"approved", "批准人 Approver"},
-			{"checked", "核验员 Checker"},
-			{"verified", "检定员 Verifier"},
-			{"issued", "签发 Issued"},
-		};
-		for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-			char who[400];
-			json_t *st = cert_step(cert, rows[i][0]);
-			if (st)
-				step_text(st, who, sizeof who);
-			cell(&cs, "%s", rows[i][1]);
-			cell(&cs, "%s", st ? who : "—");
-		}
-		if (json_is_string(json_object_get(cert, "replaces"))) {
-			cell(&cs, "代替 Replaces");
-			cell(&cs, "%s (作废 voided)", js(cert, "replaces"));
-		}
-	} else {
-		cell(&cs, "批准人 Approver");
-		cell(&cs, "%s", c->approver ? c->approver : "");
-		cell(&cs, "核验员 Checker");
-		cell(&cs, "%s", c->checker ? c->checker : "");
-		cell(&cs, "检定员 Verifier");
-		cell(&cs, "%s", js(run, "operator"));
-	}
-	cell(&cs, "检定日期 Date of verification");
-	cell(&cs, "%s", date);
-	if (pass && proc->cert_valid_months) {
-		cell(&cs, "有效期至 Valid until");
-		cell(&cs, "%s", until);
-	}
-	if (pass && proc->cert_note) {
-		cell(&cs, "使用说明 Service life");
-		cell(&cs, "%s", proc->cert_note);
-	}
-	table_cells(p, &sig, &cs);
+	signature_block(p, m, cert, date, pass ? until : NULL);
 
 	p->y += 6;
 	snprintf(line, sizeof line, "%s · 授权证书号 Authorisation No.: %s",

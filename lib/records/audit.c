@@ -27,12 +27,27 @@
 
 const struct metro_audit_table metro_audit_tables[] = {
 	/* name, key, mutable, since */
-	{"stations", "id", 1, 1},     {"standards", "id", 1, 1},	{"rigs", "id", 1, 1},
-	{"audit_events", "id", 0, 1}, {"standard_changes", "id", 0, 1}, {"procedures", "id", 0, 1},
-	{"profiles", "id", 0, 3},     {"software", "id", 0, 1},		{"meters", "id", 0, 1},
-	{"runs", "id", 1, 1},	      {"run_standards", "id", 0, 1},	{"positions", "id", 1, 1},
-	{"points", "id", 0, 1},	      {"verdicts", "id", 0, 1},		{"inputs", "id", 0, 1},
-	{"certificates", "id", 0, 1}, {"checkpoints", "id", 0, 1},	{NULL, NULL, 0, 0},
+	{"stations", "id", 1, 1},
+	{"standards", "id", 1, 1},
+	{"rigs", "id", 1, 1},
+	{"audit_events", "id", 0, 1},
+	{"standard_changes", "id", 0, 1},
+	{"procedures", "id", 0, 1},
+	{"profiles", "id", 0, 3},
+	{"software", "id", 0, 1},
+	{"meters", "id", 0, 1},
+	{"runs", "id", 1, 1},
+	{"run_standards", "id", 0, 1},
+	{"positions", "id", 1, 1},
+	{"points", "id", 0, 1},
+	{"verdicts", "id", 0, 1},
+	{"inputs", "id", 0, 1},
+	{"certificates", "id", 0, 1},
+	{"checkpoints", "id", 0, 1},
+	{"people", "id", 1, 4},
+	{"person_changes", "id", 0, 4},
+	{"certificate_steps", "id", 0, 4},
+	{NULL, NULL, 0, 0},
 };
 
 const struct metro_audit_table *metro_audit_table(const char *name)

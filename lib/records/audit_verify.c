@@ -1,7 +1,8 @@
 /* audit_verify.c — the offline verifier of a record store (metroctl audit verify; audit.h,
  * docs/records.md "Verifying"): integrity, every row and link hash, the claims of chained
  * rows, checkpoints and their signatures, the content hashes of procedures and rig
- * profiles, and the certificate sequence. */
+ * profiles, the certificate sequence, and every certificate step's statement, signature and
+ * the key its person held then (schema 4). */
 #include "audit.h"
 #include "audit_int.h"
 
@@ -14,6 +15,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "cert_statement.h"
 #include "error.h"
 #include "util.h"
 
@@ -633,6 +635,89 @@ static void check_cert_sequence(struct vctx *v)
 	sqlite3_finalize(q);
 }
 
+/* The key person held at chain position seq: the `new` value of the latest person_changes
+ * row of their sign_pk before seq (hex, into key), or "" when none is recorded. */
+static void key_at(sqlite3_stmt *q, const char *person, int64_t seq, char key[65])
+{
+	key[0] = '\0';
+	sqlite3_bind_text(q, 1, person, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(q, 2, seq);
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(q, 0);
+		json_t *j = t ? json_loads(t, JSON_DECODE_ANY, NULL) : NULL;
+		if (json_is_string(j) && json_string_length(j) == 64)
+			memcpy(key, json_string_value(j), 65);
+		json_decref(j);
+	}
+	sqlite3_reset(q);
+}
+
+/* Every certificate step (schema 4): its statement is the one its columns state, its
+ * signature verifies under the key stored with it, and that key is the one the person held in
+ * the registry at that point of the chain (person_changes, in chain order), so a later key
+ * change leaves old steps valid and a step cannot carry a key its person never had. */
+static void check_cert_steps(struct vctx *v)
+{
+	sqlite3_stmt *st, *q;
+	if (sqlite3_prepare_v2(
+		    v->db,
+		    "SELECT id, chain_seq, station, certificate, step, person, time, why, "
+		    "replaces, statement, signature, sign_pk FROM certificate_steps "
+		    "ORDER BY id",
+		    -1, &st, NULL) != SQLITE_OK)
+		return; /* reported by check_table */
+	if (sqlite3_prepare_v2(v->db,
+			       "SELECT new FROM person_changes WHERE person = ? AND field = "
+			       "'sign_pk' AND chain_seq < ? ORDER BY chain_seq DESC LIMIT 1",
+			       -1, &q, NULL) != SQLITE_OK) {
+		fail(v, "person_changes", 0, 0, "schema", 0, "cannot read person_changes: %s",
+		     sqlite3_errmsg(v->db));
+		sqlite3_finalize(st);
+		return;
+	}
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0), seq = sqlite3_column_int64(st, 1);
+		const char *c[10];
+		for (int i = 0; i < 10; i++)
+			c[i] = sqlite3_column_type(st, i + 2) == SQLITE_TEXT
+				       ? (const char *)sqlite3_column_text(st, i + 2)
+				       : NULL;
+		const char *statement = c[7], *sig = c[8], *pk_hex = c[9];
+		int64_t at = seq ? seq : INT64_MAX;
+		char *want = metro_cert_statement(c[0], c[1], c[2], c[3], c[4], c[5], c[6]);
+		if (!want || !statement || strcmp(want, statement) != 0) {
+			fail(v, "certificate_steps", id, seq, "step-statement", at,
+			     "certificate_steps row %lld (chain record %lld, %s of %s): the signed "
+			     "statement is not the one its columns state (a column or the "
+			     "statement was edited)",
+			     (long long)id, (long long)seq, c[2] ? c[2] : "?", c[1] ? c[1] : "?");
+		}
+		free(want);
+		unsigned char pk[METRO_AUDIT_PUBKEY];
+		if (!pk_hex || metro_audit_unhex(pk_hex, strlen(pk_hex), pk, sizeof pk) ||
+		    metro_cert_verify(statement, sig, pk)) {
+			fail(v, "certificate_steps", id, seq, "step-signature", at,
+			     "certificate_steps row %lld (chain record %lld, %s of %s by %s): the "
+			     "signature does not verify under the key stored with the step",
+			     (long long)id, (long long)seq, c[2] ? c[2] : "?", c[1] ? c[1] : "?",
+			     c[3] ? c[3] : "?");
+			continue;
+		}
+		char held[65];
+		key_at(q, c[3] ? c[3] : "", seq, held);
+		if (strcasecmp(held, pk_hex) != 0)
+			fail(v, "certificate_steps", id, seq, "step-key", at,
+			     "certificate_steps row %lld (chain record %lld, %s of %s): signed "
+			     "with "
+			     "key %.16s…, but person %s held %s%.16s%s in the registry then",
+			     (long long)id, (long long)seq, c[2] ? c[2] : "?", c[1] ? c[1] : "?",
+			     pk_hex, c[3] ? c[3] : "?", held[0] ? "key " : "no key", held,
+			     held[0] ? "…" : "");
+	}
+	sqlite3_finalize(st);
+	sqlite3_finalize(q);
+}
+
 int metro_audit_verify(const struct metro_audit_opts *o, struct metro_audit_report *r)
 {
 	struct vctx v = {o, r, NULL, NULL, 0, 0};
@@ -698,6 +783,8 @@ int metro_audit_verify(const struct metro_audit_opts *o, struct metro_audit_repo
 		if (table_exists(v.db, "profiles"))
 			check_contents(&v, "profiles", "profile-hash");
 		check_cert_sequence(&v);
+		if (table_exists(v.db, "certificate_steps"))
+			check_cert_steps(&v);
 	}
 	if (!r->checkpoints) {
 		if (o->strict)

@@ -36,4 +36,14 @@ struct metro_person {
 	unsigned line;		   /* where it was defined, for messages */
 };
 
+/* The name of one role ("observer", "operator", "verifier", "checker", "approver", "manager":
+ * the bit order above), or NULL for anything but a single known bit.  These names are what
+ * the store keeps in people.roles and certificate_steps.role (person.c). */
+const char *metro_person_role_name(enum metro_person_role r);
+/* The role named name (exactly one of the names above).  Returns 0 and *out, or
+ * METRO_E_INVAL. */
+int metro_person_role_parse(const char *name, enum metro_person_role *out);
+/* Free what p owns (id, name, qualification, procedures, unix_user) and zero it; takes NULL. */
+void metro_person_free(struct metro_person *p);
+
 #endif

@@ -297,6 +297,73 @@ static const char SCHEMA_V3[] =
 	"ALTER TABLE runs ADD COLUMN profile INTEGER REFERENCES profiles(id);\n"
 	"CREATE INDEX runs_rig ON runs(rig, id);\n";
 
+/* Version 4 (#17): the person registry (chained, updated like standards, with one
+ * person_changes row per changed field), the signed steps of each certificate's workflow, and
+ * two certificates columns: `workflow` (1: issued only through the signed steps; 0: issued when
+ * numbered; NULL in rows recorded before version 4, which were issued when numbered) and
+ * `replaces` (a reissue: the voided certificate it replaces; one reissue per voided number).
+ * Rules that tie columns together are triggers (guards against mistakes; the chain and the
+ * store's checks are what hold), per-column shapes are CHECKs. */
+static const char SCHEMA_V4[] =
+	"CREATE TABLE people (\n"
+	"  id INTEGER PRIMARY KEY,\n"
+	"  person TEXT NOT NULL UNIQUE CHECK (person <> '' AND person NOT GLOB '*[^a-z0-9._-]*'),\n"
+	"  name TEXT NOT NULL CHECK (name <> ''),\n"
+	"  roles TEXT NOT NULL CHECK (json_valid(roles) AND json_type(roles) = 'array'),\n"
+	"  qualification TEXT,\n"
+	"  qualification_due TEXT CHECK (qualification_due IS NULL OR date(qualification_due) IS "
+	"qualification_due),\n"
+	"  procedures TEXT NOT NULL CHECK (json_valid(procedures) AND json_type(procedures) = "
+	"'array'),\n"
+	"  sign_pk TEXT NOT NULL " HEX64("sign_pk") " CHECK (sign_pk NOT GLOB '*[^0-9a-f]*'),\n"
+	"  unix_user TEXT,\n"
+	"  active INTEGER NOT NULL CHECK (active IN (0, 1)),\n"
+	"  updated TEXT NOT NULL,\n"
+	"  chain_seq INTEGER NOT NULL\n"
+	") STRICT;\n" NO_DELETE("people")
+	"CREATE TABLE person_changes (\n"
+	"  id INTEGER PRIMARY KEY,\n"
+	"  person TEXT NOT NULL,\n"
+	"  field TEXT NOT NULL,\n"
+	"  old TEXT " JSON_OR_NULL("old") ",\n"
+	"  new TEXT " JSON_OR_NULL("new") ",\n"
+	"  audit_event INTEGER NOT NULL REFERENCES audit_events(id),\n"
+	"  chain_seq INTEGER NOT NULL\n"
+	") STRICT;\n" IMMUTABLE("person_changes")
+	"CREATE INDEX person_changes_person ON person_changes(person);\n"
+	"ALTER TABLE certificates ADD COLUMN workflow INTEGER CHECK (workflow IS NULL OR workflow "
+	"IN (0, 1));\n"
+	"ALTER TABLE certificates ADD COLUMN replaces TEXT REFERENCES certificates(number);\n"
+	"CREATE UNIQUE INDEX certificates_replaces ON certificates(replaces) WHERE replaces IS NOT "
+	"NULL;\n"
+	/* Copies, like run_standards: the person's name, role and qualification as they were. */
+	"CREATE TABLE certificate_steps (\n"
+	"  id INTEGER PRIMARY KEY,\n"
+	"  certificate TEXT NOT NULL REFERENCES certificates(number),\n"
+	"  step TEXT NOT NULL CHECK (step IN ('verified', 'checked', 'approved', 'issued', "
+	"'voided')),\n"
+	"  station TEXT NOT NULL,\n"
+	"  person TEXT NOT NULL,\n"
+	"  person_name TEXT NOT NULL,\n"
+	"  role TEXT NOT NULL CHECK (role IN ('verifier', 'checker', 'approver', 'manager')),\n"
+	"  qualification TEXT,\n"
+	"  qualification_due TEXT CHECK (qualification_due IS NULL OR date(qualification_due) IS "
+	"qualification_due),\n"
+	"  time TEXT NOT NULL,\n"
+	"  recorded TEXT NOT NULL,\n"
+	"  statement TEXT NOT NULL CHECK (json_valid(statement)),\n"
+	"  signature TEXT NOT NULL CHECK (length(signature) = 128),\n"
+	"  sign_pk TEXT NOT NULL " HEX64("sign_pk") ",\n"
+	"  why TEXT,\n"
+	"  replaces TEXT,\n"
+	"  chain_seq INTEGER NOT NULL,\n"
+	"  UNIQUE (certificate, step)\n"
+	") STRICT;\n" IMMUTABLE("certificate_steps")
+	"CREATE TRIGGER certificate_steps_rules BEFORE INSERT ON certificate_steps WHEN "
+	"(NEW.step = 'voided' AND coalesce(NEW.why, '') = '') OR (NEW.replaces IS NOT NULL AND "
+	"NEW.step <> 'verified') BEGIN SELECT RAISE(ABORT, 'a voided step needs a reason, and only "
+	"a verified step names the certificate it replaces'); END;\n";
+
 static const struct {
 	int version;
 	const char *sql;
@@ -304,6 +371,7 @@ static const struct {
 	{1, SCHEMA_V1},
 	{2, SCHEMA_V2},
 	{3, SCHEMA_V3},
+	{4, SCHEMA_V4},
 };
 
 /* clang-format on */

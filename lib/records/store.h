@@ -27,6 +27,7 @@
 
 #include "evidence.h"
 #include "kinds.h"
+#include "person.h"
 #include "schema.h"
 #include "standard.h"
 #include "yfile.h"
@@ -273,6 +274,97 @@ int metro_store_replay(struct metro_store *s, int64_t from, size_t limit, json_t
  * and as a document on topic "audit".  Returns 0 and *doc (new reference, with seq), or 0 and
  * *doc NULL when nothing was recorded since the last checkpoint. */
 int metro_store_checkpoint(struct metro_store *s, json_t **doc);
+
+/* ---- people and the certificate workflow (schema 4, #17) ----------------------------------- */
+
+/* The person registry (table people; docs/records.md "People").  A person is stored with the
+ * names of their roles (metro_person_role_name), qualification and its due date, the
+ * procedures they may verify, their Ed25519 public key (hex) and Unix user, and active 1.
+ * Every difference from the stored row is one audit event (`person.added` or
+ * `person.changed`, subject person/<id>, old and new values of the changed fields) plus one
+ * person_changes row per field; a person equal to the stored one records nothing.  A person
+ * is never deleted: retired, active becomes 0 (person.changed), and listed again, 1. */
+
+/* Bring the registry in line with the configuration's `people:` at start and on every reload,
+ * in one transaction, actor "config", reason "configuration load": new people added, changed
+ * fields updated, everyone active who is not in people[0..n) retired.  Call it after
+ * metro_store_sync_registry() (both may sit in one metro_store_tx_begin/commit group).  A bad
+ * entry (id not [a-z0-9._-]{1,63}, no name, unknown role bits, a key that is not an Ed25519
+ * point, an id given twice) is METRO_E_INVAL naming the person, and nothing is changed. */
+int metro_store_sync_people(struct metro_store *s, const struct metro_person *people, size_t n);
+/* A manager's change of one person (added if unknown, made active): the fields of p replace
+ * the stored ones.  actor (who asked) and why are required (METRO_E_INVAL). */
+int metro_store_person_change(struct metro_store *s, const struct metro_person *p,
+			      const char *actor, const char *why);
+/* A manager retires a person (active 0).  METRO_E_NOTFOUND when the id is unknown; nothing is
+ * recorded when they are retired already. */
+int metro_store_person_retire(struct metro_store *s, const char *id, const char *actor,
+			      const char *why);
+
+/* Number a certificate or notice for a position's current verdict that is issued only
+ * through the signed workflow (certificates.workflow 1): it is a draft until its steps
+ * verified, checked, approved and issued are recorded (metro_store_cert_step), and only then
+ * printable.  Same numbering and refusals as metro_store_certificate(), which numbers a
+ * certificate issued at once (workflow 0, the rule before #17). */
+int metro_store_certificate_draft(struct metro_store *s, int64_t run, int position,
+				  char number[METRO_STORE_CERT_MAX]);
+
+/* One step of a certificate's workflow, as the person signed it. */
+struct metro_cert_step {
+	const char *number;    /* the certificate or notice */
+	const char *step;      /* "verified", "checked", "approved", "issued" or "voided" */
+	const char *person;    /* the person's id (people.person) */
+	const char *time;      /* when they signed: ISO 8601 UTC, as in the statement */
+	const char *why;       /* required for voided; may be NULL otherwise */
+	const char *replaces;  /* the verified step of a reissue: the voided number; else NULL */
+	const char *signature; /* 128 hex digits: the person's Ed25519 signature of
+				* metro_cert_statement(station, number, step, person, time, why,
+				* replaces), station being the store's station id */
+};
+#define METRO_STORE_CODE_MAX 32 /* bytes of a refusal code, with its NUL */
+
+/* Record one signed step (table certificate_steps, chained, immutable), with copies of the
+ * person's name, the role they acted in, their qualification and its due date as they are
+ * now, the statement, the signature and the key it verifies under.  Returns 0, or an error
+ * with a stable refusal code in code (the daemon answers `refused (CODE): MESSAGE`, MESSAGE
+ * being metro_store_errmsg(s)) and nothing recorded:
+ *   bad-request    a field missing or malformed (step name, time, signature shape, a
+ *                  control character), voided without why, replaces on another step
+ *                  (METRO_E_INVAL)
+ *   not-found      no such certificate or person (METRO_E_NOTFOUND)
+ *   forbidden      the person is retired or lacks the role: verified needs verifier, checked
+ *                  checker, approved and issued approver, voided approver or manager
+ *                  (METRO_E_DENIED)
+ *   not-qualified  verified and checked need a qualification valid today and the run's
+ *                  procedure among the person's procedures (an entry may end in '*'); any
+ *                  step is refused past the person's qualification due date (METRO_E_DENIED)
+ *   workflow       a step other than voided on a certificate issued when numbered
+ *                  (workflow 0 or recorded before schema 4) (METRO_E_STATE)
+ *   out-of-order   not the next step: verified, checked, approved, issued, in that order;
+ *                  voided only after issued (METRO_E_STATE)
+ *   exists         that step is recorded already, or the certificate is voided
+ *                  (METRO_E_EXISTS)
+ *   same-person    checked or approved by the person who verified (METRO_E_DENIED)
+ *   replaces       the verified step of a reissue does not name the voided certificate the
+ *                  reissue replaces, or names one where there is none (METRO_E_INVAL)
+ *   bad-time       the signed time is more than 300 s ahead of the store's clock
+ *                  (METRO_E_INVAL)
+ *   bad-signature  the signature does not verify under the person's key (METRO_E_DENIED)
+ *   store          the store failed (METRO_E_IO and the others of "Failing closed") */
+int metro_store_cert_step(struct metro_store *s, const struct metro_cert_step *step,
+			  char code[METRO_STORE_CODE_MAX]);
+
+/* Reissue a voided certificate: a new number from the sequence for the same run and position,
+ * certifying the position's current verdict (the voided one's, unless it was corrected since;
+ * the kind follows the verdict), with certificates.replaces naming the voided number and
+ * workflow 1: its first step, verified, must name the voided number in `replaces`.  An audit
+ * event `certificate.reissued` (subject certificate/<new>, old {number: voided}, by actor for
+ * why; both required) goes with it.  Refusals as above: not-found, bad-request, `not-voided`
+ * (a certificate not voided cannot be replaced; METRO_E_STATE), exists (it was reissued
+ * already, as the returned message says).  Returns 0 and the new number. */
+int metro_store_cert_reissue(struct metro_store *s, const char *voided, const char *actor,
+			     const char *why, char number[METRO_STORE_CERT_MAX],
+			     char code[METRO_STORE_CODE_MAX]);
 
 /* ---- wall time ----------------------------------------------------------------------------- */
 

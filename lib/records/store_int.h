@@ -96,6 +96,13 @@ int st_state_before_open(struct metro_store *s, const struct metro_store_opts *o
 int st_state_after_open(struct metro_store *s, const struct metro_store_opts *o, char *err,
 			size_t cap);
 int st_state_write(struct metro_store *s);
+/* store_runs.c: the position's current verdict (id and name, caller frees), METRO_E_NOTFOUND
+ * when it has none; numbering a certificate inside the caller's transaction (workflow 1 or
+ * 0, replaces NULL or the voided number a reissue replaces). */
+int st_current_verdict(struct metro_store *s, int64_t run, int position, int64_t *id,
+		       char **verdict);
+int st_certificate_number(struct metro_store *s, int64_t run, int position, int workflow,
+			  const char *replaces, char number[METRO_STORE_CERT_MAX]);
 /* store_clock.c: a chained record was written now (the newest wall time moves on). */
 void st_clock_note(struct metro_store *s);
 

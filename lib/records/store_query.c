@@ -161,6 +161,54 @@ static int set_rows(struct metro_store *s, json_t *obj, const char *key, int64_t
 	return err;
 }
 
+/* Each certificate of a list (rows of certificates) gets its signed steps ("steps", schema 4;
+ * none before), where it stands ("state": numbered, verified, checked, approved, issued or
+ * voided, as metro_store_cert_status says), "printable" (issued and not voided) and
+ * "replaced_by" (the reissue of a voided one, or null). */
+static int add_steps(struct metro_store *s, json_t *certs, int64_t *maxseq)
+{
+	size_t i;
+	json_t *c;
+	json_array_foreach (certs, i, c) {
+		const char *number = json_string_value(json_object_get(c, "number"));
+		json_t *steps = NULL, *by = NULL;
+		int err = METRO_OK;
+		if (s->schema >= 4) {
+			err = rows_json(s, &steps, maxseq,
+					"SELECT * FROM certificate_steps WHERE certificate = ? "
+					"ORDER BY id",
+					"t", number);
+			if (!err)
+				err = rows_json(
+					s, &by, NULL,
+					"SELECT number FROM certificates WHERE replaces = ?", "t",
+					number);
+		} else {
+			steps = json_array();
+			by = json_array();
+		}
+		if (err)
+			return err;
+		int workflow = json_integer_value(json_object_get(c, "workflow")) == 1;
+		const char *state = workflow ? "numbered" : "issued";
+		int issued = !workflow, voided = 0;
+		size_t k;
+		json_t *x;
+		json_array_foreach (steps, k, x) {
+			state = json_string_value(json_object_get(x, "step"));
+			issued |= !strcmp(state, "issued");
+			voided |= !strcmp(state, "voided");
+		}
+		json_object_set_new(c, "state", json_string(state));
+		json_object_set_new(c, "printable", json_boolean(issued && !voided));
+		json_t *r = json_object_get(json_array_get(by, 0), "number");
+		json_object_set_new(c, "replaced_by", r ? json_incref(r) : json_null());
+		json_object_set_new(c, "steps", steps);
+		json_decref(by);
+	}
+	return METRO_OK;
+}
+
 int metro_store_run(struct metro_store *s, int64_t run, json_t **out)
 {
 	json_t *r = NULL;
@@ -189,6 +237,8 @@ int metro_store_run(struct metro_store *s, int64_t run, json_t **out)
 	if (!err)
 		err = set_rows(s, r, "certificates", NULL,
 			       "SELECT * FROM certificates WHERE run = ? ORDER BY id", "l", run, 0);
+	if (!err)
+		err = add_steps(s, json_object_get(r, "certificates"), NULL);
 	if (err)
 		json_decref(r);
 	else
@@ -258,6 +308,8 @@ static int evidence(struct metro_store *s, int64_t run, int position, json_t **o
 			       "SELECT * FROM certificates WHERE run = ? AND position = ? ORDER BY "
 			       "id",
 			       "li", run, position);
+	if (!err)
+		err = add_steps(s, json_object_get(e, "certificates"), &maxseq);
 	if (!err) {
 		json_t *cp;
 		err = rows_json(

@@ -58,7 +58,10 @@ struct upsert {
 	json_t **vals;	  /* new values, nf of them (borrowed) */
 	const char *kind; /* "standard": action names and subject */
 	const char *actor, *why;
-	int changes_rows; /* also write standard_changes rows */
+	const char *changes;			/* NULL, or the table of one row per changed field
+						 * (standard_changes, person_changes) */
+	const char *changes_key;		/* its column naming the row (std_id, person) */
+	const char *add_action, *change_action; /* NULL: "<kind>.add", "<kind>.change" */
 };
 
 /* Insert the row or update the fields that differ, with an audit event naming the old and
@@ -157,27 +160,31 @@ static int upsert_audited(struct metro_store *s, const struct upsert *u, int *ch
 						row_id, seq, NULL);
 		}
 		int64_t ev = 0;
-		char *action = metro_asprintf("%s.%s", u->kind, exists ? "change" : "add");
+		const char *named = exists ? u->change_action : u->add_action;
+		char *action = named ? metro_strdup(named)
+				     : metro_asprintf("%s.%s", u->kind, exists ? "change" : "add");
 		char *subject = metro_asprintf("%s/%s", u->kind, u->key);
 		if (!err)
 			err = st_audit_event(s, u->actor, action, subject, exists ? jo : NULL, jn,
 					     u->why, &ev);
 		free(action);
 		free(subject);
-		for (size_t i = 0; !err && u->changes_rows && i < nf; i++) {
+		char *csql = u->changes ? metro_asprintf("INSERT INTO %s (%s, field, old, new, "
+							 "audit_event, chain_seq) VALUES (?, ?, "
+							 "?, ?, ?, :chain_seq)",
+							 u->changes, u->changes_key)
+					: NULL;
+		for (size_t i = 0; !err && csql && i < nf; i++) {
 			json_t *nv = json_object_get(jn, u->fields[i]);
 			if (!nv)
 				continue;
 			json_t *ov = json_object_get(jo, u->fields[i]);
-			err = st_write_chained(
-				s, "standard_changes", METRO_AUDIT_INSERT, 0, NULL,
-				"INSERT INTO standard_changes (std_id, field, old, new, "
-				"audit_event, chain_seq) VALUES (?, ?, ?, ?, ?, "
-				":chain_seq)",
-				"ttjjl", u->key, u->fields[i],
-				exists && !json_is_null(ov) ? ov : NULL,
-				json_is_null(nv) ? NULL : nv, ev);
+			err = st_write_chained(s, u->changes, METRO_AUDIT_INSERT, 0, NULL, csql,
+					       "ttjjl", u->key, u->fields[i],
+					       exists && !json_is_null(ov) ? ov : NULL,
+					       json_is_null(nv) ? NULL : nv, ev);
 		}
+		free(csql);
 		if (!err && changed)
 			*changed = 1;
 	}
@@ -241,7 +248,8 @@ static int apply_standard(struct metro_store *s, const struct metro_standard_con
 	json_t *v[NSTD];
 	std_values(c, v, 1);
 	struct upsert u = {"standards", "std_id",   c->id, std_fields, NSTD,
-			   v,		"standard", actor, why,	       1};
+			   v,		"standard", actor, why,	       "standard_changes",
+			   "std_id",	NULL,	    NULL};
 	int err = upsert_audited(s, &u, NULL);
 	for (size_t i = 0; i < NSTD; i++)
 		json_decref(v[i]);
@@ -276,7 +284,8 @@ static int retire_standards(struct metro_store *s, const struct metro_standard_c
 		static const char *const f[] = {"active"};
 		json_t *v = json_integer(0);
 		struct upsert u = {"standards", "std_id",   gone[i], f,	  1,
-				   &v,		"standard", actor,   why, 1};
+				   &v,		"standard", actor,   why, "standard_changes",
+				   "std_id",	NULL,	    NULL};
 		if (!err)
 			err = upsert_audited(s, &u, NULL);
 		json_decref(v);
@@ -318,7 +327,8 @@ static int apply_station(struct metro_store *s, const struct metro_store_station
 		return st_refuse(s, METRO_E_INVAL, "a station needs an id");
 	json_t *v[4] = {jstr(st->name), jstr(st->institution), jstr(st->authorisation),
 			jstr(st->address)};
-	struct upsert u = {"stations", "station", st->id, f, 4, v, "station", actor, why, 0};
+	struct upsert u = {"stations", "station", st->id, f,	4,    v,   "station",
+			   actor,      why,	  NULL,	  NULL, NULL, NULL};
 	int err = upsert_audited(s, &u, NULL);
 	for (int i = 0; i < 4; i++)
 		json_decref(v[i]);
@@ -349,7 +359,8 @@ static int apply_rig(struct metro_store *s, const struct metro_store_rig *r, con
 			json_integer(r->positions), json_string(text),
 			json_integer(!!r->simulated)};
 	free(text);
-	struct upsert u = {"rigs", "rig", r->id, f, 5, v, "rig", actor, why, 0};
+	struct upsert u = {"rigs", "rig", r->id, f,    5,    v,	  "rig",
+			   actor,  why,	  NULL,	 NULL, NULL, NULL};
 	int err = upsert_audited(s, &u, NULL);
 	for (int i = 0; i < 5; i++)
 		json_decref(v[i]);
@@ -462,5 +473,194 @@ int metro_store_profile(struct metro_store *s, const char *name, const char *pat
 			       "chain_seq) VALUES (?, ?, ?, ?, ?, :chain_seq)",
 			       "ttttt", name, path, hex, text, now);
 	free(text);
+	return st_tx_end(s, err);
+}
+
+/* ---- people (schema 4) --------------------------------------------------------------------- */
+
+static const char *const person_fields[] = {
+	"name",	      "roles",	 "qualification", "qualification_due",
+	"procedures", "sign_pk", "unix_user",	  "active",
+};
+#define NPERSON (sizeof person_fields / sizeof person_fields[0])
+
+/* The JSON text of a list of names (what people.roles and people.procedures hold). */
+static json_t *name_list(const char *const *names, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, jstr(names[i]));
+	char *text = st_dump_json(a);
+	json_decref(a);
+	json_t *j = json_string(text);
+	free(text);
+	return j;
+}
+
+static int person_valid(struct metro_store *s, const struct metro_person *p)
+{
+	static const char idchars[] = "abcdefghijklmnopqrstuvwxyz0123456789._-";
+	const char *id = p->id ? p->id : "";
+	size_t n = strlen(id);
+	if (n == 0 || n > 63 || strspn(id, idchars) != n)
+		return st_refuse(s, METRO_E_INVAL,
+				 "a person needs an id of 1..63 characters [a-z0-9._-] (got '%s')",
+				 id);
+	if (st_empty(p->name))
+		return st_refuse(s, METRO_E_INVAL, "person %s has no name", p->id);
+	if (p->roles & ~((1u << METRO_PERSON_NROLES) - 1))
+		return st_refuse(s, METRO_E_INVAL, "person %s: unknown role bits 0x%x", p->id,
+				 p->roles);
+	if (p->qualification_due.year && !p->qualification)
+		return st_refuse(s, METRO_E_INVAL,
+				 "person %s has a qualification due date but no qualification",
+				 p->id);
+	for (size_t i = 0; i < p->nprocedures; i++)
+		if (st_empty(p->procedures[i]))
+			return st_refuse(s, METRO_E_INVAL, "person %s: an empty procedure id",
+					 p->id);
+	if (!crypto_core_ed25519_is_valid_point(p->sign_pk))
+		return st_refuse(s, METRO_E_INVAL,
+				 "person %s: sign_pk is not an Ed25519 public key", p->id);
+	return METRO_OK;
+}
+
+static int apply_person(struct metro_store *s, const struct metro_person *p, const char *actor,
+			const char *why, int *changed)
+{
+	if (s->schema < 4)
+		return st_refuse(s, METRO_E_UNSUPPORTED,
+				 "schema version %d has no people table (version 4 has)",
+				 s->schema);
+	int err = person_valid(s, p);
+	if (err)
+		return err;
+	const char *roles[METRO_PERSON_NROLES];
+	size_t nr = 0;
+	for (unsigned i = 0; i < METRO_PERSON_NROLES; i++)
+		if (p->roles & (1u << i))
+			roles[nr++] = metro_person_role_name((enum metro_person_role)(1u << i));
+	char pk[2 * METRO_AUDIT_PUBKEY + 1];
+	metro_audit_hex(p->sign_pk, METRO_AUDIT_PUBKEY, pk);
+	json_t *v[NPERSON] = {
+		jstr(p->name),
+		name_list(roles, nr),
+		jstr(p->qualification),
+		jdate(&p->qualification_due),
+		name_list((const char *const *)p->procedures, p->nprocedures),
+		json_string(pk),
+		jstr(p->unix_user),
+		json_integer(1),
+	};
+	struct upsert u = {
+		"people", "person",	  p->id,	   person_fields, NPERSON,
+		v,	  "person",	  actor,	   why,		  "person_changes",
+		"person", "person.added", "person.changed"};
+	err = upsert_audited(s, &u, changed);
+	for (size_t i = 0; i < NPERSON; i++)
+		json_decref(v[i]);
+	return err;
+}
+
+int metro_store_person_change(struct metro_store *s, const struct metro_person *p,
+			      const char *actor, const char *why)
+{
+	if (st_empty(actor) || st_empty(why))
+		return st_refuse(s, METRO_E_INVAL, "a change of a person needs who and why");
+	int err = metro_store_tx_begin(s);
+	if (err)
+		return err;
+	return st_tx_end(s, apply_person(s, p, actor, why, NULL));
+}
+
+/* Set active = 0 on person id (a person.changed event); nothing when already inactive. */
+static int retire_person(struct metro_store *s, const char *id, const char *actor, const char *why)
+{
+	static const char *const f[] = {"active"};
+	json_t *v = json_integer(0);
+	struct upsert u = {"people",
+			   "person",
+			   id,
+			   f,
+			   1,
+			   &v,
+			   "person",
+			   actor,
+			   why,
+			   "person_changes",
+			   "person",
+			   "person.added",
+			   "person.changed"};
+	int err = upsert_audited(s, &u, NULL);
+	json_decref(v);
+	return err;
+}
+
+int metro_store_person_retire(struct metro_store *s, const char *id, const char *actor,
+			      const char *why)
+{
+	if (st_empty(actor) || st_empty(why))
+		return st_refuse(s, METRO_E_INVAL, "retiring a person needs who and why");
+	if (s->schema < 4)
+		return st_refuse(s, METRO_E_UNSUPPORTED,
+				 "schema version %d has no people table (version 4 has)",
+				 s->schema);
+	int err = metro_store_tx_begin(s);
+	if (err)
+		return err;
+	int64_t found;
+	err = st_query_int(s, &found, "SELECT id FROM people WHERE person = ?", "t", id);
+	if (err == METRO_E_NOTFOUND)
+		err = st_refuse(s, err, "no person '%s' in the registry", id ? id : "");
+	if (!err)
+		err = retire_person(s, id, actor, why);
+	return st_tx_end(s, err);
+}
+
+int metro_store_sync_people(struct metro_store *s, const struct metro_person *people, size_t n)
+{
+	static const char actor[] = "config", why[] = "configuration load";
+	int err = metro_store_tx_begin(s);
+	if (err)
+		return err;
+	for (size_t i = 0; !err && i < n; i++) {
+		for (size_t j = 0; !err && j < i; j++)
+			if (people[i].id && people[j].id && !strcmp(people[i].id, people[j].id))
+				err = st_refuse(s, METRO_E_INVAL,
+						"person %s is configured twice (lines %u and %u)",
+						people[i].id, people[j].line, people[i].line);
+		if (!err)
+			err = apply_person(s, &people[i], actor, why, NULL);
+	}
+	/* Everyone active and no longer configured: retired, never deleted. */
+	sqlite3_stmt *st =
+		err ? NULL
+		    : st_query(s, "SELECT person FROM people WHERE active = 1 ORDER BY id", "");
+	if (!err && !st)
+		err = METRO_E_IO;
+	char **gone = NULL;
+	size_t ngone = 0;
+	int rc = SQLITE_DONE;
+	while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *id = (const char *)sqlite3_column_text(st, 0);
+		size_t i = 0;
+		while (i < n && (!people[i].id || strcmp(people[i].id, id) != 0))
+			i++;
+		if (i == n) {
+			gone = metro_realloc(gone, (ngone + 1) * sizeof *gone);
+			gone[ngone++] = metro_strdup(id);
+		}
+	}
+	if (st) {
+		if (rc != SQLITE_DONE)
+			err = st_sqlfail(s, rc, "people");
+		sqlite3_reset(st);
+	}
+	for (size_t i = 0; i < ngone; i++) {
+		if (!err)
+			err = retire_person(s, gone[i], actor, why);
+		free(gone[i]);
+	}
+	free(gone);
 	return st_tx_end(s, err);
 }

@@ -169,3 +169,113 @@ int metro_store_checkpoint_get(struct metro_store *s, int64_t epoch,
 		return st_refuse(s, err, "the checkpoint cannot be read: %s", metro_strerror(err));
 	return METRO_OK;
 }
+
+/* ---- certificates and their steps ---------------------------------------------------------- */
+
+static char *dup_col(sqlite3_stmt *st, int c)
+{
+	const char *t = col_text(st, c);
+	return t ? metro_strdup(t) : NULL;
+}
+
+int metro_store_cert_status(struct metro_store *s, const char *number,
+			    struct metro_store_cert_status *out)
+{
+	memset(out, 0, sizeof *out);
+	int v4 = s->schema >= 4;
+	sqlite3_stmt *st = walk_prepare(
+		s, v4 ? "SELECT number, kind, run, position, verdict, issued, coalesce(workflow, "
+			"-1), replaces, (SELECT number FROM certificates r WHERE r.replaces = "
+			"c.number) FROM certificates c WHERE number = ?"
+		      : "SELECT number, kind, run, position, verdict, issued, -1, NULL, NULL FROM "
+			"certificates c WHERE number = ?");
+	if (!st)
+		return METRO_E_IO;
+	sqlite3_bind_text(st, 1, number ? number : "", -1, SQLITE_TRANSIENT);
+	int rc = sqlite3_step(st), err = METRO_OK;
+	if (rc == SQLITE_ROW) {
+		out->number = dup_col(st, 0);
+		out->kind = dup_col(st, 1);
+		out->run = sqlite3_column_int64(st, 2);
+		out->position = sqlite3_column_int(st, 3);
+		out->verdict = sqlite3_column_int64(st, 4);
+		out->numbered = dup_col(st, 5);
+		out->workflow = sqlite3_column_int(st, 6);
+		out->replaces = dup_col(st, 7);
+		out->replaced_by = dup_col(st, 8);
+	} else {
+		err = rc == SQLITE_DONE
+			      ? st_refuse(s, METRO_E_NOTFOUND, "no certificate or notice %s",
+					  number ? number : "")
+			      : st_sqlfail(s, rc, "certificates");
+	}
+	sqlite3_finalize(st);
+	if (!err && v4) {
+		st = walk_prepare(s, "SELECT step, person, person_name, role, qualification, "
+				     "qualification_due, time, recorded, why, replaces, statement, "
+				     "signature, sign_pk, chain_seq FROM certificate_steps WHERE "
+				     "certificate = ? ORDER BY id");
+		if (!st)
+			err = METRO_E_IO;
+		else {
+			sqlite3_bind_text(st, 1, number, -1, SQLITE_TRANSIENT);
+			while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+				out->steps = metro_realloc(out->steps,
+							   (out->nsteps + 1) * sizeof *out->steps);
+				struct metro_store_cert_step_row *r = &out->steps[out->nsteps++];
+				char **f[] = {
+					&r->step,     &r->person,	 &r->person_name,
+					&r->role,     &r->qualification, &r->qualification_due,
+					&r->time,     &r->recorded,	 &r->why,
+					&r->replaces, &r->statement,	 &r->signature,
+					&r->sign_pk};
+				for (int i = 0; i < (int)METRO_ARRAY_SIZE(f); i++)
+					*f[i] = dup_col(st, i);
+				r->chain_seq = sqlite3_column_int64(st, 13);
+			}
+			if (rc != SQLITE_DONE)
+				err = st_sqlfail(s, rc, "certificate_steps");
+			sqlite3_finalize(st);
+		}
+	}
+	if (!err) {
+		out->state = out->workflow == 1 ? "numbered" : "issued";
+		out->issued = out->workflow != 1;
+		for (size_t i = 0; i < out->nsteps; i++) {
+			const char *k = out->steps[i].step ? out->steps[i].step : "";
+			static const char *const names[] = {"verified", "checked", "approved",
+							    "issued", "voided"};
+			for (size_t j = 0; j < METRO_ARRAY_SIZE(names); j++)
+				if (!strcmp(k, names[j]))
+					out->state = names[j];
+			if (!strcmp(k, "issued"))
+				out->issued = 1;
+			if (!strcmp(k, "voided"))
+				out->voided = 1;
+		}
+	}
+	if (err)
+		metro_store_cert_status_free(out);
+	return err;
+}
+
+void metro_store_cert_status_free(struct metro_store_cert_status *c)
+{
+	for (size_t i = 0; i < c->nsteps; i++) {
+		struct metro_store_cert_step_row *r = &c->steps[i];
+		char *f[] = {r->step,	  r->person,	    r->person_name,
+			     r->role,	  r->qualification, r->qualification_due,
+			     r->time,	  r->recorded,	    r->why,
+			     r->replaces, r->statement,	    r->signature,
+			     r->sign_pk};
+		for (size_t j = 0; j < METRO_ARRAY_SIZE(f); j++)
+			free(f[j]);
+	}
+	free(c->steps);
+	free(c->number);
+	free(c->kind);
+	free(c->numbered);
+	free(c->replaces);
+	free(c->replaced_by);
+	memset(c, 0, sizeof *c);
+}

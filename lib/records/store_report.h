@@ -73,6 +73,48 @@ typedef int (*metro_store_point_fn)(void *arg, const struct metro_store_point_ro
 /* Every recorded point, by run, position and the order of recording. */
 int metro_store_each_point(struct metro_store *s, metro_store_point_fn fn, void *arg);
 
+/* ---- certificates and their steps (schema 4, #17) ---- */
+
+/* One signed step of a certificate's workflow, as recorded (copies of the person's name, role
+ * and qualification as they were then).  A field is NULL when not recorded. */
+struct metro_store_cert_step_row {
+	char *step;				 /* verified, checked, approved, issued, voided */
+	char *person, *person_name, *role;	 /* the person's id, name and the role acted in */
+	char *qualification, *qualification_due; /* their qualification then */
+	char *time;				 /* when they signed (ISO 8601 UTC) */
+	char *recorded;				 /* when the store recorded it */
+	char *why, *replaces;
+	char *statement, *signature, *sign_pk; /* what was signed, the signature, the key */
+	int64_t chain_seq;
+};
+
+/* A certificate or notice and where it stands. */
+struct metro_store_cert_status {
+	char *number, *kind; /* kind: certificate or notice */
+	int64_t run;
+	int position;
+	int64_t verdict; /* the verdicts row it certifies */
+	char *numbered;	 /* when the number was given (certificates.issued) */
+	/* 1: issued through the signed steps; 0: issued when numbered; -1: recorded before
+	 * schema 4 (issued when numbered) */
+	int workflow;
+	/* "numbered" (no step yet), "verified", "checked", "approved", "issued" or "voided":
+	 * the last step recorded; a certificate issued when numbered is "issued" until voided */
+	const char *state;
+	int issued; /* printable: issued and not voided is issued && !voided */
+	int voided;
+	char *replaces;	   /* the voided number this one replaces, NULL */
+	char *replaced_by; /* the reissue that replaces this one (when voided), NULL */
+	struct metro_store_cert_step_row *steps; /* in the order they were recorded */
+	size_t nsteps;
+};
+/* Read certificate `number` with its steps.  Returns 0 and *out (free with
+ * metro_store_cert_status_free), METRO_E_NOTFOUND (no such number) or METRO_E_IO.  On a file
+ * before schema 4, steps are none and workflow -1. */
+int metro_store_cert_status(struct metro_store *s, const char *number,
+			    struct metro_store_cert_status *out);
+void metro_store_cert_status_free(struct metro_store_cert_status *c);
+
 /* Checkpoint `epoch` (the latest when epoch is 0).  Returns 0 and *cp, METRO_E_NOTFOUND (no
  * such checkpoint), METRO_E_CORRUPT (a column of the wrong shape) or METRO_E_IO. */
 int metro_store_checkpoint_get(struct metro_store *s, int64_t epoch,

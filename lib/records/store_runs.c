@@ -407,8 +407,8 @@ int metro_store_point_result(struct metro_store *s, const struct metro_point_res
 
 /* The position's current verdict (one that no other verdict corrects): 0 and *id, *verdict
  * (caller frees), or METRO_E_NOTFOUND. */
-static int current_verdict(struct metro_store *s, int64_t run, int position, int64_t *id,
-			   char **verdict)
+int st_current_verdict(struct metro_store *s, int64_t run, int position, int64_t *id,
+		       char **verdict)
 {
 	sqlite3_stmt *st = st_query(s,
 				    "SELECT v.id, v.verdict FROM verdicts v WHERE v.run = ? AND "
@@ -443,7 +443,7 @@ static int record_verdict(struct metro_store *s, const struct metro_store_verdic
 				v->position);
 	int have = 0;
 	if (!err) {
-		err = current_verdict(s, v->run, v->position, &cur, &cur_v);
+		err = st_current_verdict(s, v->run, v->position, &cur, &cur_v);
 		have = !err;
 		if (err == METRO_E_NOTFOUND)
 			err = METRO_OK;
@@ -570,16 +570,16 @@ int metro_store_run_end(struct metro_store *s, int64_t run, const char *state, c
 
 /* ---- certificates, seqs, documents --------------------------------------------------------- */
 
-int metro_store_certificate(struct metro_store *s, int64_t run, int position,
-			    char number[METRO_STORE_CERT_MAX])
+/* Number a certificate for the position's current verdict, inside the caller's transaction:
+ * workflow 1 (issued through the signed steps) or 0 (issued now); replaces NULL or the voided
+ * number a reissue replaces.  number gets the new number. */
+int st_certificate_number(struct metro_store *s, int64_t run, int position, int workflow,
+			  const char *replaces, char number[METRO_STORE_CERT_MAX])
 {
 	char now[40], *verdict = NULL;
 	int64_t vid = 0, last = 0;
 	number[0] = '\0';
-	int err = metro_store_tx_begin(s);
-	if (err)
-		return err;
-	err = current_verdict(s, run, position, &vid, &verdict);
+	int err = st_current_verdict(s, run, position, &vid, &verdict);
 	if (err == METRO_E_NOTFOUND)
 		err = st_refuse(s, METRO_E_STATE, "run %lld position %d has no verdict",
 				(long long)run, position);
@@ -600,16 +600,37 @@ int metro_store_certificate(struct metro_store *s, int64_t run, int position,
 		snprintf(number, METRO_STORE_CERT_MAX, "%s-%04d-%06lld", s->station, year,
 			 (long long)last);
 		st_now_iso(now);
-		err = st_write_chained(
-			s, "certificates", METRO_AUDIT_INSERT, 0, NULL,
-			"INSERT INTO certificates (number, kind, run, position, verdict, "
-			"issued, chain_seq) VALUES (?, ?, ?, ?, ?, ?, :chain_seq)",
-			"ttlilt", number,
-			verdict && !strcmp(verdict, "pass") ? "certificate" : "notice", run,
-			position, vid, now);
+		const char *kind = verdict && !strcmp(verdict, "pass") ? "certificate" : "notice";
+		if (s->schema < 4)
+			err = st_write_chained(
+				s, "certificates", METRO_AUDIT_INSERT, 0, NULL,
+				"INSERT INTO certificates (number, kind, run, position, verdict, "
+				"issued, chain_seq) VALUES (?, ?, ?, ?, ?, ?, :chain_seq)",
+				"ttlilt", number, kind, run, position, vid, now);
+		else
+			err = st_write_chained(
+				s, "certificates", METRO_AUDIT_INSERT, 0, NULL,
+				"INSERT INTO certificates (number, kind, run, position, verdict, "
+				"issued, workflow, replaces, chain_seq) VALUES (?, ?, ?, ?, ?, ?, "
+				"?, "
+				"?, :chain_seq)",
+				"ttliltit", number, kind, run, position, vid, now, workflow,
+				replaces);
 	}
 	free(verdict);
-	err = st_tx_end(s, err);
+	if (err)
+		number[0] = '\0';
+	return err;
+}
+
+int metro_store_certificate(struct metro_store *s, int64_t run, int position,
+			    char number[METRO_STORE_CERT_MAX])
+{
+	number[0] = '\0';
+	int err = metro_store_tx_begin(s);
+	if (err)
+		return err;
+	err = st_tx_end(s, st_certificate_number(s, run, position, 0, NULL, number));
 	if (err)
 		number[0] = '\0';
 	return err;

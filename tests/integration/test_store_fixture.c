@@ -6,9 +6,13 @@
  *                                         electricity runs, a manager change of a standard, a
  *                                         verdict correction, a run interrupted by a crash and
  *                                         its resume-run, an aborted run, certificates,
- *                                         documents and checkpoints
+ *                                         people, a certificate voided and reissued through
+ *                                         the signed steps, documents and checkpoints
  *   test_store_fixture extend DIR         one more run and checkpoint on DIR/records.db, its
  *                                         rig's profile edited since (a profile.changed event)
+ *   test_store_fixture draft DIR          on a built DIR: run 4 position 1 numbered again under
+ *                                         the signed workflow, only its `verified` step signed
+ *                                         (a certificate that is not issued)
  *   test_store_fixture build-v2 DIR       a schema-2 store (before rig profiles were recorded):
  *                                         a water run and a checkpoint; `extend` migrates it
  *   test_store_fixture forge DB PUBFILE   what a forger with write access but without the
@@ -31,6 +35,7 @@
 
 #include "audit.h"
 #include "audit_int.h"
+#include "cert_statement.h"
 #include "error.h"
 #include "log.h"
 #include "store.h"
@@ -258,6 +263,81 @@ static int64_t water_run(struct metro_store *s, int64_t proc, int64_t prof, cons
 	return run;
 }
 
+/* The people of the fixture (keys from fixed seeds) and a certificate's workflow: run 1's
+ * first certificate (issued when numbered) voided and reissued, the reissue verified, checked,
+ * approved and issued, each step signed. */
+static void people_and_steps(struct metro_store *s, int64_t run)
+{
+	static const char *const ids[] = {"zhang.wei", "wang.fang", "li.manager"};
+	static const char *const names[] = {"张伟", "王芳", "李经理"};
+	static const unsigned roles[] = {METRO_PERSON_OPERATOR | METRO_PERSON_VERIFIER,
+					 METRO_PERSON_VERIFIER | METRO_PERSON_CHECKER,
+					 METRO_PERSON_APPROVER | METRO_PERSON_MANAGER};
+	static char *procs[] = {"jjg162-*", "jjg596-electricity-initial.yaml"};
+	unsigned char sk[3][64];
+	struct metro_person p[3];
+	memset(p, 0, sizeof p);
+	for (int i = 0; i < 3; i++) {
+		unsigned char seed[32];
+		memset(seed, 0x30 + i, sizeof seed);
+		crypto_sign_seed_keypair(p[i].sign_pk, sk[i], seed);
+		p[i].id = (char *)ids[i];
+		p[i].name = (char *)names[i];
+		p[i].roles = roles[i];
+		p[i].qualification = i < 2 ? (char *)(i ? "JDY-2026-0452" : "JDY-2026-0451") : NULL;
+		p[i].qualification_due = i < 2 ? days_from_now(365) : (struct metro_date){0, 0, 0};
+		p[i].procedures = procs;
+		p[i].nprocedures = i < 2 ? 2 : 0;
+		p[i].unix_user = i == 2 ? "limgr" : NULL;
+		p[i].line = (unsigned)(i + 1);
+	}
+	CHECK(s, metro_store_sync_people(s, p, 3));
+	char old[METRO_STORE_CERT_MAX], num[METRO_STORE_CERT_MAX] = "", code[METRO_STORE_CODE_MAX];
+	json_t *r;
+	CHECK(s, metro_store_run(s, run, &r));
+	snprintf(old, sizeof old, "%s",
+		 json_string_value(json_object_get(
+			 json_array_get(json_object_get(r, "certificates"), 0), "number")));
+	json_decref(r);
+	static const struct {
+		int who;
+		const char *step, *why;
+		int reissue;
+	} steps[] = {
+		{2, "voided", "nameplate Q3 recorded as 2.5 instead of 4", 0},
+		{0, "verified", NULL, 1},
+		{1, "checked", NULL, 1},
+		{2, "approved", NULL, 1},
+		{2, "issued", NULL, 1},
+	};
+	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+		if (i == 1) /* after the void: the reissue */
+			CHECK(s, metro_store_cert_reissue(s, old, "li.manager",
+							  "replaces the voided certificate", num,
+							  code));
+		char t[32], sig[METRO_CERT_SIG_HEX];
+		time_t now = time(NULL);
+		struct tm tm;
+		gmtime_r(&now, &tm);
+		strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%SZ", &tm);
+		const char *n = steps[i].reissue ? num : old;
+		const char *rep = i == 1 ? old : NULL;
+		char *st = metro_cert_statement(STATION, n, steps[i].step, ids[steps[i].who], t,
+						steps[i].why, rep);
+		if (!st || metro_cert_sign(st, sk[steps[i].who], sig))
+			die("statement", s, METRO_E_INVAL);
+		free(st);
+		struct metro_cert_step q = {
+			n, steps[i].step, ids[steps[i].who], t, steps[i].why, rep, sig};
+		int e = metro_store_cert_step(s, &q, code);
+		if (e) {
+			fprintf(stderr, "fixture: step %s refused (%s)\n", steps[i].step, code);
+			die("metro_store_cert_step", s, e);
+		}
+	}
+	printf("certificate %s voided, reissued as %s\n", old, num);
+}
+
 static void build(const char *dir)
 {
 	struct metro_store *s = open_store(dir);
@@ -393,6 +473,8 @@ static void build(const char *dir)
 	certificate(s, r4, 2);
 	checkpoint(s);
 
+	people_and_steps(s, r1);
+
 	/* Run 5 is aborted by the operator. */
 	int64_t r5 = water_run(s, water, prof, "WM-2026-C", 1, 0);
 	water_point(s, r5, 1, "Q3", 1, "0.20", "2", "pass");
@@ -407,6 +489,28 @@ static void build(const char *dir)
 	json_decref(o);
 	json_decref(n);
 	metro_store_close(&s); /* signs the tail */
+}
+
+static void draft(const char *dir)
+{
+	struct metro_store *s = open_store(dir);
+	char num[METRO_STORE_CERT_MAX], code[METRO_STORE_CODE_MAX], t[32], sig[METRO_CERT_SIG_HEX];
+	unsigned char seed[32], pk[32], sk[64];
+	memset(seed, 0x30, sizeof seed); /* zhang.wei's key (people_and_steps) */
+	crypto_sign_seed_keypair(pk, sk, seed);
+	CHECK(s, metro_store_certificate_draft(s, 4, 1, num));
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	char *st = metro_cert_statement(STATION, num, "verified", "zhang.wei", t, NULL, NULL);
+	if (!st || metro_cert_sign(st, sk, sig))
+		die("statement", s, METRO_E_INVAL);
+	free(st);
+	struct metro_cert_step q = {num, "verified", "zhang.wei", t, NULL, NULL, sig};
+	CHECK(s, metro_store_cert_step(s, &q, code));
+	printf("draft %s\n", num);
+	metro_store_close(&s);
 }
 
 static void extend(const char *dir)
@@ -615,6 +719,10 @@ int main(int argc, char **argv)
 		return selftest();
 	if (argc == 3 && !strcmp(argv[1], "build")) {
 		build(argv[2]);
+		return 0;
+	}
+	if (argc == 3 && !strcmp(argv[1], "draft")) {
+		draft(argv[2]);
 		return 0;
 	}
 	if (argc == 3 && !strcmp(argv[1], "extend")) {

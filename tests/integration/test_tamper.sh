@@ -365,7 +365,8 @@ verify_case "dd: zero a whole page" "damaged|row|chain"
 # that table and row) and the independent tests/lib/chain_verify.py (exit 1, a line naming that
 # table and row) must detect it.  A chained table without rows in the fixture is a failure.
 CHAINED="stations standards rigs audit_events standard_changes procedures profiles software meters
-	runs run_standards positions points verdicts inputs certificates checkpoints"
+	runs run_standards positions points verdicts inputs certificates checkpoints people
+	person_changes certificate_steps"
 # The edit runs in one transaction with the triggers dropped: an edit a CHECK refuses rolls back
 # whole, and the next candidate is tried on the same untouched copy.
 TRG=$(q "SELECT group_concat('DROP TRIGGER IF EXISTS \"' || name || '\";', ' ') FROM sqlite_schema
@@ -433,7 +434,8 @@ text_edits() {
 	echo "json_set($c, '\$.tampered', 1)"
 	echo "json_insert($c, '\$[#]', 1)"
 	echo "$c || ' '"
-	for w in pass fail conditional error done stopped aborted notice certificate; do echo "'$w'"; done
+	for w in pass fail conditional error done stopped aborted notice certificate verified checked \
+		approved issued voided verifier checker approver manager; do echo "'$w'"; done
 }
 for t in $CHAINED; do
 	if [ "$(q "SELECT count(*) FROM $t")" -eq 0 ]; then

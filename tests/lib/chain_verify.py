@@ -19,7 +19,9 @@ Opens DB read-only (SQLite URI mode=ro, query_only, no triggers or views run) an
     and the others updates;
   - checkpoints in chain order: epochs 1, 2, 3..., heads that do not go back and precede the
     checkpoint's own record, the signed head hash equal to the chain's hash at that seq, the
-    Ed25519 signature valid under one of the given public keys, the short id.
+    Ed25519 signature valid under one of the given public keys, the short id;
+  - every certificate step (schema 4, "Certificate steps"): its statement is the one its
+    columns state, and its Ed25519 signature verifies under the key stored with it.
 
 Prints "ok N records (...)" and exits 0, or one line per problem naming the table and row id
 and exits 1.  Exit 2: usage or an unusable key file; 5: the database cannot be opened.
@@ -28,6 +30,7 @@ As a module: row_record(), link_record(), checkpoint_message() give the encoding
 computing test vectors (tests/unit/test_audit.c).
 """
 import hashlib
+import json
 import os
 import shutil
 import sqlite3
@@ -38,11 +41,12 @@ import urllib.parse
 
 CHAINED = ["stations", "standards", "rigs", "audit_events", "standard_changes", "procedures",
            "profiles", "software", "meters", "runs", "run_standards", "positions", "points",
-           "verdicts", "inputs", "certificates", "checkpoints"]
+           "verdicts", "inputs", "certificates", "checkpoints", "people", "person_changes",
+           "certificate_steps"]
 # The schema version that created a chained table (docs/records.md, "What is chained"): a file
 # of an older version (PRAGMA user_version) does not have it.  The others date from version 1.
-SINCE = {"profiles": 3}
-MUTABLE = {"stations", "standards", "rigs", "runs", "positions"}
+SINCE = {"profiles": 3, "people": 4, "person_changes": 4, "certificate_steps": 4}
+MUTABLE = {"stations", "standards", "rigs", "runs", "positions", "people"}
 OPS = {"insert": 1, "update": 2}
 NAME_OK = set(b"abcdefghijklmnopqrstuvwxyz0123456789_")
 
@@ -154,6 +158,21 @@ def ed25519_verify(pubkey, sig, msg):
         return False
 
 
+STEP_SCHEMA = "metrod.certificate-step/1"
+
+
+def step_statement(station, number, step, person, time, why, replaces):
+    """The signed statement of a certificate step, as docs/records.md describes it: compact
+    JSON, keys sorted, why and replaces left out when absent."""
+    d = {"number": number, "person": person, "schema": STEP_SCHEMA, "station": station,
+         "step": step, "time": time}
+    if why:
+        d["why"] = why
+    if replaces:
+        d["replaces"] = replaces
+    return json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def qi(name):
     return '"' + name.replace('"', '""') + '"'
 
@@ -205,6 +224,7 @@ class Verifier:
             rows = self.check_rows(con)
             self.check_records()
             self.check_checkpoints(con)
+            self.check_steps(con)
             return rows
         finally:
             if con is not None:
@@ -426,6 +446,24 @@ class Verifier:
                          (sid, sha256(msg).hex()[:12]))
             self.signed_to = max(self.signed_to, hs)
 
+
+    def check_steps(self, con):
+        """Every certificate step: the statement its columns state, signed by the key stored
+        with it (docs/records.md "Certificate steps")."""
+        if self.columns(con, "certificate_steps") is None:
+            return
+        q = ("SELECT id, station, certificate, step, person, time, why, replaces, statement, "
+             "signature, sign_pk FROM certificate_steps ORDER BY id")
+        for r in con.execute(q):
+            vals = [None if v is None else v.decode(errors="replace") for v in r[1:]]
+            station, number, step, person, time, why, replaces, statement, sig, pk = vals
+            where = "certificate_steps row %s" % r[0]
+            if statement != step_statement(station, number, step, person, time, why, replaces):
+                self.bad(where, "the signed statement is not the one its columns state")
+            k, g = unhex(pk), unhex(sig)
+            if k is None or g is None or len(k) != 32 or len(g) != 64 or \
+                    not ed25519_verify(k, g, (statement or "").encode()):
+                self.bad(where, "the signature does not verify under the key stored with it")
 
 def main(argv):
     args, keys = [], []

@@ -66,6 +66,9 @@ static void usage(FILE *out)
 		"  standards --db FILE     standards with days left, from a record store\n"
 		"  trace --db FILE CERTIFICATE-OR-SERIAL\n"
 		"                          the whole evidence behind one meter's result\n"
+		"  records run --db FILE RUN\n"
+		"                          one run from a record store, with each certificate's\n"
+		"                          signed steps\n"
 		"  report certificate|run|stats ...\n"
 		"                          certificates, notices, batch reports (PDF) and the\n"
 		"                          statistics table (XLSX, CSV) from a record store\n"
@@ -163,6 +166,7 @@ static const struct {
 	{"keygen", metroctl_keygen},
 	{"audit", metroctl_audit},
 	{"trace", metroctl_records},
+	{"records", metroctl_records},
 	{"report", metroctl_report},
 	{"export", metroctl_export},
 	{"standards", standards},

@@ -11,6 +11,10 @@
  * (as `metroctl audit verify`); evidence from a database that fails is printed under a warning and
  * exit 1.
  *
+ *   metroctl records run --db FILE [--json] RUN
+ *       one run as recorded: positions, verdicts, and each certificate or notice with where it
+ *       stands and its signed steps (who, in what role and qualification, when, signature)
+ *
  * Exit codes: 0 ok, 1 expired standard / nothing found / not verified, 2 usage, 5 cannot open
  * or read the database.
  */
@@ -36,6 +40,7 @@ static void usage(FILE *out)
 		"usage: metroctl standards --db FILE [--date YYYY-MM-DD] [--warn-days N] [--json]\n"
 		"       metroctl trace --db FILE [--pubkey FILE] [--no-verify] [--json]\n"
 		"                      CERTIFICATE-OR-SERIAL\n"
+		"       metroctl records run --db FILE [--json] RUN\n"
 		"exit codes: 0 ok, 1 expired / not found / not verified, 2 usage, 5 cannot read\n");
 }
 
@@ -228,6 +233,39 @@ static void print_input(json_t *x, json_int_t position)
 	json_decref(doc);
 }
 
+/* Each certificate or notice with where it stands and its signed steps (schema 4). */
+static void print_certificates(json_t *certs)
+{
+	size_t i, k;
+	json_t *x, *st;
+	json_array_foreach (certs, i, x) {
+		json_t *w = json_object_get(x, "workflow");
+		printf("  %s (%s) for verdict #%lld, numbered %s: %s%s%s%s\n", str(x, "number"),
+		       str(x, "kind"), (long long)json_integer_value(json_object_get(x, "verdict")),
+		       str(x, "issued"), str(x, "state"),
+		       json_integer_value(w) == 1 ? "" : " (issued when numbered, no signed steps)",
+		       json_is_string(json_object_get(x, "replaces")) ? ", replaces " : "",
+		       json_is_string(json_object_get(x, "replaces")) ? str(x, "replaces") : "");
+		if (json_is_string(json_object_get(x, "replaced_by")))
+			printf("    replaced by %s\n", str(x, "replaced_by"));
+		json_array_foreach (json_object_get(x, "steps"), k, st) {
+			printf("    %-8s %s (%s) as %s, qualification %s valid until %s, signed "
+			       "%s, "
+			       "recorded %s, signature %.16s…%s%s%s\n",
+			       str(st, "step"), str(st, "person_name"), str(st, "person"),
+			       str(st, "role"), str(st, "qualification"),
+			       str(st, "qualification_due"), str(st, "time"), str(st, "recorded"),
+			       str(st, "signature"),
+			       json_is_string(json_object_get(st, "why")) ? ": " : "",
+			       json_is_string(json_object_get(st, "why")) ? str(st, "why") : "",
+			       json_is_string(json_object_get(st, "replaces"))
+				       ? " (replaces a voided "
+					 "certificate)"
+				       : "");
+		}
+	}
+}
+
 static void print_evidence(json_t *e)
 {
 	json_t *run = json_object_get(e, "run"), *proc = json_object_get(run, "procedure");
@@ -316,11 +354,7 @@ static void print_evidence(json_t *e)
 		print_input(x, json_integer_value(json_object_get(e, "position")));
 	}
 	printf("certificates:\n");
-	json_array_foreach (json_object_get(e, "certificates"), i, x) {
-		printf("  %s (%s) issued %s for verdict #%lld\n", str(x, "number"), str(x, "kind"),
-		       str(x, "issued"),
-		       (long long)json_integer_value(json_object_get(x, "verdict")));
-	}
+	print_certificates(json_object_get(e, "certificates"));
 	json_t *cp = json_object_get(e, "signed_by");
 	if (json_is_object(cp))
 		printf("signed by checkpoint epoch %lld (id %s) of %s, covering chain records up "
@@ -439,9 +473,82 @@ static int trace(int argc, char **argv, const struct metroctl_opts *g)
 	return verr ? METROCTL_EXIT_FAIL : METROCTL_EXIT_OK;
 }
 
+/* ---- records run -------------------------------------------------------------------------- */
+
+/* metroctl records run --db FILE [--json] RUN: the run as recorded, its positions and
+ * verdicts, and each certificate or notice with its signed steps. */
+static int records_run(int argc, char **argv, const struct metroctl_opts *g)
+{
+	static const struct option opts[] = {
+		{"db", required_argument, NULL, 'd'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{0, 0, 0, 0},
+	};
+	const char *db = NULL;
+	int json = g->json, c;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			db = optarg;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return METROCTL_EXIT_OK;
+		default:
+			usage(stderr);
+			return METROCTL_EXIT_USAGE;
+		}
+	}
+	char *end = NULL;
+	long long id = optind + 1 == argc ? strtoll(argv[optind], &end, 10) : 0;
+	if (!db || id <= 0 || !end || *end) {
+		fprintf(stderr, "metroctl records run: give --db FILE and one run id (a positive "
+				"integer)\n");
+		return METROCTL_EXIT_USAGE;
+	}
+	struct metro_store *s;
+	if (open_ro(db, &s))
+		return EXIT_UNREADABLE;
+	json_t *r;
+	int err = metro_store_run(s, (int64_t)id, &r);
+	if (err) {
+		fprintf(stderr, "metroctl records run: %s\n", metro_store_errmsg(s));
+		metro_store_close(&s);
+		return err == METRO_E_NOTFOUND ? METROCTL_EXIT_FAIL : EXIT_UNREADABLE;
+	}
+	metro_store_close(&s);
+	if (json) {
+		print_json(r, 1);
+	} else {
+		printf("run %lld: rig %s, %s, operator %s, %s (%s .. %s)%s\n", id, str(r, "rig"),
+		       str(r, "verification_type"), str(r, "operator"), str(r, "state"),
+		       str(r, "started"), str(r, "ended"),
+		       json_integer_value(json_object_get(r, "simulated")) ? ", SIMULATED" : "");
+		size_t i;
+		json_t *x;
+		json_array_foreach (json_object_get(r, "positions"), i, x) {
+			printf("  position %lld: %s, verdict %s\n",
+			       (long long)json_integer_value(json_object_get(x, "position")),
+			       str(x, "serial"), str(x, "verdict"));
+		}
+		printf("certificates:\n");
+		print_certificates(json_object_get(r, "certificates"));
+	}
+	json_decref(r);
+	return METROCTL_EXIT_OK;
+}
+
 int metroctl_records(int argc, char **argv, const struct metroctl_opts *o)
 {
 	optind = 1;
+	if (argc >= 2 && !strcmp(argv[0], "records") && !strcmp(argv[1], "run")) {
+		optind = 2;
+		return records_run(argc, argv, o);
+	}
 	if (argc >= 1 && !strcmp(argv[0], "standards"))
 		return standards(argc, argv, o);
 	if (argc >= 1 && !strcmp(argv[0], "trace"))

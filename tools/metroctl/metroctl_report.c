@@ -8,6 +8,8 @@
  *   metroctl export results --db FILE --from DATE --to DATE --format csv|json [-o FILE]
  *   metroctl export inventory --db FILE --from DATE --to DATE [-o FILE]
  *
+ * A certificate under the signed workflow prints only once issued and never once voided, with
+ * the people who signed its steps (printable(); docs/reports.md "Who signs").
  * Every command verifies the store first (metro_audit_verify) and refuses one that fails;
  * certificates and batch reports are refused for records no signed checkpoint covers, and
  * the tables leave such records out and say how many.  docs/reports.md is the reference.
@@ -53,8 +55,9 @@ static void usage(FILE *out)
 		"                           [-o FILE]\n"
 		"       metroctl export inventory --db FILE --from DATE --to DATE [-o FILE]\n"
 		"options: --pubkey FILE (trusted station key, repeatable), --checker NAME,\n"
-		"         --approver NAME, --include-simulated (tables; certificates always\n"
-		"         mark simulated data)\n"
+		"         --approver NAME (only for certificates without signed steps),\n"
+		"         --include-simulated (tables; certificates always mark simulated data)\n"
+		"a certificate with signed steps prints only once issued, never once voided\n"
 		"dates are local (YYYY-MM-DD, inclusive); docs/reports.md describes every field\n"
 		"exit codes: 0 ok, 1 refused (not verified, not signed, nothing found), 2 usage,\n"
 		"            5 cannot read the store or write the output\n");
@@ -325,7 +328,62 @@ static int evidence_load(struct vstore *v, const char *number, struct evidence *
 	metro_diag_free(&d);
 	ev->m.e = e;
 	ev->m.proc = ev->proc;
+	size_t i;
+	json_t *c;
+	json_array_foreach (json_object_get(e, "certificates"), i, c) {
+		if (!strcmp(json_string_value(json_object_get(c, "number")), number))
+			ev->m.cert = c;
+	}
 	return METROCTL_EXIT_OK;
+}
+
+/* A certificate prints only once issued and never once voided (docs/reports.md); names given
+ * by hand (--checker, --approver) only for one without signed steps.  Returns an exit code. */
+static int printable(const struct vstore *v, const char *number, json_t *cert)
+{
+	json_t *steps = json_object_get(cert, "steps");
+	if (json_array_size(steps) && (v->ctx.checker || v->ctx.approver)) {
+		fprintf(stderr,
+			"metroctl: %s carries signed steps: the certificate prints the people who "
+			"signed them; --checker and --approver are only for certificates issued "
+			"without steps\n",
+			number);
+		return METROCTL_EXIT_USAGE;
+	}
+	if (json_is_true(json_object_get(cert, "printable")))
+		return METROCTL_EXIT_OK;
+	char done[1024];
+	size_t n = 0, i;
+	json_t *st, *voided = NULL;
+	done[0] = '\0';
+	json_array_foreach (steps, i, st) {
+		const char *step = json_string_value(json_object_get(st, "step"));
+		if (step && !strcmp(step, "voided"))
+			voided = st;
+		if (n < sizeof done)
+			n += (size_t)snprintf(done + n, sizeof done - n, "%s%s by %s at %s",
+					      n ? ", " : "", step,
+					      json_string_value(json_object_get(st, "person")),
+					      json_string_value(json_object_get(st, "time")));
+	}
+	if (voided) {
+		json_t *by = json_object_get(cert, "replaced_by");
+		fprintf(stderr,
+			"metroctl: refused: %s was voided by %s at %s (%s)%s%s; a voided "
+			"certificate is not printed (metroctl trace %s shows its record)\n",
+			number, json_string_value(json_object_get(voided, "person")),
+			json_string_value(json_object_get(voided, "time")),
+			json_string_value(json_object_get(voided, "why")),
+			json_is_string(by) ? "; it is replaced by " : "",
+			json_is_string(by) ? json_string_value(by) : "", number);
+	} else {
+		fprintf(stderr,
+			"metroctl: refused: %s is not issued (%s): it prints once its steps "
+			"verified, "
+			"checked, approved and issued are signed\n",
+			number, n ? done : "no step signed yet");
+	}
+	return METROCTL_EXIT_FAIL;
 }
 
 /* The certificate number of a run's position (the latest issued), or NULL. */
@@ -360,6 +418,10 @@ static int render_certificate(struct vstore *v, const char *number, struct rpt_o
 	int rc = evidence_load(v, number, &ev);
 	if (rc)
 		return rc;
+	if ((rc = printable(v, number, ev.m.cert))) {
+		evidence_free(&ev);
+		return rc;
+	}
 	char err[512];
 	FILE *f = rpt_out_stream(out);
 	if (!f) {
@@ -368,8 +430,7 @@ static int render_certificate(struct vstore *v, const char *number, struct rpt_o
 		fprintf(stderr, "metroctl: %s\n", err);
 		rc = EXIT_UNREADABLE;
 	} else {
-		json_t *c = json_object_get(ev.m.e, "certificates");
-		c = json_array_get(c, json_array_size(c) - 1);
+		json_t *c = ev.m.cert;
 		*said = metro_asprintf(
 			"%s: %s %s (%s)", out->target,
 			strcmp(json_string_value(json_object_get(c, "kind")), "certificate")

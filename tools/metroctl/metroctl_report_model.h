@@ -16,10 +16,13 @@ struct metro_procedure;
 /* What every document of one store carries besides its records. */
 struct rpt_ctx {
 	struct metro_store_station_info station; /* the registry row; NULL fields not recorded */
-	const char *checker;			 /* 核验员, NULL: a blank line to sign */
-	const char *approver;			 /* 批准人, NULL: a blank line to sign */
-	char verification[320];			 /* one sentence: how the records were verified */
-	char generated[32]; /* local time the document was made, "YYYY-MM-DD HH:MM" */
+	/* 核验员 and 批准人 of a certificate without signed steps (issued when numbered): names
+	 * given by hand, NULL: a blank line to sign.  A certificate with signed steps prints the
+	 * people who signed them instead (docs/reports.md). */
+	const char *checker;
+	const char *approver;
+	char verification[320]; /* one sentence: how the records were verified */
+	char generated[32];	/* local time the document was made, "YYYY-MM-DD HH:MM" */
 };
 
 /* One meter's evidence (an element of metro_store_trace's "results") with the procedure it
@@ -27,6 +30,9 @@ struct rpt_ctx {
 struct rpt_meter {
 	json_t *e; /* borrowed */
 	const struct metro_procedure *proc;
+	/* The certificate or notice printed, an element of e's "certificates" (borrowed), with
+	 * its signed "steps" (schema 4); NULL: the latest. */
+	json_t *cert;
 };
 
 /* ISO 8601 UTC time ("2026-11-28T14:10:29.794Z") to a local date "YYYY-MM-DD" (and, when

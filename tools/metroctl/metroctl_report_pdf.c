@@ -637,10 +637,101 @@ static json_t *last_certificate(json_t *e)
 	return json_array_get(cs, json_array_size(cs) - 1);
 }
 
+/* The certificate a meter's document prints: the one chosen, else the latest. */
+static json_t *printed_certificate(const struct rpt_meter *m)
+{
+	return m->cert ? m->cert : last_certificate(m->e);
+}
+
+/* The signed step `name` of a certificate, or NULL. */
+static json_t *cert_step(json_t *cert, const char *name)
+{
+	size_t i;
+	json_t *x;
+	json_array_foreach (json_object_get(cert, "steps"), i, x) {
+		if (!strcmp(js(x, "step"), name))
+			return x;
+	}
+	return NULL;
+}
+
+/* "李伟 · 检定员证 JDY-1 (valid until 2027-03-01) · 2026-11-28 14:10": who signed a step, in
+ * what qualification, when (local time). */
+static void step_text(json_t *st, char *out, size_t cap)
+{
+	char when[32], qual[160] = "";
+	rpt_local_time(js(st, "time"), 1, when, sizeof when);
+	if (json_is_string(json_object_get(st, "qualification")))
+		snprintf(qual, sizeof qual, " · 证号 Qualification %s%s%s%s",
+			 js(st, "qualification"),
+			 json_is_string(json_object_get(st, "qualification_due")) ? " (至 until "
+										  : "",
+			 json_is_string(json_object_get(st, "qualification_due"))
+				 ? js(st, "qualification_due")
+				 : "",
+			 json_is_string(json_object_get(st, "qualification_due")) ? ")" : "");
+	snprintf(out, cap, "%s%s · %s", js(st, "person_name"), qual, when);
+}
+
+/* The certificate's signature block: the people who signed its steps (or, without steps, the
+ * names given by hand and the run's operator), the date of verification, the valid-until date
+ * (until: NULL for a notice) and the service-life note. */
+static void signature_block(struct pdf *p, const struct rpt_meter *m, json_t *cert,
+			    const char *date, const char *until)
+{
+	const struct rpt_ctx *c = p->ctx;
+	const struct metro_procedure *proc = m->proc;
+	json_t *run = json_object_get(m->e, "run");
+	int pass = until != NULL;
+	static const unsigned char bold[] = {1, 0};
+	struct cells cs = {0};
+	static const double ws[] = {0.30, 0.70};
+	struct table sig = {2, ws, NULL, 10, bold};
+	if (json_array_size(json_object_get(cert, "steps"))) {
+		/* signed steps: the people who signed them, as recorded */
+		static const char *const rows[][2] = {
+			{"approved", "批准人 Approver"},
+			{"checked", "核验员 Checker"},
+			{"verified", "检定员 Verifier"},
+			{"issued", "签发 Issued"},
+		};
+		for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+			char who[400];
+			json_t *st = cert_step(cert, rows[i][0]);
+			if (st)
+				step_text(st, who, sizeof who);
+			cell(&cs, "%s", rows[i][1]);
+			cell(&cs, "%s", st ? who : "—");
+		}
+		if (json_is_string(json_object_get(cert, "replaces"))) {
+			cell(&cs, "代替 Replaces");
+			cell(&cs, "%s (作废 voided)", js(cert, "replaces"));
+		}
+	} else {
+		cell(&cs, "批准人 Approver");
+		cell(&cs, "%s", c->approver ? c->approver : "");
+		cell(&cs, "核验员 Checker");
+		cell(&cs, "%s", c->checker ? c->checker : "");
+		cell(&cs, "检定员 Verifier");
+		cell(&cs, "%s", js(run, "operator"));
+	}
+	cell(&cs, "检定日期 Date of verification");
+	cell(&cs, "%s", date);
+	if (pass && proc->cert_valid_months) {
+		cell(&cs, "有效期至 Valid until");
+		cell(&cs, "%s", until);
+	}
+	if (pass && proc->cert_note) {
+		cell(&cs, "使用说明 Service life");
+		cell(&cs, "%s", proc->cert_note);
+	}
+	table_cells(p, &sig, &cs);
+}
+
 static void certificate_body(struct pdf *p, const struct rpt_meter *m)
 {
 	json_t *e = m->e, *run = json_object_get(e, "run"), *meter = json_object_get(e, "meter");
-	json_t *cert = last_certificate(e), *failed;
+	json_t *cert = printed_certificate(m), *failed;
 	const struct metro_procedure *proc = m->proc;
 	const char *verdict = current_verdict(e, &failed);
 	int pass = !strcmp(js(cert, "kind"), "certificate");
@@ -712,25 +803,7 @@ static void certificate_body(struct pdf *p, const struct rpt_meter *m)
 	table_cells(p, &t, &cs);
 
 	p->y += 10;
-	static const double ws[] = {0.30, 0.70};
-	struct table sig = {2, ws, NULL, 10, bold};
-	cell(&cs, "批准人 Approver");
-	cell(&cs, "%s", c->approver ? c->approver : "");
-	cell(&cs, "核验员 Checker");
-	cell(&cs, "%s", c->checker ? c->checker : "");
-	cell(&cs, "检定员 Verifier");
-	cell(&cs, "%s", js(run, "operator"));
-	cell(&cs, "检定日期 Date of verification");
-	cell(&cs, "%s", date);
-	if (pass && proc->cert_valid_months) {
-		cell(&cs, "有效期至 Valid until");
-		cell(&cs, "%s", until);
-	}
-	if (pass && proc->cert_note) {
-		cell(&cs, "使用说明 Service life");
-		cell(&cs, "%s", proc->cert_note);
-	}
-	table_cells(p, &sig, &cs);
+	signature_block(p, m, cert, date, pass ? until : NULL);
 
 	p->y += 6;
 	snprintf(line, sizeof line, "%s · 授权证书号 Authorisation No.: %s",
@@ -779,6 +852,20 @@ static void certificate_body(struct pdf *p, const struct rpt_meter *m)
 		 js(sw, "exe_sha256"), ji(sb, "epoch"), js(sb, "id"), js(sb, "time"),
 		 ji(sb, "head_seq"), c->verification);
 	para(p, buf, 8);
+	if (json_array_size(json_object_get(cert, "steps"))) {
+		/* each step: who, when, the first digits of the Ed25519 signature recorded */
+		size_t i, n = (size_t)snprintf(buf, sizeof buf, "电子签名 Signed steps:");
+		json_t *st;
+		json_array_foreach (json_object_get(cert, "steps"), i, st) {
+			if (n < sizeof buf)
+				n += (size_t)snprintf(buf + n, sizeof buf - n,
+						      "%s %s by %s (%s) at %s, signature %.16s…",
+						      i ? ";" : "", js(st, "step"),
+						      js(st, "person"), js(st, "role"),
+						      js(st, "time"), js(st, "signature"));
+		}
+		para(p, buf, 8);
+	}
 	if (ji(run, "simulated"))
 		para(p,
 		     "本文件数据来自模拟装置，不具法律效力。 The data in this document come from a "
@@ -948,7 +1035,7 @@ static void draw_certificate(struct pdf *p, const void *arg)
 int rpt_pdf_certificate(FILE *out, const char *name, const struct rpt_ctx *c,
 			const struct rpt_meter *m, char *err, size_t cap)
 {
-	json_t *cert = last_certificate(m->e);
+	json_t *cert = printed_certificate(m);
 	char running[160], title[200];
 	snprintf(running, sizeof running, "证书编号 No. %s", js(cert, "number"));
 	snprintf(title, sizeof title, "%s %s",

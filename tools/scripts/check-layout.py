@@ -64,8 +64,9 @@ MAY_USE = {
 # they may declare, besides the file of their own name.
 FACADES = {
     "lib/records/store.h": {"store_registry.c", "store_runs.c", "store_query.c", "store_state.c",
-                            "store_clock.c"},
-    "lib/records/store_int.h": {"store_registry.c", "store_state.c", "store_clock.c"},
+                            "store_clock.c", "store_certs.c"},
+    "lib/records/store_int.h": {"store_registry.c", "store_state.c", "store_clock.c",
+                                "store_runs.c"},
     "lib/records/audit.h": {"audit_verify.c"},
     "drivers/driver.h": {"registry.c"},
     "daemon/server.h": {"publish.c", "control.c"},

@@ -388,5 +388,7 @@ int metro_config_sync_store(const struct metro_config *c, struct metro_store *s)
 	};
 	int err = metro_store_sync_registry(s, &reg);
 	free(rigs);
+	if (!err)
+		err = metro_store_sync_people(s, c->people, c->npeople);
 	return err;
 }

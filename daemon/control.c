@@ -1082,6 +1082,75 @@ static json_t *cmd_standard_set(struct metro_server *s, json_t *req, json_t *id)
 	return r;
 }
 
+/* certificate-step: a person signs a step of a certificate's workflow (verified, checked,
+ * approved, issued, voided).  The connection must be that person's (their CURVE key or Unix
+ * user): a step is never signed on someone else's behalf; the store checks the signature
+ * under the person's registered key, the order, who may sign what and that the checker and
+ * approver are not the verifier (metro_store_cert_step), and records the step in the chain. */
+static json_t *cmd_certificate_step(struct metro_server *s, json_t *req, json_t *id)
+{
+	const struct metro_person *me = s->ident ? s->ident->person : NULL;
+	const char *person = json_string_value(json_object_get(req, "person"));
+	if (!me)
+		return error_reply(id, "not-a-person",
+				   "a certificate step is signed by a person: connect with your "
+				   "own key (metroctl keygen --person) or as your Unix user");
+	if (!person || strcmp(person, me->id) != 0)
+		return error_reply(id, "not-you",
+				   "'person' is %s, but this connection is authenticated as %s: "
+				   "a person signs only their own steps",
+				   person ? person : "missing", me->id);
+	struct metro_cert_step st = {
+		json_string_value(json_object_get(req, "number")),
+		json_string_value(json_object_get(req, "step")),
+		person,
+		json_string_value(json_object_get(req, "time")),
+		json_string_value(json_object_get(req, "why")),
+		json_string_value(json_object_get(req, "replaces")),
+		json_string_value(json_object_get(req, "signature")),
+	};
+	if (!st.number || !st.step || !st.time || !st.signature)
+		return error_reply(id, "bad-request",
+				   "'number', 'step', 'time' and 'signature' are required strings");
+	char code[METRO_STORE_CODE_MAX] = "";
+	if (metro_store_cert_step(s->store, &st, code))
+		return error_reply(id, code[0] ? code : "store", "%s",
+				   metro_store_errmsg(s->store));
+	metro_notice("certificate %s: %s by %s", st.number, st.step, person);
+	/* Signed at once: an issued certificate prints only from records a checkpoint covers,
+	 * and steps come at people's pace, long after the run's own checkpoint. */
+	json_decref(metro_server_checkpoint(s));
+	json_t *r = ok_reply(id);
+	json_object_set_new(r, "number", json_string(st.number));
+	json_object_set_new(r, "step", json_string(st.step));
+	json_object_set_new(r, "person", json_string(person));
+	return r;
+}
+
+/* certificate-reissue: a voided certificate's replacement, a new draft for the same position
+ * (metro_store_cert_reissue); asked by an approver or a manager, saying why. */
+static json_t *cmd_certificate_reissue(struct metro_server *s, json_t *req, json_t *id)
+{
+	const struct metro_person *me = s->ident ? s->ident->person : NULL;
+	const char *number = json_string_value(json_object_get(req, "number"));
+	const char *why = json_string_value(json_object_get(req, "why"));
+	if (!me || !(me->roles & (METRO_PERSON_APPROVER | METRO_PERSON_MANAGER)))
+		return error_reply(id, "forbidden",
+				   "a certificate is reissued by an approver or a manager, "
+				   "authenticated as a person");
+	if (!number || !why || !*why)
+		return error_reply(id, "bad-request", "'number' and 'why' are required");
+	char fresh[METRO_STORE_CERT_MAX], code[METRO_STORE_CODE_MAX] = "";
+	if (metro_store_cert_reissue(s->store, number, me->id, why, fresh, code))
+		return error_reply(id, code[0] ? code : "store", "%s",
+				   metro_store_errmsg(s->store));
+	metro_notice("certificate %s reissued as %s by %s", number, fresh, me->id);
+	json_t *r = ok_reply(id);
+	json_object_set_new(r, "number", json_string(fresh));
+	json_object_set_new(r, "reissued", json_string(number));
+	return r;
+}
+
 /* Every command with the least role that may use it: observers read, operators run batches,
  * managers change the registry (docs/protocol.md). */
 static const struct {
@@ -1110,6 +1179,9 @@ static const struct {
 	{"snapshot", cmd_snapshot, METRO_ROLE_OBSERVER, 0},
 	{"replay", cmd_replay, METRO_ROLE_OBSERVER, 0},
 	{"audit-head", cmd_audit_head, METRO_ROLE_OBSERVER, 0},
+	/* the store decides who may sign which step (a checker holds only the observer level) */
+	{"certificate-step", cmd_certificate_step, METRO_ROLE_OBSERVER, 1},
+	{"certificate-reissue", cmd_certificate_reissue, METRO_ROLE_OBSERVER, 1},
 };
 
 /* The connection a request came on, as the repeat cache knows it: the peer's ROUTER routing

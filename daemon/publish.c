@@ -274,10 +274,14 @@ static json_t *record_verdict(struct metro_server *s, const char *rig,
 	if (!rc)
 		rc = metro_store_verdict(s->store, &vd, NULL);
 	/* A pass earns a verification certificate, a fail a notice of nonconformity; an error or
-	 * an aborted run earns neither (the meter must be tested again). */
+	 * an aborted run earns neither (the meter must be tested again).  With a person registry
+	 * the number is a draft that people sign through the workflow (verified, checked,
+	 * approved, issued: docs/operations.md); without one it is issued at once. */
 	char number[METRO_STORE_CERT_MAX];
 	if (!rc && (r->verdict == METRO_VERDICT_PASS || r->verdict == METRO_VERDICT_FAIL)) {
-		rc = metro_store_certificate(s->store, r->run, r->position, number);
+		rc = s->cfg->npeople
+			     ? metro_store_certificate_draft(s->store, r->run, r->position, number)
+			     : metro_store_certificate(s->store, r->run, r->position, number);
 		if (!rc)
 			json_object_set_new(doc, "certificate", json_string(number));
 	}

@@ -18,6 +18,7 @@
 #include "metroctl_calc.h"
 #include "metroctl_client.h"
 #include "metroctl_cmd.h"
+#include "metroctl_certify.h"
 #include "metroctl_keygen.h"
 #include "metroctl_probe.h"
 #include "metroctl_records.h"
@@ -58,7 +59,12 @@ static void usage(FILE *out)
 		"  watch [TOPIC...]        print published documents as they come\n"
 		"  replay FROM-SEQ         stored result documents from a seq on\n"
 		"  audit-head              sign and show the head of the audit chain\n"
-		"  keygen NAME [--dir DIR] a CURVE key pair: NAME.key (secret) and NAME.pub\n"
+		"  keygen NAME [--dir DIR] [--person]\n"
+		"                          a CURVE key pair: NAME.key (secret) and NAME.pub;\n"
+		"                          --person: a person's Ed25519 key (signs, and CURVE)\n"
+		"  certify NUMBER verified|checked|approved|issued|voided [--why TEXT]\n"
+		"          [--replaces NUMBER]  sign a certificate's step as the person of --key\n"
+		"  reissue NUMBER --why TEXT  a voided certificate's replacement (a new draft)\n"
 		"  calc ...                the verifier's calculator (metroctl calc --help)\n"
 		"  audit verify --db FILE [--pubkey FILE] [--checkpoint FILE]\n"
 		"                          check a record store offline (docs/records.md)\n"
@@ -164,6 +170,8 @@ static const struct {
 	{"calc", metroctl_calc},
 	{"probe", metroctl_probe},
 	{"keygen", metroctl_keygen},
+	{"certify", metroctl_certify},
+	{"reissue", metroctl_certify},
 	{"audit", metroctl_audit},
 	{"trace", metroctl_records},
 	{"records", metroctl_records},
@@ -201,7 +209,7 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
-	struct metroctl_opts o = {0, NULL, 3000, "", "", ""};
+	struct metroctl_opts o = {0, NULL, 3000, "", "", "", NULL};
 	const char *keyfile = getenv("METRO_KEY"), *serverkey = getenv("METRO_SERVER_KEY");
 	o.endpoint = getenv("METRO_ENDPOINT") ? getenv("METRO_ENDPOINT") : DEFAULT_ENDPOINT;
 	int c;
@@ -243,6 +251,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "metroctl: --key and --server-key go together (CURVE)\n");
 		return METROCTL_EXIT_USAGE;
 	}
+	o.key_file = keyfile && *keyfile ? keyfile : NULL;
 	if (keyfile && *keyfile &&
 	    (metroctl_read_key(keyfile, o.curve_public, o.curve_secret) ||
 	     metroctl_read_key(serverkey, o.curve_server, NULL)))

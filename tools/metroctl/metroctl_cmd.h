@@ -34,6 +34,7 @@ struct metroctl_opts {
 	int timeout_ms;	      /* --timeout */
 	/* CURVE (--key, --server-key): empty strings when not used */
 	char curve_public[41], curve_secret[41], curve_server[41];
+	const char *key_file; /* the --key file (a person's also signs: metroctl_certify.c) */
 };
 
 /* The entry point of a command (see above). */

@@ -1019,6 +1019,21 @@ static json_t *cmd_snapshot(struct metro_server *s, json_t *req, json_t *id)
 	return r;
 }
 
+/* A request's object refused by the configuration's validator: "standard-set:1:57:
+ * standard.due: ..." has a position in the compact request, so the reply keeps what follows
+ * it, which names the field.  Frees the diagnostics. */
+static json_t *diag_reply(json_t *id, struct metro_diag *d, const char *what)
+{
+	const char *m = d->n ? d->msgs[0] : what;
+	for (int colons = 0; colons < 3 && strchr(m, ':'); colons++)
+		m = strchr(m, ':') + 1;
+	m += *m == ' ';
+	json_t *r =
+		error_reply(id, "bad-request", "%s%s", m, d->n > 1 ? " (and more problems)" : "");
+	metro_diag_free(d);
+	return r;
+}
+
 /* standard-set: a manager changes an existing reference standard (a new certificate after a
  * recalibration, a corrected due date).  The standard is given whole and checked with the
  * configuration's own rules; the store records the change (old and new values, who, why)
@@ -1041,18 +1056,8 @@ static json_t *cmd_standard_set(struct metro_server *s, json_t *req, json_t *id)
 	int bad = !text ||
 		  metro_standard_conf_parse("standard-set", text, strlen(text), "standard", &d, &c);
 	free(text);
-	if (bad) {
-		/* "standard-set:1:57: standard.due: ...": the position is one in the compact
-		 * request, so the message keeps what follows it, which names the field */
-		const char *m = d.n ? d.msgs[0] : "not a standard";
-		for (int colons = 0; colons < 3 && strchr(m, ':'); colons++)
-			m = strchr(m, ':') + 1;
-		m += *m == ' ';
-		json_t *r = error_reply(id, "bad-request", "%s%s", m,
-					d.n > 1 ? " (and more problems)" : "");
-		metro_diag_free(&d);
-		return r;
-	}
+	if (bad)
+		return diag_reply(id, &d, "not a standard");
 	metro_diag_free(&d);
 	struct metro_standard_conf *cur = NULL;
 	for (size_t i = 0; i < s->cfg->nstandards; i++)
@@ -1079,6 +1084,67 @@ static json_t *cmd_standard_set(struct metro_server *s, json_t *req, json_t *id)
 	s->due_checked_day = 0; /* due dates may have moved: check again */
 	json_t *r = ok_reply(id);
 	json_object_set_new(r, "standard", json_string(cur->id));
+	return r;
+}
+
+/* person-set: a manager changes a person of the registry (a renewed qualification, another
+ * procedure, a new key), given whole and checked with the configuration's own rules; the
+ * store records each changed field and an audit event (who, why) before the running
+ * configuration uses it, and the person's next request is judged by it.  As for standards,
+ * the configuration file stays authoritative: a reload sets it back unless the file says the
+ * same. */
+static json_t *cmd_person_set(struct metro_server *s, json_t *req, json_t *id)
+{
+	json_t *o = json_object_get(req, "person");
+	const char *why = json_string_value(json_object_get(req, "why"));
+	if (!json_is_object(o))
+		return error_reply(id, "bad-request", "'person' must be an object");
+	if (!why || !*why)
+		return error_reply(id, "bad-request",
+				   "'why' is required: every change of a person says why");
+	char *text = json_dumps(o, JSON_COMPACT);
+	struct metro_diag d;
+	struct metro_person p;
+	metro_diag_init(&d);
+	int bad = !text ||
+		  metro_person_conf_parse("person-set", text, strlen(text), "person", &d, &p);
+	free(text);
+	if (bad)
+		return diag_reply(id, &d, "not a person");
+	metro_diag_free(&d);
+	struct metro_config *c = s->cfg;
+	struct metro_person *cur = NULL;
+	json_t *r = NULL;
+	for (size_t i = 0; i < c->npeople; i++) {
+		if (!strcmp(c->people[i].id, p.id))
+			cur = &c->people[i];
+		else if (p.curve_z85[0] && !strcmp(c->people[i].curve_z85, p.curve_z85))
+			r = error_reply(id, "bad-request",
+					"person.key: the key of person %s: each "
+					"person has their own",
+					c->people[i].id);
+	}
+	for (size_t k = 0; !r && p.curve_z85[0] && k < c->control_curve.nclients; k++)
+		if (!strcmp(c->control_curve.clients[k].public_z85, p.curve_z85))
+			r = error_reply(id, "bad-request",
+					"person.key: the key of client %s in the control "
+					"allowlist: one key, one identity",
+					c->control_curve.clients[k].name);
+	if (!r && !cur)
+		r = error_reply(id, "not-found",
+				"person %s is not in the configuration (add a person there)", p.id);
+	if (!r && metro_store_person_change(s->store, &p, s->client, why))
+		r = error_reply(id, "store-failed", "person %s: %s", p.id,
+				metro_store_errmsg(s->store));
+	if (r) {
+		metro_person_clear(&p);
+		return r;
+	}
+	p.line = cur->line;
+	metro_person_clear(cur);
+	*cur = p;
+	r = ok_reply(id);
+	json_object_set_new(r, "person", json_string(cur->id));
 	return r;
 }
 
@@ -1165,6 +1231,7 @@ static const struct {
 	{"procedures", cmd_procedures, METRO_ROLE_OBSERVER, 0},
 	{"standards", cmd_standards, METRO_ROLE_OBSERVER, 0},
 	{"standard-set", cmd_standard_set, METRO_ROLE_MANAGER, 1},
+	{"person-set", cmd_person_set, METRO_ROLE_MANAGER, 1},
 	{"clock-accept", cmd_clock_accept, METRO_ROLE_MANAGER, 1},
 	{"start", cmd_start, METRO_ROLE_OPERATOR, 1},
 	{"resume-run", cmd_resume_run, METRO_ROLE_OPERATOR, 1},

@@ -157,6 +157,21 @@ check "(d) a typed name outside the registry is refused" \
 out=$(mctl --json start "$TMP/batch.yaml" --operator li)
 check "(d) typing a qualified person's id is accepted" "$(echo "$out" | code)" "ok"
 mctl abort water-1 >/dev/null
+for _ in $(seq 100); do [ "$(mctl --json rigs | json "d['rigs'][0]['state']")" = idle ] && break; sleep 0.1; done
+# person-set: a manager renews wang's qualification through the API
+people nobody | sed -n 's/^  - {id: wang, \(.*\)}$/{id: wang, \1}/p' | sed 's/valid_until: 2025-01-31/valid_until: 2031-01-31/' >"$TMP/wang.yaml"
+check "(d) wang is refused before the renewal" "$(mctl --json start "$TMP/batch.yaml" --operator wang | code)" "not-qualified"
+sed 's/valid_until: 2031-01-31/valid_until: 2031-02-30/' "$TMP/wang.yaml" >"$TMP/wang-bad.yaml"
+out=$(mctl --json person-set "$TMP/wang-bad.yaml" --why "renewed")
+check "(d) person-set with a bad date is refused naming the field" "$(echo "$out" | json "(d['error']['code'], d['error']['message'].startswith('person.qualification.valid_until'))")" "('bad-request', True)"
+sed 's/id: wang/id: nobody/; s/, key: "[0-9a-f]*"//' "$TMP/wang.yaml" >"$TMP/nobody.yaml"
+check "(d) person-set of someone not in the configuration: not-found" "$(mctl --json person-set "$TMP/nobody.yaml" --why "x" | code)" "not-found"
+check "(d) person-set renews wang's qualification" "$(mctl --json person-set "$TMP/wang.yaml" --why "qualification renewed, certificate JDY-0077 of 2026-11-30" | code)" "ok"
+check "(d) wang may start now" "$(mctl --json start "$TMP/batch.yaml" --operator wang | code)" "ok"
+mctl abort water-1 >/dev/null
 kill "$METROD_PID"; wait "$METROD_PID" 2>/dev/null
-check "(d) ... and audited as unauthenticated" "$(q "SELECT count(*) FROM audit_events WHERE actor='unauthenticated' AND action='start' AND why='accepted'")" "1"
+check "(d) the renewal is recorded field by field with who and why" \
+	"$(q "SELECT field || ' ' || json_extract(new, '\$') FROM person_changes WHERE person='wang' AND audit_event IN (SELECT id FROM audit_events WHERE action='person.changed')" | sort | tr '\n' ';')" "qualification_due 2031-01-31;"
+check "(d) ... and audited" "$(q "SELECT actor || '|' || why FROM audit_events WHERE action='person.changed' AND subject='person/wang'")" "unauthenticated|qualification renewed, certificate JDY-0077 of 2026-11-30"
+check "(d) li's and wang's starts are audited as unauthenticated" "$(q "SELECT count(*) FROM audit_events WHERE actor='unauthenticated' AND action='start' AND why='accepted'")" "2"
 finish

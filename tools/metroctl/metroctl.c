@@ -41,6 +41,8 @@ static void usage(FILE *out)
 		"  standards               reference standards and days until due\n"
 		"  resume-run RUN [--operator NAME] [--wait]\n"
 		"                          continue a run a crash left incomplete\n"
+		"  person-set FILE.yaml --why TEXT\n"
+		"                          (manager) change a person of the registry\n"
 		"  standard-set FILE.yaml --why TEXT\n"
 		"                          (manager) change a reference standard\n"
 		"  start BATCH.yaml [--wait] [--auto-answer pass|fail]\n"
@@ -195,6 +197,7 @@ static const struct {
 	{"replay", metroctl_run},
 	{"audit-head", metroctl_run},
 	{"standard-set", metroctl_run},
+	{"person-set", metroctl_run},
 	{"resume-run", metroctl_run},
 };
 

@@ -512,26 +512,28 @@ static int resume_run(int argc, char **argv, const struct metroctl_opts *o)
 	return rc;
 }
 
-/* standard-set STANDARD.yaml --why TEXT: a manager's change of a reference standard; the
- * file holds the standard as the configuration writes it (docs/configuration.md). */
-static int standard_set(int argc, char **argv, const struct metroctl_opts *o)
+/* standard-set STANDARD.yaml --why TEXT, person-set PERSON.yaml --why TEXT: a manager's
+ * change of a reference standard or of a person of the registry; the file holds it as the
+ * configuration writes it (docs/configuration.md). */
+static int registry_set(int argc, char **argv, const struct metroctl_opts *o)
 {
 	static const struct option opts[] = {{"why", required_argument, NULL, 'w'}, {0, 0, 0, 0}};
-	const char *why = NULL;
-	int c;
+	const char *cmd = argv[0], *why = NULL;
+	int standard = !strcmp(cmd, "standard-set"), c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c != 'w')
 			return METROCTL_EXIT_USAGE;
 		why = optarg;
 	}
 	if (optind + 1 != argc || !why) {
-		fprintf(stderr, "usage: metroctl standard-set STANDARD.yaml --why TEXT\n");
+		fprintf(stderr, "usage: metroctl %s %s.yaml --why TEXT\n", cmd,
+			standard ? "STANDARD" : "PERSON");
 		return METROCTL_EXIT_USAGE;
 	}
-	json_t *std = yaml_request(argv[optind], "standard-set");
-	if (!std)
+	json_t *obj = yaml_request(argv[optind], cmd);
+	if (!obj)
 		return METROCTL_EXIT_USAGE;
-	json_t *u = json_object_get(std, "uncertainty");
+	json_t *u = standard ? json_object_get(obj, "uncertainty") : NULL;
 	static const char *const nums[] = {"value", "k"};
 	for (size_t i = 0; json_is_object(u) && i < 2; i++) {
 		const char *t = json_string_value(json_object_get(u, nums[i]));
@@ -541,8 +543,8 @@ static int standard_set(int argc, char **argv, const struct metroctl_opts *o)
 			json_object_set_new(u, nums[i], json_real(v));
 	}
 	return metroctl_call(o,
-			     json_pack("{sisssoss}", "id", 1, "cmd", "standard-set", "standard",
-				       std, "why", why),
+			     json_pack("{sisssoss}", "id", 1, "cmd", cmd,
+				       standard ? "standard" : "person", obj, "why", why),
 			     print_ok, NULL);
 }
 
@@ -748,8 +750,8 @@ int metroctl_run(int argc, char **argv, const struct metroctl_opts *o)
 	const char *cmd = argv[0];
 	if (!strcmp(cmd, "start"))
 		return start(argc, argv, o);
-	if (!strcmp(cmd, "standard-set"))
-		return standard_set(argc, argv, o);
+	if (!strcmp(cmd, "standard-set") || !strcmp(cmd, "person-set"))
+		return registry_set(argc, argv, o);
 	if (!strcmp(cmd, "resume-run"))
 		return resume_run(argc, argv, o);
 	if (!strcmp(cmd, "watch"))

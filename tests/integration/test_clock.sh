@@ -96,12 +96,17 @@ print("ok" if r["ok"] else r["error"]["code"])
 PY
 }
 check "clock-accept needs a reason" "$(req '{"id": 1, "cmd": "clock-accept"}')" "bad-request"
-check "a manager accepts the clock, saying why" "$(req '{"id": 2, "cmd": "clock-accept", "why": "the clock had run a day ahead; corrected from the time service"}')" "ok"
+"$B/metroctl" -e "$CTL" clock-accept >/dev/null 2>&1
+check "metroctl clock-accept without --why is a usage error" "$?" "2"
+out=$("$B/metroctl" -e "$CTL" clock-accept --why "the clock had run a day ahead; corrected from the time service" 2>&1)
+check "a manager accepts the clock with metroctl, saying why" "$?:$(echo "$out" | grep -c '^ok: the clock .* accepted (the newest record was ')" "0:1"
 for _ in $(seq 50); do [ "$(alarm)" = "False error" ] && break; sleep 0.1; done
 check "the alarm is cleared" "$(alarm)" "False error"
 check "the acceptance is an audit event with both times" "$(sqlite3 "$TMP/records.db" "SELECT actor || ' ' || (julianday(json_extract(old, '$.newest_record')) - julianday(json_extract(new, '$.clock')) BETWEEN 0.99 AND 1.01) || ' ' || why FROM audit_events WHERE action = 'clock.accepted';")" "unauthenticated 1 the clock had run a day ahead; corrected from the time service"
 check "runs start again" "$(run_once)" "started"
 check "a second clock-accept finds nothing to accept" "$(req '{"id": 3, "cmd": "clock-accept", "why": "again"}')" "state"
+"$B/metroctl" -e "$CTL" clock-accept --why again >/dev/null 2>"$TMP/again.err"
+check "... metroctl says refused (state), exit 4" "$?:$(grep -c 'refused (state)' "$TMP/again.err")" "4:1"
 
 stop_metrod
 start_metrod_at

@@ -41,6 +41,7 @@ static void usage(FILE *out)
 		"  standards               reference standards and days until due\n"
 		"  resume-run RUN [--operator NAME] [--wait]\n"
 		"                          continue a run a crash left incomplete\n"
+		"  clock-accept --why TEXT (manager) accept the clock after it was set back\n"
 		"  person-set FILE.yaml --why TEXT\n"
 		"                          (manager) change a person of the registry\n"
 		"  standard-set FILE.yaml --why TEXT\n"
@@ -198,6 +199,7 @@ static const struct {
 	{"audit-head", metroctl_run},
 	{"standard-set", metroctl_run},
 	{"person-set", metroctl_run},
+	{"clock-accept", metroctl_run},
 	{"resume-run", metroctl_run},
 };
 

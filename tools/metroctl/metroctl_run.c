@@ -745,9 +745,37 @@ static int watch(int argc, char **argv, const struct metroctl_opts *o)
 	return METROCTL_EXIT_OK;
 }
 
+/* clock-accept --why TEXT: a manager accepts the wall clock after it was set back (the
+ * clock-behind alarm, docs/operations.md "The clock"). */
+static void print_clock(json_t *r)
+{
+	printf("ok: the clock %s accepted (the newest record was %s)\n", str(r, "clock"),
+	       str(r, "newest_record"));
+}
+
+static int clock_accept(int argc, char **argv, const struct metroctl_opts *o)
+{
+	static const struct option opts[] = {{"why", required_argument, NULL, 'w'}, {0, 0, 0, 0}};
+	const char *why = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c != 'w')
+			return METROCTL_EXIT_USAGE;
+		why = optarg;
+	}
+	if (optind != argc || !why) {
+		fprintf(stderr, "usage: metroctl clock-accept --why TEXT\n");
+		return METROCTL_EXIT_USAGE;
+	}
+	return metroctl_call(o, json_pack("{sissss}", "id", 1, "cmd", "clock-accept", "why", why),
+			     print_clock, NULL);
+}
+
 int metroctl_run(int argc, char **argv, const struct metroctl_opts *o)
 {
 	const char *cmd = argv[0];
+	if (!strcmp(cmd, "clock-accept"))
+		return clock_accept(argc, argv, o);
 	if (!strcmp(cmd, "start"))
 		return start(argc, argv, o);
 	if (!strcmp(cmd, "standard-set") || !strcmp(cmd, "person-set"))

@@ -12,6 +12,8 @@
 #      server key no longer works, for requests or subscriptions; the new one does;
 #  (d) a role lowered (operator -> observer): the next request on the same socket is judged
 #      with the new role;
+#  (g) a person (people:, their own key) removed by a reload: refused at once on control, their
+#      subscriber dropped;
 #  (e) a reload that rotates the key and moves the publish endpoint to a port in use is refused
 #      whole: the control endpoint, rebound with the new key first, is given back its old one;
 #  (f) metroctl refuses a client secret key file that group or others may read.
@@ -44,6 +46,7 @@ conf() {
 	sed -e "s|^control: .*|control: {endpoint: \"$CTL\", curve: {secret_key: $1, clients: $CL}}|" \
 		-e "s|^publish: .*|publish: {endpoint: \"$pub\", curve: {secret_key: $1, clients: $CL}}|" \
 		"$TMP/plain.yaml" >"$TMP/metrod.yaml"
+	[ -z "${PEOPLE:-}" ] || echo "$PEOPLE" >>"$TMP/metrod.yaml" # (g): a person registry
 }
 conf
 start_metrod "$TMP/metrod.yaml"
@@ -180,4 +183,25 @@ for mode in 644 640 604; do
 done
 chmod 600 "$TMP/loose.key"
 check "(f) the same key at 0600 works" "$("$B/metroctl" -e "$CTL" -t 1500 --key "$TMP/loose.key" --server-key "$K/server.pub" --json ping | json "d['ok']")" "True"
+
+# ---- (g) a person removed from the registry ------------------------------------------------
+# A person's own key (keygen --person) is admitted on both endpoints; removed from `people:`
+# by a reload, their held request socket is refused and their subscriber gets nothing more
+# (the publish socket is bound again, as for a key removed from the allowlist).
+"$B/metroctl" keygen erin --person --dir "$K" >/dev/null || exit 1
+PEOPLE="people: [{id: erin, name: Erin, roles: [observer], key: \"$(sed -n 's/^sign: "\(.*\)"$/\1/p' "$K/erin.pub")\"}]"
+conf "$K/daemon.key"
+reload carol
+hold erin dealer "$CTL" "$K/erin.key" "$K/server.pub"
+hold erinsub sub "$PUB" "$K/erin.key" "$K/server.pub"
+check "(g) before: the person erin is served" "$(ask erin "$(ping 7)")" "accepted"
+S=$(seq_now carol)
+check "(g) before: erin's subscriber gets readings" "$(ask erinsub "after $S 10000" | grep -c '^[0-9]')" "1"
+PEOPLE=
+conf "$K/daemon.key"
+reload carol
+check "(g) erin's next request on the same socket is refused" "$(ask erin "$(ping 8)")" "unauthorised"
+S=$(seq_now carol)
+check "(g) carol's new subscriber still gets readings" "$(ask carolsub2 "after $S 10000" | grep -c '^[0-9]')" "1"
+check "(g) erin's subscriber gets nothing published after the reload" "$(ask erinsub "after $S")" "silent"
 finish

@@ -227,6 +227,21 @@ int metro_config_load_buffer(const char *name, const unsigned char *buf, size_t 
 	return err;
 }
 
+int cfg_parse_entry(const char *name, const char *text, size_t len, const char *where,
+		    struct metro_diag *diag,
+		    void (*entry)(struct loader *L, yaml_node_t *n, const char *where, void *out),
+		    void *out)
+{
+	struct metro_yfile *f;
+	size_t before = metro_diag_count(diag);
+	if (metro_yfile_load_buffer(name, (const unsigned char *)text, len, diag, &f))
+		return METRO_E_INVAL;
+	struct loader L = {f, NULL};
+	entry(&L, metro_y_root(f), where, out);
+	metro_yfile_destroy(&f);
+	return metro_diag_count(diag) != before ? METRO_E_INVAL : METRO_OK;
+}
+
 static void free_strv(char **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)

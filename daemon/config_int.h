@@ -25,6 +25,15 @@ struct loader {
 /* A path from the file, resolved against the file's directory (allocated). */
 char *cfg_resolve(struct loader *L, const char *p);
 
+/* One entry of a section given on its own (standard-set, person-set: a YAML or JSON mapping
+ * in text[0..len)), validated by entry with the configuration's rules; name and where appear
+ * in the messages.  Returns 0, or METRO_E_INVAL with every problem in diag (out is then
+ * partly filled: the caller frees it). */
+int cfg_parse_entry(const char *name, const char *text, size_t len, const char *where,
+		    struct metro_diag *diag,
+		    void (*entry)(struct loader *L, yaml_node_t *n, const char *where, void *out),
+		    void *out);
+
 /* The section validators. */
 void cfg_control(struct loader *L, yaml_node_t *n);
 void cfg_publish(struct loader *L, yaml_node_t *n);

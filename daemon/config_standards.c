@@ -104,22 +104,19 @@ void cfg_standards(struct loader *L, yaml_node_t *n)
 	}
 }
 
+static void standard_entry(struct loader *L, yaml_node_t *n, const char *where, void *out)
+{
+	standard(L, n, where, out);
+}
+
 int metro_standard_conf_parse(const char *name, const char *text, size_t len, const char *where,
 			      struct metro_diag *diag, struct metro_standard_conf *out)
 {
-	struct metro_yfile *f;
 	memset(out, 0, sizeof *out);
-	size_t before = metro_diag_count(diag);
-	if (metro_yfile_load_buffer(name, (const unsigned char *)text, len, diag, &f))
-		return METRO_E_INVAL;
-	struct loader L = {f, NULL};
-	standard(&L, metro_y_root(f), where, out);
-	metro_yfile_destroy(&f);
-	if (metro_diag_count(diag) != before) {
+	int rc = cfg_parse_entry(name, text, len, where, diag, standard_entry, out);
+	if (rc)
 		metro_standard_conf_free(out);
-		return METRO_E_INVAL;
-	}
-	return METRO_OK;
+	return rc;
 }
 
 void metro_standard_conf_free(struct metro_standard_conf *s)

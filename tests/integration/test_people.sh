@@ -13,14 +13,11 @@
 #      be a registered, qualified person; the audit actor says "unauthenticated".
 set -u
 . tests/lib/rigs.sh
-K="$TMP/keys"
-mkdir -p "$K/clients"
-for n in li wang zhao; do "$B/metroctl" keygen "$n" --person --dir "$K" >/dev/null || exit 1; done
-for n in daemon sink; do "$B/metroctl" keygen "$n" --dir "$K" >/dev/null || exit 1; done
+keys --person li wang zhao
+keys daemon sink
 check "a person's key file is 0600" "$(stat -c %a "$K/li.key")" "600"
 check "a person's .pub carries the Ed25519 key" "$(grep -cE '^sign: "[0-9a-f]{64}"$' "$K/li.pub")" "1"
 cp "$K/sink.pub" "$K/clients/sink.pub" # an observer program
-sign() { sed -n 's/^sign: "\(.*\)"$/\1/p' "$K/$1.pub"; }
 ME=$(id -un)
 # people UNIX_USER: the registry (li: operator and verifier of water; wang: lapsed; zhao: only
 # electricity)
@@ -62,11 +59,10 @@ bad "a signer without a key" "people:
 
 # ---- (b) CURVE ------------------------------------------------------------------------------
 { cat "$TMP/base.yaml"; people nobody; } >"$TMP/metrod.yaml"
-sed -i "s|^control: {endpoint: \"$CTL\"}|control: {endpoint: \"$CTL\", curve: {secret_key: $K/daemon.key, clients: $K/clients}}|" "$TMP/metrod.yaml"
+curve_control "$TMP/metrod.yaml"
 "$B/metrod" -c "$TMP/metrod.yaml" 2>>"$TMP/metrod.log" &
 METROD_PID=$!
 PIDS+=($METROD_PID)
-as() { local who=$1; shift; "$B/metroctl" -e "$CTL" -t 3000 --key "$K/$who.key" --server-key "$K/daemon.pub" "$@"; }
 for _ in $(seq 100); do as li ping >/dev/null 2>&1 && break; sleep 0.1; done
 code() { json "d.get('error', {}).get('code', 'ok')"; }
 check "(b) a program client keeps its role (observer sink may not start)" \
@@ -95,7 +91,7 @@ as li abort water-1 >/dev/null
 for _ in $(seq 100); do [ "$(as li --json rigs | json "d['rigs'][0]['state']")" = idle ] && break; sleep 0.1; done
 # wang is removed from the registry: refused at once, on the connection metroctl opens anew
 { cat "$TMP/base.yaml"; people nobody | grep -v 'id: wang'; } >"$TMP/metrod2.yaml"
-sed -i "s|^control: {endpoint: \"$CTL\"}|control: {endpoint: \"$CTL\", curve: {secret_key: $K/daemon.key, clients: $K/clients}}|" "$TMP/metrod2.yaml"
+curve_control "$TMP/metrod2.yaml"
 cp "$TMP/metrod2.yaml" "$TMP/metrod.yaml"
 gen=$(as li --json status | json "d['config_generation']")
 kill -HUP "$METROD_PID"

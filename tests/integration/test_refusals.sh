@@ -10,19 +10,17 @@ set -u
 . tests/lib/need.sh
 need_py zmq python3-zmq
 . tests/lib/rigs.sh
-K="$TMP/keys"
-mkdir -p "$K/clients"
-for n in daemon bob; do "$B/metroctl" keygen "$n" --dir "$K" >/dev/null || exit 1; done
+keys daemon bob
 cp "$K/bob.pub" "$K/clients/bob.pub" # role: observer
 { config_head; cat <<YAML
   - {id: water-1, kind: flow-bench, driver: modbus-tcp, connection: {host: 127.0.0.1, port: 9}, profile: $PWD/config/profiles/flow-bench.yaml, positions: 10, standards: [ws]}
 YAML
 } >"$TMP/metrod.yaml"
-sed -i "s|^control: {endpoint: \"$CTL\"}|control: {endpoint: \"$CTL\", curve: {secret_key: $K/daemon.key, clients: $K/clients}}|" "$TMP/metrod.yaml"
+curve_control "$TMP/metrod.yaml"
 "$B/metrod" -c "$TMP/metrod.yaml" 2>>"$TMP/metrod.log" &
 METROD_PID=$!
 PIDS+=($METROD_PID)
-as() { local who=$1; shift; "$B/metroctl" -e "$CTL" -t 1500 --key "$K/$who.key" --server-key "$K/daemon.pub" "$@"; }
+AS_TIMEOUT=1500
 for _ in $(seq 50); do as bob ping >/dev/null 2>&1 && break; sleep 0.1; done
 check "observer bob is admitted" "$(as bob --json ping | json "d['ok']")" "True"
 db_bytes() { sqlite3 "$TMP/records.db" "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size();"; }

@@ -5,9 +5,7 @@
 # PLAIN mechanism never get an answer, and the refusals are logged.
 set -u
 . tests/lib/rigs.sh
-K="$TMP/keys"
-mkdir -p "$K/clients"
-for n in daemon alice bob eve; do "$B/metroctl" keygen "$n" --dir "$K" >/dev/null || exit 1; done
+keys daemon alice bob eve
 check "secret key file is 0600" "$(stat -c %a "$K/alice.key")" "600"
 sed 's/^role: observer/role: operator/' "$K/alice.pub" >"$K/clients/alice.pub"
 cp "$K/bob.pub" "$K/clients/bob.pub"
@@ -15,11 +13,11 @@ cp "$K/bob.pub" "$K/clients/bob.pub"
   - {id: water-1, kind: flow-bench, driver: modbus-tcp, connection: {host: 127.0.0.1, port: 9}, profile: $PWD/config/profiles/flow-bench.yaml, positions: 10, standards: [ws]}
 YAML
 } >"$TMP/metrod.yaml"
-sed -i "s|^control: {endpoint: \"$CTL\"}|control: {endpoint: \"$CTL\", curve: {secret_key: $K/daemon.key, clients: $K/clients}}|" "$TMP/metrod.yaml"
+curve_control "$TMP/metrod.yaml"
 "$B/metrod" -c "$TMP/metrod.yaml" 2>>"$TMP/metrod.log" &
 METROD_PID=$!
 PIDS+=($METROD_PID)
-as() { local who=$1; shift; "$B/metroctl" -e "$CTL" -t 1500 --key "$K/$who.key" --server-key "$K/daemon.pub" "$@"; }
+AS_TIMEOUT=1500
 for _ in $(seq 50); do as alice ping >/dev/null 2>&1 && break; sleep 0.1; done
 check "operator alice is admitted" "$(as alice --json ping | json "d['ok']")" "True"
 check "observer bob is admitted" "$(as bob --json status | json "d['ok']")" "True"

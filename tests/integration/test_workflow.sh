@@ -7,14 +7,12 @@
 # with their codes; a voided certificate stays and its reissue names it; the chain verifies.
 set -u
 . tests/lib/rigs.sh
-K="$TMP/keys"
-mkdir -p "$K/clients"
-for n in li wang zhao; do "$B/metroctl" keygen "$n" --person --dir "$K" >/dev/null || exit 1; done
-for n in daemon sink; do "$B/metroctl" keygen "$n" --dir "$K" >/dev/null || exit 1; done
+keys --person li wang zhao
+keys daemon sink
 cp "$K/sink.pub" "$K/clients/sink.pub"
-sign() { sed -n 's/^sign: "\(.*\)"$/\1/p' "$K/$1.pub"; }
 water_bench 600
-{ sed "s|^control: {endpoint: \"$CTL\"}|control: {endpoint: \"$CTL\", curve: {secret_key: $K/daemon.key, clients: $K/clients}}|" "$TMP/metrod.yaml"; cat <<YAML
+curve_control "$TMP/metrod.yaml"
+{ cat "$TMP/metrod.yaml"; cat <<YAML
 people:
   - {id: li, name: 李娜, roles: [operator, verifier, checker], qualification: {certificate: JDY-0142, valid_until: 2099-12-31}, procedures: [jjg162-*], key: "$(sign li)"}
   - {id: wang, name: 王强, roles: [checker], qualification: {certificate: JDY-0077, valid_until: 2099-12-31}, procedures: [jjg162-*], key: "$(sign wang)"}
@@ -26,7 +24,7 @@ grep -v '^operator:' config/batches/water-initial.yaml >"$TMP/batch.yaml"
 "$B/metrod" -c "$TMP/metrod.yaml" 2>>"$TMP/metrod.log" &
 METROD_PID=$!
 PIDS+=($METROD_PID)
-as() { local who=$1; shift; "$B/metroctl" -e "$CTL" -t 5000 --key "$K/$who.key" --server-key "$K/daemon.pub" "$@"; }
+AS_TIMEOUT=5000
 for _ in $(seq 100); do as li ping >/dev/null 2>&1 && break; sleep 0.1; done
 timeout 300 "$B/metroctl" -e "$CTL" --key "$K/li.key" --server-key "$K/daemon.pub" --json \
 	start "$TMP/batch.yaml" --wait --auto-answer pass 2>"$TMP/run.err" | tail -n 1 >"$TMP/run.json"

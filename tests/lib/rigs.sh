@@ -123,3 +123,22 @@ YAML
 	} >"$TMP/metrod.yaml"
 	grep -v 'position: 6,' config/batches/gas-initial.yaml >"$TMP/batch.yaml"
 }
+
+# CURVE clients (test_security, test_refusals, test_people, test_workflow): keys in $K.
+K=$TMP/keys
+# keys [--person] NAME...: a key per NAME in $K (metroctl keygen; --person: a person's key)
+keys() {
+	local person=
+	[ "$1" = --person ] && { person=--person; shift; }
+	mkdir -p "$K/clients"
+	local n
+	for n in "$@"; do "$B/metroctl" keygen "$n" $person --dir "$K" >/dev/null || exit 1; done
+}
+# sign NAME: a person's Ed25519 public key (hex), for their `people:` entry
+sign() { sed -n 's/^sign: "\(.*\)"$/\1/p' "$K/$1.pub"; }
+# curve_control FILE: CURVE on FILE's control endpoint ($K/daemon.key, allowlist $K/clients)
+curve_control() {
+	sed -i "s|^control: {endpoint: \"$CTL\"}|control: {endpoint: \"$CTL\", curve: {secret_key: $K/daemon.key, clients: $K/clients}}|" "$1"
+}
+# as WHO ARGS...: metroctl with WHO's key against $K/daemon.pub (timeout AS_TIMEOUT ms)
+as() { local who=$1; shift; "$B/metroctl" -e "$CTL" -t "${AS_TIMEOUT:-3000}" --key "$K/$who.key" --server-key "$K/daemon.pub" "$@"; }

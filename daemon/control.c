@@ -1114,29 +1114,28 @@ static json_t *cmd_person_set(struct metro_server *s, json_t *req, json_t *id)
 	metro_diag_free(&d);
 	struct metro_config *c = s->cfg;
 	struct metro_person *cur = NULL;
-	json_t *r = NULL;
+	const char *same_key = NULL, *same_client = NULL; /* one key, one identity */
 	for (size_t i = 0; i < c->npeople; i++) {
 		if (!strcmp(c->people[i].id, p.id))
 			cur = &c->people[i];
 		else if (p.curve_z85[0] && !strcmp(c->people[i].curve_z85, p.curve_z85))
-			r = error_reply(id, "bad-request",
-					"person.key: the key of person %s: each "
-					"person has their own",
-					c->people[i].id);
+			same_key = c->people[i].id;
 	}
-	for (size_t k = 0; !r && p.curve_z85[0] && k < c->control_curve.nclients; k++)
+	for (size_t k = 0; p.curve_z85[0] && k < c->control_curve.nclients; k++)
 		if (!strcmp(c->control_curve.clients[k].public_z85, p.curve_z85))
-			r = error_reply(id, "bad-request",
-					"person.key: the key of client %s in the control "
-					"allowlist: one key, one identity",
-					c->control_curve.clients[k].name);
-	if (!r && !cur)
+			same_client = c->control_curve.clients[k].name;
+	json_t *r = NULL;
+	if (same_key || same_client)
+		r = error_reply(id, "bad-request",
+				"person.key: the key of %s %s: one key, one identity",
+				same_key ? "person" : "client", same_key ? same_key : same_client);
+	else if (!cur)
 		r = error_reply(id, "not-found",
 				"person %s is not in the configuration (add a person there)", p.id);
-	if (!r && metro_store_person_change(s->store, &p, s->client, why))
+	else if (metro_store_person_change(s->store, &p, s->client, why))
 		r = error_reply(id, "store-failed", "person %s: %s", p.id,
 				metro_store_errmsg(s->store));
-	if (r) {
+	if (r || !cur) {
 		metro_person_clear(&p);
 		return r;
 	}

@@ -227,9 +227,11 @@ int eng_load_point(struct metro_engine *e, const struct metro_proc_item *it)
 }
 
 /* Start and creep tests share a shape: a fixed stimulus for the longest of the positions' time
- * limits, watching each position's free-running pulse counter. */
+ * limits, watching each position's free-running pulse counter.  watched_min is, for each
+ * position, the rig time of the last look whose counts were taken: the time the counted
+ * pulses were counted over (the time limit, up to the wake-up jitter). */
 static int pulse_watch(struct metro_engine *e, struct pos **ps, size_t n, const double *limit_min,
-		       double *first_min, long *pulses)
+		       double *first_min, long *pulses, double *watched_min)
 {
 	double base[MAX_POS] = {0}, now[MAX_POS] = {0}, longest = 0;
 	int rc = eng_rd_pos(e, "meter_pulses", ps, n, base);
@@ -239,6 +241,7 @@ static int pulse_watch(struct metro_engine *e, struct pos **ps, size_t n, const 
 		longest = fmax(longest, limit_min[i]);
 		first_min[i] = -1;
 		pulses[i] = 0;
+		watched_min[i] = 0;
 	}
 	double elapsed_min = 0, prev_min = 0;
 	uint64_t t0 = metro_now_ns();
@@ -264,6 +267,7 @@ static int pulse_watch(struct metro_engine *e, struct pos **ps, size_t n, const 
 			if (c > 0 && first_min[i] < 0)
 				first_min[i] = elapsed_min;
 			pulses[i] = c;
+			watched_min[i] = elapsed_min;
 		}
 		char why[200];
 		if (eng_conditions_violated(e, why, sizeof why, &rc)) {
@@ -283,7 +287,7 @@ int eng_start_or_creep(struct metro_engine *e, const struct metro_proc_item *it)
 	if (!n)
 		return METRO_OK;
 	int creep = it->kind == METRO_ITEM_CREEP_TEST;
-	double limit_min[MAX_POS] = {0}, first[MAX_POS] = {0};
+	double limit_min[MAX_POS] = {0}, first[MAX_POS] = {0}, watched[MAX_POS] = {0};
 	long pulses[MAX_POS];
 	struct metro_dec current = metro_dec_e(0, 0), voltage = metro_dec_e(0, 0);
 	json_t *info[MAX_POS];
@@ -329,20 +333,27 @@ int eng_start_or_creep(struct metro_engine *e, const struct metro_proc_item *it)
 	if (!rc)
 		rc = source(e, eng_dd(voltage), eng_dd(current), 0, 1);
 	if (!rc)
-		rc = pulse_watch(e, ps, n, limit_min, first, pulses);
+		rc = pulse_watch(e, ps, n, limit_min, first, pulses, watched);
 	if (rc) {
 		for (size_t i = 0; i < n; i++)
 			json_decref(info[i]);
 		return rc;
 	}
+	/* The evidence of each point: the stimulus applied (voltage, current), the time limit and
+	 * the time watched, the pulses counted and the pulses allowed (creep) or required (start).
+	 */
 	for (size_t i = 0; i < n; i++) {
 		enum metro_mx_verdict v;
 		json_object_set_new(info[i], "pulses", json_integer(pulses[i]));
+		json_object_set_new(info[i], "watched_min", json_real(watched[i]));
+		json_object_set_new(info[i], "applied_voltage_v", metro_dec_json(voltage));
+		json_object_set_new(info[i], "applied_current_a", metro_dec_json(current));
 		if (creep) {
 			metro_mx_creep_judge(pulses[i], it->allowed_pulses, &v);
 			json_object_set_new(info[i], "allowed_pulses",
 					    json_integer(it->allowed_pulses));
 		} else {
+			json_object_set_new(info[i], "required_pulses", json_integer(1));
 			struct metro_mx_start_result r = {0};
 			r.time_min = limit_min[i];
 			metro_mx_start_judge(&r, pulses[i], first[i] < 0 ? 0 : first[i], &v);

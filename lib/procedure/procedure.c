@@ -603,9 +603,10 @@ static void item(struct loader *L, yaml_node_t *n, int i, struct metro_proc_item
 			expression(L, v, metro_ykey(where, "voltage").s, &it->voltage);
 		break;
 	case METRO_ITEM_CREEP_TEST:
-		if (!(v = get(L, n, "allowed_pulses")))
-			metro_y_error(L->f, n, "%s: missing required key 'allowed_pulses'", where);
-		else
+		/* at most one pulse in the creep time unless the procedure says otherwise
+		 * (IEC 62053-21; JJG 596-2012 [confirm], docs/metrology.md) */
+		it->allowed_pulses = METRO_CREEP_ALLOWED_PULSES_DEFAULT;
+		if ((v = get(L, n, "allowed_pulses")))
 			metro_y_long(L->f, v, metro_ykey(where, "allowed_pulses").s, 0, 10,
 				     &it->allowed_pulses);
 		break;

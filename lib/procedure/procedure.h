@@ -19,6 +19,10 @@
 #include "diag.h"
 #include "expr.h"
 
+/* A creep-test item without allowed_pulses allows this many pulses in the creep time (IEC
+ * 62053-21: "not more than one pulse"; JJG 596-2012 [confirm], docs/metrology.md). */
+#define METRO_CREEP_ALLOWED_PULSES_DEFAULT 1
+
 enum metro_item_kind {
 	METRO_ITEM_JUDGEMENT,
 	METRO_ITEM_FLOW_POINT,
@@ -88,7 +92,7 @@ struct metro_proc_item {
 	struct metro_expr *current, *voltage, *energy_kwh;
 	char *pf; /* "1.0", "0.5L", "0.8C" */
 	struct metro_dec settle_seconds, limit_pct;
-	/* creep test */
+	/* creep test: the most pulses a passing meter may give in the creep time */
 	long allowed_pulses;
 	enum metro_formula formula;
 	enum metro_repeat repeat;

@@ -36,6 +36,11 @@ check "position 1 rounded error is 0.2 %" "$(pt 1 "['judgement']['rounded']" ib-
 check "0.05 Ib has the lower-zone MPE 1.5 %" "$(pt 1 "['judgement']['mpe']" 0.05ib-1.0)" "1.5"
 check "start current 0.004 Ib = 0.02 A" "$(pt 1 "['current_a']" start)" "0.02"
 check "creep voltage 115 % Un" "$(pt 1 "['voltage_v']" creep)" "253"
+ev() { v "[(lambda x: ($3))(p['values']) for p in d['points'] if p['position']==$1 and p['item']=='$2' and p['verdict']!='pending'][0]"; }
+check "creep evidence: 253 V and no current applied, 0 of 1 allowed pulses" "$(ev 1 creep "x['applied_voltage_v'], x['applied_current_a'], x['pulses'], x['allowed_pulses']")" "(253, 0, 0, 1)"
+check "creep watched for its time limit" "$(ev 1 creep "x['watched_min'] >= x['time_min']")" "True"
+check "creeping meter: more pulses than allowed" "$(ev 4 creep "x['pulses'] > x['allowed_pulses']")" "True"
+check "start evidence: 0.02 A at Un, one pulse required and counted" "$(ev 1 start "x['applied_current_a'], x['applied_voltage_v'], x['required_pulses'], x['pulses'] >= 1")" "(0.02, 220, 1, True)"
 check "constant test passes" "$(v "[p['verdict'] for p in d['points'] if p['position']==1 and p['item']=='constant'][0]")" "pass"
 check "constant test counts at least 1000 pulses (resolution 0.1 %)" "$(v "[float(p['values']['pulses']) >= 1000 for p in d['points'] if p['position']==1 and p['item']=='constant'][0]")" "True"
 safe=$("$B/metroctl" --json probe --driver modbus-rtu --device "$TMP/elec.pty" --baud 115200 --profile config/profiles/electricity-bench.yaml --positions 6 source.on 2>&1)

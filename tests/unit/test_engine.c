@@ -254,6 +254,10 @@ struct model {
 	double e_run, pulses_run[MAXPOS + 1];
 	double e_total, pulses_total[MAXPOS + 1];
 	int energised;
+	/* creep: the pulses each position gives while it has voltage and no current; they show
+	 * from the second read of its counter in that state on (after the engine's base read) */
+	double creep[MAXPOS + 1];
+	int idle, idle_reads[MAXPOS + 1];
 	unsigned writes;
 };
 
@@ -324,8 +328,11 @@ static double model_read(const struct metro_channel *ch)
 		return stored_pos("start", p) == 1 ? 2 : 0;
 	if (p && !strcmp(ch->base, "ref_pulses"))
 		return m->ref_pulses[p][m->calc_k[p] - 1];
-	if (p && !strcmp(ch->base, "meter_pulses"))
+	if (p && !strcmp(ch->base, "meter_pulses")) {
+		if (m->idle && ++m->idle_reads[p] > 1)
+			return m->pulses_total[p] + m->creep[p];
 		return m->pulses_total[p];
+	}
 	return 0;
 }
 
@@ -374,6 +381,18 @@ static int drv_write(void *handle, const struct metro_channel *ch, double value)
 				m->pulses_total[i] += m->pulses_run[i];
 		}
 		m->energised = now;
+	}
+	if (!strcmp(ch->name, "source.on") || !strcmp(ch->name, "source.current") ||
+	    !strcmp(ch->name, "source.voltage")) {
+		int idle = stored("source.on") && stored("source.voltage") > 0 &&
+			   stored("source.current") == 0;
+		if (m->idle && !idle)
+			for (int i = 1; i <= MAXPOS; i++)
+				if (m->idle_reads[i] > 1)
+					m->pulses_total[i] += m->creep[i];
+		if (idle && !m->idle)
+			memset(m->idle_reads, 0, sizeof m->idle_reads);
+		m->idle = idle;
 	}
 	return 0;
 }
@@ -1410,6 +1429,8 @@ static void test_water_retest(void **state)
 	"  - {id: constant, kind: constant-test, current: ib, voltage: un, pf: \"1.0\",\n" \
 	"     energy_kwh: 0.5, limit_pct: 1, settle_seconds: 0}\n"
 
+#define CREEP_ITEM "  - {id: creep, kind: creep-test%s}\n"
+
 static void elec_batch(struct harness *h, const char *items, int npos, struct model *m)
 {
 	char *yaml = metro_asprintf(ELEC_PROC, items);
@@ -1558,6 +1579,58 @@ static void test_constant_test(void **state)
 	teardown_harness(&h);
 }
 
+/* The creep test allows the procedure's allowed_pulses (one when it does not say), counted
+ * over the creep time at 115 % Un with no current, and records its evidence. */
+static void creep_run(const char *allowance, long allowed, const enum metro_verdict want[4])
+{
+	struct harness h;
+	static struct model m;
+	memset(&m, 0, sizeof m);
+	/* positions 1..3 give 0, 1 and 2 pulses in the creep time */
+	for (int p = 1; p <= 3; p++)
+		m.creep[p] = p - 1;
+	char *item = metro_asprintf(CREEP_ITEM, allowance);
+	elec_batch(&h, item, 3, &m);
+	free(item);
+	assert_string_equal(metro_engine_run(h.e), "done");
+	/* class 1 direct, C = 1200 imp/kWh, Un = 220 V, Imax = 60 A, single-phase:
+	 * Δt = 600 × 10^6 / (1200 × 1 × 220 × 60) = 37.878... min at 253 V */
+	const double dt = 600e6 / (1200.0 * 220 * 60);
+	for (int p = 1; p <= 3; p++) {
+		const struct metro_point_result *pts[4];
+		assert_int_equal(points_of(&h, p, "creep", pts, 4), 1);
+		const struct metro_point_result *r = pts[0];
+		assert_int_equal(r->verdict, want[p]);
+		assert_int_equal(verdict_of(&h, p)->verdict, want[p]);
+		json_t *v = r->values;
+		assert_int_equal(json_integer_value(json_object_get(v, "pulses")), p - 1);
+		assert_int_equal(json_integer_value(json_object_get(v, "allowed_pulses")), allowed);
+		assert_true(fabs(json_real_value(json_object_get(v, "time_min")) - dt) < 1e-9);
+		/* watched for the creep time, up to one look's jitter (poll 0.05 s × 1000) */
+		double w = json_real_value(json_object_get(v, "watched_min"));
+		assert_true(w >= dt && w < dt + 1.0);
+		char *u = json_dumps(json_object_get(v, "applied_voltage_v"), JSON_ENCODE_ANY);
+		char *i = json_dumps(json_object_get(v, "applied_current_a"), JSON_ENCODE_ANY);
+		assert_int_equal(metro_dec_cmp(D(u), D("253")), 0);
+		assert_int_equal(metro_dec_cmp(D(i), D("0")), 0);
+		free(u);
+		free(i);
+	}
+	teardown_harness(&h);
+}
+
+static void test_creep_allowance(void **state)
+{
+	(void)state;
+	const enum metro_verdict one[4] = {0, METRO_VERDICT_PASS, METRO_VERDICT_PASS,
+					   METRO_VERDICT_FAIL};
+	const enum metro_verdict none[4] = {0, METRO_VERDICT_PASS, METRO_VERDICT_FAIL,
+					    METRO_VERDICT_FAIL};
+	creep_run(", allowed_pulses: 1", 1, one);
+	creep_run(", allowed_pulses: 0", 0, none);
+	creep_run("", 1, one); /* the default: one pulse */
+}
+
 int main(void)
 {
 	tu_srcdir();
@@ -1570,6 +1643,7 @@ int main(void)
 		cmocka_unit_test(test_run_stop_and_abort), cmocka_unit_test(test_run_unanswered),
 		cmocka_unit_test(test_run_resumed),	   cmocka_unit_test(test_water_retest),
 		cmocka_unit_test(test_load_point_band),	   cmocka_unit_test(test_constant_test),
+		cmocka_unit_test(test_creep_allowance),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -129,6 +129,8 @@ static void test_electricity_items(void **state)
 		start += it->kind == METRO_ITEM_START_TEST;
 		creep += it->kind == METRO_ITEM_CREEP_TEST;
 		constant += it->kind == METRO_ITEM_CONSTANT_TEST;
+		if (it->kind == METRO_ITEM_CREEP_TEST)
+			assert_int_equal(it->allowed_pulses, 1);
 		if (it->kind == METRO_ITEM_LOAD_POINT) {
 			assert_int_equal(it->formula, METRO_FORMULA_PULSE);
 			assert_int_equal(it->repeat, METRO_REPEAT_ELECTRICITY_MEAN);
@@ -144,6 +146,41 @@ static void test_electricity_items(void **state)
 	metro_procedure_destroy(&p);
 }
 
+/* A creep test that does not say how many pulses it allows allows one (IEC 62053-21). */
+static void test_creep_default_allowance(void **state)
+{
+	(void)state;
+	char *text = NULL;
+	size_t len = 0;
+	assert_int_equal(
+		metro_read_file("procedures/jjg596-electricity-initial.yaml", 1 << 20, &text, &len),
+		0);
+	char *line = strstr(text, "    allowed_pulses: 1");
+	assert_non_null(line);
+	char *eol = strchr(line, '\n');
+	assert_non_null(eol);
+	memmove(line, eol + 1, strlen(eol + 1) + 1);
+	assert_null(strstr(text, "allowed_pulses"));
+	struct metro_diag d;
+	struct metro_procedure *p = NULL;
+	metro_diag_init(&d);
+	int err = metro_procedure_load_buffer("no-allowance.yaml", text, strlen(text), &d, &p);
+	metro_diag_print(&d, stderr);
+	metro_diag_free(&d);
+	assert_int_equal(err, 0);
+	int creep = 0;
+	for (size_t i = 0; i < p->nitems; i++)
+		if (p->items[i].kind == METRO_ITEM_CREEP_TEST) {
+			assert_int_equal(p->items[i].allowed_pulses,
+					 METRO_CREEP_ALLOWED_PULSES_DEFAULT);
+			creep++;
+		}
+	assert_int_equal(creep, 1);
+	assert_int_equal(METRO_CREEP_ALLOWED_PULSES_DEFAULT, 1);
+	metro_procedure_destroy(&p);
+	free(text);
+}
+
 int main(void)
 {
 	tu_srcdir();
@@ -152,6 +189,7 @@ int main(void)
 		cmocka_unit_test(test_library_loads),
 		cmocka_unit_test(test_water_points),
 		cmocka_unit_test(test_electricity_items),
+		cmocka_unit_test(test_creep_default_allowance),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -161,6 +161,24 @@ and d['buoyancy'] == 1.0011 and d['density_kg_l'] == 0.9982 and d['verdict'] == 
 	$W --type initial --flow 2.45 --temp 20 --mass 10.0 --density 0.9982 --indicated 10.05
 json "water gravimetric buoyancy" 0 "d['actual_l'] == 10.0 and d['error'] == 0.0" \
 	$W --type initial --flow 2.45 --temp 20 --mass 10 --density 1 --buoyancy 1 --indicated 10
+# without --density: the density of air-free water at --temp (Tanaka 2001, the metrology
+# module's; 0.998206746 kg/L at 20 degC, 0.999702702 at 10 degC, to 1e-9 kg/L); --density wins
+json "water gravimetric, water density at 20 degC" 0 "d['density_kg_l'] == 0.998206746 \
+and d['density_source'] == 'water-formula' and near(d['actual_l'], 10.0289845, 1e-7) \
+and near(d['error'], 0.2095475, 1e-7) and d['verdict'] == 'pass'" \
+	$W --type initial --flow 2.45 --temp 20 --mass 10 --indicated 10.05
+json "water gravimetric, water density at 10 degC" 0 "d['density_kg_l'] == 0.999702702 \
+and d['density_source'] == 'water-formula'" \
+	$W --type initial --flow 2.45 --temp 10 --mass 10 --indicated 10.05
+json "water gravimetric, --density wins over the formula" 0 "d['density_kg_l'] == 0.9982 \
+and d['density_source'] == 'given' and near(d['actual_l'], 10.0290523, 1e-7)" \
+	$W --type initial --flow 2.45 --temp 20 --mass 10.0 --density 0.9982 --indicated 10.05
+json "water gravimetric, --density also outside the formula's range" 0 "d['density_kg_l'] == 0.988 \
+and d['density_source'] == 'given'" \
+	$W --type initial --flow 2.45 --temp 50 --mass 10.0 --density 0.988 --indicated 10.05
+text "water gravimetric text names the density" 0 \
+	'reference volume 10\.02898[0-9]* L \(water density 0\.998206746 kg/L at 20 degC, Tanaka 2001\)$' \
+	$W --type initial --flow 2.45 --temp 20 --mass 10 --indicated 10.05
 json "water sampling-in-use" 0 "d['mpe'] == 4.0 and d['type'] == 'sampling-in-use'" \
 	$W --type sampling-in-use --flow 2.45 --temp 20 --error 3
 text "water text" 1 'error \+3\.5 %, MPE ±2 % \(upper zone\), judged at full precision: fail' \
@@ -245,6 +263,14 @@ and d['mpe'] == 3.0 and d['verdict'] == 'pass' and d['zone'] == 'lower'" \
 	--meter-p 0.44 --meter-t 20.2
 json "gas factors of one" 0 "d['pressure_factor'] == 1 and d['temperature_factor'] == 1 and d['error'] == 1.5" \
 	$G --flow 1.2 --ref-volume 100 --ref-p 1 --ref-t 20 --meter-volume 101.5 --meter-p 1 --meter-t 20
+# --qmin: the module refuses a flow below it (without --qmin the minimum is unknown: unchecked)
+json "gas at qmin" 0 "d['qmin'] == 0.04 and d['zone'] == 'lower' and d['mpe'] == 3.0" \
+	gas --class 1.5 --qmax 6 --qmin 0.04 --flow 0.04 --type initial --error 1
+json "gas below a qmin not given: unchecked" 0 "'qmin' not in d and d['zone'] == 'lower'" \
+	gas --class 1.5 --qmax 6 --flow 0.03 --type initial --error 1
+json "gas bell at qmin" 0 "d['qmin'] == 0.04 and d['verdict'] == 'pass'" \
+	$G --qmin 0.04 --flow 0.04 --ref-volume 20.00 --ref-p 0.45 --ref-t 20.1 --meter-volume 19.52 \
+	--meter-p 0.44 --meter-t 20.2
 json "gas at qt" 0 "d['zone'] == 'upper' and d['qt'] == 0.6" \
 	gas --class 1.0 --qmax 6 --flow 0.6 --type initial --error 1
 json "gas in-service" 1 "d['mpe'] == 6.0 and d['verdict'] == 'fail'" \
@@ -280,7 +306,9 @@ usage "water zero actual" "--actual" $W --type initial --flow 2 --temp 20 --indi
 usage "water missing actual" "--actual" $W --type initial --flow 2 --temp 20 --indicated 1
 usage "water no method" "--indicated" $W --type initial --flow 2 --temp 20
 usage "water error and actual" "--actual" $W --type initial --flow 2 --temp 20 --error 1 --actual 3
-usage "water mass without density" "--density" $W --type initial --flow 2 --temp 20 --mass 10 --indicated 10
+usage "water mass without density, water too hot for the formula" "--temp 50: outside 0..40" $W --type initial --flow 2 --temp 50 --mass 10 --indicated 10
+usage "water mass without density: the hint" "give --density" $W --type initial --flow 2 --temp 50 --mass 10 --indicated 10
+usage "water mass without indicated" "--indicated" $W --type initial --flow 2 --temp 20 --mass 10
 usage "water mass and actual" "--actual" $W --type initial --flow 2 --temp 20 --mass 10 --density 1 --indicated 10 --actual 10
 usage "water density in kg/m3" "--density" $W --type initial --flow 2 --temp 20 --mass 10 --density 998.2 --indicated 10
 usage "water flow below Q1" "--flow" $W --type initial --flow 0.01 --temp 20 --error 1
@@ -317,6 +345,11 @@ usage "creep missing imax" "--imax" creep --class 2 --connection direct --un 220
 usage "pulses zero seconds" "--min-seconds" pulses --un 220 --current 5 --pf 1.0 --meter-constant 1200 --min-seconds 0
 usage "pulses unknown option" "--phases" pulses --un 220 --current 5 --pf 1.0 --meter-constant 1200 --min-seconds 5 --phases 3
 usage "gas unknown class" "--class" gas --class 2 --qmax 6 --flow 1 --type initial --error 1
+usage "gas below qmin" "--flow 0.03: below the meter's minimum flow --qmin 0.04" gas --class 1.5 --qmax 6 --qmin 0.04 --flow 0.03 --type initial --error 1
+usage "gas bell below qmin" "--qmin 0.04" $G --qmin 0.04 --flow 0.039 --ref-volume 20 --ref-p 0.45 --ref-t 20.1 --meter-volume 19.52 --meter-p 0.44 --meter-t 20.2
+usage "gas qmin at qt" "--qmin 0.6: must be below qt" gas --class 1.5 --qmax 6 --qmin 0.6 --flow 1 --type initial --error 1
+usage "gas qmin zero" "--qmin" gas --class 1.5 --qmax 6 --qmin 0 --flow 1 --type initial --error 1
+usage "gas qmin unparsable" "--qmin" gas --class 1.5 --qmax 6 --qmin 0.04x --flow 1 --type initial --error 1
 usage "gas above qmax" "--flow" gas --class 1.5 --qmax 6 --flow 7 --type initial --error 1
 usage "gas negative meter volume" "--meter-volume" $G --flow 1.2 --ref-volume 100 --ref-p 1 --ref-t 20 --meter-volume -1 --meter-p 1 --meter-t 20
 usage "gas missing meter-t" "--meter-t" $G --flow 1.2 --ref-volume 100 --ref-p 1 --ref-t 20 --meter-volume 100 --meter-p 1

@@ -533,6 +533,87 @@ static void test_flow_meter_error(void **state)
 	assert_int_equal(sim_stop(&sp), 0);
 }
 
+/* One collection of about 30 L at 2.5 m3/h on the spread-meters bench with --seed seed; e[k] is
+ * position k's error (%), *quantum one count (1 mL) over the reference volume in %. */
+static void spread_run(const char *seed, double e[11], double *quantum)
+{
+	struct simproc sp;
+	const char *args[] = {"--rig",	     "flow-bench", "--modbus-tcp",
+			      "127.0.0.1:0", "--meters",   "tests/data/sim/spread-meters.yaml",
+			      "--seed",	     seed,	   "--time-scale",
+			      "200",	     NULL};
+	sim_start(&sp, args);
+	struct rig r;
+	rig_tcp(&r, "flow-bench", 10, sp.port, 1000);
+	const double q = 2.5;
+	wr(&r, "flow.setpoint", q);
+	wr(&r, "flow.run", 1);
+	wait_until(&r, "flow.actual", q * (1 - 1e-6), q * (1 + 1e-6), 10);
+	wr(&r, "totals.reset", 1);
+	wr(&r, "totals.reset", 0);
+	wr(&r, "collect", 1);
+	wait_until(&r, "ref.volume", 30.0, 1e9, 20);
+	wr(&r, "collect", 0);
+	double va = rd(&r, "ref.volume");
+	for (int k = 1; k <= 10; k++)
+		e[k] = (rdf(&r, "volume", k) - va) / va * 100.0;
+	*quantum = 0.001 / va * 100.0;
+	rig_close(&r);
+	assert_int_equal(sim_stop(&sp), 0);
+}
+
+/* Meters of one configured curve differ from each other by a seeded individual deviation
+ * within the spread; the same seed gives the same meters again, another seed other ones. */
+static void test_meter_spread(void **state)
+{
+	(void)state;
+	double a[11], b[11], c[11], qa, qb, qc;
+	spread_run("1", a, &qa);
+	spread_run("1", b, &qb);
+	spread_run("2", c, &qc);
+	const double slack = 1e-5, spread = 0.1;
+	double q = fmax(qa, fmax(qb, qc));
+	const double *runs[3] = {a, b, c};
+	for (int i = 0; i < 3; i++) {
+		const double *e = runs[i];
+		for (int k = 1; k <= 8; k++) {
+			if (!(fabs(e[k] - 0.2) <= spread + q + slack))
+				print_error("run %d pos %d: E = %.6f %%\n", i, k, e[k]);
+			assert_true(fabs(e[k] - 0.2) <= spread + q + slack);
+		}
+		/* spread: 0 is the curve itself, within one count */
+		assert_true(e[9] <= 0.2 + slack && e[9] >= 0.2 - q - slack);
+		assert_true(e[10] == -100.0); /* empty: counts nothing */
+	}
+	/* within one run the eight copies are individuals: they scatter over far more than the
+	 * counter's resolution (a uniform draw over +-0.1 % has a standard deviation of 0.058 %;
+	 * identical copies would show at most one count, 0.003 %)... */
+	double lo = a[1], hi = a[1], sum = 0, sum2 = 0;
+	for (int k = 1; k <= 8; k++) {
+		lo = fmin(lo, a[k]);
+		hi = fmax(hi, a[k]);
+		sum += a[k];
+	}
+	for (int k = 1; k <= 8; k++)
+		sum2 += (a[k] - sum / 8) * (a[k] - sum / 8);
+	double sd = sqrt(sum2 / 7);
+	print_message("seed 1: errors %.4f .. %.4f %%, sd %.4f %%\n", lo, hi, sd);
+	assert_true(hi - lo > 20 * q);
+	assert_true(sd > 0.02);
+	/* ...the same seed reproduces every meter within a count... */
+	for (int k = 1; k <= 9; k++) {
+		if (!(fabs(a[k] - b[k]) <= 2 * q + slack))
+			print_error("pos %d: seed 1 gave %.6f and %.6f %%\n", k, a[k], b[k]);
+		assert_true(fabs(a[k] - b[k]) <= 2 * q + slack);
+	}
+	/* ...and another seed draws other meters (position 9, without spread, stays) */
+	int differ = 0;
+	for (int k = 1; k <= 8; k++)
+		differ += fabs(a[k] - c[k]) > 2 * q + slack;
+	assert_true(differ >= 6);
+	assert_true(fabs(a[9] - c[9]) <= 2 * q + slack);
+}
+
 /* Send a raw request (unit id first) and return the exception code, or 0 for a normal reply. */
 static int raw_exception(modbus_t *mb, const uint8_t *req, int len)
 {
@@ -1257,6 +1338,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_describe_json, reap),
 		cmocka_unit_test_teardown(test_cli_errors, reap),
 		cmocka_unit_test_teardown(test_flow_meter_error, reap),
+		cmocka_unit_test_teardown(test_meter_spread, reap),
 		cmocka_unit_test_teardown(test_modbus_exceptions, reap),
 		cmocka_unit_test_teardown(test_elec_calculators, reap),
 		cmocka_unit_test_teardown(test_elec_start_creep, reap),

@@ -62,6 +62,7 @@ enum {
 	O_METER_VOLUME,
 	O_METER_P,
 	O_METER_T,
+	O_QMIN,
 	O_END,
 };
 #define NOPT (O_END - O_JSON)
@@ -105,6 +106,7 @@ static const struct option all_opts[] = {
 	{"meter-volume", required_argument, NULL, O_METER_VOLUME},
 	{"meter-p", required_argument, NULL, O_METER_P},
 	{"meter-t", required_argument, NULL, O_METER_T},
+	{"qmin", required_argument, NULL, O_QMIN},
 };
 
 /* One invocation of a form: its parsed options and positional arguments. */
@@ -158,9 +160,11 @@ static const char help_text[] =
 	"  round --interval I VALUE\n"
 	"      round VALUE to a multiple of I, half to even on the exact decimal (GB/T 8170)\n"
 	"  water --q3 Q3 --r R --class 1|2 --type TYPE --flow Q --temp T\n"
-	"        (--indicated L --actual L | --error PCT | --mass KG --density KG_PER_L\n"
+	"        (--indicated L --actual L | --error PCT | --mass KG [--density KG_PER_L]\n"
 	"         [--buoyancy C] --indicated L)\n"
-	"      error, MPE, zone and verdict of one water-meter run (judged at full precision)\n"
+	"      error, MPE, zone and verdict of one water-meter run (judged at full precision);\n"
+	"      without --density the density of air-free water at --temp (Tanaka et al. 2001,\n"
+	"      0..40 degC), as the metrology module computes it\n"
 	"  water-retest --mpe M RUN1 RUN2 RUN3\n"
 	"      the retest rule: RUN1 exceeded the MPE; RUN2, RUN3 and the mean must be within\n"
 	"  electricity --class 0.2S|0.5S|1|2 --connection direct|ct --current EXPR\n"
@@ -177,10 +181,12 @@ static const char help_text[] =
 	"      creep test voltage (115 % Un) and duration\n"
 	"  pulses --un V --current A --pf PF --meter-constant C --min-seconds S\n"
 	"      meter pulses for a measurement of at least S seconds (single-phase)\n"
-	"  gas --class 1.0|1.5 --qmax Q --flow Q --type TYPE (--error PCT | --p-atm KPA\n"
+	"  gas --class 1.0|1.5 --qmax Q [--qmin Q] --flow Q --type TYPE (--error PCT | --p-atm "
+	"KPA\n"
 	"        --ref-volume L --ref-p KPA --ref-t C --meter-volume L --meter-p KPA --meter-t C)\n"
 	"      bell prover or master meter: reference volume corrected to the meter's\n"
-	"      pressure and temperature, error, MPE, verdict (judged at full precision)\n"
+	"      pressure and temperature, error, MPE, verdict (judged at full precision);\n"
+	"      with --qmin a flow below the meter's minimum flow is refused\n"
 	"TYPE: initial | subsequent | in-service | sampling-new | sampling-in-use\n"
 	"Negative values may be given directly (round --interval 0.05 -0.075).\n"
 	"exit: 0 computed (verdict pass), 1 verdict fail, 2 bad input or usage\n";
@@ -558,7 +564,7 @@ static int calc_water(struct calc *c)
 		in.method = METRO_MX_WATER_GRAVIMETRIC;
 		if ((rc = refuse(c, O_MASS, not_with_mass)) ||
 		    (rc = dec_opt_sign(c, O_MASS, 1, &in.mass_kg)) ||
-		    (rc = dec_opt_sign(c, O_DENSITY, 1, &in.density_kg_l)) ||
+		    (has(c, O_DENSITY) && (rc = dec_opt_sign(c, O_DENSITY, 1, &in.density_kg_l))) ||
 		    (rc = dec_opt_sign(c, O_INDICATED, 0, &in.indicated_l)))
 			return rc;
 		if (has(c, O_BUOYANCY) && (rc = dec_opt_sign(c, O_BUOYANCY, 1, &in.buoyancy)))
@@ -570,12 +576,16 @@ static int calc_water(struct calc *c)
 		    (rc = dec_opt_sign(c, O_ACTUAL, 1, &in.actual_l)))
 			return rc;
 	} else {
-		return usage_err(c, "give --indicated and --actual, or --error, or --mass, "
-				    "--density and --indicated");
+		return usage_err(c, "give --indicated and --actual, or --error, or --mass and "
+				    "--indicated (and --density, else water's at --temp)");
 	}
 	if (c->npos)
 		return usage_err(c, "unexpected argument '%s'", c->pos[0]);
 	int err = metro_mx_water_check(&in, &res);
+	if (err && in.method == METRO_MX_WATER_GRAVIMETRIC && !has(c, O_DENSITY) && res.bad.input &&
+	    !strcmp(res.bad.input, "temp"))
+		return usage_err(c, "--temp %s: %s; give --density", val(c, O_TEMP),
+				 res.bad.reason ? res.bad.reason : metro_strerror(err));
 	if (err)
 		return module_err(c, &res.bad, err);
 	const char *zone = metro_mx_zone_name(res.point.mpe.zone);
@@ -588,12 +598,16 @@ static int calc_water(struct calc *c)
 	if (in.method == METRO_MX_WATER_GRAVIMETRIC) {
 		put_dec(c, "actual_l", res.actual_l);
 		put_dec(c, "density_kg_l", res.density_kg_l);
+		put_str(c, "density_source", has(c, O_DENSITY) ? "given" : "water-formula");
 		put_dec(c, "buoyancy", res.buoyancy);
 	}
 	put_mpe_text(c, &res.judgement, zone);
 	if (in.method == METRO_MX_WATER_GRAVIMETRIC) {
-		char a[96];
+		char a[96], b[96];
 		say(c, "; reference volume %s L", fmt(res.actual_l, a, sizeof a));
+		if (!has(c, O_DENSITY))
+			say(c, " (water density %s kg/L at %s degC, Tanaka 2001)",
+			    fmt(res.density_kg_l, a, sizeof a), fmt(in.temp_c, b, sizeof b));
 	}
 	return res.judgement.verdict == METRO_MX_PASS ? 0 : METROCTL_EXIT_FAIL;
 }
@@ -840,6 +854,9 @@ static int calc_gas(struct calc *c)
 	    (rc = dec_opt_sign(c, O_QMAX, 1, &in.qmax)) ||
 	    (rc = dec_opt_sign(c, O_FLOW, 1, &in.flow)) || (rc = type_opt(c, &in.limits)))
 		return rc;
+	/* qmin stays 0 (unknown: not checked by the module) unless given */
+	if (has(c, O_QMIN) && (rc = dec_opt_sign(c, O_QMIN, 1, &in.qmin)))
+		return rc;
 	static const int ref_opts[] = {O_P_ATM,	       O_REF_VOLUME, O_REF_P,	O_REF_T,
 				       O_METER_VOLUME, O_METER_P,    O_METER_T, 0};
 	if (has(c, O_ERROR)) {
@@ -860,6 +877,11 @@ static int calc_gas(struct calc *c)
 	if (c->npos)
 		return usage_err(c, "unexpected argument '%s'", c->pos[0]);
 	int err = metro_mx_gas_check(&in, &res);
+	/* The module refuses a flow below qmin; say which minimum it was measured against. */
+	if (err && res.bad.input && !strcmp(res.bad.input, "flow") && has(c, O_QMIN) &&
+	    metro_dec_cmp(in.flow, in.qmin) < 0)
+		return usage_err(c, "--flow %s: below the meter's minimum flow --qmin %s m3/h",
+				 val(c, O_FLOW), val(c, O_QMIN));
 	if (err)
 		return module_err(c, &res.bad, err);
 	const char *zone = metro_mx_zone_name(res.point.mpe.zone);
@@ -875,6 +897,8 @@ static int calc_gas(struct calc *c)
 	put_judgement(c, &res.judgement);
 	put_str(c, "zone", zone);
 	put_dec(c, "qt", res.point.qt);
+	if (has(c, O_QMIN))
+		put_dec(c, "qmin", in.qmin);
 	put_str(c, "type", metro_mx_vtype_name(in.limits.type));
 	put_mpe_text(c, &res.judgement, zone);
 	return res.judgement.verdict == METRO_MX_PASS ? 0 : METROCTL_EXIT_FAIL;
@@ -906,7 +930,7 @@ static const struct form forms[] = {
 	{"pulses", calc_pulses, {O_UN, O_CURRENT, O_PF, O_METER_CONST, O_MIN_SECONDS, 0}},
 	{"gas",
 	 calc_gas,
-	 {O_CLASS, O_QMAX, O_FLOW, O_TYPE, O_ERROR, O_P_ATM, O_REF_VOLUME, O_REF_P, O_REF_T,
+	 {O_CLASS, O_QMAX, O_QMIN, O_FLOW, O_TYPE, O_ERROR, O_P_ATM, O_REF_VOLUME, O_REF_P, O_REF_T,
 	  O_METER_VOLUME, O_METER_P, O_METER_T, 0}},
 };
 

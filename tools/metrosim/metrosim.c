@@ -75,7 +75,8 @@ static void usage(FILE *out)
 		"                        disconnect=AFTER_S:DOWN_S[:COUNT]\n"
 		"                        ignorewrites=CHANNEL|*[:AFTER_S]\n"
 		"  --fault-log FILE    write the injected-fault counts as JSON at exit\n"
-		"  --seed N            seed of the fault streams (default 1)\n"
+		"  --seed N            seed of the fault streams and of the meters' individual\n"
+		"                      deviations (default 1)\n"
 		"  --time-scale X      simulated seconds per real second (default 1)\n"
 		"  --pty-link PATH     also make PATH a symlink to the pty (replaces an old link)\n"
 		"  --baud N            emulate a line at N baud on the pty: replies take the wire\n"
@@ -651,6 +652,8 @@ int main(int argc, char **argv)
 				fprintf(stderr, "metrosim: --meters %s: cannot read it\n",
 					S.o.meters);
 			rc = 2;
+		} else {
+			sim_meters_deviate(S.meters, S.o.seed);
 		}
 		metro_diag_free(&d);
 	}

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "sim_fault.h"
 #include "util.h"
 #include "yfile.h"
 
@@ -125,6 +126,7 @@ enum {
 	M_RES,
 	M_TOFF,
 	M_RUNOFF,
+	M_SPREAD,
 	M_N
 };
 
@@ -143,6 +145,7 @@ static const struct {
 	{"resolution_l", FLOW | BELL},
 	{"temp_offset", BELL},
 	{"run_offsets", FLOW},
+	{"spread", FLOW | ELEC | BELL},
 };
 
 static void meter_defaults(struct sim_meter *m)
@@ -342,6 +345,8 @@ static void load_meter(struct metro_yfile *f, yaml_node_t *n, const char *where,
 	if (v[M_TOFF] && !metro_y_double(f, v[M_TOFF], metro_ykey(where, "temp_offset").s, -50.0,
 					 50.0, &m->temp_offset))
 		m->has_temp_offset = 1;
+	if (v[M_SPREAD])
+		metro_y_double(f, v[M_SPREAD], metro_ykey(where, "spread").s, 0.0, 1.0, &m->spread);
 	if (v[M_RUNOFF]) {
 		struct metro_ypath key = metro_ykey(where, "run_offsets");
 		int len = metro_y_seq(f, v[M_RUNOFF], key.s);
@@ -421,6 +426,7 @@ int sim_meters_load(const char *path, enum metro_rig_kind kind, int positions,
 		sim_meters_destroy(&ms);
 		return rc;
 	}
+	ms->pos[0].spread = SIM_DEFAULT_SPREAD; /* a file's meters are individuals */
 	size_t before = metro_diag_count(diag);
 	load_doc(f, kind, ms);
 	metro_yfile_destroy(&f);
@@ -444,6 +450,22 @@ void sim_meters_destroy(struct sim_meters **pm)
 	free(ms);
 }
 
+void sim_meters_deviate(struct sim_meters *ms, uint64_t seed)
+{
+	/* A stream of its own, keyed by the seed (mixed, so that it is no shifted copy of the
+	 * fault streams) and then by the position: a meter's deviation does not depend on how
+	 * many positions the rig has or on which of them are empty. */
+	struct sim_rng mix;
+	sim_rng_seed(&mix, seed ^ 0x6d65746572737072u); /* "meterspr" */
+	uint64_t key = sim_rng_next(&mix);
+	for (int k = 1; k <= ms->npos; k++) {
+		struct sim_rng r;
+		sim_rng_seed(&r, key + (uint64_t)k * 0xd1b54a32d192ed03u);
+		double u = sim_rng_uniform(&r);
+		ms->pos[k].deviation = ms->pos[k].spread * (2.0 * u - 1.0);
+	}
+}
+
 /* Piecewise-linear interpolation over pts[0..n) (sorted by x), constant beyond the ends. */
 static double interp(const struct sim_point *pts, size_t n, double x)
 {
@@ -459,7 +481,7 @@ static double interp(const struct sim_point *pts, size_t n, double x)
 
 double sim_meter_error_flow(const struct sim_meter *m, double q)
 {
-	return m->npts ? interp(m->pts, m->npts, q) : m->constant;
+	return (m->npts ? interp(m->pts, m->npts, q) : m->constant) + m->deviation;
 }
 
 double sim_meter_run_offset(const struct sim_meter *m, long n)
@@ -470,7 +492,7 @@ double sim_meter_run_offset(const struct sim_meter *m, long n)
 double sim_meter_error_elec(const struct sim_meter *m, double i, double phase_deg)
 {
 	if (!m->npts)
-		return m->constant;
+		return m->constant + m->deviation;
 	/* The group of the nearest power factor (points are sorted by angle). */
 	double best = m->pts[0].angle;
 	for (size_t k = 1; k < m->npts; k++)
@@ -482,5 +504,5 @@ double sim_meter_error_elec(const struct sim_meter *m, double i, double phase_de
 	size_t hi = lo;
 	while (hi < m->npts && m->pts[hi].angle == best)
 		hi++;
-	return interp(m->pts + lo, hi - lo, i);
+	return interp(m->pts + lo, hi - lo, i) + m->deviation;
 }

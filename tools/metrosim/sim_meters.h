@@ -9,11 +9,16 @@
 #define SIM_METERS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "diag.h"
 #include "kinds.h"
 
 #define SIM_MAX_RUN_OFFSETS 16
+
+/* The half-width (%) of a meter's individual deviation when a meters file does not give
+ * `spread` (docs/simulator.md).  Without a meters file the meters are ideal (0 %, no spread). */
+#define SIM_DEFAULT_SPREAD 0.1
 
 /* One point of an error curve.  Water and gas: x is the flow (m3/h), angle unused.
  * Electricity: x is the current (A), angle the phase angle of the point's power factor in
@@ -28,6 +33,10 @@ struct sim_meter {
 	struct sim_point *pts; /* sorted by (angle, x); none: the error is `constant` */
 	size_t npts;
 	double constant;
+	/* The meter's individual deviation: `deviation` (%) is added to the curve's (or the
+	 * constant) error; it is drawn uniformly from [-spread, +spread] by sim_meters_deviate()
+	 * from the seed and the position, so meters of one curve differ, reproducibly. */
+	double spread, deviation;
 	/* electricity */
 	double start_current_a;
 	double creep_per_hour;
@@ -70,9 +79,13 @@ int sim_meters_load(const char *path, enum metro_rig_kind kind, int positions,
 		    struct metro_diag *diag, struct sim_meters **out);
 void sim_meters_destroy(struct sim_meters **pm);
 
+/* Draw every position's individual deviation from seed (and the position): uniform in
+ * [-spread, +spread] of that meter; the same seed gives the same deviations. */
+void sim_meters_deviate(struct sim_meters *ms, uint64_t seed);
+
 /* A meter's error in percent: at flow q (water, gas); at current i and phase angle phase_deg
  * (electricity: the points of the nearest power factor, interpolated in current).  Piecewise
- * linear, constant beyond the ends. */
+ * linear, constant beyond the ends; plus the meter's individual deviation. */
 double sim_meter_error_flow(const struct sim_meter *m, double q);
 /* The extra error of the rig's n-th collection (n from 1), 0 when none was given. */
 double sim_meter_run_offset(const struct sim_meter *m, long n);

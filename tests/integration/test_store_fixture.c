@@ -58,15 +58,6 @@ static void die(const char *what, struct metro_store *s, int err)
 			die(#call, s, e_); \
 	} while (0)
 
-static struct metro_date days_from_now(int days)
-{
-	time_t t = time(NULL) + (time_t)days * 86400;
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	struct metro_date d = {tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday};
-	return d;
-}
-
 static struct metro_store *open_store_at(const char *dir, int max_schema)
 {
 	char err[512];
@@ -96,12 +87,12 @@ static void standards(struct metro_standard_conf std[3])
 		.serial = "WB-2023-117",
 		.certificate = "JL-2026-W-00117",
 		.issuer = "Example Provincial Institute of Metrology",
-		.calibrated = days_from_now(-100),
-		.due = days_from_now(265),
+		.calibrated = tu_days_from_now(-100),
+		.due = tu_days_from_now(265),
 		.uncertainty_pct = 0.2,
 		.k = 2,
 		.assessment_certificate = "[2024]国量标E证字第0117号",
-		.assessment_due = days_from_now(700),
+		.assessment_due = tu_days_from_now(700),
 	};
 	std[1] = (struct metro_standard_conf){
 		.id = "es-ref-01",
@@ -109,11 +100,11 @@ static void standards(struct metro_standard_conf std[3])
 		.serial = "RS-0501-2209",
 		.certificate = "JL-2026-E-00452",
 		.issuer = "Example Provincial Institute of Metrology",
-		.calibrated = days_from_now(-20),
-		.due = days_from_now(345),
+		.calibrated = tu_days_from_now(-20),
+		.due = tu_days_from_now(345),
 		.accuracy_class = "0.05",
 		.assessment_certificate = "[2023]国量标E证字第0452号",
-		.assessment_due = days_from_now(400),
+		.assessment_due = tu_days_from_now(400),
 	};
 	std[2] = (struct metro_standard_conf){
 		.id = "gs-bell-01",
@@ -121,8 +112,8 @@ static void standards(struct metro_standard_conf std[3])
 		.serial = "BP-200-0931",
 		.certificate = "JL-2026-G-00093",
 		.issuer = "Example Provincial Institute of Metrology",
-		.calibrated = days_from_now(-300),
-		.due = days_from_now(20),
+		.calibrated = tu_days_from_now(-300),
+		.due = tu_days_from_now(20),
 		.uncertainty_pct = 0.2,
 		.k = 2,
 	};
@@ -285,7 +276,8 @@ static void people_and_steps(struct metro_store *s, int64_t run)
 		p[i].name = (char *)names[i];
 		p[i].roles = roles[i];
 		p[i].qualification = i < 2 ? (char *)(i ? "JDY-2026-0452" : "JDY-2026-0451") : NULL;
-		p[i].qualification_due = i < 2 ? days_from_now(365) : (struct metro_date){0, 0, 0};
+		p[i].qualification_due =
+			i < 2 ? tu_days_from_now(365) : (struct metro_date){0, 0, 0};
 		p[i].procedures = procs;
 		p[i].nprocedures = i < 2 ? 2 : 0;
 		p[i].unix_user = i == 2 ? "limgr" : NULL;
@@ -385,8 +377,8 @@ static void build(const char *dir)
 
 	/* The manager records the renewed certificate of the bell prover. */
 	std[2].certificate = "JL-2026-G-00193";
-	std[2].calibrated = days_from_now(-1);
-	std[2].due = days_from_now(364);
+	std[2].calibrated = tu_days_from_now(-1);
+	std[2].due = tu_days_from_now(364);
 	CHECK(s, metro_store_standard_change(s, &std[2], "li.manager",
 					     "recalibrated; certificate JL-2026-G-00193 received"));
 

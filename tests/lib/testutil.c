@@ -253,3 +253,12 @@ int tu_check_corpus(const char *dir, size_t min_files, tu_loader load)
 	tu_free_list(files, nfiles);
 	return failures;
 }
+
+struct metro_date tu_days_from_now(int days)
+{
+	time_t t = time(NULL) + (time_t)days * 86400;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	struct metro_date d = {tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday};
+	return d;
+}

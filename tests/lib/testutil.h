@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include "yfile.h" /* struct metro_date */
+
 /* chdir to the project root ($METRO_SRCDIR, else the current directory) so that test data
  * paths are stable; returns the root. */
 const char *tu_srcdir(void);
@@ -16,6 +18,8 @@ void tu_free_list(char **list, size_t n);
 int tu_free_port(void);
 /* A fresh temporary directory (mkdtemp under $TMPDIR or /tmp); caller frees the string. */
 char *tu_tmpdir(void);
+/* The calendar date `days` from today (UTC): standards calibrated and due around now. */
+struct metro_date tu_days_from_now(int days);
 /* Recursively remove a directory tree made by tu_tmpdir. */
 void tu_rmtree(const char *dir);
 

@@ -41,15 +41,6 @@ struct fx {
 	int64_t proc;
 };
 
-static struct metro_date days_from_now(int days)
-{
-	time_t t = time(NULL) + (time_t)days * 86400;
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	struct metro_date d = {tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday};
-	return d;
-}
-
 static struct metro_standard_conf standard(const char *id, const char *cert, int due_days)
 {
 	struct metro_standard_conf c;
@@ -59,8 +50,8 @@ static struct metro_standard_conf standard(const char *id, const char *cert, int
 	c.serial = "SN-1";
 	c.certificate = (char *)cert;
 	c.issuer = "Test Institute";
-	c.calibrated = days_from_now(-10);
-	c.due = days_from_now(due_days);
+	c.calibrated = tu_days_from_now(-10);
+	c.due = tu_days_from_now(due_days);
 	c.uncertainty_pct = 0.2;
 	c.k = 2;
 	return c;
@@ -572,7 +563,7 @@ static void test_standards_sync(void **state)
 	assert_int_equal(raw_int(db, "SELECT count(*) FROM audit_events"), events);
 	/* A renewed certificate: one event with old and new values of the changed fields only. */
 	std[0].certificate = "CERT-A-2";
-	std[0].due = days_from_now(465);
+	std[0].due = tu_days_from_now(465);
 	assert_int_equal(metro_store_sync_standards(f.s, std, 2), 0);
 	int64_t ev = raw_int(db, "SELECT max(id) FROM audit_events");
 	json_t *old = event(db, ev, "old"), *nw = event(db, ev, "new");
@@ -605,7 +596,7 @@ static void test_standards_sync(void **state)
 	assert_int_equal(raw_int(db, "SELECT active FROM standards WHERE std_id = 'std-b'"), 1);
 	sqlite3_close(db);
 	/* Days left, as of a given day. */
-	struct metro_date day = days_from_now(0);
+	struct metro_date day = tu_days_from_now(0);
 	json_t *list;
 	assert_int_equal(metro_store_standards(f.s, &day, &list), 0);
 	assert_int_equal(json_array_size(list), 2);
@@ -629,14 +620,14 @@ static void test_run_refusals(void **state)
 	begin(&f, 1, 0, &err);
 	assert_int_equal(err, METRO_E_DENIED);
 	char due[16];
-	struct metro_date d = days_from_now(-1);
+	struct metro_date d = tu_days_from_now(-1);
 	snprintf(due, sizeof due, "%04d-%02d-%02d", d.year, d.month, d.day);
 	assert_non_null(strstr(metro_store_errmsg(f.s), "std-a"));
 	assert_non_null(strstr(metro_store_errmsg(f.s), due));
 	/* Expired assessment certificate. */
 	struct metro_standard_conf a = standard("std-a", "CERT-A-1", 10);
 	a.assessment_certificate = "ASSESS-1";
-	a.assessment_due = days_from_now(-3);
+	a.assessment_due = tu_days_from_now(-3);
 	assert_int_equal(metro_store_standard_change(f.s, &a, "mgr", "test assessment"), 0);
 	begin(&f, 1, 0, &err);
 	assert_int_equal(err, METRO_E_DENIED);

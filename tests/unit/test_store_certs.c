@@ -109,15 +109,6 @@ struct fx {
 	char *procs[NPEOPLE][2];
 };
 
-static struct metro_date days_from_now(int days)
-{
-	time_t t = time(NULL) + (time_t)days * 86400;
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	struct metro_date d = {tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday};
-	return d;
-}
-
 static void now_iso(char buf[32], int offset_s)
 {
 	time_t t = time(NULL) + offset_s;
@@ -144,8 +135,8 @@ static void setup_fx(struct fx *f, int max_schema)
 	memset(&std, 0, sizeof std);
 	std.id = "std-a";
 	std.certificate = "CERT-A-1";
-	std.calibrated = days_from_now(-10);
-	std.due = days_from_now(100);
+	std.calibrated = tu_days_from_now(-10);
+	std.due = tu_days_from_now(100);
 	std.uncertainty_pct = 0.2;
 	std.k = 2;
 	assert_int_equal(metro_store_sync_standards(f->s, &std, 1), 0);
@@ -168,7 +159,7 @@ static void setup_fx(struct fx *f, int max_schema)
 		p->name = (char *)names[i];
 		p->roles = roles[i];
 		p->qualification = i < 2 ? metro_asprintf("JDY-%d", i + 1) : NULL;
-		p->qualification_due = i < 2 ? days_from_now(300) : (struct metro_date){0, 0, 0};
+		p->qualification_due = i < 2 ? tu_days_from_now(300) : (struct metro_date){0, 0, 0};
 		f->procs[i][0] = "jjg577-*";
 		f->procs[i][1] = "jjg162-water";
 		p->procedures = f->procs[i];
@@ -502,10 +493,10 @@ static void test_steps_in_order(void **state)
 	int64_t run2 = run_with_verdict(&f, "S-2", "fail");
 	char n2[METRO_STORE_CERT_MAX];
 	assert_int_equal(metro_store_certificate_draft(f.s, run2, 1, n2), 0);
-	f.people[LI].qualification_due = days_from_now(-1);
+	f.people[LI].qualification_due = tu_days_from_now(-1);
 	assert_int_equal(metro_store_person_change(f.s, &f.people[LI], "chen.jie", "test"), 0);
 	refused(&f, n2, "verified", LI, LI, NULL, NULL, "not-qualified", "was valid until");
-	f.people[LI].qualification_due = days_from_now(10);
+	f.people[LI].qualification_due = tu_days_from_now(10);
 	f.people[LI].nprocedures = 1;
 	f.procs[LI][0] = "jjg162-*";
 	assert_int_equal(metro_store_person_change(f.s, &f.people[LI], "chen.jie", "test"), 0);

@@ -39,15 +39,6 @@ struct fx {
 	int64_t proc;
 };
 
-static struct metro_date days_from_now(int days)
-{
-	time_t t = time(NULL) + (time_t)days * 86400;
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	struct metro_date d = {tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday};
-	return d;
-}
-
 static int open_at(struct fx *f, int max_schema, char *err, size_t cap)
 {
 	struct metro_store_opts o = {.path = f->db, .station = STATION, .max_schema = max_schema};
@@ -69,8 +60,8 @@ static void setup_fx(struct fx *f, int max_schema)
 	std.description = "test standard";
 	std.certificate = "CERT-A-1";
 	std.issuer = "Test Institute";
-	std.calibrated = days_from_now(-10);
-	std.due = days_from_now(100);
+	std.calibrated = tu_days_from_now(-10);
+	std.due = tu_days_from_now(100);
 	std.uncertainty_pct = 0.2;
 	std.k = 2;
 	assert_int_equal(metro_store_sync_standards(f->s, &std, 1), 0);

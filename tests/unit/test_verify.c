@@ -45,15 +45,6 @@ struct fx {
 	char *copy_after_1;   /* the file as it was right after checkpoint 1 */
 };
 
-static struct metro_date days_from_now(int days)
-{
-	time_t t = time(NULL) + (time_t)days * 86400;
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	struct metro_date d = {tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday};
-	return d;
-}
-
 static struct metro_store *open_store(struct fx *f)
 {
 	char err[512];
@@ -126,8 +117,8 @@ static void build(struct fx *f, int extra_points)
 	std.serial = "T-1";
 	std.certificate = "CAL-1";
 	std.issuer = "Institute";
-	std.calibrated = days_from_now(-10);
-	std.due = days_from_now(300);
+	std.calibrated = tu_days_from_now(-10);
+	std.due = tu_days_from_now(300);
 	std.uncertainty_pct = 0.05;
 	std.k = 2;
 	assert_int_equal(metro_store_sync_standards(s, &std, 1), 0);

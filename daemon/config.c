@@ -276,7 +276,7 @@ void metro_config_destroy(struct metro_config **pc)
 		metro_procedure_destroy(&c->procedures[i]);
 	free(c->procedures);
 	for (size_t i = 0; i < c->npeople; i++)
-		metro_person_clear(&c->people[i]);
+		metro_person_free(&c->people[i]);
 	free(c->people);
 	for (size_t i = 0; i < c->nstandards; i++)
 		metro_standard_conf_free(&c->standards[i]);

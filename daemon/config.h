@@ -131,10 +131,9 @@ int metro_person_may_verify(const struct metro_person *p, const char *proc_id, c
 /* Whether p may answer prompts today: the operator or verifier role and a valid
  * qualification.  0, or METRO_E_DENIED with the reason in why. */
 int metro_person_may_answer(const struct metro_person *p, char *why, size_t whylen);
-void metro_person_clear(struct metro_person *p);
 /* One person written as the configuration writes them (a YAML or JSON mapping in
  * text[0..len)), with the configuration's rules (person-set).  Returns 0 and *out (free with
- * metro_person_clear), or METRO_E_INVAL with every problem in diag and *out empty. */
+ * metro_person_free, person.h), or METRO_E_INVAL with every problem in diag and *out empty. */
 int metro_person_conf_parse(const char *name, const char *text, size_t len, const char *where,
 			    struct metro_diag *diag, struct metro_person *out);
 

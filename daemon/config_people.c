@@ -204,20 +204,8 @@ int metro_person_conf_parse(const char *name, const char *text, size_t len, cons
 	memset(out, 0, sizeof *out);
 	int rc = cfg_parse_entry(name, text, len, where, diag, person_entry, out);
 	if (rc)
-		metro_person_clear(out);
+		metro_person_free(out);
 	return rc;
-}
-
-void metro_person_clear(struct metro_person *p)
-{
-	free(p->id);
-	free(p->name);
-	free(p->qualification);
-	for (size_t i = 0; i < p->nprocedures; i++)
-		free(p->procedures[i]);
-	free(p->procedures);
-	free(p->unix_user);
-	memset(p, 0, sizeof *p);
 }
 
 const struct metro_person *metro_person_by_id(const struct metro_config *c, const char *id)

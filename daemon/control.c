@@ -1136,11 +1136,11 @@ static json_t *cmd_person_set(struct metro_server *s, json_t *req, json_t *id)
 		r = error_reply(id, "store-failed", "person %s: %s", p.id,
 				metro_store_errmsg(s->store));
 	if (r || !cur) {
-		metro_person_clear(&p);
+		metro_person_free(&p);
 		return r;
 	}
 	p.line = cur->line;
-	metro_person_clear(cur);
+	metro_person_free(cur);
 	*cur = p;
 	r = ok_reply(id);
 	json_object_set_new(r, "person", json_string(cur->id));

@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,7 @@ struct metro_device {
 	struct metro_ratelimit rl;    /* failures */
 	struct metro_ratelimit rl_up; /* recoveries */
 	uint64_t (*now)(void);
+	int in_on_connect; /* running the profile's on_connect: no reconnecting inside it */
 };
 
 int metro_device_new(const struct metro_driver *drv, const struct metro_driver_conn *conn,
@@ -99,6 +101,20 @@ int metro_device_connect(struct metro_device *d)
 				  d->conn.rig_id, d->desc);
 	d->ever_connected = 1;
 	d->rl.window_start_ns = 0; /* the next failure is news again */
+	if (d->conn.profile->seq[METRO_SEQ_ON_CONNECT].n) {
+		d->in_on_connect = 1;
+		err = metro_device_sequence(d, METRO_SEQ_ON_CONNECT);
+		d->in_on_connect = 0;
+		if (err) {
+			/* A device that did not take its start-up sequence is not usable: the
+			 * connection counts as failed, with the backoff of a failed connect. */
+			metro_device_disconnect(d);
+			d->next_attempt_ns = d->now() + (uint64_t)d->backoff_ms * 1000000u;
+			metro_log_limited(&d->rl, METRO_LOG_WARNING, "rig %s: %s", d->conn.rig_id,
+					  d->err);
+			return err;
+		}
+	}
 	return METRO_OK;
 }
 
@@ -107,6 +123,8 @@ static int ensure(struct metro_device *d)
 {
 	if (d->handle)
 		return METRO_OK;
+	if (d->in_on_connect)
+		return METRO_E_IO; /* the sequence lost the connection: the connect fails */
 	if (d->next_attempt_ns && d->now() < d->next_attempt_ns) {
 		/* keep d->err: it says why the device is down */
 		return METRO_E_IO;
@@ -159,6 +177,48 @@ static void after_error(struct metro_device *d, int err)
 	}
 }
 
+/* The usual causes of a failure, for the person reading the message. */
+static const char *hint(const struct metro_device *d, int err, const char *text)
+{
+	if (err == METRO_E_TIMEOUT && d->conn.profile->transport == METRO_TRANSPORT_MODBUS)
+		return "no reply: check the unit id, the address or port and the line settings "
+		       "(a device ignores a request for another unit id)";
+	if (err == METRO_E_TIMEOUT)
+		return "no reply: check the port, the line settings and the command template";
+	if (strstr(text, "Illegal data address"))
+		return "the device has no such register: check the channel's table and its "
+		       "address (0-based, not 40001-style)";
+	if (strstr(text, "Illegal function"))
+		return "the device does not serve this table: check the channel's table";
+	return NULL;
+}
+
+/* Name the channel behind a failed read (for a read of several channels, the first that
+ * fails alone, found by asking for each once) with its profile line, and add a hint. */
+static void annotate(struct metro_device *d, const struct metro_channel *const *chs, size_t n,
+		     int err)
+{
+	const struct metro_channel *bad = n == 1 ? chs[0] : NULL;
+	char text[320];
+	snprintf(text, sizeof text, "%s", d->err);
+	if (!bad && err == METRO_E_DEVICE && d->handle) {
+		for (size_t i = 0; i < n && !bad; i++) {
+			double v;
+			if (d->drv->read(d->handle, &chs[i], 1, &v) == METRO_E_DEVICE) {
+				bad = chs[i];
+				snprintf(text, sizeof text, "%s", d->drv->last_error(d->handle));
+			}
+		}
+	}
+	const char *h = hint(d, err, text);
+	if (bad)
+		snprintf(d->err, sizeof d->err, "channel %s (%s:%u): %s%s%s", bad->name,
+			 d->conn.profile->path, bad->line, text, h ? " — hint: " : "", h ? h : "");
+	else
+		snprintf(d->err, sizeof d->err, "%s (%zu channels)%s%s", text, n,
+			 h ? " — hint: " : "", h ? h : "");
+}
+
 int metro_device_read(struct metro_device *d, const struct metro_channel *const *chs, size_t n,
 		      double *values)
 {
@@ -179,6 +239,7 @@ int metro_device_read(struct metro_device *d, const struct metro_channel *const 
 		if (!err)
 			return METRO_OK;
 		snprintf(d->err, sizeof d->err, "%s", d->drv->last_error(d->handle));
+		annotate(d, chs, n, err);
 		after_error(d, err);
 		if (!metro_err_retryable(err))
 			break;
@@ -206,6 +267,8 @@ static int representable(const struct metro_channel *ch, double value, double *o
 		err = metro_codec_decode(&ch->codec, regs, ch->nregs, out);
 	return err;
 }
+
+static int confirm(struct metro_device *d, const struct metro_channel *ch, double expect);
 
 int metro_device_write(struct metro_device *d, const struct metro_channel *ch, double value)
 {
@@ -241,22 +304,120 @@ int metro_device_write(struct metro_device *d, const struct metro_channel *ch, d
 				return err;
 			continue;
 		}
-		double back;
-		err = metro_device_read1(d, ch, &back);
+		return confirm(d, ch, expect);
+	}
+	return err;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) == -1)
+		;
+}
+
+/* Poll ch until it reads want, for at most ms.  Returns 0, METRO_E_TIMEOUT with the last
+ * value in *last, or the read's error. */
+static int await_value(struct metro_device *d, const struct metro_channel *ch, double want, long ms,
+		       double *last)
+{
+	uint64_t deadline = metro_now_ns() + (uint64_t)ms * 1000000u;
+	for (;;) {
+		int err = metro_device_read1(d, ch, last);
 		if (err)
 			return err;
-		if (back != expect && !(isnan(back) && isnan(expect))) {
+		if (*last == want)
+			return METRO_OK;
+		if (metro_now_ns() >= deadline)
+			return METRO_E_TIMEOUT;
+		sleep_ms(ms < 200 ? 5 : 20);
+	}
+}
+
+/* Confirm a write as the profile says: read back equal to what the codec can hold, read back
+ * the value the device sets itself (a self-clearing bit), or not at all. */
+static int confirm(struct metro_device *d, const struct metro_channel *ch, double expect)
+{
+	double back = NAN;
+	int err;
+	switch (ch->readback) {
+	case METRO_READBACK_NONE:
+		pthread_mutex_lock(&d->lock);
+		d->st.unconfirmed_writes++;
+		pthread_mutex_unlock(&d->lock);
+		return METRO_OK;
+	case METRO_READBACK_EXPECT:
+		err = await_value(d, ch, ch->expect, ch->expect_ms, &back);
+		if (err == METRO_E_TIMEOUT) {
 			pthread_mutex_lock(&d->lock);
 			d->st.readback_mismatches++;
 			pthread_mutex_unlock(&d->lock);
 			snprintf(d->err, sizeof d->err,
-				 "%s: channel %s: wrote %.9g, read back %.9g", d->desc, ch->name,
-				 expect, back);
+				 "%s: channel %s (%s:%u): wrote %.9g, expected to read %.9g within "
+				 "%ld ms (expect:), read %.9g",
+				 d->desc, ch->name, d->conn.profile->path, ch->line, expect,
+				 ch->expect, ch->expect_ms, back);
 			return METRO_E_DEVICE;
 		}
-		return METRO_OK;
+		return err;
+	case METRO_READBACK_EXACT:
+	default:
+		break;
 	}
-	return err;
+	err = metro_device_read1(d, ch, &back);
+	if (err)
+		return err;
+	if (back != expect && !(isnan(back) && isnan(expect))) {
+		pthread_mutex_lock(&d->lock);
+		d->st.readback_mismatches++;
+		pthread_mutex_unlock(&d->lock);
+		snprintf(d->err, sizeof d->err,
+			 "%s: channel %s (%s:%u): wrote %.9g, read back %.9g (hint: check the "
+			 "channel's type, scale and word order; a device that clears the value "
+			 "itself needs 'expect:', one that cannot echo it 'readback: false')",
+			 d->desc, ch->name, d->conn.profile->path, ch->line, expect, back);
+		return METRO_E_DEVICE;
+	}
+	return METRO_OK;
+}
+
+int metro_device_sequence(struct metro_device *d, enum metro_seq_when w)
+{
+	const struct metro_profile *p = d->conn.profile;
+	const struct metro_sequence *q = &p->seq[w];
+	for (size_t i = 0; i < q->n; i++) {
+		const struct metro_seq_step *s = &q->steps[i];
+		const struct metro_channel *ch = s->channel >= 0 ? &p->channels[s->channel] : NULL;
+		int err = METRO_OK;
+		double last = NAN;
+		char why[320];
+		switch (s->kind) {
+		case METRO_STEP_WRITE:
+			err = metro_device_write(d, ch, s->value);
+			snprintf(why, sizeof why, "%s", d->err);
+			break;
+		case METRO_STEP_WAIT:
+			err = ensure(d);
+			if (!err)
+				err = await_value(d, ch, s->value, s->timeout_ms, &last);
+			if (err == METRO_E_TIMEOUT)
+				snprintf(why, sizeof why,
+					 "%s: waited %ld ms for %s = %.9g, it reads %.9g", d->desc,
+					 s->timeout_ms, ch->name, s->value, last);
+			else
+				snprintf(why, sizeof why, "%s", d->err);
+			break;
+		case METRO_STEP_DELAY:
+			sleep_ms(s->timeout_ms);
+			break;
+		}
+		if (err) {
+			snprintf(d->err, sizeof d->err, "%s step %zu (%s:%u): %s",
+				 metro_seq_name(w), i + 1, p->path, s->line, why);
+			return err;
+		}
+	}
+	return METRO_OK;
 }
 
 void metro_device_stats(struct metro_device *d, struct metro_device_stats *out)

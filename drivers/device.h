@@ -29,6 +29,7 @@ struct metro_device_stats {
 	uint64_t retries;
 	uint64_t reconnects; /* successful (re)connections after the first */
 	uint64_t readback_mismatches;
+	uint64_t unconfirmed_writes; /* to channels with `readback: false` */
 	uint64_t last_latency_ns, max_latency_ns;
 	int connected;
 };
@@ -50,9 +51,16 @@ int metro_device_read(struct metro_device *d, const struct metro_channel *const 
 		      double *values);
 /* Read one channel. */
 int metro_device_read1(struct metro_device *d, const struct metro_channel *ch, double *value);
-/* Write a writable channel, then read it back and compare with what the codec can represent
- * (a mismatch is METRO_E_DEVICE: the device did not take the value). */
+/* Write a writable channel, then confirm it as the profile says: by default read it back and
+ * compare with what the codec can represent; `expect: V` waits until it reads V (a bit the
+ * device clears itself); `readback: false` takes the device's acknowledgement.  A mismatch is
+ * METRO_E_DEVICE: the device did not take the value. */
 int metro_device_write(struct metro_device *d, const struct metro_channel *ch, double value);
+
+/* Run one of the profile's sequences (on_connect runs by itself after every connect; a
+ * connect whose on_connect fails counts as a failed connect).  Returns 0, or the first
+ * failing step's error with its text (the step, the profile line) in last_error. */
+int metro_device_sequence(struct metro_device *d, enum metro_seq_when w);
 
 /* Connect now if not connected (ignores backoff).  Returns 0 or the driver's error. */
 int metro_device_connect(struct metro_device *d);

@@ -142,9 +142,10 @@ static void template_pair(struct loader *L, yaml_node_t *n, const char *name, in
 }
 
 static const struct metro_yfield channel_fields[] = {
-	{"name", 1},  {"table", 0}, {"address", 0}, {"stride", 0}, {"type", 0},
-	{"order", 0}, {"scale", 0}, {"offset", 0},  {"unit", 0},   {"writable", 0},
-	{"bit", 0},   {"bits", 0},  {"length", 0},  {"read", 0},   {"write", 0},
+	{"name", 1},	 {"table", 0},	{"address", 0},	  {"stride", 0}, {"type", 0},
+	{"order", 0},	 {"scale", 0},	{"offset", 0},	  {"unit", 0},	 {"writable", 0},
+	{"bit", 0},	 {"bits", 0},	{"length", 0},	  {"read", 0},	 {"write", 0},
+	{"readback", 0}, {"expect", 0}, {"expect_ms", 0},
 };
 enum {
 	CH_NAME,
@@ -162,8 +163,58 @@ enum {
 	CH_LENGTH,
 	CH_READ,
 	CH_WRITE,
+	CH_READBACK,
+	CH_EXPECT,
+	CH_EXPECT_MS,
 	CH_NFIELDS
 };
+
+/* How a write to the channel is confirmed: read back equal (the default), not at all
+ * (`readback: false`), or by reading an expected value within a time (`expect: V`,
+ * `expect_ms:`), as a self-clearing command bit does. */
+static void write_confirmation(struct loader *L, yaml_node_t *const *v, const char *where,
+			       struct metro_channel *c)
+{
+	yaml_node_t *first = v[CH_READBACK] ? v[CH_READBACK]
+			     : v[CH_EXPECT] ? v[CH_EXPECT]
+					    : v[CH_EXPECT_MS];
+	if (!first)
+		return;
+	if (!c->writable) {
+		metro_y_error(L->f, first,
+			      "%s: readback, expect and expect_ms are for writable channels",
+			      where);
+		return;
+	}
+	c->expect_ms = METRO_EXPECT_MS_DEFAULT;
+	int rb = 1;
+	if (v[CH_READBACK] &&
+	    !metro_y_bool(L->f, v[CH_READBACK], metro_ykey(where, "readback").s, &rb) && rb)
+		metro_y_error(L->f, v[CH_READBACK],
+			      "%s: writes are read back by default; say 'readback: false' for a "
+			      "device that cannot echo a write, or 'expect: V' for a bit it clears "
+			      "itself",
+			      metro_ykey(where, "readback").s);
+	if (!rb)
+		c->readback = METRO_READBACK_NONE;
+	if (v[CH_EXPECT]) {
+		if (!rb)
+			metro_y_error(L->f, v[CH_EXPECT],
+				      "%s: 'expect' checks what is read back; it cannot go with "
+				      "'readback: false'",
+				      metro_ykey(where, "expect").s);
+		metro_y_double(L->f, v[CH_EXPECT], metro_ykey(where, "expect").s, -1e12, 1e12,
+			       &c->expect);
+		c->readback = METRO_READBACK_EXPECT;
+	}
+	if (v[CH_EXPECT_MS]) {
+		if (!v[CH_EXPECT])
+			metro_y_error(L->f, v[CH_EXPECT_MS], "%s: only with 'expect'",
+				      metro_ykey(where, "expect_ms").s);
+		metro_y_long(L->f, v[CH_EXPECT_MS], metro_ykey(where, "expect_ms").s, 1,
+			     METRO_SEQ_MAX_WAIT_MS, &c->expect_ms);
+	}
+}
 
 /* A holding or input register channel: type, word order, scale and offset, bit field or
  * string length, and whether it may be written. */
@@ -328,6 +379,7 @@ static void channel(struct loader *L, yaml_node_t *n, int i)
 	if (v[CH_WRITABLE])
 		metro_y_bool(L->f, v[CH_WRITABLE], metro_ykey(where, "writable").s,
 			     &proto.writable);
+	write_confirmation(L, v, where, &proto);
 	long stride = 0;
 	if (v[CH_STRIDE] && !per_pos)
 		metro_y_error(L->f, v[CH_STRIDE],
@@ -520,6 +572,156 @@ static void channels(struct loader *L, yaml_node_t *n)
 		check_required(L, L->root);
 }
 
+const char *metro_seq_name(enum metro_seq_when w)
+{
+	static const char *const names[METRO_SEQS] = {"on_connect", "before_run", "after_run"};
+	return (unsigned)w < METRO_SEQS ? names[w] : "?";
+}
+
+static struct metro_seq_step *add_step(struct metro_sequence *q, size_t *cap)
+{
+	if (q->n == *cap) {
+		*cap = *cap ? *cap * 2 : 8;
+		q->steps = metro_realloc(q->steps, *cap * sizeof *q->steps);
+	}
+	struct metro_seq_step *s = &q->steps[q->n++];
+	memset(s, 0, sizeof *s);
+	return s;
+}
+
+/* The channel a step names: one channel, or with pos[N]. every position's, in order; returns
+ * how many (into out[0..positions]), 0 after an error. */
+static int step_channels(struct loader *L, yaml_node_t *n, const char *key, int need_write,
+			 const struct metro_channel **out)
+{
+	char *name = NULL;
+	if (metro_y_str(L->f, n, key, 80, &name))
+		return 0;
+	int per_pos = 0, count = 0;
+	const char *base = NULL;
+	if (parse_name(name, &per_pos, &base)) {
+		metro_y_error(L->f, n, "%s: '%s' is not a channel name", key, name);
+		free(name);
+		return 0;
+	}
+	if (per_pos) {
+		for (int k = 1; k <= L->p->positions; k++)
+			if ((out[count] = metro_profile_pos_channel(L->p, base, k)))
+				count++;
+	} else if ((out[0] = metro_profile_channel(L->p, name))) {
+		count = 1;
+	}
+	if (!count)
+		metro_y_error(L->f, n, "%s: the profile has no channel '%s'", key, name);
+	for (int i = 0; need_write && i < count; i++)
+		if (!out[i]->writable) {
+			metro_y_error(L->f, n, "%s: channel '%s' is not writable", key, name);
+			count = 0;
+		}
+	free(name);
+	return count;
+}
+
+/* One step: {write: CHANNEL, value: V} | {wait: CHANNEL, equals: V, timeout_ms: N} |
+ * {delay_ms: N}. */
+static void sequence_step(struct loader *L, yaml_node_t *n, const char *where,
+			  struct metro_sequence *q, size_t *cap)
+{
+	static const struct metro_yfield sf[] = {{"write", 0},	{"value", 0},	   {"wait", 0},
+						 {"equals", 0}, {"timeout_ms", 0}, {"delay_ms", 0}};
+	enum { S_WRITE, S_VALUE, S_WAIT, S_EQUALS, S_TIMEOUT, S_DELAY };
+	yaml_node_t *v[6];
+	if (metro_y_map(L->f, n, where, sf, 6, v))
+		return;
+	int kinds = !!v[S_WRITE] + !!v[S_WAIT] + !!v[S_DELAY];
+	if (kinds != 1) {
+		metro_y_error(L->f, n, "%s: a step is exactly one of write, wait or delay_ms",
+			      where);
+		return;
+	}
+	const struct metro_channel **chs = metro_calloc((size_t)L->p->positions + 1, sizeof *chs);
+	double value = 0;
+	long timeout = 0;
+	int count = 0;
+	enum metro_step_kind kind;
+	if (v[S_WRITE]) {
+		kind = METRO_STEP_WRITE;
+		count = step_channels(L, v[S_WRITE], metro_ykey(where, "write").s, 1, chs);
+		if (!v[S_VALUE])
+			metro_y_error(L->f, n, "%s: a write needs 'value'", where);
+		else
+			metro_y_double(L->f, v[S_VALUE], metro_ykey(where, "value").s, -1e12, 1e12,
+				       &value);
+		for (int k = S_EQUALS; k <= S_TIMEOUT; k++)
+			if (v[k])
+				metro_y_error(L->f, v[k], "%s: only a wait has %s",
+					      metro_ykey(where, sf[k].key).s, sf[k].key);
+	} else if (v[S_WAIT]) {
+		kind = METRO_STEP_WAIT;
+		count = step_channels(L, v[S_WAIT], metro_ykey(where, "wait").s, 0, chs);
+		if (!v[S_EQUALS])
+			metro_y_error(L->f, n, "%s: a wait needs 'equals'", where);
+		else
+			metro_y_double(L->f, v[S_EQUALS], metro_ykey(where, "equals").s, -1e12,
+				       1e12, &value);
+		if (!v[S_TIMEOUT])
+			metro_y_error(L->f, n, "%s: a wait needs 'timeout_ms'", where);
+		else
+			metro_y_long(L->f, v[S_TIMEOUT], metro_ykey(where, "timeout_ms").s, 1,
+				     METRO_SEQ_MAX_WAIT_MS, &timeout);
+		if (v[S_VALUE])
+			metro_y_error(L->f, v[S_VALUE], "%s: a wait has 'equals', not 'value'",
+				      metro_ykey(where, "value").s);
+	} else {
+		kind = METRO_STEP_DELAY;
+		count = 1;
+		chs[0] = NULL;
+		metro_y_long(L->f, v[S_DELAY], metro_ykey(where, "delay_ms").s, 1,
+			     METRO_SEQ_MAX_WAIT_MS, &timeout);
+		for (int k = S_VALUE; k <= S_TIMEOUT; k++)
+			if (v[k] && k != S_WAIT)
+				metro_y_error(L->f, v[k], "%s: a delay has only delay_ms",
+					      metro_ykey(where, sf[k].key).s);
+	}
+	for (int i = 0; i < count; i++) {
+		struct metro_seq_step *s = add_step(q, cap);
+		s->kind = kind;
+		s->channel = chs[i] ? chs[i]->index : -1;
+		s->value = value;
+		s->timeout_ms = timeout;
+		s->line = metro_y_line(n);
+		s->col = metro_y_col(n);
+	}
+	free(chs);
+}
+
+static void sequence(struct loader *L, yaml_node_t *n, enum metro_seq_when w)
+{
+	if (!L->transport_ok || !L->p->nchannels)
+		return; /* the channels had problems: they are reported */
+	const char *key = metro_seq_name(w);
+	int len = metro_y_seq(L->f, n, key);
+	struct metro_sequence *q = &L->p->seq[w];
+	size_t cap = 0;
+	for (int i = 0; i < len; i++)
+		sequence_step(L, metro_y_seq_at(L->f, n, i), metro_yindex(key, i).s, q, &cap);
+}
+
+static void on_connect(struct loader *L, yaml_node_t *n)
+{
+	sequence(L, n, METRO_SEQ_ON_CONNECT);
+}
+
+static void before_run(struct loader *L, yaml_node_t *n)
+{
+	sequence(L, n, METRO_SEQ_BEFORE_RUN);
+}
+
+static void after_run(struct loader *L, yaml_node_t *n)
+{
+	sequence(L, n, METRO_SEQ_AFTER_RUN);
+}
+
 /* The sections of a profile, each with its validator, in the order that messages name them
  * and that they are validated in (the transport before what depends on it).  `always`: the
  * validator is called with NULL when the key is absent. */
@@ -534,6 +736,9 @@ static const struct section {
 	{.key = "order", .required = 0, .validate = order},
 	{.key = "serial", .required = 0, .always = 1, .validate = serial},
 	{.key = "channels", .required = 1, .validate = channels},
+	{.key = "on_connect", .required = 0, .validate = on_connect},
+	{.key = "before_run", .required = 0, .validate = before_run},
+	{.key = "after_run", .required = 0, .validate = after_run},
 };
 #define NSECTIONS METRO_ARRAY_SIZE(sections)
 
@@ -595,6 +800,8 @@ void metro_profile_destroy(struct metro_profile **pp)
 		free(c->write_reply);
 	}
 	free(p->channels);
+	for (int w = 0; w < METRO_SEQS; w++)
+		free(p->seq[w].steps);
 	free(p->path);
 	free(p->kind);
 	free(p->model);

@@ -31,6 +31,42 @@ enum metro_transport {
 
 struct metro_line_tmpl;
 
+/* How a write to a channel is confirmed (`readback:` and `expect:` in the profile). */
+enum metro_readback {
+	METRO_READBACK_EXACT,  /* read back, must equal what was written (the default) */
+	METRO_READBACK_NONE,   /* `readback: false`: the device's acknowledgement only */
+	METRO_READBACK_EXPECT, /* `expect: V`: must read V within expect_ms (self-clearing bits) */
+};
+
+/* The device behaviour a profile can describe: sequences run on connecting, before a run and
+ * after it (`on_connect:`, `before_run:`, `after_run:`).  A step writes a channel (read back
+ * as the channel says), waits until a channel reads a value, or pauses. */
+enum metro_seq_when {
+	METRO_SEQ_ON_CONNECT,
+	METRO_SEQ_BEFORE_RUN,
+	METRO_SEQ_AFTER_RUN,
+	METRO_SEQS,
+};
+
+enum metro_step_kind {
+	METRO_STEP_WRITE,
+	METRO_STEP_WAIT,
+	METRO_STEP_DELAY,
+};
+
+struct metro_seq_step {
+	enum metro_step_kind kind;
+	int channel;	 /* index in profile->channels (write, wait) */
+	double value;	 /* write: the value; wait: the value awaited */
+	long timeout_ms; /* wait: the longest wait; delay: the pause */
+	unsigned line, col;
+};
+
+struct metro_sequence {
+	struct metro_seq_step *steps;
+	size_t n;
+};
+
 struct metro_channel {
 	char *name;   /* "flow.actual", "pos[3].volume" */
 	char *base;   /* the name without the position: "volume" for "pos[3].volume" */
@@ -46,6 +82,10 @@ struct metro_channel {
 	/* Serial line: templates; the position number is the first argument of a position's
 	 * command, the value to write the last. */
 	char *read_cmd, *read_reply, *write_cmd, *write_reply;
+	/* How a write is confirmed; expect/expect_ms for METRO_READBACK_EXPECT. */
+	enum metro_readback readback;
+	double expect;
+	long expect_ms;
 	unsigned line, col; /* where the channel was defined */
 	int invalid;	    /* had a problem at load (only seen while loading) */
 };
@@ -65,6 +105,7 @@ struct metro_profile {
 	unsigned max_reply;
 	struct metro_channel *channels;
 	size_t nchannels;
+	struct metro_sequence seq[METRO_SEQS];
 };
 
 /* Load and validate a profile for a rig with `positions` positions.  Returns 0 and *out, or
@@ -83,5 +124,13 @@ const struct metro_channel *metro_profile_pos_channel(const struct metro_profile
 						      const char *base, int position);
 
 const char *metro_table_name(enum metro_table t);
+/* "on_connect", "before_run", "after_run". */
+const char *metro_seq_name(enum metro_seq_when w);
+
+/* The longest wait a sequence step or an `expect:` may ask for, milliseconds: the rig actor
+ * is blocked meanwhile. */
+#define METRO_SEQ_MAX_WAIT_MS 60000
+/* `expect:` without `expect_ms:`: how long a self-clearing bit may take to clear. */
+#define METRO_EXPECT_MS_DEFAULT 1000
 
 #endif

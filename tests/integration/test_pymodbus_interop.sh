@@ -61,6 +61,8 @@ check "flow.run coil set" "$coils" "1 0 0"
 check "exception exit status" "$?" "1"
 grep -q "read input 290..290: Illegal data address" "$tmp/x.err"
 check "exception names the register" "$?" "0"
+grep -q "channel pos\[24\].status (config/profiles/electricity-bench.yaml:[0-9]*): .*Illegal data address — hint: the device has no such register" "$tmp/x.err"
+check "exception names the channel, its profile line, and hints at table and address" "$?" "0"
 [ $fail -ne 0 ] && cat "$tmp/x.err"
 
 echo "$pass passed, $fail failed"

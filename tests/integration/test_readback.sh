@@ -39,8 +39,8 @@ tport=${SIM_tcp##*:}
 probe_tcp() { "$B/metroctl" probe --driver modbus-tcp --host 127.0.0.1 --port "$tport" --profile "$FB" "$@"; }
 out=$(probe_tcp --write flow.setpoint=2.5 flow.setpoint 2>&1)
 check "tcp: probe --write of an ignored setpoint exits 1" "$?" "1"
-check "tcp: the message names the device, the channel, the written and read-back values" \
-	"$(grep -cxF "metroctl probe: write flow.setpoint: modbus-tcp 127.0.0.1:$tport unit 1: channel flow.setpoint: wrote 2.5, read back 0" <<<"$out")" "1"
+check "tcp: the message names the device, the channel and its profile line, the written and read-back values, and a hint" \
+	"$(grep -cxE "metroctl probe: write flow.setpoint: modbus-tcp 127.0.0.1:$tport unit 1: channel flow.setpoint \\($FB:[0-9]+\\): wrote 2.5, read back 0 \\(hint: check the channel's type, scale and word order.*\\)" <<<"$out")" "1"
 check "tcp: nothing read after the failed write" "$(grep -c '^flow.setpoint ' <<<"$out")" "0"
 check "tcp: the device still holds 0" "$(probe_tcp --retries 0 flow.setpoint 2>&1)" "flow.setpoint            0 m3/h"
 # The same device takes the writes it does not ignore: the failure is the read-back's.
@@ -63,7 +63,7 @@ out=$("$B/metroctl" probe --driver modbus-rtu --device "$SIM_rtu" --baud 115200 
 	--write flow.run=1 2>&1)
 check "rtu: probe --write of an ignored coil exits 1" "$?" "1"
 check "rtu: the message names the channel and both values" \
-	"$(grep -c ": channel flow.run: wrote 1, read back 0$" <<<"$out")" "1"
+	"$(grep -c ": channel flow.run ($FB:[0-9]*): wrote 1, read back 0 (hint:" <<<"$out")" "1"
 stop_sim rtu
 
 # The serial line, every write ignored; the bell prover answers each write with its reply.
@@ -73,7 +73,7 @@ probe_line() { "$B/metroctl" probe --driver serial-line --device "$SIM_line" --b
 out=$(probe_line --write flow.setpoint=1.25 2>&1)
 check "line: probe --write of an ignored setpoint exits 1" "$?" "1"
 check "line: the message names the channel and both values" \
-	"$(grep -c ": channel flow.setpoint: wrote 1.25, read back 0$" <<<"$out")" "1"
+	"$(grep -c ": channel flow.setpoint ($BP:[0-9]*): wrote 1.25, read back 0 (hint:" <<<"$out")" "1"
 # (c) on the serial line: flow.actual has no write command; nothing goes down the line.
 n0=$(rx_count line)
 out=$(probe_line --write flow.actual=3 2>&1)
@@ -99,7 +99,7 @@ timeout 120 "$B/metroctl" -e "$CTL" --json start config/batches/water-initial.ya
 v() { json "$1" <"$TMP/run.json"; }
 check "run: ends in error" "$(v "d.get('result')")" "error"
 check "run: the fault names the channel and both values" \
-	"$(v "'writing flow.run = 1: ' in d.get('fault', '') and d['fault'].endswith('channel flow.run: wrote 1, read back 0')")" "True"
+	"$(v "'writing flow.run = 1: ' in d.get('fault', '') and 'config/profiles/flow-bench.yaml:' in d['fault'] and 'channel flow.run (' in d['fault'] and '): wrote 1, read back 0 (hint:' in d['fault']")" "True"
 check "run: every meter's verdict is error" "$(v "sorted({x['verdict'] for x in d['verdicts']}), len(d['verdicts'])")" "['error'] 9"
 check "run: the verdicts give the channel as the reason" \
 	"$(v "all('flow.run' in x['reason'] for x in d['verdicts'])")" "True"
@@ -115,7 +115,7 @@ import json, sys
 for line in sys.stdin:
     d = json.loads(line.split(" ", 1)[1])["device"]
     if d["readback_mismatches"] > 0:
-        print(d["readback_mismatches"], "flow.run: wrote 1, read back 0" in d["last_error"] or d["last_error"])
+        print(d["readback_mismatches"], "channel flow.run (" in d["last_error"] and "wrote 1, read back 0" in d["last_error"] or d["last_error"])
         break
 ')
 check "health.water-1: readback_mismatches counted, last_error names the channel" "$hm" "1 True"

@@ -358,8 +358,12 @@ static void run_batch(struct metro_rig *r)
 	r->engine = metro_engine_new(b, &io);
 	actor_state(r, "running");
 	const char *end = metro_engine_run(r->engine);
-	/* Every ending leaves the rig safe, read back. */
+	/* Every ending leaves the rig safe, read back; then the device's own end sequence. */
 	int unsafe = go_safe(r);
+	if (r->conf->profile_data->seq[METRO_SEQ_AFTER_RUN].n &&
+	    metro_device_sequence(r->dev, METRO_SEQ_AFTER_RUN))
+		metro_err("rig %s: run %s: %s", r->conf->id, b->run_id,
+			  metro_device_last_error(r->dev));
 	struct metro_run_event *safe =
 		metro_run_event_new(strtoll(b->run_id, NULL, 10), METRO_RUN_SAFE, NULL);
 	safe->safe_verified = !unsafe;

@@ -18,7 +18,7 @@ struct metro_device {
 	uint64_t next_attempt_ns; /* backoff: no reconnect attempt before this */
 	unsigned backoff_ms;
 	char desc[160];
-	char err[320];
+	char err[640];
 	pthread_mutex_t lock; /* guards stats */
 	struct metro_device_stats st;
 	struct metro_ratelimit rl;    /* failures */
@@ -199,7 +199,7 @@ static void annotate(struct metro_device *d, const struct metro_channel *const *
 		     int err)
 {
 	const struct metro_channel *bad = n == 1 ? chs[0] : NULL;
-	char text[320];
+	char text[640];
 	snprintf(text, sizeof text, "%s", d->err);
 	if (!bad && err == METRO_E_DEVICE && d->handle) {
 		for (size_t i = 0; i < n && !bad; i++) {
@@ -299,6 +299,7 @@ int metro_device_write(struct metro_device *d, const struct metro_channel *ch, d
 		count(d, err, d->now() - t0);
 		if (err) {
 			snprintf(d->err, sizeof d->err, "%s", d->drv->last_error(d->handle));
+			annotate(d, &ch, 1, err);
 			after_error(d, err);
 			if (!metro_err_retryable(err))
 				return err;
@@ -372,9 +373,11 @@ static int confirm(struct metro_device *d, const struct metro_channel *ch, doubl
 		d->st.readback_mismatches++;
 		pthread_mutex_unlock(&d->lock);
 		snprintf(d->err, sizeof d->err,
-			 "%s: channel %s (%s:%u): wrote %.9g, read back %.9g (hint: check the "
-			 "channel's type, scale and word order; a device that clears the value "
-			 "itself needs 'expect:', one that cannot echo it 'readback: false')",
+			 "%s: channel %s (%s:%u): wrote %.9g, read back %.9g (hint: check type, "
+			 "scale and "
+			 "word order; a bit the device clears itself needs 'expect:', a device "
+			 "that cannot echo a write 'readback: false', one that takes writes only "
+			 "in remote control an on_connect or before_run sequence)",
 			 d->desc, ch->name, d->conn.profile->path, ch->line, expect, back);
 		return METRO_E_DEVICE;
 	}
@@ -390,7 +393,7 @@ int metro_device_sequence(struct metro_device *d, enum metro_seq_when w)
 		const struct metro_channel *ch = s->channel >= 0 ? &p->channels[s->channel] : NULL;
 		int err = METRO_OK;
 		double last = NAN;
-		char why[320];
+		char why[640];
 		switch (s->kind) {
 		case METRO_STEP_WRITE:
 			err = metro_device_write(d, ch, s->value);
@@ -412,11 +415,52 @@ int metro_device_sequence(struct metro_device *d, enum metro_seq_when w)
 			break;
 		}
 		if (err) {
-			snprintf(d->err, sizeof d->err, "%s step %zu (%s:%u): %s",
-				 metro_seq_name(w), i + 1, p->path, s->line, why);
+			snprintf(d->err, sizeof d->err, "%s[%zu] (%s:%u): %s", metro_seq_name(w), i,
+				 p->path, s->line, why);
 			return err;
 		}
 	}
+	return METRO_OK;
+}
+
+int metro_device_raw(struct metro_device *d, const struct metro_channel *ch, uint16_t *regs,
+		     size_t cap, size_t *n)
+{
+	*n = 0;
+	if (d->conn.profile->transport != METRO_TRANSPORT_MODBUS || !d->drv->query) {
+		snprintf(d->err, sizeof d->err, "%s: raw registers are for Modbus channels",
+			 d->desc);
+		return METRO_E_UNSUPPORTED;
+	}
+	int bits = ch->table == METRO_TABLE_COIL || ch->table == METRO_TABLE_DISCRETE;
+	size_t want = bits ? 1 : ch->nregs;
+	if (want > cap)
+		return METRO_E_INVAL;
+	int err = ensure(d);
+	if (err)
+		return err;
+	char req[64], reply[512];
+	snprintf(req, sizeof req, "read %s %u %zu", metro_table_name(ch->table), ch->address, want);
+	err = d->drv->query(d->handle, req, reply, sizeof reply);
+	if (err) {
+		snprintf(d->err, sizeof d->err, "%s", d->drv->last_error(d->handle));
+		annotate(d, &ch, 1, err);
+		after_error(d, err);
+		return err;
+	}
+	char *s = reply;
+	for (size_t i = 0; i < want; i++) {
+		char *end;
+		unsigned long v = strtoul(s, &end, 0);
+		if (end == s || v > 0xffff) {
+			snprintf(d->err, sizeof d->err, "%s: raw read of %s: bad reply '%s'",
+				 d->desc, ch->name, reply);
+			return METRO_E_PROTO;
+		}
+		regs[i] = (uint16_t)v;
+		s = end;
+	}
+	*n = want;
 	return METRO_OK;
 }
 

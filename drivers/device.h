@@ -66,6 +66,12 @@ int metro_device_sequence(struct metro_device *d, enum metro_seq_when w);
 int metro_device_connect(struct metro_device *d);
 void metro_device_disconnect(struct metro_device *d);
 
+/* The raw registers behind a Modbus channel (bits as one 0/1 word), read through the driver's
+ * diagnostic query, for commissioning and `metroctl probe --raw`: *n words into regs (cap at
+ * least the channel's nregs).  METRO_E_UNSUPPORTED for other transports. */
+int metro_device_raw(struct metro_device *d, const struct metro_channel *ch, uint16_t *regs,
+		     size_t cap, size_t *n);
+
 void metro_device_stats(struct metro_device *d, struct metro_device_stats *out);
 /* The last error's text (names the device and the register or command); "" if none. */
 const char *metro_device_last_error(const struct metro_device *d);

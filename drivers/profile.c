@@ -188,13 +188,8 @@ static void write_confirmation(struct loader *L, yaml_node_t *const *v, const ch
 	}
 	c->expect_ms = METRO_EXPECT_MS_DEFAULT;
 	int rb = 1;
-	if (v[CH_READBACK] &&
-	    !metro_y_bool(L->f, v[CH_READBACK], metro_ykey(where, "readback").s, &rb) && rb)
-		metro_y_error(L->f, v[CH_READBACK],
-			      "%s: writes are read back by default; say 'readback: false' for a "
-			      "device that cannot echo a write, or 'expect: V' for a bit it clears "
-			      "itself",
-			      metro_ykey(where, "readback").s);
+	if (v[CH_READBACK])
+		metro_y_bool(L->f, v[CH_READBACK], metro_ykey(where, "readback").s, &rb);
 	if (!rb)
 		c->readback = METRO_READBACK_NONE;
 	if (v[CH_EXPECT]) {

@@ -147,6 +147,11 @@ static int preflight(struct metro_engine *e)
 						 "pos[%d].%s",
 						 p->items[i].id, s, e->pos[k].m->position, s + 7);
 	}
+	/* The device's own start sequence (remote enable, ...): a device that does not take
+	 * it is a rig fault before anything is measured. */
+	if (e->io.profile->seq[METRO_SEQ_BEFORE_RUN].n &&
+	    metro_device_sequence(e->io.dev, METRO_SEQ_BEFORE_RUN))
+		return eng_fault(e, "%s", metro_device_last_error(e->io.dev));
 	return METRO_OK;
 }
 

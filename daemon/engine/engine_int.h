@@ -21,7 +21,7 @@ struct pos {
 	int active;	/* still taking part: not failed, not in error */
 	int unrecorded; /* the recorder refused its evidence: no more points are emitted for it */
 	json_t *failed_items;
-	char reason[256];
+	char reason[512];
 	/* per-item scratch */
 	struct metro_dec runs[METRO_MX_MAX_RUNS];
 	size_t nruns, nextra;
@@ -57,7 +57,7 @@ struct metro_engine {
 	json_t *answer;
 	char answer_operator[100];
 	unsigned prompts;
-	char fault[320];
+	char fault[640];
 };
 
 /* Helpers shared by the files of this module. */

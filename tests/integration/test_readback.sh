@@ -40,7 +40,7 @@ probe_tcp() { "$B/metroctl" probe --driver modbus-tcp --host 127.0.0.1 --port "$
 out=$(probe_tcp --write flow.setpoint=2.5 flow.setpoint 2>&1)
 check "tcp: probe --write of an ignored setpoint exits 1" "$?" "1"
 check "tcp: the message names the device, the channel and its profile line, the written and read-back values, and a hint" \
-	"$(grep -cxE "metroctl probe: write flow.setpoint: modbus-tcp 127.0.0.1:$tport unit 1: channel flow.setpoint \\($FB:[0-9]+\\): wrote 2.5, read back 0 \\(hint: check the channel's type, scale and word order.*\\)" <<<"$out")" "1"
+	"$(grep -cxE "metroctl probe: write flow.setpoint: modbus-tcp 127.0.0.1:$tport unit 1: channel flow.setpoint \\($FB:[0-9]+\\): wrote 2.5, read back 0 \\(hint: check type, scale and word order.*\\)" <<<"$out")" "1"
 check "tcp: nothing read after the failed write" "$(grep -c '^flow.setpoint ' <<<"$out")" "0"
 check "tcp: the device still holds 0" "$(probe_tcp --retries 0 flow.setpoint 2>&1)" "flow.setpoint            0 m3/h"
 # The same device takes the writes it does not ignore: the failure is the read-back's.

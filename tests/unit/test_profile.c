@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "profile.h"
@@ -112,13 +113,74 @@ static void test_electricity_and_bell(void **state)
 	metro_profile_destroy(&p);
 }
 
+/* The example PLC profile: device behaviour as well as registers (docs/drivers.md). */
+static void test_example_plc(void **state)
+{
+	(void)state;
+	struct metro_profile *p = load("config/profiles/examples/plc-flow-bench.yaml", 6);
+	const struct metro_channel *c = metro_profile_channel(p, "totals.reset");
+	assert_int_equal(c->readback, METRO_READBACK_EXPECT);
+	assert_true(c->expect == 0 && c->expect_ms == 2000);
+	assert_int_equal(metro_profile_channel(p, "flow.run")->readback, METRO_READBACK_EXACT);
+	c = metro_profile_pos_channel(p, "volume", 6);
+	assert_int_equal(c->address, 1000 + 4 * 5);
+	assert_int_equal(c->codec.order, METRO_CODEC_CDAB); /* the profile's default order */
+	const struct metro_sequence *q = &p->seq[METRO_SEQ_ON_CONNECT];
+	assert_int_equal(q->n, 2);
+	assert_int_equal(q->steps[0].kind, METRO_STEP_WRITE);
+	assert_string_equal(p->channels[q->steps[0].channel].name, "remote.enable");
+	assert_true(q->steps[0].value == 1);
+	assert_int_equal(q->steps[1].kind, METRO_STEP_WAIT);
+	assert_string_equal(p->channels[q->steps[1].channel].name, "status.remote");
+	assert_int_equal(q->steps[1].timeout_ms, 3000);
+	assert_int_equal(p->seq[METRO_SEQ_BEFORE_RUN].n, 0);
+	assert_int_equal(p->seq[METRO_SEQ_AFTER_RUN].n, 1);
+	assert_true(p->seq[METRO_SEQ_AFTER_RUN].steps[0].value == 0);
+	metro_profile_destroy(&p);
+}
+
+/* A pos[N]. step is one step per position, in order. */
+static void test_sequence_per_position(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/metro-profile-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	FILE *f = fdopen(fd, "w");
+	fputs("kind: flow-bench\nmodel: x\ntransport: modbus\nchannels:\n"
+	      "  - {name: flow.setpoint, table: holding, address: 0, writable: true}\n"
+	      "  - {name: flow.run, table: coil, address: 0, writable: true}\n"
+	      "  - {name: collect, table: coil, address: 1, writable: true}\n"
+	      "  - {name: flow.actual, table: input, address: 0}\n"
+	      "  - {name: ref.volume, table: input, address: 1}\n"
+	      "  - {name: water.temp, table: input, address: 2}\n"
+	      "  - {name: water.pressure, table: input, address: 3}\n"
+	      "  - {name: \"pos[N].volume\", table: input, address: 10, stride: 1}\n"
+	      "  - {name: \"pos[N].arm\", table: coil, address: 10, stride: 1, writable: true,"
+	      " readback: false}\n"
+	      "before_run:\n  - {write: \"pos[N].arm\", value: 1}\n  - {delay_ms: 5}\n",
+	      f);
+	fclose(f);
+	struct metro_profile *p = load(path, 3);
+	unlink(path);
+	const struct metro_sequence *q = &p->seq[METRO_SEQ_BEFORE_RUN];
+	assert_int_equal(q->n, 4);
+	for (int k = 0; k < 3; k++)
+		assert_ptr_equal(&p->channels[q->steps[k].channel],
+				 metro_profile_pos_channel(p, "arm", k + 1));
+	assert_int_equal(q->steps[3].kind, METRO_STEP_DELAY);
+	assert_int_equal(q->steps[3].timeout_ms, 5);
+	assert_int_equal(metro_profile_pos_channel(p, "arm", 2)->readback, METRO_READBACK_NONE);
+	metro_profile_destroy(&p);
+}
+
 int main(void)
 {
 	tu_srcdir();
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bad_profiles),
-		cmocka_unit_test(test_flow_bench),
-		cmocka_unit_test(test_electricity_and_bell),
+		cmocka_unit_test(test_bad_profiles),	      cmocka_unit_test(test_flow_bench),
+		cmocka_unit_test(test_electricity_and_bell),  cmocka_unit_test(test_example_plc),
+		cmocka_unit_test(test_sequence_per_position),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,10 +5,12 @@
  *
  *   metroctl probe --driver modbus-tcp --host H --port P --profile FILE [--positions N]
  *                  [--unit N] [--timeout MS] [--retries N] [--write CHANNEL=VALUE]...
- *                  [--count N] [--interval MS] [CHANNEL...]
+ *                  [--count N] [--interval MS] [--raw] [CHANNEL...]
  *   metroctl probe --driver modbus-rtu|serial-line --device PATH [--baud B] [--parity P] ...
  *
- * Without channel names every readable channel is read.  Exit 1 when a read or write fails.
+ * Without channel names every channel is read; string channels show their text.  --raw
+ * (Modbus) shows the registers behind each value, to check word order and scale by eye.
+ * Exit 1 when a read or write fails.
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -32,6 +34,7 @@ static void usage(FILE *out)
 		"none|even|odd]\n"
 		"                      [--timeout MS] [--retries N] [--plugin FILE.so]\n"
 		"                      [--write CHANNEL=VALUE]... [--count N] [--interval MS]\n"
+		"                      [--raw]\n"
 		"                      [CHANNEL...]\n");
 }
 
@@ -53,6 +56,7 @@ struct probe_args {
 	struct metro_connection_conf cc;
 	const char *driver, *profile;
 	long positions, count, interval;
+	int raw; /* --raw: the registers behind each value */
 	char *writes[32];
 	int nwrites;
 	const struct metro_driver *drv;
@@ -78,6 +82,7 @@ static int parse_probe_args(int argc, char **argv, struct probe_args *a)
 		{"count", required_argument, NULL, 'c'},
 		{"interval", required_argument, NULL, 'i'},
 		{"plugin", required_argument, NULL, 'L'},
+		{"raw", no_argument, NULL, 'R'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -96,6 +101,9 @@ static int parse_probe_args(int argc, char **argv, struct probe_args *a)
 		switch (c) {
 		case 'd':
 			a->driver = optarg;
+			break;
+		case 'R':
+			a->raw = 1;
 			break;
 		case 'f':
 			a->profile = optarg;
@@ -225,9 +233,100 @@ static int probe_writes(struct metro_device *dev, const struct metro_profile *p,
 			return METROCTL_EXIT_FAIL;
 		}
 		if (!o->json)
-			printf("wrote %s = %.9g (read back)\n", ch->name, v);
+			printf("wrote %s = %.9g (%s)\n", ch->name, v,
+			       ch->readback == METRO_READBACK_NONE
+				       ? "not read back: readback: false"
+			       : ch->readback == METRO_READBACK_EXPECT ? "confirmed by expect:"
+								       : "read back");
 	}
 	return METROCTL_EXIT_OK;
+}
+
+static int is_string(const struct metro_channel *c)
+{
+	return c->codec.type == METRO_CODEC_STRING && c->table != METRO_TABLE_COIL &&
+	       c->table != METRO_TABLE_DISCRETE && !c->read_cmd;
+}
+
+/* The text of a string channel, decoded from its raw registers. */
+static int read_text(struct metro_device *dev, const struct metro_channel *c, char *text,
+		     size_t cap)
+{
+	uint16_t regs[METRO_CODEC_STR_MAX / 2 + 1];
+	size_t nr;
+	int err = metro_device_raw(dev, c, regs, METRO_ARRAY_SIZE(regs), &nr);
+	if (!err && metro_codec_decode_str(&c->codec, regs, nr, text, cap))
+		err = METRO_E_RANGE;
+	return err;
+}
+
+/* One reading of every channel asked for: numbers in one request (the driver coalesces
+ * them), strings as text, and with --raw the registers behind each.  Printed as lines, or
+ * returned as an object ({channel: value} or {"values": {...}, "raw": {...}} with --raw).
+ * NULL after a failure (said on stderr). */
+static json_t *probe_once(struct metro_device *dev, const struct metro_channel **chs, size_t n,
+			  double *vals, const struct probe_args *a, const struct metroctl_opts *o)
+{
+	const struct metro_channel **num = metro_calloc(n ? n : 1, sizeof *num);
+	size_t nn = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!is_string(chs[i]))
+			num[nn++] = chs[i];
+	int err = nn ? metro_device_read(dev, num, nn, vals) : 0;
+	free(num);
+	if (err) {
+		fprintf(stderr, "metroctl probe: read: %s\n", metro_device_last_error(dev));
+		return NULL;
+	}
+	json_t *values = json_object(), *raw = a->raw ? json_object() : NULL;
+	for (size_t i = 0, k = 0; i < n; i++) {
+		const struct metro_channel *c = chs[i];
+		char text[METRO_CODEC_STR_MAX + 1], shown[METRO_CODEC_STR_MAX + 64];
+		if (is_string(c)) {
+			if (read_text(dev, c, text, sizeof text)) {
+				fprintf(stderr, "metroctl probe: read %s: %s\n", c->name,
+					metro_device_last_error(dev));
+				json_decref(values);
+				json_decref(raw);
+				return NULL;
+			}
+			json_object_set_new(values, c->name, json_string(text));
+			snprintf(shown, sizeof shown, "\"%s\"", text);
+		} else {
+			double v = vals[k++];
+			json_object_set_new(values, c->name, json_real(v));
+			snprintf(shown, sizeof shown, "%.9g%s%s", v, c->unit ? " " : "",
+				 c->unit ? c->unit : "");
+		}
+		char words[256] = "";
+		if (raw) {
+			uint16_t regs[METRO_CODEC_STR_MAX / 2 + 1];
+			size_t nr = 0;
+			if (metro_device_raw(dev, c, regs, METRO_ARRAY_SIZE(regs), &nr)) {
+				fprintf(stderr, "metroctl probe: raw %s: %s\n", c->name,
+					metro_device_last_error(dev));
+				json_decref(values);
+				json_decref(raw);
+				return NULL;
+			}
+			json_t *arr = json_array();
+			size_t w =
+				(size_t)snprintf(words, sizeof words,
+						 "%s %u:", metro_table_name(c->table), c->address);
+			for (size_t r = 0; r < nr; r++) {
+				json_array_append_new(arr, json_integer(regs[r]));
+				if (w < sizeof words)
+					w += (size_t)snprintf(words + w, sizeof words - w, " %04x",
+							      regs[r]);
+			}
+			json_object_set_new(raw, c->name, arr);
+		}
+		if (!o->json)
+			printf(raw ? "%-24s %-24s %s\n" : "%-24s %s%s\n", c->name, shown, words);
+	}
+	if (!raw)
+		return values;
+	return json_pack("{s:o, s:o}", "values", values, "raw", raw);
 }
 
 int metroctl_probe(int argc, char **argv, const struct metroctl_opts *o)
@@ -261,11 +360,7 @@ int metroctl_probe(int argc, char **argv, const struct metroctl_opts *o)
 	}
 	if (optind == argc)
 		for (size_t i = 0; i < p->nchannels; i++)
-			if (!(p->transport == METRO_TRANSPORT_MODBUS &&
-			      p->channels[i].codec.type == METRO_CODEC_STRING &&
-			      p->channels[i].table != METRO_TABLE_COIL &&
-			      p->channels[i].table != METRO_TABLE_DISCRETE))
-				chs[n++] = &p->channels[i];
+			chs[n++] = &p->channels[i];
 	struct metro_driver_conn conn = {"probe", &a.cc, p};
 	if (metro_device_new(a.drv, &conn, &dev)) {
 		fprintf(stderr, "metroctl probe: driver %s does not serve %s profiles\n", a.driver,
@@ -289,20 +384,13 @@ int metroctl_probe(int argc, char **argv, const struct metroctl_opts *o)
 			struct timespec ts = {a.interval / 1000, (a.interval % 1000) * 1000000};
 			nanosleep(&ts, NULL);
 		}
-		if (n && metro_device_read(dev, chs, n, vals)) {
-			fprintf(stderr, "metroctl probe: read: %s\n", metro_device_last_error(dev));
+		json_t *obj = probe_once(dev, chs, n, vals, &a, o);
+		if (!obj)
 			goto done;
-		}
-		json_t *obj = o->json ? json_object() : NULL;
-		for (size_t i = 0; i < n; i++) {
-			if (obj)
-				json_object_set_new(obj, chs[i]->name, json_real(vals[i]));
-			else
-				printf("%-24s %.9g%s%s\n", chs[i]->name, vals[i],
-				       chs[i]->unit ? " " : "", chs[i]->unit ? chs[i]->unit : "");
-		}
-		if (obj)
+		if (out)
 			json_array_append_new(out, obj);
+		else
+			json_decref(obj);
 	}
 	if (out) {
 		char *t = json_dumps(a.count == 1 ? json_array_get(out, 0) : out,

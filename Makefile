@@ -108,11 +108,13 @@ endif
 
 all: $(PROGRAMS) $(PLUGIN_SO)
 
-$(BUILD)/plugins/scpi-tcp.so: drivers/plugins/scpi_tcp.c
+# A plugin sees the driver ABI through the headers: a changed header rebuilds it.
+PLUGIN_HDRS := $(wildcard drivers/*.h lib/base/*.h)
+$(BUILD)/plugins/scpi-tcp.so: drivers/plugins/scpi_tcp.c $(PLUGIN_HDRS)
 	@mkdir -p $(dir $@)
 	$(call say,SO,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -shared $(LDSAN) -o $@ $<
-$(BUILD)/plugins/bad-abi.so: drivers/plugins/scpi_tcp.c
+$(BUILD)/plugins/bad-abi.so: drivers/plugins/scpi_tcp.c $(PLUGIN_HDRS)
 	@mkdir -p $(dir $@)
 	$(call say,SO,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -DMETRO_PLUGIN_BAD_ABI -shared $(LDSAN) -o $@ $<
@@ -257,6 +259,8 @@ install: all
 	install -m 0755 $(PROGRAMS) $(DESTDIR)$(BINDIR)/
 	install -m 0644 procedures/*.yaml $(DESTDIR)$(DATADIR)/metrod/procedures/ 2>/dev/null || true
 	install -m 0644 config/profiles/*.yaml $(DESTDIR)$(DATADIR)/metrod/profiles/ 2>/dev/null || true
+	install -d $(DESTDIR)$(DATADIR)/metrod/profiles/examples
+	install -m 0644 config/profiles/examples/*.yaml $(DESTDIR)$(DATADIR)/metrod/profiles/examples/
 	test -e $(DESTDIR)$(sysconfdir)/metrod/metrod.yaml || \
 	  sed 's|/usr/local/share/metrod|$(DATADIR)/metrod|g' config/metrod.yaml > $(DESTDIR)$(sysconfdir)/metrod/metrod.yaml
 	chmod 0640 $(DESTDIR)$(sysconfdir)/metrod/metrod.yaml

@@ -155,14 +155,15 @@ static void health(struct metro_rig *r)
 	double p99 = n ? (double)sorted[(n * 99) / 100] / 1e3 : 0;
 	double mx = n ? (double)sorted[n - 1] / 1e3 : 0;
 	json_t *dev = json_pack(
-		"{sssbsIsIsIsIsIsIsIsIsIsIsfsfss}", "device", metro_device_describe(r->dev),
+		"{sssbsIsIsIsIsIsIsIsIsIsIsIsfsfss}", "device", metro_device_describe(r->dev),
 		"connected", st.connected, "transactions", (json_int_t)st.transactions, "ok",
 		(json_int_t)st.ok, "timeouts", (json_int_t)st.timeouts, "io_errors",
 		(json_int_t)st.io_errors, "proto_errors", (json_int_t)st.proto_errors,
 		"device_errors", (json_int_t)st.device_errors, "other_errors",
 		(json_int_t)st.other_errors, "retries", (json_int_t)st.retries, "reconnects",
 		(json_int_t)st.reconnects, "readback_mismatches",
-		(json_int_t)st.readback_mismatches, "last_latency_ms",
+		(json_int_t)st.readback_mismatches, "unconfirmed_writes",
+		(json_int_t)st.unconfirmed_writes, "last_latency_ms",
 		(double)st.last_latency_ns / 1e6, "max_latency_ms", (double)st.max_latency_ns / 1e6,
 		"last_error", metro_device_last_error(r->dev));
 	json_t *ticks =

@@ -201,10 +201,16 @@ static void annotate(struct metro_device *d, const struct metro_channel *const *
 	const struct metro_channel *bad = n == 1 ? chs[0] : NULL;
 	char text[640];
 	snprintf(text, sizeof text, "%s", d->err);
-	if (!bad && err == METRO_E_DEVICE && d->handle) {
+	/* Only for a mapping error (not a transient device failure): the extra requests cost
+	 * time, and a mapping error is what a person has to find. */
+	int mapping = strstr(text, "Illegal data address") || strstr(text, "Illegal function");
+	if (!bad && err == METRO_E_DEVICE && mapping && d->handle) {
 		for (size_t i = 0; i < n && !bad; i++) {
 			double v;
-			if (d->drv->read(d->handle, &chs[i], 1, &v) == METRO_E_DEVICE) {
+			uint64_t t0 = d->now();
+			int e1 = d->drv->read(d->handle, &chs[i], 1, &v);
+			count(d, e1, d->now() - t0);
+			if (e1 == METRO_E_DEVICE) {
 				bad = chs[i];
 				snprintf(text, sizeof text, "%s", d->drv->last_error(d->handle));
 			}

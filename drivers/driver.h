@@ -18,8 +18,9 @@
 
 #include "profile.h"
 
-/* Bumped whenever struct metro_driver or the types it uses change layout or meaning. */
-#define METRO_DRIVER_ABI_VERSION 1u
+/* Bumped whenever struct metro_driver or the types it uses change layout or meaning (2: struct
+ * metro_channel gained the write confirmation, struct metro_profile the sequences). */
+#define METRO_DRIVER_ABI_VERSION 2u
 
 /* Where a rig's device is: the configuration's `connection:` (docs/configuration.md).  Part of
  * the plugin ABI: a change here bumps METRO_DRIVER_ABI_VERSION. */

@@ -273,6 +273,19 @@ R report summary --db "$DB" --from "$TODAY" --to "$TODAY" --include-simulated --
 check "summary --household: others are left out" "$(tail -n 1 "$TMP/summary-hh5.csv")" "all,合计,all,全部 all,0,0,0,"
 R report summary --db "$DB" --from "$TODAY" --to "$TODAY" --format xlsx >/dev/null 2>&1
 check "summary xlsx without -o is a usage error" "$?" "2"
+# the store fixture (tests/integration/test_store_fixture.c): water meters whose nameplates name
+# their sizes DN and Q3_m3h (not dn and q3), electricity meters on a rig not registered
+FX=$TMP/fixture
+mkdir -p "$FX"
+"$B/tests/test_store_fixture" build "$FX" >/dev/null 2>&1
+check "(the store fixture is built)" "$?" "0"
+R report summary --db "$FX/records.db" --from 2000-01-01 --to 2099-12-31 --include-simulated --household config/reports/household.yaml --format csv -o "$OUT/fx.csv" >/dev/null 2>"$TMP/fx.err"
+check "--household: a meter the rule cannot place refuses the report (exit 1), naming it, writing nothing" \
+	"$? $(grep -c 'cannot place run 1 position 1 (serial WM-2026-A1): the nameplate gives neither dn nor q3' "$TMP/fx.err") $(ls "$OUT/fx.csv" 2>/dev/null | wc -l)" "1 1 0"
+R report summary --db "$FX/records.db" --from 2000-01-01 --to 2099-12-31 --include-simulated --format csv -o "$OUT/fx.csv" >/dev/null 2>&1
+FXN=$($PY -c "import sqlite3; c = sqlite3.connect('file:$FX/records.db?mode=ro', uri=True); print(','.join(str(c.execute(q).fetchone()[0]) for q in (\"select count(*) from positions where verdict in ('pass', 'conditional', 'fail')\", \"select count(*) from positions where verdict in ('pass', 'conditional')\", \"select count(*) from positions where verdict = 'fail'\")))")
+check "summary of the fixture: the total agrees with the records; water, and the unregistered rig's meters as unknown" \
+	"$(grep -c '^all,合计,all,全部 all,'"$FXN"',' "$OUT/fx.csv") $(grep -c '^water,水表,initial,' "$OUT/fx.csv") $(grep -c '^unknown,unknown,subsequent,' "$OUT/fx.csv")" "1 1 1"
 
 # ---- exports -------------------------------------------------------------------------------
 R export results --db "$DB" --from "$TODAY" --to "$TODAY" --include-simulated --format csv -o "$OUT/results.csv" 2>/dev/null

@@ -84,12 +84,17 @@ static void test_stats_csv_rows(void **state)
 	(void)state;
 	struct rpt_stats s;
 	rpt_stats_init(&s, "2026-01-01", "2026-12-31");
-	rpt_stats_count(&s, "gas", "sampling-new", "G-1", 0);
-	rpt_stats_count(&s, "gas", "sampling-new", "G-2", 1);
-	rpt_stats_count(&s, "gas", "sampling-new", "G-2", 0); /* verified again: passes now */
-	rpt_stats_count(&s, "gas", "sampling-new", "G-3", 1);
-	rpt_stats_count(&s, "water", "complaint", "W-1", 1);
-	rpt_stats_count(&s, "water", "initial", "W-2", 1); /* not a column of the form */
+	assert_int_equal(rpt_stats_count(&s, "gas", "sampling-new", "G-1", 0), 0);
+	assert_int_equal(rpt_stats_count(&s, "gas", "sampling-new", "G-2", 1), 0);
+	/* verified again: passes now */
+	assert_int_equal(rpt_stats_count(&s, "gas", "sampling-new", "G-2", 0), 0);
+	assert_int_equal(rpt_stats_count(&s, "gas", "sampling-new", "G-3", 1), 0);
+	assert_int_equal(rpt_stats_count(&s, "water", "complaint", "W-1", 1), 0);
+	/* not a column of the form */
+	assert_int_equal(rpt_stats_count(&s, "water", "initial", "W-2", 1), 0);
+	/* no row of the form: said by the caller */
+	assert_int_equal(rpt_stats_count(&s, "unknown", "complaint", "X-1", 1), -1);
+	assert_int_equal(rpt_stats_count(&s, "water", "complaint", NULL, 1), -1);
 	s.v[RPT_GAS][RPT_IN_USE] = 52000;
 	char *out = capture(stats_csv, &s);
 	char *lines[8] = {"", "", "", "", "", "", "", ""};

@@ -695,6 +695,7 @@ static int in_period(const char *started, const char *from, const char *to)
 /* Which rows a table counts, and why the others are left out. */
 struct tally {
 	long long counted, simulated, unsigned_, outside, not_household;
+	long long unknown_kind; /* the statistics table: a rig of no known kind, or no serial */
 };
 
 /* Does a table count a meter verified in a run started then, on a simulated rig or not,
@@ -731,6 +732,11 @@ static void tally_note(const struct tally *t, const char *what)
 	if (t->not_household)
 		fprintf(stderr, ", %lld not household meters by the rule left out",
 			t->not_household);
+	if (t->unknown_kind)
+		fprintf(stderr,
+			", %lld NOT COUNTED: verified on a rig of no known meter kind (not "
+			"registered) or without a serial",
+			t->unknown_kind);
 	fprintf(stderr, "\n");
 }
 
@@ -872,8 +878,11 @@ static int stats_row(void *arg, const struct metro_store_verdict_row *row)
 	if (!hh || !row_counts(w->v, w->r, row->started, row->simulated, row->chain_seq, &w->t))
 		return 0;
 	w->stats->simulated |= row->simulated;
-	rpt_stats_count(w->stats, meter_kind(row->rig_kind), vt, row->serial,
-			!strcmp(verdict, "fail"));
+	if (rpt_stats_count(w->stats, meter_kind(row->rig_kind), vt, row->serial,
+			    !strcmp(verdict, "fail"))) {
+		w->t.counted--; /* no row of the form takes it: said, not counted */
+		w->t.unknown_kind++;
+	}
 	return 0;
 }
 

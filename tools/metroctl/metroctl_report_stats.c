@@ -110,14 +110,14 @@ void rpt_stats_free(struct rpt_stats *s)
 	memset(s, 0, sizeof *s);
 }
 
-void rpt_stats_count(struct rpt_stats *s, const char *kind, const char *vtype, const char *serial,
-		     int fail)
+int rpt_stats_count(struct rpt_stats *s, const char *kind, const char *vtype, const char *serial,
+		    int fail)
 {
 	int k = 0, col;
 	while (k < RPT_KINDS && strcmp(kind_keys[k], kind) != 0)
 		k++;
 	if (k == RPT_KINDS || !serial)
-		return;
+		return -1;
 	if (!strcmp(vtype, "sampling-new"))
 		col = RPT_SAMPLED_NEW;
 	else if (!strcmp(vtype, "sampling-in-use"))
@@ -125,13 +125,13 @@ void rpt_stats_count(struct rpt_stats *s, const char *kind, const char *vtype, c
 	else if (!strcmp(vtype, "complaint"))
 		col = RPT_COMPLAINT_VERIFIED;
 	else
-		return;
+		return 0;
 	for (size_t i = 0; i < s->nseen; i++) {
 		struct rpt_seen *m = &s->seen[i];
 		if (m->kind == k && m->col == col && !strcmp(m->serial, serial)) {
 			s->v[k][col + 1] += (fail ? 1 : 0) - (m->fail ? 1 : 0);
 			m->fail = fail;
-			return;
+			return 0;
 		}
 	}
 	if (s->nseen == s->capseen) {
@@ -141,6 +141,7 @@ void rpt_stats_count(struct rpt_stats *s, const char *kind, const char *vtype, c
 	s->seen[s->nseen++] = (struct rpt_seen){k, col, metro_strdup(serial), fail};
 	s->v[k][col]++;
 	s->v[k][col + 1] += fail ? 1 : 0;
+	return 0;
 }
 
 /* ---- the side file ------------------------------------------------------------------------- */

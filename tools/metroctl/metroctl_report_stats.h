@@ -66,9 +66,11 @@ void rpt_stats_free(struct rpt_stats *s);
 int rpt_stats_extra(struct rpt_stats *s, const char *path);
 /* Count one verified meter (kind "water", "electricity" or "gas"; vtype "sampling-new",
  * "sampling-in-use" or "complaint").  A meter counted again under the same kind and type
- * replaces its earlier conclusion: the table counts meters, not verifications. */
-void rpt_stats_count(struct rpt_stats *s, const char *kind, const char *vtype, const char *serial,
-		     int fail);
+ * replaces its earlier conclusion: the table counts meters, not verifications.  Returns 0, or
+ * -1 for a meter of another kind (or without a serial), which no row of the form can take
+ * (the caller says so); another vtype is not a column of the form and returns 0. */
+int rpt_stats_count(struct rpt_stats *s, const char *kind, const char *vtype, const char *serial,
+		    int fail);
 /* Write the table as XLSX to the file path (name: what messages call it).  Returns 0, or -1
  * with a message in err. */
 int rpt_stats_xlsx(const struct rpt_stats *s, const char *path, const char *name, char *err,

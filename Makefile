@@ -147,6 +147,16 @@ $(BUILD)/tests/%: tests/integration/%.c $(TESTLIB_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(call say,TEST,$@)
 	$(Q)$(CC) $(CPPFLAGS) -Itests/lib $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+# The unit test of metroctl's report tables links those modules of metroctl (not its PDF
+# module or main): the statistics table, the household rule, the summary, the MPE envelope.
+REPORT_UNIT_OBJ := $(addprefix $(BUILD)/obj/tools/metroctl/metroctl_report_,stats.o household.o \
+                   summary.o envelope.o)
+$(BUILD)/tests/test_report_tables: tests/unit/test_report_tables.c $(REPORT_UNIT_OBJ) \
+		$(TESTLIB_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(call say,TEST,$@)
+	$(Q)$(CC) $(CPPFLAGS) -Itests/lib -Itools/metroctl $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ \
+		$(LDLIBS) -lcmocka $(shell pkg-config --libs xlsxwriter 2>/dev/null)
 
 tests: $(PROGRAMS) $(PLUGIN_SO) $(UNIT_BIN) $(INTEG_BIN) $(FUZZ_BIN)
 

@@ -89,6 +89,9 @@ for s in 1 2 3 4 5; do
 done
 check "batch report: an error curve per meter" "$(grep -c '误差曲线 Error curve' "$OUT/run1.txt")" "5"
 check "batch report: the verdict summary" "$(has "$OUT/run1.txt" '5 meters: 4 passed, 1 failed')" "yes"
+check "batch report: every error curve has its legend" \
+	"$(grep -c '±MPE 最大允许误差' "$OUT/run1.txt") $(grep -o '误差 error\( %\)\?' "$OUT/run1.txt" | grep -vc '%')" "5 5"
+check "batch report: the meter outside its MPE is marked in the legend" "$(grep -c '超差 outside MPE' "$OUT/run1.txt")" "1"
 check "one certificate file per position" "$(ls "$OUT"/it-lab-*.pdf | wc -l)" "5"
 pdftoppm -r 40 -png -f 2 -l 2 "$OUT/run1.pdf" "$OUT/page" 2>/dev/null
 check "a report page renders" "$(ls "$OUT"/page*.png 2>/dev/null | wc -l)" "1"
@@ -99,6 +102,7 @@ cat >"$TMP/extra.yaml" <<'YAML'
 header: {unit: 测试市场监督管理局, date: 2026-12-01, person: 测试员, contact: "0000-1234567"}
 gas: {in_use: 52000, violations: 1, producer_inspection: 检查生产企业 2 家, institutions_inspected: 3, service_complaints: 7, service_replaced: 4, regulator_complaints: 2, cases: 1}
 water: {in_use: 81000}
+totals: {institutions_inspected: 2}
 YAML
 R report stats --db "$DB" --from "$TODAY" --to "$TODAY" --extra "$TMP/extra.yaml" --include-simulated --format xlsx -o "$OUT/stats.xlsx" >/dev/null 2>"$TMP/stats.err"
 check "statistics table (XLSX) is written" "$?" "0"
@@ -108,7 +112,8 @@ cat >"$TMP/xlsx.py" <<'PY'
 import csv, sqlite3, sys
 import openpyxl
 db, xlsx, csvf = sys.argv[1:4]
-ws = openpyxl.load_workbook(xlsx).active
+wb = openpyxl.load_workbook(xlsx)
+ws = wb.worksheets[0]
 c = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
 # the oracle: meters by kind, verification type and current verdict, straight from the tables
 kind = {"flow-bench": "水表", "electricity-bench": "电能表", "bell-prover": "燃气表"}
@@ -121,36 +126,78 @@ for rk, vt, verdict in c.execute(
         want[kind[rk]][col[vt]] += 1
         want[kind[rk]][col[vt] + 1] += verdict == "fail"
 problems = []
-head = [ws.cell(row=3, column=i).value for i in range(1, 18)]
-expect_head = ["类别", "在用计量器具数量", "抽查已首检未安装的计量器具数量", "不合格数量", "抽查在用计量器具数量",
-               "不合格数量", "发现违法行为数量", "民用“三表”生产企业检查情况", "检查检定机构数量", "发现违法行为数量",
-               "检定机构检查情况", "服务企业受理投诉举报数量", "服务企业更换计量器具数量",
-               "计量机构对投诉举报计量器具开展检定数量", "不合格数量", "市场监管部门受理投诉举报数量", "立案案件数量"]
-if head != expect_head:
-    problems.append("header row %r" % head)
-if ws.cell(row=1, column=1).value != "民用“三表”计量专项监督检查统计表":
-    problems.append("title %r" % ws.cell(row=1, column=1).value)
-if "测试市场监督管理局" not in str(ws.cell(row=2, column=1).value):
-    problems.append("reporting unit %r" % ws.cell(row=2, column=1).value)
-rows = {ws.cell(row=r, column=1).value: r for r in range(4, 8)}
-if list(rows) != ["电能表", "水表", "燃气表", "合计"]:
+G1, G2 = "民用“三表”检查情况", "处理投诉举报情况"
+heads = ["在用计量器具数量", "抽查已首检未安装的计量器具数量", "不合格数量", "抽查在用计量器具数量",
+         "不合格数量", "发现违法行为数量", "民用“三表”生产企业检查情况", "检查检定机构数量", "发现违法行为数量",
+         "计量检定机构检查情况", "服务企业受理投诉举报数量", "服务企业更换计量器具数量",
+         "计量机构对投诉举报计量器具开展检定数量", "不合格数量", "市场监管部门受理投诉举报数量", "立案案件数量"]
+v = lambda r, cc: ws.cell(row=r, column=cc).value
+# the form: title, the four header lines, the warning, two header rows, three kinds, nothing else
+if ws.title != "统计表" or v(1, 1) != "民用“三表”计量专项监督检查统计表":
+    problems.append("title %r %r" % (ws.title, v(1, 1)))
+lines = [v(r, 1) for r in range(2, 6)]
+if lines != ["填报单位（盖章）：测试市场监督管理局", "填报日期：2026-12-01", "填报人：测试员", "联系方式：0000-1234567"]:
+    problems.append("header block %r" % lines)
+if "不得上报" not in str(v(6, 1)) or "simulated" not in str(v(6, 1)):
+    problems.append("no simulated warning above the table: %r" % v(6, 1))
+if [v(7, 1), v(7, 2), v(7, 3), v(7, 12)] != ["计量器具种类", "在用计量器具数量", G1, G2]:
+    problems.append("header row 1 %r" % [v(7, cc) for cc in range(1, 18)])
+merged = {str(m) for m in ws.merged_cells.ranges}
+for m in ("A7:A8", "B7:B8", "C7:K7", "L7:Q7"):
+    if m not in merged:
+        problems.append("header cells %s not merged (%s)" % (m, sorted(merged)))
+if [v(8, cc) for cc in range(3, 18)] != heads[1:]:
+    problems.append("header row 2 %r" % [v(8, cc) for cc in range(3, 18)])
+rows = {v(r, 1): r for r in range(9, 12)}
+if list(rows) != ["电能表", "水表", "燃气表"]:
     problems.append("row labels %r" % list(rows))
-csv_rows = {r[0]: r for r in csv.reader(open(csvf, encoding="utf-8"))}
+if any(v(r, cc) is not None for r in range(12, 20) for cc in range(1, 18)):
+    problems.append("something below the three kinds (a total row?)")
+fonts = {ws.cell(row=r, column=cc).font.name for r, cc in ((1, 1), (2, 1), (6, 1), (7, 1), (7, 3), (8, 3), (9, 1), (9, 3), (11, 17))}
+if fonts != {"宋体"}:
+    problems.append("fonts %r" % fonts)
+csv_all = list(csv.reader(open(csvf, encoding="utf-8")))
+if not csv_all[0][0].startswith("警告") or "simulated" not in csv_all[0][0]:
+    problems.append("CSV: no simulated warning first: %r" % csv_all[0])
+names = csv_all[1]
+if names[0] != "计量器具种类" or len(set(names)) != len(names) or len(names) != 17:
+    problems.append("CSV names not unique: %r" % names)
+for i, n in enumerate(names[2:], 2):
+    if not (n.startswith(G1 + "/") if i <= 10 else n.startswith(G2 + "/")) or not n.endswith(heads[i - 1]):
+        problems.append("CSV name %d %r" % (i, n))
+csv_rows = {r[0]: r for r in csv_all[2:]}
+if list(csv_rows) != ["电能表", "水表", "燃气表"]:
+    problems.append("CSV rows %r" % list(csv_rows))
 for k, w in want.items():
-    got = [ws.cell(row=rows[k], column=cc).value for cc in (3, 4, 5, 6, 14, 15)]
+    got = [v(rows[k], cc) for cc in (3, 4, 5, 6, 14, 15)]
     if got != w:
         problems.append("%s counts: xlsx %r, records %r" % (k, got, w))
     if [int(x) for x in (csv_rows[k][i] for i in (2, 3, 4, 5, 13, 14))] != w:
         problems.append("%s counts in the CSV: %r, records %r" % (k, csv_rows[k], w))
 g = rows["燃气表"]
 side = {2: 52000, 7: 1, 8: "检查生产企业 2 家", 9: 3, 12: 7, 13: 4, 16: 2, 17: 1}
-for cc, v in side.items():
-    if ws.cell(row=g, column=cc).value != v:
-        problems.append("gas side column %d: %r, want %r" % (cc, ws.cell(row=g, column=cc).value, v))
-if ws.cell(row=rows["电能表"], column=2).value is not None:
+for cc, val in side.items():
+    if v(g, cc) != val:
+        problems.append("gas side column %d: %r, want %r" % (cc, v(g, cc), val))
+if v(rows["电能表"], 2) is not None:
     problems.append("a side value not given must stay empty, not 0")
-if ws.cell(row=rows["合计"], column=3).value != sum(w[0] for w in want.values()):
-    problems.append("total of sampled new meters")
+# the second sheet: totals over the kinds (institutions from the side file's total) and pass rates
+t = wb["合计与合格率"]
+items = {t.cell(row=r, column=1).value: r for r in range(1, t.max_row + 1)}
+def tot(name): return [t.cell(row=items[name], column=cc).value for cc in range(2, 6)]
+n_new = G1 + "/抽查已首检未安装的计量器具数量"
+if tot(n_new) != [want[k][0] for k in ("电能表", "水表", "燃气表")] + [sum(w[0] for w in want.values())]:
+    problems.append("totals of sampled new meters %r" % tot(n_new))
+if tot(G1 + "/检查检定机构数量")[3] != 2:
+    problems.append("institutions are totalled from the side file, each once: %r" % tot(G1 + "/检查检定机构数量"))
+if tot("在用计量器具数量")[3] is not None:
+    problems.append("a total over an empty cell must stay empty")
+rate = tot("合格率：抽查已首检未安装的计量器具")
+gw = want["燃气表"]
+if rate[0] is not None or abs(rate[2] - (gw[0] - gw[1]) / gw[0]) > 1e-9:
+    problems.append("pass rates %r" % rate)
+if "不得上报" not in str(t.cell(row=2, column=1).value):
+    problems.append("no simulated warning on the second sheet")
 if sum(sum(w) for w in want.values()) == 0:
     problems.append("the campaign counted nothing")
 if sum(w[1] + w[3] + w[5] for w in want.values()) == 0:
@@ -161,8 +208,84 @@ check "XLSX layout and counts agree with the records" "$($PY "$TMP/xlsx.py" "$DB
 R report stats --db "$DB" --from "$TODAY" --to "$TODAY" --format csv -o "$OUT/nosim.csv" >/dev/null 2>"$TMP/nosim.err"
 check "simulated records are left out unless asked for" "$(grep -c '^燃气表,,0,0,0,0,' "$OUT/nosim.csv")" "1"
 check "and the leaving out is said" "$(grep -c 'from simulated rigs left out' "$TMP/nosim.err")" "1"
+check "... and then the CSV carries no warning" "$(head -c 18 "$OUT/nosim.csv")" "计量器具种类"
 R report stats --db "$DB" --from 2000-01-01 --to 2000-12-31 --include-simulated --format csv -o "$OUT/old.csv" >/dev/null 2>&1
 check "a period without records counts nothing" "$(grep -c '^燃气表,,0,0,0,0,' "$OUT/old.csv")" "1"
+
+# ---- the household filter and the summary --------------------------------------------------
+# the campaign's meters are G4 (qmax 6): a rule up to qmax 6 keeps them all, one up to 5.9 none
+sed 's/qmax_max: 10 /qmax_max: 6 /' config/reports/household.yaml >"$TMP/hh6.yaml"
+sed 's/qmax_max: 10 /qmax_max: 5.9 /' config/reports/household.yaml >"$TMP/hh5.yaml"
+check "(the shipped rule has gas qmax_max 10)" "$(grep -c '^  qmax_max: 10 ' config/reports/household.yaml)" "1"
+R report stats --db "$DB" --from "$TODAY" --to "$TODAY" --include-simulated --format csv -o "$OUT/all.csv" >/dev/null 2>&1
+R report stats --db "$DB" --from "$TODAY" --to "$TODAY" --include-simulated --household "$TMP/hh6.yaml" --format csv -o "$OUT/hh6.csv" >/dev/null 2>&1
+check "--household: household meters are counted" "$? $(cmp "$OUT/all.csv" "$OUT/hh6.csv" && echo same)" "0 same"
+R report stats --db "$DB" --from "$TODAY" --to "$TODAY" --include-simulated --household "$TMP/hh5.yaml" --format csv -o "$OUT/hh5.csv" >/dev/null 2>"$TMP/hh5.err"
+check "--household: others are left out" "$(grep -c '^燃气表,,0,0,0,0,,,,,,,,0,0,,$' "$OUT/hh5.csv")" "1"
+NSAMPLED=$(sql "select count(*) from positions p join runs r on r.id = p.run where p.verdict in ('pass', 'conditional', 'fail') and r.verification_type in ('sampling-new', 'sampling-in-use', 'complaint')")
+check "... and the leaving out is said" "$(grep -c ", $NSAMPLED not household meters by the rule left out" "$TMP/hh5.err")" "1"
+printf 'water: {dn_max: 25, q3_max: 6.3}\ngas: {qmax_max: ten}\n' >"$TMP/bad-hh.yaml"
+R report summary --db "$DB" --from "$TODAY" --to "$TODAY" --household "$TMP/bad-hh.yaml" >"$TMP/bad-hh.out" 2>"$TMP/bad-hh.err"
+check "a bad household rule is refused (exit 1), saying where, writing nothing" \
+	"$? $(grep -c "^$TMP/bad-hh.yaml:[12]:[0-9]*:" "$TMP/bad-hh.err") $(wc -c <"$TMP/bad-hh.out")" "1 2 0"
+R report summary --db "$DB" --from "$TODAY" --to "$TODAY" --include-simulated --format csv -o "$OUT/summary.csv" >/dev/null 2>&1
+check "summary (CSV) is written" "$?" "0"
+R report summary --db "$DB" --from "$TODAY" --to "$TODAY" --include-simulated --format xlsx -o "$OUT/summary.xlsx" >/dev/null 2>&1
+check "summary (XLSX) is written" "$?" "0"
+cat >"$TMP/summary.py" <<'PY'
+import csv, sqlite3, sys
+import openpyxl
+db, csvf, xlsx = sys.argv[1:4]
+c = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+want = {}
+for vt, verdict in c.execute("select r.verification_type, p.verdict from positions p join runs r on r.id = p.run"):
+    if verdict in ("pass", "conditional", "fail"):
+        w = want.setdefault(vt, [0, 0, 0])
+        w[0] += 1
+        w[1] += verdict != "fail"
+        w[2] += verdict == "fail"
+problems = []
+lines = list(csv.reader(open(csvf, encoding="utf-8")))
+if "不得上报" not in lines[0][0]:
+    problems.append("no simulated warning first")
+got = {r[2]: [int(x) for x in r[4:7]] for r in lines[2:] if r[0] == "gas" and r[2] != "all"}
+if got != want:
+    problems.append("csv %r, records %r" % (got, want))
+total = [r for r in lines if r[0] == "all"]
+n = sum(w[0] for w in want.values()); p = sum(w[1] for w in want.values())
+if len(total) != 1 or total[0][4:7] != [str(n), str(p), str(n - p)] or total[0][7] != "%.1f" % (100 * p / n):
+    problems.append("total %r" % total)
+ws = openpyxl.load_workbook(xlsx).worksheets[0]
+cells = [[ws.cell(row=r, column=cc).value for cc in range(1, 7)] for r in range(1, ws.max_row + 1)]
+if not any(row[0] == "合计" and row[2:5] == [n, p, n - p] for row in cells):
+    problems.append("xlsx total %r" % cells)
+if ws.cell(row=3, column=1).font.name != "宋体":
+    problems.append("xlsx font %r" % ws.cell(row=3, column=1).font.name)
+if n == 0 or p == n:
+    problems.append("the campaign does not exercise passed and failed")
+print("; ".join(problems) or "ok")
+PY
+check "summary: counts per kind and verification type agree with the records" \
+	"$($PY "$TMP/summary.py" "$DB" "$OUT/summary.csv" "$OUT/summary.xlsx" 2>&1)" "ok"
+R report summary --db "$DB" --from "$TODAY" --to "$TODAY" --include-simulated >"$TMP/summary.txt" 2>/dev/null
+check "summary (text) to the terminal" "$? $(grep -c '^燃气表  *投诉举报检定 ' "$TMP/summary.txt") $(grep -c '^合计 ' "$TMP/summary.txt")" "0 1 1"
+R report summary --db "$DB" --from "$TODAY" --to "$TODAY" --include-simulated --household "$TMP/hh5.yaml" --format csv -o - 2>/dev/null >"$TMP/summary-hh5.csv"
+check "summary --household: others are left out" "$(tail -n 1 "$TMP/summary-hh5.csv")" "all,合计,all,全部 all,0,0,0,"
+R report summary --db "$DB" --from "$TODAY" --to "$TODAY" --format xlsx >/dev/null 2>&1
+check "summary xlsx without -o is a usage error" "$?" "2"
+# the store fixture (tests/integration/test_store_fixture.c): water meters whose nameplates name
+# their sizes DN and Q3_m3h (not dn and q3), electricity meters on a rig not registered
+FX=$TMP/fixture
+mkdir -p "$FX"
+"$B/tests/test_store_fixture" build "$FX" >/dev/null 2>&1
+check "(the store fixture is built)" "$?" "0"
+R report summary --db "$FX/records.db" --from 2000-01-01 --to 2099-12-31 --include-simulated --household config/reports/household.yaml --format csv -o "$OUT/fx.csv" >/dev/null 2>"$TMP/fx.err"
+check "--household: a meter the rule cannot place refuses the report (exit 1), naming it, writing nothing" \
+	"$? $(grep -c 'cannot place run 1 position 1 (serial WM-2026-A1): the nameplate gives neither dn nor q3' "$TMP/fx.err") $(ls "$OUT/fx.csv" 2>/dev/null | wc -l)" "1 1 0"
+R report summary --db "$FX/records.db" --from 2000-01-01 --to 2099-12-31 --include-simulated --format csv -o "$OUT/fx.csv" >/dev/null 2>&1
+FXN=$($PY -c "import sqlite3; c = sqlite3.connect('file:$FX/records.db?mode=ro', uri=True); print(','.join(str(c.execute(q).fetchone()[0]) for q in (\"select count(*) from positions where verdict in ('pass', 'conditional', 'fail')\", \"select count(*) from positions where verdict in ('pass', 'conditional')\", \"select count(*) from positions where verdict = 'fail'\")))")
+check "summary of the fixture: the total agrees with the records; water, and the unregistered rig's meters as unknown" \
+	"$(grep -c '^all,合计,all,全部 all,'"$FXN"',' "$OUT/fx.csv") $(grep -c '^water,水表,initial,' "$OUT/fx.csv") $(grep -c '^unknown,unknown,subsequent,' "$OUT/fx.csv")" "1 1 1"
 
 # ---- exports -------------------------------------------------------------------------------
 R export results --db "$DB" --from "$TODAY" --to "$TODAY" --include-simulated --format csv -o "$OUT/results.csv" 2>/dev/null

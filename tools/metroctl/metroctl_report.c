@@ -4,7 +4,9 @@
  *                               -o FILE.pdf [--checker NAME] [--approver NAME] [--pubkey FILE]
  *   metroctl report run --db FILE --run ID -o FILE.pdf [--certificates DIR] [...]
  *   metroctl report stats --db FILE --from DATE --to DATE [--extra FILE.yaml]
- *                         --format xlsx|csv -o FILE [--include-simulated]
+ *                         --format xlsx|csv -o FILE [--include-simulated] [--household RULE]
+ *   metroctl report summary --db FILE --from DATE --to DATE [--format text|csv|xlsx]
+ *                           [-o FILE] [--include-simulated] [--household RULE]
  *   metroctl export results --db FILE --from DATE --to DATE --format csv|json [-o FILE]
  *   metroctl export inventory --db FILE --from DATE --to DATE [-o FILE]
  *
@@ -34,7 +36,9 @@
 #include "metroctl_report_model.h"
 #include "metroctl_report_out.h"
 #include "metroctl_report_pdf.h"
+#include "metroctl_report_household.h"
 #include "metroctl_report_stats.h"
+#include "metroctl_report_summary.h"
 #include "kinds.h"
 #include "procedure.h"
 #include "store.h"
@@ -50,7 +54,9 @@ static void usage(FILE *out)
 		"                           --run ID --position N) -o FILE.pdf\n"
 		"       metroctl report run --db FILE --run ID -o FILE.pdf [--certificates DIR]\n"
 		"       metroctl report stats --db FILE --from DATE --to DATE [--extra FILE.yaml]\n"
-		"                           --format xlsx|csv -o FILE\n"
+		"                           --format xlsx|csv -o FILE [--household RULE.yaml]\n"
+		"       metroctl report summary --db FILE --from DATE --to DATE\n"
+		"                           [--format text|csv|xlsx] [-o FILE] [--household RULE]\n"
 		"       metroctl export results --db FILE --from DATE --to DATE --format csv|json\n"
 		"                           [-o FILE]\n"
 		"       metroctl export inventory --db FILE --from DATE --to DATE [-o FILE]\n"
@@ -68,7 +74,7 @@ static void usage(FILE *out)
 struct ropts {
 	struct metro_audit_opts ao;
 	const char *out, *number, *serial, *from, *to, *extra, *format, *certdir;
-	const char *checker, *approver;
+	const char *checker, *approver, *household;
 	long long run;
 	long position;
 	int include_simulated;
@@ -88,7 +94,8 @@ enum {
 	O_CERTS,
 	O_CHECK,
 	O_APPR,
-	O_SIM
+	O_SIM,
+	O_HH
 };
 
 /* Where an option that takes text keeps it. */
@@ -109,6 +116,8 @@ static const char **text_option(struct ropts *r, int c)
 		return &r->checker;
 	case O_APPR:
 		return &r->approver;
+	case O_HH:
+		return &r->household;
 	default:
 		return &r->out;
 	}
@@ -131,6 +140,7 @@ static int parse(int argc, char **argv, struct ropts *r)
 		{"checker", required_argument, NULL, O_CHECK},
 		{"approver", required_argument, NULL, O_APPR},
 		{"include-simulated", no_argument, NULL, O_SIM},
+		{"household", required_argument, NULL, O_HH},
 		{"output", required_argument, NULL, 'o'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
@@ -186,6 +196,7 @@ static int parse(int argc, char **argv, struct ropts *r)
 		case O_CERTS:
 		case O_CHECK:
 		case O_APPR:
+		case O_HH:
 		case O_NUM:
 		case O_SER:
 		case 'o':
@@ -683,7 +694,8 @@ static int in_period(const char *started, const char *from, const char *to)
 
 /* Which rows a table counts, and why the others are left out. */
 struct tally {
-	long long counted, simulated, unsigned_, outside;
+	long long counted, simulated, unsigned_, outside, not_household;
+	long long unknown_kind; /* the statistics table: a rig of no known kind, or no serial */
 };
 
 /* Does a table count a meter verified in a run started then, on a simulated rig or not,
@@ -717,6 +729,14 @@ static void tally_note(const struct tally *t, const char *what)
 	if (t->unsigned_)
 		fprintf(stderr, ", %lld not yet covered by a signed checkpoint left out",
 			t->unsigned_);
+	if (t->not_household)
+		fprintf(stderr, ", %lld not household meters by the rule left out",
+			t->not_household);
+	if (t->unknown_kind)
+		fprintf(stderr,
+			", %lld NOT COUNTED: verified on a rig of no known meter kind (not "
+			"registered) or without a serial",
+			t->unknown_kind);
 	fprintf(stderr, "\n");
 }
 
@@ -798,15 +818,49 @@ static int query_open(struct ropts *r, struct vstore *v, struct output *out)
 	return METROCTL_EXIT_OK;
 }
 
+/* --household: does the rule count the meter of a row?  1 yes, 0 no (tallied), -1 the rule
+ * cannot place it (said on stderr: the table is refused rather than guessed). */
+static int household_row(const struct rpt_household *hh, const struct metro_store_verdict_row *row,
+			 struct tally *t)
+{
+	if (!hh)
+		return 1;
+	char why[160];
+	int m = rpt_household_match(hh, meter_kind(row->rig_kind), row->nameplate, why, sizeof why);
+	if (m < 0)
+		fprintf(stderr,
+			"metroctl: refused: --household %s cannot place run %lld position %d "
+			"(serial %s): %s\n",
+			hh->path, (long long)row->run, row->position,
+			row->serial ? row->serial : "?", why);
+	else if (!m)
+		t->not_household++;
+	return m;
+}
+
+/* Load the --household rule when given.  Returns an exit code. */
+static int household_load(const struct ropts *r, struct rpt_household *hh, int *use)
+{
+	*use = 0;
+	memset(hh, 0, sizeof *hh);
+	if (!r->household)
+		return METROCTL_EXIT_OK;
+	if (rpt_household_load(hh, r->household))
+		return METROCTL_EXIT_FAIL;
+	*use = 1;
+	return METROCTL_EXIT_OK;
+}
+
 struct stats_walk {
 	const struct vstore *v;
 	const struct ropts *r;
 	struct rpt_stats *stats;
+	const struct rpt_household *hh; /* NULL: every meter */
 	struct tally t;
 };
 
 /* One position with a verdict: counted when it is a sampling or complaint verification
- * with a conclusion, in the period, and signed. */
+ * with a conclusion, in the period, signed and (--household) a household meter. */
 static int stats_row(void *arg, const struct metro_store_verdict_row *row)
 {
 	struct stats_walk *w = arg;
@@ -816,11 +870,19 @@ static int stats_row(void *arg, const struct metro_store_verdict_row *row)
 		return 0;
 	if (!strcmp(verdict, "aborted") || !strcmp(verdict, "error"))
 		return 0; /* not verified: no conclusion to count */
-	if (!row_counts(w->v, w->r, row->started, row->simulated, row->chain_seq, &w->t))
+	if (!in_period(row->started, w->r->from, w->r->to))
+		return 0;
+	int hh = household_row(w->hh, row, &w->t);
+	if (hh < 0)
+		return 1;
+	if (!hh || !row_counts(w->v, w->r, row->started, row->simulated, row->chain_seq, &w->t))
 		return 0;
 	w->stats->simulated |= row->simulated;
-	rpt_stats_count(w->stats, meter_kind(row->rig_kind), vt, row->serial,
-			!strcmp(verdict, "fail"));
+	if (rpt_stats_count(w->stats, meter_kind(row->rig_kind), vt, row->serial,
+			    !strcmp(verdict, "fail"))) {
+		w->t.counted--; /* no row of the form takes it: said, not counted */
+		w->t.unknown_kind++;
+	}
 	return 0;
 }
 
@@ -850,22 +912,27 @@ static int report_stats(struct ropts *r)
 		return METROCTL_EXIT_USAGE;
 	}
 	struct rpt_stats stats;
+	struct rpt_household hh;
+	int use_hh, rc;
 	rpt_stats_init(&stats, r->from, r->to);
-	if (r->extra && rpt_stats_extra(&stats, r->extra)) {
+	if ((r->extra && rpt_stats_extra(&stats, r->extra)) || household_load(r, &hh, &use_hh)) {
 		rpt_stats_free(&stats);
 		return METROCTL_EXIT_FAIL;
 	}
+	stats.household = use_hh ? hh.path : NULL;
 	struct vstore v;
-	int rc = query_open(r, &v, NULL);
-	if (rc) {
+	if ((rc = query_open(r, &v, NULL))) {
 		rpt_stats_free(&stats);
+		rpt_household_free(&hh);
 		return rc;
 	}
-	struct stats_walk w = {&v, r, &stats, {0}};
-	if (metro_store_each_verdict(v.s, stats_row, &w)) {
-		rc = walk_failed(&v, r);
+	struct stats_walk w = {&v, r, &stats, use_hh ? &hh : NULL, {0}};
+	int walk = metro_store_each_verdict(v.s, stats_row, &w);
+	if (walk) {
+		rc = walk > 0 ? METROCTL_EXIT_FAIL : walk_failed(&v, r);
 		vstore_close(&v);
 		rpt_stats_free(&stats);
+		rpt_household_free(&hh);
 		return rc;
 	}
 	vstore_close(&v);
@@ -880,6 +947,92 @@ static int report_stats(struct ropts *r)
 	if (!rc && strcmp(r->out, "-") != 0)
 		printf("%s: statistics %s to %s\n", r->out, r->from, r->to);
 	rpt_stats_free(&stats);
+	rpt_household_free(&hh);
+	return rc;
+}
+
+struct summary_walk {
+	const struct vstore *v;
+	const struct ropts *r;
+	struct rpt_summary *sum;
+	const struct rpt_household *hh; /* NULL: every meter */
+	struct tally t;
+};
+
+/* One position with a verdict: counted when in the period, signed and (--household) a
+ * household meter; aborted and error verdicts are counted as not verified. */
+static int summary_row(void *arg, const struct metro_store_verdict_row *row)
+{
+	struct summary_walk *w = arg;
+	if (!in_period(row->started, w->r->from, w->r->to))
+		return 0;
+	int hh = household_row(w->hh, row, &w->t);
+	if (hh < 0)
+		return 1;
+	if (!hh || !row_counts(w->v, w->r, row->started, row->simulated, row->chain_seq, &w->t))
+		return 0;
+	w->sum->simulated |= row->simulated;
+	rpt_summary_count(w->sum, meter_kind(row->rig_kind), row->verification_type, row->verdict);
+	return 0;
+}
+
+static int summary_xlsx_file(struct rpt_summary *sum, const char *target)
+{
+	struct rpt_out out;
+	char err[512];
+	if (rpt_out_open(&out, target))
+		return EXIT_UNREADABLE;
+	if (rpt_summary_xlsx(sum, out.path, target, err, sizeof err)) {
+		fprintf(stderr, "metroctl: %s\n", err);
+		rpt_out_discard(&out);
+		return EXIT_UNREADABLE;
+	}
+	return rpt_out_commit(&out) ? EXIT_UNREADABLE : METROCTL_EXIT_OK;
+}
+
+static int report_summary(struct ropts *r)
+{
+	if (need_period(r, "report summary"))
+		return METROCTL_EXIT_USAGE;
+	const char *fmt = r->format ? r->format : "text";
+	int xlsx = !strcmp(fmt, "xlsx"), csvf = !strcmp(fmt, "csv");
+	if ((!xlsx && !csvf && strcmp(fmt, "text") != 0) ||
+	    (xlsx && (!r->out || !strcmp(r->out, "-")))) {
+		fprintf(stderr, "metroctl report summary: give --format text|csv|xlsx (xlsx with "
+				"-o FILE)\n");
+		return METROCTL_EXIT_USAGE;
+	}
+	struct rpt_summary sum;
+	struct rpt_household hh;
+	int use_hh, rc;
+	if (household_load(r, &hh, &use_hh))
+		return METROCTL_EXIT_FAIL;
+	rpt_summary_init(&sum, r->from, r->to);
+	sum.household = use_hh ? hh.path : NULL;
+	struct vstore v;
+	if ((rc = query_open(r, &v, NULL))) {
+		rpt_household_free(&hh);
+		return rc;
+	}
+	struct summary_walk w = {&v, r, &sum, use_hh ? &hh : NULL, {0}};
+	int walk = metro_store_each_verdict(v.s, summary_row, &w);
+	if (walk) {
+		rc = walk > 0 ? METROCTL_EXIT_FAIL : walk_failed(&v, r);
+	} else {
+		tally_note(&w.t, "report summary");
+		struct output out;
+		if (xlsx)
+			rc = summary_xlsx_file(&sum, r->out);
+		else if (!(rc = output_open(r->out, &out))) {
+			(csvf ? rpt_summary_csv : rpt_summary_text)(&sum, out.f);
+			rc = output_commit(&out);
+		}
+		if (!rc && r->out && strcmp(r->out, "-") != 0)
+			printf("%s: summary %s to %s\n", r->out, r->from, r->to);
+	}
+	vstore_close(&v);
+	rpt_summary_free(&sum);
+	rpt_household_free(&hh);
 	return rc;
 }
 
@@ -1156,6 +1309,7 @@ int metroctl_report(int argc, char **argv, const struct metroctl_opts *o)
 		{"certificate", report_certificate, 1},
 		{"run", report_run, 1},
 		{"stats", report_stats, 0},
+		{"summary", report_summary, 0},
 	};
 	(void)o;
 	return dispatch(argc, argv, "report", subs, METRO_ARRAY_SIZE(subs));

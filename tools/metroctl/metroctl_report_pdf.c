@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "decimal.h"
+#include "metroctl_report_envelope.h"
 #include "metroctl_report_pdf.h"
 #include "procedure.h"
 #include "util.h"
@@ -427,6 +428,7 @@ struct series {
 	char label[24];
 	double x[32], y[32], mpe[32];
 	size_t n;
+	struct rpt_envelope env; /* env.n == 0: the nameplate gives no zones */
 };
 
 /* The abscissa of a point: the test flow (m³/h) or the current relative to Ib. */
@@ -498,122 +500,264 @@ static size_t collect_series(json_t *points, long long position, struct series *
 
 static const double palette[][3] = {
 	{0.10, 0.35, 0.75}, {0.85, 0.40, 0.05}, {0.15, 0.55, 0.20}, {0.55, 0.20, 0.60}};
+/* Series line styles (solid, dashed, dotted, dash-dot) and markers (circle, square, triangle,
+ * diamond): series stay apart in grey print too. */
+static const double series_dash[4][4] = {{0}, {5, 2}, {1.2, 1.6}, {5, 2, 1.2, 2}};
+static const int series_ndash[4] = {0, 2, 2, 4};
+static const double env_dash[] = {3, 2};
 
-/* Error against flow or load on a log abscissa, with the ±MPE envelope of each series. */
-static void error_curve(struct pdf *p, json_t *points, long long position, const char *title)
+struct plot {
+	double left, right, top, bot; /* the frame */
+	double lx0, lx1, ymax;	      /* log10 abscissa range, ordinate ±ymax */
+};
+
+static double plot_x(const struct plot *g, double v)
 {
-	struct series s[4];
-	int is_current;
-	size_t ns = collect_series(points, position, s, 4, &is_current);
-	const double H = 170, left = MARGIN + 40, right = PAGE_W - MARGIN - 10;
-	if (!ns)
-		return;
-	need(p, H + 40);
-	cairo_t *cr = p->cr;
-	double top = p->y + 16, bot = p->y + H - 22;
-	text_at(p, MARGIN, p->y, BODY_W, title, 8.5, 1, LEFT);
+	return g->left + (log10(v) - g->lx0) / (g->lx1 - g->lx0) * (g->right - g->left);
+}
+
+static double plot_y(const struct plot *g, double v)
+{
+	return g->top + (g->ymax - v) / (2 * g->ymax) * (g->bot - g->top);
+}
+
+/* The axes' ranges: every point and the envelope's zones (so a one-point series shows where
+ * it lies in the meter's range), at least one decade wide. */
+static void plot_range(const struct series *s, size_t ns, struct plot *g)
+{
 	double xmin = INFINITY, xmax = -INFINITY, ymax = 0;
-	for (size_t k = 0; k < ns; k++)
+	for (size_t k = 0; k < ns; k++) {
 		for (size_t j = 0; j < s[k].n; j++) {
 			xmin = fmin(xmin, s[k].x[j]);
 			xmax = fmax(xmax, s[k].x[j]);
 			ymax = fmax(ymax, fmax(fabs(s[k].y[j]), s[k].mpe[j]));
 		}
-	double lx0 = floor(log10(xmin) * 2) / 2 - 0.15, lx1 = ceil(log10(xmax) * 2) / 2 + 0.15;
-	ymax = ceil(ymax * 1.25 * 2) / 2;
-	if (ymax <= 0)
-		ymax = 1;
-#define PX(v) (left + (log10(v) - lx0) / (lx1 - lx0) * (right - left))
-#define PY(v) (top + (ymax - (v)) / (2 * ymax) * (bot - top))
-	/* frame, zero line, grid */
+		const struct rpt_envelope *e = &s[k].env;
+		for (size_t z = 0; z < e->n; z++) {
+			if (e->from[z] > 0)
+				xmin = fmin(xmin, e->from[z]);
+			if (isfinite(e->to[z]))
+				xmax = fmax(xmax, e->to[z]);
+			ymax = fmax(ymax, e->mpe[z]);
+		}
+	}
+	g->lx0 = floor(log10(xmin) * 2) / 2 - 0.15;
+	g->lx1 = ceil(log10(xmax) * 2) / 2 + 0.15;
+	if (g->lx1 - g->lx0 < 1) {
+		double mid = (g->lx0 + g->lx1) / 2;
+		g->lx0 = mid - 0.5;
+		g->lx1 = mid + 0.5;
+	}
+	g->ymax = ceil(ymax * 1.25 * 2) / 2;
+	if (g->ymax <= 0)
+		g->ymax = 1;
+}
+
+static void marker(cairo_t *cr, int shape, double x, double y, double r)
+{
+	switch (shape % 4) {
+	case 0:
+		cairo_arc(cr, x, y, r, 0, 2 * M_PI);
+		break;
+	case 1:
+		cairo_rectangle(cr, x - r * 0.9, y - r * 0.9, r * 1.8, r * 1.8);
+		break;
+	case 2:
+		cairo_move_to(cr, x, y - r * 1.2);
+		cairo_line_to(cr, x + r * 1.1, y + r * 0.8);
+		cairo_line_to(cr, x - r * 1.1, y + r * 0.8);
+		cairo_close_path(cr);
+		break;
+	default:
+		cairo_move_to(cr, x, y - r * 1.3);
+		cairo_line_to(cr, x + r * 1.1, y);
+		cairo_line_to(cr, x, y + r * 1.3);
+		cairo_line_to(cr, x - r * 1.1, y);
+		cairo_close_path(cr);
+		break;
+	}
+	cairo_fill(cr);
+}
+
+/* The ±MPE envelope of a series: each zone's MPE over the zone, stepping at the regulation's
+ * boundary; without zones (the nameplate does not give them) a short mark at each point's
+ * MPE instead of a line between points. */
+static void draw_envelope(cairo_t *cr, const struct plot *g, const struct series *s)
+{
+	const struct rpt_envelope *e = &s->env;
+	double x0 = pow(10, g->lx0), x1 = pow(10, g->lx1);
+	cairo_set_line_width(cr, 0.7);
+	cairo_set_dash(cr, env_dash, 2, 0);
+	for (int sign = -1; sign <= 1; sign += 2) {
+		if (!e->n) {
+			for (size_t j = 0; j < s->n; j++) {
+				cairo_move_to(cr, plot_x(g, s->x[j]) - 8,
+					      plot_y(g, sign * s->mpe[j]));
+				cairo_line_to(cr, plot_x(g, s->x[j]) + 8,
+					      plot_y(g, sign * s->mpe[j]));
+			}
+			cairo_stroke(cr);
+			continue;
+		}
+		int drawn = 0;
+		for (size_t z = 0; z < e->n; z++) {
+			double a = fmax(e->from[z], x0), b = fmin(e->to[z], x1);
+			if (!(a < b))
+				continue;
+			double y = plot_y(g, sign * e->mpe[z]);
+			if (drawn)
+				cairo_line_to(cr, plot_x(g, a), y); /* the step at the boundary */
+			else
+				cairo_move_to(cr, plot_x(g, a), y);
+			cairo_line_to(cr, plot_x(g, b), y);
+			drawn = 1;
+		}
+		cairo_stroke(cr);
+	}
+	cairo_set_dash(cr, NULL, 0, 0);
+}
+
+static void draw_grid(struct pdf *p, const struct plot *g, int is_current)
+{
+	cairo_t *cr = p->cr;
 	cairo_set_line_width(cr, 0.5);
 	cairo_set_source_rgb(cr, 0, 0, 0);
-	cairo_rectangle(cr, left, top, right - left, bot - top);
+	cairo_rectangle(cr, g->left, g->top, g->right - g->left, g->bot - g->top);
 	cairo_stroke(cr);
-	double step = ymax > 8 ? 2 : ymax > 4 ? 1 : 0.5;
-	for (double v = ceil(-ymax / step) * step; v <= ymax + 1e-9; v += step) {
+	double step = g->ymax > 8 ? 2 : g->ymax > 4 ? 1 : 0.5;
+	for (double v = ceil(-g->ymax / step) * step; v <= g->ymax + 1e-9; v += step) {
 		cairo_set_source_rgb(cr, 0.85, 0.85, 0.85);
-		cairo_move_to(cr, left, PY(v));
-		cairo_line_to(cr, right, PY(v));
+		cairo_move_to(cr, g->left, plot_y(g, v));
+		cairo_line_to(cr, g->right, plot_y(g, v));
 		cairo_stroke(cr);
 		char lab[16];
-		snprintf(lab, sizeof lab, "%g", v);
+		snprintf(lab, sizeof lab, "%g", fabs(v) < 1e-9 ? 0.0 : v);
 		cairo_set_source_rgb(cr, 0, 0, 0);
-		text_at(p, MARGIN, PY(v) - 5, 36, lab, 7, 0, RIGHT);
+		text_at(p, MARGIN, plot_y(g, v) - 5, 36, lab, 7, 0, RIGHT);
 	}
-	for (int d = (int)floor(lx0); d <= (int)ceil(lx1); d++)
+	for (int d = (int)floor(g->lx0); d <= (int)ceil(g->lx1); d++)
 		for (int m = 1; m <= 9; m++) {
 			double v = m * pow(10, d);
-			if (log10(v) < lx0 || log10(v) > lx1)
+			if (log10(v) < g->lx0 || log10(v) > g->lx1)
 				continue;
 			cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
-			cairo_move_to(cr, PX(v), top);
-			cairo_line_to(cr, PX(v), bot);
+			cairo_move_to(cr, plot_x(g, v), g->top);
+			cairo_line_to(cr, plot_x(g, v), g->bot);
 			cairo_stroke(cr);
 			if (m == 1 || m == 2 || m == 5) {
 				char lab[16];
 				snprintf(lab, sizeof lab, "%g", v);
 				cairo_set_source_rgb(cr, 0, 0, 0);
-				text_at(p, PX(v) - 20, bot + 2, 40, lab, 7, 0, CENTER);
+				text_at(p, plot_x(g, v) - 20, g->bot + 2, 40, lab, 7, 0, CENTER);
 			}
 		}
 	cairo_set_source_rgb(cr, 0, 0, 0);
-	text_at(p, left, bot + 11, right - left,
+	text_at(p, g->left, g->bot + 11, g->right - g->left,
 		is_current ? "负载电流 I/Ib (对数坐标) · load current I/Ib (log scale)"
 			   : "流量 flow rate m³/h (对数坐标, log scale)",
 		7, 0, CENTER);
 	cairo_save(cr);
-	cairo_move_to(cr, MARGIN - 2, bot);
+	cairo_move_to(cr, MARGIN - 2, g->bot);
 	cairo_rotate(cr, -M_PI / 2);
-	PangoLayout *l = layout(p, "误差 error %", 7, 0, bot - top, CENTER);
+	PangoLayout *l = layout(p, "误差 error %", 7, 0, g->bot - g->top, CENTER);
 	pango_cairo_show_layout(cr, l);
 	g_object_unref(l);
 	cairo_restore(cr);
+}
+
+/* The legend, one line under the plot (never over a point): each series' line and marker with
+ * its power factor, the envelope, and the mark of a point outside its MPE. */
+static void draw_legend(struct pdf *p, const struct plot *g, const struct series *s, size_t ns,
+			int any_out)
+{
+	cairo_t *cr = p->cr;
+	const double w = 100;
+	size_t n = ns + 1 + (any_out ? 1 : 0);
+	double x = g->left, cy = g->bot + 27;
+	for (size_t r = 0; r < n; r++, x += w) {
+		char lab[64];
+		if (r < ns) {
+			const double *c = palette[r % 4];
+			cairo_set_source_rgb(cr, c[0], c[1], c[2]);
+			cairo_set_line_width(cr, 1.2);
+			cairo_set_dash(cr, series_dash[r % 4], series_ndash[r % 4], 0);
+			cairo_move_to(cr, x, cy);
+			cairo_line_to(cr, x + 22, cy);
+			cairo_stroke(cr);
+			cairo_set_dash(cr, NULL, 0, 0);
+			marker(cr, (int)r, x + 11, cy, 2.4);
+			if (s[r].label[0])
+				snprintf(lab, sizeof lab, "PF %s", s[r].label);
+			else
+				snprintf(lab, sizeof lab, "误差 error");
+		} else if (r == ns) {
+			cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
+			cairo_set_line_width(cr, 0.7);
+			cairo_set_dash(cr, env_dash, 2, 0);
+			cairo_move_to(cr, x, cy);
+			cairo_line_to(cr, x + 22, cy);
+			cairo_stroke(cr);
+			cairo_set_dash(cr, NULL, 0, 0);
+			snprintf(lab, sizeof lab, "±MPE 最大允许误差");
+		} else {
+			cairo_set_source_rgb(cr, 0.8, 0, 0);
+			cairo_arc(cr, x + 11, cy, 3.6, 0, 2 * M_PI);
+			cairo_fill(cr);
+			snprintf(lab, sizeof lab, "超差 outside MPE");
+		}
+		cairo_set_source_rgb(cr, 0, 0, 0);
+		text_at(p, x + 26, cy - 5, w - 28, lab, 7, 0, LEFT);
+	}
+}
+
+/* Error against flow or load on a log abscissa, with the ±MPE envelope of each series. */
+static void error_curve(struct pdf *p, const struct rpt_meter *m, const char *title)
+{
+	struct series s[4];
+	int is_current;
+	size_t ns = collect_series(json_object_get(m->e, "points"), 0, s, 4, &is_current);
+	const double H = 182;
+	if (!ns)
+		return;
+	json_t *np = json_object_get(json_object_get(m->e, "meter"), "nameplate");
+	for (size_t k = 0; k < ns; k++)
+		(void)rpt_envelope(m->proc ? m->proc->meter : NULL, np,
+				   s[k].label[0] ? s[k].label : NULL, s[k].x, s[k].mpe, s[k].n,
+				   &s[k].env);
+	need(p, H + 40);
+	cairo_t *cr = p->cr;
+	struct plot g = {MARGIN + 40, PAGE_W - MARGIN - 10, p->y + 16, p->y + H - 34, 0, 0, 0};
+	text_at(p, MARGIN, p->y, BODY_W, title, 8.5, 1, LEFT);
+	plot_range(s, ns, &g);
+	draw_grid(p, &g, is_current);
+	int any_out = 0;
 	for (size_t k = 0; k < ns; k++) {
 		const double *c = palette[k % 4];
-		/* envelope: a step at the midpoints between test points */
-		static const double dash[] = {4, 2};
-		cairo_set_dash(cr, dash, 2, 0);
 		cairo_set_source_rgb(cr, c[0], c[1], c[2]);
-		for (int sign = -1; sign <= 1; sign += 2) {
-			for (size_t j = 0; j < s[k].n; j++) {
-				double a = j ? sqrt(s[k].x[j - 1] * s[k].x[j]) : pow(10, lx0 + 0.1);
-				double b = j + 1 < s[k].n ? sqrt(s[k].x[j] * s[k].x[j + 1])
-							  : pow(10, lx1 - 0.1);
-				if (j == 0)
-					cairo_move_to(cr, PX(a), PY(sign * s[k].mpe[j]));
-				else
-					cairo_line_to(cr, PX(a), PY(sign * s[k].mpe[j]));
-				cairo_line_to(cr, PX(b), PY(sign * s[k].mpe[j]));
-			}
-			cairo_stroke(cr);
-		}
-		cairo_set_dash(cr, NULL, 0, 0);
+		draw_envelope(cr, &g, &s[k]);
 		cairo_set_line_width(cr, 1.2);
+		cairo_set_dash(cr, series_dash[k % 4], series_ndash[k % 4], 0);
 		for (size_t j = 0; j < s[k].n; j++)
-			(j ? cairo_line_to : cairo_move_to)(cr, PX(s[k].x[j]), PY(s[k].y[j]));
+			(j ? cairo_line_to : cairo_move_to)(cr, plot_x(&g, s[k].x[j]),
+							    plot_y(&g, s[k].y[j]));
 		cairo_stroke(cr);
+		cairo_set_dash(cr, NULL, 0, 0);
 		for (size_t j = 0; j < s[k].n; j++) {
 			int out = fabs(s[k].y[j]) > s[k].mpe[j];
-			cairo_arc(cr, PX(s[k].x[j]), PY(s[k].y[j]), out ? 3.2 : 2.2, 0, 2 * M_PI);
-			if (out) {
+			any_out |= out;
+			double px = plot_x(&g, s[k].x[j]), py = plot_y(&g, s[k].y[j]);
+			/* a one-point series gets a larger marker: it has no line to show it; a
+			 * point outside its MPE is red */
+			double r = s[k].n == 1 ? 3.2 : 2.4;
+			if (out)
 				cairo_set_source_rgb(cr, 0.8, 0, 0);
-				cairo_fill(cr);
-				cairo_set_source_rgb(cr, c[0], c[1], c[2]);
-			} else {
-				cairo_fill(cr);
-			}
-		}
-		cairo_set_line_width(cr, 0.5);
-		if (s[k].label[0]) {
-			char lab[48];
-			snprintf(lab, sizeof lab, "PF %s", s[k].label);
-			text_at(p, right - 60, top + 3 + 10 * (double)k, 56, lab, 7, 1, RIGHT);
+			marker(cr, (int)k, px, py, out ? r + 0.8 : r);
+			cairo_set_source_rgb(cr, c[0], c[1], c[2]);
 		}
 	}
+	cairo_set_line_width(cr, 0.5);
+	draw_legend(p, &g, s, ns, any_out);
 	cairo_set_source_rgb(cr, 0, 0, 0);
-#undef PX
-#undef PY
 	p->y += H + 4;
 }
 
@@ -954,7 +1098,7 @@ static void run_body(struct pdf *p, json_t *run, const struct rpt_meter *m, size
 			 js(meter, "serial"), js(meter, "model"), rpt_verdict_name(v));
 		need(p, 260);
 		heading(p, title);
-		error_curve(p, json_object_get(e, "points"), 0,
+		error_curve(p, &m[i],
 			    "误差曲线 Error curve (虚线: 最大允许误差 dashed: MPE envelope)");
 		points_table(p, m[i].proc, json_object_get(e, "points"), 0);
 	}

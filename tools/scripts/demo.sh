@@ -169,11 +169,14 @@ for fmt in xlsx csv; do
 		--extra config/reports/stats-extra.yaml --include-simulated --format $fmt \
 		-o "$R/statistics.$fmt" >/dev/null 2>"$D/stats.log" || fail "report stats: $(cat "$D/stats.log")"
 done
+"$M" report summary --db "$D/records.db" --pubkey "$D/records.pub" --from "$today" --to "$today" \
+	--include-simulated --format xlsx -o "$R/summary.xlsx" >/dev/null 2>"$D/summary.log" ||
+	fail "report summary: $(cat "$D/summary.log")"
 "$M" export results --db "$D/records.db" --pubkey "$D/records.pub" --from "$today" --to "$today" \
 	--include-simulated --format csv -o "$R/results.csv" 2>/dev/null || fail "export results"
 "$M" export inventory --db "$D/records.db" --pubkey "$D/records.pub" --from "$today" --to "$today" \
 	--include-simulated -o "$R/inventory.csv" 2>/dev/null || fail "export inventory"
-echo "  statistics table: $R/statistics.xlsx (and .csv); exports: results.csv, inventory.csv"
+echo "  statistics table: $R/statistics.xlsx (and .csv), summary.xlsx; exports: results.csv, inventory.csv"
 echo "  (the demo's records come from simulated rigs: every document says so)"
 echo "== a second, independent verifier of the chain (tests/lib/chain_verify.py, written from docs/records.md)"
 cv=$(/usr/bin/python3 tests/lib/chain_verify.py "$D/records.db" --pubkey "$D/records.pub" 2>&1) ||

@@ -262,7 +262,9 @@ static json_t *check_standards(struct metro_server *s, const struct metro_rig_co
 {
 	struct metro_date now = metro_date_today();
 	struct metro_dec mpe, limit;
-	int have_mpe = tightest_mpe(b, &mpe) == METRO_OK;
+	/* a commissioning batch has no meter to judge: no MPE to hold the uncertainty against */
+	int have_mpe =
+		!metro_procedure_is_commissioning(b->proc) && tightest_mpe(b, &mpe) == METRO_OK;
 	limit = metro_procedure_param(b->proc, "uncertainty_ratio", metro_dec_invalid());
 	for (size_t i = 0; i < rc->nstandards; i++) {
 		const struct metro_standard_conf *st =
@@ -612,6 +614,64 @@ static const char *operator_of(struct metro_server *s, json_t *req, json_t *id, 
 	return p ? p->id : typed;
 }
 
+/* The commissioning gate (docs/operations.md "Commissioning a rig"): a run on a rig that is
+ * not simulated needs the rig's position map proved for the profile it drives now — its
+ * newest commissioning run drove a profile with this SHA-256 and passed.  A manager may
+ * override with a reason (`commissioning_override`), recorded as the audit event
+ * commissioning.override.  Commissioning runs themselves, and simulated rigs, pass. */
+static json_t *check_commissioned(struct metro_server *s, const struct metro_rig_conf *rc,
+				  const struct metro_batch *b, json_t *req, json_t *id)
+{
+	if (rc->simulated || metro_procedure_is_commissioning(b->proc))
+		return NULL;
+	const char *sha = rc->profile_data->sha256;
+	struct metro_store_commissioned c;
+	int err = metro_store_commissioning(s->store, rc->id, &c);
+	if (err && err != METRO_E_NOTFOUND)
+		return error_reply(id, "store-failed", "%s", metro_store_errmsg(s->store));
+	if (!err && c.passed && !strcmp(c.profile_sha256, sha))
+		return NULL;
+	char why[300];
+	if (err)
+		snprintf(why, sizeof why, "rig %s has never been commissioned", rc->id);
+	else if (!c.passed)
+		snprintf(why, sizeof why,
+			 "rig %s's newest commissioning (run %lld) did not pass (%s)", rc->id,
+			 (long long)c.run, c.state);
+	else
+		snprintf(why, sizeof why,
+			 "rig %s's profile changed since its commissioning (run %lld proved "
+			 "%.12s…, the rig drives %.12s… now)",
+			 rc->id, (long long)c.run, c.profile_sha256, sha);
+	json_t *ov = json_object_get(req, "commissioning_override");
+	if (!ov)
+		return error_reply(id, "not-commissioned",
+				   "%s: run a commissioning procedure on it first "
+				   "(procedures/commission-*.yaml), or a manager overrides with a "
+				   "reason",
+				   why);
+	const char *reason = json_string_value(ov);
+	if (!reason || !*reason)
+		return error_reply(id, "bad-request",
+				   "'commissioning_override' must be the reason (a string)");
+	if (!s->ident || s->ident->role < METRO_ROLE_MANAGER)
+		return error_reply(id, "denied",
+				   "only a manager may override the commissioning gate (%s)", why);
+	json_t *old = json_pack("{ss}", "why", why),
+	       *now = json_pack("{ss}", "profile_sha256", sha);
+	char subject[160];
+	snprintf(subject, sizeof subject, "rig/%s", rc->id);
+	err = metro_store_audit(s->store, s->ident->who, "commissioning.override", subject, old,
+				now, reason, NULL);
+	json_decref(old);
+	json_decref(now);
+	if (err)
+		return error_reply(id, "store-failed", "%s", metro_store_errmsg(s->store));
+	metro_notice("rig %s: commissioning gate overridden by %s: %s (%s)", rc->id, s->ident->who,
+		     reason, why);
+	return NULL;
+}
+
 /* Validate, record and submit a batch; resumed_from, done (borrowed) and the procedure's
  * digest then describe a resume-run. */
 static json_t *start_batch(struct metro_server *s, json_t *req, json_t *id, int64_t resumed_from,
@@ -688,7 +748,8 @@ static json_t *start_batch(struct metro_server *s, json_t *req, json_t *id, int6
 				   active ? " with run " : "", active ? active : "");
 	}
 	json_t *used = json_array();
-	if ((reply = check_standards(s, rc, b, id, used))) {
+	if ((reply = check_standards(s, rc, b, id, used)) ||
+	    (reply = check_commissioned(s, rc, b, req, id))) {
 		json_decref(used);
 		metro_batch_destroy(&b);
 		return reply;

@@ -169,6 +169,33 @@ static void forget_run(struct metro_server *s, int64_t run)
 	s->nunrecorded = k;
 }
 
+/* The end of a commissioning run is an audit event of its own: the rig, the run, who ran
+ * it, the profile digest it proved (or not), so the audit trail says when a rig's position
+ * map was last proved and for which profile (docs/operations.md "Commissioning a rig"). */
+static int record_commissioning(struct metro_server *s, const char *rig, int64_t run)
+{
+	int yes = 0;
+	int rc = metro_store_run_is_commissioning(s->store, run, &yes);
+	if (rc || !yes)
+		return rc;
+	struct metro_store_commissioned c;
+	if ((rc = metro_store_commissioning(s->store, rig, &c)))
+		return rc;
+	json_t *v =
+		json_pack("{sIsssssssb}", "run", (json_int_t)c.run, "operator", c.operator_id,
+			  "profile_sha256", c.profile_sha256, "state", c.state, "passed", c.passed);
+	char subject[160];
+	snprintf(subject, sizeof subject, "rig/%s", rig);
+	rc = metro_store_audit(s->store, "metrod", "rig.commissioned", subject, NULL, v,
+			       c.passed ? "the position check passed: the rig's position map is "
+					  "proved for this profile"
+					: "the position check did not pass: the rig stays "
+					  "uncommissioned for this profile",
+			       NULL);
+	json_decref(v);
+	return rc;
+}
+
 static json_t *record_run(struct metro_server *s, const char *rig, const struct metro_run_event *ev)
 {
 	char run[24];
@@ -177,6 +204,8 @@ static json_t *record_run(struct metro_server *s, const char *rig, const struct 
 	if (!rc && ev->state == METRO_RUN_DONE) {
 		rc = metro_store_run_end(s->store, ev->run, metro_run_end_name(ev->end), ev->fault);
 		forget_run(s, ev->run); /* every verdict of the run has come before its end */
+		if (!rc)
+			rc = record_commissioning(s, rig, ev->run);
 	}
 	if (rc) {
 		metro_store_tx_rollback(s->store);
@@ -278,7 +307,11 @@ static json_t *record_verdict(struct metro_server *s, const char *rig,
 	 * the number is a draft that people sign through the workflow (verified, checked,
 	 * approved, issued: docs/operations.md); without one it is issued at once. */
 	char number[METRO_STORE_CERT_MAX];
-	if (!rc && (r->verdict == METRO_VERDICT_PASS || r->verdict == METRO_VERDICT_FAIL)) {
+	int commissioning = 0;
+	if (!rc)
+		rc = metro_store_run_is_commissioning(s->store, r->run, &commissioning);
+	if (!rc && !commissioning &&
+	    (r->verdict == METRO_VERDICT_PASS || r->verdict == METRO_VERDICT_FAIL)) {
 		rc = s->cfg->npeople
 			     ? metro_store_certificate_draft(s->store, r->run, r->position, number)
 			     : metro_store_certificate(s->store, r->run, r->position, number);

@@ -83,7 +83,7 @@ static const char *name_of(const char *const *names, size_t n, int v)
 
 static int index_of(const char *const *names, size_t n, const char *s)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; s && i < n; i++)
 		if (!strcmp(s, names[i]))
 			return (int)i;
 	return -1;

@@ -12,10 +12,12 @@
 
 static const char *const meters[] = {"water", "electricity", "gas"};
 static const char *const verifications[] = {"initial",	       "subsequent",	     "in-service",
-					    "supervision-new", "supervision-in-use", "complaint"};
+					    "supervision-new", "supervision-in-use", "complaint",
+					    "commissioning"};
 static const char *const limit_sets[] = {"verification", "in-service"};
-static const char *const item_kinds[] = {"judgement",  "flow-point", "load-point",
-					 "start-test", "creep-test", "constant-test"};
+static const char *const item_kinds[] = {"judgement",	  "flow-point", "load-point",
+					 "start-test",	  "creep-test", "constant-test",
+					 "position-check"};
 static const char *const formulas[] = {"none", "volumetric",   "gravimetric",
 				       "bell", "master-meter", "pulse"};
 static const char *const repeats[] = {"single", "water-retest", "electricity-mean"};
@@ -35,6 +37,11 @@ static const struct {
 	{"plausibility_factor", "0", "1000"},
 	{"plausibility_reference_pct", "0", "100"},
 };
+
+int metro_procedure_is_commissioning(const struct metro_procedure *p)
+{
+	return p->verification && !strcmp(p->verification, "commissioning");
+}
 
 const char *metro_item_kind_name(enum metro_item_kind k)
 {
@@ -354,6 +361,7 @@ static const char *const kind_keys[][14] = {
 	[METRO_ITEM_CREEP_TEST] = {"allowed_pulses"},
 	[METRO_ITEM_CONSTANT_TEST] = {"current", "voltage", "pf", "energy_kwh", "limit_pct",
 				      "settle_seconds"},
+	[METRO_ITEM_POSITION_CHECK] = {"flow", "volume_l", "tolerance_pct"},
 };
 
 static int key_allowed(enum metro_item_kind k, const char *key)
@@ -577,9 +585,27 @@ static void item(struct loader *L, yaml_node_t *n, int i, struct metro_proc_item
 	if (kind < 0)
 		return;
 
-	/* Which kinds fit which meter. */
+	/* Which kinds fit which meter, and which procedures. */
 	int electric = p->meter && !strcmp(p->meter, "electricity");
 	int is_electric_item = it->kind >= METRO_ITEM_LOAD_POINT;
+	if (it->kind == METRO_ITEM_POSITION_CHECK) {
+		is_electric_item = electric; /* water and gas for now: checked below */
+		if (!metro_procedure_is_commissioning(p))
+			metro_y_error(L->f, kn,
+				      "%s: a position check belongs to a commissioning procedure "
+				      "(procedure.verification: commissioning)",
+				      metro_ykey(where, "kind").s);
+		if (electric)
+			metro_y_error(L->f, kn,
+				      "%s: the position check of an electricity bench is not "
+				      "implemented yet (water and gas benches only)",
+				      metro_ykey(where, "kind").s);
+	} else if (metro_procedure_is_commissioning(p) && it->kind != METRO_ITEM_JUDGEMENT) {
+		metro_y_error(L->f, kn,
+			      "%s: a commissioning procedure has judgements and position checks "
+			      "only",
+			      metro_ykey(where, "kind").s);
+	}
 	if (p->meter && it->kind != METRO_ITEM_JUDGEMENT && electric != is_electric_item)
 		metro_y_error(L->f, kn, "%s: a %s item does not apply to %s meters",
 			      metro_ykey(where, "kind").s, item_kinds[kind], p->meter);
@@ -601,6 +627,18 @@ static void item(struct loader *L, yaml_node_t *n, int i, struct metro_proc_item
 	case METRO_ITEM_START_TEST:
 		if ((v = get(L, n, "voltage")))
 			expression(L, v, metro_ykey(where, "voltage").s, &it->voltage);
+		break;
+	case METRO_ITEM_POSITION_CHECK:
+		if (!(v = get(L, n, "flow")))
+			metro_y_error(L->f, n, "%s: missing required key 'flow'", where);
+		expression(L, v, metro_ykey(where, "flow").s, &it->flow);
+		if (!(v = get(L, n, "volume_l")))
+			metro_y_error(L->f, n, "%s: missing required key 'volume_l'", where);
+		expression(L, v, metro_ykey(where, "volume_l").s, &it->volume_l);
+		it->tolerance_pct = metro_dec_e(2, 0);
+		if ((v = get(L, n, "tolerance_pct")))
+			number(L, v, metro_ykey(where, "tolerance_pct").s, "0.01", "20",
+			       &it->tolerance_pct);
 		break;
 	case METRO_ITEM_CREEP_TEST:
 		/* at most one pulse in the creep time unless the procedure says otherwise
@@ -737,6 +775,8 @@ static void check_whole(struct loader *L, yaml_node_t *const *v)
 {
 	struct metro_procedure *p = L->p;
 	yaml_node_t *np = v[SEC_NAMEPLATE], *params = v[SEC_PARAMETERS];
+	if (metro_procedure_is_commissioning(p))
+		return; /* no regulation's fields, no MPE to hold an uncertainty against */
 	if (p->meter && !strcmp(p->meter, "electricity")) {
 		static const char *const need[] = {"un",    "ib",	  "imax",  "meter_constant",
 						   "class", "connection", "phases"};

@@ -30,6 +30,9 @@ enum metro_item_kind {
 	METRO_ITEM_START_TEST,
 	METRO_ITEM_CREEP_TEST,
 	METRO_ITEM_CONSTANT_TEST,
+	/* Commissioning (verification: commissioning): the rig's position map and decoding
+	 * against what each meter's own display shows (daemon/engine/commission.c). */
+	METRO_ITEM_POSITION_CHECK,
 };
 
 enum metro_repeat {
@@ -97,6 +100,9 @@ struct metro_proc_item {
 	enum metro_formula formula;
 	enum metro_repeat repeat;
 	long runs; /* METRO_REPEAT_MEAN */
+	/* position check: how far a position's reading may be from its meter's display, % of
+	 * the display's volume (plus two of the meter's scale intervals) */
+	struct metro_dec tolerance_pct;
 };
 
 struct metro_procedure {
@@ -106,7 +112,8 @@ struct metro_procedure {
 	char *meter;	    /* water | electricity | gas */
 	char *rig;	    /* flow-bench | electricity-bench | bell-prover */
 	char *verification; /* initial | subsequent | in-service | supervision-new |
-			     * supervision-in-use | complaint */
+			     * supervision-in-use | complaint | commissioning (not a
+			     * verification: it proves a rig's position map, no certificate) */
 	char *limits;	    /* verification | in-service: which MPE set judges */
 	/* certificate: what the verification certificate says (reports); all optional. */
 	char *cert_instrument;	/* instrument name ("水表 / Water meter") */
@@ -142,5 +149,7 @@ struct metro_dec metro_procedure_param(const struct metro_procedure *p, const ch
 				       struct metro_dec dflt);
 
 const char *metro_item_kind_name(enum metro_item_kind k);
+/* A commissioning procedure (verification: commissioning): no certificates, not counted. */
+int metro_procedure_is_commissioning(const struct metro_procedure *p);
 
 #endif

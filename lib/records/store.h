@@ -151,6 +151,22 @@ int metro_store_profile(struct metro_store *s, const char *name, const char *pat
 
 /* ---- runs ---------------------------------------------------------------------------------- */
 
+/* A rig's newest commissioning run (verification type `commissioning`, ended): its number,
+ * end state and time, who ran it, the SHA-256 of the profile it drove, and whether it proved
+ * the rig (ended `done` with every position passed).  METRO_E_NOTFOUND: never commissioned. */
+struct metro_store_commissioned {
+	int64_t run;
+	char state[16];
+	char ended[40];
+	char operator_id[128];
+	char profile_sha256[65];
+	int passed;
+};
+int metro_store_commissioning(struct metro_store *s, const char *rig,
+			      struct metro_store_commissioned *out);
+/* Whether run is a commissioning run (no certificate, not counted in the statistics). */
+int metro_store_run_is_commissioning(struct metro_store *s, int64_t run, int *yes);
+
 struct metro_store_meter {
 	int position;	    /* 1-based position on the rig */
 	const char *serial; /* required */

@@ -4,7 +4,11 @@ behaviour differ from metrosim's everywhere, driven by metrod through a profile 
 (config/profiles/examples/plc-flow-bench.yaml).  For tests/integration/test_byo_rig.sh.
 
 Usage: byo_bench.py [--time-scale X] [--positions N] [--meter POS=ERROR_PCT ...]
-                    [--rtu PTY] [--remote-delay SECONDS]
+                    [--rtu PTY] [--remote-delay SECONDS] [--display-file PATH]
+
+--display-file: what each meter's own display shows, as a person would read it, rewritten as
+JSON {"POS": "m3 with 5 decimals", ...} whenever the PLC's state advances: the meters turn
+whenever water flows (the diverter is after them), from a starting value of their own.
 
 Binds 127.0.0.1 on a free port (or serves Modbus RTU on the pty PTY, 19200 8N1); once it
 serves, the first line of stdout is "listening 127.0.0.1:PORT" (or "listening PTY").  Serves
@@ -36,7 +40,9 @@ The map (floats and 32-bit counters low word first, "CDAB"):
 """
 import argparse
 import asyncio
+import json
 import math
+import os
 import struct
 import sys
 import time
@@ -61,7 +67,7 @@ def cdab(fmt, value):
 
 
 class Plc(ModbusSlaveContext):
-    def __init__(self, scale, positions, errors, remote_delay):
+    def __init__(self, scale, positions, errors, remote_delay, display_file=None):
         super().__init__(di=ModbusSequentialDataBlock(0, [0] * 8),
                          co=ModbusSequentialDataBlock(0, [0] * 64),
                          hr=ModbusSequentialDataBlock(0, [0] * 256),
@@ -79,6 +85,9 @@ class Plc(ModbusSlaveContext):
         self.run = self.collect = False
         self.setpoint = 0                   # counts of 0.001 m3/h
         self.ignored = 0                    # writes refused for want of remote control
+        self.display_file = display_file
+        self.display = {p: 100.0 + 7.3 * p for p in errors}   # m3 on each meter's display
+        self.write_display()
 
     def now(self):
         return time.monotonic() * self.scale
@@ -96,12 +105,25 @@ class Plc(ModbusSlaveContext):
         decay = math.exp(-dt / TAU_S)
         area = target * dt + (self.flow - target) * TAU_S * (1 - decay)
         self.flow = target + (self.flow - target) * decay
+        for p in self.display:
+            self.display[p] += area / 3600 * (1 + self.errors[p] / 100)
+        if area:
+            self.write_display()
         if self.collect:
             litres = area / 3.6
             self.ref += litres
             for i in range(self.positions):
                 if self.errors.get(i + 1) is not None:
                     self.indicated[i] += litres * (1 + self.errors[i + 1] / 100)
+
+    def write_display(self):
+        if not self.display_file:
+            return
+        tmp = self.display_file + '.tmp'
+        with open(tmp, 'w') as f:
+            json.dump({str(p): '%.5f' % (math.floor(v * 1e5) / 1e5)
+                       for p, v in self.display.items()}, f)
+        os.replace(tmp, self.display_file)
 
     def show(self):
         status = (4 if self.collect else 0) | (16 if self.remote() else 0)
@@ -186,6 +208,7 @@ def main():
     ap.add_argument('--meter', action='append', default=[], metavar='POS=ERROR_PCT')
     ap.add_argument('--rtu', metavar='PTY')
     ap.add_argument('--remote-delay', type=float, default=0.3, metavar='SECONDS')
+    ap.add_argument('--display-file', metavar='PATH')
     a = ap.parse_args()
     errors = {}
     for m in a.meter:
@@ -193,7 +216,8 @@ def main():
         if not 1 <= int(pos) <= a.positions:
             sys.exit(f'--meter {m}: no position {pos}')
         errors[int(pos)] = float(err)
-    asyncio.run(serve(Plc(a.time_scale, a.positions, errors, a.remote_delay), a.rtu))
+    asyncio.run(serve(Plc(a.time_scale, a.positions, errors, a.remote_delay, a.display_file),
+                      a.rtu))
 
 
 if __name__ == '__main__':

@@ -430,13 +430,16 @@ static int start(int argc, char **argv, const struct metroctl_opts *o)
 		{"operator", required_argument, NULL, 'p'},
 		{"wait", no_argument, NULL, 'w'},
 		{"auto-answer", required_argument, NULL, 'a'},
+		{"override-commissioning", required_argument, NULL, 'O'},
 		{0, 0, 0, 0},
 	};
-	const char *rig = NULL, *op = NULL, *auto_answer = NULL;
+	const char *rig = NULL, *op = NULL, *auto_answer = NULL, *override = NULL;
 	int wait = 0, c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'r')
 			rig = optarg;
+		else if (c == 'O')
+			override = optarg;
 		else if (c == 'p')
 			op = optarg;
 		else if (c == 'w')
@@ -448,7 +451,8 @@ static int start(int argc, char **argv, const struct metroctl_opts *o)
 	}
 	if (optind + 1 != argc) {
 		fprintf(stderr, "usage: metroctl start BATCH.yaml [--rig RIG] [--operator NAME] "
-				"[--wait] [--auto-answer pass|fail]\n");
+				"[--wait] [--auto-answer pass|fail]\n"
+				"                      [--override-commissioning WHY]\n");
 		return METROCTL_EXIT_USAGE;
 	}
 	if (auto_answer && strcmp(auto_answer, "pass") != 0 && strcmp(auto_answer, "fail") != 0) {
@@ -462,6 +466,8 @@ static int start(int argc, char **argv, const struct metroctl_opts *o)
 		json_object_set_new(req, "rig", json_string(rig));
 	if (op)
 		json_object_set_new(req, "operator", json_string(op));
+	if (override) /* a manager's reason to run on a rig not commissioned for its profile */
+		json_object_set_new(req, "commissioning_override", json_string(override));
 	json_object_set_new(req, "id", json_integer(1));
 	json_object_set_new(req, "cmd", json_string("start"));
 	char *rig_name = metro_strdup(str(req, "rig"));

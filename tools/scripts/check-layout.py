@@ -64,7 +64,7 @@ MAY_USE = {
 # they may declare, besides the file of their own name.
 FACADES = {
     "lib/records/store.h": {"store_registry.c", "store_runs.c", "store_query.c", "store_state.c",
-                            "store_clock.c", "store_certs.c"},
+                            "store_clock.c", "store_certs.c", "store_commission.c"},
     "lib/records/store_int.h": {"store_registry.c", "store_state.c", "store_clock.c",
                                 "store_runs.c"},
     "lib/records/audit.h": {"audit_verify.c"},
@@ -76,7 +76,7 @@ FACADES = {
                             "config_people.c"},
     "daemon/engine/engine.h": {"judge.c"},
     "daemon/engine/engine_int.h": {"common.c", "flow.c", "judge.c", "electricity.c",
-                                   "plausible.c"},
+                                   "plausible.c", "commission.c"},
     "tools/metrosim/sim_model.h": {"sim_flow.c", "sim_elec.c", "sim_bell.c"},  # ops tables
 }
 # System headers that only one room may include (in its .c files and *_int.h headers).

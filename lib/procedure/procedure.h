@@ -30,7 +30,11 @@ enum metro_item_kind {
 	METRO_ITEM_START_TEST,
 	METRO_ITEM_CREEP_TEST,
 	METRO_ITEM_CONSTANT_TEST,
+	METRO_ITEM_MEASUREMENT, /* a quantity read or typed per position, judged against limits */
 };
+
+/* A measurement item takes at most this many readings (`count`), combined by their mean. */
+#define METRO_MEASUREMENT_MAX_READINGS 16
 
 enum metro_repeat {
 	METRO_REPEAT_SINGLE,	       /* one measurement */
@@ -69,6 +73,15 @@ struct metro_proc_condition {
 	char *channel;
 	char *unit;
 	struct metro_dec min, max;
+	/* minus: the condition is on channel - minus (e.g. bell.temp - pos[N].temp, every
+	 * position's), or NULL.  A channel prefixed pos[N]. is checked for every position. */
+	char *minus;
+	/* when: {value: EXPR, min, max}: the condition applies only while the batch's value of
+	 * EXPR (over the nameplate, one value for the batch) lies within [min, max]; NULL: always
+	 */
+	struct metro_expr *when;
+	struct metro_dec when_min, when_max;
+	int has_when_min, has_when_max;
 };
 
 struct metro_proc_item {
@@ -97,6 +110,20 @@ struct metro_proc_item {
 	enum metro_formula formula;
 	enum metro_repeat repeat;
 	long runs; /* METRO_REPEAT_MEAN */
+	/* measurement: a quantity in `unit` read `count` times (mean) from `channel` (a rig
+	 * channel or pos[N].x), or typed by the operator (operator_readings, with `prompt`), at
+	 * the flow `flow` (optional, held for settle_seconds first), judged against
+	 * [limit_min, limit_max] evaluated over each meter's nameplate (either may be NULL). */
+	char *unit, *channel;
+	long count;
+	struct metro_dec interval_s;
+	struct metro_expr *limit_min, *limit_max;
+	/* only: {FIELD: [WORD, ...]}: the item applies only to meters whose text nameplate field
+	 * FIELD is one of the words (e.g. the function check of meters with electronics); others
+	 * sit it out.  NULL: every meter. */
+	char *only_field;
+	char **only_values;
+	size_t nonly;
 };
 
 struct metro_procedure {
@@ -142,5 +169,8 @@ struct metro_dec metro_procedure_param(const struct metro_procedure *p, const ch
 				       struct metro_dec dflt);
 
 const char *metro_item_kind_name(enum metro_item_kind k);
+/* Whether item it applies to a meter whose text field it->only_field has the word `value`
+ * (NULL: the meter does not give it).  An item without `only` applies to every meter. */
+int metro_item_applies(const struct metro_proc_item *it, const char *value);
 
 #endif

@@ -173,24 +173,83 @@ size_t eng_active(struct metro_engine *e, struct pos **out)
 	return n;
 }
 
-/* The conditions of the procedure (suspenders): 1 and a message when one is out of band. */
+/* Whether condition c applies to this batch: its guard (when:) holds for the batch's
+ * nameplate.  1 or 0; a guard that cannot be evaluated is a fault (*rc set). */
+static int condition_applies(struct metro_engine *e, const struct metro_proc_condition *c, int *rc)
+{
+	if (!c->when)
+		return 1;
+	struct metro_dec v;
+	if ((*rc = eng_stim(e, c->when, &v)))
+		return 0;
+	return (!c->has_when_min || metro_dec_cmp(v, c->when_min) >= 0) &&
+	       (!c->has_when_max || metro_dec_cmp(v, c->when_max) <= 0);
+}
+
+/* One reading of a condition's channel: a rig channel, or position p's for pos[N].x. */
+static int condition_read(struct metro_engine *e, const char *name, const struct pos *p, double *v)
+{
+	if (!p || strncmp(name, "pos[N].", 7) != 0)
+		return eng_rd(e, name, v);
+	struct pos *one = (struct pos *)p;
+	return eng_rd_pos(e, name + 7, &one, 1, v);
+}
+
+/* Condition c for position p (NULL: c names no per-position channel): 1 and why when its
+ * value (channel, or channel - minus) is out of band. */
+static int condition_out(struct metro_engine *e, const struct metro_proc_condition *c,
+			 const struct pos *p, char *why, size_t whylen, int *rc)
+{
+	double v = 0, w = 0;
+	if ((*rc = condition_read(e, c->channel, p, &v)))
+		return 0;
+	if (c->minus && (*rc = condition_read(e, c->minus, p, &w)))
+		return 0;
+	double d = v - w;
+	if (isfinite(d) && d >= eng_dd(c->min) && d <= eng_dd(c->max))
+		return 0;
+	char pos[24] = "";
+	if (p)
+		snprintf(pos, sizeof pos, " (position %d)", p->m->position);
+	if (c->minus)
+		snprintf(why, whylen, "%s - %s = %.6g%s outside %.6g..%.6g%s%s", c->channel,
+			 c->minus, d, pos, eng_dd(c->min), eng_dd(c->max), c->unit ? " " : "",
+			 c->unit ? c->unit : "");
+	else
+		snprintf(why, whylen, "%s = %.6g%s outside %.6g..%.6g%s%s", c->channel, v, pos,
+			 eng_dd(c->min), eng_dd(c->max), c->unit ? " " : "",
+			 c->unit ? c->unit : "");
+	return 1;
+}
+
+/* The conditions of the procedure (suspenders): 1 and a message when one is out of band.  A
+ * condition on a channel of every position (pos[N].x) is checked for each active position; a
+ * condition with a guard (when:) only when the guard holds for the batch. */
 int eng_conditions_violated(struct metro_engine *e, char *why, size_t whylen, int *rc)
 {
 	const struct metro_procedure *p = e->b->proc;
 	*rc = METRO_OK;
 	for (size_t i = 0; i < p->nconditions; i++) {
 		const struct metro_proc_condition *c = &p->conditions[i];
-		if (!eng_chan(e, c->channel))
+		int per_pos = !strncmp(c->channel, "pos[N].", 7) ||
+			      (c->minus && !strncmp(c->minus, "pos[N].", 7));
+		if (!per_pos && (!eng_chan(e, c->channel) || (c->minus && !eng_chan(e, c->minus))))
 			continue; /* checked at start: a profile may lack an optional channel */
-		double v = 0;
-		if ((*rc = eng_rd(e, c->channel, &v)))
-			return 0;
-		if (v < eng_dd(c->min) || v > eng_dd(c->max)) {
-			snprintf(why, whylen, "%s = %.6g outside %.6g..%.6g%s%s", c->channel, v,
-				 eng_dd(c->min), eng_dd(c->max), c->unit ? " " : "",
-				 c->unit ? c->unit : "");
-			return 1;
+		if (!condition_applies(e, c, rc)) {
+			if (*rc)
+				return 0;
+			continue;
 		}
+		if (!per_pos) {
+			if (condition_out(e, c, NULL, why, whylen, rc) || *rc)
+				return !*rc;
+			continue;
+		}
+		struct pos *ps[MAX_POS];
+		size_t n = eng_active(e, ps);
+		for (size_t k = 0; k < n; k++)
+			if (condition_out(e, c, ps[k], why, whylen, rc) || *rc)
+				return !*rc;
 	}
 	return 0;
 }

@@ -35,6 +35,9 @@ static int run_item(struct metro_engine *e, const struct metro_proc_item *it)
 		case METRO_ITEM_POSITION_CHECK:
 			rc = eng_position_check(e, it);
 			break;
+		case METRO_ITEM_MEASUREMENT:
+			rc = eng_measurement(e, it);
+			break;
 		default:
 			rc = eng_constant_test(e, it);
 			break;
@@ -120,12 +123,20 @@ void metro_engine_destroy(struct metro_engine **pe)
 static int preflight(struct metro_engine *e)
 {
 	const struct metro_procedure *p = e->b->proc;
-	for (size_t i = 0; i < p->nconditions; i++)
-		if (!eng_chan(e, p->conditions[i].channel))
-			return eng_fault(e,
-					 "procedure condition on %s: the rig profile has no such "
-					 "channel",
-					 p->conditions[i].channel);
+	for (size_t i = 0; i < p->nconditions; i++) {
+		const char *chs[2] = {p->conditions[i].channel, p->conditions[i].minus};
+		for (size_t k = 0; k < 2; k++)
+			if (chs[k] && !eng_has_channel(e, chs[k]))
+				return eng_fault(
+					e,
+					"procedure condition on %s: the rig profile has no "
+					"such channel",
+					chs[k]);
+	}
+	for (size_t i = 0; i < p->nitems; i++)
+		if (p->items[i].channel && !eng_has_channel(e, p->items[i].channel))
+			return eng_fault(e, "%s: the rig profile has no channel %s", p->items[i].id,
+					 p->items[i].channel);
 	for (size_t i = 0; i < p->nitems; i++)
 		if (p->items[i].stab_channel && !eng_chan(e, p->items[i].stab_channel))
 			return eng_fault(e, "%s: the rig profile has no channel %s", p->items[i].id,
@@ -152,7 +163,7 @@ static int preflight(struct metro_engine *e)
 	}
 	/* The device's own start sequence (remote enable, ...): a device that does not take
 	 * it is a rig fault before anything is measured. */
-	if (e->io.profile->seq[METRO_SEQ_BEFORE_RUN].n &&
+	if (e->io.profile && e->io.profile->seq[METRO_SEQ_BEFORE_RUN].n &&
 	    metro_device_sequence(e->io.dev, METRO_SEQ_BEFORE_RUN))
 		return eng_fault(e, "%s", metro_device_last_error(e->io.dev));
 	return METRO_OK;
@@ -225,7 +236,7 @@ const char *metro_engine_run(struct metro_engine *e)
 		struct pos *out[MAX_POS];
 		size_t nout = 0;
 		for (size_t k = 0; k < n; k++)
-			if (committed(e, ps[k], it)) {
+			if (committed(e, ps[k], it) || !eng_item_applies(e, ps[k], it)) {
 				ps[k]->active = 0;
 				out[nout++] = ps[k];
 			}

@@ -111,6 +111,13 @@ int eng_start_or_creep(struct metro_engine *e, const struct metro_proc_item *it)
 int eng_constant_test(struct metro_engine *e, const struct metro_proc_item *it);
 /* A commissioning procedure's position check (commission.c). */
 int eng_position_check(struct metro_engine *e, const struct metro_proc_item *it);
+/* A measurement item (measure.c): a quantity per position, read or typed, judged by limits. */
+int eng_measurement(struct metro_engine *e, const struct metro_proc_item *it);
+/* Whether the rig has channel name (pos[N].x: for every position of the batch). */
+int eng_has_channel(struct metro_engine *e, const char *name);
+/* Whether item it applies to position p (its `only:` guard over a text nameplate field). */
+int eng_item_applies(const struct metro_engine *e, const struct pos *p,
+		     const struct metro_proc_item *it);
 
 /* The plausibility gate (plausible.c).  The reference volume of a flow point against the
  * integral of the measured flow over a collection that lasted between seconds_min and

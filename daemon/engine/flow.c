@@ -33,6 +33,10 @@ struct flow_meas {
 	struct metro_dec start_m3[MAX_POS], end_m3[MAX_POS];
 	char start_by[100], end_by[100];
 	int skip[MAX_POS];
+	/* gas: the room's temperature and relative humidity at the start, recorded with the point
+	 * when the rig has ambient.temp / ambient.humidity (JJG 577 conditions) */
+	double amb_t, humidity;
+	int has_amb_t, has_humidity;
 };
 
 /* Wait until flow.actual has stayed within band of the setpoint, and inside the item's flow
@@ -289,6 +293,23 @@ static int water_measure(struct metro_engine *e, const struct metro_proc_item *i
 	return METRO_OK;
 }
 
+/* The room's temperature and humidity, recorded with a gas point where the rig has them; a
+ * reading that is not a number is a rig fault (never a value in a record). */
+static int room_conditions(struct metro_engine *e, struct flow_meas *out)
+{
+	int rc;
+	if ((out->has_amb_t = eng_chan(e, "ambient.temp") != NULL) &&
+	    (rc = eng_rd(e, "ambient.temp", &out->amb_t)))
+		return rc;
+	if ((out->has_humidity = eng_chan(e, "ambient.humidity") != NULL) &&
+	    (rc = eng_rd(e, "ambient.humidity", &out->humidity)))
+		return rc;
+	if ((out->has_amb_t && !isfinite(out->amb_t)) ||
+	    (out->has_humidity && !isfinite(out->humidity)))
+		return eng_fault(e, "ambient.temp or ambient.humidity is not a number");
+	return METRO_OK;
+}
+
 static int gas_measure(struct metro_engine *e, const struct metro_proc_item *it, double sp,
 		       double vol, struct pos **ps, size_t n, struct flow_meas *out)
 {
@@ -308,6 +329,8 @@ static int gas_measure(struct metro_engine *e, const struct metro_proc_item *it,
 	    (rc = eng_rd_pos(e, "temp", ps, n, t0)) || (rc = eng_rd(e, "bell.pressure", &bp0)) ||
 	    (rc = eng_rd(e, "bell.temp", &out->temp0)) ||
 	    (rc = eng_rd(e, "ambient.pressure", &out->ambient_p)))
+		return rc;
+	if ((rc = room_conditions(e, out)))
 		return rc;
 	/* The bell moves from some time between the opening command and its reply until the
 	 * flow has come to rest after the closing one. */
@@ -499,6 +522,11 @@ static int judge_gas(struct metro_engine *e, const struct pos *p, const struct f
 	json_object_set_new(vals, "bell_t_c", metro_dec_json(in.ref.ref_t_c));
 	json_object_set_new(vals, "meter_p_kpa", metro_dec_json(in.ref.meter_p_kpa));
 	json_object_set_new(vals, "meter_t_c", metro_dec_json(in.ref.meter_t_c));
+	if (m->has_amb_t)
+		json_object_set_new(vals, "ambient_t_c", metro_dec_json(eng_rounded(m->amb_t, 2)));
+	if (m->has_humidity)
+		json_object_set_new(vals, "humidity_pct",
+				    metro_dec_json(eng_rounded(m->humidity, 1)));
 	json_object_set_new(vals, "zone", json_string(metro_mx_zone_name(res.point.mpe.zone)));
 	if (crc)
 		json_object_set_new(vals, "error",
@@ -564,6 +592,8 @@ int eng_flow_point(struct metro_engine *e, const struct metro_proc_item *it)
 			crc = gas ? judge_gas(e, p, m, i, flow_d, lim, vals, &jm, &mpe)
 				  : judge_water(e, p, m, i, flow_d, lim, vals, &jm, &mpe);
 			json_object_set_new(vals, "seconds", json_real(m->seconds));
+			if (gas) /* the test volume asked for: whole cycles of the meter */
+				json_object_set_new(vals, "test_volume_l", metro_dec_json(vol_d));
 			if (crc) {
 				/* The measured point is outside what the rule covers (e.g. a flow
 				 * outside Q1..Q4): a rig or procedure problem, not the meter's. */

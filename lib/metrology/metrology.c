@@ -1103,3 +1103,34 @@ int metro_mx_uncertainty_check(struct metro_dec u_pct, struct metro_dec mpe_pct,
 	out->verdict = metro_dec_cmp(out->ratio, limit) <= 0 ? METRO_MX_PASS : METRO_MX_FAIL;
 	return METRO_OK;
 }
+
+/* ---- a measured quantity against limits ------------------------------------------------ */
+
+int metro_mx_measurement_judge(const struct metro_dec *readings, size_t n,
+			       const struct metro_dec *min, const struct metro_dec *max,
+			       struct metro_mx_measurement *out)
+{
+	struct metro_mx_bad *b = &out->bad;
+	int err;
+
+	memset(out, 0, sizeof *out);
+	if (n < 1 || n > METRO_MX_MEASUREMENT_MAX)
+		return fail(b, "readings", "between 1 and 16 readings", METRO_E_INVAL);
+	if ((err = need_all(b, "readings", readings, n)))
+		return err;
+	if (!min && !max)
+		return fail(b, "limits", "at least one of min and max", METRO_E_INVAL);
+	if ((min && (err = need(b, "min", *min, ANY))) ||
+	    (max && (err = need(b, "max", *max, ANY))))
+		return err;
+	if (min && max && metro_dec_cmp(*min, *max) > 0)
+		return fail(b, "limits", "min above max", METRO_E_INVAL);
+	out->n = n;
+	out->mean = mean_of(readings, n);
+	if (!metro_dec_valid(out->mean))
+		return fail(b, "readings", "out of reach of exact arithmetic", METRO_E_RANGE);
+	int ok = (!min || metro_dec_cmp(out->mean, *min) >= 0) &&
+		 (!max || metro_dec_cmp(out->mean, *max) <= 0);
+	out->verdict = ok ? METRO_MX_PASS : METRO_MX_FAIL;
+	return METRO_OK;
+}

@@ -522,4 +522,23 @@ int metro_mx_uncertainty_limit(enum metro_mx_kind kind, int in_service, struct m
 int metro_mx_uncertainty_check(struct metro_dec u_pct, struct metro_dec mpe_pct,
 			       struct metro_dec limit, struct metro_mx_uncertainty *out);
 
+/* ---- a measured quantity against limits (pressure loss, ...) ------------------------- */
+
+#define METRO_MX_MEASUREMENT_MAX 16
+
+struct metro_mx_measurement {
+	size_t n;		       /* readings combined */
+	struct metro_dec mean;	       /* their mean, exact */
+	enum metro_mx_verdict verdict; /* PASS when min <= mean <= max (a limit itself passes) */
+	struct metro_mx_bad bad;
+};
+
+/* Combine n readings (1..METRO_MX_MEASUREMENT_MAX) by their mean and judge it against the
+ * limits min and max (either may be NULL, not both; min <= max).  Returns METRO_OK and *out;
+ * METRO_E_INVAL for a count out of range, an invalid reading or limit, no limit, min > max;
+ * METRO_E_RANGE when the mean is beyond exact arithmetic. */
+int metro_mx_measurement_judge(const struct metro_dec *readings, size_t n,
+			       const struct metro_dec *min, const struct metro_dec *max,
+			       struct metro_mx_measurement *out);
+
 #endif

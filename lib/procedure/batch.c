@@ -203,6 +203,10 @@ static unsigned long long stimulus_names(const struct metro_procedure *p)
 			if (e[k])
 				used |= metro_expr_names_used(e[k]);
 	}
+	/* a condition's guard is one for the batch too (conditions watch the rig, not a meter) */
+	for (size_t i = 0; i < p->nconditions; i++)
+		if (p->conditions[i].when)
+			used |= metro_expr_names_used(p->conditions[i].when);
 	return used;
 }
 

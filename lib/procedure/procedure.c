@@ -15,9 +15,9 @@ static const char *const verifications[] = {"initial",	       "subsequent",	    
 					    "supervision-new", "supervision-in-use", "complaint",
 					    "commissioning"};
 static const char *const limit_sets[] = {"verification", "in-service"};
-static const char *const item_kinds[] = {"judgement",	  "flow-point", "load-point",
-					 "start-test",	  "creep-test", "constant-test",
-					 "position-check"};
+static const char *const item_kinds[] = {"judgement",	  "flow-point",	  "load-point",
+					 "start-test",	  "creep-test",	  "constant-test",
+					 "position-check", "measurement"};
 static const char *const formulas[] = {"none", "volumetric",   "gravimetric",
 				       "bell", "master-meter", "pulse"};
 static const char *const repeats[] = {"single", "water-retest", "electricity-mean"};
@@ -321,6 +321,53 @@ static void parameters(struct loader *L, yaml_node_t *n)
 	}
 }
 
+/* A channel of a condition: a rig channel name, or pos[N].x for every position's. */
+static int channel_name_ok(const char *name);
+static void collect_names(struct metro_procedure *p);
+
+/* A condition's minus (a second channel: the condition is on the difference) and when (a guard
+ * over the nameplate: {value: EXPR, min, max}). */
+static void condition_extras(struct loader *L, yaml_node_t *ch, yaml_node_t *minus,
+			     yaml_node_t *when, const char *where, struct metro_proc_condition *c)
+{
+	struct metro_procedure *p = L->p;
+	if (c->channel && !channel_name_ok(c->channel))
+		metro_y_error(L->f, ch,
+			      "%s.channel: '%s' is not a channel name (lower-case words joined by "
+			      "dots, optionally prefixed pos[N].)",
+			      where, c->channel);
+	if (minus) {
+		struct metro_ypath key = metro_ykey(where, "minus");
+		if (!metro_y_str(L->f, minus, key.s, 80, &c->minus) && !channel_name_ok(c->minus))
+			metro_y_error(L->f, minus,
+				      "%s: '%s' is not a channel name (lower-case words joined by "
+				      "dots, optionally prefixed pos[N].)",
+				      key.s, c->minus);
+		if (c->minus && c->channel && !strncmp(c->channel, "pos[N].", 7) &&
+		    !strncmp(c->minus, "pos[N].", 7))
+			metro_y_error(L->f, minus,
+				      "%s: at most one side of a difference is a channel of every "
+				      "position",
+				      key.s);
+	}
+	if (!when)
+		return;
+	static const struct metro_yfield wf[] = {{"value", 1}, {"min", 0}, {"max", 0}};
+	yaml_node_t *w[3];
+	struct metro_ypath key = metro_ykey(where, "when");
+	metro_y_map(L->f, when, key.s, wf, 3, w);
+	if (when->type != YAML_MAPPING_NODE)
+		return;
+	collect_names(p);
+	expression(L, w[0], metro_ykey(key.s, "value").s, &c->when);
+	if (w[1] && !number(L, w[1], metro_ykey(key.s, "min").s, "-1e12", "1e12", &c->when_min))
+		c->has_when_min = 1;
+	if (w[2] && !number(L, w[2], metro_ykey(key.s, "max").s, "-1e12", "1e12", &c->when_max))
+		c->has_when_max = 1;
+	if (!w[1] && !w[2])
+		metro_y_error(L->f, when, "%s: give min, max or both", key.s);
+}
+
 static void conditions(struct loader *L, yaml_node_t *n)
 {
 	int len = metro_y_seq(L->f, n, "conditions");
@@ -329,12 +376,12 @@ static void conditions(struct loader *L, yaml_node_t *n)
 		return;
 	p->conditions = metro_calloc((size_t)len, sizeof *p->conditions);
 	for (int i = 0; i < len; i++) {
-		static const struct metro_yfield cf[] = {
-			{"channel", 1}, {"min", 1}, {"max", 1}, {"unit", 0}};
-		yaml_node_t *v[4];
+		static const struct metro_yfield cf[] = {{"channel", 1}, {"min", 1},   {"max", 1},
+							 {"unit", 0},	 {"minus", 0}, {"when", 0}};
+		yaml_node_t *v[6];
 		struct metro_ypath wp = metro_yindex("conditions", i);
 		const char *where = wp.s;
-		metro_y_map(L->f, metro_y_seq_at(L->f, n, i), where, cf, 4, v);
+		metro_y_map(L->f, metro_y_seq_at(L->f, n, i), where, cf, 6, v);
 		struct metro_proc_condition *c = &p->conditions[p->nconditions++];
 		if (v[0])
 			metro_y_str(L->f, v[0], metro_ykey(where, "channel").s, 80, &c->channel);
@@ -347,6 +394,7 @@ static void conditions(struct loader *L, yaml_node_t *n)
 		if (v[1] && v[2] && metro_dec_valid(c->min) && metro_dec_valid(c->max) &&
 		    metro_dec_cmp(c->min, c->max) >= 0)
 			metro_y_error(L->f, v[2], "%s.max: must be above min", where);
+		condition_extras(L, v[0], v[4], v[5], where, c);
 	}
 }
 
@@ -362,11 +410,14 @@ static const char *const kind_keys[][14] = {
 	[METRO_ITEM_CONSTANT_TEST] = {"current", "voltage", "pf", "energy_kwh", "limit_pct",
 				      "settle_seconds"},
 	[METRO_ITEM_POSITION_CHECK] = {"flow", "volume_l", "tolerance_pct"},
+	[METRO_ITEM_MEASUREMENT] = {"prompt", "unit", "channel", "readings", "count", "interval_s",
+				    "limits", "flow", "settle_seconds"},
 };
 
 static int key_allowed(enum metro_item_kind k, const char *key)
 {
-	if (!strcmp(key, "id") || !strcmp(key, "kind") || !strcmp(key, "title"))
+	if (!strcmp(key, "id") || !strcmp(key, "kind") || !strcmp(key, "title") ||
+	    !strcmp(key, "only"))
 		return 1;
 	for (size_t i = 0; i < 14 && kind_keys[k][i]; i++)
 		if (!strcmp(kind_keys[k][i], key))
@@ -539,6 +590,145 @@ static void sensor_key(struct loader *L, yaml_node_t *v, const char *key,
 	}
 }
 
+/* The keys of a measurement: what is measured (unit; a channel, or typed by the operator with
+ * a prompt), how often (count readings, interval_s apart, their mean judged), at what flow
+ * (optional, held for settle_seconds first) and the limits (min and/or max, expressions over
+ * each meter's nameplate and the parameters). */
+static void measurement_keys(struct loader *L, yaml_node_t *n, const char *where,
+			     struct metro_proc_item *it)
+{
+	struct metro_procedure *p = L->p;
+	yaml_node_t *v, *ch = get(L, n, "channel"), *rd = get(L, n, "readings");
+	if (!(v = get(L, n, "unit")))
+		metro_y_error(L->f, n, "%s: missing required key 'unit'", where);
+	else
+		metro_y_str(L->f, v, metro_ykey(where, "unit").s, 32, &it->unit);
+	if (rd) {
+		static const char *const r[] = {"channel", "operator"};
+		int k;
+		if (!metro_y_enum(L->f, rd, metro_ykey(where, "readings").s, r, 2, &k))
+			it->operator_readings = k == 1;
+	}
+	if (ch) {
+		struct metro_ypath key = metro_ykey(where, "channel");
+		if (!metro_y_str(L->f, ch, key.s, 80, &it->channel) &&
+		    !channel_name_ok(it->channel)) {
+			metro_y_error(L->f, ch,
+				      "%s: '%s' is not a channel name (lower-case words joined by "
+				      "dots, optionally prefixed pos[N].)",
+				      key.s, it->channel);
+			free(it->channel);
+			it->channel = NULL;
+		}
+		if (it->operator_readings)
+			metro_y_error(L->f, ch,
+				      "%s: a measurement typed by the operator reads no channel",
+				      key.s);
+	} else if (!it->operator_readings) {
+		metro_y_error(L->f, n,
+			      "%s: a measurement reads a rig channel ('channel: pos[N].dp') or is "
+			      "typed by the operator ('readings: operator' with a prompt)",
+			      where);
+	}
+	if (it->operator_readings && !it->prompt)
+		metro_y_error(L->f, n, "%s: a measurement typed by the operator needs a prompt",
+			      where);
+	it->count = 1;
+	if ((v = get(L, n, "count")))
+		metro_y_long(L->f, v, metro_ykey(where, "count").s, 1,
+			     METRO_MEASUREMENT_MAX_READINGS, &it->count);
+	it->interval_s = metro_dec_e(1, 0);
+	if ((v = get(L, n, "interval_s")))
+		number(L, v, metro_ykey(where, "interval_s").s, "0", "3600", &it->interval_s);
+	if ((v = get(L, n, "settle_seconds")))
+		number(L, v, metro_ykey(where, "settle_seconds").s, "0", "3600",
+		       &it->settle_seconds);
+	if ((v = get(L, n, "flow"))) {
+		if (p->meter && !strcmp(p->meter, "electricity"))
+			metro_y_error(L->f, v, "%s: electricity meters have no flow",
+				      metro_ykey(where, "flow").s);
+		else
+			expression(L, v, metro_ykey(where, "flow").s, &it->flow);
+	}
+	if (!(v = get(L, n, "limits"))) {
+		metro_y_error(L->f, n,
+			      "%s: missing required key 'limits' ({min, max}: at least one)",
+			      where);
+		return;
+	}
+	static const struct metro_yfield lf[] = {{"min", 0}, {"max", 0}};
+	yaml_node_t *lim[2];
+	struct metro_ypath key = metro_ykey(where, "limits");
+	metro_y_map(L->f, v, key.s, lf, 2, lim);
+	if (v->type == YAML_MAPPING_NODE && !lim[0] && !lim[1])
+		metro_y_error(L->f, v, "%s: give min, max or both", key.s);
+	expression(L, lim[0], metro_ykey(key.s, "min").s, &it->limit_min);
+	expression(L, lim[1], metro_ykey(key.s, "max").s, &it->limit_max);
+}
+
+/* only: {FIELD: WORD or [WORD, ...]}: the item applies to the meters whose text nameplate field
+ * FIELD is one of the words. */
+static void only_key(struct loader *L, yaml_node_t *v, const char *key, struct metro_proc_item *it)
+{
+	if (v->type != YAML_MAPPING_NODE ||
+	    v->data.mapping.pairs.top - v->data.mapping.pairs.start != 1) {
+		metro_y_error(L->f, v,
+			      "%s: expected one text nameplate field and its words, e.g. "
+			      "{electronic: yes}",
+			      key);
+		return;
+	}
+	yaml_node_pair_t *pr = v->data.mapping.pairs.start;
+	yaml_node_t *k = yaml_document_get_node(&L->f->doc, pr->key);
+	yaml_node_t *w = yaml_document_get_node(&L->f->doc, pr->value);
+	char *field = NULL;
+	if (metro_y_str(L->f, k, key, 64, &field))
+		return;
+	const struct metro_proc_field *fd = metro_procedure_field(L->p, field);
+	if (!fd || !fd->is_text) {
+		metro_y_error(L->f, k, "%s: '%s' is not a text field of the nameplate", key, field);
+		free(field);
+		return;
+	}
+	struct metro_ypath fk = metro_ykey(key, field);
+	int seq = w && w->type == YAML_SEQUENCE_NODE;
+	int len = seq ? metro_y_seq(L->f, w, fk.s) : 1;
+	if (len <= 0) {
+		if (len == 0)
+			metro_y_error(L->f, w, "%s: at least one word", fk.s);
+		free(field);
+		return;
+	}
+	it->only_field = field;
+	it->only_values = metro_calloc((size_t)len, sizeof(char *));
+	for (int i = 0; i < len; i++) {
+		yaml_node_t *wi = seq ? metro_y_seq_at(L->f, w, i) : w;
+		char *word = NULL;
+		if (metro_y_str(L->f, wi, fk.s, 32, &word))
+			continue;
+		size_t j;
+		for (j = 0; j < fd->nvalues && strcmp(fd->values[j], word) != 0; j++)
+			;
+		if (j == fd->nvalues) {
+			metro_y_error(L->f, wi, "%s: '%s' is not one of the field's values", fk.s,
+				      word);
+			free(word);
+			continue;
+		}
+		it->only_values[it->nonly++] = word;
+	}
+}
+
+int metro_item_applies(const struct metro_proc_item *it, const char *value)
+{
+	if (!it->only_field)
+		return 1;
+	for (size_t i = 0; value && i < it->nonly; i++)
+		if (!strcmp(it->only_values[i], value))
+			return 1;
+	return 0;
+}
+
 static void item(struct loader *L, yaml_node_t *n, int i, struct metro_proc_item *it)
 {
 	struct metro_ypath wp = metro_yindex("items", i);
@@ -606,7 +796,8 @@ static void item(struct loader *L, yaml_node_t *n, int i, struct metro_proc_item
 			      "only",
 			      metro_ykey(where, "kind").s);
 	}
-	if (p->meter && it->kind != METRO_ITEM_JUDGEMENT && electric != is_electric_item)
+	if (p->meter && it->kind != METRO_ITEM_JUDGEMENT && it->kind != METRO_ITEM_MEASUREMENT &&
+	    electric != is_electric_item)
 		metro_y_error(L->f, kn, "%s: a %s item does not apply to %s meters",
 			      metro_ykey(where, "kind").s, item_kinds[kind], p->meter);
 
@@ -648,7 +839,12 @@ static void item(struct loader *L, yaml_node_t *n, int i, struct metro_proc_item
 			metro_y_long(L->f, v, metro_ykey(where, "allowed_pulses").s, 0, 10,
 				     &it->allowed_pulses);
 		break;
+	case METRO_ITEM_MEASUREMENT:
+		measurement_keys(L, n, where, it);
+		break;
 	}
+	if ((v = get(L, n, "only")))
+		only_key(L, v, metro_ykey(where, "only").s, it);
 	if (it->kind == METRO_ITEM_FLOW_POINT || it->kind == METRO_ITEM_LOAD_POINT) {
 		int k;
 		if (!(v = get(L, n, "formula"))) {
@@ -688,6 +884,8 @@ static void item(struct loader *L, yaml_node_t *n, int i, struct metro_proc_item
 /* Names usable in expressions: the numeric nameplate fields, then the parameters. */
 static void collect_names(struct metro_procedure *p)
 {
+	if (p->names)
+		return; /* collected already, for the conditions' guards */
 	p->names = metro_calloc(p->nfields + p->nparams + 1, sizeof *p->names);
 	for (size_t i = 0; i < p->nfields; i++)
 		if (!p->fields[i].is_text)
@@ -871,6 +1069,8 @@ void metro_procedure_destroy(struct metro_procedure **pp)
 	for (size_t i = 0; i < p->nconditions; i++) {
 		free(p->conditions[i].channel);
 		free(p->conditions[i].unit);
+		free(p->conditions[i].minus);
+		metro_expr_destroy(&p->conditions[i].when);
 	}
 	free(p->conditions);
 	for (size_t i = 0; i < p->nitems; i++) {
@@ -888,6 +1088,14 @@ void metro_procedure_destroy(struct metro_procedure **pp)
 		metro_expr_destroy(&it->current);
 		metro_expr_destroy(&it->voltage);
 		metro_expr_destroy(&it->energy_kwh);
+		free(it->unit);
+		free(it->channel);
+		metro_expr_destroy(&it->limit_min);
+		metro_expr_destroy(&it->limit_max);
+		free(it->only_field);
+		for (size_t j = 0; j < it->nonly; j++)
+			free(it->only_values[j]);
+		free(it->only_values);
 	}
 	free(p->items);
 	free(p->names);

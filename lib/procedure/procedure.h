@@ -33,7 +33,11 @@ enum metro_item_kind {
 	/* Commissioning (verification: commissioning): the rig's position map and decoding
 	 * against what each meter's own display shows (daemon/engine/commission.c). */
 	METRO_ITEM_POSITION_CHECK,
+	METRO_ITEM_MEASUREMENT, /* a quantity read or typed per position, judged against limits */
 };
+
+/* A measurement item takes at most this many readings (`count`), combined by their mean. */
+#define METRO_MEASUREMENT_MAX_READINGS 16
 
 enum metro_repeat {
 	METRO_REPEAT_SINGLE,	       /* one measurement */
@@ -72,6 +76,15 @@ struct metro_proc_condition {
 	char *channel;
 	char *unit;
 	struct metro_dec min, max;
+	/* minus: the condition is on channel - minus (e.g. bell.temp - pos[N].temp, every
+	 * position's), or NULL.  A channel prefixed pos[N]. is checked for every position. */
+	char *minus;
+	/* when: {value: EXPR, min, max}: the condition applies only while the batch's value of
+	 * EXPR (over the nameplate, one value for the batch) lies within [min, max]; NULL: always
+	 */
+	struct metro_expr *when;
+	struct metro_dec when_min, when_max;
+	int has_when_min, has_when_max;
 };
 
 struct metro_proc_item {
@@ -103,6 +116,20 @@ struct metro_proc_item {
 	/* position check: how far a position's reading may be from its meter's display, % of
 	 * the display's volume (plus two of the meter's scale intervals) */
 	struct metro_dec tolerance_pct;
+	/* measurement: a quantity in `unit` read `count` times (mean) from `channel` (a rig
+	 * channel or pos[N].x), or typed by the operator (operator_readings, with `prompt`), at
+	 * the flow `flow` (optional, held for settle_seconds first), judged against
+	 * [limit_min, limit_max] evaluated over each meter's nameplate (either may be NULL). */
+	char *unit, *channel;
+	long count;
+	struct metro_dec interval_s;
+	struct metro_expr *limit_min, *limit_max;
+	/* only: {FIELD: [WORD, ...]}: the item applies only to meters whose text nameplate field
+	 * FIELD is one of the words (e.g. the function check of meters with electronics); others
+	 * sit it out.  NULL: every meter. */
+	char *only_field;
+	char **only_values;
+	size_t nonly;
 };
 
 struct metro_procedure {
@@ -151,5 +178,8 @@ struct metro_dec metro_procedure_param(const struct metro_procedure *p, const ch
 const char *metro_item_kind_name(enum metro_item_kind k);
 /* A commissioning procedure (verification: commissioning): no certificates, not counted. */
 int metro_procedure_is_commissioning(const struct metro_procedure *p);
+/* Whether item it applies to a meter whose text field it->only_field has the word `value`
+ * (NULL: the meter does not give it).  An item without `only` applies to every meter. */
+int metro_item_applies(const struct metro_proc_item *it, const char *value);
 
 #endif

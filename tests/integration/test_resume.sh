@@ -36,7 +36,7 @@ check "the new run is linked to the interrupted one" "$(sqlite3 "$DB" 'select re
 problems=$($PY - "$DB" <<'PY'
 import sqlite3, sys
 c = sqlite3.connect(sys.argv[1])
-items = ["visual", "leak", "qmax", "0.2qmax", "qmin"]
+items = ["visual", "leak", "qmax", "0.2qmax", "qmin", "pressure_loss"]
 done1 = {(p, t): v for p, t, v in c.execute(
     "select position, test_point, verdict from points where run = 1 and verdict in ('pass', 'conditional', 'fail')")}
 ran2 = {(p, t) for p, t in c.execute("select position, test_point from points where run = 2")}

@@ -1631,19 +1631,211 @@ static void test_creep_allowance(void **state)
 	creep_run("", 1, one); /* the default: one pulse */
 }
 
+/* ---- measurement items, item guards and guarded conditions (JJG 577 / JJG 162) ---------- */
+
+/* A water procedure with a measurement of the bench's water.pressure (the scripted rig reads
+ * 300 kPa) judged against a limit over each meter's Q3, or typed by the operator; a judgement
+ * for meters of one kind only; and CONDITION as its one condition. */
+static char *measure_proc(const char *items, const char *condition)
+{
+	return metro_asprintf(
+		"procedure: {id: test-measure, title: t, regulation: {id: JJG 162, edition: "
+		"\"2019\"},\n  meter: water, rig: flow-bench, verification: initial}\n"
+		"nameplate:\n  q3: {unit: m3/h, min: 0.4, max: 100}\n  r: {min: 40, max: 1000}\n"
+		"  class: {values: [\"1\", \"2\"]}\n  electronic: {values: [\"no\", \"yes\"]}\n"
+		"parameters: {uncertainty_ratio: 1 / 5, prompt_timeout_s: 1}\n"
+		"conditions:\n%s\nitems:\n%s\nteardown: safe-state\n",
+		condition, items);
+}
+
+static const char measure_meters[] =
+	"[{\"position\": 1, \"serial\": \"W-1\", \"nameplate\": {\"q3\": \"2.5\", \"r\": \"100\", "
+	"\"class\": \"2\", \"electronic\": \"yes\"}},"
+	" {\"position\": 2, \"serial\": \"W-2\", \"nameplate\": {\"q3\": \"4\", \"r\": \"100\", "
+	"\"class\": \"2\", \"electronic\": \"no\"}}]";
+
+static const char *str_of(json_t *v)
+{
+	static char buf[256];
+	char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	snprintf(buf, sizeof buf, "%s", t ? t : "null");
+	free(t);
+	return buf;
+}
+
+static void test_measurement_channel(void **state)
+{
+	(void)state;
+	struct harness h;
+	static struct model m;
+	memset(&m, 0, sizeof m);
+	/* 300 kPa against q3 * 100: 250 for W-1 (fails), 400 for W-2 (passes); the function
+	 * check asks W-1 only (electronic: yes) */
+	char *yaml = measure_proc(
+		"  - {id: function, kind: judgement, prompt: works?, only: {electronic: \"yes\"}}\n"
+		"  - {id: press, kind: measurement, unit: kPa, channel: water.pressure, count: 3, "
+		"interval_s: 0, limits: {min: 0, max: \"q3 * 100\"}}",
+		"  - {channel: water.temp, min: 10, max: 30, unit: degC}");
+	setup_batch(&h, yaml, METRO_RIG_FLOW_BENCH, measure_meters);
+	free(yaml);
+	attach_rig(&h, "flow-bench", &m);
+	start_engine(&h);
+	h.answers[0] = "\"pass\"";
+	h.nanswers = 1;
+	assert_string_equal(metro_engine_run(h.e), "done");
+	const struct metro_point_result *pts[8];
+	/* the function check: W-1 only, the prompt named position 1 only */
+	assert_int_equal(points_of(&h, 1, "function", pts, 8), 1);
+	assert_int_equal(points_of(&h, 2, "function", pts, 8), 0);
+	for (size_t i = 0; i < h.ndocs; i++)
+		if (!strcmp(h.kinds[i], "prompt"))
+			assert_string_equal(str_of(json_object_get(h.docs[i], "positions")), "[1]");
+	assert_int_equal(points_of(&h, 1, "press", pts, 8), 1);
+	assert_string_equal(pts[0]->item_kind, "measurement");
+	assert_int_equal(pts[0]->verdict, METRO_VERDICT_FAIL);
+	assert_false(pts[0]->judged);
+	assert_string_equal(str_of(json_object_get(pts[0]->values, "readings")), "[300,300,300]");
+	assert_string_equal(str_of(json_object_get(pts[0]->values, "mean")), "300");
+	assert_string_equal(str_of(json_object_get(pts[0]->values, "limits")),
+			    "{\"min\":0,\"max\":250}");
+	assert_string_equal(str_of(json_object_get(pts[0]->values, "unit")), "\"kPa\"");
+	assert_string_equal(str_of(json_object_get(pts[0]->values, "channel")),
+			    "\"water.pressure\"");
+	assert_int_equal(points_of(&h, 2, "press", pts, 8), 1);
+	assert_int_equal(pts[0]->verdict, METRO_VERDICT_PASS);
+	assert_string_equal(str_of(json_object_get(pts[0]->values, "limits")),
+			    "{\"min\":0,\"max\":400}");
+	assert_int_equal(verdict_of(&h, 1)->verdict, METRO_VERDICT_FAIL);
+	assert_failed_items(verdict_of(&h, 1), "[\"press\"]");
+	assert_int_equal(verdict_of(&h, 2)->verdict, METRO_VERDICT_PASS);
+	teardown_harness(&h);
+}
+
+static void test_measurement_typed(void **state)
+{
+	(void)state;
+	struct harness h;
+	static struct model m;
+	memset(&m, 0, sizeof m);
+	char *yaml = measure_proc("  - {id: dp, kind: measurement, unit: Pa, readings: operator, "
+				  "prompt: Read the manometer, count: 2, interval_s: 0, "
+				  "limits: {max: 200}}",
+				  "  - {channel: water.temp, min: 10, max: 30, unit: degC}");
+	setup_batch(&h, yaml, METRO_RIG_FLOW_BENCH, measure_meters);
+	free(yaml);
+	attach_rig(&h, "flow-bench", &m);
+	start_engine(&h);
+	/* W-1: 150 and 250.5, mean 200.25 > 200 fails; W-2: 199.5 and 200.5, mean 200 passes
+	 * (the limit itself passes) */
+	h.answers[0] = "{\"1\": \"150\", \"2\": \"199.5\"}";
+	h.answers[1] = "{\"1\": \"250.5\", \"2\": 200.5}";
+	h.nanswers = 2;
+	assert_string_equal(metro_engine_run(h.e), "done");
+	assert_int_equal(h.answered, 2);
+	const struct metro_point_result *pts[8];
+	assert_int_equal(points_of(&h, 1, "dp", pts, 8), 1);
+	assert_int_equal(pts[0]->verdict, METRO_VERDICT_FAIL);
+	assert_string_equal(str_of(json_object_get(pts[0]->values, "mean")), "200.25");
+	assert_string_equal(str_of(json_object_get(pts[0]->values, "readings_typed_by")),
+			    "[\"tester\",\"tester\"]");
+	assert_int_equal(points_of(&h, 2, "dp", pts, 8), 1);
+	assert_int_equal(pts[0]->verdict, METRO_VERDICT_PASS);
+	assert_string_equal(str_of(json_object_get(pts[0]->values, "mean")), "200");
+	/* the prompt asks for readings in the item's unit */
+	int asked = 0;
+	for (size_t i = 0; i < h.ndocs; i++)
+		if (!strcmp(h.kinds[i], "prompt") &&
+		    !json_is_true(json_object_get(h.docs[i], "closed"))) {
+			assert_string_equal(str_of(json_object_get(h.docs[i], "kind")),
+					    "\"readings\"");
+			assert_string_equal(str_of(json_object_get(h.docs[i], "unit")), "\"Pa\"");
+			asked++;
+		}
+	assert_int_equal(asked, 2);
+	teardown_harness(&h);
+
+	/* a position left out of an answer is in error, never judged */
+	memset(&m, 0, sizeof m);
+	yaml = measure_proc("  - {id: dp, kind: measurement, unit: Pa, readings: operator, "
+			    "prompt: Read the manometer, limits: {max: 200}}",
+			    "  - {channel: water.temp, min: 10, max: 30, unit: degC}");
+	setup_batch(&h, yaml, METRO_RIG_FLOW_BENCH, measure_meters);
+	free(yaml);
+	attach_rig(&h, "flow-bench", &m);
+	start_engine(&h);
+	h.answers[0] = "{\"2\": \"120\"}";
+	h.nanswers = 1;
+	assert_string_equal(metro_engine_run(h.e), "done");
+	assert_int_equal(verdict_of(&h, 1)->verdict, METRO_VERDICT_ERROR);
+	assert_int_equal(verdict_of(&h, 2)->verdict, METRO_VERDICT_PASS);
+	teardown_harness(&h);
+}
+
+/* A condition with a guard applies only when the guard holds for the batch: water.temp (20)
+ * outside 25..30 suspends the run (and, never recovering, ends it in a fault) when q3 <= 10,
+ * and is ignored when the guard asks for q3 >= 10. */
+static void test_condition_guard(void **state)
+{
+	(void)state;
+	static const char items[] = "  - {id: press, kind: measurement, unit: kPa, channel: "
+				    "water.pressure, limits: {max: 1000}}";
+	static const char meters[] =
+		"[{\"position\": 1, \"serial\": \"W-1\", \"nameplate\": {\"q3\": \"2.5\", \"r\": "
+		"\"100\", \"class\": \"2\", \"electronic\": \"no\"}}]";
+	for (int applies = 0; applies < 2; applies++) {
+		struct harness h;
+		static struct model m;
+		memset(&m, 0, sizeof m);
+		char *yaml = measure_proc(
+			items,
+			applies ? "  - {channel: water.temp, min: 25, max: 30, when: {value: "
+				  "q3, max: 10}}"
+				: "  - {channel: water.temp, min: 25, max: 30, when: {value: "
+				  "q3, min: 10}}");
+		setup_batch(&h, yaml, METRO_RIG_FLOW_BENCH, meters);
+		free(yaml);
+		attach_rig(&h, "flow-bench", &m);
+		start_engine(&h);
+		const char *end = metro_engine_run(h.e);
+		char states[256];
+		states_of(&h, states, sizeof states);
+		if (applies) {
+			assert_string_equal(end, "error");
+			assert_non_null(strstr(states, "suspended"));
+			assert_non_null(strstr(h.e->fault, "water.temp = 20 outside 25..30"));
+			assert_int_equal(verdict_of(&h, 1)->verdict, METRO_VERDICT_ERROR);
+		} else {
+			assert_string_equal(end, "done");
+			assert_null(strstr(states, "suspended"));
+			assert_int_equal(verdict_of(&h, 1)->verdict, METRO_VERDICT_PASS);
+		}
+		teardown_harness(&h);
+	}
+}
+
 int main(void)
 {
 	tu_srcdir();
 	metro_log_set_level(METRO_LOG_ERR - 1); /* rig faults are provoked on purpose */
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_state_names),	   cmocka_unit_test(test_rounding_helpers),
-		cmocka_unit_test(test_readings),	   cmocka_unit_test(test_commands),
-		cmocka_unit_test(test_point_aggregation),  cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_run_judgements),	   cmocka_unit_test(test_run_partial),
-		cmocka_unit_test(test_run_stop_and_abort), cmocka_unit_test(test_run_unanswered),
-		cmocka_unit_test(test_run_resumed),	   cmocka_unit_test(test_water_retest),
-		cmocka_unit_test(test_load_point_band),	   cmocka_unit_test(test_constant_test),
+		cmocka_unit_test(test_state_names),
+		cmocka_unit_test(test_rounding_helpers),
+		cmocka_unit_test(test_readings),
+		cmocka_unit_test(test_commands),
+		cmocka_unit_test(test_point_aggregation),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_run_judgements),
+		cmocka_unit_test(test_run_partial),
+		cmocka_unit_test(test_run_stop_and_abort),
+		cmocka_unit_test(test_run_unanswered),
+		cmocka_unit_test(test_run_resumed),
+		cmocka_unit_test(test_water_retest),
+		cmocka_unit_test(test_load_point_band),
+		cmocka_unit_test(test_constant_test),
 		cmocka_unit_test(test_creep_allowance),
+		cmocka_unit_test(test_measurement_channel),
+		cmocka_unit_test(test_measurement_typed),
+		cmocka_unit_test(test_condition_guard),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1744,6 +1744,63 @@ static void test_gas_edges(void **state)
 	assert_string_equal(res.bad.input, "ref-p");
 }
 
+/* A measured quantity (pressure loss): the exact mean of the readings against the limits; a
+ * limit itself passes; bad input refused by name. */
+static struct metro_dec mdec(const char *t)
+{
+	struct metro_dec d;
+	assert_int_equal(metro_dec_parse(t, &d), 0);
+	return d;
+}
+
+static void test_measurement_judge(void **state)
+{
+	(void)state;
+	struct metro_mx_measurement m;
+	struct metro_dec r[3] = {mdec("190"), mdec("200"), mdec("210")};
+	struct metro_dec max = mdec("200"), min = mdec("0");
+	char buf[64];
+	/* mean exactly 200: on the limit, passes */
+	assert_int_equal(metro_mx_measurement_judge(r, 3, NULL, &max, &m), METRO_OK);
+	metro_dec_format_sig(m.mean, 20, buf, sizeof buf);
+	assert_string_equal(buf, "200");
+	assert_int_equal(m.n, 3);
+	assert_int_equal(m.verdict, METRO_MX_PASS);
+	/* one step above: 200.000001 fails */
+	r[2] = mdec("210.000003");
+	assert_int_equal(metro_mx_measurement_judge(r, 3, &min, &max, &m), METRO_OK);
+	metro_dec_format_sig(m.mean, 20, buf, sizeof buf);
+	assert_string_equal(buf, "200.000001");
+	assert_int_equal(m.verdict, METRO_MX_FAIL);
+	/* a mean that is no terminating decimal (1/3) is compared exactly */
+	struct metro_dec t[3] = {mdec("0"), mdec("0"), mdec("1")};
+	struct metro_dec third_lo = mdec("0.3333333333");
+	assert_int_equal(metro_mx_measurement_judge(t, 3, &third_lo, NULL, &m), METRO_OK);
+	assert_int_equal(m.verdict, METRO_MX_PASS);
+	assert_int_equal(metro_mx_measurement_judge(t, 3, NULL, &third_lo, &m), METRO_OK);
+	assert_int_equal(m.verdict, METRO_MX_FAIL);
+	/* below a minimum fails */
+	struct metro_dec neg = mdec("-0.5");
+	assert_int_equal(metro_mx_measurement_judge(&neg, 1, &min, &max, &m), METRO_OK);
+	assert_int_equal(m.verdict, METRO_MX_FAIL);
+	/* refusals */
+	assert_int_equal(metro_mx_measurement_judge(r, 0, NULL, &max, &m), METRO_E_INVAL);
+	assert_string_equal(m.bad.input, "readings");
+	assert_int_equal(
+		metro_mx_measurement_judge(r, METRO_MX_MEASUREMENT_MAX + 1, NULL, &max, &m),
+		METRO_E_INVAL);
+	assert_int_equal(metro_mx_measurement_judge(r, 3, NULL, NULL, &m), METRO_E_INVAL);
+	assert_string_equal(m.bad.input, "limits");
+	assert_int_equal(metro_mx_measurement_judge(r, 3, &max, &min, &m), METRO_E_INVAL);
+	assert_string_equal(m.bad.input, "limits");
+	struct metro_dec bad[2] = {mdec("1"), metro_dec_invalid()};
+	assert_int_equal(metro_mx_measurement_judge(bad, 2, NULL, &max, &m), METRO_E_INVAL);
+	assert_string_equal(m.bad.input, "readings");
+	struct metro_dec inv = metro_dec_invalid();
+	assert_int_equal(metro_mx_measurement_judge(r, 3, &inv, &max, &m), METRO_E_INVAL);
+	assert_string_equal(m.bad.input, "min");
+}
+
 int main(void)
 {
 	tu_srcdir();
@@ -1768,6 +1825,7 @@ int main(void)
 		cmocka_unit_test(test_electricity_edges),
 		cmocka_unit_test(test_start_creep_pulses_edges),
 		cmocka_unit_test(test_gas_edges),
+		cmocka_unit_test(test_measurement_judge),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -87,9 +87,10 @@ static void test_water_points(void **state)
 	struct metro_procedure *p = load("procedures/jjg162-water-initial.yaml");
 	assert_string_equal(p->meter, "water");
 	assert_string_equal(p->limits, "verification");
-	assert_int_equal(p->nitems, 5);
+	/* visual, leak, the function check of meters with electronics, Q3, Q2, Q1 */
+	assert_int_equal(p->nitems, 6);
 	assert_int_equal(p->items[0].kind, METRO_ITEM_JUDGEMENT);
-	const struct metro_proc_item *q2 = &p->items[3];
+	const struct metro_proc_item *q2 = &p->items[4];
 	assert_string_equal(q2->id, "q2");
 	assert_int_equal(q2->formula, METRO_FORMULA_VOLUMETRIC);
 	assert_int_equal(q2->repeat, METRO_REPEAT_WATER_RETEST);
@@ -98,7 +99,7 @@ static void test_water_points(void **state)
 	assert_string_equal(water_value(p, q2->window_max), "0.044");
 	assert_string_equal(water_value(p, q2->flow), "0.042");
 	assert_string_equal(water_value(p, q2->volume_l), "10");
-	assert_string_equal(water_value(p, p->items[2].volume_l), "41.666666666666666667");
+	assert_string_equal(water_value(p, p->items[3].volume_l), "41.666666666666666667");
 	struct metro_dec r = metro_procedure_param(p, "uncertainty_ratio", metro_dec_invalid());
 	char buf[32];
 	metro_dec_format_sig(r, 10, buf, sizeof buf);
@@ -107,7 +108,27 @@ static void test_water_points(void **state)
 	const struct metro_proc_field *cls = metro_procedure_field(p, "class");
 	assert_non_null(cls);
 	assert_true(cls->is_text);
-	assert_int_equal(cls->nvalues, 2);
+	assert_int_equal(cls->nvalues, 1); /* class 2; class 1: jjg162-water-initial-class1 */
+	assert_string_equal(cls->values[0], "2");
+	/* the function check applies to meters with electronic devices only */
+	const struct metro_proc_item *fn = &p->items[2];
+	assert_string_equal(fn->id, "function");
+	assert_string_equal(fn->only_field, "electronic");
+	assert_true(metro_item_applies(fn, "yes"));
+	assert_false(metro_item_applies(fn, "no"));
+	assert_false(metro_item_applies(fn, NULL));
+	assert_true(metro_item_applies(&p->items[0], NULL)); /* no guard: every meter */
+	metro_procedure_destroy(&p);
+
+	/* Class 1: 400 scale intervals at the low flows (0.25 % resolution, as 200 give for
+	 * class 2 against twice the MPE). */
+	p = load("procedures/jjg162-water-initial-class1.yaml");
+	cls = metro_procedure_field(p, "class");
+	assert_int_equal(cls->nvalues, 1);
+	assert_string_equal(cls->values[0], "1");
+	assert_string_equal(p->items[4].id, "q2");
+	assert_string_equal(water_value(p, p->items[4].volume_l), "20");
+	assert_string_equal(water_value(p, p->items[5].volume_l), "20");
 	metro_procedure_destroy(&p);
 
 	p = load("procedures/jjg162-water-in-service.yaml");
@@ -115,6 +136,118 @@ static void test_water_points(void **state)
 	r = metro_procedure_param(p, "uncertainty_ratio", metro_dec_invalid());
 	struct metro_dec third = metro_dec_div(metro_dec_e(1, 0), metro_dec_e(3, 0));
 	assert_int_equal(metro_dec_cmp(r, third), 0); /* exactly 1/3, not 0.333 */
+	metro_procedure_destroy(&p);
+}
+
+/* Evaluate an expression for a G4 gas meter: qmax 6, qmin 0.04, cyclic volume 1.2 L. */
+static const char *gas_value(const struct metro_procedure *p, const struct metro_expr *e)
+{
+	static char buf[64];
+	struct metro_dec v[16];
+	for (size_t i = 0; i < p->nnames; i++) {
+		const char *n = p->names[i];
+		const char *text = !strcmp(n, "qmax")		   ? "6"
+				   : !strcmp(n, "qmin")		   ? "0.04"
+				   : !strcmp(n, "cyclic_volume_l") ? "1.2"
+								   : "1";
+		metro_dec_parse(text, &v[i]);
+	}
+	struct metro_dec out;
+	char err[100];
+	assert_int_equal(metro_expr_eval(e, v, &out, err, sizeof err), 0);
+	metro_dec_format_sig(out, 20, buf, sizeof buf);
+	return buf;
+}
+
+static const struct metro_proc_item *item_by_id(const struct metro_procedure *p, const char *id)
+{
+	for (size_t i = 0; i < p->nitems; i++)
+		if (!strcmp(p->items[i].id, id))
+			return &p->items[i];
+	fail_msg("no item %s", id);
+	return NULL;
+}
+
+/* JJG 577: whole-cycle test volumes, the pressure-loss measurement, the enforced conditions. */
+static void test_gas_items(void **state)
+{
+	(void)state;
+	const char *files[] = {"procedures/jjg577-gas-initial.yaml",
+			       "procedures/jjg577-gas-in-service.yaml"};
+	for (size_t f = 0; f < 2; f++) {
+		struct metro_procedure *p = load(files[f]);
+		/* the minimum volume rounded up to whole cycles of 1.2 L: 100 L -> 84 cycles,
+		 * 20 L -> 17 cycles, 10 L -> 9 cycles */
+		assert_string_equal(gas_value(p, item_by_id(p, "qmax")->volume_l), "100.8");
+		assert_string_equal(gas_value(p, item_by_id(p, "0.2qmax")->volume_l), "20.4");
+		assert_string_equal(gas_value(p, item_by_id(p, "qmin")->volume_l), "10.8");
+		/* the conditions: the room 18..22 °C only for qmax <= 10; bell - meter within 1 */
+		int guarded = 0, diff = 0;
+		for (size_t i = 0; i < p->nconditions; i++) {
+			const struct metro_proc_condition *c = &p->conditions[i];
+			if (c->when) {
+				guarded++;
+				assert_string_equal(c->channel, "ambient.temp");
+				assert_true(c->has_when_max);
+				assert_false(c->has_when_min);
+				assert_string_equal(metro_expr_source(c->when), "qmax");
+				assert_string_equal(gas_value(p, c->when), "6");
+			}
+			if (c->minus) {
+				diff++;
+				assert_string_equal(c->channel, "bell.temp");
+				assert_string_equal(c->minus, "pos[N].temp");
+				assert_int_equal(metro_dec_cmp(c->min, metro_dec_e(-1, 0)), 0);
+				assert_int_equal(metro_dec_cmp(c->max, metro_dec_e(1, 0)), 0);
+			}
+		}
+		assert_int_equal(guarded, 1);
+		assert_int_equal(diff, 1);
+		metro_procedure_destroy(&p);
+	}
+	struct metro_procedure *p = load(files[0]);
+	const struct metro_proc_item *dp = item_by_id(p, "pressure_loss");
+	assert_int_equal(dp->kind, METRO_ITEM_MEASUREMENT);
+	assert_string_equal(metro_item_kind_name(dp->kind), "measurement");
+	assert_string_equal(dp->unit, "Pa");
+	assert_string_equal(dp->channel, "pos[N].dp");
+	assert_false(dp->operator_readings);
+	assert_int_equal(dp->count, 3);
+	assert_null(dp->limit_min);
+	assert_string_equal(gas_value(p, dp->limit_max), "200");
+	assert_string_equal(gas_value(p, dp->flow), "6");
+	metro_procedure_destroy(&p);
+}
+
+/* A typed measurement: readings: operator with a prompt, limits on both sides. */
+static void test_typed_measurement(void **state)
+{
+	(void)state;
+	static const char text[] =
+		"procedure: {id: t, title: t, regulation: {id: JJG 577, "
+		"edition: \"2012\"}, meter: gas, rig: bell-prover, "
+		"verification: initial}\n"
+		"nameplate: {qmax: {min: 1, max: 40}, class: {values: [\"1.5\"]}}\n"
+		"parameters: {uncertainty_ratio: 1 / 3}\n"
+		"items:\n"
+		"  - {id: dp, kind: measurement, unit: Pa, readings: operator, "
+		"prompt: Read the manometer, count: 2, limits: {min: 0, max: "
+		"\"qmax * 20\"}}\n"
+		"teardown: safe-state\n";
+	struct metro_diag d;
+	struct metro_procedure *p = NULL;
+	metro_diag_init(&d);
+	int err = metro_procedure_load_buffer("typed.yaml", text, strlen(text), &d, &p);
+	metro_diag_print(&d, stderr);
+	metro_diag_free(&d);
+	assert_int_equal(err, 0);
+	const struct metro_proc_item *it = &p->items[0];
+	assert_true(it->operator_readings);
+	assert_null(it->channel);
+	assert_null(it->flow);
+	assert_int_equal(it->count, 2);
+	assert_string_equal(gas_value(p, it->limit_min), "0");
+	assert_string_equal(gas_value(p, it->limit_max), "120");
 	metro_procedure_destroy(&p);
 }
 
@@ -189,6 +322,8 @@ int main(void)
 		cmocka_unit_test(test_library_loads),
 		cmocka_unit_test(test_water_points),
 		cmocka_unit_test(test_electricity_items),
+		cmocka_unit_test(test_gas_items),
+		cmocka_unit_test(test_typed_measurement),
 		cmocka_unit_test(test_creep_default_allowance),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

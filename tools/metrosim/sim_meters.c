@@ -56,6 +56,13 @@ static const struct param params[] = {
 	P(meter_pressure_drop_kpa, 0.05, 0.0, 100.0, BELL),
 	P(meter_temp_offset, 0.1, -50.0, 50.0, BELL),
 	P(bell_capacity_l, 200.0, 0.0, 1e9, BELL),
+	P(ambient_temp, 20.0, -50.0, 100.0, BELL),
+	P(humidity_pct, 55.0, 0.0, 100.0, BELL),
+	P(pressure_loss_pa, 120.0, 0.0, 100000.0, BELL),
+	P(pressure_loss_flow_m3h, 6.0, 0.001, 10000.0, BELL),
+	P(meter_temp_step, 0.0, -50.0, 50.0, BELL),
+	P(meter_temp_step_opening, 0.0, 0.0, 1e6, BELL),
+	P(meter_temp_step_s, 0.0, 0.0, 1e9, BELL),
 };
 #undef P
 
@@ -127,6 +134,7 @@ enum {
 	M_TOFF,
 	M_RUNOFF,
 	M_SPREAD,
+	M_PLOSS,
 	M_N
 };
 
@@ -146,6 +154,7 @@ static const struct {
 	{"temp_offset", BELL},
 	{"run_offsets", FLOW},
 	{"spread", FLOW | ELEC | BELL},
+	{"pressure_loss_pa", BELL},
 };
 
 static void meter_defaults(struct sim_meter *m)
@@ -347,6 +356,9 @@ static void load_meter(struct metro_yfile *f, yaml_node_t *n, const char *where,
 		m->has_temp_offset = 1;
 	if (v[M_SPREAD])
 		metro_y_double(f, v[M_SPREAD], metro_ykey(where, "spread").s, 0.0, 1.0, &m->spread);
+	if (v[M_PLOSS] && !metro_y_double(f, v[M_PLOSS], metro_ykey(where, "pressure_loss_pa").s,
+					  0.0, 100000.0, &m->pressure_loss_pa))
+		m->has_pressure_loss = 1;
 	if (v[M_RUNOFF]) {
 		struct metro_ypath key = metro_ykey(where, "run_offsets");
 		int len = metro_y_seq(f, v[M_RUNOFF], key.s);

@@ -51,6 +51,10 @@ struct sim_meter {
 	/* gas */
 	double temp_offset;
 	int has_temp_offset;
+	/* gas: the meter's pressure loss (Pa) at the bench's pressure_loss_flow_m3h (scaled with
+	 * the square of the flow); has_: given, else the bench's pressure_loss_pa */
+	double pressure_loss_pa;
+	int has_pressure_loss;
 };
 
 struct sim_bench {
@@ -62,6 +66,13 @@ struct sim_bench {
 	/* bell prover (also temp_drift_per_min, temp_drift_limit, flow_tau_s, max_flow_m3h) */
 	double bell_pressure_kpa, bell_temp, ambient_kpa, meter_pressure_drop_kpa,
 		meter_temp_offset, bell_capacity_l;
+	/* bell prover: the room (ambient.temp, ambient.humidity), the meters' pressure loss at a
+	 * reference flow, and a step of the meters' temperature (meter_temp_step, °C) for
+	 * meter_temp_step_s simulated seconds from the meter_temp_step_opening-th opening of the
+	 * valve (0: never): a meter row warmer than the bell for a while, the JJG 577 1 °C
+	 * condition */
+	double ambient_temp, humidity_pct, pressure_loss_pa, pressure_loss_flow_m3h,
+		meter_temp_step, meter_temp_step_opening, meter_temp_step_s;
 };
 
 struct sim_meters {

@@ -75,7 +75,7 @@ FACADES = {
     "daemon/config_int.h": {"config_endpoints.c", "config_standards.c", "config_rigs.c",
                             "config_people.c"},
     "daemon/engine/engine.h": {"judge.c"},
-    "daemon/engine/engine_int.h": {"common.c", "flow.c", "judge.c", "electricity.c",
+    "daemon/engine/engine_int.h": {"common.c", "flow.c", "judge.c", "electricity.c", "measure.c",
                                    "plausible.c", "commission.c"},
     "tools/metrosim/sim_model.h": {"sim_flow.c", "sim_elec.c", "sim_bell.c"},  # ops tables
 }

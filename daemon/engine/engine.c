@@ -32,6 +32,9 @@ static int run_item(struct metro_engine *e, const struct metro_proc_item *it)
 		case METRO_ITEM_CREEP_TEST:
 			rc = eng_start_or_creep(e, it);
 			break;
+		case METRO_ITEM_TIMING_TEST:
+			rc = eng_timing_test(e, it);
+			break;
 		default:
 			rc = eng_constant_test(e, it);
 			break;

@@ -109,6 +109,7 @@ int eng_flow_point(struct metro_engine *e, const struct metro_proc_item *it);
 int eng_load_point(struct metro_engine *e, const struct metro_proc_item *it);
 int eng_start_or_creep(struct metro_engine *e, const struct metro_proc_item *it);
 int eng_constant_test(struct metro_engine *e, const struct metro_proc_item *it);
+int eng_timing_test(struct metro_engine *e, const struct metro_proc_item *it);
 
 /* The plausibility gate (plausible.c).  The reference volume of a flow point against the
  * integral of the measured flow over a collection that lasted between seconds_min and

@@ -30,6 +30,7 @@ enum metro_item_kind {
 	METRO_ITEM_START_TEST,
 	METRO_ITEM_CREEP_TEST,
 	METRO_ITEM_CONSTANT_TEST,
+	METRO_ITEM_TIMING_TEST,
 };
 
 enum metro_repeat {
@@ -96,7 +97,18 @@ struct metro_proc_item {
 	long allowed_pulses;
 	enum metro_formula formula;
 	enum metro_repeat repeat;
-	long runs; /* METRO_REPEAT_MEAN */
+	long runs; /* METRO_REPEAT_MEAN; timing test: readings averaged */
+	/* constant (register) test: the register read over the rig (pos[N].register) or typed by
+	 * the operator; the register's resolution (kWh, an expression over the nameplate, per
+	 * meter); the largest share of the limit one register step may be (resolution_ratio);
+	 * limit_by_class: the limit is the class MPE at the test's load instead of limit_pct */
+	int register_typed;
+	struct metro_expr *resolution_kwh;
+	struct metro_dec resolution_ratio;
+	int limit_by_class;
+	/* timing test (daily timing error of meters with a clock, nameplate `clock`): the limit
+	 * on the mean (s/d) and the gate time of one reading (s) */
+	struct metro_dec limit_s_per_day, gate_seconds;
 };
 
 struct metro_procedure {

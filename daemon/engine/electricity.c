@@ -514,7 +514,8 @@ int eng_constant_test(struct metro_engine *e, const struct metro_proc_item *it)
 		rc = eng_stim(e, it->energy_kwh, &min_kwh);
 	if (rc)
 		return rc;
-	struct metro_dec limit[MAX_POS], res[MAX_POS], r0[MAX_POS], r1[MAX_POS];
+	struct metro_dec limit[MAX_POS] = {0}, res[MAX_POS] = {0}, r0[MAX_POS] = {0},
+			 r1[MAX_POS] = {0};
 	int skip[MAX_POS] = {0};
 	register_plan(e, it, ps, n, cur, min_kwh, limit, res, skip, &target);
 	/* Standing start and stop: the reference, the pulse counters and the registers are read

@@ -61,6 +61,16 @@ check "position 10 (clock +0.8 s/d) fails the timing test" "$(verdict 10)" "('fa
 check "position 10's mean is about +0.8 s/d" "$(ev 10 timing "abs(x['mean_s_per_day'] - 0.8) <= 0.06")" "True"
 check "meters differ (seeded clock spread)" "$(v "len(set(p['values']['mean_s_per_day'] for p in d['points'] if p['item']=='timing')) > 1")" "True"
 check "position 11 (no clock) passes without a timing point" "$(verdict 11), $(v "[p for p in d['points'] if p['position']==11 and p['item']=='timing']")" "('pass', []), []"
+# The in-service procedure on the same bench: in-service limits, no AC voltage test, the register
+# and timing tests with the same bad meters failing them.
+head -n 7 config/batches/electricity-initial.yaml | sed 's/^procedure: .*/procedure: jjg596-electricity-in-service/' >"$TMP/batch2.yaml"
+grep -E 'position: (1|9|10|11),' config/batches/electricity-initial.yaml |
+	sed '/position: 11,/s/clock: "yes"/clock: "no"/' >>"$TMP/batch2.yaml"
+timeout 300 "$B/metroctl" -e "$CTL" --json start "$TMP/batch2.yaml" --wait --auto-answer pass 2>"$TMP/start2.err" | tail -n 1 >"$TMP/run2.json"
+w() { json "$1" <"$TMP/run2.json"; }
+check "in-service batch runs to its end" "$(w "d['result']")" "done"
+check "in-service: the items run (no AC voltage test)" "$(w "sorted(set(p['item'] for p in d['points'] if p['position']==1))")" "['0.1ib-1.0', 'constant', 'creep', 'ib-0.5L', 'ib-1.0', 'imax-1.0', 'start', 'timing', 'visual']"
+check "in-service: verdicts (register +2 %, clock +0.8 s/d fail; no clock passes)" "$(w "[(x['position'], x['verdict'], x['failed_items']) for x in sorted(d['verdicts'], key=lambda x: x['position'])]")" "[(1, 'pass', []), (9, 'fail', ['constant']), (10, 'fail', ['timing']), (11, 'pass', [])]"
 safe=$("$B/metroctl" --json probe --driver modbus-rtu --device "$TMP/elec.pty" --baud 115200 --profile config/profiles/electricity-bench.yaml --positions 6 source.on 2>&1)
 check "source off after the run" "$(echo "$safe" | json "d['source.on']")" "0.0"
 finish

@@ -45,6 +45,7 @@ check "creeping meter: more pulses than allowed" "$(ev 4 creep "x['pulses'] > x[
 check "start evidence: 0.02 A at Un, one pulse required and counted" "$(ev 1 start "x['applied_current_a'], x['applied_voltage_v'], x['required_pulses'], x['pulses'] >= 1")" "(0.02, 220, 1, True)"
 check "constant test passes" "$(v "[p['verdict'] for p in d['points'] if p['position']==1 and p['item']=='constant'][0]")" "pass"
 check "0.8C points run: Ib in the upper zone (1.0 %), 0.1 Ib in the lower (1.5 %)" "$(ev 1 ib-0.8C "x['pf'], x['judgement']['mpe']"), $(ev 1 0.1ib-0.8C "x['pf'], x['judgement']['mpe']")" "('0.8C', 1), ('0.8C', 1.5)"
+check "0.8C reaches the meter as a capacitive load: position 11 reads its 0.8C error" "$(ev 11 ib-0.8C "round(x['mean'], 1)"), $(ev 11 ib-1.0 "round(x['mean'], 1)"), $(ev 11 ib-0.5L "round(x['mean'], 1)")" "0.6, 0.2, 0.2"
 check "the AC voltage test is recorded for every meter" "$(v "sorted(p['position'] for p in d['points'] if p['item']=='ac-voltage')")" "[1, 2, 3, 4, 5, 6, 7, 9, 10, 11]"
 # The register test: start and stop readings of the register against the standard's energy,
 # limit by class, an energy run long enough for the register's resolution.

@@ -479,9 +479,8 @@ int metro_engine_check_readings(const int *positions, size_t n, json_t *ans, cha
 		}
 		if (metro_engine_reading(v, &d)) {
 			snprintf(err, errlen,
-				 "answer: position %s: not a meter reading (a decimal number of "
-				 "m3, "
-				 "0 to 1e9, e.g. \"123.4567\")",
+				 "answer: position %s: not a meter reading (a decimal number in "
+				 "the prompt's unit, m3 or kWh, 0 to 1e9, e.g. \"123.4567\")",
 				 key);
 			return METRO_E_INVAL;
 		}

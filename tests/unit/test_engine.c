@@ -583,10 +583,10 @@ static void test_readings(void **state)
 		{"{\"+3\": \"1\"}", "answer: '+3' is not a position this prompt asks about"},
 		{"{\" 10\": \"1\"}", "answer: ' 10' is not a position this prompt asks about"},
 		{"{\"3\": \"-1\"}",
-		 "answer: position 3: not a meter reading (a decimal number of m3, "
-		 "0 to 1e9, e.g. \"123.4567\")"},
-		{"{\"10\": null}", "answer: position 10: not a meter reading (a decimal number of "
-				   "m3, 0 to 1e9, e.g. \"123.4567\")"},
+		 "answer: position 3: not a meter reading (a decimal number in the prompt's "
+		 "unit, m3 or kWh, 0 to 1e9, e.g. \"123.4567\")"},
+		{"{\"10\": null}", "answer: position 10: not a meter reading (a decimal number in "
+				   "the prompt's unit, m3 or kWh, 0 to 1e9, e.g. \"123.4567\")"},
 	};
 	for (size_t i = 0; i < METRO_ARRAY_SIZE(ans); i++) {
 		json_error_t je;
@@ -879,9 +879,8 @@ static void test_commands(void **state)
 	h.e->prompt_readings = 1;
 	json_object_set_new(in, "answer", json_pack("{ss}", "3", "pass"));
 	assert_int_equal(metro_engine_command(h.e, "input", in, err, sizeof err), METRO_E_INVAL);
-	assert_string_equal(err,
-			    "answer: position 3: not a meter reading (a decimal number of m3, 0 "
-			    "to 1e9, e.g. \"123.4567\")");
+	assert_string_equal(err, "answer: position 3: not a meter reading (a decimal number in the "
+				 "prompt's unit, m3 or kWh, 0 to 1e9, e.g. \"123.4567\")");
 	assert_null(h.e->answer);
 	json_object_set_new(in, "answer", json_pack("{ss}", "3", "12.5"));
 	assert_int_equal(metro_engine_command(h.e, "input", in, err, sizeof err), 0);

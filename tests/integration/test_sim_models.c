@@ -415,6 +415,20 @@ static void test_cli_errors(void **state)
 	expect_exit2(bad, "bad-meters.yaml:9:39: meters[0].curve[1]: flow 0.2 is not above");
 	expect_exit2(bad, "bad-meters.yaml:10:5: meters[1].position: 30, but the rig has 10");
 	expect_exit2(bad, "bad-meters.yaml:11:19: unknown key 'meters[2].constnt'");
+	const char *elec[] = {
+		"--rig",       "electricity-bench", "--modbus-tcp",
+		"127.0.0.1:0", "--meters",	    "tests/data/sim/bad-elec-meters.yaml",
+		NULL};
+	expect_exit2(elec, "bad-elec-meters.yaml:3:28: default.register_resolution_kwh: 0 is out "
+			   "of range [1e-06, 100]");
+	expect_exit2(elec, "bad-elec-meters.yaml:5:26: meters[0].clock: expected true or false, "
+			   "found 'maybe'");
+	expect_exit2(elec, "bad-elec-meters.yaml:6:42: meters[1].clock_error_s_per_day: 20000 is "
+			   "out of range [-10000, 10000]");
+	expect_exit2(elec, "bad-elec-meters.yaml:7:39: meters[2].register_error_pct: -101 is out "
+			   "of range [-100, 100]");
+	expect_exit2(elec, "bad-elec-meters.yaml:7:69: meters[2].clock_spread_s_per_day: 101 is "
+			   "out of range [0, 100]");
 	const char *mismatch[] = {"--rig", "flow-bench", "--serial-line", NULL};
 	expect_exit2(mismatch, "is a Modbus profile: serve it with --modbus-tcp or --modbus-rtu");
 	const char *mismatch2[] = {"--rig", "bell-prover", "--modbus-rtu", NULL};

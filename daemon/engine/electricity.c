@@ -1,5 +1,5 @@
 /* electricity.c — electricity meters on a bench (JJG 596): load points, start and creep,
- * the constant test. */
+ * the constant (register) test, the daily timing error. */
 #include "engine.h"
 #include "engine_int.h"
 
@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "elecreg.h"
 #include "error.h"
 #include "log.h"
 #include "metrology.h"
@@ -367,68 +368,297 @@ int eng_start_or_creep(struct metro_engine *e, const struct metro_proc_item *it)
 	return METRO_OK;
 }
 
-int eng_constant_test(struct metro_engine *e, const struct metro_proc_item *it)
+/* ---- the constant (register) test -------------------------------------------------------- */
+
+/* The register test's limit for position p: the procedure's limit_pct, or (limit_pct: class)
+ * the MPE of the meter's class at the test's load, from the table of the load points. */
+static int register_limit(struct metro_engine *e, const struct pos *p,
+			  const struct metro_proc_item *it, struct metro_dec cur,
+			  struct metro_dec *limit)
 {
-	struct pos *ps[MAX_POS];
-	size_t n = eng_active(e, ps);
-	if (!n)
+	if (!it->limit_by_class) {
+		*limit = it->limit_pct;
 		return METRO_OK;
-	struct metro_dec cur = {0, 0}, volt = {0, 0}, kwh = {0, 0};
-	int rc = eng_stim(e, it->current, &cur);
-	if (!rc)
-		rc = it->voltage ? eng_stim(e, it->voltage, &volt)
-				 : (volt = metro_batch_value(e->b, ps[0]->m, "un"), METRO_OK);
-	if (!rc)
-		rc = eng_stim(e, it->energy_kwh, &kwh);
-	/* Standing start and stop: the reference and the meters are read with no current, so
-	 * that reading 24 positions over a slow line cannot skew them against each other. */
-	if (!rc)
-		rc = source(e, eng_dd(volt), 0, phase_of(it->pf), 1);
+	}
+	struct metro_mx_elec_meter mm;
+	enum metro_mx_phases ph;
+	enum metro_mx_pf pf;
+	if (elec_meter(e, p, &mm, &ph) || metro_mx_parse_pf(it->pf, &pf))
+		return METRO_E_INVAL;
+	struct metro_mx_current c = {metro_dec_div(cur, mm.rated_a),
+				     mm.conn == METRO_MX_CT ? METRO_MX_IN : METRO_MX_IB};
+	struct metro_mx_limits lim = eng_limits_of(e);
+	struct metro_mx_elec_point pt;
+	if (metro_mx_elec_mpe(&mm, &c, pf, &lim, &pt))
+		return METRO_E_INVAL;
+	*limit = pt.mpe.mpe;
+	return METRO_OK;
+}
+
+/* The register readings (kWh) of the positions not yet skipped: read over the rig
+ * (pos[N].register) or typed by the operator at a prompt.  A position without a reading is put
+ * in error and skipped.  by: who typed them ("" when read over the rig). */
+static int register_read(struct metro_engine *e, const struct metro_proc_item *it, struct pos **ps,
+			 size_t n, const char *phase, struct metro_dec *out, int *skip,
+			 char by[100])
+{
+	if (!it->register_typed) {
+		double v[MAX_POS] = {0};
+		int rc = eng_rd_pos(e, "register", ps, n, v);
+		for (size_t i = 0; !rc && i < n; i++)
+			out[i] = eng_rounded(v[i], 6); /* far below any register's step */
+		return rc;
+	}
+	struct pos *ask[MAX_POS];
+	size_t idx[MAX_POS], na = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!skip[i]) {
+			idx[na] = i;
+			ask[na++] = ps[i];
+		}
+	if (!na)
+		return METRO_OK;
+	char q[240];
+	snprintf(q, sizeof q,
+		 "%s: type the %s register reading of each meter (kWh, every digit the display "
+		 "shows)",
+		 it->title ? it->title : it->id, phase);
+	int rc = eng_ask(e, it, ask, na, 1, q,
+			 json_pack("{sssssss[s]}", "kind", "readings", "phase", phase, "unit",
+				   "kWh", "answers", "reading"));
+	if (rc && rc != NO_ANSWER)
+		return rc;
+	for (size_t k = 0; k < na; k++) {
+		char key[16];
+		snprintf(key, sizeof key, "%d", ask[k]->m->position);
+		json_t *v = rc == NO_ANSWER ? NULL : json_object_get(e->answer, key);
+		if (!v || metro_engine_reading(v, &out[idx[k]])) {
+			eng_pos_error(e, ask[k], it, "no %s register reading typed%s", phase,
+				      rc == NO_ANSWER ? " within the prompt timeout" : "");
+			skip[idx[k]] = 1;
+		}
+	}
+	if (rc != NO_ANSWER)
+		metro_strlcpy(by, e->answer_operator, 100);
+	return METRO_OK;
+}
+
+/* Run the source at the test load until the reference meter has counted target_wh. */
+static int register_run(struct metro_engine *e, const struct metro_proc_item *it, double volt,
+			double cur, double target_wh, double e0)
+{
+	int rc = source(e, volt, cur, phase_of(it->pf), eng_dd(it->settle_seconds));
 	if (rc)
 		return rc;
-	double e0 = 0, e1 = 0, p0[MAX_POS] = {0}, p1[MAX_POS] = {0};
-	if ((rc = eng_rd(e, "ref.energy", &e0)) ||
-	    (rc = eng_rd_pos(e, "meter_pulses", ps, n, p0)) ||
-	    (rc = source(e, eng_dd(volt), eng_dd(cur), phase_of(it->pf),
-			 eng_dd(it->settle_seconds))))
-		return rc;
-	double target = eng_dd(kwh) * 1000, waited = 0, e_now = e0;
-	double power = eng_dd(volt) * eng_dd(cur) * cos(phase_of(it->pf) * M_PI / 180);
-	double limit = 3 * target / fmax(power, 1e-6) * 3600 + 30;
+	double waited = 0, e_now = e0;
+	double power = volt * cur * cos(phase_of(it->pf) * M_PI / 180);
+	double limit = 3 * target_wh / fmax(power, 1e-6) * 3600 + 30;
 	uint64_t t0 = metro_now_ns();
-	while (e_now - e0 < target) {
+	while (e_now - e0 < target_wh) {
 		if (waited > limit)
 			return eng_fault(e, "%s: %.6g Wh of %.6g Wh in %.0f s", it->id, e_now - e0,
-					 target, waited);
+					 target_wh, waited);
 		if (eng_wait_real(e, e->io.poll_s))
 			return METRO_E_STATE;
 		waited = eng_rig_seconds(e, t0);
 		if ((rc = eng_rd(e, "ref.energy", &e_now)))
 			return rc;
 	}
-	if ((rc = source(e, eng_dd(volt), 0, phase_of(it->pf), 1)) ||
-	    (rc = eng_rd_pos(e, "meter_pulses", ps, n, p1)) || (rc = eng_rd(e, "ref.energy", &e1)))
-		return rc;
-	struct metro_dec ref_wh =
-		metro_dec_sub(metro_dec_from_double(e1), metro_dec_from_double(e0));
+	return METRO_OK;
+}
+
+/* The energy each position needs (its register's step small against its limit) and the
+ * largest of them, which the run gives every position; a position whose numbers cannot be
+ * computed is put in error and skipped. */
+static void register_plan(struct metro_engine *e, const struct metro_proc_item *it, struct pos **ps,
+			  size_t n, struct metro_dec cur, struct metro_dec min_kwh,
+			  struct metro_dec *limit, struct metro_dec *res, int *skip,
+			  struct metro_dec *target_kwh)
+{
+	*target_kwh = min_kwh;
 	for (size_t i = 0; i < n; i++) {
-		struct metro_dec c = metro_batch_value(e->b, ps[i]->m, "meter_constant");
-		struct metro_dec pulses = metro_dec_from_double(p1[i] - p0[i]);
-		/* indicated energy in Wh = pulses / C[imp/kWh] × 1000 */
-		struct metro_dec ind =
-			metro_dec_div(metro_dec_mul(pulses, metro_dec_e(1000, 0)), c);
+		char err[200];
+		struct metro_dec need;
+		if (register_limit(e, ps[i], it, cur, &limit[i])) {
+			eng_pos_error(e, ps[i], it, "no limit for this meter's class at this load");
+			skip[i] = 1;
+		} else if (metro_expr_eval(it->resolution_kwh, ps[i]->m->values, &res[i], err,
+					   sizeof err)) {
+			eng_pos_error(e, ps[i], it, "resolution_kwh: %s", err);
+			skip[i] = 1;
+		} else if (metro_mx_register_energy(res[i], limit[i], it->resolution_ratio, min_kwh,
+						    &need)) {
+			eng_pos_error(e, ps[i], it,
+				      "cannot compute the energy for a resolution "
+				      "of %g kWh",
+				      eng_dd(res[i]));
+			skip[i] = 1;
+		} else if (metro_dec_cmp(need, *target_kwh) > 0) {
+			*target_kwh = need;
+		}
+	}
+}
+
+int eng_constant_test(struct metro_engine *e, const struct metro_proc_item *it)
+{
+	struct pos *ps[MAX_POS];
+	size_t n = eng_active(e, ps);
+	if (!n)
+		return METRO_OK;
+	struct metro_dec cur = {0, 0}, volt = {0, 0}, min_kwh = {0, 0}, target;
+	int rc = eng_stim(e, it->current, &cur);
+	if (!rc)
+		rc = it->voltage ? eng_stim(e, it->voltage, &volt)
+				 : (volt = metro_batch_value(e->b, ps[0]->m, "un"), METRO_OK);
+	if (!rc)
+		rc = eng_stim(e, it->energy_kwh, &min_kwh);
+	if (rc)
+		return rc;
+	struct metro_dec limit[MAX_POS] = {0}, res[MAX_POS] = {0}, r0[MAX_POS] = {0},
+			 r1[MAX_POS] = {0};
+	int skip[MAX_POS] = {0};
+	register_plan(e, it, ps, n, cur, min_kwh, limit, res, skip, &target);
+	/* Standing start and stop: the reference, the pulse counters and the registers are read
+	 * with no current, so that reading 24 positions (or typing them) cannot skew them. */
+	double e0 = 0, e1 = 0, p0[MAX_POS] = {0}, p1[MAX_POS] = {0};
+	char by0[100] = "", by1[100] = "";
+	if ((rc = source(e, eng_dd(volt), 0, phase_of(it->pf), 1)) ||
+	    (rc = eng_rd(e, "ref.energy", &e0)) ||
+	    (rc = eng_rd_pos(e, "meter_pulses", ps, n, p0)) ||
+	    (rc = register_read(e, it, ps, n, "start", r0, skip, by0)) ||
+	    (rc = register_run(e, it, eng_dd(volt), eng_dd(cur), eng_dd(target) * 1000, e0)) ||
+	    (rc = source(e, eng_dd(volt), 0, phase_of(it->pf), 1)) ||
+	    (rc = eng_rd(e, "ref.energy", &e1)) ||
+	    (rc = eng_rd_pos(e, "meter_pulses", ps, n, p1)) ||
+	    (rc = register_read(e, it, ps, n, "stop", r1, skip, by1)))
+		return rc;
+	/* the reference energy in kWh, exact to 1 mWh */
+	struct metro_dec ref_kwh = metro_dec_div(
+		metro_dec_sub(eng_rounded(e1, 3), eng_rounded(e0, 3)), metro_dec_e(1000, 0));
+	for (size_t i = 0; i < n; i++) {
+		if (skip[i] || !ps[i]->active)
+			continue;
 		struct metro_dec err;
-		json_t *vals =
-			json_pack("{sosososo}", "pulses", metro_dec_json(pulses), "meter_constant",
-				  metro_dec_json(c), "indicated_wh", metro_dec_json(ind),
-				  "reference_wh", metro_dec_json(ref_wh));
-		if (metro_mx_volume_error(ind, ref_wh, &err)) {
-			json_decref(vals);
-			eng_pos_error(e, ps[i], it, "no reference energy");
+		if (metro_mx_register_error(r0[i], r1[i], ref_kwh, &err)) {
+			eng_pos_error(e, ps[i], it,
+				      "register readings refused (start %g, stop %g kWh, reference "
+				      "%g kWh)",
+				      eng_dd(r0[i]), eng_dd(r1[i]), eng_dd(ref_kwh));
 			continue;
 		}
 		struct metro_mx_judgement j;
-		metro_mx_judge(err, it->limit_pct, METRO_MX_RULE_FULL, metro_dec_e(0, 0), &j);
+		if (metro_mx_judge(err, limit[i], METRO_MX_RULE_FULL, metro_dec_e(0, 0), &j)) {
+			eng_pos_error(e, ps[i], it, "cannot judge the register error");
+			continue;
+		}
+		json_t *vals = json_pack(
+			"{sosososososososssosososfsssf}", "start_kwh", metro_dec_json(r0[i]),
+			"stop_kwh", metro_dec_json(r1[i]), "register_kwh",
+			metro_dec_json(metro_dec_sub(r1[i], r0[i])), "reference_kwh",
+			metro_dec_json(ref_kwh), "resolution_kwh", metro_dec_json(res[i]),
+			"resolution_ratio", metro_dec_json(it->resolution_ratio), "energy_kwh",
+			metro_dec_json(target), "limit_source",
+			it->limit_by_class ? "class" : "procedure", "limit_pct",
+			metro_dec_json(limit[i]), "voltage_v", metro_dec_json(volt), "current_a",
+			metro_dec_json(cur), "meter_pulses", p1[i] - p0[i], "pf", it->pf,
+			"standard_wh_read", e1 - e0);
+		json_object_set_new(vals, "readings",
+				    json_string(it->register_typed ? "operator" : "rig"));
+		if (it->register_typed) {
+			json_object_set_new(vals, "start_typed_by", json_string(by0));
+			json_object_set_new(vals, "stop_typed_by", json_string(by1));
+		}
+		eng_point_doc(e, ps[i], it, vals, &j, 1,
+			      j.verdict == METRO_MX_PASS ? METRO_VERDICT_PASS : METRO_VERDICT_FAIL);
+	}
+	return METRO_OK;
+}
+
+/* ---- the daily timing error (meters with a clock) ------------------------------------------ */
+
+/* One reading of the clock calculators of ps[0..n): arm them with the gate time and wait for
+ * every result; out[i] = the daily error (s/d), status[i] = the calculator's final status. */
+static int clock_reading(struct metro_engine *e, struct pos **ps, size_t n, double gate,
+			 double *out, double *status)
+{
+	int rc;
+	for (size_t i = 0; i < n; i++)
+		if ((rc = eng_wr_pos(e, "clock_gate", ps[i], gate)) ||
+		    (rc = eng_wr_pos(e, "clock_start", ps[i], 0)) ||
+		    (rc = eng_wr_pos(e, "clock_start", ps[i], 1)))
+			return rc;
+	double limit = 3 * gate + 20;
+	uint64_t t0 = metro_now_ns();
+	for (;;) {
+		if (eng_wait_real(e, e->io.poll_s))
+			return METRO_E_STATE;
+		double waited = eng_rig_seconds(e, t0);
+		if ((rc = eng_rd_pos(e, "clock_status", ps, n, status)))
+			return rc;
+		size_t done = 0;
+		for (size_t i = 0; i < n; i++)
+			done += status[i] == 2 || status[i] == 3;
+		if (done == n || waited > limit)
+			break;
+	}
+	if ((rc = eng_rd_pos(e, "clock_error", ps, n, out)))
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		eng_wr_pos(e, "clock_start", ps[i], 0);
+	return METRO_OK;
+}
+
+int eng_timing_test(struct metro_engine *e, const struct metro_proc_item *it)
+{
+	struct pos *all[MAX_POS], *ps[MAX_POS];
+	size_t na = eng_active(e, all), n = 0;
+	/* only meters with a clock (nameplate clock: "yes"; the procedure requires the field) */
+	for (size_t i = 0; i < na; i++) {
+		const char *clock = metro_batch_text(e->b, all[i]->m, "clock");
+		if (clock && !strcmp(clock, "yes"))
+			ps[n++] = all[i];
+	}
+	if (!n)
+		return METRO_OK;
+	struct metro_dec volt = metro_batch_value(e->b, ps[0]->m, "un");
+	int rc = it->voltage ? eng_stim(e, it->voltage, &volt) : METRO_OK;
+	if (!rc)
+		rc = source(e, eng_dd(volt), 0, 0, 1);
+	if (rc)
+		return rc;
+	struct metro_dec readings[MAX_POS][METRO_MX_MAX_RUNS];
+	int bad[MAX_POS] = {0};
+	double gate = eng_dd(it->gate_seconds);
+	for (long r = 0; r < it->runs; r++) {
+		double v[MAX_POS] = {0}, st[MAX_POS] = {0};
+		if ((rc = clock_reading(e, ps, n, gate, v, st)))
+			return rc;
+		for (size_t i = 0; i < n; i++) {
+			if (!bad[i] && st[i] != 2) {
+				eng_pos_error(e, ps[i], it,
+					      "clock calculator gave no result (status %.0f)",
+					      st[i]);
+				bad[i] = 1;
+			}
+			readings[i][r] = eng_rounded(v[i], 4);
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (bad[i])
+			continue;
+		struct metro_dec mean;
+		struct metro_mx_judgement j;
+		if (metro_mx_timing_judge(readings[i], (size_t)it->runs, it->limit_s_per_day, &mean,
+					  &j)) {
+			eng_pos_error(e, ps[i], it, "cannot judge the timing error");
+			continue;
+		}
+		json_t *vals = json_pack("{sosososossso}", "readings",
+					 eng_runs_json(readings[i], (size_t)it->runs), "gate_s",
+					 metro_dec_json(it->gate_seconds), "mean_s_per_day",
+					 metro_dec_json(mean), "limit_s_per_day",
+					 metro_dec_json(it->limit_s_per_day), "unit", "s/d",
+					 "applied_voltage_v", metro_dec_json(volt));
 		eng_point_doc(e, ps[i], it, vals, &j, 1,
 			      j.verdict == METRO_MX_PASS ? METRO_VERDICT_PASS : METRO_VERDICT_FAIL);
 	}

@@ -38,6 +38,9 @@ static int run_item(struct metro_engine *e, const struct metro_proc_item *it)
 		case METRO_ITEM_MEASUREMENT:
 			rc = eng_measurement(e, it);
 			break;
+		case METRO_ITEM_TIMING_TEST:
+			rc = eng_timing_test(e, it);
+			break;
 		default:
 			rc = eng_constant_test(e, it);
 			break;
@@ -495,9 +498,8 @@ int metro_engine_check_readings(const int *positions, size_t n, json_t *ans, cha
 		}
 		if (metro_engine_reading(v, &d)) {
 			snprintf(err, errlen,
-				 "answer: position %s: not a meter reading (a decimal number of "
-				 "m3, "
-				 "0 to 1e9, e.g. \"123.4567\")",
+				 "answer: position %s: not a meter reading (a decimal number in "
+				 "the prompt's unit, m3 or kWh, 0 to 1e9, e.g. \"123.4567\")",
 				 key);
 			return METRO_E_INVAL;
 		}

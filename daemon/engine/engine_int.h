@@ -118,6 +118,8 @@ int eng_has_channel(struct metro_engine *e, const char *name);
 /* Whether item it applies to position p (its `only:` guard over a text nameplate field). */
 int eng_item_applies(const struct metro_engine *e, const struct pos *p,
 		     const struct metro_proc_item *it);
+/* The daily timing error of meters with a clock (electricity.c). */
+int eng_timing_test(struct metro_engine *e, const struct metro_proc_item *it);
 
 /* The plausibility gate (plausible.c).  The reference volume of a flow point against the
  * integral of the measured flow over a collection that lasted between seconds_min and

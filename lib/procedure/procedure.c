@@ -17,7 +17,7 @@ static const char *const verifications[] = {"initial",	       "subsequent",	    
 static const char *const limit_sets[] = {"verification", "in-service"};
 static const char *const item_kinds[] = {"judgement",	  "flow-point",	  "load-point",
 					 "start-test",	  "creep-test",	  "constant-test",
-					 "position-check", "measurement"};
+					 "position-check", "measurement",  "timing-test"};
 static const char *const formulas[] = {"none", "volumetric",   "gravimetric",
 				       "bell", "master-meter", "pulse"};
 static const char *const repeats[] = {"single", "water-retest", "electricity-mean"};
@@ -408,10 +408,12 @@ static const char *const kind_keys[][14] = {
 	[METRO_ITEM_START_TEST] = {"voltage"},
 	[METRO_ITEM_CREEP_TEST] = {"allowed_pulses"},
 	[METRO_ITEM_CONSTANT_TEST] = {"current", "voltage", "pf", "energy_kwh", "limit_pct",
-				      "settle_seconds"},
+				      "settle_seconds", "register", "resolution_kwh",
+				      "resolution_ratio"},
 	[METRO_ITEM_POSITION_CHECK] = {"flow", "volume_l", "tolerance_pct"},
 	[METRO_ITEM_MEASUREMENT] = {"prompt", "unit", "channel", "readings", "count", "interval_s",
 				    "limits", "flow", "settle_seconds"},
+	[METRO_ITEM_TIMING_TEST] = {"voltage", "runs", "gate_seconds", "limit_s_per_day"},
 };
 
 static int key_allowed(enum metro_item_kind k, const char *key)
@@ -522,6 +524,50 @@ static void flow_point_keys(struct loader *L, yaml_node_t *n, const char *where,
 	}
 }
 
+/* The register keys of a constant test: how the register is read (register: rig | operator),
+ * its resolution (an expression, kWh) and the largest share of the limit one step may be. */
+static void register_keys(struct loader *L, yaml_node_t *n, const char *where,
+			  struct metro_proc_item *it)
+{
+	yaml_node_t *v;
+	if ((v = get(L, n, "register"))) {
+		static const char *const r[] = {"rig", "operator"};
+		int k;
+		if (!metro_y_enum(L->f, v, metro_ykey(where, "register").s, r, 2, &k))
+			it->register_typed = k == 1;
+	}
+	if (!(v = get(L, n, "resolution_kwh")))
+		metro_y_error(L->f, n, "%s: missing required key 'resolution_kwh'", where);
+	expression(L, v, metro_ykey(where, "resolution_kwh").s, &it->resolution_kwh);
+	if (!(v = get(L, n, "resolution_ratio")))
+		metro_y_error(L->f, n, "%s: missing required key 'resolution_ratio'", where);
+	else
+		constant(L, v, metro_ykey(where, "resolution_ratio").s, "0.001", "1",
+			 &it->resolution_ratio);
+}
+
+/* The keys of a timing test (daily timing error): readings, gate time, limit, voltage. */
+static void timing_keys(struct loader *L, yaml_node_t *n, const char *where,
+			struct metro_proc_item *it)
+{
+	yaml_node_t *v;
+	if ((v = get(L, n, "voltage")))
+		expression(L, v, metro_ykey(where, "voltage").s, &it->voltage);
+	if (!(v = get(L, n, "runs")))
+		metro_y_error(L->f, n, "%s: missing required key 'runs'", where);
+	else
+		metro_y_long(L->f, v, metro_ykey(where, "runs").s, 1, 10, &it->runs);
+	if (!(v = get(L, n, "gate_seconds")))
+		metro_y_error(L->f, n, "%s: missing required key 'gate_seconds'", where);
+	else
+		number(L, v, metro_ykey(where, "gate_seconds").s, "1", "86400", &it->gate_seconds);
+	if (!(v = get(L, n, "limit_s_per_day")))
+		metro_y_error(L->f, n, "%s: missing required key 'limit_s_per_day'", where);
+	else
+		number(L, v, metro_ykey(where, "limit_s_per_day").s, "0.001", "100",
+		       &it->limit_s_per_day);
+}
+
 /* The keys of a load point or a constant test (electricity): current, voltage, power factor,
  * times, and for the constant test the energy and its limit. */
 static void load_point_keys(struct loader *L, yaml_node_t *n, const char *where,
@@ -551,9 +597,14 @@ static void load_point_keys(struct loader *L, yaml_node_t *n, const char *where,
 		expression(L, v, metro_ykey(where, "energy_kwh").s, &it->energy_kwh);
 		if (!(v = get(L, n, "limit_pct")))
 			metro_y_error(L->f, n, "%s: missing required key 'limit_pct'", where);
+		else if (v->type == YAML_SCALAR_NODE &&
+			 v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+			 !strcmp((const char *)v->data.scalar.value, "class"))
+			it->limit_by_class = 1;
 		else
 			number(L, v, metro_ykey(where, "limit_pct").s, "0.001", "100",
 			       &it->limit_pct);
+		register_keys(L, n, where, it);
 	}
 }
 
@@ -842,6 +893,9 @@ static void item(struct loader *L, yaml_node_t *n, int i, struct metro_proc_item
 	case METRO_ITEM_MEASUREMENT:
 		measurement_keys(L, n, where, it);
 		break;
+	case METRO_ITEM_TIMING_TEST:
+		timing_keys(L, n, where, it);
+		break;
 	}
 	if ((v = get(L, n, "only")))
 		only_key(L, v, metro_ykey(where, "only").s, it);
@@ -967,6 +1021,31 @@ static const struct section {
 	[SEC_CERTIFICATE] = {.key = "certificate", .required = 0, .validate = certificate},
 };
 
+/* A timing test is for meters with a clock: the procedure's nameplate must then have the
+ * field `clock` with the words "yes" and "no" (a batch says which meters have one; the item
+ * is not run for a meter with clock "no"). */
+static void clock_field(struct loader *L, yaml_node_t *np)
+{
+	struct metro_procedure *p = L->p;
+	const struct metro_proc_item *timing = NULL;
+	for (size_t i = 0; i < p->nitems && !timing; i++)
+		if (p->items[i].kind == METRO_ITEM_TIMING_TEST)
+			timing = &p->items[i];
+	if (!timing || !np)
+		return;
+	const struct metro_proc_field *f = metro_procedure_field(p, "clock");
+	int yes = 0, no = 0;
+	for (size_t i = 0; f && f->is_text && i < f->nvalues; i++) {
+		yes |= !strcmp(f->values[i], "yes");
+		no |= !strcmp(f->values[i], "no");
+	}
+	if (!f || !f->is_text || !yes || !no || f->nvalues != 2)
+		metro_y_error(L->f, np,
+			      "nameplate: the timing test (%s, line %u) needs the field "
+			      "clock: {values: [\"yes\", \"no\"]} (whether each meter has a clock)",
+			      timing->id ? timing->id : "?", timing->line);
+}
+
 /* What no one section can check: the nameplate fields the meter's regulation needs, and the
  * uncertainty ratio every procedure must state.  v is the sections' nodes. */
 static void check_whole(struct loader *L, yaml_node_t *const *v)
@@ -994,6 +1073,7 @@ static void check_whole(struct loader *L, yaml_node_t *const *v)
 					      "nameplate: a %s procedure needs the field '%s'",
 					      p->meter, need[i]);
 	}
+	clock_field(L, np);
 	if (!metro_dec_valid(metro_procedure_param(p, "uncertainty_ratio", metro_dec_invalid())) &&
 	    v[SEC_PROCEDURE] &&
 	    !(params && params->type == YAML_MAPPING_NODE && get(L, params, "uncertainty_ratio")))
@@ -1096,6 +1176,7 @@ void metro_procedure_destroy(struct metro_procedure **pp)
 		for (size_t j = 0; j < it->nonly; j++)
 			free(it->only_values[j]);
 		free(it->only_values);
+		metro_expr_destroy(&it->resolution_kwh);
 	}
 	free(p->items);
 	free(p->names);

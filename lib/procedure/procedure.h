@@ -34,6 +34,7 @@ enum metro_item_kind {
 	 * against what each meter's own display shows (daemon/engine/commission.c). */
 	METRO_ITEM_POSITION_CHECK,
 	METRO_ITEM_MEASUREMENT, /* a quantity read or typed per position, judged against limits */
+	METRO_ITEM_TIMING_TEST,
 };
 
 /* A measurement item takes at most this many readings (`count`), combined by their mean. */
@@ -112,7 +113,7 @@ struct metro_proc_item {
 	long allowed_pulses;
 	enum metro_formula formula;
 	enum metro_repeat repeat;
-	long runs; /* METRO_REPEAT_MEAN */
+	long runs; /* METRO_REPEAT_MEAN; timing test: readings averaged */
 	/* position check: how far a position's reading may be from its meter's display, % of
 	 * the display's volume (plus two of the meter's scale intervals) */
 	struct metro_dec tolerance_pct;
@@ -130,6 +131,17 @@ struct metro_proc_item {
 	char *only_field;
 	char **only_values;
 	size_t nonly;
+	/* constant (register) test: the register read over the rig (pos[N].register) or typed by
+	 * the operator; the register's resolution (kWh, an expression over the nameplate, per
+	 * meter); the largest share of the limit one register step may be (resolution_ratio);
+	 * limit_by_class: the limit is the class MPE at the test's load instead of limit_pct */
+	int register_typed;
+	struct metro_expr *resolution_kwh;
+	struct metro_dec resolution_ratio;
+	int limit_by_class;
+	/* timing test (daily timing error of meters with a clock, nameplate `clock`): the limit
+	 * on the mean (s/d) and the gate time of one reading (s) */
+	struct metro_dec limit_s_per_day, gate_seconds;
 };
 
 struct metro_procedure {

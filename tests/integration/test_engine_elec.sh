@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # The electricity procedure end to end over Modbus RTU on a pty: start and creep tests, eight
-# load points with the error calculators and the 80-120 % repeat band, the constant test.
+# load points with the error calculators and the 80-120 % repeat band (0.8C points included),
+# the register (constant) test, the daily timing error of meters with a clock.
 set -u
 . tests/lib/rigs.sh
 SCALE=120
-start_sim elec --rig electricity-bench --modbus-rtu --pty-link "$TMP/elec.pty" --positions 8 --meters tests/data/sim/electricity-test-meters.yaml --time-scale $SCALE
+start_sim elec --rig electricity-bench --modbus-rtu --pty-link "$TMP/elec.pty" --positions 11 --meters tests/data/sim/electricity-test-meters.yaml --time-scale $SCALE
 { config_head; cat <<YAML
-  - {id: elec-1, kind: electricity-bench, driver: modbus-rtu, connection: {device: $TMP/elec.pty, baud: 115200}, profile: $PWD/config/profiles/electricity-bench.yaml, positions: 8, standards: [es], sample_hz: 10, simulated: true, time_scale: $SCALE}
+  - {id: elec-1, kind: electricity-bench, driver: modbus-rtu, connection: {device: $TMP/elec.pty, baud: 115200}, profile: $PWD/config/profiles/electricity-bench.yaml, positions: 11, standards: [es], sample_hz: 10, simulated: true, time_scale: $SCALE}
 YAML
 } >"$TMP/metrod.yaml"
 start_metrod "$TMP/metrod.yaml"
 head -n 7 config/batches/electricity-initial.yaml >"$TMP/batch.yaml"
-grep -E 'position: [1-7],' config/batches/electricity-initial.yaml >>"$TMP/batch.yaml"
+grep -E 'position: ([1-7]|9|10|11),' config/batches/electricity-initial.yaml |
+	sed '/position: 11,/s/clock: "yes"/clock: "no"/' >>"$TMP/batch.yaml"
 timeout 300 "$B/metroctl" -e "$CTL" --json start "$TMP/batch.yaml" --wait --auto-answer pass 2>"$TMP/start.err" | tail -n 1 >"$TMP/run.json"
 check "batch runs to its end" "$(json "d['result']" <"$TMP/run.json")" "done"
 v() { json "$1" <"$TMP/run.json"; }
@@ -42,7 +44,34 @@ check "creep watched for its time limit" "$(ev 1 creep "x['watched_min'] >= x['t
 check "creeping meter: more pulses than allowed" "$(ev 4 creep "x['pulses'] > x['allowed_pulses']")" "True"
 check "start evidence: 0.02 A at Un, one pulse required and counted" "$(ev 1 start "x['applied_current_a'], x['applied_voltage_v'], x['required_pulses'], x['pulses'] >= 1")" "(0.02, 220, 1, True)"
 check "constant test passes" "$(v "[p['verdict'] for p in d['points'] if p['position']==1 and p['item']=='constant'][0]")" "pass"
-check "constant test counts at least 1000 pulses (resolution 0.1 %)" "$(v "[float(p['values']['pulses']) >= 1000 for p in d['points'] if p['position']==1 and p['item']=='constant'][0]")" "True"
+check "0.8C points run: Ib in the upper zone (1.0 %), 0.1 Ib in the lower (1.5 %)" "$(ev 1 ib-0.8C "x['pf'], x['judgement']['mpe']"), $(ev 1 0.1ib-0.8C "x['pf'], x['judgement']['mpe']")" "('0.8C', 1), ('0.8C', 1.5)"
+check "0.8C reaches the meter as a capacitive load: position 11 reads its 0.8C error" "$(ev 11 ib-0.8C "round(x['mean'], 1)"), $(ev 11 ib-1.0 "round(x['mean'], 1)"), $(ev 11 ib-0.5L "round(x['mean'], 1)")" "0.6, 0.2, 0.2"
+check "the AC voltage test is recorded for every meter" "$(v "sorted(p['position'] for p in d['points'] if p['item']=='ac-voltage')")" "[1, 2, 3, 4, 5, 6, 7, 9, 10, 11]"
+# The register test: start and stop readings of the register against the standard's energy,
+# limit by class, an energy run long enough for the register's resolution.
+check "register evidence: resolution, the energy for it, the class limit" "$(ev 1 constant "x['resolution_kwh'], x['energy_kwh'], x['limit_pct'], x['limit_source'], x['readings']")" "(0.01, 10, 1, 'class', 'rig')"
+check "register: stop - start is the registered energy, the reference at least the energy run" "$(ev 1 constant "abs(x['stop_kwh'] - x['start_kwh'] - x['register_kwh']) < 1e-9 and x['reference_kwh'] >= 10 and x['stop_kwh'] > x['start_kwh']")" "True"
+check "register error of a +0.2 % meter, within the resolution (0.1 %)" "$(ev 1 constant "abs(x['judgement']['error'] - 0.2) <= 0.12, x['judgement']['mpe'], x['judgement']['rule']")" "(True, 1, 'full-precision')"
+check "register error is (registered - reference) / reference" "$(ev 1 constant "abs((x['register_kwh'] - x['reference_kwh']) / x['reference_kwh'] * 100 - x['judgement']['error']) < 1e-9")" "True"
+check "position 9 (register +2 %) fails the register test" "$(verdict 9)" "('fail', ['constant'])"
+check "position 9's register error is about +2.2 %" "$(ev 9 constant "round(x['judgement']['error'], 0)")" "2.0"
+# The daily timing error: five readings of each meter's clock, the mean within ±0.5 s/d.
+check "timing evidence: five readings, 60 s gates, limit 0.5 s/d" "$(ev 1 timing "len(x['readings']), x['gate_s'], x['limit_s_per_day'], x['unit'], x['judgement']['mpe']")" "(5, 60, 0.5, 's/d', 0.5)"
+check "timing: the judged value is the mean of the readings" "$(ev 1 timing "abs(sum(x['readings'])/5 - x['mean_s_per_day']) < 1e-9 and x['judgement']['error'] == x['mean_s_per_day'] and abs(x['mean_s_per_day']) <= 0.06")" "True"
+check "position 10 (clock +0.8 s/d) fails the timing test" "$(verdict 10)" "('fail', ['timing'])"
+check "position 10's mean is about +0.8 s/d" "$(ev 10 timing "abs(x['mean_s_per_day'] - 0.8) <= 0.06")" "True"
+check "meters differ (seeded clock spread)" "$(v "len(set(p['values']['mean_s_per_day'] for p in d['points'] if p['item']=='timing')) > 1")" "True"
+check "position 11 (no clock) passes without a timing point" "$(verdict 11), $(v "[p for p in d['points'] if p['position']==11 and p['item']=='timing']")" "('pass', []), []"
+# The in-service procedure on the same bench: in-service limits, no AC voltage test, the register
+# and timing tests with the same bad meters failing them.
+head -n 7 config/batches/electricity-initial.yaml | sed 's/^procedure: .*/procedure: jjg596-electricity-in-service/' >"$TMP/batch2.yaml"
+grep -E 'position: (1|9|10|11),' config/batches/electricity-initial.yaml |
+	sed '/position: 11,/s/clock: "yes"/clock: "no"/' >>"$TMP/batch2.yaml"
+timeout 300 "$B/metroctl" -e "$CTL" --json start "$TMP/batch2.yaml" --wait --auto-answer pass 2>"$TMP/start2.err" | tail -n 1 >"$TMP/run2.json"
+w() { json "$1" <"$TMP/run2.json"; }
+check "in-service batch runs to its end" "$(w "d['result']")" "done"
+check "in-service: the items run (no AC voltage test)" "$(w "sorted(set(p['item'] for p in d['points'] if p['position']==1))")" "['0.1ib-1.0', 'constant', 'creep', 'ib-0.5L', 'ib-1.0', 'imax-1.0', 'start', 'timing', 'visual']"
+check "in-service: verdicts (register +2 %, clock +0.8 s/d fail; no clock passes)" "$(w "[(x['position'], x['verdict'], x['failed_items']) for x in sorted(d['verdicts'], key=lambda x: x['position'])]")" "[(1, 'pass', []), (9, 'fail', ['constant']), (10, 'fail', ['timing']), (11, 'pass', [])]"
 safe=$("$B/metroctl" --json probe --driver modbus-rtu --device "$TMP/elec.pty" --baud 115200 --profile config/profiles/electricity-bench.yaml --positions 6 source.on 2>&1)
 check "source off after the run" "$(echo "$safe" | json "d['source.on']")" "0.0"
 finish

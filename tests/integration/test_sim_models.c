@@ -415,6 +415,20 @@ static void test_cli_errors(void **state)
 	expect_exit2(bad, "bad-meters.yaml:9:39: meters[0].curve[1]: flow 0.2 is not above");
 	expect_exit2(bad, "bad-meters.yaml:10:5: meters[1].position: 30, but the rig has 10");
 	expect_exit2(bad, "bad-meters.yaml:11:19: unknown key 'meters[2].constnt'");
+	const char *elec[] = {
+		"--rig",       "electricity-bench", "--modbus-tcp",
+		"127.0.0.1:0", "--meters",	    "tests/data/sim/bad-elec-meters.yaml",
+		NULL};
+	expect_exit2(elec, "bad-elec-meters.yaml:3:28: default.register_resolution_kwh: 0 is out "
+			   "of range [1e-06, 100]");
+	expect_exit2(elec, "bad-elec-meters.yaml:5:26: meters[0].clock: expected true or false, "
+			   "found 'maybe'");
+	expect_exit2(elec, "bad-elec-meters.yaml:6:42: meters[1].clock_error_s_per_day: 20000 is "
+			   "out of range [-10000, 10000]");
+	expect_exit2(elec, "bad-elec-meters.yaml:7:39: meters[2].register_error_pct: -101 is out "
+			   "of range [-100, 100]");
+	expect_exit2(elec, "bad-elec-meters.yaml:7:69: meters[2].clock_spread_s_per_day: 101 is "
+			   "out of range [0, 100]");
 	const char *mismatch[] = {"--rig", "flow-bench", "--serial-line", NULL};
 	expect_exit2(mismatch, "is a Modbus profile: serve it with --modbus-tcp or --modbus-rtu");
 	const char *mismatch2[] = {"--rig", "bell-prover", "--modbus-rtu", NULL};
@@ -771,6 +785,105 @@ static void test_elec_calculators(void **state)
 	assert_true(rd(&r, "ref.energy") > e1);
 	rig_close(&r);
 	assert_int_equal(sim_stop(&sp), 0);
+}
+
+/* Wait until pos[k].<base> reads want. */
+static void wait_pos(struct rig *r, const char *base, int k, double want, double timeout_s)
+{
+	double deadline = now_s() + timeout_s, v = -1;
+	while (now_s() < deadline) {
+		v = rdf(r, base, k);
+		if (v == want)
+			return;
+		msleep(10);
+	}
+	print_error("pos %d: %s %g, waited for %g\n", k, base, v, want);
+	fail();
+}
+
+static int on_step(double v, double step)
+{
+	return fabs(v / step - round(v / step)) < 1e-6;
+}
+
+/* One simulator with the register/clock meters and seed: the registers (first run only,
+ * check_register) and the clock calculators; clk[k] = position k's daily error (s/d). */
+static void register_clock_run(const char *seed, int check_register, double clk[8])
+{
+	struct simproc sp;
+	const char *args[] = {"--rig",
+			      "electricity-bench",
+			      "--modbus-tcp",
+			      "127.0.0.1:0",
+			      "--positions",
+			      "7",
+			      "--meters",
+			      "tests/data/sim/electricity-register-clock-meters.yaml",
+			      "--seed",
+			      seed,
+			      "--time-scale",
+			      "100",
+			      NULL};
+	sim_start(&sp, args);
+	struct rig r;
+	rig_tcp(&r, "electricity-bench", 7, sp.port, 1000);
+	wr(&r, "source.voltage", 230);
+	wr(&r, "source.phase", 0);
+	wr(&r, "source.current", check_register ? 50 : 0);
+	wr(&r, "source.on", 1);
+	wait_until(&r, "ref.voltage", 230 - 1e-6, 230 + 1e-6, 10);
+	if (check_register) {
+		/* the registers count the energy: 2 kWh at 11.5 kW */
+		wait_until(&r, "ref.current", 50 - 1e-6, 50 + 1e-6, 10);
+		double e0 = rd(&r, "ref.energy"), r0[3];
+		for (int k = 1; k <= 2; k++)
+			r0[k] = rdf(&r, "register", k);
+		wait_until(&r, "ref.energy", e0 + 2000, 1e12, 30);
+		wr(&r, "source.current", 0);
+		wait_until(&r, "ref.current", 0, 1e-6, 10);
+		double de = (rd(&r, "ref.energy") - e0) / 1000; /* kWh */
+		double r1 = rdf(&r, "register", 1), r2 = rdf(&r, "register", 2);
+		/* each shows its energy truncated to its step */
+		assert_true(on_step(r1, 0.01) && on_step(r0[1], 0.01));
+		assert_true(on_step(r2, 0.1) && on_step(r0[2], 0.1));
+		if (fabs(r1 - r0[1] - de) > 0.01 + 1e-6 ||
+		    fabs(r2 - r0[2] - 1.02 * de) > 0.1 + 1e-6)
+			print_error("registers %.4f, %.4f kWh for %.4f kWh\n", r1 - r0[1],
+				    r2 - r0[2], de);
+		assert_true(fabs(r1 - r0[1] - de) <= 0.01 + 1e-6);
+		assert_true(fabs(r2 - r0[2] - 1.02 * de) <= 0.1 + 1e-6);
+		assert_true(de >= 2.0);
+	}
+	/* the clock calculators: a 10 s gate each, timed to 1 µs (0.0086 s/d) */
+	for (int k = 1; k <= 7; k++) {
+		wrf(&r, "clock_gate", k, 10);
+		wrf(&r, "clock_start", k, 0);
+		wrf(&r, "clock_start", k, 1);
+	}
+	for (int k = 1; k <= 7; k++)
+		wait_pos(&r, "clock_status", k, k == 4 || k == 7 ? 3 : 2, 20);
+	for (int k = 1; k <= 7; k++)
+		clk[k] = rdf(&r, "clock_error", k);
+	assert_true(fabs(clk[1]) <= 0.01);
+	assert_true(fabs(clk[3] - 0.5) <= 0.01);
+	assert_true(clk[4] == 0 && clk[7] == 0);
+	assert_true(fabs(clk[5]) <= 0.31 && fabs(clk[6]) <= 0.31);
+	rig_close(&r);
+	assert_int_equal(sim_stop(&sp), 0);
+}
+
+/* The register (display) of each meter and the clock calculators of the electricity bench;
+ * the clock deviation is seeded: the same seed gives the same clocks, another other ones. */
+static void test_elec_register_clock(void **state)
+{
+	(void)state;
+	double a[8], b[8], c[8];
+	register_clock_run("7", 1, a);
+	register_clock_run("7", 0, b);
+	register_clock_run("8", 0, c);
+	assert_true(fabs(a[5] - b[5]) <= 0.01 && fabs(a[6] - b[6]) <= 0.01);
+	assert_true(fabs(a[5] - a[6]) > 0.01); /* two meters of one spec differ */
+	assert_true(fabs(a[5] - c[5]) > 0.01 || fabs(a[6] - c[6]) > 0.01);
 }
 
 static void test_elec_start_creep(void **state)
@@ -1342,6 +1455,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_modbus_exceptions, reap),
 		cmocka_unit_test_teardown(test_elec_calculators, reap),
 		cmocka_unit_test_teardown(test_elec_start_creep, reap),
+		cmocka_unit_test_teardown(test_elec_register_clock, reap),
 		cmocka_unit_test_teardown(test_bell_correction, reap),
 		cmocka_unit_test_teardown(test_fault_noreply_deterministic, reap),
 		cmocka_unit_test_teardown(test_fault_rtu_reconcile, reap),

@@ -258,6 +258,12 @@ struct model {
 	 * from the second read of its counter in that state on (after the engine's base read) */
 	double creep[MAXPOS + 1];
 	int idle, idle_reads[MAXPOS + 1];
+	/* register test: each register's reading before the test and what one energised
+	 * period adds; timing test: each position's k-th clock reading (s/d), and positions
+	 * whose clock calculator reports an error (status 3) */
+	double reg0[MAXPOS + 1], reg_run[MAXPOS + 1], reg_total[MAXPOS + 1];
+	double clock[MAXPOS + 1][MAXRUNS];
+	int clk_k[MAXPOS + 1], clk_fail[MAXPOS + 1];
 	unsigned writes;
 };
 
@@ -328,6 +334,12 @@ static double model_read(const struct metro_channel *ch)
 		return stored_pos("start", p) == 1 ? 2 : 0;
 	if (p && !strcmp(ch->base, "ref_pulses"))
 		return m->ref_pulses[p][m->calc_k[p] - 1];
+	if (p && !strcmp(ch->base, "register"))
+		return m->reg0[p] + m->reg_total[p];
+	if (p && !strcmp(ch->base, "clock_status"))
+		return stored_pos("clock_start", p) == 1 ? (m->clk_fail[p] ? 3 : 2) : 0;
+	if (p && !strcmp(ch->base, "clock_error"))
+		return m->clock[p][m->clk_k[p] - 1];
 	if (p && !strcmp(ch->base, "meter_pulses")) {
 		if (m->idle && ++m->idle_reads[p] > 1)
 			return m->pulses_total[p] + m->creep[p];
@@ -373,12 +385,16 @@ static int drv_write(void *handle, const struct metro_channel *ch, double value)
 		m->collected = 1;
 	if (p && !strcmp(ch->base, "start") && held == 1 && before != 1)
 		m->calc_k[p]++;
+	if (p && !strcmp(ch->base, "clock_start") && held == 1 && before != 1)
+		m->clk_k[p]++;
 	if (!strcmp(ch->name, "source.on") || !strcmp(ch->name, "source.current")) {
 		int now = stored("source.on") && stored("source.current") > 0;
 		if (m->energised && !now) {
 			m->e_total += m->e_run;
-			for (int i = 1; i <= MAXPOS; i++)
+			for (int i = 1; i <= MAXPOS; i++) {
 				m->pulses_total[i] += m->pulses_run[i];
+				m->reg_total[i] += m->reg_run[i];
+			}
 		}
 		m->energised = now;
 	}
@@ -567,10 +583,10 @@ static void test_readings(void **state)
 		{"{\"+3\": \"1\"}", "answer: '+3' is not a position this prompt asks about"},
 		{"{\" 10\": \"1\"}", "answer: ' 10' is not a position this prompt asks about"},
 		{"{\"3\": \"-1\"}",
-		 "answer: position 3: not a meter reading (a decimal number of m3, "
-		 "0 to 1e9, e.g. \"123.4567\")"},
-		{"{\"10\": null}", "answer: position 10: not a meter reading (a decimal number of "
-				   "m3, 0 to 1e9, e.g. \"123.4567\")"},
+		 "answer: position 3: not a meter reading (a decimal number in the prompt's "
+		 "unit, m3 or kWh, 0 to 1e9, e.g. \"123.4567\")"},
+		{"{\"10\": null}", "answer: position 10: not a meter reading (a decimal number in "
+				   "the prompt's unit, m3 or kWh, 0 to 1e9, e.g. \"123.4567\")"},
 	};
 	for (size_t i = 0; i < METRO_ARRAY_SIZE(ans); i++) {
 		json_error_t je;
@@ -863,9 +879,8 @@ static void test_commands(void **state)
 	h.e->prompt_readings = 1;
 	json_object_set_new(in, "answer", json_pack("{ss}", "3", "pass"));
 	assert_int_equal(metro_engine_command(h.e, "input", in, err, sizeof err), METRO_E_INVAL);
-	assert_string_equal(err,
-			    "answer: position 3: not a meter reading (a decimal number of m3, 0 "
-			    "to 1e9, e.g. \"123.4567\")");
+	assert_string_equal(err, "answer: position 3: not a meter reading (a decimal number in the "
+				 "prompt's unit, m3 or kWh, 0 to 1e9, e.g. \"123.4567\")");
 	assert_null(h.e->answer);
 	json_object_set_new(in, "answer", json_pack("{ss}", "3", "12.5"));
 	assert_int_equal(metro_engine_command(h.e, "input", in, err, sizeof err), 0);
@@ -1417,6 +1432,8 @@ static void test_water_retest(void **state)
 	"  class: {values: [\"0.2S\", \"0.5S\", \"1\", \"2\"]}\n"                              \
 	"  connection: {values: [direct, ct]}\n"                                               \
 	"  phases: {values: [\"1\", \"3\", \"3w\"]}\n"                                         \
+	"  register_resolution: {unit: kWh, min: 0.0001, max: 1}\n"                            \
+	"  clock: {values: [\"yes\", \"no\"]}\n"                                               \
 	"parameters: {uncertainty_ratio: 1 / 3}\n"                                             \
 	"items:\n"                                                                             \
 	"%s"                                                                                   \
@@ -1427,7 +1444,16 @@ static void test_water_retest(void **state)
 	"10,\n     settle_seconds: 0, formula: pulse, repeat: electricity-mean}\n"
 #define CONSTANT_ITEM                                                                      \
 	"  - {id: constant, kind: constant-test, current: ib, voltage: un, pf: \"1.0\",\n" \
-	"     energy_kwh: 0.5, limit_pct: 1, settle_seconds: 0}\n"
+	"     energy_kwh: 0.5, limit_pct: %s, settle_seconds: 0, register: %s,\n"          \
+	"     resolution_kwh: register_resolution, resolution_ratio: 1 / 10}\n"
+#define TIMING_ITEM                                                                       \
+	"  - {id: timing, kind: timing-test, runs: 3, gate_seconds: 2, limit_s_per_day: " \
+	"0.5}\n"
+
+/* the class and the clock of the meters of elec_batch (position p has no clock when
+ * no_clock[p]) */
+static const char *elec_class = "1";
+static int no_clock[MAXPOS + 1];
 
 #define CREEP_ITEM "  - {id: creep, kind: creep-test%s}\n"
 
@@ -1440,8 +1466,9 @@ static void elec_batch(struct harness *h, const char *items, int npos, struct mo
 		snprintf(meters + n, sizeof meters - n,
 			 "%s{\"position\": %d, \"serial\": \"E-%d\", \"nameplate\": {\"un\": "
 			 "\"220\", \"ib\": \"5\", \"imax\": \"60\", \"meter_constant\": \"1200\", "
-			 "\"class\": \"1\", \"connection\": \"direct\", \"phases\": \"1\"}}",
-			 p > 1 ? "," : "", p, p);
+			 "\"class\": \"%s\", \"connection\": \"direct\", \"phases\": \"1\", "
+			 "\"register_resolution\": \"0.01\", \"clock\": \"%s\"}}",
+			 p > 1 ? "," : "", p, p, elec_class, no_clock[p] ? "no" : "yes");
 	}
 	strcat(meters, "]");
 	setup_batch(h, yaml, METRO_RIG_ELECTRICITY_BENCH, meters);
@@ -1527,33 +1554,39 @@ static void test_load_point_band(void **state)
 	teardown_harness(&h);
 }
 
+/* The register test: start and stop readings of each register against the standard's energy,
+ * with an energy run long enough for the register's step against the limit. */
 static void test_constant_test(void **state)
 {
 	(void)state;
 	struct harness h;
 	static struct model m;
 	memset(&m, 0, sizeof m);
-	/* 0.5 kWh of reference energy (500 Wh); a meter of 1200 imp/kWh shows pulses / 1200 ×
-	 * 1000 Wh, and the error is (shown - 500) / 500 × 100 %, judged at full precision against
-	 * limit_pct 1 %:
-	 *   600 pulses -> 500 Wh          ->  0 %       pass
-	 *   606        -> 505 Wh          -> +1 %       pass (on the limit)
-	 *   607        -> 505.8333... Wh  -> +1.1666... fail
-	 *   594        -> 495 Wh          -> -1 %       pass
-	 *   593        -> 494.1666... Wh  -> -1.1666... fail */
-	m.e_run = 500.0;
-	static const double pulses[6] = {0, 600, 606, 607, 594, 593};
-	for (int p = 1; p <= 5; p++)
-		m.pulses_run[p] = pulses[p];
-	elec_batch(&h, CONSTANT_ITEM, 5, &m);
+	/* A 0.01 kWh register against 1 %, one step at most 1/10 of the limit: 10 kWh
+	 * (energy_kwh 0.5 is only the floor).  The registers start at 1234.56 kWh and register:
+	 *   10.00 kWh ->  0 %    pass
+	 *   10.10     -> +1 %    pass (on the limit)
+	 *   10.11     -> +1.1 %  fail
+	 *    9.90     -> -1 %    pass
+	 *    9.89     -> -1.1 %  fail */
+	m.e_run = 10000.0;
+	static const double reg[6] = {0, 10.00, 10.10, 10.11, 9.90, 9.89};
+	for (int p = 1; p <= 5; p++) {
+		m.reg0[p] = 1234.56;
+		m.reg_run[p] = reg[p];
+		m.pulses_run[p] = 12000;
+	}
+	char *item = metro_asprintf(CONSTANT_ITEM, "1", "rig");
+	elec_batch(&h, item, 5, &m);
+	free(item);
 	assert_string_equal(metro_engine_run(h.e), "done");
 	static const struct {
 		enum metro_verdict v;
-		const char *error, *shown;
+		const char *error;
 	} want[6] = {
-		[1] = {METRO_VERDICT_PASS, "0", "500"}, [2] = {METRO_VERDICT_PASS, "1", "505"},
-		[3] = {METRO_VERDICT_FAIL, NULL, NULL}, [4] = {METRO_VERDICT_PASS, "-1", "495"},
-		[5] = {METRO_VERDICT_FAIL, NULL, NULL},
+		[1] = {METRO_VERDICT_PASS, "0"},    [2] = {METRO_VERDICT_PASS, "1"},
+		[3] = {METRO_VERDICT_FAIL, "1.1"},  [4] = {METRO_VERDICT_PASS, "-1"},
+		[5] = {METRO_VERDICT_FAIL, "-1.1"},
 	};
 	for (int p = 1; p <= 5; p++) {
 		const struct metro_point_result *pts[4];
@@ -1562,20 +1595,112 @@ static void test_constant_test(void **state)
 		assert_int_equal(r->verdict, want[p].v);
 		assert_int_equal(r->judgement.rule, METRO_MX_RULE_FULL);
 		assert_dec(r->judgement.mpe, "1");
-		if (want[p].error) {
-			assert_dec(r->judgement.value, want[p].error);
-			char *shown = json_dumps(json_object_get(r->values, "indicated_wh"),
-						 JSON_ENCODE_ANY);
-			assert_int_equal(metro_dec_cmp(D(shown), D(want[p].shown)), 0);
-			free(shown);
-		}
+		assert_dec(r->judgement.value, want[p].error);
+		/* the evidence: both readings, the energies, the resolution, the limit */
+		char *text = json_dumps(r->values,
+					JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(12));
+		assert_non_null(strstr(
+			text, "\"energy_kwh\":10,\"limit_pct\":1,\"limit_source\":\"procedure\""));
+		assert_non_null(strstr(text, "\"start_kwh\":1234.56,"));
+		assert_non_null(strstr(text, "\"reference_kwh\":10,"));
+		assert_non_null(strstr(text, "\"resolution_kwh\":0.01,"));
+		assert_non_null(strstr(text, "\"readings\":\"rig\""));
+		free(text);
 	}
-	/* 607 pulses: (607/1.2 - 500)/500 × 100 = (505.8333... - 500)/5 = 7/6 % exactly */
+	teardown_harness(&h);
+}
+
+/* limit_pct: class takes the class MPE at the test's load (class 2 at Ib, PF 1: 2 %), and
+ * with it the energy (0.01 kWh / (1/10 × 2 %) = 5 kWh); typed registers come from prompts. */
+static void test_register_class_typed(void **state)
+{
+	(void)state;
+	struct harness h;
+	static struct model m;
+	memset(&m, 0, sizeof m);
+	m.e_run = 5000.0;
+	elec_class = "2";
+	char *item = metro_asprintf(CONSTANT_ITEM, "class", "operator");
+	elec_batch(&h, item, 3, &m);
+	free(item);
+	elec_class = "1";
+	/* start readings, then stop readings: +2 % passes, +2.2 % fails; position 3 gives no
+	 * stop reading and is put in error, never passed */
+	h.answers[0] = "{\"1\": \"100\", \"2\": \"200.00\", \"3\": \"7\"}";
+	h.answers[1] = "{\"1\": \"105.10\", \"2\": \"205.11\"}";
+	h.nanswers = 2;
+	assert_string_equal(metro_engine_run(h.e), "done");
+	assert_int_equal(h.answered, 2);
 	const struct metro_point_result *pts[4];
-	points_of(&h, 3, "constant", pts, 4);
-	assert_int_equal(metro_dec_cmp(pts[0]->judgement.value, metro_dec_div(D("7"), D("6"))), 0);
-	points_of(&h, 5, "constant", pts, 4);
-	assert_int_equal(metro_dec_cmp(pts[0]->judgement.value, metro_dec_div(D("-7"), D("6"))), 0);
+	assert_int_equal(points_of(&h, 1, "constant", pts, 4), 1);
+	assert_int_equal(pts[0]->verdict, METRO_VERDICT_PASS);
+	assert_dec(pts[0]->judgement.mpe, "2");
+	assert_dec(pts[0]->judgement.value, "2");
+	char *text =
+		json_dumps(pts[0]->values, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(12));
+	assert_non_null(strstr(text, "\"energy_kwh\":5,"));
+	assert_non_null(strstr(text, "\"limit_source\":\"class\""));
+	assert_non_null(strstr(text, "\"readings\":\"operator\""));
+	assert_non_null(strstr(text, "\"stop_typed_by\":\"tester\""));
+	assert_non_null(strstr(text, "\"stop_kwh\":105.1,"));
+	free(text);
+	assert_int_equal(points_of(&h, 2, "constant", pts, 4), 1);
+	assert_int_equal(pts[0]->verdict, METRO_VERDICT_FAIL);
+	assert_dec(pts[0]->judgement.value, "2.2");
+	assert_int_equal(points_of(&h, 3, "constant", pts, 4), 1);
+	assert_int_equal(pts[0]->verdict, METRO_VERDICT_ERROR);
+	assert_int_equal(verdict_of(&h, 3)->verdict, METRO_VERDICT_ERROR);
+	teardown_harness(&h);
+}
+
+/* The daily timing error: `runs` readings of each clock calculator, the mean judged against
+ * ±limit; a meter without a clock is not tested; a calculator error is an error. */
+static void test_timing_test(void **state)
+{
+	(void)state;
+	struct harness h;
+	static struct model m;
+	memset(&m, 0, sizeof m);
+	static const double clk[6][3] = {
+		[1] = {0.1, 0.2, 0.3},	  /* mean 0.2: pass */
+		[2] = {0.5, 0.5, 0.5},	  /* 0.5: on the limit, pass */
+		[3] = {0.5, 0.5, 0.5003}, /* 0.5001: fail */
+		[4] = {-0.6, -0.5, -0.7}, /* -0.6: fail */
+	};
+	for (int p = 1; p <= 5; p++)
+		for (int k = 0; k < 3; k++)
+			m.clock[p][k] = clk[p][k];
+	m.clk_fail[5] = 1;
+	memset(no_clock, 0, sizeof no_clock);
+	no_clock[6] = 1; /* position 6: no clock, no timing test */
+	elec_batch(&h, TIMING_ITEM, 6, &m);
+	memset(no_clock, 0, sizeof no_clock);
+	assert_string_equal(metro_engine_run(h.e), "done");
+	static const struct {
+		enum metro_verdict v;
+		const char *mean;
+	} want[5] = {
+		[1] = {METRO_VERDICT_PASS, "0.2"},
+		[2] = {METRO_VERDICT_PASS, "0.5"},
+		[3] = {METRO_VERDICT_FAIL, "0.5001"},
+		[4] = {METRO_VERDICT_FAIL, "-0.6"},
+	};
+	for (int p = 1; p <= 4; p++) {
+		const struct metro_point_result *pts[4];
+		assert_int_equal(points_of(&h, p, "timing", pts, 4), 1);
+		assert_int_equal(pts[0]->verdict, want[p].v);
+		assert_dec(pts[0]->judgement.value, want[p].mean);
+		assert_dec(pts[0]->judgement.mpe, "0.5");
+		assert_int_equal(json_array_size(json_object_get(pts[0]->values, "readings")), 3);
+		assert_int_equal(m.clk_k[p], 3); /* three gates, each armed once */
+		assert_true(stored_pos("clock_gate", p) == 2);
+	}
+	const struct metro_point_result *pts[4];
+	assert_int_equal(points_of(&h, 5, "timing", pts, 4), 1);
+	assert_int_equal(pts[0]->verdict, METRO_VERDICT_ERROR);
+	assert_int_equal(points_of(&h, 6, "timing", pts, 4), 0);
+	assert_int_equal(m.clk_k[6], 0);
+	assert_int_equal(verdict_of(&h, 6)->verdict, METRO_VERDICT_PASS);
 	teardown_harness(&h);
 }
 
@@ -1832,6 +1957,8 @@ int main(void)
 		cmocka_unit_test(test_water_retest),
 		cmocka_unit_test(test_load_point_band),
 		cmocka_unit_test(test_constant_test),
+		cmocka_unit_test(test_register_class_typed),
+		cmocka_unit_test(test_timing_test),
 		cmocka_unit_test(test_creep_allowance),
 		cmocka_unit_test(test_measurement_channel),
 		cmocka_unit_test(test_measurement_typed),

@@ -271,11 +271,76 @@ static void test_electricity_items(void **state)
 		}
 	}
 	/* The load points of the reference record: Imax, 0.5Imax, Ib at 1.0 and 0.5L, 0.2Ib 0.5L,
-	 * 0.1Ib at 1.0 and 0.5L, 0.05Ib at 1.0. */
-	assert_int_equal(loads, 8);
+	 * 0.1Ib at 1.0 and 0.5L, 0.05Ib at 1.0; and Ib, 0.1Ib at 0.8C. */
+	assert_int_equal(loads, 10);
 	assert_int_equal(start, 1);
 	assert_int_equal(creep, 1);
 	assert_int_equal(constant, 1);
+	metro_procedure_destroy(&p);
+}
+
+/* The register test, the timing test, the AC voltage test and the 0.8C points of the initial
+ * procedure; its scope (direct connection, classes 1 and 2); the in-service procedure. */
+static void check_register_and_timing(const struct metro_procedure *p)
+{
+	struct metro_dec tenth = metro_dec_div(metro_dec_e(1, 0), metro_dec_e(10, 0));
+	int constant = 0, timing = 0;
+	for (size_t i = 0; i < p->nitems; i++) {
+		const struct metro_proc_item *it = &p->items[i];
+		if (it->kind == METRO_ITEM_CONSTANT_TEST) {
+			constant++;
+			assert_true(it->limit_by_class);
+			assert_false(it->register_typed);
+			assert_non_null(it->resolution_kwh);
+			assert_int_equal(metro_dec_cmp(it->resolution_ratio, tenth), 0);
+		}
+		if (it->kind == METRO_ITEM_TIMING_TEST) {
+			timing++;
+			assert_string_equal(it->id, "timing");
+			assert_string_equal(metro_item_kind_name(it->kind), "timing-test");
+			assert_int_equal(it->runs, 5);
+			assert_int_equal(metro_dec_cmp(it->limit_s_per_day, metro_dec_e(5, -1)), 0);
+			assert_int_equal(metro_dec_cmp(it->gate_seconds, metro_dec_e(60, 0)), 0);
+		}
+	}
+	assert_int_equal(constant, 1);
+	assert_int_equal(timing, 1);
+	const struct metro_proc_field *clock = metro_procedure_field(p, "clock");
+	assert_non_null(clock);
+	assert_true(clock->is_text);
+	assert_int_equal(clock->nvalues, 2);
+	const struct metro_proc_field *conn = metro_procedure_field(p, "connection");
+	assert_int_equal(conn->nvalues, 1);
+	assert_string_equal(conn->values[0], "direct");
+	const struct metro_proc_field *cls = metro_procedure_field(p, "class");
+	assert_int_equal(cls->nvalues, 2);
+	assert_non_null(metro_procedure_field(p, "register_resolution"));
+}
+
+static void test_electricity_register_timing(void **state)
+{
+	(void)state;
+	struct metro_procedure *p = load("procedures/jjg596-electricity-initial.yaml");
+	check_register_and_timing(p);
+	int ac = 0, c08 = 0;
+	for (size_t i = 0; i < p->nitems; i++) {
+		const struct metro_proc_item *it = &p->items[i];
+		if (it->kind == METRO_ITEM_JUDGEMENT && !strcmp(it->id, "ac-voltage")) {
+			ac++;
+			assert_non_null(strstr(it->title, "交流电压试验"));
+		}
+		c08 += it->kind == METRO_ITEM_LOAD_POINT && !strcmp(it->pf, "0.8C");
+	}
+	assert_int_equal(ac, 1);
+	assert_int_equal(c08, 2);
+	metro_procedure_destroy(&p);
+
+	p = load("procedures/jjg596-electricity-in-service.yaml");
+	assert_string_equal(p->verification, "in-service");
+	assert_string_equal(p->limits, "in-service");
+	check_register_and_timing(p);
+	for (size_t i = 0; i < p->nitems; i++) /* the AC voltage test is for initial verification */
+		assert_string_not_equal(p->items[i].id, "ac-voltage");
 	metro_procedure_destroy(&p);
 }
 
@@ -325,6 +390,7 @@ int main(void)
 		cmocka_unit_test(test_gas_items),
 		cmocka_unit_test(test_typed_measurement),
 		cmocka_unit_test(test_creep_default_allowance),
+		cmocka_unit_test(test_electricity_register_timing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,18 @@
  * 2 done, 3 error (armed with C = 0 or N = 0, or m = 0).  Arming is the 0 -> 1 edge of
  * pos[N].start; writing 0 while counting cancels (status 0); after "done" the result stays until
  * the next arming.
+ *
+ * The register (display) of each meter, pos[N].register in kWh, counts the energy of the
+ * meter's own pulses (the pulse output and the register share the meter's measurement) times
+ * 1 + register_error_pct/100, and shows it truncated to register_resolution_kwh, as a display
+ * does.  A profile without the channel has no register reading.
+ *
+ * The clock calculator of each position measures the meter's clock output against the bench's
+ * time base: arming is the 0 -> 1 edge of pos[N].clock_start, which latches the gate time
+ * pos[N].clock_gate (s); after that much time with the meter powered, pos[N].clock_error is
+ * the meter's daily rate error (s/d: its clock error plus its seeded deviation) as a gate of
+ * whole clock pulses timed to 1 µs shows it, and pos[N].clock_status 2 (done); status 1 while
+ * counting, 3 for a meter without a clock (or an empty position, or a gate under 1 s).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -41,6 +53,11 @@ struct calc {
 	double err;
 	double phase;	 /* fractional meter pulse phase */
 	uint64_t pulses; /* free-running meter pulse counter */
+	/* register and clock calculator (optional channels) */
+	const struct metro_channel *reg, *clk_gate, *clk_start, *clk_status, *clk_error;
+	double reg_kwh; /* the register's exact content */
+	int clk_prev, clk_state;
+	double clk_gate_s, clk_elapsed, clk_err;
 };
 
 struct elec {
@@ -79,6 +96,11 @@ static void *elec_create(struct sim_rig *r)
 		c->meter_pulses = sim_pos_ch(r, "meter_pulses", k);
 		c->error = sim_pos_ch(r, "error", k);
 		c->status = sim_pos_ch(r, "status", k);
+		c->reg = sim_pos_ch(r, "register", k);
+		c->clk_gate = sim_pos_ch(r, "clock_gate", k);
+		c->clk_start = sim_pos_ch(r, "clock_start", k);
+		c->clk_status = sim_pos_ch(r, "clock_status", k);
+		c->clk_error = sim_pos_ch(r, "clock_error", k);
 	}
 	return e;
 }
@@ -101,6 +123,27 @@ static void arm(struct sim_rig *r, struct calc *c)
 	c->state = c->c > 0 && c->n > 0 ? CALC_WAIT : CALC_ERROR;
 }
 
+static void clock_arm(struct sim_rig *r, int k, struct calc *c)
+{
+	const struct sim_meter *m = &r->meters->pos[k];
+	c->clk_gate_s = sim_image_get(r->img, c->clk_gate);
+	c->clk_elapsed = 0;
+	c->clk_err = 0;
+	c->clk_state = m->empty || !m->has_clock || c->clk_gate_s < 1 ? CALC_ERROR : CALC_COUNT;
+}
+
+/* The clock calculator's result: a gate of whole meter clock pulses (1 Hz nominal) timed by
+ * the time base to 1 µs; the daily error is what that timing says. */
+static void clock_done(const struct sim_meter *m, struct calc *c)
+{
+	double rate = (m->clock_error + m->clock_deviation) / 86400.0; /* fractional, fast > 0 */
+	double pulses = floor(c->clk_gate_s);
+	double t = pulses / (1.0 + rate);
+	double timed = round(t * 1e6) / 1e6;
+	c->clk_err = (pulses / timed - 1.0) * 86400.0;
+	c->clk_state = CALC_DONE;
+}
+
 static void elec_inputs(struct sim_rig *r, void *st)
 {
 	struct elec *e = st;
@@ -117,7 +160,22 @@ static void elec_inputs(struct sim_rig *r, void *st)
 			 (c->state == CALC_WAIT || c->state == CALC_COUNT))
 			c->state = CALC_IDLE;
 		c->start_prev = start;
+		int cs = sim_image_get(r->img, c->clk_start) != 0.0;
+		if (cs && !c->clk_prev)
+			clock_arm(r, k, c);
+		else if (!cs && c->clk_prev && c->clk_state == CALC_COUNT)
+			c->clk_state = CALC_IDLE;
+		c->clk_prev = cs;
 	}
+}
+
+/* The meter's constant (imp/kWh): its own, or the calculator's, or 1000. */
+static double meter_c(struct sim_rig *r, const struct elec *e, int k)
+{
+	double c = r->meters->pos[k].meter_constant;
+	if (c <= 0)
+		c = sim_image_get(r->img, e->pos[k].mconst);
+	return c > 0 ? c : 1000.0;
 }
 
 /* The meter's pulse rate (per simulated second) in the present conditions. */
@@ -130,11 +188,7 @@ static double meter_rate(struct sim_rig *r, struct elec *e, int k)
 		return m->creep_per_hour / 3600.0;
 	if (e->p <= 0)
 		return 0.0; /* reverse energy is not registered */
-	double c = m->meter_constant;
-	if (c <= 0)
-		c = sim_image_get(r->img, e->pos[k].mconst);
-	if (c <= 0)
-		c = 1000.0;
+	double c = meter_c(r, e, k);
 	double err = sim_meter_error_elec(m, e->i, e->ph);
 	return e->p * (1.0 + err / 100.0) * c / 3.6e6;
 }
@@ -176,8 +230,13 @@ static void elec_step(struct sim_rig *r, void *st, double dt)
 	for (int k = 1; k <= e->n; k++) {
 		struct calc *c = &e->pos[k];
 		double rate = meter_rate(r, e, k);
+		const struct sim_meter *sm = &r->meters->pos[k];
+		if (c->clk_state == CALC_COUNT && e->u >= 1.0 &&
+		    (c->clk_elapsed += dt) >= c->clk_gate_s)
+			clock_done(sm, c);
 		if (rate <= 0)
 			continue;
+		c->reg_kwh += rate * dt / meter_c(r, e, k) * (1.0 + sm->register_error_pct / 100.0);
 		double end = c->phase + rate * dt;
 		/* every whole crossing of the meter's phase inside this sub-step is a pulse */
 		for (double j = floor(c->phase) + 1; j <= end; j += 1.0) {
@@ -227,6 +286,15 @@ static void elec_outputs(struct sim_rig *r, void *st)
 		sim_image_set_count(r->img, c->ref_pulses, (uint64_t)(m > 0 ? m : 0));
 		sim_image_set_count(r->img, c->meter_pulses, c->pulses);
 		sim_image_set(r->img, c->error, c->state == CALC_DONE ? c->err : 0.0);
+		double res = r->meters->pos[k].register_resolution_kwh;
+		sim_image_set(r->img, c->reg,
+			      res > 0 ? floor(c->reg_kwh / res + 1e-9) * res : c->reg_kwh);
+		sim_image_set(r->img, c->clk_status,
+			      c->clk_state == CALC_COUNT   ? 1
+			      : c->clk_state == CALC_DONE  ? 2
+			      : c->clk_state == CALC_ERROR ? 3
+							   : 0);
+		sim_image_set(r->img, c->clk_error, c->clk_state == CALC_DONE ? c->clk_err : 0.0);
 	}
 }
 

@@ -135,6 +135,11 @@ enum {
 	M_RUNOFF,
 	M_SPREAD,
 	M_PLOSS,
+	M_REGERR,
+	M_REGRES,
+	M_CLOCK,
+	M_CLKERR,
+	M_CLKSPREAD,
 	M_N
 };
 
@@ -155,6 +160,11 @@ static const struct {
 	{"run_offsets", FLOW},
 	{"spread", FLOW | ELEC | BELL},
 	{"pressure_loss_pa", BELL},
+	{"register_error_pct", ELEC},
+	{"register_resolution_kwh", ELEC},
+	{"clock", ELEC},
+	{"clock_error_s_per_day", ELEC},
+	{"clock_spread_s_per_day", ELEC},
 };
 
 static void meter_defaults(struct sim_meter *m)
@@ -162,6 +172,8 @@ static void meter_defaults(struct sim_meter *m)
 	memset(m, 0, sizeof *m);
 	m->start_current_a = 0.02;
 	m->resolution_l = -1.0;
+	m->register_resolution_kwh = 0.01;
+	m->has_clock = 1;
 }
 
 static void meter_copy(struct sim_meter *dst, const struct sim_meter *src)
@@ -359,6 +371,20 @@ static void load_meter(struct metro_yfile *f, yaml_node_t *n, const char *where,
 	if (v[M_PLOSS] && !metro_y_double(f, v[M_PLOSS], metro_ykey(where, "pressure_loss_pa").s,
 					  0.0, 100000.0, &m->pressure_loss_pa))
 		m->has_pressure_loss = 1;
+	if (v[M_REGERR])
+		metro_y_double(f, v[M_REGERR], metro_ykey(where, "register_error_pct").s, -100.0,
+			       100.0, &m->register_error_pct);
+	if (v[M_REGRES])
+		metro_y_double(f, v[M_REGRES], metro_ykey(where, "register_resolution_kwh").s, 1e-6,
+			       100.0, &m->register_resolution_kwh);
+	if (v[M_CLOCK])
+		metro_y_bool(f, v[M_CLOCK], metro_ykey(where, "clock").s, &m->has_clock);
+	if (v[M_CLKERR])
+		metro_y_double(f, v[M_CLKERR], metro_ykey(where, "clock_error_s_per_day").s,
+			       -10000.0, 10000.0, &m->clock_error);
+	if (v[M_CLKSPREAD])
+		metro_y_double(f, v[M_CLKSPREAD], metro_ykey(where, "clock_spread_s_per_day").s,
+			       0.0, 100.0, &m->clock_spread);
 	if (v[M_RUNOFF]) {
 		struct metro_ypath key = metro_ykey(where, "run_offsets");
 		int len = metro_y_seq(f, v[M_RUNOFF], key.s);
@@ -439,6 +465,7 @@ int sim_meters_load(const char *path, enum metro_rig_kind kind, int positions,
 		return rc;
 	}
 	ms->pos[0].spread = SIM_DEFAULT_SPREAD; /* a file's meters are individuals */
+	ms->pos[0].clock_spread = SIM_DEFAULT_CLOCK_SPREAD;
 	size_t before = metro_diag_count(diag);
 	load_doc(f, kind, ms);
 	metro_yfile_destroy(&f);
@@ -475,6 +502,9 @@ void sim_meters_deviate(struct sim_meters *ms, uint64_t seed)
 		sim_rng_seed(&r, key + (uint64_t)k * 0xd1b54a32d192ed03u);
 		double u = sim_rng_uniform(&r);
 		ms->pos[k].deviation = ms->pos[k].spread * (2.0 * u - 1.0);
+		/* the clock's draw follows the error's, so adding it changed no deviation */
+		ms->pos[k].clock_deviation =
+			ms->pos[k].clock_spread * (2.0 * sim_rng_uniform(&r) - 1.0);
 	}
 }
 

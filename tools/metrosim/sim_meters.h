@@ -19,6 +19,8 @@
 /* The half-width (%) of a meter's individual deviation when a meters file does not give
  * `spread` (docs/simulator.md).  Without a meters file the meters are ideal (0 %, no spread). */
 #define SIM_DEFAULT_SPREAD 0.1
+/* The same for the daily rate error of an electricity meter's clock (s/d). */
+#define SIM_DEFAULT_CLOCK_SPREAD 0.05
 
 /* One point of an error curve.  Water and gas: x is the flow (m3/h), angle unused.
  * Electricity: x is the current (A), angle the phase angle of the point's power factor in
@@ -41,6 +43,13 @@ struct sim_meter {
 	double start_current_a;
 	double creep_per_hour;
 	double meter_constant; /* imp/kWh; 0: take the calculator's pos[N].meter_constant */
+	/* electricity: the register (display) counts the meter's energy with this extra error
+	 * (%, a register that disagrees with the pulse output) and shows it truncated to its
+	 * resolution (kWh); the meter's clock (has_clock) runs fast by clock_error s/d, plus
+	 * clock_deviation drawn from [-clock_spread, +clock_spread] like `deviation` */
+	double register_error_pct, register_resolution_kwh;
+	int has_clock;
+	double clock_error, clock_spread, clock_deviation;
 	/* water: added to the curve's error during the rig's n-th collection (the n-th time the
 	 * diverter goes to the tank since the simulator started), run_offsets[n-1]; none past the
 	 * list.  Run-to-run variation, so that the retest rule can be exercised. */

@@ -219,7 +219,8 @@ static int64_t water_run(struct metro_store *s, int64_t proc, int64_t prof, cons
 	char serials[8][32];
 	for (int i = 0; i < positions; i++) {
 		snprintf(serials[i], sizeof serials[i], "%s%d", serial_base, i + 1);
-		np[i] = json_pack("{sf si ss}", "Q3_m3h", 2.5, "R", 100, "DN", "15");
+		np[i] = json_pack("{ss ss ss ss ss}", "q3", "2.5", "r", "100", "class", "2",
+				  "scale_interval_l", "0.05", "dn", "15");
 		m[i] = (struct metro_store_meter){
 			i + 1,		 serials[i], "LXS-15E", "Ningbo Water Meter Co.",
 			"CPA-2019-W123", "2",	     np[i]};
@@ -384,8 +385,9 @@ static void build(const char *dir)
 
 	/* Run 2: electricity, position 2 is later corrected from pass to fail. */
 	static const char *const es[] = {"es-ref-01"};
-	json_t *np = json_pack("{ss ss si ss}", "Un_V", "220", "Ib_A", "5", "Imax_A", 60,
-			       "C_imp_kWh", "1200");
+	json_t *np = json_pack("{ss ss ss ss ss ss ss}", "un", "220", "ib", "5", "imax", "60",
+			       "meter_constant", "1200", "class", "1", "connection", "direct",
+			       "phases", "1");
 	struct metro_store_meter em[2] = {
 		{1, "EM-2026-0001", "DDZY-71", "Hangzhou Meter Works", "CPA-2020-E77", "1", np},
 		{2, "EM-2026-0002", "DDZY-71", "Hangzhou Meter Works", "CPA-2020-E77", "1", np},

@@ -424,6 +424,23 @@ static void environment_text(json_t *run, json_t *points, char *out, size_t cap)
 /* The evidence of a point that has no error: what a start or creep test counted (current,
  * duration, pulses counted against those allowed or required), or the scalar readings of any
  * other item, as recorded. */
+/* A scalar reading as text (decimal text as recorded, numbers in their shortest form), or
+ * NULL. */
+static const char *scalar(json_t *v, char *buf, size_t cap)
+{
+	if (json_is_string(v))
+		return json_string_value(v);
+	if (json_is_integer(v))
+		snprintf(buf, cap, "%lld", (long long)json_integer_value(v));
+	else if (json_is_real(v))
+		snprintf(buf, cap, "%g", json_real_value(v));
+	else if (json_is_boolean(v))
+		snprintf(buf, cap, "%s", json_is_true(v) ? "yes" : "no");
+	else
+		return NULL;
+	return buf;
+}
+
 static void evidence_text(json_t *rd, char *out, size_t cap)
 {
 	size_t n = 0;
@@ -436,10 +453,11 @@ static void evidence_text(json_t *rd, char *out, size_t cap)
 	json_t *allowed = json_object_get(rd, "allowed_pulses");
 	json_t *required = json_object_get(rd, "required_pulses");
 	if (json_is_integer(allowed) || json_is_integer(required)) {
-		const char *i = json_string_value(json_object_get(rd, "applied_current_a"));
-		const char *u = json_string_value(json_object_get(rd, "applied_voltage_v"));
+		char bi[48], bu[48];
+		const char *i = scalar(json_object_get(rd, "applied_current_a"), bi, sizeof bi);
+		const char *u = scalar(json_object_get(rd, "applied_voltage_v"), bu, sizeof bu);
 		if (!i)
-			i = json_string_value(json_object_get(rd, "current_a"));
+			i = scalar(json_object_get(rd, "current_a"), bi, sizeof bi);
 		ADD("I = %s A, U = %s V", i ? i : "0", u ? u : "—");
 		if (json_is_number(json_object_get(rd, "watched_min")))
 			ADD("; 时间 duration %.2f min",
@@ -459,15 +477,10 @@ static void evidence_text(json_t *rd, char *out, size_t cap)
 		const char *k;
 		json_t *v;
 		json_object_foreach (rd, k, v) {
-			if (json_is_string(v))
-				ADD("%s%s %s", n ? "; " : "", k, json_string_value(v));
-			else if (json_is_integer(v))
-				ADD("%s%s %lld", n ? "; " : "", k,
-				    (long long)json_integer_value(v));
-			else if (json_is_real(v))
-				ADD("%s%s %g", n ? "; " : "", k, json_real_value(v));
-			else if (json_is_boolean(v))
-				ADD("%s%s %s", n ? "; " : "", k, json_is_true(v) ? "yes" : "no");
+			char b[48];
+			const char *t = scalar(v, b, sizeof b);
+			if (t)
+				ADD("%s%s %s", n ? "; " : "", k, t);
 		}
 	}
 #undef ADD

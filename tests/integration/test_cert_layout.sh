@@ -70,6 +70,8 @@ check "water: the ambient temperature, unit after the value" "$(has "$W" '环境
 check "water: the MPE with its unit" "$(grep -c '±2 %' "$W" | awk '{print ($1 > 0)}')" "1"
 tr '\n' ' ' <"$W" >"$TMP/out/w.joined"
 check "water: the bench with an assessment certificate is the measurement standard" "$(has "$TMP/out/w.joined" '计量标准装置 Measurement standard .*WB-2023-117 .*\[2024\]国量标E证字第0117')" "yes"
+check "water: the standard's measuring range, recorded with the run" "$(has "$TMP/out/w.joined" '测量范围 Range: (0.025-8) m³/ \?h')" "yes"
+check "water: the institution's postcode and phone" "$(has "$TMP/out/w.joined" '地址 Address: 1 Example Road 邮编 Postcode: 000000 电话 Phone: 0000-1234567')" "yes"
 check "water: ... and no standard instrument besides it" "$(grep -c '标准器 Standard instrument' "$W")" "0"
 check "water: the judged value's column" "$(has "$W" '判定值 Judged')" "yes"
 check "water: the error with its unit" "$(has "$W" '0.42 %')" "yes"

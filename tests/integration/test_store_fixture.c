@@ -93,6 +93,7 @@ static void standards(struct metro_standard_conf std[3])
 		.k = 2,
 		.assessment_certificate = "[2024]国量标E证字第0117号",
 		.assessment_due = tu_days_from_now(700),
+		.measuring_range = "(0.025-8) m³/h, DN15-DN25",
 	};
 	std[1] = (struct metro_standard_conf){
 		.id = "es-ref-01",
@@ -336,9 +337,13 @@ static void build(const char *dir)
 	struct metro_store *s = open_store(dir);
 	struct metro_standard_conf std[3];
 	standards(std);
-	struct metro_store_station st = {STATION, "Demonstration verification station",
+	struct metro_store_station st = {STATION,
+					 "Demonstration verification station",
 					 "Example Institute of Metrology",
-					 "(Demo) 法计(2026)00-000", "1 Example Road"};
+					 "(Demo) 法计(2026)00-000",
+					 "1 Example Road",
+					 "0000-1234567",
+					 "000000"};
 	CHECK(s, metro_store_station(s, &st, "config", "configuration load"));
 	CHECK(s, metro_store_sync_standards(s, std, 3));
 	char *rig_std[] = {"ws-flow-01"};

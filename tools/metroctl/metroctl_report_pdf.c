@@ -312,7 +312,11 @@ static void standards_table(struct pdf *p, json_t *stds)
 			int assessed = json_is_string(json_object_get(s, "assessment_certificate"));
 			if (assessed == group)
 				continue; /* group 0: the assessed ones; group 1: the others */
-			cell(&c, "%s", js(s, "description"));
+			if (json_is_string(json_object_get(s, "measuring_range")))
+				cell(&c, "%s\n测量范围 Range: %s", js(s, "description"),
+				     js(s, "measuring_range"));
+			else
+				cell(&c, "%s", js(s, "description"));
 			cell(&c, "%s", js(s, "serial"));
 			cell(&c, "%s\n%s", js(s, "certificate"), js(s, "issuer"));
 			if (json_is_number(json_object_get(s, "uncertainty_pct")))
@@ -945,6 +949,12 @@ static void seal_and_institution(struct pdf *p)
 	if (c->station.address && n < sizeof txt)
 		n += (size_t)snprintf(txt + n, sizeof txt - n, "\n地址 Address: %s",
 				      c->station.address);
+	if (c->station.postcode && n < sizeof txt)
+		n += (size_t)snprintf(txt + n, sizeof txt - n, "\n邮编 Postcode: %s",
+				      c->station.postcode);
+	if (c->station.phone && n < sizeof txt)
+		n += (size_t)snprintf(txt + n, sizeof txt - n, "\n电话 Phone: %s",
+				      c->station.phone);
 	(void)n;
 	text_at(p, MARGIN, y, BODY_W - sw - 14, txt, 8.5, 0, LEFT);
 	p->y = y + sh + 8;

@@ -24,7 +24,8 @@ char *cfg_resolve(struct loader *L, const char *p)
 static void station(struct loader *L, yaml_node_t *n)
 {
 	static const struct metro_yfield fields[] = {
-		{"id", 1}, {"name", 1}, {"institution", 1}, {"authorisation", 1}, {"address", 0},
+		{"id", 1},	{"name", 1},  {"institution", 1}, {"authorisation", 1},
+		{"address", 0}, {"phone", 0}, {"postcode", 0},
 	};
 	yaml_node_t *v[METRO_ARRAY_SIZE(fields)];
 	metro_y_map(L->f, n, "station", fields, METRO_ARRAY_SIZE(fields), v);
@@ -39,6 +40,10 @@ static void station(struct loader *L, yaml_node_t *n)
 		metro_y_str(L->f, v[3], "station.authorisation", 100, &c->station.authorisation);
 	if (v[4])
 		metro_y_str(L->f, v[4], "station.address", 300, &c->station.address);
+	if (v[5])
+		metro_y_str(L->f, v[5], "station.phone", 64, &c->station.phone);
+	if (v[6])
+		metro_y_str(L->f, v[6], "station.postcode", 16, &c->station.postcode);
 }
 
 static void store(struct loader *L, yaml_node_t *n)
@@ -261,6 +266,8 @@ void metro_config_destroy(struct metro_config **pc)
 	free(c->station.institution);
 	free(c->station.authorisation);
 	free(c->station.address);
+	free(c->station.phone);
+	free(c->station.postcode);
 	free(c->control_endpoint);
 	free(c->publish_endpoint);
 	for (size_t i = 0; i < c->control_curve.nclients; i++)
@@ -395,7 +402,8 @@ int metro_config_sync_store(const struct metro_config *c, struct metro_store *s)
 	}
 	struct metro_store_registry reg = {
 		.station = {c->station.id, c->station.name, c->station.institution,
-			    c->station.authorisation, c->station.address},
+			    c->station.authorisation, c->station.address, c->station.phone,
+			    c->station.postcode},
 		.standards = c->standards,
 		.nstandards = c->nstandards,
 		.rigs = rigs,

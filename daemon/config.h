@@ -69,6 +69,7 @@ struct metro_config {
 	char *dir;  /* its directory, for relative paths */
 	struct {
 		char *id, *name, *institution, *authorisation, *address;
+		char *phone, *postcode; /* optional: printed on certificates */
 	} station;
 	char *control_endpoint;
 	char *publish_endpoint;

@@ -17,7 +17,7 @@ static void standard(struct loader *L, yaml_node_t *n, const char *where,
 	static const struct metro_yfield fields[] = {
 		{"id", 1},     {"description", 1}, {"serial", 0}, {"certificate", 1},
 		{"issuer", 1}, {"calibrated", 1},  {"due", 1},	  {"uncertainty", 0},
-		{"class", 0},  {"assessment", 0},
+		{"class", 0},  {"assessment", 0},  {"range", 0},
 	};
 	yaml_node_t *v[METRO_ARRAY_SIZE(fields)];
 	metro_y_map(L->f, n, where, fields, METRO_ARRAY_SIZE(fields), v);
@@ -79,6 +79,8 @@ static void standard(struct loader *L, yaml_node_t *n, const char *where,
 			metro_y_date(L->f, a[1], metro_ykey(where, "assessment.due").s,
 				     &s->assessment_due);
 	}
+	if (v[10])
+		metro_y_str(L->f, v[10], metro_ykey(where, "range").s, 100, &s->measuring_range);
 }
 
 void cfg_standards(struct loader *L, yaml_node_t *n)
@@ -128,5 +130,6 @@ void metro_standard_conf_free(struct metro_standard_conf *s)
 	free(s->issuer);
 	free(s->accuracy_class);
 	free(s->assessment_certificate);
+	free(s->measuring_range);
 	memset(s, 0, sizeof *s);
 }

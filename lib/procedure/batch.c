@@ -75,6 +75,26 @@ static int decimal(json_t *v, struct metro_dec *out)
 	return -1;
 }
 
+/* A nameplate field's text for the validity rules (metro_procedure_cert_rule), from the JSON
+ * as given: a string as it stands, a number through its exact decimal form. */
+struct np_text {
+	json_t *np;
+	char buf[64];
+};
+
+static const char *nameplate_text(const char *field, void *arg)
+{
+	struct np_text *t = arg;
+	json_t *v = json_object_get(t->np, field);
+	struct metro_dec d;
+	if (json_is_string(v))
+		return json_string_value(v);
+	if (!json_is_number(v) || decimal(v, &d))
+		return NULL;
+	metro_dec_format_sig(d, 20, t->buf, sizeof t->buf);
+	return t->buf;
+}
+
 static int meter(json_t *j, size_t idx, struct metro_batch *b, struct metro_batch_meter *m,
 		 char *err, size_t errlen)
 {
@@ -181,6 +201,14 @@ static int meter(json_t *j, size_t idx, struct metro_batch *b, struct metro_batc
 	}
 	for (size_t i = 0; i < p->nparams; i++)
 		m->values[slot++] = p->params[i].value;
+	struct np_text npt = {np, ""};
+	if (p->ncert_rules && !metro_procedure_cert_rule(p, nameplate_text, &npt))
+		return fail(
+			err, errlen,
+			"%snameplate: no certificate validity rule of the procedure applies to "
+			"this meter (certificate.validity): its certificate could state neither "
+			"a valid-until date nor a service life",
+			path);
 	return METRO_OK;
 }
 

@@ -15,9 +15,9 @@ static const char *const verifications[] = {"initial",	       "subsequent",	    
 					    "supervision-new", "supervision-in-use", "complaint",
 					    "commissioning"};
 static const char *const limit_sets[] = {"verification", "in-service"};
-static const char *const item_kinds[] = {"judgement",	  "flow-point",	  "load-point",
-					 "start-test",	  "creep-test",	  "constant-test",
-					 "position-check", "measurement",  "timing-test"};
+static const char *const item_kinds[] = {"judgement",	   "flow-point",  "load-point",
+					 "start-test",	   "creep-test",  "constant-test",
+					 "position-check", "measurement", "timing-test"};
 static const char *const formulas[] = {"none", "volumetric",   "gravimetric",
 				       "bell", "master-meter", "pulse"};
 static const char *const repeats[] = {"single", "water-retest", "electricity-mean"};
@@ -780,6 +780,37 @@ int metro_item_applies(const struct metro_proc_item *it, const char *value)
 	return 0;
 }
 
+/* Which kinds fit which meter, and which procedures (a position check: commissioning only). */
+static void kind_fits(struct loader *L, const struct metro_proc_item *it, yaml_node_t *kn,
+		      const char *where)
+{
+	const struct metro_procedure *p = L->p;
+	int electric = p->meter && !strcmp(p->meter, "electricity");
+	int is_electric_item = it->kind >= METRO_ITEM_LOAD_POINT;
+	if (it->kind == METRO_ITEM_POSITION_CHECK) {
+		is_electric_item = electric; /* water and gas for now: checked below */
+		if (!metro_procedure_is_commissioning(p))
+			metro_y_error(L->f, kn,
+				      "%s: a position check belongs to a commissioning procedure "
+				      "(procedure.verification: commissioning)",
+				      metro_ykey(where, "kind").s);
+		if (electric)
+			metro_y_error(L->f, kn,
+				      "%s: the position check of an electricity bench is not "
+				      "implemented yet (water and gas benches only)",
+				      metro_ykey(where, "kind").s);
+	} else if (metro_procedure_is_commissioning(p) && it->kind != METRO_ITEM_JUDGEMENT) {
+		metro_y_error(L->f, kn,
+			      "%s: a commissioning procedure has judgements and position checks "
+			      "only",
+			      metro_ykey(where, "kind").s);
+	}
+	if (p->meter && it->kind != METRO_ITEM_JUDGEMENT && it->kind != METRO_ITEM_MEASUREMENT &&
+	    electric != is_electric_item)
+		metro_y_error(L->f, kn, "%s: a %s item does not apply to %s meters",
+			      metro_ykey(where, "kind").s, item_kinds[it->kind], p->meter);
+}
+
 static void item(struct loader *L, yaml_node_t *n, int i, struct metro_proc_item *it)
 {
 	struct metro_ypath wp = metro_yindex("items", i);
@@ -826,31 +857,7 @@ static void item(struct loader *L, yaml_node_t *n, int i, struct metro_proc_item
 	if (kind < 0)
 		return;
 
-	/* Which kinds fit which meter, and which procedures. */
-	int electric = p->meter && !strcmp(p->meter, "electricity");
-	int is_electric_item = it->kind >= METRO_ITEM_LOAD_POINT;
-	if (it->kind == METRO_ITEM_POSITION_CHECK) {
-		is_electric_item = electric; /* water and gas for now: checked below */
-		if (!metro_procedure_is_commissioning(p))
-			metro_y_error(L->f, kn,
-				      "%s: a position check belongs to a commissioning procedure "
-				      "(procedure.verification: commissioning)",
-				      metro_ykey(where, "kind").s);
-		if (electric)
-			metro_y_error(L->f, kn,
-				      "%s: the position check of an electricity bench is not "
-				      "implemented yet (water and gas benches only)",
-				      metro_ykey(where, "kind").s);
-	} else if (metro_procedure_is_commissioning(p) && it->kind != METRO_ITEM_JUDGEMENT) {
-		metro_y_error(L->f, kn,
-			      "%s: a commissioning procedure has judgements and position checks "
-			      "only",
-			      metro_ykey(where, "kind").s);
-	}
-	if (p->meter && it->kind != METRO_ITEM_JUDGEMENT && it->kind != METRO_ITEM_MEASUREMENT &&
-	    electric != is_electric_item)
-		metro_y_error(L->f, kn, "%s: a %s item does not apply to %s meters",
-			      metro_ykey(where, "kind").s, item_kinds[kind], p->meter);
+	kind_fits(L, it, kn, where);
 
 	switch (it->kind) {
 	case METRO_ITEM_JUDGEMENT:
@@ -971,20 +978,137 @@ static void items(struct loader *L, yaml_node_t *n)
 	}
 }
 
-/* certificate: {instrument, valid_months, note}: what the certificate of a pass says. */
+/* One condition of a validity rule: `field: {min, max}` for a number, `field: [words]` for a
+ * word field of the nameplate. */
+static void cert_cond(struct loader *L, yaml_node_t *k, yaml_node_t *v, const char *where,
+		      struct metro_cert_cond *c)
+{
+	struct metro_procedure *p = L->p;
+	if (metro_y_str(L->f, k, where, 64, &c->field))
+		return;
+	struct metro_ypath w = metro_ykey(where, c->field);
+	const struct metro_proc_field *fd = metro_procedure_field(p, c->field);
+	if (!fd) {
+		metro_y_error(L->f, k, "%s: the nameplate has no field '%s'", w.s, c->field);
+		return;
+	}
+	c->is_text = fd->is_text;
+	if (fd->is_text) {
+		int len = metro_y_seq(L->f, v, w.s);
+		if (len == 0)
+			metro_y_error(L->f, v, "%s: at least one value", w.s);
+		c->values = metro_calloc(len > 0 ? (size_t)len : 1, sizeof *c->values);
+		for (int i = 0; i < len; i++) {
+			yaml_node_t *x = metro_y_seq_at(L->f, v, i);
+			char *word = NULL;
+			if (metro_y_str(L->f, x, metro_yindex(w.s, i).s, 32, &word))
+				continue;
+			size_t j = 0;
+			while (j < fd->nvalues && strcmp(fd->values[j], word) != 0)
+				j++;
+			if (j == fd->nvalues)
+				metro_y_error(L->f, x,
+					      "%s: '%s' is not one of the nameplate's values",
+					      metro_yindex(w.s, i).s, word);
+			c->values[c->nvalues++] = word;
+		}
+		return;
+	}
+	static const struct metro_yfield mf[] = {{"min", 0}, {"max", 0}};
+	yaml_node_t *m[2];
+	if (metro_y_map(L->f, v, w.s, mf, 2, m))
+		return;
+	if (!m[0] && !m[1])
+		metro_y_error(L->f, v, "%s: give min, max or both", w.s);
+	if (m[0] && !number(L, m[0], metro_ykey(w.s, "min").s, "-1e12", "1e12", &c->min))
+		c->has_min = 1;
+	if (m[1] && !number(L, m[1], metro_ykey(w.s, "max").s, "-1e12", "1e12", &c->max))
+		c->has_max = 1;
+	if (c->has_min && c->has_max && metro_dec_cmp(c->min, c->max) > 0)
+		metro_y_error(L->f, m[1], "%s.max: below min", w.s);
+}
+
+/* certificate.validity: a sequence of rules, the first that matches a meter decides. */
+static void cert_rules(struct loader *L, yaml_node_t *n)
+{
+	struct metro_procedure *p = L->p;
+	int len = metro_y_seq(L->f, n, "certificate.validity");
+	if (len == 0)
+		metro_y_error(L->f, n, "certificate.validity: at least one rule");
+	if (len <= 0)
+		return;
+	p->cert_rules = metro_calloc((size_t)len, sizeof *p->cert_rules);
+	unsigned catch_all = 0; /* the line of a rule without conditions */
+	for (int i = 0; i < len; i++) {
+		static const struct metro_yfield rf[] = {
+			{"when", 0}, {"valid_months", 0}, {"service_life_years", 0}, {"note", 0}};
+		yaml_node_t *v[4], *x = metro_y_seq_at(L->f, n, i);
+		struct metro_ypath w = metro_yindex("certificate.validity", i);
+		struct metro_cert_rule *r = &p->cert_rules[p->ncert_rules++];
+		r->line = metro_y_line(x);
+		if (catch_all)
+			metro_y_error(L->f, x,
+				      "%s: never applies: the rule at line %u has no conditions "
+				      "and matches every meter",
+				      w.s, catch_all);
+		if (metro_y_map(L->f, x, w.s, rf, 4, v))
+			continue;
+		if (!v[1] == !v[2])
+			metro_y_error(L->f, x,
+				      "%s: give either valid_months (periodic verification) or "
+				      "service_life_years (initial verification only), one of them",
+				      w.s);
+		if (v[1])
+			metro_y_long(L->f, v[1], metro_ykey(w.s, "valid_months").s, 1, 240,
+				     &r->valid_months);
+		if (v[2])
+			metro_y_long(L->f, v[2], metro_ykey(w.s, "service_life_years").s, 1, 30,
+				     &r->service_life_years);
+		if (v[3])
+			metro_y_str(L->f, v[3], metro_ykey(w.s, "note").s, 300, &r->note);
+		if (!v[0]) {
+			catch_all = r->line;
+			continue;
+		}
+		struct metro_ypath ww = metro_ykey(w.s, "when");
+		if (v[0]->type != YAML_MAPPING_NODE ||
+		    v[0]->data.mapping.pairs.top == v[0]->data.mapping.pairs.start) {
+			metro_y_error(L->f, v[0], "%s: expected a mapping of nameplate fields",
+				      ww.s);
+			continue;
+		}
+		size_t count =
+			(size_t)(v[0]->data.mapping.pairs.top - v[0]->data.mapping.pairs.start);
+		r->conds = metro_calloc(count, sizeof *r->conds);
+		for (yaml_node_pair_t *pr = v[0]->data.mapping.pairs.start;
+		     pr < v[0]->data.mapping.pairs.top; pr++)
+			cert_cond(L, yaml_document_get_node(&L->f->doc, pr->key),
+				  yaml_document_get_node(&L->f->doc, pr->value), ww.s,
+				  &r->conds[r->nconds++]);
+	}
+}
+
+/* certificate: {instrument, valid_months | validity, note}: what the certificate of a pass
+ * says. */
 static void certificate(struct loader *L, yaml_node_t *n)
 {
 	static const struct metro_yfield fields[] = {
-		{"instrument", 0}, {"valid_months", 0}, {"note", 0}};
-	yaml_node_t *v[3];
+		{"instrument", 0}, {"valid_months", 0}, {"note", 0}, {"validity", 0}};
+	yaml_node_t *v[4];
 	struct metro_procedure *p = L->p;
-	metro_y_map(L->f, n, "certificate", fields, 3, v);
+	metro_y_map(L->f, n, "certificate", fields, 4, v);
 	if (v[0])
 		metro_y_str(L->f, v[0], "certificate.instrument", 100, &p->cert_instrument);
 	if (v[1])
 		metro_y_long(L->f, v[1], "certificate.valid_months", 1, 240, &p->cert_valid_months);
 	if (v[2])
 		metro_y_str(L->f, v[2], "certificate.note", 300, &p->cert_note);
+	if (v[1] && v[3])
+		metro_y_error(L->f, v[3],
+			      "certificate.validity: give valid_months (one period for every "
+			      "meter) or validity rules, not both");
+	if (v[3])
+		cert_rules(L, v[3]);
 }
 
 static void teardown(struct loader *L, yaml_node_t *n)
@@ -1185,6 +1309,18 @@ void metro_procedure_destroy(struct metro_procedure **pp)
 	free(p->title);
 	free(p->cert_instrument);
 	free(p->cert_note);
+	for (size_t i = 0; i < p->ncert_rules; i++) {
+		struct metro_cert_rule *r = &p->cert_rules[i];
+		for (size_t j = 0; j < r->nconds; j++) {
+			free(r->conds[j].field);
+			for (size_t k = 0; k < r->conds[j].nvalues; k++)
+				free(r->conds[j].values[k]);
+			free(r->conds[j].values);
+		}
+		free(r->conds);
+		free(r->note);
+	}
+	free(p->cert_rules);
 	free(p->regulation);
 	free(p->edition);
 	free(p->meter);
@@ -1211,4 +1347,30 @@ struct metro_dec metro_procedure_param(const struct metro_procedure *p, const ch
 		if (!strcmp(p->params[i].name, name))
 			return p->params[i].value;
 	return dflt;
+}
+
+const struct metro_cert_rule *
+metro_procedure_cert_rule(const struct metro_procedure *p,
+			  const char *(*value)(const char *field, void *arg), void *arg)
+{
+	for (size_t i = 0; i < p->ncert_rules; i++) {
+		const struct metro_cert_rule *r = &p->cert_rules[i];
+		int match = 1;
+		for (size_t j = 0; match && j < r->nconds; j++) {
+			const struct metro_cert_cond *c = &r->conds[j];
+			const char *s = value(c->field, arg);
+			struct metro_dec d;
+			match = 0; /* a field not recorded, or not a number: no rule can apply */
+			if (s && c->is_text) {
+				for (size_t k = 0; k < c->nvalues; k++)
+					match |= !strcmp(c->values[k], s);
+			} else if (s && !metro_dec_parse(s, &d)) {
+				match = !(c->has_min && metro_dec_cmp(d, c->min) < 0) &&
+					!(c->has_max && metro_dec_cmp(d, c->max) > 0);
+			}
+		}
+		if (match)
+			return r;
+	}
+	return NULL;
 }

@@ -144,6 +144,31 @@ struct metro_proc_item {
 	struct metro_dec limit_s_per_day, gate_seconds;
 };
 
+/* One condition of a certificate validity rule (certificate.validity[i].when): a nameplate
+ * field within [min, max] (numbers, either bound optional) or one of values (words). */
+struct metro_cert_cond {
+	char *field;
+	int is_text;
+	char **values;
+	size_t nvalues;
+	struct metro_dec min, max;
+	int has_min, has_max;
+};
+
+/* A certificate validity rule: the first rule whose conditions all hold for a meter's
+ * nameplate decides what the certificate of a pass says — a valid-until date (periodic
+ * verification, valid_months) or a service life (initial verification only,
+ * service_life_years); exactly one of the two is set.  note (optional) replaces the
+ * certificate's note. */
+struct metro_cert_rule {
+	struct metro_cert_cond *conds;
+	size_t nconds;
+	long valid_months;
+	long service_life_years;
+	char *note;
+	unsigned line;
+};
+
 struct metro_procedure {
 	char *path;
 	char sha256[65];
@@ -158,6 +183,9 @@ struct metro_procedure {
 	char *cert_instrument;	/* instrument name ("水表 / Water meter") */
 	long cert_valid_months; /* 0: no valid-until date; else months from the verification */
 	char *cert_note;	/* service-life note ("限期使用，到期更换") */
+	/* certificate.validity: rules over the nameplate (NULL: valid_months, if any, for all) */
+	struct metro_cert_rule *cert_rules;
+	size_t ncert_rules;
 	struct metro_proc_field *fields;
 	size_t nfields;
 	struct metro_proc_param *params;
@@ -193,5 +221,13 @@ int metro_procedure_is_commissioning(const struct metro_procedure *p);
 /* Whether item it applies to a meter whose text field it->only_field has the word `value`
  * (NULL: the meter does not give it).  An item without `only` applies to every meter. */
 int metro_item_applies(const struct metro_proc_item *it, const char *value);
+
+/* The certificate validity rule a meter falls under.  value(field, arg) gives a nameplate
+ * field's text as recorded ("2.5", "natural-gas"), or NULL.  Returns the first matching rule,
+ * or NULL when the procedure has rules and none matches (the meter must be refused: no
+ * certificate without its validity) — or when it has none (check p->ncert_rules). */
+const struct metro_cert_rule *
+metro_procedure_cert_rule(const struct metro_procedure *p,
+			  const char *(*value)(const char *field, void *arg), void *arg);
 
 #endif

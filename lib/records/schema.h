@@ -5,6 +5,6 @@
 #ifndef METRO_SCHEMA_H
 #define METRO_SCHEMA_H
 
-#define METRO_STORE_SCHEMA 4 /* the schema version this code writes (PRAGMA user_version) */
+#define METRO_STORE_SCHEMA 5 /* the schema version this code writes (PRAGMA user_version) */
 
 #endif

@@ -20,7 +20,8 @@ struct metro_standard_conf {
 	char *accuracy_class;	      /* NULL when an uncertainty is given */
 	char *assessment_certificate; /* 计量标准考核证书 */
 	struct metro_date assessment_due;
-	unsigned line; /* where it was defined, for messages */
+	char *measuring_range; /* 测量范围, optional ("0.01-10 m3/h") */
+	unsigned line;	       /* where it was defined, for messages */
 };
 
 #endif

@@ -364,6 +364,14 @@ static const char SCHEMA_V4[] =
 	"NEW.step <> 'verified') BEGIN SELECT RAISE(ABORT, 'a voided step needs a reason, and only "
 	"a verified step names the certificate it replaces'); END;\n";
 
+/* Version 5 (#18): what a certificate prints after JJF 1069 besides the address: the station's
+ * phone and postcode, and a standard's measuring range (in the registry and in the copy a run
+ * keeps).  NULL in older rows, whose chain hashes still hold. */
+static const char SCHEMA_V5[] = "ALTER TABLE stations ADD COLUMN phone TEXT;\n"
+				"ALTER TABLE stations ADD COLUMN postcode TEXT;\n"
+				"ALTER TABLE standards ADD COLUMN measuring_range TEXT;\n"
+				"ALTER TABLE run_standards ADD COLUMN measuring_range TEXT;\n";
+
 static const struct {
 	int version;
 	const char *sql;
@@ -372,6 +380,7 @@ static const struct {
 	{2, SCHEMA_V2},
 	{3, SCHEMA_V3},
 	{4, SCHEMA_V4},
+	{5, SCHEMA_V5},
 };
 
 /* clang-format on */

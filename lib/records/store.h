@@ -96,6 +96,7 @@ void metro_store_tx_rollback(struct metro_store *s);
 struct metro_store_station {
 	const char *id; /* required */
 	const char *name, *institution, *authorisation, *address;
+	const char *phone, *postcode; /* optional (schema 5) */
 };
 
 /* Insert or update the station's row.  A change is an audit event (old and new values of the

@@ -218,6 +218,7 @@ static const char *const std_fields[] = {
 	"uncertainty_pct", "k",
 	"accuracy_class",  "assessment_certificate",
 	"assessment_due",  "active",
+	"measuring_range",
 };
 #define NSTD (sizeof std_fields / sizeof std_fields[0])
 
@@ -236,6 +237,7 @@ static void std_values(const struct metro_standard_conf *c, json_t *v[NSTD], int
 	v[9] = jstr(c->assessment_certificate);
 	v[10] = jdate(&c->assessment_due);
 	v[11] = json_integer(active);
+	v[12] = jstr(c->measuring_range);
 }
 
 static int apply_standard(struct metro_store *s, const struct metro_standard_conf *c,
@@ -247,7 +249,10 @@ static int apply_standard(struct metro_store *s, const struct metro_standard_con
 		return st_refuse(s, METRO_E_INVAL, "standard %s has no due date", c->id);
 	json_t *v[NSTD];
 	std_values(c, v, 1);
-	struct upsert u = {"standards", "std_id",   c->id, std_fields, NSTD,
+	/* measuring_range, the last field, from schema 5 on (a store opened at an older version
+	 * for a migration test has no such column) */
+	size_t nf = s->schema >= 5 ? NSTD : NSTD - 1;
+	struct upsert u = {"standards", "std_id",   c->id, std_fields, nf,
 			   v,		"standard", actor, why,	       "standard_changes",
 			   "std_id",	NULL,	    NULL};
 	int err = upsert_audited(s, &u, NULL);
@@ -322,15 +327,18 @@ int metro_store_standard_change(struct metro_store *s, const struct metro_standa
 static int apply_station(struct metro_store *s, const struct metro_store_station *st,
 			 const char *actor, const char *why)
 {
-	static const char *const f[] = {"name", "institution", "authorisation", "address"};
+	static const char *const f[] = {"name",	   "institution", "authorisation",
+					"address", "phone",	  "postcode"};
 	if (st_empty(st->id))
 		return st_refuse(s, METRO_E_INVAL, "a station needs an id");
-	json_t *v[4] = {jstr(st->name), jstr(st->institution), jstr(st->authorisation),
-			jstr(st->address)};
-	struct upsert u = {"stations", "station", st->id, f,	4,    v,   "station",
-			   actor,      why,	  NULL,	  NULL, NULL, NULL};
+	json_t *v[6] = {jstr(st->name),	   jstr(st->institution), jstr(st->authorisation),
+			jstr(st->address), jstr(st->phone),	  jstr(st->postcode)};
+	/* phone and postcode from schema 5 on */
+	struct upsert u = {"stations", "station", st->id, f,   s->schema >= 5 ? 6 : 4,
+			   v,	       "station", actor,  why, NULL,
+			   NULL,       NULL,	  NULL};
 	int err = upsert_audited(s, &u, NULL);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 6; i++)
 		json_decref(v[i]);
 	return err;
 }

@@ -36,14 +36,17 @@ static sqlite3_stmt *walk_prepare(struct metro_store *s, const char *sql)
 int metro_store_station_info(struct metro_store *s, struct metro_store_station_info *out)
 {
 	memset(out, 0, sizeof *out);
-	sqlite3_stmt *st = walk_prepare(s, "SELECT station, name, institution, authorisation, "
-					   "address FROM stations ORDER BY id LIMIT 1");
+	sqlite3_stmt *st = walk_prepare(
+		s, s->schema >= 5 ? "SELECT station, name, institution, authorisation, address, "
+				    "phone, postcode FROM stations ORDER BY id LIMIT 1"
+				  : "SELECT station, name, institution, authorisation, address, "
+				    "NULL, NULL FROM stations ORDER BY id LIMIT 1");
 	if (!st)
 		return METRO_E_IO;
 	int rc = sqlite3_step(st), err = METRO_OK;
 	if (rc == SQLITE_ROW) {
-		char **f[] = {&out->station, &out->name, &out->institution, &out->authorisation,
-			      &out->address};
+		char **f[] = {&out->station, &out->name,  &out->institution, &out->authorisation,
+			      &out->address, &out->phone, &out->postcode};
 		for (int i = 0; i < (int)METRO_ARRAY_SIZE(f); i++)
 			if (sqlite3_column_type(st, i) == SQLITE_TEXT)
 				*f[i] = metro_strdup((const char *)sqlite3_column_text(st, i));
@@ -63,6 +66,8 @@ void metro_store_station_info_free(struct metro_store_station_info *st)
 	free(st->institution);
 	free(st->authorisation);
 	free(st->address);
+	free(st->phone);
+	free(st->postcode);
 	memset(st, 0, sizeof *st);
 }
 

@@ -21,6 +21,7 @@
 struct metro_store_station_info {
 	char *station; /* the station id */
 	char *name, *institution, *authorisation, *address;
+	char *phone, *postcode; /* schema 5; NULL before */
 };
 /* The (first) station row.  Returns 0 and *out (free with metro_store_station_info_free),
  * METRO_E_NOTFOUND with every field NULL when there is none, or METRO_E_IO. */

@@ -261,13 +261,21 @@ static int begin_run(struct metro_store *s, const struct metro_store_run *r, int
 	for (size_t i = 0; !err && i < r->nstandards; i++)
 		err = st_write_chained(
 			s, "run_standards", METRO_AUDIT_INSERT, 0, NULL,
-			"INSERT INTO run_standards (run, std_id, description, serial, "
-			"certificate, issuer, calibrated, due, uncertainty_pct, k, "
-			"accuracy_class, assessment_certificate, assessment_due, "
-			"chain_seq) SELECT ?, std_id, description, serial, certificate, "
-			"issuer, calibrated, due, uncertainty_pct, k, accuracy_class, "
-			"assessment_certificate, assessment_due, :chain_seq FROM "
-			"standards WHERE std_id = ?",
+			s->schema >= 5
+				? "INSERT INTO run_standards (run, std_id, description, serial, "
+				  "certificate, issuer, calibrated, due, uncertainty_pct, k, "
+				  "accuracy_class, assessment_certificate, assessment_due, "
+				  "measuring_range, chain_seq) SELECT ?, std_id, description, "
+				  "serial, certificate, issuer, calibrated, due, uncertainty_pct, "
+				  "k, accuracy_class, assessment_certificate, assessment_due, "
+				  "measuring_range, :chain_seq FROM standards WHERE std_id = ?"
+				: "INSERT INTO run_standards (run, std_id, description, serial, "
+				  "certificate, issuer, calibrated, due, uncertainty_pct, k, "
+				  "accuracy_class, assessment_certificate, assessment_due, "
+				  "chain_seq) SELECT ?, std_id, description, serial, certificate, "
+				  "issuer, calibrated, due, uncertainty_pct, k, accuracy_class, "
+				  "assessment_certificate, assessment_due, :chain_seq FROM "
+				  "standards WHERE std_id = ?",
 			"lt", rid, r->standards[i]);
 	for (size_t i = 0; !err && i < r->nmeters; i++) {
 		int64_t mid;

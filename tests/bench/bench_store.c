@@ -330,7 +330,8 @@ int main(void)
 		fprintf(stderr, "bench_store: %s\n", err);
 		return 1;
 	}
-	struct metro_store_station st = {"bench-lab", "Bench", "Bench institute", "B-1", NULL};
+	struct metro_store_station st = {"bench-lab", "Bench", "Bench institute", "B-1", NULL,
+					 NULL,	      NULL};
 	must(s, metro_store_station(s, &st, "bench", "set-up"), "station");
 	struct metro_standard_conf std = {.id = "ws",
 					  .description = "Flow bench",

@@ -149,6 +149,11 @@ mctl trace --db "$TMP/records.db" --no-verify WM-2024-0001 >"$TMP/trace1.out" 2>
 check "(b) trace of position 1: bob's visual answer, by name" "$(grep -c "^  visual-1: \"pass\" by bob (client unauthenticated)" "$TMP/trace1.out")" "1"
 check "(b) ... the automated leak answer as automated, with the client" "$(grep -c "^  leak-2: \"fail\" AUTOMATED (not a person's answer; client unauthenticated)" "$TMP/trace1.out")" "1"
 check "(b) ... alice's answer, which did not decide position 1, is not shown" "$(grep -c "alice" "$TMP/trace1.out")" "0"
+mctl run "$run" >"$TMP/run-a.txt"
+check "(b) terminal: position 3 failed the visual inspection, named by its title" \
+	"$(grep -cE '^3 +WM-2024-0003 +fail +外观检查 / Visual inspection' "$TMP/run-a.txt")" "1"
+check "(b) terminal: position 1 failed the leak test, named by its title" \
+	"$(grep -cE '^1 +WM-2024-0001 +fail +密封性检查 / Leak tightness' "$TMP/run-a.txt")" "1"
 
 # (c) water-2 is not simulated: an automated answer is refused there
 "$B/metroctl" -e "$CTL" --json start config/batches/water-initial.yaml --rig water-2 --wait --auto-answer pass \

@@ -84,9 +84,9 @@ check "schema 2: chain_verify.py accepts it without a profiles table" "$?:${out%
 "$B/metroctl" audit verify --db "$V2/records.db" --pubkey "$V2/records.pub" --strict >/dev/null 2>&1
 check "schema 2: metroctl audit verify --strict accepts it" "$?" "0"
 "$FIXTURE" extend "$V2" >/dev/null 2>>"$TMP/fixture.log"
-check "schema 2 migrated (to the current version, 4) by a new run with a profile" \
+check "schema 2 migrated (to the current version, 5) by a new run with a profile" \
 	"$?:$(sqlite3 "file:$V2/records.db?mode=ro" "SELECT (SELECT group_concat(quote(profile)) FROM runs)
-		|| ' ' || (SELECT count(*) FROM profiles) FROM pragma_user_version WHERE user_version = 4")" "0:NULL,1 1"
+		|| ' ' || (SELECT count(*) FROM profiles) FROM pragma_user_version WHERE user_version = 5")" "0:NULL,1 1"
 out=$(cv "$V2/records.db" --pubkey "$V2/records.pub")
 check "migrated: chain_verify.py accepts it" "$?:${out%% *}" "0:ok"
 check "migrated: both count the same chain records" "$(cv_records "$out")" \

@@ -74,4 +74,28 @@ check "in-service: the items run (no AC voltage test)" "$(w "sorted(set(p['item'
 check "in-service: verdicts (register +2 %, clock +0.8 s/d fail; no clock passes)" "$(w "[(x['position'], x['verdict'], x['failed_items']) for x in sorted(d['verdicts'], key=lambda x: x['position'])]")" "[(1, 'pass', []), (9, 'fail', ['constant']), (10, 'fail', ['timing']), (11, 'pass', [])]"
 safe=$("$B/metroctl" --json probe --driver modbus-rtu --device "$TMP/elec.pty" --baud 115200 --profile config/profiles/electricity-bench.yaml --positions 6 source.on 2>&1)
 check "source off after the run" "$(echo "$safe" | json "d['source.on']")" "0.0"
+
+# What the documents say of start and creep: their evidence, not a dash; the notice of the
+# creeping meter names the creep test and lists the load points it did not run as 未检.
+kill -TERM "$METROD_PID"; wait "$METROD_PID" 2>/dev/null
+# The documents' text without any white space (a table cell wraps anywhere, even inside a
+# word), searched with the patterns' spaces taken out too.
+cert() { # POSITION NAME
+	local n
+	n=$(v "[x['certificate'] for x in d['verdicts'] if x['position']==$1][0]")
+	"$B/metroctl" report certificate --db "$TMP/records.db" --number "$n" -o "$TMP/$2.pdf" >/dev/null 2>"$TMP/$2.err"
+	pdftotext -raw "$TMP/$2.pdf" - | tr -d ' \n' >"$TMP/$2.txt"
+}
+cert 1 c1
+has() { grep -qE -- "$(printf %s "$2" | tr -d ' ')" "$1" && echo yes || echo "no '$2'"; }
+check "certificate: the start test's evidence (current, voltage, time, pulses required)" \
+	"$(has "$TMP/c1.txt" '起动试验 / Starting current 1 I = 0\.02 A, U = 220 V; 时间 duration [0-9.]+ min \(规定 required [0-9.]+ min\); 脉冲 pulses [1-9][0-9]* \(要求 required ≥ 1\)')" "yes"
+check "certificate: the creep test's evidence (no current, 115 % Un, pulses allowed)" \
+	"$(has "$TMP/c1.txt" '潜动试验 / No-load \(creep\) 1 I = 0 A, U = 253 V; 时间 duration [0-9.]+ min \(规定 required [0-9.]+ min\); 脉冲 pulses 0 \(允许 allowed ≤ 1\)')" "yes"
+check "certificate: class 1 valid 96 months less a day" "$(has "$TMP/c1.txt" '有效期至 Valid until [0-9]{4}-[0-9]{2}-[0-9]{2} ')" "yes"
+cert 4 n4
+check "notice: the creep failure with the pulses counted" "$(has "$TMP/n4.txt" '潜动试验 / No-load \(creep\) 1 I = 0 A, U = 253 V; .*脉冲 pulses [2-9][0-9]* \(允许 allowed ≤ 1\) — — 不合格 / Fail')" "yes"
+check "notice: the eight load points and the constant test after it as 未检" "$(grep -o '————未检/notrun' "$TMP/n4.txt" | wc -l)" "9"
+check "notice: ... Imax first among them" "$(has "$TMP/n4.txt" '不合格 / Fail Imax cosφ=1 — — — — 未检 / not run')" "yes"
+check "notice: the failed item by its title" "$(has "$TMP/n4.txt" '不合格项目 Failed items: 潜动试验 / No-load \(creep\)')" "yes"
 finish

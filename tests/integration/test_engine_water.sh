@@ -42,6 +42,9 @@ safe=$(water_probe flow.run collect flow.setpoint)
 check "flow.run off after the run" "$(echo "$safe" | json "d['flow.run']")" "0.0"
 check "collect off after the run" "$(echo "$safe" | json "d['collect']")" "0.0"
 check "runs lists the run" "$(mctl --json runs | json "d['runs'][0]['verdicts']")" "{'pass': 8, 'fail': 1}"
+# Failed items by their titles in the terminal's verdict table (the id is q2, the title Q2).
+mctl run "$(v "d['run']")" >"$TMP/run1.txt"
+check "terminal: position 3 failed Q2, named by its title" "$(grep -cE '^3 +WM-2024-0003 +fail +Q2$' "$TMP/run1.txt")" "1"
 
 # The records: every verdict got a certificate (pass) or notice (fail) number, the results
 # are in the store for replay with consecutive seqs, and the chain verifies.
@@ -73,4 +76,18 @@ check "in-service: q2 judged against 4 %" "$(w "[p['values']['judgement']['mpe']
 check "in-service: nine passes" "$(w "sorted({x['verdict'] for x in d['verdicts']}), len(d['verdicts'])")" "['pass'] 9"
 "$B/metroctl" audit verify --db "$TMP/records.db" >"$TMP/verify.out" 2>&1
 check "audit verify of the live database" "$?" "0"
+
+# The batch report and the notice of the initial run (store run 1): the failed item by its
+# title, and the item not run after the failure as 未检 instead of left out.
+mkdir -p "$TMP/out"
+"$B/metroctl" report run --db "$TMP/records.db" --run 1 -o "$TMP/out/run1.pdf" --certificates "$TMP/out" >/dev/null 2>"$TMP/report.err"
+check "batch report and certificates of the initial run" "$?" "0"
+pdftotext -raw "$TMP/out/run1.pdf" "$TMP/out/run1.txt"
+check "batch report: position 3's failed item by its title" "$(grep -cE '^3 WM-2024-0003 LXS-15E 不合格 / Fail Q2 ' "$TMP/out/run1.txt")" "1"
+N3=$(v "[x['certificate'] for x in d['verdicts'] if x['position']==3][0]")
+pdftotext -raw "$TMP/out/$N3.pdf" "$TMP/out/n3.txt"
+check "notice: Q1, not run after Q2 failed, is listed as 未检" "$(grep -c '^Q1 — — — — 未检 / not run$' "$TMP/out/n3.txt")" "1"
+check "notice: Q2's two retest runs, then the mean of three judged" "$(grep -cE '^Q2 [12] 3\.[0-9]{4} % — — 复检 / retest$|^Q2 3 3\.[0-9]{4} % \(3 次均值 mean\) 3\.[0-9]{4} %' "$TMP/out/n3.txt")" "3"
+check "notice: ... against ±2 %, failed" "$(grep -c '±2 % 不合格 / Fail$' "$TMP/out/n3.txt")" "1"
+check "notice: the failed item by its title" "$(grep -c '不合格项目 Failed items: Q2$' "$TMP/out/n3.txt")" "1"
 finish

@@ -65,7 +65,7 @@ batch() {
 	sed -n '/^meters:/q;p' config/batches/water-initial.yaml | sed "s/^rig: .*/rig: $1/"
 	echo "meters:"
 	for i in 1 2 3 4 5 6; do
-		echo "  - {position: $i, serial: PB-$i, model: LXS-15E, manufacturer: Example Meter Co., approval: \"CPA 2021-W123\", nameplate: {q3: 2.5, r: 100, class: \"2\", scale_interval_l: 0.05, electronic: \"no\"}}"
+		echo "  - {position: $i, serial: PB-$i, model: LXS-15E, manufacturer: Example Meter Co., approval: \"CPA 2021-W123\", nameplate: {q3: 2.5, r: 100, class: \"2\", scale_interval_l: 0.05, electronic: \"no\", dn: 15}}"
 	done
 }
 # start NAME BATCH: run the batch to its end; its run document in $TMP/NAME.json

@@ -70,6 +70,13 @@ check "certificate: institution and authorisation" "$(has "$OUT/c1.txt" 'T-0001'
 check "certificate: two pages" "$(pdfinfo "$OUT/c1.pdf" | awk '/^Pages:/ {print $2}')" "2"
 check "certificate: the CJK font is embedded, subset" "$(pdffonts "$OUT/c1.pdf" | grep -c '^[A-Z]*+WenQuanYiMicroHei .* yes yes yes')" "2"
 check "certificate: under 200 kB" "$(($(stat -c %s "$OUT/c1.pdf") < 200000))" "1"
+pdftotext -raw "$OUT/c1.pdf" "$OUT/c1.raw"
+check "certificate: the gas nameplate as read" "$(has "$OUT/c1.raw" 'G4 qmax 6 m³/h qmin 0.04 m³/h, 天然气 natural gas')" "yes"
+check "certificate: natural gas, a service life of at most 10 years" "$(has "$OUT/c1.raw" '使用期限 Service life 自检定日期起不超过 10 年')" "yes"
+tr '\n' ' ' <"$OUT/c1.raw" >"$OUT/c1.joined"
+check "certificate: a standard without an assessment certificate is a standard instrument" "$(has "$OUT/c1.joined" '标准器 Standard instrument .*Bell prover')" "yes"
+check "certificate: ... and no measurement standard is recorded, which it says" "$(has "$OUT/c1.joined" '计量标准装置 Measurement standard: 无考核证书记录')" "yes"
+check "certificate: the humidity, not recorded on this rig, says so" "$(has "$OUT/c1.joined" '相对湿度 relative humidity: 未记录')" "yes"
 
 R report certificate --db "$DB" --serial G4-A-0002 -o "$OUT/n2.pdf" >/dev/null 2>&1
 check "notice by serial is written" "$?" "0"
@@ -78,7 +85,10 @@ check "notice: title" "$(has "$OUT/n2.txt" '检 *定 *结 *果 *通 *知 *书')"
 check "notice: the conclusion" "$(has "$OUT/n2.txt" '不合格 / Fail')" "yes"
 check "notice: names the failed item" "$(has "$OUT/n2.txt" '不合格项目 Failed items')" "yes"
 check "notice: the failed test point" "$(grep -c '^ *qmax' "$OUT/n2.txt" | awk '{print ($1 > 0)}')" "1"
-check "notice: no valid-until date" "$(grep -c '有效期至 Valid until' "$OUT/n2.txt")" "0"
+pdftotext -raw "$OUT/n2.pdf" "$OUT/n2.raw"
+check "notice: no valid-until date" "$(grep -c '^有效期至 Valid until [0-9]' "$OUT/n2.raw")" "0"
+check "notice: the points not run after qmax failed, as 未检" "$(grep -cE '^(0.2 qmax|qmin) — — — — 未检 / not run$' "$OUT/n2.raw")" "2"
+check "notice: no service life" "$(grep -c '使用期限 Service life' "$OUT/n2.raw")" "0"
 
 # ---- the batch report ----------------------------------------------------------------------
 R report run --db "$DB" --run 1 -o "$OUT/run1.pdf" --certificates "$OUT" >"$TMP/run1.log" 2>&1

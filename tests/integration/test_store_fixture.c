@@ -93,6 +93,7 @@ static void standards(struct metro_standard_conf std[3])
 		.k = 2,
 		.assessment_certificate = "[2024]国量标E证字第0117号",
 		.assessment_due = tu_days_from_now(700),
+		.measuring_range = "(0.025-8) m³/h, DN15-DN25",
 	};
 	std[1] = (struct metro_standard_conf){
 		.id = "es-ref-01",
@@ -219,7 +220,8 @@ static int64_t water_run(struct metro_store *s, int64_t proc, int64_t prof, cons
 	char serials[8][32];
 	for (int i = 0; i < positions; i++) {
 		snprintf(serials[i], sizeof serials[i], "%s%d", serial_base, i + 1);
-		np[i] = json_pack("{sf si ss}", "Q3_m3h", 2.5, "R", 100, "DN", "15");
+		np[i] = json_pack("{ss ss ss ss ss}", "q3", "2.5", "r", "100", "class", "2",
+				  "scale_interval_l", "0.05", "dn", "15");
 		m[i] = (struct metro_store_meter){
 			i + 1,		 serials[i], "LXS-15E", "Ningbo Water Meter Co.",
 			"CPA-2019-W123", "2",	     np[i]};
@@ -335,9 +337,13 @@ static void build(const char *dir)
 	struct metro_store *s = open_store(dir);
 	struct metro_standard_conf std[3];
 	standards(std);
-	struct metro_store_station st = {STATION, "Demonstration verification station",
+	struct metro_store_station st = {STATION,
+					 "Demonstration verification station",
 					 "Example Institute of Metrology",
-					 "(Demo) 法计(2026)00-000", "1 Example Road"};
+					 "(Demo) 法计(2026)00-000",
+					 "1 Example Road",
+					 "0000-1234567",
+					 "000000"};
 	CHECK(s, metro_store_station(s, &st, "config", "configuration load"));
 	CHECK(s, metro_store_sync_standards(s, std, 3));
 	char *rig_std[] = {"ws-flow-01"};
@@ -384,8 +390,9 @@ static void build(const char *dir)
 
 	/* Run 2: electricity, position 2 is later corrected from pass to fail. */
 	static const char *const es[] = {"es-ref-01"};
-	json_t *np = json_pack("{ss ss si ss}", "Un_V", "220", "Ib_A", "5", "Imax_A", 60,
-			       "C_imp_kWh", "1200");
+	json_t *np = json_pack("{ss ss ss ss ss ss ss}", "un", "220", "ib", "5", "imax", "60",
+			       "meter_constant", "1200", "class", "1", "connection", "direct",
+			       "phases", "1");
 	struct metro_store_meter em[2] = {
 		{1, "EM-2026-0001", "DDZY-71", "Hangzhou Meter Works", "CPA-2020-E77", "1", np},
 		{2, "EM-2026-0002", "DDZY-71", "Hangzhou Meter Works", "CPA-2020-E77", "1", np},

@@ -612,7 +612,7 @@ static void test_migrate_schema3_file(void **state)
 	assert_int_equal(verify(&f, NULL, 0, NULL, 0), 0);
 
 	assert_int_equal(open_at(&f, 0, err, sizeof err), 0);
-	assert_int_equal(raw_int(&f, "PRAGMA user_version"), 4);
+	assert_int_equal(raw_int(&f, "PRAGMA user_version"), METRO_STORE_SCHEMA);
 	assert_int_equal(raw_int(&f, "SELECT count(*) FROM sqlite_schema WHERE name IN ('people', "
 				     "'person_changes', 'certificate_steps')"),
 			 3);

@@ -191,8 +191,8 @@ static void test_station(void **state)
 	assert_null(st.station);
 	assert_null(st.name);
 	assert_true(strstr(metro_store_errmsg(f.s), "no station") != NULL);
-	struct metro_store_station row = {STATION, "Lab 1", "Institute of Metrology", "AUTH-9",
-					  NULL};
+	struct metro_store_station row = {
+		STATION, "Lab 1", "Institute of Metrology", "AUTH-9", NULL, "010-1234", NULL};
 	must(&f, metro_store_station(f.s, &row, "config", "test"), "station");
 	struct metro_store *ro = open_ro(&f);
 	assert_int_equal(metro_store_station_info(ro, &st), 0);
@@ -201,6 +201,8 @@ static void test_station(void **state)
 	assert_string_equal(st.institution, "Institute of Metrology");
 	assert_string_equal(st.authorisation, "AUTH-9");
 	assert_null(st.address);
+	assert_string_equal(st.phone, "010-1234"); /* schema 5 */
+	assert_null(st.postcode);
 	metro_store_station_info_free(&st);
 	assert_null(st.station);
 	metro_store_close(&ro);

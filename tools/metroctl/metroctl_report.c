@@ -339,6 +339,8 @@ static int evidence_load(struct vstore *v, const char *number, struct evidence *
 	metro_diag_free(&d);
 	ev->m.e = e;
 	ev->m.proc = ev->proc;
+	ev->m.rule =
+		rpt_cert_rule(ev->proc, json_object_get(json_object_get(e, "meter"), "nameplate"));
 	size_t i;
 	json_t *c;
 	json_array_foreach (json_object_get(e, "certificates"), i, c) {
@@ -432,6 +434,22 @@ static int render_certificate(struct vstore *v, const char *number, struct rpt_o
 	if ((rc = printable(v, number, ev.m.cert))) {
 		evidence_free(&ev);
 		return rc;
+	}
+	/* A certificate of a pass states its validity: a meter that no rule of its procedure
+	 * covers gets no certificate rather than one without a date (docs/reports.md). */
+	if (ev.proc->ncert_rules && !ev.m.rule &&
+	    !strcmp(json_string_value(json_object_get(ev.m.cert, "kind")), "certificate")) {
+		fprintf(stderr,
+			"metroctl: refused: %s: no certificate validity rule of procedure %s "
+			"applies "
+			"to meter %s (its nameplate as recorded): the certificate could state "
+			"neither "
+			"a valid-until date nor a service life\n",
+			number, ev.proc->id,
+			json_string_value(
+				json_object_get(json_object_get(ev.m.e, "meter"), "serial")));
+		evidence_free(&ev);
+		return METROCTL_EXIT_FAIL;
 	}
 	char err[512];
 	FILE *f = rpt_out_stream(out);

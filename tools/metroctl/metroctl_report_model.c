@@ -91,3 +91,137 @@ const char *rpt_verdict_name(const char *v)
 			return names[i][1];
 	return v ? v : "—";
 }
+
+/* A nameplate field as text: strings as recorded, numbers in their shortest form. */
+static const char *np_field(json_t *np, const char *k, char *buf, size_t cap)
+{
+	json_t *v = json_object_get(np, k);
+	if (json_is_string(v))
+		return json_string_value(v);
+	if (json_is_integer(v)) {
+		snprintf(buf, cap, "%lld", (long long)json_integer_value(v));
+		return buf;
+	}
+	if (json_is_real(v)) {
+		snprintf(buf, cap, "%.15g", json_real_value(v));
+		return buf;
+	}
+	return NULL;
+}
+
+/* Gas meter designations by qmax (EN 1359 / OIML R137 series). */
+static const char *gas_designation(const char *qmax)
+{
+	static const char *const g[][2] = {{"2.5", "G1.6"}, {"4", "G2.5"}, {"6", "G4"},
+					   {"10", "G6"},    {"16", "G10"}, {"25", "G16"},
+					   {"40", "G25"}};
+	for (size_t i = 0; qmax && i < METRO_ARRAY_SIZE(g); i++)
+		if (!strcmp(qmax, g[i][0]))
+			return g[i][1];
+	return NULL;
+}
+
+static const char *word_name(const char *field, const char *v)
+{
+	static const char *const names[][3] = {
+		{"phases", "1", "单相 single-phase"},
+		{"phases", "3", "三相四线 three-phase four-wire"},
+		{"phases", "3w", "三相三线 three-phase three-wire"},
+		{"connection", "direct", "直接接入 direct connection"},
+		{"connection", "ct", "经互感器接入 via current transformers"},
+		{"medium", "natural-gas", "天然气 natural gas"},
+		{"medium", "manufactured-gas", "人工煤气 manufactured gas"},
+		{"medium", "lpg", "液化石油气 LPG"},
+	};
+	for (size_t i = 0; v && i < METRO_ARRAY_SIZE(names); i++)
+		if (!strcmp(field, names[i][0]) && !strcmp(v, names[i][1]))
+			return names[i][2];
+	return v;
+}
+
+void rpt_nameplate_text(const char *meter, json_t *np, char *out, size_t cap)
+{
+	char b[6][48];
+	size_t n = 0;
+	const char *used[8] = {"class"};
+	size_t nused = 1;
+#define ADD(...)                                                              \
+	do {                                                                  \
+		if (n < cap)                                                  \
+			n += (size_t)snprintf(out + n, cap - n, __VA_ARGS__); \
+	} while (0)
+#define F(i, k) (used[nused++] = (k), np_field(np, (k), b[i], sizeof b[i]))
+	out[0] = '\0';
+	if (meter && !strcmp(meter, "electricity")) {
+		const char *un = F(0, "un"), *ib = F(1, "ib"), *imax = F(2, "imax");
+		const char *c = F(3, "meter_constant"), *ph = F(4, "phases");
+		const char *conn = F(5, "connection");
+		if (un)
+			ADD("%s V", un);
+		if (ib)
+			ADD("%s%s%s%s%s A", n ? " " : "", ib, imax ? "(" : "", imax ? imax : "",
+			    imax ? ")" : "");
+		if (c)
+			ADD("%s%s imp/kWh", n ? " " : "", c);
+		if (ph)
+			ADD("%s%s", n ? " " : "", word_name("phases", ph));
+		if (conn)
+			ADD("%s%s", n ? " " : "", word_name("connection", conn));
+	} else if (meter && !strcmp(meter, "water")) {
+		const char *q3 = F(0, "q3"), *r = F(1, "r"), *dn = F(2, "dn");
+		const char *d = F(3, "scale_interval_l");
+		if (q3)
+			ADD("Q3 %s m³/h", q3);
+		if (r)
+			ADD("%sR%s", n ? " " : "", r);
+		if (dn)
+			ADD("%sDN%s", n ? " " : "", dn);
+		if (d)
+			ADD("%s检定分度值 δ %s L", n ? ", " : "", d);
+	} else if (meter && !strcmp(meter, "gas")) {
+		const char *qmax = F(0, "qmax"), *qmin = F(1, "qmin"), *m = F(2, "medium");
+		const char *g = gas_designation(qmax);
+		if (g)
+			ADD("%s ", g);
+		if (qmax)
+			ADD("qmax %s m³/h", qmax);
+		if (qmin)
+			ADD("%sqmin %s m³/h", n ? " " : "", qmin);
+		if (m)
+			ADD("%s%s", n ? ", " : "", word_name("medium", m));
+	}
+	/* what this function does not know by name: as recorded */
+	const char *k;
+	json_t *v;
+	json_object_foreach (np, k, v) {
+		size_t u = 0;
+		while (u < nused && strcmp(used[u], k) != 0)
+			u++;
+		char num[48];
+		const char *s = np_field(np, k, num, sizeof num);
+		if (u < nused || !s)
+			continue;
+		ADD("%s%s %s", n ? ", " : "", k, s);
+	}
+#undef F
+#undef ADD
+	if (!out[0])
+		snprintf(out, cap, "—");
+}
+
+struct np_arg {
+	json_t *np;
+	char buf[48];
+};
+
+static const char *np_value(const char *field, void *arg)
+{
+	struct np_arg *a = arg;
+	return np_field(a->np, field, a->buf, sizeof a->buf);
+}
+
+const struct metro_cert_rule *rpt_cert_rule(const struct metro_procedure *p, json_t *nameplate)
+{
+	struct np_arg a = {nameplate, ""};
+	return metro_procedure_cert_rule(p, np_value, &a);
+}

@@ -33,6 +33,9 @@ struct rpt_meter {
 	/* The certificate or notice printed, an element of e's "certificates" (borrowed), with
 	 * its signed "steps" (schema 4); NULL: the latest. */
 	json_t *cert;
+	/* The procedure's certificate validity rule this meter falls under (its nameplate as
+	 * recorded), NULL when the procedure has none: then certificate.valid_months. */
+	const struct metro_cert_rule *rule;
 };
 
 /* ISO 8601 UTC time ("2026-11-28T14:10:29.794Z") to a local date "YYYY-MM-DD" (and, when
@@ -46,6 +49,14 @@ const char *rpt_item_title(const struct metro_procedure *p, const char *test_poi
 const char *rpt_instrument(const struct metro_procedure *p);
 /* The Chinese and English name of a verification type ("initial" -> "首次检定 / Initial"). */
 const char *rpt_vtype_name(const char *vtype);
+/* The nameplate as people read it, by meter kind: "220 V 5(60) A 1200 imp/kWh 单相 single-phase
+ * 直接接入 direct", "Q3 2.5 m³/h R100 DN15 (δ 0.05 L)", "G4 qmax 6 m³/h qmin 0.04 m³/h 天然气
+ * natural gas"; fields it does not know follow as "name value"; the class is left out (it has
+ * its own line).  meter: water | electricity | gas. */
+void rpt_nameplate_text(const char *meter, json_t *np, char *out, size_t cap);
+/* The validity rule of a meter's procedure for its recorded nameplate (metro_procedure_cert_rule
+ * over the JSON), or NULL. */
+const struct metro_cert_rule *rpt_cert_rule(const struct metro_procedure *p, json_t *nameplate);
 /* The conclusion of a verdict ("pass" -> "合格 / Pass"). */
 const char *rpt_verdict_name(const char *verdict);
 

@@ -272,28 +272,6 @@ static long long ji(json_t *o, const char *k)
 	return (long long)json_integer_value(json_object_get(o, k));
 }
 
-/* "q3 2.5, r 100, class 2" from a nameplate object. */
-static void nameplate_text(json_t *np, char *out, size_t cap)
-{
-	const char *k;
-	json_t *v;
-	size_t n = 0;
-	out[0] = '\0';
-	json_object_foreach (np, k, v) {
-		const char *s = json_string_value(v);
-		char num[32];
-		if (!s && json_is_number(v)) {
-			snprintf(num, sizeof num, "%g", json_number_value(v));
-			s = num;
-		}
-		if (!s || n >= cap)
-			continue;
-		n += (size_t)snprintf(out + n, cap - n, "%s%s %s", n ? ", " : "", k, s);
-	}
-	if (!out[0])
-		snprintf(out, cap, "—");
-}
-
 /* The stored exact error for display: as stored when short, else to 4 decimals, half to even
  * on the exact value (the regulation's rounding is in the "rounded" column). */
 static void show_decimal(const char *s, char *out, size_t cap)
@@ -309,115 +287,294 @@ static void show_decimal(const char *s, char *out, size_t cap)
 
 /* ---- shared blocks ------------------------------------------------------------------------- */
 
+/* The standards of a run, as JJF 1069 lists them: first the measurement standard (计量标准装置:
+ * a standard with an assessment certificate, 计量标准考核证书, and its validity), then the
+ * standard instruments (标准器) used with it. */
 static void standards_table(struct pdf *p, json_t *stds)
 {
 	static const double w[] = {0.22, 0.13, 0.21, 0.12, 0.12, 0.20};
-	static const char *const head[] = {"计量标准 Standard",	   "编号 Serial",
-					   "证书号 Certificate",   "U / 等级 class",
-					   "有效期至 Valid until", "考核证书 Assessment"};
-	struct table t = {6, w, head, 7.5, NULL};
-	struct cells c = {0};
-	size_t i;
-	json_t *s;
-	json_array_foreach (stds, i, s) {
-		cell(&c, "%s", js(s, "description"));
-		cell(&c, "%s", js(s, "serial"));
-		cell(&c, "%s\n%s", js(s, "certificate"), js(s, "issuer"));
-		if (json_is_number(json_object_get(s, "uncertainty_pct")))
-			cell(&c, "U = %g %% (k = %g)",
-			     json_number_value(json_object_get(s, "uncertainty_pct")),
-			     json_number_value(json_object_get(s, "k")));
-		else
-			cell(&c, "%s", js(s, "accuracy_class"));
-		cell(&c, "%s", js(s, "due"));
-		if (json_is_string(json_object_get(s, "assessment_certificate")))
-			cell(&c, "%s\n有效期至 %s", js(s, "assessment_certificate"),
-			     js(s, "assessment_due"));
-		else
-			cell(&c, "—");
+	static const char *const head_std[] = {"计量标准装置 Measurement standard",
+					       "编号 Serial",
+					       "证书号 Certificate",
+					       "U / 等级 class",
+					       "有效期至 Valid until",
+					       "考核证书 Assessment certificate"};
+	static const double wi[] = {0.30, 0.15, 0.25, 0.15, 0.15};
+	static const char *const head_ins[] = {"标准器 Standard instrument", "编号 Serial",
+					       "证书号 Certificate", "U / 等级 class",
+					       "有效期至 Valid until"};
+	for (int group = 0; group < 2; group++) {
+		struct table t = group ? (struct table){5, wi, head_ins, 7.5, NULL}
+				       : (struct table){6, w, head_std, 7.5, NULL};
+		struct cells c = {0};
+		size_t i;
+		json_t *s;
+		json_array_foreach (stds, i, s) {
+			int assessed = json_is_string(json_object_get(s, "assessment_certificate"));
+			if (assessed == group)
+				continue; /* group 0: the assessed ones; group 1: the others */
+			if (json_is_string(json_object_get(s, "measuring_range")))
+				cell(&c, "%s\n测量范围 Range: %s", js(s, "description"),
+				     js(s, "measuring_range"));
+			else
+				cell(&c, "%s", js(s, "description"));
+			cell(&c, "%s", js(s, "serial"));
+			cell(&c, "%s\n%s", js(s, "certificate"), js(s, "issuer"));
+			if (json_is_number(json_object_get(s, "uncertainty_pct")))
+				cell(&c, "U = %g %% (k = %g)",
+				     json_number_value(json_object_get(s, "uncertainty_pct")),
+				     json_number_value(json_object_get(s, "k")));
+			else
+				cell(&c, "%s", js(s, "accuracy_class"));
+			cell(&c, "%s", js(s, "due"));
+			if (!group)
+				cell(&c, "%s\n有效期至 %s", js(s, "assessment_certificate"),
+				     js(s, "assessment_due"));
+		}
+		if (c.n)
+			table_cells(p, &t, &c);
+		else if (!group)
+			para(p,
+			     "计量标准装置 Measurement standard: 无考核证书记录 no standard with "
+			     "an "
+			     "assessment certificate recorded",
+			     8);
 	}
-	table_cells(p, &t, &c);
 }
 
 /* Min–max of the environment readings recorded with the points. */
 static void environment_text(json_t *run, json_t *points, char *out, size_t cap)
 {
 	static const struct {
-		const char *key, *label;
+		const char *key, *label, *unit;
 	} env[] = {
-		{"temp_c", "水温 water °C"},	     {"bell_t_c", "钟罩气温 bell °C"},
-		{"meter_t_c", "表处气温 meter °C"},  {"p_atm_kpa", "大气压 atmosphere kPa"},
-		{"bell_p_kpa", "钟罩压力 bell kPa"}, {"voltage_v", "电压 voltage V"},
+		{"temp_c", "水温 water", "°C"},
+		{"bell_t_c", "钟罩气温 bell", "°C"},
+		{"meter_t_c", "表处气温 meter", "°C"},
+		{"p_atm_kpa", "大气压 atmosphere", "kPa"},
+		{"bell_p_kpa", "钟罩压力 bell", "kPa"},
+		{"voltage_v", "电压 voltage", "V"},
+		{"ambient_c", "环境温度 ambient", "°C"},
+		{"humidity_pct", "相对湿度 relative humidity", "%RH"},
+		{"rh_pct", "相对湿度 relative humidity", "%RH"},
 	};
 	size_t n = 0;
 	out[0] = '\0';
+	static const struct {
+		const char *key, *label, *unit;
+	} run_env[] = {
+		{"ambient_c", "环境温度 ambient", "°C"},
+		{"humidity_pct", "相对湿度 relative humidity", "%RH"},
+		{"rh_pct", "相对湿度 relative humidity", "%RH"},
+		{"water_temp_c", "水温 water", "°C"},
+		{"p_atm_kpa", "大气压 atmosphere", "kPa"},
+	};
+	int humidity = 0;
 	json_t *re = json_object_get(run, "environment");
-	if (json_is_object(re)) {
-		char *t = json_dumps(re, JSON_COMPACT | JSON_SORT_KEYS);
-		n += (size_t)snprintf(out, cap, "%s", t ? t : "");
-		free(t);
+	const char *rk;
+	json_t *rv;
+	json_object_foreach (re, rk, rv) {
+		if (!json_is_number(rv) && !json_is_string(rv))
+			continue;
+		size_t k = 0;
+		while (k < METRO_ARRAY_SIZE(run_env) && strcmp(run_env[k].key, rk) != 0)
+			k++;
+		char num[48];
+		if (json_is_number(rv))
+			snprintf(num, sizeof num, "%g", json_number_value(rv));
+		else
+			snprintf(num, sizeof num, "%s", json_string_value(rv));
+		humidity |= strstr(rk, "humidity") != NULL || !strcmp(rk, "rh_pct");
+		if (n < cap)
+			n += (size_t)snprintf(out + n, cap - n, "%s%s %s%s%s", n ? "; " : "",
+					      k < METRO_ARRAY_SIZE(run_env) ? run_env[k].label : rk,
+					      num, k < METRO_ARRAY_SIZE(run_env) ? " " : "",
+					      k < METRO_ARRAY_SIZE(run_env) ? run_env[k].unit : "");
 	}
 	for (size_t k = 0; k < METRO_ARRAY_SIZE(env); k++) {
 		double lo = INFINITY, hi = -INFINITY;
 		size_t i;
 		json_t *pt;
 		json_array_foreach (points, i, pt) {
-			json_t *v = json_object_get(json_object_get(pt, "readings"), env[k].key);
-			if (json_is_number(v)) {
-				lo = fmin(lo, json_number_value(v));
-				hi = fmax(hi, json_number_value(v));
+			/* with the readings, or in the point's environment */
+			static const char *const where[] = {"readings", "environment"};
+			for (size_t w = 0; w < 2; w++) {
+				json_t *v =
+					json_object_get(json_object_get(pt, where[w]), env[k].key);
+				if (json_is_number(v)) {
+					lo = fmin(lo, json_number_value(v));
+					hi = fmax(hi, json_number_value(v));
+				}
 			}
 		}
 		if (lo > hi || n >= cap)
 			continue;
+		humidity |= strstr(env[k].label, "humidity") != NULL;
 		if (lo == hi)
-			n += (size_t)snprintf(out + n, cap - n, "%s%s %g", n ? "; " : "",
-					      env[k].label, lo);
+			n += (size_t)snprintf(out + n, cap - n, "%s%s %g %s", n ? "; " : "",
+					      env[k].label, lo, env[k].unit);
 		else
-			n += (size_t)snprintf(out + n, cap - n, "%s%s %g – %g", n ? "; " : "",
-					      env[k].label, lo, hi);
+			n += (size_t)snprintf(out + n, cap - n, "%s%s %g – %g %s", n ? "; " : "",
+					      env[k].label, lo, hi, env[k].unit);
 	}
+	if (!humidity && n < cap)
+		snprintf(out + n, cap - n,
+			 "%s相对湿度 relative humidity: 未记录 not "
+			 "recorded",
+			 n ? "; " : "");
 	if (!out[0])
 		snprintf(out, cap, "—");
 }
 
+/* The evidence of a point that has no error: what a start or creep test counted (current,
+ * duration, pulses counted against those allowed or required), or the scalar readings of any
+ * other item, as recorded. */
+/* A scalar reading as text (decimal text as recorded, numbers in their shortest form), or
+ * NULL. */
+static const char *scalar(json_t *v, char *buf, size_t cap)
+{
+	if (json_is_string(v))
+		return json_string_value(v);
+	if (json_is_integer(v))
+		snprintf(buf, cap, "%lld", (long long)json_integer_value(v));
+	else if (json_is_real(v))
+		snprintf(buf, cap, "%g", json_real_value(v));
+	else if (json_is_boolean(v))
+		snprintf(buf, cap, "%s", json_is_true(v) ? "yes" : "no");
+	else
+		return NULL;
+	return buf;
+}
+
+static void evidence_text(json_t *rd, char *out, size_t cap)
+{
+	size_t n = 0;
+	out[0] = '\0';
+#define ADD(...)                                                              \
+	do {                                                                  \
+		if (n < cap)                                                  \
+			n += (size_t)snprintf(out + n, cap - n, __VA_ARGS__); \
+	} while (0)
+	json_t *allowed = json_object_get(rd, "allowed_pulses");
+	json_t *required = json_object_get(rd, "required_pulses");
+	if (json_is_integer(allowed) || json_is_integer(required)) {
+		char bi[48], bu[48];
+		const char *i = scalar(json_object_get(rd, "applied_current_a"), bi, sizeof bi);
+		const char *u = scalar(json_object_get(rd, "applied_voltage_v"), bu, sizeof bu);
+		if (!i)
+			i = scalar(json_object_get(rd, "current_a"), bi, sizeof bi);
+		ADD("I = %s A, U = %s V", i ? i : "0", u ? u : "—");
+		if (json_is_number(json_object_get(rd, "watched_min")))
+			ADD("; 时间 duration %.2f min",
+			    json_number_value(json_object_get(rd, "watched_min")));
+		if (json_is_number(json_object_get(rd, "time_min")))
+			ADD(" (规定 required %.2f min)",
+			    json_number_value(json_object_get(rd, "time_min")));
+		ADD("; 脉冲 pulses %lld", ji(rd, "pulses"));
+		if (json_is_integer(allowed))
+			ADD(" (允许 allowed ≤ %lld)", (long long)json_integer_value(allowed));
+		else
+			ADD(" (要求 required ≥ %lld)", (long long)json_integer_value(required));
+		if (json_is_number(json_object_get(rd, "first_pulse_min")))
+			ADD("; 首个脉冲 first pulse %.2f min",
+			    json_number_value(json_object_get(rd, "first_pulse_min")));
+	} else {
+		const char *k;
+		json_t *v;
+		json_object_foreach (rd, k, v) {
+			char b[48];
+			const char *t = scalar(v, b, sizeof b);
+			if (t)
+				ADD("%s%s %s", n ? "; " : "", k, t);
+		}
+	}
+#undef ADD
+	if (!out[0])
+		snprintf(out, cap, "—");
+}
+
+/* One row per recorded point of one test point; its cells into c. */
+static void point_row(struct cells *c, const struct metro_procedure *proc, json_t *pt)
+{
+	char e[600], judged[64];
+	const char *res = rpt_verdict_name(js(pt, "verdict"));
+	json_t *rd = json_object_get(pt, "readings");
+	json_t *single = json_object_get(json_object_get(rd, "last_run"), "error");
+	size_t nruns = json_array_size(json_object_get(rd, "runs"));
+	snprintf(judged, sizeof judged, "—");
+	if (json_is_string(json_object_get(pt, "error"))) {
+		char v[64];
+		show_decimal(json_string_value(json_object_get(pt, "error")), v, sizeof v);
+		if (nruns > 1)
+			snprintf(e, sizeof e, "%s %% (%zu 次均值 mean)", v, nruns);
+		else
+			snprintf(e, sizeof e, "%s %%", v);
+		/* the value judged: the regulation's rounded value where the rule rounds */
+		char r[64];
+		if (json_is_string(json_object_get(pt, "rounded")))
+			show_decimal(js(pt, "rounded"), r, sizeof r);
+		snprintf(judged, sizeof judged, "%s %%",
+			 json_is_string(json_object_get(pt, "rounded")) ? r : v);
+	} else if (json_is_number(single)) {
+		/* a run the repeat rule asked more of: shown, judged with the next ones */
+		snprintf(e, sizeof e, "%.4f %%", json_number_value(single));
+		res = "复检 / retest";
+	} else {
+		evidence_text(rd, e, sizeof e);
+	}
+	cell(c, "%s", rpt_item_title(proc, js(pt, "test_point")));
+	cell(c, "%lld", ji(pt, "attempt"));
+	cell(c, "%s", e);
+	cell(c, "%s", judged);
+	if (json_is_string(json_object_get(pt, "mpe")))
+		cell(c, "±%s %%", js(pt, "mpe"));
+	else
+		cell(c, "—");
+	cell(c, "%s", res);
+}
+
+/* The results of a meter, item by item in the procedure's order: every recorded point, and an
+ * item with none (not run after a failure, or an aborted run) as 未检 / not run. */
 static void points_table(struct pdf *p, const struct metro_procedure *proc, json_t *points,
 			 long long position)
 {
-	static const double w[] = {0.30, 0.08, 0.17, 0.12, 0.13, 0.20};
-	static const char *const head[] = {"项目 / 检定点 Item", "次 Run",   "误差 Error (%)",
-					   "修约 Rounded",	 "MPE (±%)", "结论 Result"};
+	static const double w[] = {0.22, 0.06, 0.32, 0.13, 0.10, 0.17};
+	static const char *const head[] = {
+		"项目 / 检定点 Item",		"次 Run", "测得误差 Error / 记录 Evidence",
+		"判定值 Judged (修约 rounded)", "MPE",	  "结论 Result"};
 	struct table t = {6, w, head, 7.5, NULL};
 	struct cells c = {0};
 	size_t i;
 	json_t *pt;
+	for (size_t k = 0; proc && k < proc->nitems; k++) {
+		int any = 0;
+		json_array_foreach (points, i, pt) {
+			if ((position && ji(pt, "position") != position) ||
+			    strcmp(js(pt, "test_point"), proc->items[k].id) != 0)
+				continue;
+			point_row(&c, proc, pt);
+			any = 1;
+		}
+		if (!any) {
+			cell(&c, "%s",
+			     proc->items[k].title ? proc->items[k].title : proc->items[k].id);
+			cell(&c, "—");
+			cell(&c, "—");
+			cell(&c, "—");
+			cell(&c, "—");
+			cell(&c, "未检 / not run");
+		}
+	}
+	/* points of test points the procedure does not name (never expected): shown, not lost */
 	json_array_foreach (points, i, pt) {
 		if (position && ji(pt, "position") != position)
 			continue;
-		char e[96];
-		const char *res = rpt_verdict_name(js(pt, "verdict"));
-		json_t *rd = json_object_get(pt, "readings");
-		json_t *single = json_object_get(json_object_get(rd, "last_run"), "error");
-		size_t nruns = json_array_size(json_object_get(rd, "runs"));
-		if (json_is_string(json_object_get(pt, "error"))) {
-			show_decimal(json_string_value(json_object_get(pt, "error")), e, sizeof e);
-			if (nruns > 1) {
-				size_t len = strlen(e);
-				snprintf(e + len, sizeof e - len, " (%zu 次均值 mean)", nruns);
-			}
-		} else if (json_is_number(single)) {
-			/* a run the repeat rule asked more of: shown, judged with the next ones */
-			snprintf(e, sizeof e, "%.4f", json_number_value(single));
-			res = "复检 / retest";
-		} else {
-			snprintf(e, sizeof e, "—");
-		}
-		cell(&c, "%s", rpt_item_title(proc, js(pt, "test_point")));
-		cell(&c, "%lld", ji(pt, "attempt"));
-		cell(&c, "%s", e);
-		cell(&c, "%s", js(pt, "rounded"));
-		cell(&c, "%s", js(pt, "mpe"));
-		cell(&c, "%s", res);
+		size_t k = 0;
+		while (proc && k < proc->nitems &&
+		       strcmp(js(pt, "test_point"), proc->items[k].id) != 0)
+			k++;
+		if (!proc || k == proc->nitems)
+			point_row(&c, proc, pt);
 	}
 	table_cells(p, &t, &c);
 }
@@ -820,6 +977,19 @@ static void step_text(json_t *st, char *out, size_t cap)
 /* The certificate's signature block: the people who signed its steps (or, without steps, the
  * names given by hand and the run's operator), the date of verification, the valid-until date
  * (until: NULL for a notice) and the service-life note. */
+/* The date a certificate was issued: its `issued` step's local date (signed workflow), else
+ * the date it was numbered and so issued (recorded before the workflow). */
+static void issue_date(json_t *cert, char *out, size_t cap)
+{
+	json_t *st = cert_step(cert, "issued");
+	const char *t = st ? js(st, "time") : js(cert, "issued");
+	rpt_local_time(t, 0, out, cap);
+}
+
+/* The certificate's signature block: the people who signed its steps (or, without steps, the
+ * names given by hand and the run's operator), each with a line to sign on; then the date of
+ * verification, the date of issue, and for a pass its validity: the valid-until date or the
+ * service life of the meter's validity rule (or certificate.valid_months), and the note. */
 static void signature_block(struct pdf *p, const struct rpt_meter *m, json_t *cert,
 			    const char *date, const char *until)
 {
@@ -827,10 +997,10 @@ static void signature_block(struct pdf *p, const struct rpt_meter *m, json_t *ce
 	const struct metro_procedure *proc = m->proc;
 	json_t *run = json_object_get(m->e, "run");
 	int pass = until != NULL;
-	static const unsigned char bold[] = {1, 0};
+	static const unsigned char bold[] = {1, 0, 0};
 	struct cells cs = {0};
-	static const double ws[] = {0.30, 0.70};
-	struct table sig = {2, ws, NULL, 10, bold};
+	static const double ws[] = {0.24, 0.52, 0.24};
+	struct table sig = {3, ws, NULL, 10, bold};
 	if (json_array_size(json_object_get(cert, "steps"))) {
 		/* signed steps: the people who signed them, as recorded */
 		static const char *const rows[][2] = {
@@ -846,30 +1016,104 @@ static void signature_block(struct pdf *p, const struct rpt_meter *m, json_t *ce
 				step_text(st, who, sizeof who);
 			cell(&cs, "%s", rows[i][1]);
 			cell(&cs, "%s", st ? who : "—");
+			cell(&cs, "签名 ____________");
 		}
 		if (json_is_string(json_object_get(cert, "replaces"))) {
 			cell(&cs, "代替 Replaces");
 			cell(&cs, "%s (作废 voided)", js(cert, "replaces"));
+			cell(&cs, " ");
 		}
 	} else {
 		cell(&cs, "批准人 Approver");
 		cell(&cs, "%s", c->approver ? c->approver : "");
+		cell(&cs, "签名 ____________");
 		cell(&cs, "核验员 Checker");
 		cell(&cs, "%s", c->checker ? c->checker : "");
+		cell(&cs, "签名 ____________");
 		cell(&cs, "检定员 Verifier");
 		cell(&cs, "%s", js(run, "operator"));
+		cell(&cs, "签名 ____________");
 	}
+	table_cells(p, &sig, &cs);
+
+	static const double wd[] = {0.30, 0.70};
+	static const unsigned char boldd[] = {1, 0};
+	struct table dates = {2, wd, NULL, 10, boldd};
+	char issued[32];
+	issue_date(cert, issued, sizeof issued);
 	cell(&cs, "检定日期 Date of verification");
 	cell(&cs, "%s", date);
-	if (pass && proc->cert_valid_months) {
+	cell(&cs, "签发日期 Date of issue");
+	cell(&cs, "%s", issued);
+	const struct metro_cert_rule *r = m->rule;
+	if (pass && (r ? r->valid_months != 0 : proc->cert_valid_months != 0)) {
 		cell(&cs, "有效期至 Valid until");
 		cell(&cs, "%s", until);
 	}
-	if (pass && proc->cert_note) {
-		cell(&cs, "使用说明 Service life");
-		cell(&cs, "%s", proc->cert_note);
+	if (pass && r && r->service_life_years) {
+		cell(&cs, "使用期限 Service life");
+		cell(&cs,
+		     "自检定日期起不超过 %ld 年，只作首次检定，到期更换 / at most %ld years from "
+		     "the "
+		     "date of verification; initial verification only, replace when it ends",
+		     r->service_life_years, r->service_life_years);
 	}
-	table_cells(p, &sig, &cs);
+	const char *note = r && r->note ? r->note : proc->cert_note;
+	if (pass && note) {
+		cell(&cs, "使用说明 Note");
+		cell(&cs, "%s", note);
+	}
+	table_cells(p, &dates, &cs);
+}
+
+/* The seal area (检定专用章) at the right, the institution's particulars at the left. */
+static void seal_and_institution(struct pdf *p)
+{
+	const struct rpt_ctx *c = p->ctx;
+	const double sw = 140, sh = 76;
+	need(p, sh + 10);
+	double x = PAGE_W - MARGIN - sw, y = p->y + 4;
+	cairo_t *cr = p->cr;
+	static const double dash[] = {3, 2};
+	cairo_save(cr);
+	cairo_set_dash(cr, dash, 2, 0);
+	cairo_set_line_width(cr, 0.7);
+	cairo_set_source_rgb(cr, 0.45, 0.45, 0.45);
+	cairo_rectangle(cr, x, y, sw, sh);
+	cairo_stroke(cr);
+	cairo_restore(cr);
+	cairo_set_source_rgb(cr, 0.45, 0.45, 0.45);
+	text_at(p, x, y + sh / 2 - 12, sw, "检定专用章（盖章）\nSeal of the verification body", 8,
+		0, CENTER);
+	cairo_set_source_rgb(cr, 0, 0, 0);
+	char txt[900];
+	size_t n = (size_t)snprintf(txt, sizeof txt, "%s\n授权证书号 Authorisation No.: %s",
+				    text_or_dash(c->station.institution),
+				    text_or_dash(c->station.authorisation));
+	if (c->station.address && n < sizeof txt)
+		n += (size_t)snprintf(txt + n, sizeof txt - n, "\n地址 Address: %s",
+				      c->station.address);
+	if (c->station.postcode && n < sizeof txt)
+		n += (size_t)snprintf(txt + n, sizeof txt - n, "\n邮编 Postcode: %s",
+				      c->station.postcode);
+	if (c->station.phone && n < sizeof txt)
+		n += (size_t)snprintf(txt + n, sizeof txt - n, "\n电话 Phone: %s",
+				      c->station.phone);
+	(void)n;
+	text_at(p, MARGIN, y, BODY_W - sw - 14, txt, 8.5, 0, LEFT);
+	p->y = y + sh + 8;
+}
+
+/* The usual statements of a certificate (JJF 1069 practice). */
+static void declarations(struct pdf *p)
+{
+	para(p,
+	     "声明 Statements: 1. 本证书（通知书）的检定结果仅对所检定的计量器具有效。 The results "
+	     "apply only to the item verified.  2. "
+	     "未经本机构书面批准，不得部分复制本证书（通知书）。"
+	     " This document may not be reproduced in part without the written approval of the "
+	     "institution.",
+	     8);
 }
 
 static void certificate_body(struct pdf *p, const struct rpt_meter *m)
@@ -897,7 +1141,7 @@ static void certificate_body(struct pdf *p, const struct rpt_meter *m)
 	p->y += text_at(p, MARGIN, p->y, BODY_W, line, 10.5, 1, RIGHT) + 8;
 
 	char np[512], reg[400], failed_txt[600] = "", date[16], until[64];
-	nameplate_text(json_object_get(meter, "nameplate"), np, sizeof np);
+	rpt_nameplate_text(proc->meter, json_object_get(meter, "nameplate"), np, sizeof np);
 	snprintf(reg, sizeof reg, "%s-%s %s", proc->regulation, proc->edition, proc->title);
 	size_t fi, fn = 0;
 	json_t *f;
@@ -911,8 +1155,9 @@ static void certificate_body(struct pdf *p, const struct rpt_meter *m)
 	rpt_local_time(js(json_array_get(vs, json_array_size(vs) - 1), "decided"), 0, date,
 		       sizeof date);
 	snprintf(until, sizeof until, "—");
-	if (pass && proc->cert_valid_months)
-		rpt_add_months(date, proc->cert_valid_months, until, sizeof until);
+	long months = m->rule ? m->rule->valid_months : proc->cert_valid_months;
+	if (pass && months)
+		rpt_add_months(date, months, until, sizeof until);
 
 	static const double w[] = {0.30, 0.70};
 	static const unsigned char bold[] = {1, 0};
@@ -950,20 +1195,20 @@ static void certificate_body(struct pdf *p, const struct rpt_meter *m)
 	signature_block(p, m, cert, date, pass ? until : NULL);
 
 	p->y += 6;
-	snprintf(line, sizeof line, "%s · 授权证书号 Authorisation No.: %s",
-		 text_or_dash(c->station.institution), text_or_dash(c->station.authorisation));
-	para(p, line, 8.5);
-	if (c->station.address) {
-		snprintf(line, sizeof line, "地址 Address: %s", text_or_dash(c->station.address));
-		para(p, line, 8.5);
-	}
+	seal_and_institution(p);
+	declarations(p);
 
 	/* page 2: the evidence */
 	new_page(p);
 	heading(p, "检定使用的计量标准 Reference standards used");
 	standards_table(p, json_object_get(e, "standards"));
-	heading(p, "检定环境条件 Conditions");
-	char env[600];
+	heading(p, "检定地点和环境条件 Place and conditions");
+	char env[900];
+	snprintf(env, sizeof env, "检定地点 Place of verification: %s%s%s, 装置 rig %s",
+		 text_or_dash(c->station.name ? c->station.name : c->station.institution),
+		 c->station.address ? ", " : "", c->station.address ? c->station.address : "",
+		 js(run, "rig"));
+	para(p, env, 8.5);
 	environment_text(run, json_object_get(e, "points"), env, sizeof env);
 	para(p, env, 8.5);
 	heading(p, "检定结果 Results");
@@ -1071,8 +1316,9 @@ static void run_body(struct pdf *p, json_t *run, const struct rpt_meter *m, size
 		json_t *f;
 		json_array_foreach (failed, fi, f) {
 			if (fn < sizeof ft)
-				fn += (size_t)snprintf(ft + fn, sizeof ft - fn, "%s%s",
-						       fn ? ", " : "", json_string_value(f));
+				fn += (size_t)snprintf(
+					ft + fn, sizeof ft - fn, "%s%s", fn ? "; " : "",
+					rpt_item_title(m[i].proc, json_string_value(f)));
 		}
 		cell(&c, "%lld", ji(e, "position"));
 		cell(&c, "%s", js(meter, "serial"));

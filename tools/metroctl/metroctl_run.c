@@ -107,19 +107,36 @@ static void print_runs(json_t *r)
 	}
 }
 
-/* The verdict table of a run: one line per position. */
+/* The title of a run's item id ("q1" -> "Q1", "leak" -> "密封性检查 / Leak tightness"), from its
+ * point documents; the id when none carries one (points trimmed from an old run). */
+static const char *item_title(json_t *run, const char *id)
+{
+	size_t i;
+	json_t *pt;
+	json_array_foreach (json_object_get(run, "points"), i, pt) {
+		if (id && !strcmp(str(pt, "item"), id) &&
+		    json_is_string(json_object_get(pt, "title")))
+			return str(pt, "title");
+	}
+	return id ? id : "?";
+}
+
+/* The verdict table of a run: one line per position, failed items by their titles. */
 static void print_verdicts(json_t *run)
 {
 	size_t i;
 	json_t *v;
 	printf("%-4s %-16s %-12s %s\n", "POS", "SERIAL", "VERDICT", "FAILED ITEMS / REASON");
 	json_array_foreach (json_object_get(run, "verdicts"), i, v) {
-		char items[256] = "";
+		char items[512] = "";
 		size_t o = 0, k;
 		json_t *it;
-		json_array_foreach (json_object_get(v, "failed_items"), k, it)
-			o += (size_t)snprintf(items + o, sizeof items - o, "%s%s", o ? "," : "",
-					      json_string_value(it));
+		json_array_foreach (json_object_get(v, "failed_items"), k, it) {
+			if (o < sizeof items)
+				o += (size_t)snprintf(items + o, sizeof items - o, "%s%s",
+						      o ? "; " : "",
+						      item_title(run, json_string_value(it)));
+		}
 		const char *verdict = str(v, "verdict");
 		printf("%-4lld %-16s %-12s %s%s%s\n",
 		       (long long)json_integer_value(json_object_get(v, "position")),

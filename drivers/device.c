@@ -400,6 +400,11 @@ int metro_device_sequence(struct metro_device *d, enum metro_seq_when w)
 		int err = METRO_OK;
 		double last = NAN;
 		char why[640];
+		if (!ch && s->kind != METRO_STEP_DELAY) {
+			snprintf(d->err, sizeof d->err, "%s[%zu] (%s:%u): a step without a channel",
+				 metro_seq_name(w), i, p->path, s->line);
+			return METRO_E_INVAL; /* the loader never makes one */
+		}
 		switch (s->kind) {
 		case METRO_STEP_WRITE:
 			err = metro_device_write(d, ch, s->value);

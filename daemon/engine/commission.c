@@ -159,6 +159,8 @@ int eng_position_check(struct metro_engine *e, const struct metro_proc_item *it)
 		return METRO_E_STATE;
 	double c0[MAX_POS], c1[MAX_POS], ref = 0;
 	struct metro_dec d0[MAX_POS], d1[MAX_POS];
+	memset(d0, 0, sizeof d0);
+	memset(d1, 0, sizeof d1);
 	int skip[MAX_POS] = {0};
 	if ((rc = read_all(e, chs, npos, c0)) || (rc = displays(e, it, ps, n, "start", d0, skip)) ||
 	    (rc = run_volume(e, kind, sp, vol, &ref)) || (rc = read_all(e, chs, npos, c1)) ||

@@ -156,7 +156,7 @@ check "(b) terminal: position 1 failed the leak test, named by its title" \
 	"$(grep -cE '^1 +WM-2024-0001 +fail +密封性检查 / Leak tightness' "$TMP/run-a.txt")" "1"
 
 # (c) water-2 is not simulated: an automated answer is refused there
-"$B/metroctl" -e "$CTL" --json start config/batches/water-initial.yaml --rig water-2 --wait --auto-answer pass \
+"$B/metroctl" -e "$CTL" --json start config/batches/water-initial.yaml --rig water-2 --override-commissioning "test rig, never commissioned (test_commission.sh proves the gate)" --wait --auto-answer pass \
 	>"$TMP/start2.out" 2>"$TMP/start2.err" &
 START_PID=$!
 PIDS+=("$START_PID")
@@ -180,7 +180,7 @@ check "(c) the one answer recorded is carol's" "$(sq "select count(*), operator,
 # (d) a sensor decides the leak test: an automated answer is taken on water-2
 sed 's/^procedure: jjg162-water-initial/procedure: test-water-sensor/' config/batches/water-initial.yaml >"$TMP/sensor.yaml"
 for _ in $(seq 100); do [ "$(rig_field water-2 state)" = idle ] && break; sleep 0.1; done
-run3=$(mctl --json start "$TMP/sensor.yaml" --rig water-2 | json "d['run']")
+run3=$(mctl --json start "$TMP/sensor.yaml" --rig water-2 --override-commissioning "test rig" | json "d['run']")
 p=$(rig_prompt water-2)
 r=$(req "{\"id\": 5, \"cmd\": \"input\", \"rig\": \"water-2\", \"prompt\": \"$p\", \"answer\": \"pass\", \"automated\": true}")
 check "(d) visual (no sensor): automated answer refused" "$(head -n 1 <<<"$r")" "automated-refused"
@@ -200,7 +200,7 @@ mctl abort water-2 >/dev/null
 check "(d) aborted" "$(wait_result "$run3")" "aborted"
 for _ in $(seq 100); do [ "$(rig_field water-2 state)" = idle ] && break; sleep 0.1; done
 sed 's/^procedure: jjg162-water-initial/procedure: test-water-nosensor/' config/batches/water-initial.yaml >"$TMP/nosensor.yaml"
-run4=$(mctl --json start "$TMP/nosensor.yaml" --rig water-2 | json "d['run']")
+run4=$(mctl --json start "$TMP/nosensor.yaml" --rig water-2 --override-commissioning "test rig" | json "d['run']")
 check "(d) a sensor the profile lacks: the run ends in error" "$(wait_result "$run4")" "error"
 check "(d) ... naming it, before any prompt" "$(mctl --json run "$run4" | json "(d['run'].get('fault'), len(d['run']['points']))")" \
 	"('leak: sensor leak.detector: the rig profile has no such channel', 0)"

@@ -9,7 +9,9 @@
 #      who); the verification batch is then accepted.
 #  (c) a profile one position block late (pos[N] reads its neighbour's block): the
 #      commissioning ends in a rig fault naming the empty position that moved; a
-#      verification batch stays refused (the commissioning did not pass).
+#      verification batch stays refused (the commissioning did not pass).  A profile with a
+#      wrong stride (5 for 4): the positions read other registers, the meters there fail the
+#      check naming the map.
 #  (d) a manager, and only a manager, overrides the gate with a reason (audited
 #      commissioning.override); an operator's override is refused `denied`.
 #  (e) the profile edited and reloaded: the gate closes again (profile changed since its
@@ -39,10 +41,13 @@ plc() {
 }
 plc a
 plc b
+plc c
 # The same profile one block late: position N reads position N+1's counter.
 cp "$EX" "$TMP/a.yaml"
 sed 's/address: 1000, stride: 4/address: 1004, stride: 4/; s/address: 1002, stride: 4/address: 1006, stride: 4/' "$EX" >"$TMP/shifted.yaml"
 check "profile copy one block late" "$(grep -c 'address: 100[46], stride: 4' "$TMP/shifted.yaml")" "2"
+sed 's/stride: 4/stride: 5/' "$EX" >"$TMP/stride.yaml"
+check "profile copy with stride 5" "$(grep -c 'stride: 5' "$TMP/stride.yaml")" "2"
 
 keys --person li wang
 keys daemon
@@ -50,6 +55,7 @@ keys daemon
 	config_head
 	echo "  - {id: plc-a, kind: flow-bench, driver: modbus-tcp, connection: {host: 127.0.0.1, port: $PORT_a, unit: 17}, profile: $TMP/a.yaml, positions: 6, standards: [ws], sample_hz: 10}"
 	echo "  - {id: plc-b, kind: flow-bench, driver: modbus-tcp, connection: {host: 127.0.0.1, port: $PORT_b, unit: 17}, profile: $TMP/shifted.yaml, positions: 6, standards: [ws], sample_hz: 10}"
+	echo "  - {id: plc-c, kind: flow-bench, driver: modbus-tcp, connection: {host: 127.0.0.1, port: $PORT_c, unit: 17}, profile: $TMP/stride.yaml, positions: 6, standards: [ws], sample_hz: 10}"
 	cat <<YAML
 people:
   - {id: li, name: 李娜, roles: [operator, verifier], qualification: {certificate: JDY-0142, valid_until: 2099-12-31}, procedures: [jjg162-*, commission-*], key: "$(sign li)"}
@@ -82,7 +88,7 @@ cbatch() { # RIG
 		echo "  - {position: $p, serial: PLC-$p, nameplate: {q3: 16, scale_interval_l: 0.05}}"
 	done
 }
-for r in a b; do vbatch "plc-$r" >"$TMP/v-$r.yaml"; cbatch "plc-$r" >"$TMP/c-$r.yaml"; done
+for r in a b c; do vbatch "plc-$r" >"$TMP/v-$r.yaml"; cbatch "plc-$r" >"$TMP/c-$r.yaml"; done
 DB=$TMP/records.db
 q() { sqlite3 "file:$DB?mode=ro" "$1"; }
 code() { /usr/bin/python3 -c 'import json,sys
@@ -140,6 +146,17 @@ idle plc-b
 out=$(as li --json start "$TMP/v-b.yaml" 2>&1)
 check "(c) a verification batch stays refused" "$(code <<<"$out")" "not-commissioned"
 check "(c) ... because the commissioning did not pass" "$(grep -c "newest commissioning (run [0-9]*) did not pass (error)" <<<"$out")" "1"
+
+idle plc-c
+commission cc plc-c
+check "(c) stride 5: the commissioning runs to its end" "$(v cc "d['result']")" "done"
+check "(c) ... position 1 (its address unchanged) passes, the meters read at wrong registers fail" \
+	"$(v cc "sorted((x['position'], x['verdict']) for x in d['verdicts'])")" "[(1, 'pass'), (3, 'fail'), (4, 'fail'), (6, 'fail')]"
+check "(c) ... each naming the map" \
+	"$(v cc "all('the position map, the stride or the scale of pos[N].volume is wrong' in p['values'].get('reason', '') for p in d['points'] if p['item'] == 'positions' and p['position'] != 1)")" "True"
+idle plc-c
+out=$(as li --json start "$TMP/v-c.yaml" 2>&1)
+check "(c) ... and the rig stays uncommissioned" "$(code <<<"$out")" "not-commissioned"
 
 # ---- (d) the override ----------------------------------------------------------------------------
 out=$(as li --json start "$TMP/v-b.yaml" --override-commissioning "urgent batch" 2>&1)

@@ -52,6 +52,17 @@ check "position 1's mean is about 120 Pa" \
 check "the point names its channel and flow" \
 	"$(pt 1 "['channel']" pressure_loss) $(pt 1 "['flow_m3h'] > 5" pressure_loss)" "pos[N].dp True"
 
+# The notice of position 4 prints the pressure loss as measured: the mean with its unit, the
+# readings it came from, the limit in place of an MPE.
+run=$(v "d['run']")
+"$B/metroctl" report certificate --db "$TMP/records.db" --pubkey "$TMP/records.pub" --run "$run" \
+	--position 4 -o "$TMP/notice4.pdf" >/dev/null 2>"$TMP/notice4.err"
+check "the notice of position 4 is written" "$?" "0"
+nt=$(pdftotext -raw "$TMP/notice4.pdf" - 2>/dev/null | tr -s ' \n' ' ')
+mean4=$(pt 4 "['mean']" pressure_loss | /usr/bin/python3 -c 'import sys; print("%g" % float(sys.stdin.read()))')
+check "... with the pressure loss's mean in Pa, its readings and the limit" \
+	"$(grep -c "$mean4 Pa (3 次读数均值 mean of 3 readings) $mean4 Pa ≤ 200 Pa 不合格" <<<"$nt")" "1"
+
 # Whole cycles: qmax max(50, 100 L) -> 84 x 1.2 L, 0.2 qmax 20 L -> 17 cycles, qmin 10 L -> 9.
 check "test volumes are whole cycles of 1.2 L" \
 	"$(pt 1 "['test_volume_l']" qmax) $(pt 1 "['test_volume_l']" 0.2qmax) $(pt 1 "['test_volume_l']" qmin)" "100.8 20.4 10.8"

@@ -18,6 +18,7 @@ nameplate:
   class: {values: ["1", "2"]}
   scale_interval_l: {unit: L, min: 0.00001, max: 10}
   electronic: {values: ["no", "yes"]}
+  dn: {unit: mm, min: 8, max: 1000}
 parameters: {uncertainty_ratio: 1 / 5, prompt_timeout_s: 120}
 items:
   - id: gauge

@@ -76,7 +76,8 @@ check "certificate: natural gas, a service life of at most 10 years" "$(has "$OU
 tr '\n' ' ' <"$OUT/c1.raw" >"$OUT/c1.joined"
 check "certificate: a standard without an assessment certificate is a standard instrument" "$(has "$OUT/c1.joined" '标准器 Standard instrument .*Bell prover')" "yes"
 check "certificate: ... and no measurement standard is recorded, which it says" "$(has "$OUT/c1.joined" '计量标准装置 Measurement standard: 无考核证书记录')" "yes"
-check "certificate: the humidity, not recorded on this rig, says so" "$(has "$OUT/c1.joined" '相对湿度 relative humidity: 未记录')" "yes"
+check "certificate: the humidity recorded with the points (the bell prover's room sensor)" "$(has "$OUT/c1.joined" '相对湿度 relative humidity[: ]*[0-9.]* *%RH')" "yes"
+check "certificate: ... so it does not say it was not recorded" "$(has "$OUT/c1.joined" '相对湿度 relative humidity: 未记录')" "no '相对湿度 relative humidity: 未记录'"
 
 R report certificate --db "$DB" --serial G4-A-0002 -o "$OUT/n2.pdf" >/dev/null 2>&1
 check "notice by serial is written" "$?" "0"
@@ -283,15 +284,15 @@ R report summary --db "$DB" --from "$TODAY" --to "$TODAY" --include-simulated --
 check "summary --household: others are left out" "$(tail -n 1 "$TMP/summary-hh5.csv")" "all,合计,all,全部 all,0,0,0,"
 R report summary --db "$DB" --from "$TODAY" --to "$TODAY" --format xlsx >/dev/null 2>&1
 check "summary xlsx without -o is a usage error" "$?" "2"
-# the store fixture (tests/integration/test_store_fixture.c): water meters whose nameplates name
-# their sizes DN and Q3_m3h (not dn and q3), electricity meters on a rig not registered
+# the store fixture (tests/integration/test_store_fixture.c): electricity meters on a rig not
+# registered, so of no known kind
 FX=$TMP/fixture
 mkdir -p "$FX"
 "$B/tests/test_store_fixture" build "$FX" >/dev/null 2>&1
 check "(the store fixture is built)" "$?" "0"
 R report summary --db "$FX/records.db" --from 2000-01-01 --to 2099-12-31 --include-simulated --household config/reports/household.yaml --format csv -o "$OUT/fx.csv" >/dev/null 2>"$TMP/fx.err"
 check "--household: a meter the rule cannot place refuses the report (exit 1), naming it, writing nothing" \
-	"$? $(grep -c 'cannot place run 1 position 1 (serial WM-2026-A1): the nameplate gives neither dn nor q3' "$TMP/fx.err") $(ls "$OUT/fx.csv" 2>/dev/null | wc -l)" "1 1 0"
+	"$? $(grep -c 'cannot place run 2 position 1 (serial EM-2026-0001): the meter kind unknown is not known' "$TMP/fx.err") $(ls "$OUT/fx.csv" 2>/dev/null | wc -l)" "1 1 0"
 R report summary --db "$FX/records.db" --from 2000-01-01 --to 2099-12-31 --include-simulated --format csv -o "$OUT/fx.csv" >/dev/null 2>&1
 FXN=$($PY -c "import sqlite3; c = sqlite3.connect('file:$FX/records.db?mode=ro', uri=True); print(','.join(str(c.execute(q).fetchone()[0]) for q in (\"select count(*) from positions where verdict in ('pass', 'conditional', 'fail')\", \"select count(*) from positions where verdict in ('pass', 'conditional')\", \"select count(*) from positions where verdict = 'fail'\")))")
 check "summary of the fixture: the total agrees with the records; water, and the unregistered rig's meters as unknown" \

@@ -115,9 +115,16 @@ static void test_electricity_by_class(void **state)
 	struct metro_procedure *p = load("procedures/jjg596-electricity-initial.yaml");
 	assert_string_equal(said(rule_for(p, "class=1")), "months 96");
 	assert_string_equal(said(rule_for(p, "class=2")), "months 96");
-	assert_string_equal(said(rule_for(p, "class=0.5S")), "months 72");
-	assert_string_equal(said(rule_for(p, "class=0.2S")), "months 72");
+	/* 0.2S / 0.5S meters are outside this procedure (direct connection, classes 1 and 2):
+	 * no rule gives them a period, so a certificate for one is refused, not guessed */
+	assert_string_equal(said(rule_for(p, "class=0.5S")), "none");
+	assert_string_equal(said(rule_for(p, "class=0.2S")), "none");
 	assert_string_equal(said(rule_for(p, "class=0.5")), "none");
+	metro_procedure_destroy(&p);
+	/* in service: the same periods by class */
+	p = load("procedures/jjg596-electricity-in-service.yaml");
+	assert_string_equal(said(rule_for(p, "class=1")), "months 96");
+	assert_string_equal(said(rule_for(p, "class=2")), "months 96");
 	assert_string_equal(said(rule_for(p, "un=220")), "none"); /* no class recorded */
 	metro_procedure_destroy(&p);
 }

@@ -493,10 +493,35 @@ static void evidence_text(json_t *rd, char *out, size_t cap)
 		snprintf(out, cap, "—");
 }
 
+/* A measurement item's point (a pressure loss, ...): the readings and their mean with the
+ * unit, the mean as the judged value, the limits in place of an MPE. */
+static void measurement_text(json_t *rd, char *e, size_t ecap, char *judged, size_t jcap,
+			     char *limit, size_t lcap)
+{
+	char m[48], lo[48], hi[48];
+	const char *unit = js(rd, "unit");
+	const char *mean = scalar(json_object_get(rd, "mean"), m, sizeof m);
+	json_t *lim = json_object_get(rd, "limits");
+	const char *l = scalar(json_object_get(lim, "min"), lo, sizeof lo);
+	const char *h = scalar(json_object_get(lim, "max"), hi, sizeof hi);
+	size_t nr = json_array_size(json_object_get(rd, "readings"));
+	snprintf(e, ecap, "%s %s (%zu 次读数均值 mean of %zu reading%s)", mean ? mean : "—", unit,
+		 nr, nr, nr == 1 ? "" : "s");
+	snprintf(judged, jcap, "%s %s", mean ? mean : "—", unit);
+	if (l && h)
+		snprintf(limit, lcap, "%s … %s %s", l, h, unit);
+	else if (h)
+		snprintf(limit, lcap, "≤ %s %s", h, unit);
+	else if (l)
+		snprintf(limit, lcap, "≥ %s %s", l, unit);
+	else
+		snprintf(limit, lcap, "—");
+}
+
 /* One row per recorded point of one test point; its cells into c. */
 static void point_row(struct cells *c, const struct metro_procedure *proc, json_t *pt)
 {
-	char e[600], judged[64];
+	char e[600], judged[64], limit[120] = "—";
 	const char *res = rpt_verdict_name(js(pt, "verdict"));
 	json_t *rd = json_object_get(pt, "readings");
 	json_t *single = json_object_get(json_object_get(rd, "last_run"), "error");
@@ -519,6 +544,8 @@ static void point_row(struct cells *c, const struct metro_procedure *proc, json_
 		/* a run the repeat rule asked more of: shown, judged with the next ones */
 		snprintf(e, sizeof e, "%.4f %%", json_number_value(single));
 		res = "复检 / retest";
+	} else if (json_is_string(json_object_get(rd, "unit")) && json_object_get(rd, "mean")) {
+		measurement_text(rd, e, sizeof e, judged, sizeof judged, limit, sizeof limit);
 	} else {
 		evidence_text(rd, e, sizeof e);
 	}
@@ -529,7 +556,7 @@ static void point_row(struct cells *c, const struct metro_procedure *proc, json_
 	if (json_is_string(json_object_get(pt, "mpe")))
 		cell(c, "±%s %%", js(pt, "mpe"));
 	else
-		cell(c, "—");
+		cell(c, "%s", limit);
 	cell(c, "%s", res);
 }
 

@@ -145,7 +145,9 @@ short_pct, exit_status, busy = float(sys.argv[7]), int(sys.argv[8]), sys.argv[9]
 # What the injected faults can end a run with, rig by rig: the engine's reason (a rig fault,
 # daemon/engine.c) for the faults this script gives each simulator.  Anything else ending a
 # run is a finding: the soak fails and names the run.
-DEV = r"^(reading|writing) \S+( = \S+)?: "  # "reading CH: " or "writing CH = V: ", then the device's error
+# "reading CH: " or "writing CH = V: ", then the channel and its profile line (drivers/device.c),
+# then the device's error
+DEV = r"^(reading|writing) \S+( = \S+)?: (channel \S+ \(\S+:\d+\): )?"
 
 
 def stalled_in_band(m):
@@ -187,6 +189,9 @@ ALLOWED = {
 
 
 def explained(rig, reason):
+    # the device layer's additions after the driver's text: how many channels a refused read
+    # asked for, and the hint at the usual cause
+    reason = re.sub(r"( \(\d+ channels\))?( — hint: .*)?$", "", reason or "")
     for rule in ALLOWED.get(rig, []):
         m = re.match(rule[0], reason or "")
         if m and (len(rule) < 3 or rule[2](m)):

@@ -47,36 +47,12 @@ static int read_all(struct metro_engine *e, const struct metro_channel **chs, in
 static int displays(struct metro_engine *e, const struct metro_proc_item *it, struct pos **ps,
 		    size_t n, const char *phase, struct metro_dec *out, int *skip)
 {
-	struct pos *ask[MAX_POS];
-	size_t idx[MAX_POS], na = 0;
-	for (size_t i = 0; i < n; i++)
-		if (!skip[i]) {
-			idx[na] = i;
-			ask[na++] = ps[i];
-		}
-	if (!na)
-		return METRO_OK;
 	char q[240];
 	snprintf(q, sizeof q,
 		 "%s: type the %s reading of each meter's own display (m3, every digit it "
 		 "shows), with the flow stopped",
 		 it->title ? it->title : it->id, phase);
-	int rc = eng_ask(e, it, ask, na, 1, q,
-			 json_pack("{sssssss[s]}", "kind", "readings", "phase", phase, "unit", "m3",
-				   "answers", "reading"));
-	if (rc && rc != NO_ANSWER)
-		return rc;
-	for (size_t k = 0; k < na; k++) {
-		char key[16];
-		snprintf(key, sizeof key, "%d", ask[k]->m->position);
-		json_t *v = rc == NO_ANSWER ? NULL : json_object_get(e->answer, key);
-		if (!v || metro_engine_reading(v, &out[idx[k]])) {
-			eng_pos_error(e, ask[k], it, "no %s reading typed%s", phase,
-				      rc == NO_ANSWER ? " within the prompt timeout" : "");
-			skip[idx[k]] = 1;
-		}
-	}
-	return METRO_OK;
+	return eng_typed_readings(e, it, ps, n, phase, "m3", q, out, skip, NULL);
 }
 
 /* Run the volume through the line and stop; the reference's change in *ref. */

@@ -364,3 +364,36 @@ json_t *eng_runs_json(const struct metro_dec *runs, size_t n)
 		json_array_append_new(a, metro_dec_json(runs[i]));
 	return a;
 }
+
+int eng_typed_readings(struct metro_engine *e, const struct metro_proc_item *it, struct pos **ps,
+		       size_t n, const char *phase, const char *unit, const char *question,
+		       struct metro_dec *out, int *skip, char by[100])
+{
+	struct pos *ask[MAX_POS];
+	size_t idx[MAX_POS], na = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!skip[i]) {
+			idx[na] = i;
+			ask[na++] = ps[i];
+		}
+	if (!na)
+		return METRO_OK;
+	int rc = eng_ask(e, it, ask, na, 1, question,
+			 json_pack("{sssssss[s]}", "kind", "readings", "phase", phase, "unit", unit,
+				   "answers", "reading"));
+	if (rc && rc != NO_ANSWER)
+		return rc;
+	for (size_t k = 0; k < na; k++) {
+		char key[16];
+		snprintf(key, sizeof key, "%d", ask[k]->m->position);
+		json_t *v = rc == NO_ANSWER ? NULL : json_object_get(e->answer, key);
+		if (!v || metro_engine_reading(v, &out[idx[k]])) {
+			eng_pos_error(e, ask[k], it, "no %s reading typed%s", phase,
+				      rc == NO_ANSWER ? " within the prompt timeout" : "");
+			skip[idx[k]] = 1;
+		}
+	}
+	if (by && rc != NO_ANSWER)
+		metro_strlcpy(by, e->answer_operator, 100);
+	return METRO_OK;
+}

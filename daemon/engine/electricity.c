@@ -409,38 +409,12 @@ static int register_read(struct metro_engine *e, const struct metro_proc_item *i
 			out[i] = eng_rounded(v[i], 6); /* far below any register's step */
 		return rc;
 	}
-	struct pos *ask[MAX_POS];
-	size_t idx[MAX_POS], na = 0;
-	for (size_t i = 0; i < n; i++)
-		if (!skip[i]) {
-			idx[na] = i;
-			ask[na++] = ps[i];
-		}
-	if (!na)
-		return METRO_OK;
 	char q[240];
 	snprintf(q, sizeof q,
 		 "%s: type the %s register reading of each meter (kWh, every digit the display "
 		 "shows)",
 		 it->title ? it->title : it->id, phase);
-	int rc = eng_ask(e, it, ask, na, 1, q,
-			 json_pack("{sssssss[s]}", "kind", "readings", "phase", phase, "unit",
-				   "kWh", "answers", "reading"));
-	if (rc && rc != NO_ANSWER)
-		return rc;
-	for (size_t k = 0; k < na; k++) {
-		char key[16];
-		snprintf(key, sizeof key, "%d", ask[k]->m->position);
-		json_t *v = rc == NO_ANSWER ? NULL : json_object_get(e->answer, key);
-		if (!v || metro_engine_reading(v, &out[idx[k]])) {
-			eng_pos_error(e, ask[k], it, "no %s register reading typed%s", phase,
-				      rc == NO_ANSWER ? " within the prompt timeout" : "");
-			skip[idx[k]] = 1;
-		}
-	}
-	if (rc != NO_ANSWER)
-		metro_strlcpy(by, e->answer_operator, 100);
-	return METRO_OK;
+	return eng_typed_readings(e, it, ps, n, phase, "kWh", q, out, skip, by);
 }
 
 /* Run the source at the test load until the reference meter has counted target_wh. */

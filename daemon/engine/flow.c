@@ -164,44 +164,17 @@ static int standstill(struct metro_engine *e, const struct metro_proc_item *it, 
 	return METRO_OK;
 }
 
-/* Ask the operator for the dial readings (m3) of the positions that still have them; a
- * position without an answer is put in error and skipped from then on. */
+/* Ask the operator for the dial readings (m3) of the positions that still have them. */
 static int typed_readings(struct metro_engine *e, const struct metro_proc_item *it, struct pos **ps,
 			  size_t n, const char *phase, struct metro_dec *vals, char by[100],
 			  struct flow_meas *out)
 {
-	struct pos *ask_ps[MAX_POS];
-	size_t idx[MAX_POS], na = 0;
-	for (size_t i = 0; i < n; i++)
-		if (!out->skip[i]) {
-			idx[na] = i;
-			ask_ps[na++] = ps[i];
-		}
-	if (!na)
-		return METRO_OK;
 	char q[200];
 	snprintf(q, sizeof q,
 		 "%s: type the %s reading of each meter (m3, every digit the dial shows, "
 		 "including the red ones)",
 		 it->title ? it->title : it->id, phase);
-	int rc = eng_ask(e, it, ask_ps, na, 1, q,
-			 json_pack("{sssssss[s]}", "kind", "readings", "phase", phase, "unit", "m3",
-				   "answers", "reading"));
-	if (rc && rc != NO_ANSWER)
-		return rc;
-	for (size_t k = 0; k < na; k++) {
-		char key[16];
-		snprintf(key, sizeof key, "%d", ask_ps[k]->m->position);
-		json_t *v = rc == NO_ANSWER ? NULL : json_object_get(e->answer, key);
-		if (!v || metro_engine_reading(v, &vals[idx[k]])) {
-			eng_pos_error(e, ask_ps[k], it, "no %s reading typed%s", phase,
-				      rc == NO_ANSWER ? " within the prompt timeout" : "");
-			out->skip[idx[k]] = 1;
-		}
-	}
-	if (rc != NO_ANSWER)
-		metro_strlcpy(by, e->answer_operator, 100);
-	return METRO_OK;
+	return eng_typed_readings(e, it, ps, n, phase, "m3", q, vals, out->skip, by);
 }
 
 /* readings: operator — a mechanical meter without a pulse pick-up, read by the operator at a

@@ -52,7 +52,7 @@ static int displays(struct metro_engine *e, const struct metro_proc_item *it, st
 		 "%s: type the %s reading of each meter's own display (m3, every digit it "
 		 "shows), with the flow stopped",
 		 it->title ? it->title : it->id, phase);
-	return eng_typed_readings(e, it, ps, n, phase, "m3", q, out, skip, NULL);
+	return eng_typed_readings(e, it, ps, n, phase, "m3", q, NULL, out, skip, NULL);
 }
 
 /* Run the volume through the line and stop; the reference's change in *ref. */

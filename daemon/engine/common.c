@@ -367,8 +367,14 @@ json_t *eng_runs_json(const struct metro_dec *runs, size_t n)
 
 int eng_typed_readings(struct metro_engine *e, const struct metro_proc_item *it, struct pos **ps,
 		       size_t n, const char *phase, const char *unit, const char *question,
-		       struct metro_dec *out, int *skip, char by[100])
+		       json_t *extra, struct metro_dec *out, int *skip, char by[100])
 {
+	json_t *fields = json_pack("{sssssss[s]}", "kind", "readings", "phase", phase, "unit", unit,
+				   "answers", "reading");
+	if (extra) {
+		json_object_update(fields, extra);
+		json_decref(extra);
+	}
 	struct pos *ask[MAX_POS];
 	size_t idx[MAX_POS], na = 0;
 	for (size_t i = 0; i < n; i++)
@@ -376,11 +382,11 @@ int eng_typed_readings(struct metro_engine *e, const struct metro_proc_item *it,
 			idx[na] = i;
 			ask[na++] = ps[i];
 		}
-	if (!na)
+	if (!na) {
+		json_decref(fields);
 		return METRO_OK;
-	int rc = eng_ask(e, it, ask, na, 1, question,
-			 json_pack("{sssssss[s]}", "kind", "readings", "phase", phase, "unit", unit,
-				   "answers", "reading"));
+	}
+	int rc = eng_ask(e, it, ask, na, 1, question, fields);
 	if (rc && rc != NO_ANSWER)
 		return rc;
 	for (size_t k = 0; k < na; k++) {

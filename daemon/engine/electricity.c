@@ -414,7 +414,7 @@ static int register_read(struct metro_engine *e, const struct metro_proc_item *i
 		 "%s: type the %s register reading of each meter (kWh, every digit the display "
 		 "shows)",
 		 it->title ? it->title : it->id, phase);
-	return eng_typed_readings(e, it, ps, n, phase, "kWh", q, out, skip, by);
+	return eng_typed_readings(e, it, ps, n, phase, "kWh", q, NULL, out, skip, by);
 }
 
 /* Run the source at the test load until the reference meter has counted target_wh. */

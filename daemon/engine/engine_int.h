@@ -102,13 +102,13 @@ json_t *eng_runs_json(const struct metro_dec *runs, size_t n);
 int eng_ask(struct metro_engine *e, const struct metro_proc_item *it, struct pos **ps, size_t n,
 	    int readings, const char *question, json_t *extra);
 int eng_judgement(struct metro_engine *e, const struct metro_proc_item *it);
-/* Typed readings (meter displays, dials, registers) of the positions ps[i] not yet skipped, at
- * one readings prompt asking `question` in `unit` for `phase`; each answer parsed into out[i];
- * a position without one is put in error and skipped from then on.  by (may be NULL): who
- * typed them. */
+/* Typed readings (meter displays, dials, registers, measured values) of the positions ps[i]
+ * not yet skipped, at one readings prompt asking `question` in `unit` for `phase` (extra: more
+ * prompt fields, taken; may be NULL); each answer parsed into out[i]; a position without one
+ * is put in error and skipped from then on.  by (may be NULL): who typed them. */
 int eng_typed_readings(struct metro_engine *e, const struct metro_proc_item *it, struct pos **ps,
 		       size_t n, const char *phase, const char *unit, const char *question,
-		       struct metro_dec *out, int *skip, char by[100]);
+		       json_t *extra, struct metro_dec *out, int *skip, char by[100]);
 struct metro_dec eng_rounded(double v, int places);
 struct metro_dec eng_litres(double v);
 struct metro_dec eng_carry(struct metro_dec err);

@@ -174,7 +174,7 @@ static int typed_readings(struct metro_engine *e, const struct metro_proc_item *
 		 "%s: type the %s reading of each meter (m3, every digit the dial shows, "
 		 "including the red ones)",
 		 it->title ? it->title : it->id, phase);
-	return eng_typed_readings(e, it, ps, n, phase, "m3", q, vals, out->skip, by);
+	return eng_typed_readings(e, it, ps, n, phase, "m3", q, NULL, vals, out->skip, by);
 }
 
 /* readings: operator — a mechanical meter without a pulse pick-up, read by the operator at a

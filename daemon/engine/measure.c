@@ -106,40 +106,15 @@ static int read_channel(struct metro_engine *e, const struct metro_proc_item *it
 static int read_typed(struct metro_engine *e, const struct metro_proc_item *it, struct pos **ps,
 		      size_t n, int *skip, long r, struct metro_dec *out, char by[100])
 {
-	struct pos *ask[MAX_POS];
-	size_t idx[MAX_POS], na = 0;
-	for (size_t i = 0; i < n; i++)
-		if (!skip[i]) {
-			idx[na] = i;
-			ask[na++] = ps[i];
-		}
-	if (!na)
-		return METRO_OK;
 	char q[1100];
 	if (it->count > 1)
 		snprintf(q, sizeof q, "%s (%s; reading %ld of %ld)", it->prompt, it->unit, r + 1,
 			 it->count);
 	else
 		snprintf(q, sizeof q, "%s (%s)", it->prompt, it->unit);
-	int rc = eng_ask(e, it, ask, na, 1, q,
-			 json_pack("{sssssssisis[s]}", "kind", "readings", "phase", "measurement",
-				   "unit", it->unit, "reading", (int)(r + 1), "of", (int)it->count,
-				   "answers", "reading"));
-	if (rc && rc != NO_ANSWER)
-		return rc;
-	for (size_t k = 0; k < na; k++) {
-		char key[16];
-		snprintf(key, sizeof key, "%d", ask[k]->m->position);
-		json_t *v = rc == NO_ANSWER ? NULL : json_object_get(e->answer, key);
-		if (!v || metro_engine_reading(v, &out[idx[k]])) {
-			eng_pos_error(e, ask[k], it, "no reading typed%s",
-				      rc == NO_ANSWER ? " within the prompt timeout" : "");
-			skip[idx[k]] = 1;
-		}
-	}
-	if (rc != NO_ANSWER)
-		metro_strlcpy(by, e->answer_operator, 100);
-	return METRO_OK;
+	return eng_typed_readings(
+		e, it, ps, n, "measurement", it->unit, q,
+		json_pack("{sisi}", "reading", (int)(r + 1), "of", (int)it->count), out, skip, by);
 }
 
 /* The readings: count of them, interval_s apart (after the flow has settled), conditions
